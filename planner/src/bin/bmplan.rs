@@ -1,0 +1,158 @@
+//! `bmplan`: the bare-metal planner's command line. Thin: parsing and exit codes; the work is in the
+//! `planner` and `lab` libraries.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lab::faults::{FaultConfig, FaultKind};
+use lab::{Lab, LabConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "bmplan",
+    version,
+    about = "Plan and apply bare-metal server configuration against live BMCs and switches"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the main job on the embedded lab: no hardware needed.
+    Demo {
+        /// Number of simulated servers.
+        #[arg(long, default_value_t = 8)]
+        nodes: usize,
+        /// Keep the lab's files (CA, manifest) in this directory instead of a temporary one.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Serve a simulated fleet (Redfish BMCs and switches) on loopback until killed.
+    Lab(LabArgs),
+}
+
+#[derive(clap::Args)]
+struct LabArgs {
+    /// Number of simulated servers, each with its own BMC port.
+    #[arg(long, default_value_t = 8)]
+    nodes: usize,
+    /// Number of top-of-rack switches; nodes are split evenly between them.
+    #[arg(long, default_value_t = 1)]
+    switches: usize,
+    /// Latency added to every Redfish request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction of Redfish requests that fail, split evenly over --fault-kinds.
+    #[arg(long, default_value_t = 0.0)]
+    fault_rate: f64,
+    /// Which failures to inject: 5xx, timeout, reset (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "5xx,timeout,reset")]
+    fault_kinds: Vec<FaultKind>,
+    /// How long a "timeout" fault holds the request before closing the connection, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    hang_ms: u64,
+    /// Serve HTTPS with a generated lab CA (plain HTTP keeps working on the same ports).
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the JSON manifest describing the fleet.
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Seed for hardware, credentials and fault draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How long power transitions take, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    power_delay_ms: u64,
+    /// How long immediate tasks (firmware updates applied now) run, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    task_delay_ms: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("BMPLAN_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { nodes, dir } => {
+            let mut out = std::io::stdout();
+            planner::demo::run(planner::demo::DemoOptions { nodes, dir }, &mut out).await
+        }
+        Command::Lab(args) => serve_lab(args).await,
+    }
+}
+
+async fn serve_lab(args: LabArgs) -> anyhow::Result<()> {
+    let dir = args
+        .manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let cfg = LabConfig {
+        nodes: args.nodes,
+        switches: args.switches,
+        tls: args.tls,
+        faults: FaultConfig::from_rate(
+            args.latency_ms,
+            args.fault_rate,
+            &args.fault_kinds,
+            args.hang_ms,
+        ),
+        seed: args.seed,
+        power_delay: Duration::from_millis(args.power_delay_ms),
+        task_delay: Duration::from_millis(args.task_delay_ms),
+        dir,
+    };
+    let lab = Lab::start(cfg).await.context("starting the lab")?;
+    lab.manifest()
+        .write(&args.manifest)
+        .with_context(|| format!("writing the manifest {}", args.manifest.display()))?;
+    eprintln!(
+        "lab: {} nodes, {} switches; manifest {}; control {}",
+        args.nodes,
+        args.switches,
+        args.manifest.display(),
+        lab.manifest().control_url
+    );
+    wait_for_signal().await?;
+    eprintln!("lab: shutting down");
+    lab.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
