@@ -273,7 +273,7 @@ const DRIVES: [(&str, u64, &str, &str); 5] = [
 
 /// Deterministically generates the hardware of node `index` of a fleet built from `seed`.
 pub fn generate(seed: u64, index: usize) -> Hardware {
-    let mut rng = SplitMix::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = SplitMix::for_stream(seed, index as u64);
     let vendor = Vendor::ALL[index % Vendor::ALL.len()];
     let model_list = models(vendor);
     let model = model_list[rng.below(model_list.len() as u64) as usize];
@@ -299,7 +299,7 @@ pub fn generate(seed: u64, index: usize) -> Hardware {
         32
     };
     let ctl = vendor.storage_controller_id();
-    let drive_count = 2 + rng.below(5) as usize;
+    let drive_count = 3 + rng.below(6) as usize;
     let drive_kind = DRIVES[rng.below(DRIVES.len() as u64) as usize];
     let drives = (0..drive_count)
         .map(|bay| Drive {
@@ -330,7 +330,7 @@ pub fn generate(seed: u64, index: usize) -> Hardware {
     let serial = match vendor {
         Vendor::Dell => service_tag(raw),
         Vendor::Hpe => format!("CZJ{:07}", raw % 10_000_000),
-        Vendor::Lenovo => format!("J30{:05X}", raw & 0xFFFFF),
+        Vendor::Lenovo => format!("J3{:06X}", raw & 0xFF_FFFF),
         Vendor::Supermicro => format!("S{:06}X{:07}", raw % 1_000_000, (raw >> 20) % 10_000_000),
     };
     let sku = match vendor {
@@ -409,5 +409,7 @@ mod tests {
         }
         let uuids: std::collections::HashSet<_> = fleet.iter().map(|h| h.uuid.clone()).collect();
         assert_eq!(uuids.len(), 1000);
+        let serials: std::collections::HashSet<_> = fleet.iter().map(|h| h.serial.clone()).collect();
+        assert_eq!(serials.len(), 1000);
     }
 }

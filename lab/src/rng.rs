@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct SplitMix(u64);
 
 impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
+    /// An independent stream for item `index` of a run seeded with `seed`. Both are hashed, so
+    /// neighbouring indexes do not produce shifted copies of one sequence.
+    pub fn for_stream(seed: u64, index: u64) -> Self {
+        SplitMix(mix(mix(seed) ^ mix(index.wrapping_add(0x5EED))))
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -108,7 +108,7 @@ pub struct SwitchState {
     pub saved_generation: u64,
     pub generation: u64,
     pub faults: SwitchFaults,
-    /// Every configuration command accepted, for tests and the control endpoint.
+    /// Every configuration command that changed something, for tests and the control endpoint.
     pub log: Vec<String>,
 }
 

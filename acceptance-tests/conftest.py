@@ -1,0 +1,137 @@
+"""Shared fixtures for the acceptance tests: start `bmplan lab` (and, in later tests, the independent
+peers) on loopback, and talk to them with clients that are not our code (requests, paramiko)."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def bmplan_path():
+    path = os.environ.get("BMPLAN") or str(ROOT / "target" / "debug" / "bmplan")
+    if not os.path.exists(path):
+        pytest.fail(f"bmplan binary not found at {path}: build it with `cargo build -p planner` or set BMPLAN")
+    return path
+
+
+class LabProcess:
+    """A `bmplan lab` child process and its manifest."""
+
+    def __init__(self, tmp_path, *args, startup_timeout=60):
+        self.manifest_path = tmp_path / "lab.json"
+        self.log_path = tmp_path / "lab.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [bmplan_path(), "lab", "--manifest", str(self.manifest_path), *args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + startup_timeout
+        while not self.manifest_path.exists():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bmplan lab exited with {self.proc.returncode}: {self.log_path.read_text()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("bmplan lab did not write its manifest in time")
+            time.sleep(0.05)
+        self.manifest = json.loads(self.manifest_path.read_text())
+        self.control = self.manifest["control_url"]
+
+    def node(self, name=None):
+        nodes = self.manifest["nodes"]
+        return nodes[0] if name is None else next(n for n in nodes if n["name"] == name)
+
+    def stats(self):
+        return requests.get(f"{self.control}/stats", timeout=10).json()
+
+    def node_detail(self, name):
+        return requests.get(f"{self.control}/nodes/{name}", timeout=10).json()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def start_lab(tmp_path):
+    labs = []
+
+    def start(*args, **kw):
+        d = tmp_path / f"lab{len(labs)}"
+        d.mkdir()
+        lab = LabProcess(d, *args, **kw)
+        labs.append(lab)
+        return lab
+
+    yield start
+    for lab in labs:
+        lab.stop()
+
+
+@pytest.fixture
+def tls_lab(start_lab):
+    """Eight nodes over HTTPS with the lab CA, fast power transitions."""
+    return start_lab("--nodes", "8", "--tls", "--power-delay-ms", "300", "--task-delay-ms", "300")
+
+
+class Bmc:
+    """A plain `requests` Redfish client for one lab node, verifying TLS against the lab CA."""
+
+    def __init__(self, lab, node, https=True):
+        self.node = node
+        self.base = node["bmc_url"] if https else node["bmc_http_url"]
+        self.s = requests.Session()
+        # The machine's REQUESTS_CA_BUNDLE would silently override `verify`; ignore the environment.
+        self.s.trust_env = False
+        self.s.auth = (node["username"], node["password"])
+        self.s.verify = lab.manifest.get("ca_cert", True)
+        self.s.headers["OData-Version"] = "4.0"
+        self.sys = f"/redfish/v1/Systems/{node['system_id']}"
+        self.mgr = f"/redfish/v1/Managers/{node['manager_id']}"
+
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path, **kw):
+        return self.s.get(self.url(path), timeout=kw.pop("timeout", 10), **kw)
+
+    def patch(self, path, body, **kw):
+        return self.s.patch(self.url(path), json=body, timeout=10, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.s.post(self.url(path), json=body if body is not None else {}, timeout=10, **kw)
+
+    def delete(self, path, **kw):
+        return self.s.delete(self.url(path), timeout=10, **kw)
+
+    def reset(self, kind="ForceRestart"):
+        r = self.post(f"{self.sys}/Actions/ComputerSystem.Reset", {"ResetType": kind})
+        assert r.status_code == 204, r.text
+        return r
+
+    def wait_power(self, state, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.get(self.sys).json()["PowerState"]
+            if got == state:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{self.node['name']} did not reach power state {state} in {timeout}s (last {got})")
+
+
+@pytest.fixture
+def bmc_of():
+    return Bmc
