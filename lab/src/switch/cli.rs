@@ -658,7 +658,9 @@ impl Cli {
                     w.invalid()
                 });
             };
-            sw.ports.get_mut(name).ok_or(Failure::Incomplete)?.mode = mode;
+            let port = sw.ports.get_mut(name).ok_or(Failure::Incomplete)?;
+            port.mode = mode;
+            port.mode_set = !negate;
             return w.end(String::new());
         }
         if w.kw("access", 3) {
@@ -882,10 +884,12 @@ fn interface_config(p: &super::Port) -> String {
             vlan_list(allowed)
         ));
     }
-    s.push_str(match p.mode {
-        PortMode::Access => " switchport mode access\n",
-        PortMode::Trunk => " switchport mode trunk\n",
-    });
+    if p.mode_set {
+        s.push_str(match p.mode {
+            PortMode::Access => " switchport mode access\n",
+            PortMode::Trunk => " switchport mode trunk\n",
+        });
+    }
     if p.mtu != 1500 {
         s.push_str(&format!(" mtu {}\n", p.mtu));
     }
@@ -1039,8 +1043,8 @@ mod tests {
                 .any(|l| l.starts_with("100  provisioning") && l.ends_with("Gi0/2")),
             "{vlans}"
         );
-        // The log keeps commands that changed something: "sw mo acc" on an access port did not.
-        assert_eq!(sw.log, ["vlan 100", "name provisioning", "desc r1u01 nic1", "switchport access vlan 100"]);
+        // The log keeps commands that changed something ("exit" and "end" did not).
+        assert_eq!(sw.log, ["vlan 100", "name provisioning", "desc r1u01 nic1", "sw mo acc", "switchport access vlan 100"]);
     }
 
     #[test]

@@ -47,6 +47,9 @@ impl ChannelMode {
 pub struct Port {
     pub name: String,
     pub mode: PortMode,
+    /// Whether `switchport mode` was configured. IOS does not print the default (dynamic auto, which
+    /// behaves as access on a port facing a server) in the running configuration.
+    pub mode_set: bool,
     pub access_vlan: u16,
     /// `None` means all VLANs (the IOS default).
     pub trunk_allowed: Option<BTreeSet<u16>>,
@@ -62,6 +65,7 @@ impl Port {
         Port {
             name,
             mode: PortMode::Access,
+            mode_set: false,
             access_vlan: 1,
             trunk_allowed: None,
             native_vlan: 1,
