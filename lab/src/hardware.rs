@@ -409,7 +409,8 @@ mod tests {
         }
         let uuids: std::collections::HashSet<_> = fleet.iter().map(|h| h.uuid.clone()).collect();
         assert_eq!(uuids.len(), 1000);
-        let serials: std::collections::HashSet<_> = fleet.iter().map(|h| h.serial.clone()).collect();
+        let serials: std::collections::HashSet<_> =
+            fleet.iter().map(|h| h.serial.clone()).collect();
         assert_eq!(serials.len(), 1000);
     }
 }

@@ -6,3 +6,4 @@
 
 pub mod bmc;
 pub mod demo;
+pub mod schema;

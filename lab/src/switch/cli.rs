@@ -1044,7 +1044,16 @@ mod tests {
             "{vlans}"
         );
         // The log keeps commands that changed something ("exit" and "end" did not).
-        assert_eq!(sw.log, ["vlan 100", "name provisioning", "desc r1u01 nic1", "sw mo acc", "switchport access vlan 100"]);
+        assert_eq!(
+            sw.log,
+            [
+                "vlan 100",
+                "name provisioning",
+                "desc r1u01 nic1",
+                "sw mo acc",
+                "switchport access vlan 100"
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,14 @@
+//! `terraform-provider-baremetal`: the tfplugin6 server. Thin: it turns the planner's schema specs into
+//! Terraform schemas and diagnostics; the engine lives in the `planner` crate.
+
+mod provider;
+
+fn main() -> anyhow::Result<()> {
+    // Terraform passes RUST_BACKTRACE through; without this, tf-provider appends a backtrace to every
+    // diagnostic the user reads.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(tf_provider::serve("baremetal", provider::BaremetalProvider))
+}
