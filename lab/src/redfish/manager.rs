@@ -142,7 +142,7 @@ fn insert(node: &NodeSim, m: &mut VirtualMedia, image: &str, body: &Value, actio
                 m.id,
                 m.image.as_deref().unwrap_or("an image")
             ),
-            &[m.id.clone()],
+            std::slice::from_ref(&m.id),
         );
     }
     m.image = Some(image.to_string());

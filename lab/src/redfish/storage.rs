@@ -212,14 +212,14 @@ fn create_volume(node: &NodeSim, req: &Req<'_>, cbase: &str) -> Resp {
             return bad_request(
                 "Base.1.8.ResourceNotFound",
                 &format!("The drive {r} does not exist on this controller."),
-                &[r.clone()],
+                std::slice::from_ref(r),
             );
         };
         if used.contains(r) {
             return bad_request(
                 "Base.1.8.ResourceInUse",
                 &format!("The drive {r} already belongs to a volume."),
-                &[r.clone()],
+                std::slice::from_ref(r),
             );
         }
         size = size.min(d.capacity_bytes);

@@ -162,7 +162,7 @@ fn interface_name(words: &[&str]) -> Option<(String, usize)> {
     if !num.chars().all(|c| c.is_ascii_digit() || c == '/') || num.is_empty() {
         return None;
     }
-    let canonical = if kind.len() >= 1 && "gigabitethernet".starts_with(&kind) {
+    let canonical = if !kind.is_empty() && "gigabitethernet".starts_with(&kind) {
         format!("GigabitEthernet{num}")
     } else if kind.len() >= 2 && "port-channel".starts_with(&kind) {
         format!("Port-channel{num}")
@@ -645,9 +645,7 @@ impl Cli {
             return Ok(String::new());
         }
         if w.kw("mode", 2) {
-            let mode = if negate {
-                PortMode::Access
-            } else if w.kw("access", 3) {
+            let mode = if negate || w.kw("access", 3) {
                 PortMode::Access
             } else if w.kw("trunk", 2) {
                 PortMode::Trunk
@@ -684,8 +682,8 @@ impl Cli {
                 return Err(Failure::Invalid(pos));
             }
             let mut out = String::new();
-            if !sw.vlans.contains_key(&id) {
-                sw.vlans.insert(id, format!("VLAN{id:04}"));
+            if let std::collections::btree_map::Entry::Vacant(e) = sw.vlans.entry(id) {
+                e.insert(format!("VLAN{id:04}"));
                 out = format!("% Access VLAN does not exist. Creating vlan {id}");
             }
             sw.ports
@@ -851,11 +849,7 @@ fn show_vlan(sw: &SwitchState) -> String {
         let status = if reserved { "act/unsup" } else { "active" };
         let chunks: Vec<String> = ports.chunks(4).map(|c| c.join(", ")).collect();
         let first = chunks.first().cloned().unwrap_or_default();
-        out.push_str(
-            &format!("{id:<4} {name:<32} {status:<9} {first}")
-                .trim_end()
-                .to_string(),
-        );
+        out.push_str(format!("{id:<4} {name:<32} {status:<9} {first}").trim_end());
         out.push('\n');
         for c in chunks.iter().skip(1) {
             out.push_str(&format!("{:48}{c}\n", ""));

@@ -166,7 +166,7 @@ impl SwitchState {
                     "short": p.short(),
                     "mode": match p.mode { PortMode::Access => "access", PortMode::Trunk => "trunk" },
                     "access_vlan": p.access_vlan,
-                    "trunk_allowed": p.trunk_allowed.as_ref().map(|s| vlan_list(s)).unwrap_or_else(|| "all".into()),
+                    "trunk_allowed": p.trunk_allowed.as_ref().map(vlan_list).unwrap_or_else(|| "all".into()),
                     "native_vlan": p.native_vlan,
                     "description": p.description,
                     "shutdown": p.shutdown,
