@@ -21,14 +21,22 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { nodes: 1000, seconds: 10, concurrency: 64, runs: 3, tls: false };
+    let mut a = Args {
+        nodes: 1000,
+        seconds: 10,
+        concurrency: 64,
+        runs: 3,
+        tls: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = |name: &str| it.next().unwrap_or_else(|| panic!("{name} needs a value"));
         match flag.as_str() {
             "--nodes" => a.nodes = value("--nodes").parse().expect("--nodes N"),
             "--seconds" => a.seconds = value("--seconds").parse().expect("--seconds S"),
-            "--concurrency" => a.concurrency = value("--concurrency").parse().expect("--concurrency C"),
+            "--concurrency" => {
+                a.concurrency = value("--concurrency").parse().expect("--concurrency C")
+            }
             "--runs" => a.runs = value("--runs").parse().expect("--runs R"),
             "--tls" => a.tls = true,
             "--bench" => {}
@@ -70,19 +78,38 @@ fn start_lab(bin: &Path, dir: &Path, nodes: usize, tls: bool) -> LabProcess {
     let manifest_path = dir.join("lab.json");
     let _ = std::fs::remove_file(&manifest_path);
     let mut cmd = Command::new(bin);
-    cmd.args(["lab", "--nodes", &nodes.to_string(), "--switches", "4", "--manifest"]).arg(&manifest_path);
+    cmd.args([
+        "lab",
+        "--nodes",
+        &nodes.to_string(),
+        "--switches",
+        "4",
+        "--manifest",
+    ])
+    .arg(&manifest_path);
     if tls {
         cmd.arg("--tls");
     }
     let started = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn bmplan lab");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bmplan lab");
     while !manifest_path.exists() {
-        assert!(started.elapsed() < Duration::from_secs(120), "lab did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "lab did not start"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let startup = started.elapsed();
     let manifest = serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    LabProcess { child, manifest, startup }
+    LabProcess {
+        child,
+        manifest,
+        startup,
+    }
 }
 
 struct Target {
@@ -99,11 +126,20 @@ struct RunResult {
     p99_ms: f64,
 }
 
-async fn load(targets: Arc<Vec<Target>>, ca: Option<PathBuf>, concurrency: usize, seconds: u64) -> RunResult {
-    let mut builder = reqwest::Client::builder().pool_max_idle_per_host(4).timeout(Duration::from_secs(10));
+async fn load(
+    targets: Arc<Vec<Target>>,
+    ca: Option<PathBuf>,
+    concurrency: usize,
+    seconds: u64,
+) -> RunResult {
+    let mut builder = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .timeout(Duration::from_secs(10));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).unwrap();
-        builder = builder.tls_built_in_root_certs(false).add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        builder = builder
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
     }
     let client = builder.build().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -112,14 +148,25 @@ async fn load(targets: Arc<Vec<Target>>, ca: Option<PathBuf>, concurrency: usize
     let mut tasks = Vec::new();
     let started = Instant::now();
     for _ in 0..concurrency {
-        let (client, targets, stop, next, errors) = (client.clone(), targets.clone(), stop.clone(), next.clone(), errors.clone());
+        let (client, targets, stop, next, errors) = (
+            client.clone(),
+            targets.clone(),
+            stop.clone(),
+            next.clone(),
+            errors.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize % targets.len();
                 let t = &targets[i];
                 let t0 = Instant::now();
-                let ok = match client.get(&t.url).basic_auth(&t.user, Some(&t.pass)).send().await {
+                let ok = match client
+                    .get(&t.url)
+                    .basic_auth(&t.user, Some(&t.pass))
+                    .send()
+                    .await
+                {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -140,7 +187,11 @@ async fn load(targets: Arc<Vec<Target>>, ca: Option<PathBuf>, concurrency: usize
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| all.get(((all.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(f64::NAN);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     RunResult {
         rps: all.len() as f64 / elapsed,
         requests: all.len() as u64,
@@ -160,7 +211,11 @@ fn main() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_bmplan"));
     let dir = std::env::temp_dir().join(format!("bmplan-lab-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let scheme = if a.tls { "HTTPS (keep-alive)" } else { "plain HTTP (keep-alive)" };
+    let scheme = if a.tls {
+        "HTTPS (keep-alive)"
+    } else {
+        "plain HTTP (keep-alive)"
+    };
     println!(
         "lab benchmark: {} nodes, {scheme}, {} concurrent clients, {} s per run, {} runs ({} cores)",
         a.nodes,
@@ -173,20 +228,31 @@ fn main() {
     let pid = lab.child.id();
     std::thread::sleep(Duration::from_millis(300));
     let (idle_rss, _) = rss_mib(pid);
-    println!("  startup {:.2} s; idle RSS {:.1} MiB", lab.startup.as_secs_f64(), idle_rss);
+    println!(
+        "  startup {:.2} s; idle RSS {:.1} MiB",
+        lab.startup.as_secs_f64(),
+        idle_rss
+    );
     let nodes = lab.manifest["nodes"].as_array().unwrap();
     let targets: Arc<Vec<Target>> = Arc::new(
         nodes
             .iter()
             .map(|n| Target {
-                url: format!("{}/redfish/v1/Systems/{}", n["bmc_url"].as_str().unwrap(), n["system_id"].as_str().unwrap()),
+                url: format!(
+                    "{}/redfish/v1/Systems/{}",
+                    n["bmc_url"].as_str().unwrap(),
+                    n["system_id"].as_str().unwrap()
+                ),
                 user: n["username"].as_str().unwrap().into(),
                 pass: n["password"].as_str().unwrap().into(),
             })
             .collect(),
     );
     let ca = lab.manifest["ca_cert"].as_str().map(PathBuf::from);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut rates = Vec::new();
     for run in 1..=a.runs {
         let r = rt.block_on(load(targets.clone(), ca.clone(), a.concurrency, a.seconds));
@@ -198,8 +264,14 @@ fn main() {
     }
     let (rss, peak) = rss_mib(pid);
     let med = median(rates);
-    println!("  median {med:.0} req/s across {} runs; target: thousands of requests per second", a.runs);
-    println!("  lab RSS after load {rss:.1} MiB, peak {peak:.1} MiB; budget 500 MiB: {:.2}x of budget", peak / 500.0);
+    println!(
+        "  median {med:.0} req/s across {} runs; target: thousands of requests per second",
+        a.runs
+    );
+    println!(
+        "  lab RSS after load {rss:.1} MiB, peak {peak:.1} MiB; budget 500 MiB: {:.2}x of budget",
+        peak / 500.0
+    );
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
