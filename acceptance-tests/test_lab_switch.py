@@ -1,15 +1,17 @@
 """The lab's top-of-rack switch, driven over SSH with paramiko (not our code), and kept honest against
 the independent fake-switches peer: the same commands must leave the same configuration on both."""
 
+import pathlib
 import socket
 import subprocess
 import sys
 import time
 
+import paramiko
 import pytest
 import requests
 
-from peers.ios import IosShell, MORE
+from peers.ios import IosShell, MORE, PROMPT
 
 SCRIPT = [
     "configure terminal",
@@ -61,7 +63,7 @@ def fake_cisco(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "peers.fake_switch", "--model", "cisco_generic", "--port", str(port),
          "--hostname", "fake0", "--username", "admin", "--password", "pw", "--enable-password", "en", "--ports", "8"],
-        cwd=str(__import__("pathlib").Path(__file__).parent), stdout=log, stderr=subprocess.STDOUT,
+        cwd=str(pathlib.Path(__file__).parent), stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         wait_port(port, proc)
@@ -76,6 +78,11 @@ def fake_cisco(tmp_path):
 def lab_switch(start_lab):
     lab = start_lab("--nodes", "4")
     return lab, lab.manifest["switches"][0]
+
+
+def switch_state(lab, sw):
+    """The switch's configuration as the lab's control endpoint reports it."""
+    return requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()
 
 
 def shell(sw):
@@ -120,7 +127,6 @@ def test_same_commands_leave_the_same_configuration_on_the_lab_and_fake_switches
 def test_wrong_login_or_enable_password_is_refused(lab_switch):
     _, sw = lab_switch
     host, port = sw["address"].rsplit(":", 1)
-    import paramiko
     with pytest.raises(paramiko.AuthenticationException):
         IosShell(host, int(port), sw["username"], "wrong")
     sh = IosShell(host, int(port), sw["username"], sw["password"])
@@ -140,7 +146,7 @@ def test_a_bad_command_gets_a_caret_and_changes_nothing(lab_switch):
     out = sh.run("switchport access vlan 9999")
     assert "% Invalid input detected" in out
     sh.close()
-    state = requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()
+    state = switch_state(lab, sw)
     gi1 = next(p for p in state["ports"] if p["name"] == "GigabitEthernet0/1")
     assert gi1["mode"] == "access" and gi1["access_vlan"] == 1
 
@@ -153,7 +159,7 @@ def test_an_injected_rejection_is_reported_and_not_applied(lab_switch):
     out = sh.run("vlan 300")
     assert out.startswith("Command rejected:"), out
     sh.close()
-    state = requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()
+    state = switch_state(lab, sw)
     assert 300 not in [v["id"] for v in state["vlans"]]
 
 
@@ -166,7 +172,7 @@ def test_a_session_dropped_mid_batch_keeps_what_was_applied(lab_switch):
     with pytest.raises((EOFError, OSError, TimeoutError)):
         sh.run("vlan 320")
         sh.run("vlan 330")
-    state = requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()
+    state = switch_state(lab, sw)
     ids = [v["id"] for v in state["vlans"]]
     assert 310 in ids and 320 not in ids
 
@@ -180,7 +186,7 @@ def test_long_output_pages_at_more_until_terminal_length_zero(lab_switch):
     first = sh.read_until(MORE)
     assert 48 > first.count("Gi0/") > 5
     sh.send_raw(" ")
-    rest = sh.read_until(MORE, __import__("peers.ios", fromlist=["PROMPT"]).PROMPT)
+    rest = sh.read_until(MORE, PROMPT)
     assert "Gi0/" in rest
     sh.close()
 
@@ -191,7 +197,7 @@ def test_write_memory_saves_the_configuration(lab_switch):
     sh.run("configure terminal")
     sh.run("vlan 400")
     sh.run("end")
-    assert requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()["saved"] is False
+    assert switch_state(lab, sw)["saved"] is False
     assert "[OK]" in sh.run("write memory")
-    assert requests.get(f"{lab.control}/switches/{sw['name']}", timeout=5).json()["saved"] is True
+    assert switch_state(lab, sw)["saved"] is True
     sh.close()

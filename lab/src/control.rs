@@ -3,7 +3,6 @@
 //! `docs/guides/lab.md`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -24,26 +23,20 @@ use crate::Fleet;
 
 type Resp = Response<Full<Bytes>>;
 
-pub async fn serve(listener: TcpListener, fleet: Arc<Fleet>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
+pub async fn serve(listener: TcpListener, fleet: Arc<Fleet>, shutdown: watch::Receiver<bool>) {
+    crate::server::accept_loop(listener, shutdown, |stream| {
+        let fleet = fleet.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
                 let fleet = fleet.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let fleet = fleet.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(req, &fleet).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                });
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &fleet).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    })
+    .await;
 }
 
 fn reply(status: StatusCode, v: &Value) -> Resp {

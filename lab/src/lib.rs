@@ -13,7 +13,7 @@ pub mod manifest;
 pub mod node;
 pub mod redfish;
 mod rng;
-mod server;
+pub(crate) mod server;
 pub mod switch;
 pub mod tls;
 

@@ -23,28 +23,45 @@ use crate::redfish;
 /// Largest request body a BMC accepts; real BMCs refuse big bodies too.
 const MAX_BODY: usize = 1 << 20;
 
-/// Accepts connections for one node until `shutdown` fires.
+/// Accepts connections until `shutdown` fires, handing each to `on_connection`. Shared by the BMCs,
+/// the switches and the control endpoint.
+pub async fn accept_loop(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    mut on_connection: impl FnMut(TcpStream),
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    on_connection(stream);
+                }
+                // Out of file descriptors or similar: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Serves one node's BMC until `shutdown` fires.
 pub async fn serve_bmc(
     listener: TcpListener,
     node: Arc<NodeSim>,
     faults: Arc<Injector>,
     tls: Option<TlsAcceptor>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors or similar: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(stream, node.clone(), faults.clone(), tls.clone()));
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
+    accept_loop(listener, shutdown, |stream| {
+        tokio::spawn(connection(
+            stream,
+            node.clone(),
+            faults.clone(),
+            tls.clone(),
+        ));
+    })
+    .await;
 }
 
 async fn connection(

@@ -142,6 +142,13 @@ fn describe(level: &str) -> &'static str {
     }
 }
 
+/// The request body and its `@Redfish.OperationApplyTime` (default `OnReset`).
+fn body_and_apply_time(req: &Req<'_>) -> Result<(Value, String), Resp> {
+    let body = req.json()?;
+    let when = apply_time(&body)?.to_string();
+    Ok((body, when))
+}
+
 fn apply_time(body: &Value) -> Result<&str, Resp> {
     match body.get("@Redfish.OperationApplyTime").map(|v| v.as_str()) {
         None => Ok("OnReset"),
@@ -172,12 +179,8 @@ fn drives_in_use(st: &NodeState) -> Vec<String> {
 }
 
 fn create_volume(node: &NodeSim, req: &Req<'_>, cbase: &str) -> Resp {
-    let body = match req.json() {
+    let (body, when) = match body_and_apply_time(req) {
         Ok(b) => b,
-        Err(r) => return r,
-    };
-    let when = match apply_time(&body) {
-        Ok(w) => w.to_string(),
         Err(r) => return r,
     };
     let Some(level) = body.get("RAIDType").and_then(Value::as_str) else {
@@ -273,12 +276,8 @@ fn create_volume(node: &NodeSim, req: &Req<'_>, cbase: &str) -> Resp {
 }
 
 fn delete_volume(node: &NodeSim, req: &Req<'_>, id: &str) -> Resp {
-    let body = match req.json() {
+    let (_, when) = match body_and_apply_time(req) {
         Ok(b) => b,
-        Err(r) => return r,
-    };
-    let when = match apply_time(&body) {
-        Ok(w) => w.to_string(),
         Err(r) => return r,
     };
     let mut st = node.state();

@@ -124,6 +124,24 @@ impl<'a> Words<'a> {
         Failure::Invalid(self.pos())
     }
 
+    /// What is wrong when an expected word is not there: the line ended early, or the word is wrong.
+    fn missing(&self) -> Failure {
+        if self.done() {
+            Failure::Incomplete
+        } else {
+            self.invalid()
+        }
+    }
+
+    /// Consumes a required keyword, or fails the IOS way.
+    fn expect(&mut self, word: &str, min: usize) -> Result<(), Failure> {
+        if self.kw(word, min) {
+            Ok(())
+        } else {
+            Err(self.missing())
+        }
+    }
+
     fn end(&self, out: String) -> Res {
         if self.done() {
             Ok(out)
@@ -317,13 +335,7 @@ impl Cli {
             return Ok(String::new());
         }
         if w.kw("terminal", 1) {
-            if !w.kw("length", 3) {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
-            }
+            w.expect("length", 3)?;
             let n: usize = w.number()?;
             self.term_length = n;
             return w.end(String::new());
@@ -349,20 +361,8 @@ impl Cli {
             return w.end("Building configuration...\n[OK]".into());
         }
         if w.kw("copy", 3) {
-            if !w.kw("running-config", 3) {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
-            }
-            if !w.kw("startup-config", 3) {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
-            }
+            w.expect("running-config", 3)?;
+            w.expect("startup-config", 3)?;
             self.awaiting = Some(Awaiting::CopyDestination);
             return w.end(String::new());
         }
@@ -584,13 +584,7 @@ impl Cli {
                     "% Invalid port-channel number {n}: the range is 1-48"
                 )));
             }
-            if !w.kw("mode", 2) {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
-            }
+            w.expect("mode", 2)?;
             let mode = if w.kw("active", 1) {
                 ChannelMode::Active
             } else if w.kw("passive", 1) {
@@ -598,11 +592,7 @@ impl Cli {
             } else if w.kw("on", 2) {
                 ChannelMode::On
             } else {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
+                return Err(w.missing());
             };
             if !w.done() {
                 return Err(w.invalid());
@@ -650,11 +640,7 @@ impl Cli {
             } else if w.kw("trunk", 2) {
                 PortMode::Trunk
             } else {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
+                return Err(w.missing());
             };
             let port = sw.ports.get_mut(name).ok_or(Failure::Incomplete)?;
             port.mode = mode;
@@ -662,13 +648,7 @@ impl Cli {
             return w.end(String::new());
         }
         if w.kw("access", 3) {
-            if !w.kw("vlan", 2) {
-                return Err(if w.done() {
-                    Failure::Incomplete
-                } else {
-                    w.invalid()
-                });
-            }
+            w.expect("vlan", 2)?;
             if negate {
                 sw.ports
                     .get_mut(name)
@@ -698,13 +678,7 @@ impl Cli {
                 return w.end(String::new());
             }
             if w.kw("native", 2) {
-                if !w.kw("vlan", 2) {
-                    return Err(if w.done() {
-                        Failure::Incomplete
-                    } else {
-                        w.invalid()
-                    });
-                }
+                w.expect("vlan", 2)?;
                 let id: u16 = if negate { 1 } else { w.number()? };
                 if !(1..=4094).contains(&id) {
                     return Err(Failure::Message(format!(
@@ -718,13 +692,7 @@ impl Cli {
                 return w.end(String::new());
             }
             if w.kw("allowed", 2) {
-                if !w.kw("vlan", 2) {
-                    return Err(if w.done() {
-                        Failure::Incomplete
-                    } else {
-                        w.invalid()
-                    });
-                }
+                w.expect("vlan", 2)?;
                 let port = sw.ports.get_mut(name).ok_or(Failure::Incomplete)?;
                 if negate {
                     port.trunk_allowed = None;
@@ -756,11 +724,7 @@ impl Cli {
                 port.trunk_allowed = next.filter(|s| s.len() != 4094);
                 return w.end(String::new());
             }
-            return Err(if w.done() {
-                Failure::Incomplete
-            } else {
-                w.invalid()
-            });
+            return Err(w.missing());
         }
         Err(w.invalid())
     }
@@ -800,23 +764,11 @@ fn show(sw: &SwitchState, w: &mut Words<'_>, privileged: bool) -> Res {
         return w.end(running_config(sw));
     }
     if w.kw("interfaces", 3) {
-        if !w.kw("status", 3) {
-            return Err(if w.done() {
-                Failure::Incomplete
-            } else {
-                w.invalid()
-            });
-        }
+        w.expect("status", 3)?;
         return w.end(show_interfaces_status(sw));
     }
     if w.kw("etherchannel", 5) {
-        if !w.kw("summary", 3) {
-            return Err(if w.done() {
-                Failure::Incomplete
-            } else {
-                w.invalid()
-            });
-        }
+        w.expect("summary", 3)?;
         return w.end(show_etherchannel(sw));
     }
     if w.kw("version", 2) {
@@ -825,11 +777,7 @@ fn show(sw: &SwitchState, w: &mut Words<'_>, privileged: bool) -> Res {
             sw.hostname
         ));
     }
-    Err(if w.done() {
-        Failure::Incomplete
-    } else {
-        w.invalid()
-    })
+    Err(w.missing())
 }
 
 fn show_vlan(sw: &SwitchState) -> String {

@@ -39,7 +39,7 @@ pub async fn serve(
     state: Arc<Mutex<SwitchState>>,
     creds: Credentials,
     key: PrivateKey,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(russh::server::Config {
         inactivity_timeout: Some(Duration::from_secs(600)),
@@ -48,24 +48,16 @@ pub async fn serve(
         keys: vec![key],
         ..Default::default()
     });
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let handler = Handler::new(state.clone(), creds.clone());
-                let config = config.clone();
-                tokio::spawn(async move {
-                    if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
-                        let _ = running.await;
-                    }
-                });
+    crate::server::accept_loop(listener, shutdown, |stream| {
+        let handler = Handler::new(state.clone(), creds.clone());
+        let config = config.clone();
+        tokio::spawn(async move {
+            if let Ok(running) = russh::server::run_stream(config, stream, handler).await {
+                let _ = running.await;
             }
-            _ = shutdown.changed() => break,
-        }
-    }
+        });
+    })
+    .await;
 }
 
 struct Handler {
