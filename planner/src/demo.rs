@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::Context;
 use lab::{Lab, LabConfig};
 
-use crate::bmc::redfish::RedfishClient;
-use crate::bmc::{Endpoint, TlsTrust};
+use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{Bmc, Endpoint, TlsTrust};
 
 /// Options of `bmplan demo`.
 #[derive(Debug, Clone)]
@@ -62,19 +62,18 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
         .context("the lab wrote no CA certificate")?;
     let mut reads = tokio::task::JoinSet::new();
     for n in &manifest.nodes {
-        let endpoint = Endpoint {
-            url: n.bmc_url.clone(),
-            username: n.username.clone(),
-            password: n.password.clone(),
-            tls: TlsTrust::CaBundle(ca.clone()),
-        };
+        let endpoint = Endpoint::new(
+            n.bmc_url.clone(),
+            n.username.clone(),
+            n.password.clone(),
+            TlsTrust::CaBundle(ca.clone()),
+        );
         let name = n.name.clone();
         let system_id = n.system_id.clone();
         reads.spawn(async move {
-            let client = RedfishClient::new(endpoint)?;
-            let system = client.system(&system_id).await?;
-            let bios = client.bios_attributes(&system_id).await?;
-            Ok::<_, crate::bmc::BmcError>((name, system, bios.len()))
+            let bmc = RedfishBmc::new(endpoint)?;
+            let inventory = bmc.inspect(&system_id).await?;
+            Ok::<_, crate::bmc::BmcError>((name, inventory))
         });
     }
     let mut rows = Vec::new();
@@ -84,22 +83,37 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     writeln!(
         out,
-        "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>4} {:>6} {:<13} {:>5}",
-        "NODE", "VENDOR", "MODEL", "SERIAL", "POWER", "CPUS", "MEM", "BIOS", "ATTRS"
+        "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>5} {:>6} {:>6} {:>5} {:<18}",
+        "NODE",
+        "VENDOR",
+        "MODEL",
+        "SERIAL",
+        "POWER",
+        "CORES",
+        "MEM",
+        "DISK",
+        "NICS",
+        "SWITCH PORTS (LLDP)"
     )?;
-    for (name, s, attrs) in &rows {
+    for (name, inv) in &rows {
+        let lldp: Vec<String> = inv
+            .nics
+            .iter()
+            .filter_map(|n| n.lldp.as_ref()?.port.clone())
+            .collect();
         writeln!(
             out,
-            "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>4} {:>4.0}Gi {:<13} {:>5}",
+            "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>5} {:>4.0}Gi {:>4.1}TB {:>5} {:<18}",
             name,
-            s.manufacturer,
-            s.model,
-            s.serial,
-            s.power_state,
-            s.cpus,
-            s.memory_gib,
-            s.bios_version,
-            attrs
+            inv.manufacturer.as_deref().unwrap_or("?"),
+            inv.model.as_deref().unwrap_or("?"),
+            inv.serial.as_deref().unwrap_or("?"),
+            inv.power_state.as_str(),
+            inv.cpu.cores.unwrap_or(0),
+            inv.memory_gib.unwrap_or(0.0),
+            inv.disk_bytes() as f64 / 1e12,
+            inv.nics.len(),
+            lldp.join(" ")
         )?;
     }
     writeln!(out)?;

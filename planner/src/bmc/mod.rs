@@ -1,47 +1,127 @@
-//! Baseboard management controllers: how the planner reaches a node's BMC, and the Redfish client.
+//! Baseboard management controllers: the [`Bmc`] trait the rest of the planner uses, the plain data it
+//! speaks in, and its Redfish implementation ([`redfish`]).
 //!
-//! This module starts small (service root, systems, BIOS reads) and grows into the full `Bmc` trait:
-//! power, boot, BIOS staging, RAID, virtual media and firmware.
+//! The observer, the executor and the provider only see this trait. Everything HTTP (sessions, ETags,
+//! retries, task monitors, vendor quirks) stays inside `redfish`.
 
 pub mod redfish;
+mod tls;
+mod types;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-/// How to trust a BMC's TLS certificate. Verification is on unless `insecure` is chosen explicitly.
-#[derive(Debug, Clone, Default)]
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use types::*;
+
+/// How to trust a BMC's TLS certificate. Verification is on unless `Insecure` is chosen explicitly.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum TlsTrust {
-    /// The platform's usual roots are not loaded: BMC certificates are private, so a CA bundle is
-    /// the normal case.
+    /// Trust no certificate authority beyond what the BMC endpoint is given: BMC certificates are
+    /// private, so public roots are never loaded.
     #[default]
     NoExtraRoots,
     /// Trust certificates issued by the CAs in this PEM file.
     CaBundle(PathBuf),
+    /// Trust exactly the certificate whose SHA-256 fingerprint (hex, colons optional) is given.
+    Fingerprint(String),
     /// Skip verification. Only on explicit request.
     Insecure,
 }
 
-/// Where a node's BMC is and how to log in to it.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub url: String,
-    pub username: String,
-    pub password: String,
-    pub tls: TlsTrust,
-}
+/// A password or token that never reaches a log line, even through `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
 
-impl std::fmt::Debug for Endpoint {
-    // The password never reaches a log line, even through Debug.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("tls", &self.tls)
-            .finish()
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
-/// Errors from a BMC, naming the BMC and the operation.
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+/// Where a node's BMC is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Base URL, `https://host:port` (a path, if any, is ignored).
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    pub tls: TlsTrust,
+    pub limits: Limits,
+}
+
+impl Endpoint {
+    pub fn new(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+        tls: TlsTrust,
+    ) -> Endpoint {
+        Endpoint {
+            url: url.into(),
+            username: username.into(),
+            password: password.into(),
+            tls,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Time and concurrency bounds for one BMC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Longest a single HTTP request may take.
+    pub request_timeout: Duration,
+    /// Longest to wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Concurrent requests to this BMC: small BMC web servers fall over under load.
+    pub max_connections: usize,
+    /// Attempts for a retryable request (the first try included).
+    pub attempts: u32,
+    /// First backoff between attempts; it doubles each time, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 4,
+            attempts: 5,
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Errors from a BMC. Every variant names the BMC; those about a request name the operation. The
+/// password never appears in any of them.
 #[derive(Debug, thiserror::Error)]
 pub enum BmcError {
     #[error("{bmc}: cannot read the CA bundle {path}")]
@@ -53,18 +133,27 @@ pub enum BmcError {
     },
     #[error("{bmc}: the CA bundle {path} holds no usable certificate")]
     CaBundleEmpty { bmc: String, path: PathBuf },
+    #[error("{bmc}: {detail}")]
+    BadEndpoint { bmc: String, detail: String },
     #[error("{bmc}: could not set up the HTTP client")]
     Client {
         bmc: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("{bmc}: {operation} failed: could not reach the BMC")]
+    #[error("{bmc}: {operation} failed: could not reach the BMC{}", hint_suffix(.hint))]
     Transport {
         bmc: String,
         operation: String,
+        hint: Option<String>,
         #[source]
         source: reqwest::Error,
+    },
+    #[error("{bmc}: {operation} failed: the BMC refused the credentials for user {username:?} (HTTP 401)")]
+    Unauthorized {
+        bmc: String,
+        operation: String,
+        username: String,
     },
     #[error("{bmc}: {operation} failed: HTTP {status}{}", messages_suffix(.messages))]
     Status {
@@ -73,13 +162,43 @@ pub enum BmcError {
         status: u16,
         messages: Vec<String>,
     },
-    #[error("{bmc}: {operation} returned a body that is not the expected JSON")]
+    #[error("{bmc}: {operation} returned a body that is not the expected JSON: {detail}")]
     Decode {
         bmc: String,
         operation: String,
-        #[source]
-        source: reqwest::Error,
+        detail: String,
     },
+    #[error("{bmc}: {operation} did not finish within {}s", .after.as_secs())]
+    Timeout {
+        bmc: String,
+        operation: String,
+        after: Duration,
+    },
+    #[error("{bmc}: {operation} failed: the BMC task ended in {state}{}", messages_suffix(.messages))]
+    TaskFailed {
+        bmc: String,
+        operation: String,
+        state: String,
+        messages: Vec<String>,
+    },
+    #[error("{bmc}: {operation} is not supported by this BMC: {detail}")]
+    NotSupported {
+        bmc: String,
+        operation: String,
+        detail: String,
+    },
+    #[error("{bmc}: {operation} refused before sending anything:{}", problems_list(.problems))]
+    Invalid {
+        bmc: String,
+        operation: String,
+        problems: Vec<String>,
+    },
+    #[error("{bmc}: {detail}")]
+    Ambiguous { bmc: String, detail: String },
+}
+
+fn hint_suffix(h: &Option<String>) -> String {
+    h.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
 
 fn messages_suffix(m: &[String]) -> String {
@@ -88,4 +207,106 @@ fn messages_suffix(m: &[String]) -> String {
     } else {
         format!(": {}", m.join("; "))
     }
+}
+
+fn problems_list(p: &[String]) -> String {
+    p.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+impl BmcError {
+    /// The HTTP status, for errors that carry one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            BmcError::Status { status, .. } => Some(*status),
+            BmcError::Unauthorized { .. } => Some(401),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the planner does to a server's BMC. One implementation per protocol; Redfish today.
+#[async_trait]
+pub trait Bmc: Send + Sync {
+    /// The endpoint's base URL, for messages.
+    fn address(&self) -> &str;
+
+    /// Ids of the computer systems this BMC manages (a node is BMC endpoint + system id).
+    async fn systems(&self) -> Result<Vec<String>, BmcError>;
+
+    /// Hardware inventory, health, firmware and BIOS values of one system.
+    async fn inspect(&self, system: &str) -> Result<Inventory, BmcError>;
+
+    async fn power_state(&self, system: &str) -> Result<PowerState, BmcError>;
+
+    /// Performs a power action and waits until the system reaches the resulting state, within `timeout`.
+    /// `Off` shuts down gracefully and forces the power off if the OS has not stopped halfway through.
+    async fn power(
+        &self,
+        system: &str,
+        action: PowerAction,
+        timeout: Duration,
+    ) -> Result<(), BmcError>;
+
+    async fn boot(&self, system: &str) -> Result<BootSettings, BmcError>;
+
+    /// Sets a boot source override (`None` clears it) and, optionally, the boot mode.
+    async fn set_boot_override(
+        &self,
+        system: &str,
+        target: BootTarget,
+        persistence: BootPersistence,
+        mode: Option<BootMode>,
+    ) -> Result<(), BmcError>;
+
+    /// Enables or disables UEFI secure boot (effective at the next boot).
+    async fn set_secure_boot(&self, system: &str, enabled: bool) -> Result<(), BmcError>;
+
+    async fn secure_boot(&self, system: &str) -> Result<SecureBoot, BmcError>;
+
+    /// Current and pending BIOS values.
+    async fn bios(&self, system: &str) -> Result<BiosState, BmcError>;
+
+    /// The BIOS attribute registry, for validation.
+    async fn bios_registry(&self, system: &str) -> Result<BiosRegistry, BmcError>;
+
+    /// Validates `changes` against the registry, then stages them for the next reset.
+    async fn stage_bios(&self, system: &str, changes: &Map<String, Value>) -> Result<(), BmcError>;
+
+    /// Stages a reset of the BIOS to its defaults at the next reset.
+    async fn reset_bios(&self, system: &str) -> Result<(), BmcError>;
+
+    async fn volumes(&self, system: &str) -> Result<Vec<VolumeInfo>, BmcError>;
+
+    /// Creates a RAID volume; with `OnReset` it happens at the next reset and a task is returned.
+    async fn create_volume(
+        &self,
+        system: &str,
+        spec: &VolumeSpec,
+        when: ApplyTime,
+    ) -> Result<Option<TaskRef>, BmcError>;
+
+    async fn delete_volume(
+        &self,
+        system: &str,
+        volume: &str,
+        when: ApplyTime,
+    ) -> Result<Option<TaskRef>, BmcError>;
+
+    /// Inserts an image into the virtual CD (found under the Manager or the System).
+    async fn insert_media(&self, system: &str, image: &str) -> Result<(), BmcError>;
+
+    async fn eject_media(&self, system: &str) -> Result<(), BmcError>;
+
+    async fn virtual_media(&self, system: &str) -> Result<Vec<MediaInfo>, BmcError>;
+
+    /// Starts a SimpleUpdate from an image URI; returns its task.
+    async fn update_firmware(
+        &self,
+        image_uri: &str,
+        targets: &[String],
+        when: ApplyTime,
+    ) -> Result<TaskRef, BmcError>;
+
+    /// Follows a task monitor until the task ends, within `timeout`. A failed task is an error.
+    async fn wait_task(&self, task: &TaskRef, timeout: Duration) -> Result<TaskOutcome, BmcError>;
 }

@@ -1,0 +1,532 @@
+//! The HTTP side of Redfish, with the behaviours real BMCs need: session login with a re-login on 401
+//! and basic auth as the fallback, retries with backoff (GET, PATCH and DELETE on transport errors and
+//! 5xx; POST only when nothing reached the BMC or it said "not ready"), `If-Match` with the 412
+//! fallbacks, task monitors, and a bound on concurrent requests per BMC.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, ACCEPT_ENCODING, ETAG, IF_MATCH, LOCATION, RETRY_AFTER,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::{Mutex, OnceCell, Semaphore};
+
+use super::super::tls::http_client;
+use super::super::{BmcError, Endpoint, Secret, TaskOutcome, TaskRef};
+
+#[derive(Debug, Clone)]
+enum Auth {
+    /// Not logged in yet.
+    Unknown,
+    Token {
+        token: Secret,
+        location: Option<String>,
+    },
+    /// The BMC has no usable session service: send basic auth with every request.
+    Basic,
+}
+
+/// A successful response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    }
+}
+
+pub struct Client {
+    ep: Endpoint,
+    base: String,
+    http: reqwest::Client,
+    auth: Mutex<Auth>,
+    permits: Semaphore,
+    root: OnceCell<Value>,
+}
+
+/// Whether an attempt may be repeated without risking doing the change twice.
+fn idempotent(method: &Method) -> bool {
+    *method != Method::POST
+}
+
+impl Client {
+    pub fn new(ep: Endpoint) -> Result<Client, BmcError> {
+        let parsed = reqwest::Url::parse(&ep.url).map_err(|e| BmcError::BadEndpoint {
+            bmc: ep.url.clone(),
+            detail: format!("not a URL ({e}); expected https://host[:port]"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(BmcError::BadEndpoint {
+                bmc: ep.url.clone(),
+                detail: "expected an http or https URL with a host".into(),
+            });
+        }
+        let base = parsed.origin().ascii_serialization();
+        let http = http_client(&ep)?;
+        let permits = Semaphore::new(ep.limits.max_connections.max(1));
+        Ok(Client {
+            ep,
+            base,
+            http,
+            auth: Mutex::new(Auth::Unknown),
+            permits,
+            root: OnceCell::new(),
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.base
+    }
+
+    /// Absolute URL for a path (`/redfish/v1/...`) or an absolute link the BMC returned.
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base, path)
+        }
+    }
+
+    fn transport(&self, operation: &str, e: reqwest::Error) -> BmcError {
+        let hint = if e.is_timeout() {
+            Some(format!(
+                "no answer within {}s",
+                self.ep.limits.request_timeout.as_secs()
+            ))
+        } else if e.is_connect() {
+            let chain = error_chain(&e);
+            if chain.contains("certificate")
+                || chain.contains("Certificate")
+                || chain.contains("fingerprint")
+            {
+                Some(format!("TLS: {chain}; pass the BMC's CA bundle, pin its fingerprint, or opt in to insecure"))
+            } else {
+                Some(format!("connection failed: {chain}"))
+            }
+        } else {
+            Some(error_chain(&e))
+        };
+        BmcError::Transport {
+            bmc: self.base.clone(),
+            operation: operation.into(),
+            hint,
+            source: e,
+        }
+    }
+
+    /// The service root (unauthenticated, cached).
+    pub async fn root(&self) -> Result<&Value, BmcError> {
+        self.root
+            .get_or_try_init(|| async {
+                let r = self
+                    .request(
+                        Method::GET,
+                        "/redfish/v1/",
+                        None,
+                        None,
+                        "read the service root",
+                    )
+                    .await?;
+                Ok(r.body)
+            })
+            .await
+    }
+
+    async fn login(&self) -> Result<Auth, BmcError> {
+        let root = self.root().await?;
+        let sessions = root
+            .pointer("/Links/Sessions/@odata.id")
+            .and_then(Value::as_str)
+            .unwrap_or("/redfish/v1/SessionService/Sessions")
+            .to_string();
+        let body = json!({"UserName": self.ep.username, "Password": self.ep.password.expose()});
+        let sent = self
+            .with_headers(self.http.post(self.url(&sessions)))
+            .json(&body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            // No session service reachable: basic auth may still work.
+            Err(_) => return Ok(Auth::Basic),
+        };
+        match resp.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(BmcError::Unauthorized {
+                bmc: self.base.clone(),
+                operation: "log in".into(),
+                username: self.ep.username.clone(),
+            }),
+            s if s.is_success() => {
+                let token = resp
+                    .headers()
+                    .get("X-Auth-Token")
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                let location = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                Ok(match token {
+                    Some(t) => Auth::Token {
+                        token: Secret::new(t),
+                        location,
+                    },
+                    None => Auth::Basic,
+                })
+            }
+            _ => Ok(Auth::Basic),
+        }
+    }
+
+    fn with_headers(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        b.header("OData-Version", "4.0")
+            .header(ACCEPT, "application/json")
+            .header(ACCEPT_ENCODING, "identity")
+    }
+
+    async fn current_auth(&self, needs_auth: bool) -> Result<Auth, BmcError> {
+        if !needs_auth {
+            return Ok(Auth::Unknown);
+        }
+        let mut auth = self.auth.lock().await;
+        if matches!(*auth, Auth::Unknown) {
+            // Boxed: logging in reads the service root through `request`, which comes back here.
+            *auth = Box::pin(self.login()).await?;
+        }
+        Ok(auth.clone())
+    }
+
+    /// Sends a request with auth, retries and backoff. Non-2xx answers become errors; 202 and other
+    /// 2xx are returned.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        operation: &str,
+    ) -> Result<Response, BmcError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let needs_auth = !matches!(path.trim_end_matches('/'), "/redfish/v1" | "/redfish");
+        let limits = self.ep.limits;
+        let mut relogged = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let auth = self.current_auth(needs_auth).await?;
+            let mut b = self.with_headers(self.http.request(method.clone(), self.url(path)));
+            b = match &auth {
+                Auth::Token { token, .. } => b.header("X-Auth-Token", token.expose()),
+                Auth::Basic => b.basic_auth(&self.ep.username, Some(self.ep.password.expose())),
+                Auth::Unknown => b,
+            };
+            if let Some(tag) = if_match {
+                b = b.header(IF_MATCH, tag);
+            }
+            if let Some(v) = body {
+                b = b.json(v);
+            }
+            let backoff =
+                (limits.backoff * 2u32.saturating_pow(attempt - 1)).min(limits.max_backoff);
+            let resp = match b.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    // A connection that never opened carried nothing: safe to retry any method. TLS
+                    // failures are never retried: they will not heal.
+                    let tls = error_chain(&e).to_ascii_lowercase().contains("certificate");
+                    let retry = !tls
+                        && (idempotent(&method) || e.is_connect())
+                        && attempt < limits.attempts;
+                    if retry {
+                        tracing::debug!(bmc = %self.base, operation, attempt, error = %e, "retrying after a transport error");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                    return Err(self.transport(operation, e));
+                }
+            };
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            if status == StatusCode::UNAUTHORIZED && needs_auth {
+                if matches!(auth, Auth::Token { .. }) && !relogged {
+                    // The session expired or was dropped: log in again, once.
+                    relogged = true;
+                    *self.auth.lock().await = Auth::Unknown;
+                    continue;
+                }
+                return Err(BmcError::Unauthorized {
+                    bmc: self.base.clone(),
+                    operation: operation.into(),
+                    username: self.ep.username.clone(),
+                });
+            }
+            let text = resp
+                .text()
+                .await
+                .map_err(|e| self.transport(operation, e))?;
+            let parsed: Option<Value> = if text.trim().is_empty() {
+                Some(Value::Null)
+            } else {
+                serde_json::from_str(&text).ok()
+            };
+            if status.is_server_error() {
+                // 503 means the BMC did not take the request: "not ready", retryable even for POST.
+                let not_ready = status == StatusCode::SERVICE_UNAVAILABLE;
+                if (idempotent(&method) || not_ready) && attempt < limits.attempts {
+                    let wait = retry_after(&headers)
+                        .map(|d| d.min(limits.max_backoff))
+                        .unwrap_or(backoff);
+                    tracing::debug!(bmc = %self.base, operation, attempt, status = status.as_u16(), "retrying after a server error");
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            if !status.is_success() {
+                return Err(BmcError::Status {
+                    bmc: self.base.clone(),
+                    operation: operation.into(),
+                    status: status.as_u16(),
+                    messages: parsed.as_ref().map(extended_info).unwrap_or_default(),
+                });
+            }
+            let body = parsed.ok_or_else(|| BmcError::Decode {
+                bmc: self.base.clone(),
+                operation: operation.into(),
+                detail: format!("{} bytes that do not parse as JSON", text.len()),
+            })?;
+            return Ok(Response {
+                status: status.as_u16(),
+                headers,
+                body,
+            });
+        }
+    }
+
+    pub async fn get(&self, path: &str, operation: &str) -> Result<Value, BmcError> {
+        Ok(self
+            .request(Method::GET, path, None, None, operation)
+            .await?
+            .body)
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        operation: &str,
+    ) -> Result<Response, BmcError> {
+        self.request(Method::POST, path, Some(body), None, operation)
+            .await
+    }
+
+    pub async fn delete(
+        &self,
+        path: &str,
+        body: Option<&Value>,
+        operation: &str,
+    ) -> Result<Response, BmcError> {
+        self.request(Method::DELETE, path, body, None, operation)
+            .await
+    }
+
+    /// PATCH guarded by the resource's ETag. On 412 a weak tag is retried as strong, then the PATCH is
+    /// sent without `If-Match`, as BMCs with broken ETag handling need.
+    pub async fn patch(
+        &self,
+        path: &str,
+        body: &Value,
+        operation: &str,
+    ) -> Result<Response, BmcError> {
+        let current = self
+            .request(Method::GET, path, None, None, operation)
+            .await?;
+        let Some(tag) = current
+            .headers
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+        else {
+            return self
+                .request(Method::PATCH, path, Some(body), None, operation)
+                .await;
+        };
+        let mut tags = vec![Some(tag.clone())];
+        if let Some(strong) = tag.strip_prefix("W/") {
+            tags.push(Some(strong.to_string()));
+        }
+        tags.push(None);
+        let mut last = None;
+        for t in tags {
+            match self
+                .request(Method::PATCH, path, Some(body), t.as_deref(), operation)
+                .await
+            {
+                Err(e) if e.status() == Some(412) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Follows a task monitor (or a task URI) until the task ends.
+    pub async fn wait_task(
+        &self,
+        task: &TaskRef,
+        timeout: Duration,
+        operation: &str,
+    ) -> Result<TaskOutcome, BmcError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self
+                .request(Method::GET, &task.monitor, None, None, operation)
+                .await?;
+            let state = r
+                .body
+                .get("TaskState")
+                .and_then(Value::as_str)
+                .map(String::from);
+            let messages = r
+                .body
+                .get("Messages")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.get("Message").and_then(Value::as_str).map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let running = r.status == 202
+                || matches!(
+                    state.as_deref(),
+                    Some(
+                        "New"
+                            | "Starting"
+                            | "Running"
+                            | "Pending"
+                            | "Stopping"
+                            | "Suspended"
+                            | "Interrupted"
+                    )
+                );
+            if !running {
+                return match state.as_deref() {
+                    // A monitor that answers without a task body means the work is done.
+                    None | Some("Completed") => Ok(TaskOutcome {
+                        state: state.unwrap_or_else(|| "Completed".into()),
+                        messages,
+                    }),
+                    Some(s) => Err(BmcError::TaskFailed {
+                        bmc: self.base.clone(),
+                        operation: operation.into(),
+                        state: s.into(),
+                        messages,
+                    }),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(BmcError::Timeout {
+                    bmc: self.base.clone(),
+                    operation: operation.into(),
+                    after: timeout,
+                });
+            }
+            let wait = retry_after(&r.headers)
+                .unwrap_or(Duration::from_secs(1))
+                .clamp(Duration::from_millis(100), Duration::from_secs(10));
+            tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
+    /// Ends the session, if one was opened.
+    pub async fn logout(&self) {
+        let auth = std::mem::replace(&mut *self.auth.lock().await, Auth::Unknown);
+        if let Auth::Token {
+            token,
+            location: Some(loc),
+        } = auth
+        {
+            let _ = self
+                .with_headers(self.http.delete(self.url(&loc)))
+                .header("X-Auth-Token", token.expose())
+                .send()
+                .await;
+        }
+    }
+}
+
+fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    h.get(RETRY_AFTER)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// The messages of a Redfish error body (`@Message.ExtendedInfo`, else `error.message`).
+pub fn extended_info(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body
+        .pointer("/error/@Message.ExtendedInfo")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.get("Message").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if out.is_empty() {
+        if let Some(m) = body.pointer("/error/message").and_then(Value::as_str) {
+            out.push(m.to_string());
+        }
+    }
+    out
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_info_prefers_message_entries() {
+        let body = json!({"error": {"message": "general", "@Message.ExtendedInfo": [{"Message": "one"}, {"Message": "two"}]}});
+        assert_eq!(extended_info(&body), ["one", "two"]);
+        assert_eq!(
+            extended_info(&json!({"error": {"message": "general"}})),
+            ["general"]
+        );
+        assert!(extended_info(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn only_post_is_treated_as_non_idempotent() {
+        assert!(!idempotent(&Method::POST));
+        assert!(
+            idempotent(&Method::PATCH) && idempotent(&Method::DELETE) && idempotent(&Method::GET)
+        );
+    }
+}

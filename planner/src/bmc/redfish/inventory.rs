@@ -1,0 +1,261 @@
+//! Pure parsers from Redfish documents to inventory data. Vendor spellings are absorbed here (and
+//! unit-tested against real vendor payloads in `tests/fixtures/redfish`).
+
+use serde_json::Value;
+
+use super::super::{
+    ControllerInfo, CpuSummary, DriveInfo, FirmwareInfo, Lldp, NicInfo, Reading, Sensors,
+    VolumeInfo,
+};
+
+pub fn text(doc: &Value, pointer: &str) -> Option<String> {
+    doc.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+fn number(doc: &Value, pointer: &str) -> Option<f64> {
+    doc.pointer(pointer).and_then(Value::as_f64)
+}
+
+/// The last segment of a link: the id Redfish gives the member.
+pub fn last_segment(uri: &str) -> String {
+    uri.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// `@odata.id` of a navigation property.
+pub fn link(doc: &Value, pointer: &str) -> Option<String> {
+    doc.pointer(pointer)
+        .and_then(|v| v.get("@odata.id"))
+        .and_then(Value::as_str)
+        .map(String::from)
+}
+
+/// The `@odata.id` of each member of a collection.
+pub fn members(collection: &Value) -> Vec<String> {
+    collection
+        .get("Members")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.get("@odata.id").and_then(Value::as_str).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Normalises a MAC to lowercase colon form; `null`, empty and all-zero MACs are absent.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let hex: String = s
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() != 12 || hex.chars().all(|c| c == '0') {
+        return None;
+    }
+    Some(
+        hex.as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
+/// CPU summary from the system's `ProcessorSummary` (counts missing on some BMCs stay `None`).
+pub fn cpu_summary(system: &Value) -> CpuSummary {
+    let sockets = system
+        .pointer("/ProcessorSummary/Count")
+        .and_then(Value::as_u64);
+    CpuSummary {
+        sockets,
+        cores: system
+            .pointer("/ProcessorSummary/CoreCount")
+            .and_then(Value::as_u64),
+        threads: system
+            .pointer("/ProcessorSummary/LogicalProcessorCount")
+            .and_then(Value::as_u64),
+        model: text(system, "/ProcessorSummary/Model"),
+        arch: None,
+    }
+}
+
+/// Architecture from a `Processor` document.
+pub fn processor_arch(p: &Value) -> Option<String> {
+    let isa = text(p, "/InstructionSet").unwrap_or_default();
+    let arch = text(p, "/ProcessorArchitecture").unwrap_or_default();
+    match (isa.as_str(), arch.as_str()) {
+        ("x86-64", _) | (_, "x86") => Some("x86_64".into()),
+        ("ARM-A64", _) | (_, "ARM") => Some("aarch64".into()),
+        ("PowerISA", _) | (_, "Power") => Some("ppc64le".into()),
+        _ => None,
+    }
+}
+
+pub fn nic(doc: &Value) -> Option<NicInfo> {
+    let mac = text(doc, "/MACAddress")
+        .and_then(|m| normalize_mac(&m))
+        .or_else(|| text(doc, "/PermanentMACAddress").and_then(|m| normalize_mac(&m)))?;
+    Some(NicInfo {
+        id: text(doc, "/Id").unwrap_or_default(),
+        mac,
+        link: text(doc, "/LinkStatus"),
+        speed_mbps: doc.get("SpeedMbps").and_then(Value::as_u64),
+        lldp: None,
+    })
+}
+
+/// LLDP neighbour of a network adapter `Port`, with the MACs it serves.
+pub fn port_lldp(port: &Value) -> Option<(Vec<String>, Lldp)> {
+    let rx = port.pointer("/Ethernet/LLDPReceive")?;
+    let lldp = Lldp {
+        switch: text(rx, "/SystemName"),
+        port: text(rx, "/PortId"),
+        chassis_id: text(rx, "/ChassisId"),
+    };
+    let macs = port
+        .pointer("/Ethernet/AssociatedMACAddresses")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(normalize_mac)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((macs, lldp))
+}
+
+pub fn drive(doc: &Value) -> DriveInfo {
+    DriveInfo {
+        id: text(doc, "/Id").unwrap_or_default(),
+        model: text(doc, "/Model"),
+        serial: text(doc, "/SerialNumber"),
+        capacity_bytes: doc.get("CapacityBytes").and_then(Value::as_u64),
+        media: text(doc, "/MediaType"),
+        protocol: text(doc, "/Protocol"),
+    }
+}
+
+pub fn volume(doc: &Value, controller: &str) -> VolumeInfo {
+    VolumeInfo {
+        id: text(doc, "/Id").unwrap_or_default(),
+        name: text(doc, "/Name"),
+        raid: text(doc, "/RAIDType").or_else(|| text(doc, "/VolumeType")),
+        capacity_bytes: doc.get("CapacityBytes").and_then(Value::as_u64),
+        drives: doc
+            .pointer("/Links/Drives")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.get("@odata.id").and_then(Value::as_str))
+                    .map(last_segment)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        controller: controller.to_string(),
+    }
+}
+
+pub fn controller(doc: &Value) -> ControllerInfo {
+    let first = doc
+        .pointer("/StorageControllers/0")
+        .cloned()
+        .unwrap_or(Value::Null);
+    ControllerInfo {
+        id: text(doc, "/Id").unwrap_or_default(),
+        name: text(&first, "/Name").or_else(|| text(doc, "/Name")),
+        raid_types: first
+            .get("SupportedRAIDTypes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        firmware: text(&first, "/FirmwareVersion"),
+    }
+}
+
+pub fn firmware(doc: &Value) -> FirmwareInfo {
+    FirmwareInfo {
+        id: text(doc, "/Id").unwrap_or_default(),
+        name: text(doc, "/Name"),
+        version: text(doc, "/Version"),
+        updateable: doc.get("Updateable").and_then(Value::as_bool),
+    }
+}
+
+/// Temperatures and fans from a `Thermal` document.
+pub fn thermal(doc: &Value, into: &mut Sensors) {
+    for t in doc
+        .get("Temperatures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        into.temperatures.push(Reading {
+            name: text(t, "/Name").unwrap_or_default(),
+            value: number(t, "/ReadingCelsius"),
+            units: "Cel".into(),
+            health: text(t, "/Status/Health"),
+        });
+    }
+    for f in doc
+        .get("Fans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        into.fans.push(Reading {
+            name: text(f, "/Name")
+                .or_else(|| text(f, "/FanName"))
+                .unwrap_or_default(),
+            value: number(f, "/Reading"),
+            units: text(f, "/ReadingUnits").unwrap_or_else(|| "RPM".into()),
+            health: text(f, "/Status/Health"),
+        });
+    }
+}
+
+/// Consumption and supplies from a `Power` document.
+pub fn power(doc: &Value, into: &mut Sensors) {
+    into.power_watts = number(doc, "/PowerControl/0/PowerConsumedWatts");
+    for p in doc
+        .get("PowerSupplies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        into.power_supplies.push(Reading {
+            name: text(p, "/Name").unwrap_or_default(),
+            value: number(p, "/PowerCapacityWatts"),
+            units: "W".into(),
+            health: text(p, "/Status/Health"),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_normalise_and_zero_or_null_is_absent() {
+        assert_eq!(
+            normalize_mac("B8-CE-F6-00-11-22").as_deref(),
+            Some("b8:ce:f6:00:11:22")
+        );
+        assert_eq!(normalize_mac("00:00:00:00:00:00"), None);
+        assert_eq!(normalize_mac(""), None);
+    }
+}

@@ -1,0 +1,968 @@
+//! The Redfish implementation of [`Bmc`]: a thin typed layer over [`client::Client`] that finds
+//! resources by following links (never by assuming vendor ids) and absorbs vendor quirks: virtual
+//! media under Managers or Systems, `UsbCd` for the CD, a System without a `Bios` link, InsertMedia
+//! that wants `TransferProtocolType`, settings objects and apply times.
+
+pub mod client;
+pub mod inventory;
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use self::client::Client;
+use self::inventory::{last_segment, link, members, text};
+use super::{
+    ApplyTime, BiosRegistry, BiosState, Bmc, BmcError, BootMode, BootPersistence, BootSettings,
+    BootTarget, Endpoint, Inventory, MediaInfo, PowerAction, PowerState, SecureBoot, Sensors,
+    TaskOutcome, TaskRef, VolumeInfo, VolumeSpec,
+};
+
+/// A Redfish BMC.
+pub struct RedfishBmc {
+    client: Client,
+    /// How often power state is polled while waiting for a transition.
+    pub poll: Duration,
+}
+
+impl RedfishBmc {
+    pub fn new(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
+        Ok(RedfishBmc {
+            client: Client::new(ep)?,
+            poll: Duration::from_millis(500),
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn bmc(&self) -> String {
+        self.client.address().to_string()
+    }
+
+    async fn collection_path(&self, key: &str) -> Result<String, BmcError> {
+        let root = self.client.root().await?;
+        link(root, &format!("/{key}")).ok_or_else(|| BmcError::NotSupported {
+            bmc: self.bmc(),
+            operation: format!("find {key}"),
+            detail: format!("the service root has no {key} link"),
+        })
+    }
+
+    async fn system_path(&self, system: &str) -> Result<String, BmcError> {
+        Ok(format!(
+            "{}/{system}",
+            self.collection_path("Systems").await?.trim_end_matches('/')
+        ))
+    }
+
+    async fn system_doc(&self, system: &str, operation: &str) -> Result<(String, Value), BmcError> {
+        let path = self.system_path(system).await?;
+        let doc = self.client.get(&path, operation).await?;
+        Ok((path, doc))
+    }
+
+    async fn reset(
+        &self,
+        path: &str,
+        doc: &Value,
+        kind: &str,
+        deadline: Instant,
+    ) -> Result<(), BmcError> {
+        let target = doc
+            .pointer("/Actions/#ComputerSystem.Reset/target")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("{path}/Actions/ComputerSystem.Reset"));
+        let op = format!("power action {kind}");
+        loop {
+            match self
+                .client
+                .post(&target, &json!({"ResetType": kind}), &op)
+                .await
+            {
+                // 409: a transition is under way; the BMC will take the action once it settles.
+                Err(e) if e.status() == Some(409) && Instant::now() < deadline => {
+                    tokio::time::sleep(self.poll).await
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+    }
+
+    async fn wait_power(
+        &self,
+        path: &str,
+        want: PowerState,
+        deadline: Instant,
+        op: &str,
+    ) -> Result<bool, BmcError> {
+        loop {
+            let doc = self.client.get(path, op).await?;
+            if PowerState::parse(&text(&doc, "/PowerState").unwrap_or_default()) == want {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    fn allowed_resets(doc: &Value) -> Vec<String> {
+        doc.pointer("/Actions/#ComputerSystem.Reset/ResetType@Redfish.AllowableValues")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Storage controllers of a system: (controller path, document).
+    async fn controllers(
+        &self,
+        system_doc: &Value,
+        op: &str,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        let Some(storage) = link(system_doc, "/Storage") else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for m in members(&self.client.get(&storage, op).await?) {
+            let doc = self.client.get(&m, op).await?;
+            out.push((m, doc));
+        }
+        Ok(out)
+    }
+
+    async fn volumes_of(
+        &self,
+        ctl_path: &str,
+        ctl: &Value,
+        op: &str,
+    ) -> Result<Vec<VolumeInfo>, BmcError> {
+        let Some(vols) = link(ctl, "/Volumes") else {
+            return Ok(Vec::new());
+        };
+        let id = text(ctl, "/Id").unwrap_or_else(|| last_segment(ctl_path));
+        let mut out = Vec::new();
+        for v in members(&self.client.get(&vols, op).await?) {
+            out.push(inventory::volume(&self.client.get(&v, op).await?, &id));
+        }
+        Ok(out)
+    }
+
+    /// Virtual media resources, under the system's managers and under the system itself.
+    async fn media(&self, system: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
+        let (_, sys) = self.system_doc(system, op).await?;
+        let mut collections = Vec::new();
+        for m in sys
+            .pointer("/Links/ManagedBy")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(mgr) = m.get("@odata.id").and_then(Value::as_str) {
+                if let Ok(doc) = self.client.get(mgr, op).await {
+                    collections.extend(link(&doc, "/VirtualMedia"));
+                }
+            }
+        }
+        collections.extend(link(&sys, "/VirtualMedia"));
+        let mut out = Vec::new();
+        for c in collections {
+            // A link that leads nowhere (some BMCs advertise one) is skipped, not fatal.
+            let Ok(coll) = self.client.get(&c, op).await else {
+                continue;
+            };
+            for m in members(&coll) {
+                out.push((m.clone(), self.client.get(&m, op).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn cd_slot(media: &[(String, Value)]) -> Option<&(String, Value)> {
+        media.iter().find(|(_, d)| {
+            d.get("MediaTypes")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|t| matches!(t.as_str(), Some("CD" | "DVD"))))
+        })
+    }
+
+    fn task_from(resp: &client::Response) -> Option<TaskRef> {
+        resp.location()
+            .or_else(|| {
+                resp.body
+                    .get("@odata.id")
+                    .and_then(Value::as_str)
+                    .filter(|s| s.contains("Task"))
+                    .map(String::from)
+            })
+            .map(|monitor| TaskRef { monitor })
+    }
+}
+
+#[async_trait]
+impl Bmc for RedfishBmc {
+    fn address(&self) -> &str {
+        self.client.address()
+    }
+
+    async fn systems(&self) -> Result<Vec<String>, BmcError> {
+        let path = self.collection_path("Systems").await?;
+        Ok(members(&self.client.get(&path, "list systems").await?)
+            .iter()
+            .map(|m| last_segment(m))
+            .collect())
+    }
+
+    async fn inspect(&self, system: &str) -> Result<Inventory, BmcError> {
+        let op = "inspect";
+        let (path, sys) = self.system_doc(system, op).await?;
+        let mut unavailable = Vec::new();
+        let mut cpu = inventory::cpu_summary(&sys);
+        if let Some(procs) = link(&sys, "/Processors") {
+            match self.client.get(&procs, op).await {
+                Ok(c) => {
+                    if let Some(first) = members(&c).first() {
+                        if let Ok(p) = self.client.get(first, op).await {
+                            cpu.arch = inventory::processor_arch(&p);
+                            if cpu.cores.is_none() {
+                                cpu.cores = p
+                                    .get("TotalCores")
+                                    .and_then(Value::as_u64)
+                                    .map(|c| c * cpu.sockets.unwrap_or(1));
+                            }
+                        }
+                    }
+                }
+                Err(e) => unavailable.push(format!("processors: {e}")),
+            }
+        }
+        let (nics, storage, firmware, bios, sensors) = tokio::join!(
+            self.nics(&sys, op),
+            self.storage(&sys, op),
+            self.firmware(op),
+            self.bios(system),
+            self.sensors(&sys, op)
+        );
+        let nics = nics.unwrap_or_else(|e| {
+            unavailable.push(format!("network interfaces: {e}"));
+            Vec::new()
+        });
+        let (controllers, drives, volumes) = storage.unwrap_or_else(|e| {
+            unavailable.push(format!("storage: {e}"));
+            Default::default()
+        });
+        let firmware = firmware.unwrap_or_else(|e| {
+            unavailable.push(format!("firmware inventory: {e}"));
+            Vec::new()
+        });
+        let bios = match bios {
+            Ok(b) => b.current.into_iter().collect(),
+            Err(e) => {
+                unavailable.push(format!("BIOS: {e}"));
+                Default::default()
+            }
+        };
+        let sensors = sensors.unwrap_or_else(|e| {
+            unavailable.push(format!("sensors: {e}"));
+            Sensors::default()
+        });
+        let _ = path;
+        Ok(Inventory {
+            system_id: system.to_string(),
+            manufacturer: text(&sys, "/Manufacturer"),
+            model: text(&sys, "/Model"),
+            serial: text(&sys, "/SerialNumber"),
+            uuid: text(&sys, "/UUID"),
+            sku: text(&sys, "/SKU"),
+            power_state: PowerState::parse(&text(&sys, "/PowerState").unwrap_or_default()),
+            health: text(&sys, "/Status/HealthRollup").or_else(|| text(&sys, "/Status/Health")),
+            bios_version: text(&sys, "/BiosVersion"),
+            cpu,
+            memory_gib: sys
+                .pointer("/MemorySummary/TotalSystemMemoryGiB")
+                .and_then(Value::as_f64),
+            nics,
+            controllers,
+            drives,
+            volumes,
+            firmware,
+            sensors,
+            bios,
+            unavailable,
+        })
+    }
+
+    async fn power_state(&self, system: &str) -> Result<PowerState, BmcError> {
+        let (_, doc) = self.system_doc(system, "read power state").await?;
+        Ok(PowerState::parse(
+            &text(&doc, "/PowerState").unwrap_or_default(),
+        ))
+    }
+
+    async fn power(
+        &self,
+        system: &str,
+        action: PowerAction,
+        timeout: Duration,
+    ) -> Result<(), BmcError> {
+        let deadline = Instant::now() + timeout;
+        let op = format!("power {action:?}");
+        let (path, doc) = self.system_doc(system, &op).await?;
+        let allowed = Self::allowed_resets(&doc);
+        let allows = |k: &str| allowed.is_empty() || allowed.iter().any(|a| a == k);
+        let state = PowerState::parse(&text(&doc, "/PowerState").unwrap_or_default());
+        let timed_out = || BmcError::Timeout {
+            bmc: self.bmc(),
+            operation: op.clone(),
+            after: timeout,
+        };
+        let (kind, want) = match action {
+            PowerAction::On if state == PowerState::On => return Ok(()),
+            PowerAction::On => ("On", PowerState::On),
+            PowerAction::ForceOff if state == PowerState::Off => return Ok(()),
+            PowerAction::ForceOff => ("ForceOff", PowerState::Off),
+            PowerAction::Off if state == PowerState::Off => return Ok(()),
+            PowerAction::Off if allows("GracefulShutdown") => {
+                // Give the OS half the time to stop, then force it.
+                let half = Instant::now() + timeout / 2;
+                self.reset(&path, &doc, "GracefulShutdown", half).await?;
+                if self.wait_power(&path, PowerState::Off, half, &op).await? {
+                    return Ok(());
+                }
+                tracing::info!(bmc = %self.bmc(), system, "graceful shutdown timed out; forcing power off");
+                ("ForceOff", PowerState::Off)
+            }
+            PowerAction::Off => ("ForceOff", PowerState::Off),
+            PowerAction::Reboot if state != PowerState::On => ("On", PowerState::On),
+            PowerAction::Reboot if allows("GracefulRestart") => ("GracefulRestart", PowerState::On),
+            PowerAction::Reboot | PowerAction::ForceReboot if allows("ForceRestart") => {
+                ("ForceRestart", PowerState::On)
+            }
+            PowerAction::Reboot | PowerAction::ForceReboot => ("PowerCycle", PowerState::On),
+            PowerAction::Nmi => {
+                if !allows("Nmi") {
+                    return Err(BmcError::NotSupported {
+                        bmc: self.bmc(),
+                        operation: op,
+                        detail: "ResetType Nmi is not offered".into(),
+                    });
+                }
+                return self.reset(&path, &doc, "Nmi", deadline).await;
+            }
+        };
+        self.reset(&path, &doc, kind, deadline).await?;
+        if self.wait_power(&path, want, deadline, &op).await? {
+            Ok(())
+        } else {
+            Err(timed_out())
+        }
+    }
+
+    async fn boot(&self, system: &str) -> Result<BootSettings, BmcError> {
+        let (_, doc) = self.system_doc(system, "read boot settings").await?;
+        let boot = doc.get("Boot").cloned().unwrap_or(Value::Null);
+        let list = |p: &str| -> Vec<String> {
+            boot.get(p)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Ok(BootSettings {
+            target: text(&boot, "/BootSourceOverrideTarget").unwrap_or_else(|| "None".into()),
+            enabled: text(&boot, "/BootSourceOverrideEnabled").unwrap_or_else(|| "Disabled".into()),
+            mode: text(&boot, "/BootSourceOverrideMode"),
+            order: list("BootOrder"),
+            allowed_targets: list("BootSourceOverrideTarget@Redfish.AllowableValues"),
+        })
+    }
+
+    async fn set_boot_override(
+        &self,
+        system: &str,
+        target: BootTarget,
+        persistence: BootPersistence,
+        mode: Option<BootMode>,
+    ) -> Result<(), BmcError> {
+        let op = "set boot override";
+        let current = self.boot(system).await?;
+        let allowed = &current.allowed_targets;
+        let spelled = match target {
+            // Supermicro (and others) say UsbCd for the virtual CD.
+            BootTarget::Cd
+                if !allowed.is_empty()
+                    && !allowed.iter().any(|a| a == "Cd")
+                    && allowed.iter().any(|a| a == "UsbCd") =>
+            {
+                "UsbCd"
+            }
+            t => t.redfish(),
+        };
+        if !allowed.is_empty() && !allowed.iter().any(|a| a == spelled) {
+            return Err(BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!("boot target {spelled} is not among {}", allowed.join(", ")),
+            });
+        }
+        let enabled = match (target, persistence) {
+            (BootTarget::None, _) => "Disabled",
+            (_, BootPersistence::Once) => "Once",
+            (_, BootPersistence::Continuous) => "Continuous",
+        };
+        let mut boot =
+            json!({"BootSourceOverrideTarget": spelled, "BootSourceOverrideEnabled": enabled});
+        if let Some(m) = mode {
+            boot["BootSourceOverrideMode"] = json!(m.redfish());
+        }
+        let path = self.system_path(system).await?;
+        self.client
+            .patch(&path, &json!({"Boot": boot}), op)
+            .await
+            .map(|_| ())
+    }
+
+    async fn secure_boot(&self, system: &str) -> Result<SecureBoot, BmcError> {
+        let op = "read secure boot";
+        let (path, doc) = self.system_doc(system, op).await?;
+        let sb_path = link(&doc, "/SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
+        let sb = self.client.get(&sb_path, op).await?;
+        Ok(SecureBoot {
+            enabled: sb
+                .get("SecureBootEnable")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            current: text(&sb, "/SecureBootCurrentBoot").map(|s| s == "Enabled"),
+        })
+    }
+
+    async fn set_secure_boot(&self, system: &str, enabled: bool) -> Result<(), BmcError> {
+        let op = "set secure boot";
+        let (path, doc) = self.system_doc(system, op).await?;
+        let sb_path = link(&doc, "/SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
+        match self
+            .client
+            .patch(&sb_path, &json!({"SecureBootEnable": enabled}), op)
+            .await
+        {
+            Err(e) if e.status() == Some(404) => Err(BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "no SecureBoot resource".into(),
+            }),
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn bios(&self, system: &str) -> Result<BiosState, BmcError> {
+        let op = "read BIOS";
+        let (path, doc) = self.system_doc(system, op).await?;
+        // Some BMCs (badfish's iDRAC emulator) serve Bios without linking it from the System.
+        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios = self.client.get(&bios_path, op).await?;
+        let current = bios
+            .get("Attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let settings = link(&bios, "/@Redfish.Settings/SettingsObject");
+        let pending = match &settings {
+            Some(s) => self
+                .client
+                .get(s, "read pending BIOS settings")
+                .await?
+                .get("Attributes")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            None => Map::new(),
+        };
+        // A settings object echoing current values is not a pending change.
+        let pending = pending
+            .into_iter()
+            .filter(|(k, v)| current.get(k) != Some(v))
+            .collect();
+        let apply_times = bios
+            .pointer("/@Redfish.Settings/SupportedApplyTimes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(BiosState {
+            current,
+            pending,
+            registry: text(&bios, "/AttributeRegistry"),
+            apply_times,
+        })
+    }
+
+    async fn bios_registry(&self, system: &str) -> Result<BiosRegistry, BmcError> {
+        let op = "read the BIOS attribute registry";
+        let name = self
+            .bios(system)
+            .await?
+            .registry
+            .ok_or_else(|| BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "the Bios resource names no AttributeRegistry".into(),
+            })?;
+        let registries = self.collection_path("Registries").await?;
+        let coll = self.client.get(&registries, op).await?;
+        let file = members(&coll)
+            .into_iter()
+            .find(|m| {
+                let id = last_segment(m);
+                id == name
+                    || name.starts_with(&id)
+                    || id.starts_with(name.split('.').next().unwrap_or(&name))
+            })
+            .unwrap_or_else(|| format!("{}/{name}", registries.trim_end_matches('/')));
+        let file_doc = self.client.get(&file, op).await?;
+        // A MessageRegistryFile points at the registry; some BMCs serve the registry directly.
+        let doc = if file_doc.get("RegistryEntries").is_some() {
+            file_doc
+        } else {
+            let locations = file_doc
+                .get("Location")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let uri = locations
+                .iter()
+                .find(|l| {
+                    l.get("Language")
+                        .and_then(Value::as_str)
+                        .is_none_or(|lang| lang.starts_with("en"))
+                })
+                .or(locations.first())
+                .and_then(|l| l.get("Uri").and_then(Value::as_str))
+                .ok_or_else(|| BmcError::NotSupported {
+                    bmc: self.bmc(),
+                    operation: op.into(),
+                    detail: format!("registry file {file} has no Location"),
+                })?
+                .to_string();
+            self.client.get(&uri, op).await?
+        };
+        Ok(BiosRegistry::from_redfish(&doc))
+    }
+
+    async fn stage_bios(&self, system: &str, changes: &Map<String, Value>) -> Result<(), BmcError> {
+        let op = "stage BIOS settings";
+        let registry = self.bios_registry(system).await?;
+        let problems = registry.validate(changes);
+        if !problems.is_empty() {
+            return Err(BmcError::Invalid {
+                bmc: self.bmc(),
+                operation: op.into(),
+                problems,
+            });
+        }
+        let (path, doc) = self.system_doc(system, op).await?;
+        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios = self.client.get(&bios_path, op).await?;
+        let settings = link(&bios, "/@Redfish.Settings/SettingsObject")
+            .unwrap_or_else(|| format!("{bios_path}/Settings"));
+        let supported: Vec<&str> = bios
+            .pointer("/@Redfish.Settings/SupportedApplyTimes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut body = json!({"Attributes": changes});
+        if supported.contains(&"OnReset") {
+            body["@Redfish.SettingsApplyTime"] = json!({"ApplyTime": "OnReset"});
+        }
+        self.client.patch(&settings, &body, op).await.map(|_| ())
+    }
+
+    async fn reset_bios(&self, system: &str) -> Result<(), BmcError> {
+        let op = "reset BIOS to defaults";
+        let (path, doc) = self.system_doc(system, op).await?;
+        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios = self.client.get(&bios_path, op).await?;
+        let target = bios
+            .pointer("/Actions/#Bios.ResetBios/target")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("{bios_path}/Actions/Bios.ResetBios"));
+        self.client.post(&target, &json!({}), op).await.map(|_| ())
+    }
+
+    async fn volumes(&self, system: &str) -> Result<Vec<VolumeInfo>, BmcError> {
+        let op = "list volumes";
+        let (_, sys) = self.system_doc(system, op).await?;
+        let mut out = Vec::new();
+        for (p, ctl) in self.controllers(&sys, op).await? {
+            out.extend(self.volumes_of(&p, &ctl, op).await?);
+        }
+        Ok(out)
+    }
+
+    async fn create_volume(
+        &self,
+        system: &str,
+        spec: &VolumeSpec,
+        when: ApplyTime,
+    ) -> Result<Option<TaskRef>, BmcError> {
+        let op = format!("create {} volume {}", spec.raid, spec.name);
+        let (_, sys) = self.system_doc(system, &op).await?;
+        let controllers = self.controllers(&sys, &op).await?;
+        // The controller that owns the named drives.
+        let found = controllers.iter().find_map(|(_, ctl)| {
+            let drives: Vec<String> = ctl
+                .get("Drives")
+                .and_then(Value::as_array)?
+                .iter()
+                .filter_map(|d| d.get("@odata.id").and_then(Value::as_str).map(String::from))
+                .collect();
+            let picked: Vec<String> = spec
+                .drives
+                .iter()
+                .filter_map(|id| drives.iter().find(|d| last_segment(d) == *id).cloned())
+                .collect();
+            (picked.len() == spec.drives.len()).then(|| (link(ctl, "/Volumes"), picked))
+        });
+        let Some((Some(volumes), drive_links)) = found else {
+            return Err(BmcError::Invalid {
+                bmc: self.bmc(),
+                operation: op,
+                problems: vec![format!(
+                    "no storage controller with volumes holds all of the drives {}",
+                    spec.drives.join(", ")
+                )],
+            });
+        };
+        let mut body = json!({
+            "Name": spec.name,
+            "RAIDType": spec.raid,
+            "Links": {"Drives": drive_links.iter().map(|d| json!({"@odata.id": d})).collect::<Vec<_>>()},
+            "@Redfish.OperationApplyTime": when.redfish(),
+        });
+        if let Some(c) = spec.capacity_bytes {
+            body["CapacityBytes"] = json!(c);
+        }
+        let r = self.client.post(&volumes, &body, &op).await?;
+        Ok(if r.status == 202 {
+            Self::task_from(&r)
+        } else {
+            None
+        })
+    }
+
+    async fn delete_volume(
+        &self,
+        system: &str,
+        volume: &str,
+        when: ApplyTime,
+    ) -> Result<Option<TaskRef>, BmcError> {
+        let op = format!("delete volume {volume}");
+        let (_, sys) = self.system_doc(system, &op).await?;
+        for (_, ctl) in self.controllers(&sys, &op).await? {
+            let Some(vols) = link(&ctl, "/Volumes") else {
+                continue;
+            };
+            let coll = self.client.get(&vols, &op).await?;
+            if let Some(uri) = members(&coll)
+                .into_iter()
+                .find(|m| last_segment(m) == volume)
+            {
+                let r = self
+                    .client
+                    .delete(
+                        &uri,
+                        Some(&json!({"@Redfish.OperationApplyTime": when.redfish()})),
+                        &op,
+                    )
+                    .await?;
+                return Ok(if r.status == 202 {
+                    Self::task_from(&r)
+                } else {
+                    None
+                });
+            }
+        }
+        Err(BmcError::Invalid {
+            bmc: self.bmc(),
+            operation: op,
+            problems: vec![format!("no volume {volume}")],
+        })
+    }
+
+    async fn virtual_media(&self, system: &str) -> Result<Vec<MediaInfo>, BmcError> {
+        Ok(self
+            .media(system, "list virtual media")
+            .await?
+            .into_iter()
+            .map(|(uri, d)| MediaInfo {
+                uri,
+                media_types: d
+                    .get("MediaTypes")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                image: text(&d, "/Image"),
+                inserted: d.get("Inserted").and_then(Value::as_bool).unwrap_or(false),
+            })
+            .collect())
+    }
+
+    async fn insert_media(&self, system: &str, image: &str) -> Result<(), BmcError> {
+        let op = "insert virtual media";
+        let media = self.media(system, op).await?;
+        let Some((uri, doc)) = Self::cd_slot(&media) else {
+            return Err(BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "no virtual CD under the managers or the system".into(),
+            });
+        };
+        if doc.get("Inserted").and_then(Value::as_bool) == Some(true) {
+            if text(doc, "/Image").as_deref() == Some(image) {
+                return Ok(());
+            }
+            self.eject_media(system).await?;
+        }
+        let action = doc
+            .pointer("/Actions/#VirtualMedia.InsertMedia/target")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let protocol = if image.starts_with("https") {
+            "HTTPS"
+        } else {
+            "HTTP"
+        };
+        // The bodies real BMCs accept, most portable first: on 400 add TransferProtocolType, then
+        // TransferMethod.
+        let bodies = [
+            json!({"Image": image, "Inserted": true, "WriteProtected": true}),
+            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol}),
+            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol, "TransferMethod": "Stream"}),
+        ];
+        let mut last = None;
+        for body in &bodies {
+            let r = match &action {
+                Some(target) => self.client.post(target, body, op).await,
+                None => self.client.patch(uri, body, op).await,
+            };
+            match r {
+                Err(e) if e.status() == Some(400) => last = Some(e),
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(last.expect("three attempts were made"))
+    }
+
+    async fn eject_media(&self, system: &str) -> Result<(), BmcError> {
+        let op = "eject virtual media";
+        for (uri, doc) in self.media(system, op).await? {
+            if doc.get("Inserted").and_then(Value::as_bool) != Some(true) {
+                continue;
+            }
+            match doc
+                .pointer("/Actions/#VirtualMedia.EjectMedia/target")
+                .and_then(Value::as_str)
+            {
+                // Some BMCs insist on a JSON body, even an empty one.
+                Some(target) => self.client.post(target, &json!({}), op).await?,
+                None => {
+                    self.client
+                        .patch(&uri, &json!({"Image": null, "Inserted": false}), op)
+                        .await?
+                }
+            };
+        }
+        Ok(())
+    }
+
+    async fn update_firmware(
+        &self,
+        image_uri: &str,
+        targets: &[String],
+        when: ApplyTime,
+    ) -> Result<TaskRef, BmcError> {
+        let op = "firmware update";
+        let service = self.collection_path("UpdateService").await?;
+        let doc = self.client.get(&service, op).await?;
+        let target = doc
+            .pointer("/Actions/#UpdateService.SimpleUpdate/target")
+            .and_then(Value::as_str)
+            .ok_or_else(|| BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "UpdateService offers no SimpleUpdate".into(),
+            })?
+            .to_string();
+        let mut body =
+            json!({"ImageURI": image_uri, "@Redfish.OperationApplyTime": when.redfish()});
+        if !targets.is_empty() {
+            body["Targets"] = json!(targets);
+        }
+        if let Some(p) = image_uri
+            .split(':')
+            .next()
+            .filter(|p| *p == "http" || *p == "https")
+        {
+            body["TransferProtocol"] = json!(p.to_ascii_uppercase());
+        }
+        let r = self.client.post(&target, &body, op).await?;
+        Self::task_from(&r).ok_or_else(|| BmcError::Decode {
+            bmc: self.bmc(),
+            operation: op.into(),
+            detail: "the BMC accepted the update but named no task to follow".into(),
+        })
+    }
+
+    async fn wait_task(&self, task: &TaskRef, timeout: Duration) -> Result<TaskOutcome, BmcError> {
+        self.client.wait_task(task, timeout, "wait for task").await
+    }
+}
+
+impl RedfishBmc {
+    async fn nics(&self, sys: &Value, op: &str) -> Result<Vec<super::NicInfo>, BmcError> {
+        let Some(eth) = link(sys, "/EthernetInterfaces") else {
+            return Ok(Vec::new());
+        };
+        let mut nics = Vec::new();
+        for m in members(&self.client.get(&eth, op).await?) {
+            if let Some(n) = inventory::nic(&self.client.get(&m, op).await?) {
+                nics.push(n);
+            }
+        }
+        // LLDP neighbours live on the chassis' network adapter ports; match them by MAC.
+        if let Some(chassis) = sys
+            .pointer("/Links/Chassis/0/@odata.id")
+            .and_then(Value::as_str)
+        {
+            if let Ok(lldp) = self.lldp(chassis, op).await {
+                for n in &mut nics {
+                    n.lldp = lldp
+                        .iter()
+                        .find(|(macs, _)| macs.contains(&n.mac))
+                        .map(|(_, l)| l.clone());
+                }
+            }
+        }
+        Ok(nics)
+    }
+
+    async fn lldp(
+        &self,
+        chassis: &str,
+        op: &str,
+    ) -> Result<Vec<(Vec<String>, super::Lldp)>, BmcError> {
+        let doc = self.client.get(chassis, op).await?;
+        let mut out = Vec::new();
+        let Some(adapters) = link(&doc, "/NetworkAdapters") else {
+            return Ok(out);
+        };
+        for a in members(&self.client.get(&adapters, op).await?) {
+            let adapter = self.client.get(&a, op).await?;
+            let Some(ports) = link(&adapter, "/Ports").or_else(|| link(&adapter, "/NetworkPorts"))
+            else {
+                continue;
+            };
+            for p in members(&self.client.get(&ports, op).await?) {
+                if let Some(found) = inventory::port_lldp(&self.client.get(&p, op).await?) {
+                    out.push(found);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn storage(
+        &self,
+        sys: &Value,
+        op: &str,
+    ) -> Result<
+        (
+            Vec<super::ControllerInfo>,
+            Vec<super::DriveInfo>,
+            Vec<VolumeInfo>,
+        ),
+        BmcError,
+    > {
+        let mut controllers = Vec::new();
+        let mut drives = Vec::new();
+        let mut volumes = Vec::new();
+        for (p, ctl) in self.controllers(sys, op).await? {
+            controllers.push(inventory::controller(&ctl));
+            for d in ctl
+                .get("Drives")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(uri) = d.get("@odata.id").and_then(Value::as_str) {
+                    drives.push(inventory::drive(&self.client.get(uri, op).await?));
+                }
+            }
+            volumes.extend(self.volumes_of(&p, &ctl, op).await?);
+        }
+        Ok((controllers, drives, volumes))
+    }
+
+    async fn firmware(&self, op: &str) -> Result<Vec<super::FirmwareInfo>, BmcError> {
+        let service = self.collection_path("UpdateService").await?;
+        let doc = self.client.get(&service, op).await?;
+        let Some(inv) = link(&doc, "/FirmwareInventory") else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for m in members(&self.client.get(&inv, op).await?) {
+            out.push(inventory::firmware(&self.client.get(&m, op).await?));
+        }
+        Ok(out)
+    }
+
+    async fn sensors(&self, sys: &Value, op: &str) -> Result<Sensors, BmcError> {
+        let mut s = Sensors::default();
+        let Some(chassis) = sys
+            .pointer("/Links/Chassis/0/@odata.id")
+            .and_then(Value::as_str)
+        else {
+            return Ok(s);
+        };
+        let doc = self.client.get(chassis, op).await?;
+        if let Some(t) = link(&doc, "/Thermal") {
+            inventory::thermal(&self.client.get(&t, op).await?, &mut s);
+        }
+        if let Some(p) = link(&doc, "/Power") {
+            inventory::power(&self.client.get(&p, op).await?, &mut s);
+        }
+        Ok(s)
+    }
+}
+
+/// Used by the module's users that need a raw request (tests, diagnostics).
+pub async fn raw_get(bmc: &RedfishBmc, path: &str) -> Result<Value, BmcError> {
+    bmc.client
+        .request(Method::GET, path, None, None, "read")
+        .await
+        .map(|r| r.body)
+}

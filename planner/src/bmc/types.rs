@@ -1,0 +1,513 @@
+//! Plain data the [`Bmc`](super::Bmc) trait speaks in: inventory, power, boot, BIOS, storage, media and
+//! tasks. No I/O here; the BIOS registry's validation is a pure function.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerState {
+    On,
+    Off,
+    PoweringOn,
+    PoweringOff,
+    Other(String),
+}
+
+impl PowerState {
+    pub fn parse(s: &str) -> PowerState {
+        match s {
+            "On" => PowerState::On,
+            "Off" => PowerState::Off,
+            "PoweringOn" => PowerState::PoweringOn,
+            "PoweringOff" => PowerState::PoweringOff,
+            other => PowerState::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            PowerState::On => "On",
+            PowerState::Off => "Off",
+            PowerState::PoweringOn => "PoweringOn",
+            PowerState::PoweringOff => "PoweringOff",
+            PowerState::Other(s) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PowerAction {
+    On,
+    /// Graceful shutdown, forced off if the OS does not stop in time.
+    Off,
+    ForceOff,
+    /// Graceful restart where supported, else a forced one.
+    Reboot,
+    ForceReboot,
+    Nmi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootTarget {
+    None,
+    Pxe,
+    /// The virtual CD; sent as `UsbCd` to BMCs that spell it so.
+    Cd,
+    Hdd,
+    BiosSetup,
+}
+
+impl BootTarget {
+    pub fn redfish(self) -> &'static str {
+        match self {
+            BootTarget::None => "None",
+            BootTarget::Pxe => "Pxe",
+            BootTarget::Cd => "Cd",
+            BootTarget::Hdd => "Hdd",
+            BootTarget::BiosSetup => "BiosSetup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BootTarget> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Some(BootTarget::None),
+            "pxe" => Some(BootTarget::Pxe),
+            "cd" | "usbcd" | "dvd" => Some(BootTarget::Cd),
+            "hdd" | "disk" => Some(BootTarget::Hdd),
+            "biossetup" => Some(BootTarget::BiosSetup),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootPersistence {
+    Once,
+    Continuous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootMode {
+    Uefi,
+    Legacy,
+}
+
+impl BootMode {
+    pub fn redfish(self) -> &'static str {
+        match self {
+            BootMode::Uefi => "UEFI",
+            BootMode::Legacy => "Legacy",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootSettings {
+    /// Override target as the BMC spells it (`UsbCd` reads back as `Cd` via [`BootTarget::parse`]).
+    pub target: String,
+    /// `Disabled`, `Once` or `Continuous`.
+    pub enabled: String,
+    pub mode: Option<String>,
+    pub order: Vec<String>,
+    pub allowed_targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecureBoot {
+    pub enabled: bool,
+    /// Whether the current boot ran with secure boot on (changes apply at the next boot).
+    pub current: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Lldp {
+    pub switch: Option<String>,
+    pub port: Option<String>,
+    pub chassis_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NicInfo {
+    pub id: String,
+    pub mac: String,
+    pub link: Option<String>,
+    pub speed_mbps: Option<u64>,
+    pub lldp: Option<Lldp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriveInfo {
+    pub id: String,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    pub media: Option<String>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub raid: Option<String>,
+    pub capacity_bytes: Option<u64>,
+    /// Drive ids (the last segment of each drive link).
+    pub drives: Vec<String>,
+    /// The storage controller's id.
+    pub controller: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControllerInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub raid_types: Vec<String>,
+    pub firmware: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirmwareInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub updateable: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub name: String,
+    pub value: Option<f64>,
+    pub units: String,
+    pub health: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Sensors {
+    pub temperatures: Vec<Reading>,
+    pub fans: Vec<Reading>,
+    pub power_watts: Option<f64>,
+    pub power_supplies: Vec<Reading>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CpuSummary {
+    pub sockets: Option<u64>,
+    pub cores: Option<u64>,
+    pub threads: Option<u64>,
+    pub model: Option<String>,
+    /// `x86_64` or `aarch64` where the BMC says.
+    pub arch: Option<String>,
+}
+
+/// What inspection learns about one system. Absent facts are `None` or empty, never invented.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub system_id: String,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub uuid: Option<String>,
+    pub sku: Option<String>,
+    pub power_state: PowerState,
+    pub health: Option<String>,
+    pub bios_version: Option<String>,
+    pub cpu: CpuSummary,
+    pub memory_gib: Option<f64>,
+    pub nics: Vec<NicInfo>,
+    pub controllers: Vec<ControllerInfo>,
+    pub drives: Vec<DriveInfo>,
+    pub volumes: Vec<VolumeInfo>,
+    pub firmware: Vec<FirmwareInfo>,
+    pub sensors: Sensors,
+    pub bios: BTreeMap<String, Value>,
+    /// Parts of the inventory the BMC could not provide, with why (e.g. "BIOS: HTTP 501").
+    pub unavailable: Vec<String>,
+}
+
+impl Inventory {
+    pub fn disk_bytes(&self) -> u64 {
+        self.drives.iter().filter_map(|d| d.capacity_bytes).sum()
+    }
+
+    pub fn macs(&self) -> Vec<String> {
+        self.nics.iter().map(|n| n.mac.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiosState {
+    pub current: Map<String, Value>,
+    pub pending: Map<String, Value>,
+    pub registry: Option<String>,
+    pub apply_times: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttrType {
+    Enumeration(Vec<String>),
+    Integer {
+        lower: Option<i64>,
+        upper: Option<i64>,
+    },
+    String {
+        max_len: Option<u64>,
+    },
+    Boolean,
+    Password,
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BiosAttribute {
+    pub name: String,
+    pub kind: AttrType,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BiosRegistry {
+    pub name: String,
+    pub attributes: BTreeMap<String, BiosAttribute>,
+}
+
+impl BiosRegistry {
+    /// Parses a Redfish `AttributeRegistry` document.
+    pub fn from_redfish(doc: &Value) -> BiosRegistry {
+        let name = doc
+            .get("Id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let mut attributes = BTreeMap::new();
+        let entries = doc
+            .pointer("/RegistryEntries/Attributes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for a in entries {
+            let Some(attr_name) = a.get("AttributeName").and_then(Value::as_str) else {
+                continue;
+            };
+            let kind = match a.get("Type").and_then(Value::as_str).unwrap_or("") {
+                "Enumeration" => AttrType::Enumeration(
+                    a.get("Value")
+                        .and_then(Value::as_array)
+                        .map(|vs| {
+                            vs.iter()
+                                .filter_map(|v| {
+                                    v.get("ValueName").and_then(Value::as_str).map(String::from)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+                "Integer" => AttrType::Integer {
+                    lower: a.get("LowerBound").and_then(Value::as_i64),
+                    upper: a.get("UpperBound").and_then(Value::as_i64),
+                },
+                "String" => AttrType::String {
+                    max_len: a.get("MaxLength").and_then(Value::as_u64),
+                },
+                "Boolean" => AttrType::Boolean,
+                "Password" => AttrType::Password,
+                other => AttrType::Other(other.to_string()),
+            };
+            let read_only = a.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false)
+                || a.get("Immutable").and_then(Value::as_bool).unwrap_or(false);
+            attributes.insert(
+                attr_name.to_string(),
+                BiosAttribute {
+                    name: attr_name.to_string(),
+                    kind,
+                    read_only,
+                },
+            );
+        }
+        BiosRegistry { name, attributes }
+    }
+
+    /// Checks staged values against the registry: unknown names, read-only attributes, wrong types,
+    /// values outside the allowed list or range. Each problem is a sentence naming the attribute.
+    pub fn validate(&self, changes: &Map<String, Value>) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, value) in changes {
+            let Some(attr) = self.attributes.get(name) else {
+                let hint = self
+                    .closest(name)
+                    .map(|c| format!(" (did you mean {c}?)"))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{name}: unknown BIOS attribute in registry {}{hint}",
+                    self.name
+                ));
+                continue;
+            };
+            if attr.read_only {
+                problems.push(format!("{name}: read-only"));
+                continue;
+            }
+            match &attr.kind {
+                AttrType::Enumeration(allowed) => match value.as_str() {
+                    Some(v) if allowed.iter().any(|a| a == v) => {}
+                    Some(v) => problems.push(format!(
+                        "{name}: {v:?} is not one of {}",
+                        allowed.join(", ")
+                    )),
+                    None => problems.push(format!(
+                        "{name}: expects one of {}, got {value}",
+                        allowed.join(", ")
+                    )),
+                },
+                AttrType::Integer { lower, upper } => match value.as_i64() {
+                    Some(n) if lower.is_none_or(|l| n >= l) && upper.is_none_or(|u| n <= u) => {}
+                    Some(n) => problems.push(format!(
+                        "{name}: {n} is outside {}..{}",
+                        lower.map(|l| l.to_string()).unwrap_or_default(),
+                        upper.map(|u| u.to_string()).unwrap_or_default()
+                    )),
+                    None => problems.push(format!("{name}: expects an integer, got {value}")),
+                },
+                AttrType::String { max_len } => match value.as_str() {
+                    Some(s) if max_len.is_none_or(|m| s.len() as u64 <= m) => {}
+                    Some(s) => problems.push(format!(
+                        "{name}: {} characters, more than {}",
+                        s.len(),
+                        max_len.unwrap_or(0)
+                    )),
+                    None => problems.push(format!("{name}: expects a string, got {value}")),
+                },
+                AttrType::Boolean if !value.is_boolean() => {
+                    problems.push(format!("{name}: expects true or false, got {value}"))
+                }
+                _ => {}
+            }
+        }
+        problems
+    }
+
+    /// The known attribute closest to a misspelt name, for the error message.
+    fn closest(&self, name: &str) -> Option<&str> {
+        let lower = name.to_ascii_lowercase();
+        self.attributes
+            .keys()
+            .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), k))
+            .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+            .min()
+            .map(|(_, k)| k.as_str())
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A RAID volume to create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    /// `RAID0`, `RAID1`, `RAID5`, `RAID6`, `RAID10`.
+    pub raid: String,
+    /// Drive ids, as in [`DriveInfo::id`].
+    pub drives: Vec<String>,
+    pub capacity_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApplyTime {
+    Immediate,
+    OnReset,
+}
+
+impl ApplyTime {
+    pub fn redfish(self) -> &'static str {
+        match self {
+            ApplyTime::Immediate => "Immediate",
+            ApplyTime::OnReset => "OnReset",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub uri: String,
+    pub media_types: Vec<String>,
+    pub image: Option<String>,
+    pub inserted: bool,
+}
+
+/// A BMC task to follow: its monitor (or task) URI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRef {
+    pub monitor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskOutcome {
+    pub state: String,
+    pub messages: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn registry() -> BiosRegistry {
+        BiosRegistry::from_redfish(&json!({"Id": "Reg.1", "RegistryEntries": {"Attributes": [
+            {"AttributeName": "BootMode", "Type": "Enumeration", "Value": [{"ValueName": "Uefi"}, {"ValueName": "Bios"}]},
+            {"AttributeName": "PowerOnDelaySec", "Type": "Integer", "LowerBound": 0, "UpperBound": 120},
+            {"AttributeName": "AssetTag", "Type": "String", "MaxLength": 4},
+            {"AttributeName": "SystemServiceTag", "Type": "String", "ReadOnly": true},
+            {"AttributeName": "TpmSecurity", "Type": "Boolean"},
+        ]}}))
+    }
+
+    #[test]
+    fn registry_validation_names_each_bad_attribute() {
+        let r = registry();
+        let changes: Map<String, Value> = serde_json::from_value(json!({
+            "BootMod": "Uefi", "BootMode": "Floppy", "PowerOnDelaySec": 500, "AssetTag": "toolong",
+            "SystemServiceTag": "X", "TpmSecurity": "yes",
+        }))
+        .unwrap();
+        let p = registry().validate(&changes);
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("BootMod: unknown") && m.contains("did you mean BootMode?")),
+            "{p:?}"
+        );
+        assert!(p
+            .iter()
+            .any(|m| m.starts_with("BootMode: \"Floppy\" is not one of Uefi, Bios")));
+        assert!(p
+            .iter()
+            .any(|m| m.starts_with("PowerOnDelaySec: 500 is outside 0..120")));
+        assert!(p.iter().any(|m| m == "SystemServiceTag: read-only"));
+        let good: Map<String, Value> =
+            serde_json::from_value(json!({"BootMode": "Bios", "PowerOnDelaySec": 5})).unwrap();
+        assert!(r.validate(&good).is_empty());
+    }
+
+    #[test]
+    fn boot_targets_parse_vendor_spellings() {
+        assert_eq!(BootTarget::parse("UsbCd"), Some(BootTarget::Cd));
+        assert_eq!(BootTarget::parse("Pxe"), Some(BootTarget::Pxe));
+        assert_eq!(BootTarget::parse("Floppy"), None);
+    }
+}
