@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 /// The lab's CA and one server identity valid for `127.0.0.1`, `::1` and `localhost`.
 pub struct LabTls {
     pub ca_pem: String,
+    /// The server certificate and its private key, as PEM (for peers that need a certificate too).
+    pub cert_pem: String,
+    pub key_pem: String,
     pub server: Arc<ServerConfig>,
     /// SHA-256 of the server certificate's DER, as colon-separated hex: what a pin compares.
     pub fingerprint: String,
@@ -59,6 +62,8 @@ impl LabTls {
             .signed_by(&leaf_key, &ca_cert, &ca_key)
             .map_err(TlsError::Generate)?;
 
+        let cert_pem = leaf_cert.pem();
+        let key_pem = leaf_key.serialize_pem();
         let der: CertificateDer<'static> = leaf_cert.der().clone();
         let fingerprint = Sha256::digest(der.as_ref())
             .iter()
@@ -75,6 +80,8 @@ impl LabTls {
                 .map_err(TlsError::Config)?;
         Ok(LabTls {
             ca_pem: ca_cert.pem(),
+            cert_pem,
+            key_pem,
             server: Arc::new(server),
             fingerprint,
         })

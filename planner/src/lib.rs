@@ -6,4 +6,5 @@
 
 pub mod bmc;
 pub mod demo;
+pub mod report;
 pub mod schema;

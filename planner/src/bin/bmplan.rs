@@ -34,6 +34,37 @@ enum Command {
     },
     /// Serve a simulated fleet (Redfish BMCs and switches) on loopback until killed.
     Lab(LabArgs),
+    /// Print a node's inventory read from its BMC over Redfish.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// BMC base URL, e.g. https://10.0.0.5 or https://bmc.r1u01.example:8443.
+    url: String,
+    /// System id on the BMC; required when the BMC manages several systems.
+    #[arg(long)]
+    system: Option<String>,
+    #[arg(long)]
+    username: String,
+    /// Name of the environment variable that holds the password (never the password itself).
+    #[arg(long, value_name = "VAR")]
+    password_env: String,
+    /// PEM bundle of the CA that issued the BMC's certificate.
+    #[arg(long, group = "trust")]
+    ca_cert: Option<PathBuf>,
+    /// SHA-256 fingerprint of the BMC's certificate to pin (hex, colons allowed).
+    #[arg(long, group = "trust", value_name = "SHA256")]
+    fingerprint: Option<String>,
+    /// Do not verify the BMC's certificate. An explicit opt-in, for labs.
+    #[arg(long, group = "trust")]
+    insecure: bool,
+    /// Seconds before one request gives up.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -93,8 +124,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// Exit codes pipelines can branch on: 1 any error, 3 credentials refused, 4 BMC unreachable
+/// (connection, TLS or timeout). Usage errors exit 2 (clap).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use planner::bmc::BmcError;
+    match e.downcast_ref::<BmcError>() {
+        Some(BmcError::Unauthorized { .. }) => ExitCode::from(3),
+        Some(BmcError::Transport { .. } | BmcError::Timeout { .. }) => ExitCode::from(4),
+        _ => ExitCode::FAILURE,
     }
 }
 
@@ -105,7 +147,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             planner::demo::run(planner::demo::DemoOptions { nodes, dir }, &mut out).await
         }
         Command::Lab(args) => serve_lab(args).await,
+        Command::Inspect(args) => inspect(args).await,
     }
+}
+
+async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    use planner::bmc::redfish::RedfishBmc;
+    use planner::bmc::{Bmc, BmcError, Endpoint, Limits, TlsTrust};
+    let password = std::env::var(&args.password_env).with_context(|| {
+        format!(
+            "the environment variable {} (from --password-env) is not set",
+            args.password_env
+        )
+    })?;
+    let tls = match (args.ca_cert, args.fingerprint, args.insecure) {
+        (Some(ca), _, _) => TlsTrust::CaBundle(ca),
+        (_, Some(fp), _) => TlsTrust::Fingerprint(fp),
+        (_, _, true) => TlsTrust::Insecure,
+        _ => TlsTrust::NoExtraRoots,
+    };
+    let mut ep = Endpoint::new(args.url.clone(), args.username, password, tls);
+    ep.limits = Limits {
+        request_timeout: Duration::from_secs(args.timeout),
+        ..Limits::default()
+    };
+    let bmc = RedfishBmc::new(ep)?;
+    let system = match args.system {
+        Some(s) => s,
+        None => {
+            let systems = bmc.systems().await?;
+            match systems.as_slice() {
+                [one] => one.clone(),
+                [] => anyhow::bail!("{}: the BMC lists no systems", bmc.address()),
+                many => {
+                    return Err(BmcError::Ambiguous {
+                        bmc: bmc.address().to_string(),
+                        detail: format!(
+                            "the BMC manages {} systems ({}); choose one with --system",
+                            many.len(),
+                            many.join(", ")
+                        ),
+                    }
+                    .into())
+                }
+            }
+        }
+    };
+    let inv = bmc.inspect(&system).await?;
+    bmc.client().logout().await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&planner::report::inventory_json(bmc.address(), &inv))?
+        );
+    } else {
+        print!("{}", planner::report::inventory_text(bmc.address(), &inv));
+    }
+    Ok(())
 }
 
 async fn serve_lab(args: LabArgs) -> anyhow::Result<()> {

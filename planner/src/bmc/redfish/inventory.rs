@@ -37,6 +37,12 @@ pub fn link(doc: &Value, pointer: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// A navigation link at the top level (standard) or under `Links` (badfish's iDRAC emulator and some
+/// iDRAC firmware put EthernetInterfaces, Processors, Bios and FirmwareInventory there).
+pub fn nav(doc: &Value, name: &str) -> Option<String> {
+    link(doc, &format!("/{name}")).or_else(|| link(doc, &format!("/Links/{name}")))
+}
+
 /// The `@odata.id` of each member of a collection.
 pub fn members(collection: &Value) -> Vec<String> {
     collection

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use self::client::Client;
-use self::inventory::{last_segment, link, members, text};
+use self::inventory::{last_segment, link, members, nav, text};
 use super::{
     ApplyTime, BiosRegistry, BiosState, Bmc, BmcError, BootMode, BootPersistence, BootSettings,
     BootTarget, Endpoint, Inventory, MediaInfo, PowerAction, PowerState, SecureBoot, Sensors,
@@ -130,7 +130,7 @@ impl RedfishBmc {
         system_doc: &Value,
         op: &str,
     ) -> Result<Vec<(String, Value)>, BmcError> {
-        let Some(storage) = link(system_doc, "/Storage") else {
+        let Some(storage) = nav(system_doc, "Storage") else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -147,7 +147,7 @@ impl RedfishBmc {
         ctl: &Value,
         op: &str,
     ) -> Result<Vec<VolumeInfo>, BmcError> {
-        let Some(vols) = link(ctl, "/Volumes") else {
+        let Some(vols) = nav(ctl, "Volumes") else {
             return Ok(Vec::new());
         };
         let id = text(ctl, "/Id").unwrap_or_else(|| last_segment(ctl_path));
@@ -161,20 +161,28 @@ impl RedfishBmc {
     /// Virtual media resources, under the system's managers and under the system itself.
     async fn media(&self, system: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
         let (_, sys) = self.system_doc(system, op).await?;
-        let mut collections = Vec::new();
-        for m in sys
+        let mut managers: Vec<String> = sys
             .pointer("/Links/ManagedBy")
             .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(mgr) = m.get("@odata.id").and_then(Value::as_str) {
-                if let Ok(doc) = self.client.get(mgr, op).await {
-                    collections.extend(link(&doc, "/VirtualMedia"));
-                }
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("@odata.id").and_then(Value::as_str).map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if managers.is_empty() {
+            // No ManagedBy link (badfish): every manager of the service is a candidate.
+            if let Ok(path) = self.collection_path("Managers").await {
+                managers = members(&self.client.get(&path, op).await?);
             }
         }
-        collections.extend(link(&sys, "/VirtualMedia"));
+        let mut collections = Vec::new();
+        for mgr in managers {
+            if let Ok(doc) = self.client.get(&mgr, op).await {
+                collections.extend(nav(&doc, "VirtualMedia"));
+            }
+        }
+        collections.extend(nav(&sys, "VirtualMedia"));
         let mut out = Vec::new();
         for c in collections {
             // A link that leads nowhere (some BMCs advertise one) is skipped, not fatal.
@@ -228,7 +236,7 @@ impl Bmc for RedfishBmc {
         let (path, sys) = self.system_doc(system, op).await?;
         let mut unavailable = Vec::new();
         let mut cpu = inventory::cpu_summary(&sys);
-        if let Some(procs) = link(&sys, "/Processors") {
+        if let Some(procs) = nav(&sys, "Processors") {
             match self.client.get(&procs, op).await {
                 Ok(c) => {
                     if let Some(first) = members(&c).first() {
@@ -257,10 +265,11 @@ impl Bmc for RedfishBmc {
             unavailable.push(format!("network interfaces: {e}"));
             Vec::new()
         });
-        let (controllers, drives, volumes) = storage.unwrap_or_else(|e| {
+        let (controllers, drives, volumes, storage_problems) = storage.unwrap_or_else(|e| {
             unavailable.push(format!("storage: {e}"));
             Default::default()
         });
+        unavailable.extend(storage_problems);
         let firmware = firmware.unwrap_or_else(|e| {
             unavailable.push(format!("firmware inventory: {e}"));
             Vec::new()
@@ -439,7 +448,7 @@ impl Bmc for RedfishBmc {
     async fn secure_boot(&self, system: &str) -> Result<SecureBoot, BmcError> {
         let op = "read secure boot";
         let (path, doc) = self.system_doc(system, op).await?;
-        let sb_path = link(&doc, "/SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
+        let sb_path = nav(&doc, "SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
         let sb = self.client.get(&sb_path, op).await?;
         Ok(SecureBoot {
             enabled: sb
@@ -453,7 +462,7 @@ impl Bmc for RedfishBmc {
     async fn set_secure_boot(&self, system: &str, enabled: bool) -> Result<(), BmcError> {
         let op = "set secure boot";
         let (path, doc) = self.system_doc(system, op).await?;
-        let sb_path = link(&doc, "/SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
+        let sb_path = nav(&doc, "SecureBoot").unwrap_or_else(|| format!("{path}/SecureBoot"));
         match self
             .client
             .patch(&sb_path, &json!({"SecureBootEnable": enabled}), op)
@@ -472,24 +481,29 @@ impl Bmc for RedfishBmc {
         let op = "read BIOS";
         let (path, doc) = self.system_doc(system, op).await?;
         // Some BMCs (badfish's iDRAC emulator) serve Bios without linking it from the System.
-        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
         let bios = self.client.get(&bios_path, op).await?;
         let current = bios
             .get("Attributes")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let settings = link(&bios, "/@Redfish.Settings/SettingsObject");
-        let pending = match &settings {
-            Some(s) => self
-                .client
-                .get(s, "read pending BIOS settings")
-                .await?
+        // Without an advertised settings object, try the conventional `Bios/Settings` (badfish and
+        // older iDRACs); a BMC without one simply has nothing pending.
+        let settings = link(&bios, "/@Redfish.Settings/SettingsObject")
+            .unwrap_or_else(|| format!("{bios_path}/Settings"));
+        let pending = match self
+            .client
+            .get(&settings, "read pending BIOS settings")
+            .await
+        {
+            Ok(doc) => doc
                 .get("Attributes")
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default(),
-            None => Map::new(),
+            Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => Map::new(),
+            Err(e) => return Err(e),
         };
         // A settings object echoing current values is not a pending change.
         let pending = pending
@@ -515,55 +529,29 @@ impl Bmc for RedfishBmc {
     }
 
     async fn bios_registry(&self, system: &str) -> Result<BiosRegistry, BmcError> {
-        let op = "read the BIOS attribute registry";
-        let name = self
-            .bios(system)
-            .await?
-            .registry
-            .ok_or_else(|| BmcError::NotSupported {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: "the Bios resource names no AttributeRegistry".into(),
-            })?;
-        let registries = self.collection_path("Registries").await?;
-        let coll = self.client.get(&registries, op).await?;
-        let file = members(&coll)
-            .into_iter()
-            .find(|m| {
-                let id = last_segment(m);
-                id == name
-                    || name.starts_with(&id)
-                    || id.starts_with(name.split('.').next().unwrap_or(&name))
-            })
-            .unwrap_or_else(|| format!("{}/{name}", registries.trim_end_matches('/')));
-        let file_doc = self.client.get(&file, op).await?;
-        // A MessageRegistryFile points at the registry; some BMCs serve the registry directly.
-        let doc = if file_doc.get("RegistryEntries").is_some() {
-            file_doc
-        } else {
-            let locations = file_doc
-                .get("Location")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let uri = locations
-                .iter()
-                .find(|l| {
-                    l.get("Language")
-                        .and_then(Value::as_str)
-                        .is_none_or(|lang| lang.starts_with("en"))
-                })
-                .or(locations.first())
-                .and_then(|l| l.get("Uri").and_then(Value::as_str))
-                .ok_or_else(|| BmcError::NotSupported {
-                    bmc: self.bmc(),
-                    operation: op.into(),
-                    detail: format!("registry file {file} has no Location"),
-                })?
-                .to_string();
-            self.client.get(&uri, op).await?
-        };
-        Ok(BiosRegistry::from_redfish(&doc))
+        match self.registry_from_registries(system).await {
+            Ok(r) => Ok(r),
+            Err(first) => {
+                // Dell iDRAC (and badfish) serve the registry beside the Bios resource instead.
+                let (path, doc) = self
+                    .system_doc(system, "read the BIOS attribute registry")
+                    .await?;
+                let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
+                match self
+                    .client
+                    .get(
+                        &format!("{bios_path}/BiosRegistry"),
+                        "read the BIOS attribute registry",
+                    )
+                    .await
+                {
+                    Ok(doc) if doc.pointer("/RegistryEntries/Attributes").is_some() => {
+                        Ok(BiosRegistry::from_redfish(&doc))
+                    }
+                    _ => Err(first),
+                }
+            }
+        }
     }
 
     async fn stage_bios(&self, system: &str, changes: &Map<String, Value>) -> Result<(), BmcError> {
@@ -578,7 +566,7 @@ impl Bmc for RedfishBmc {
             });
         }
         let (path, doc) = self.system_doc(system, op).await?;
-        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
         let bios = self.client.get(&bios_path, op).await?;
         let settings = link(&bios, "/@Redfish.Settings/SettingsObject")
             .unwrap_or_else(|| format!("{bios_path}/Settings"));
@@ -597,7 +585,7 @@ impl Bmc for RedfishBmc {
     async fn reset_bios(&self, system: &str) -> Result<(), BmcError> {
         let op = "reset BIOS to defaults";
         let (path, doc) = self.system_doc(system, op).await?;
-        let bios_path = link(&doc, "/Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
         let bios = self.client.get(&bios_path, op).await?;
         let target = bios
             .pointer("/Actions/#Bios.ResetBios/target")
@@ -639,7 +627,7 @@ impl Bmc for RedfishBmc {
                 .iter()
                 .filter_map(|id| drives.iter().find(|d| last_segment(d) == *id).cloned())
                 .collect();
-            (picked.len() == spec.drives.len()).then(|| (link(ctl, "/Volumes"), picked))
+            (picked.len() == spec.drives.len()).then(|| (nav(ctl, "Volumes"), picked))
         });
         let Some((Some(volumes), drive_links)) = found else {
             return Err(BmcError::Invalid {
@@ -677,7 +665,7 @@ impl Bmc for RedfishBmc {
         let op = format!("delete volume {volume}");
         let (_, sys) = self.system_doc(system, &op).await?;
         for (_, ctl) in self.controllers(&sys, &op).await? {
-            let Some(vols) = link(&ctl, "/Volumes") else {
+            let Some(vols) = nav(&ctl, "Volumes") else {
                 continue;
             };
             let coll = self.client.get(&vols, &op).await?;
@@ -842,8 +830,61 @@ impl Bmc for RedfishBmc {
 }
 
 impl RedfishBmc {
+    /// The registry through the service's Registries collection (the standard place).
+    async fn registry_from_registries(&self, system: &str) -> Result<BiosRegistry, BmcError> {
+        let op = "read the BIOS attribute registry";
+        let name = self
+            .bios(system)
+            .await?
+            .registry
+            .ok_or_else(|| BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "the Bios resource names no AttributeRegistry".into(),
+            })?;
+        let registries = self.collection_path("Registries").await?;
+        let coll = self.client.get(&registries, op).await?;
+        let file = members(&coll)
+            .into_iter()
+            .find(|m| {
+                let id = last_segment(m);
+                id == name
+                    || name.starts_with(&id)
+                    || id.starts_with(name.split('.').next().unwrap_or(&name))
+            })
+            .unwrap_or_else(|| format!("{}/{name}", registries.trim_end_matches('/')));
+        let file_doc = self.client.get(&file, op).await?;
+        // A MessageRegistryFile points at the registry; some BMCs serve the registry directly.
+        let doc = if file_doc.get("RegistryEntries").is_some() {
+            file_doc
+        } else {
+            let locations = file_doc
+                .get("Location")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let uri = locations
+                .iter()
+                .find(|l| {
+                    l.get("Language")
+                        .and_then(Value::as_str)
+                        .is_none_or(|lang| lang.starts_with("en"))
+                })
+                .or(locations.first())
+                .and_then(|l| l.get("Uri").and_then(Value::as_str))
+                .ok_or_else(|| BmcError::NotSupported {
+                    bmc: self.bmc(),
+                    operation: op.into(),
+                    detail: format!("registry file {file} has no Location"),
+                })?
+                .to_string();
+            self.client.get(&uri, op).await?
+        };
+        Ok(BiosRegistry::from_redfish(&doc))
+    }
+
     async fn nics(&self, sys: &Value, op: &str) -> Result<Vec<super::NicInfo>, BmcError> {
-        let Some(eth) = link(sys, "/EthernetInterfaces") else {
+        let Some(eth) = nav(sys, "EthernetInterfaces") else {
             return Ok(Vec::new());
         };
         let mut nics = Vec::new();
@@ -876,12 +917,12 @@ impl RedfishBmc {
     ) -> Result<Vec<(Vec<String>, super::Lldp)>, BmcError> {
         let doc = self.client.get(chassis, op).await?;
         let mut out = Vec::new();
-        let Some(adapters) = link(&doc, "/NetworkAdapters") else {
+        let Some(adapters) = nav(&doc, "NetworkAdapters") else {
             return Ok(out);
         };
         for a in members(&self.client.get(&adapters, op).await?) {
             let adapter = self.client.get(&a, op).await?;
-            let Some(ports) = link(&adapter, "/Ports").or_else(|| link(&adapter, "/NetworkPorts"))
+            let Some(ports) = nav(&adapter, "Ports").or_else(|| nav(&adapter, "NetworkPorts"))
             else {
                 continue;
             };
@@ -894,6 +935,8 @@ impl RedfishBmc {
         Ok(out)
     }
 
+    /// Controllers, drives and volumes. A volumes collection that fails (sushy's fake driver answers
+    /// 500 when none are configured) is reported in the last element instead of hiding the drives.
     #[allow(clippy::type_complexity)]
     async fn storage(
         &self,
@@ -904,12 +947,14 @@ impl RedfishBmc {
             Vec<super::ControllerInfo>,
             Vec<super::DriveInfo>,
             Vec<VolumeInfo>,
+            Vec<String>,
         ),
         BmcError,
     > {
         let mut controllers = Vec::new();
         let mut drives = Vec::new();
         let mut volumes = Vec::new();
+        let mut problems = Vec::new();
         for (p, ctl) in self.controllers(sys, op).await? {
             controllers.push(inventory::controller(&ctl));
             for d in ctl
@@ -922,15 +967,21 @@ impl RedfishBmc {
                     drives.push(inventory::drive(&self.client.get(uri, op).await?));
                 }
             }
-            volumes.extend(self.volumes_of(&p, &ctl, op).await?);
+            match self.volumes_of(&p, &ctl, op).await {
+                Ok(v) => volumes.extend(v),
+                Err(e) => problems.push(format!("volumes of {}: {e}", last_segment(&p))),
+            }
         }
-        Ok((controllers, drives, volumes))
+        Ok((controllers, drives, volumes, problems))
     }
 
     async fn firmware(&self, op: &str) -> Result<Vec<super::FirmwareInfo>, BmcError> {
         let service = self.collection_path("UpdateService").await?;
         let doc = self.client.get(&service, op).await?;
-        let Some(inv) = link(&doc, "/FirmwareInventory") else {
+        // badfish (like some iDRAC firmware) puts the link under Links.
+        let Some(inv) =
+            nav(&doc, "FirmwareInventory").or_else(|| link(&doc, "/Links/FirmwareInventory"))
+        else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -949,10 +1000,10 @@ impl RedfishBmc {
             return Ok(s);
         };
         let doc = self.client.get(chassis, op).await?;
-        if let Some(t) = link(&doc, "/Thermal") {
+        if let Some(t) = nav(&doc, "Thermal") {
             inventory::thermal(&self.client.get(&t, op).await?, &mut s);
         }
-        if let Some(p) = link(&doc, "/Power") {
+        if let Some(p) = nav(&doc, "Power") {
             inventory::power(&self.client.get(&p, op).await?, &mut s);
         }
         Ok(s)

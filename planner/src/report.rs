@@ -1,0 +1,136 @@
+//! Renderers for what the planner shows people and pipelines: text for terminals, JSON for tools.
+//! Today: the inventory of one node (`bmplan inspect`).
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::bmc::Inventory;
+
+/// One JSON document with the inventory and its totals.
+pub fn inventory_json(bmc: &str, inv: &Inventory) -> Value {
+    let mut v = serde_json::to_value(inv).unwrap_or(Value::Null);
+    v["bmc"] = json!(bmc);
+    v["power_state"] = json!(inv.power_state.as_str());
+    v["macs"] = json!(inv.macs());
+    v["totals"] = json!({
+        "cpu_sockets": inv.cpu.sockets,
+        "cpu_cores": inv.cpu.cores,
+        "cpu_threads": inv.cpu.threads,
+        "memory_gib": inv.memory_gib,
+        "disk_bytes": inv.disk_bytes(),
+        "drives": inv.drives.len(),
+        "nics": inv.nics.len(),
+    });
+    v
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map(|x| x.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Human-readable inventory.
+pub fn inventory_text(bmc: &str, inv: &Inventory) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} {} (serial {}) at {bmc}, system {}",
+        opt(&inv.manufacturer),
+        opt(&inv.model),
+        opt(&inv.serial),
+        inv.system_id
+    );
+    let _ = writeln!(s, "  uuid      {}", opt(&inv.uuid));
+    let _ = writeln!(
+        s,
+        "  power     {}    health {}",
+        inv.power_state.as_str(),
+        opt(&inv.health)
+    );
+    let _ = writeln!(
+        s,
+        "  cpu       {} socket(s), {} cores, {} threads, {} ({})",
+        opt(&inv.cpu.sockets),
+        opt(&inv.cpu.cores),
+        opt(&inv.cpu.threads),
+        opt(&inv.cpu.model),
+        opt(&inv.cpu.arch)
+    );
+    let _ = writeln!(
+        s,
+        "  memory    {} GiB",
+        inv.memory_gib
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "-".into())
+    );
+    let _ = writeln!(
+        s,
+        "  disks     {} drive(s), {:.2} TB",
+        inv.drives.len(),
+        inv.disk_bytes() as f64 / 1e12
+    );
+    for d in &inv.drives {
+        let _ = writeln!(
+            s,
+            "    {:<48} {:>8} {:<4} {:<5} {}",
+            d.id,
+            d.capacity_bytes
+                .map(|c| format!("{:.0} GB", c as f64 / 1e9))
+                .unwrap_or_else(|| "-".into()),
+            opt(&d.media),
+            opt(&d.protocol),
+            opt(&d.model)
+        );
+    }
+    for v in &inv.volumes {
+        let _ = writeln!(
+            s,
+            "  volume    {} {} on {} ({})",
+            v.id,
+            opt(&v.raid),
+            v.drives.join(", "),
+            opt(&v.name)
+        );
+    }
+    for n in &inv.nics {
+        let lldp = n
+            .lldp
+            .as_ref()
+            .map(|l| format!("  -> {} {}", opt(&l.switch), opt(&l.port)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  nic       {:<22} {} {}{lldp}",
+            n.id,
+            n.mac,
+            opt(&n.link)
+        );
+    }
+    for f in &inv.firmware {
+        let _ = writeln!(s, "  firmware  {:<22} {}", f.id, opt(&f.version));
+    }
+    if let Some(w) = inv.sensors.power_watts {
+        let _ = writeln!(s, "  power use {w:.0} W");
+    }
+    let hot = inv
+        .sensors
+        .temperatures
+        .iter()
+        .filter_map(|t| t.value)
+        .fold(f64::NAN, f64::max);
+    if !hot.is_nan() {
+        let _ = writeln!(s, "  hottest   {hot:.0} °C");
+    }
+    let _ = writeln!(
+        s,
+        "  bios      {} attribute(s), version {}",
+        inv.bios.len(),
+        opt(&inv.bios_version)
+    );
+    for u in &inv.unavailable {
+        let _ = writeln!(s, "  unavailable: {u}");
+    }
+    s
+}

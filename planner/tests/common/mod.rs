@@ -1,0 +1,249 @@
+//! Independent Redfish peers for tests: sushy-emulator (fake driver, HTTPS with a test CA, basic auth)
+//! and badfish's iDRAC emulator (HTTPS, session auth), started from the `.venv` that
+//! `scripts/test.sh` installs, on loopback ports.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/test.sh, which installs the test peers into .venv",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Peer {
+    child: Child,
+    pub url: String,
+    pub ca: PathBuf,
+    pub username: String,
+    pub password: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1 in `dir`: (ca, cert, key).
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let tls = lab::tls::LabTls::generate().unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    std::fs::write(&cert, &tls.cert_pem).unwrap();
+    std::fs::write(&key, &tls.key_pem).unwrap();
+    (ca, cert, key)
+}
+
+async fn wait_ready(child: &mut Child, url: &str, ca: &Path, log: &Path) {
+    let pem = std::fs::read(ca).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "peer exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        if let Ok(r) = client.get(format!("{url}/redfish/v1")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "peer at {url} did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub const SUSHY_UUID: &str = "27946b59-9e44-4fa7-8e91-f3527a1ef094";
+pub const SUSHY_UUID_2: &str = "48295ed6-4a2d-4d8a-b0b1-0e6d2e3c4b51";
+
+/// sushy-emulator with two fake systems (the first with storage and drives), over HTTPS with basic auth.
+pub async fn sushy() -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let (user, pass) = ("admin", "sushy-secret");
+    // bcrypt at cost 4: sushy checks the hash on every request, and cost 12 takes ~250 ms each.
+    let hash = Command::new(venv_bin("python"))
+        .args([
+            "-c",
+            &format!("import bcrypt; print(bcrypt.hashpw(b'{pass}', bcrypt.gensalt(4)).decode())"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        hash.status.success(),
+        "bcrypt: {}",
+        String::from_utf8_lossy(&hash.stderr)
+    );
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("{user}:{}", String::from_utf8(hash.stdout).unwrap().trim()),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let port = free_port();
+    let config = format!(
+        r#"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'
+SUSHY_EMULATOR_LISTEN_PORT = {port}
+SUSHY_EMULATOR_SSL_CERT = {cert:?}
+SUSHY_EMULATOR_SSL_KEY = {key:?}
+SUSHY_EMULATOR_AUTH_FILE = {htpasswd:?}
+SUSHY_EMULATOR_STATE_DIR = {state:?}
+SUSHY_EMULATOR_FAKE_DRIVER = True
+SUSHY_EMULATOR_FAKE_SYSTEMS = [
+    {{'uuid': '{SUSHY_UUID}', 'name': 'node-a', 'power_state': 'On', 'external_notifier': False,
+      'nics': [{{'mac': '52:54:ee:00:00:01', 'ip': '127.0.0.1'}}, {{'mac': '52:54:ee:00:00:02', 'ip': '127.0.0.1'}}]}},
+    {{'uuid': '{SUSHY_UUID_2}', 'name': 'node-b', 'power_state': 'Off', 'external_notifier': False,
+      'nics': [{{'mac': '52:54:ee:00:01:01', 'ip': '127.0.0.1'}}]}},
+]
+SUSHY_EMULATOR_STORAGE = {{'{SUSHY_UUID}': [{{'Id': '1', 'Name': 'Local Storage Controller',
+    'StorageControllers': [{{'MemberId': '0', 'Name': 'RAID controller', 'SpeedGbps': 12}}],
+    'Drives': ['drive-0', 'drive-1']}}]}}
+SUSHY_EMULATOR_DRIVES = {{('{SUSHY_UUID}', '1'): [
+    {{'Id': 'drive-0', 'Name': 'Drive 0', 'CapacityBytes': 899527000000, 'Protocol': 'SAS'}},
+    {{'Id': 'drive-1', 'Name': 'Drive 1', 'CapacityBytes': 899527000000, 'Protocol': 'SAS'}}]}}
+"#,
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+        htpasswd = htpasswd.display().to_string(),
+        state = state.display().to_string(),
+    );
+    let conf = dir.path().join("sushy.conf");
+    std::fs::write(&conf, config).unwrap();
+    let log = dir.path().join("sushy.log");
+    let mut child = Command::new(venv_bin("sushy-emulator"))
+        .arg("--config")
+        .arg(&conf)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("sushy.err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    wait_ready(&mut child, &url, &ca, &dir.path().join("sushy.err")).await;
+    Peer {
+        child,
+        url,
+        ca,
+        username: user.into(),
+        password: pass.into(),
+        _dir: dir,
+    }
+}
+
+/// badfish's iDRAC-shaped emulator over HTTPS (with our test CA), session auth.
+pub async fn badfish() -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = tls_files(dir.path());
+    let certs = dir.path().join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&cert, certs.join("emulator.crt")).unwrap();
+    std::fs::copy(&key, certs.join("emulator.key")).unwrap();
+    let port = free_port();
+    let log = dir.path().join("badfish.log");
+    let (user, pass) = ("operator", "badfish-secret");
+    let mut child = Command::new(venv_bin("badfish"))
+        .args([
+            "--redfish-emulator",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .env("BADFISH_EMULATOR_CERTS", &certs)
+        .env("BADFISH_EMULATOR_USERS", dir.path().join("users.json"))
+        .env("BADFISH_EMULATOR_USER", user)
+        .env("BADFISH_EMULATOR_PASSWORD", pass)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("badfish.err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    wait_ready(&mut child, &url, &ca, &dir.path().join("badfish.err")).await;
+    Peer {
+        child,
+        url,
+        ca,
+        username: user.into(),
+        password: pass.into(),
+        _dir: dir,
+    }
+}
+
+/// A loopback HTTP server that serves `body` for any path, until dropped: the image a BMC downloads.
+pub struct ImageServer {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ImageServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn image_server(body: Vec<u8>) -> ImageServer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/images/boot.iso", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head_only = buf[..n].starts_with(b"HEAD");
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(header.as_bytes()).await;
+                if !head_only {
+                    let _ = s.write_all(&body).await;
+                }
+            });
+        }
+    });
+    ImageServer { url, task }
+}
