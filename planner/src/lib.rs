@@ -8,3 +8,4 @@ pub mod bmc;
 pub mod demo;
 pub mod report;
 pub mod schema;
+pub mod switch;

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::bmc::Inventory;
+use crate::switch::{PortMode, SwitchState, VlanSet};
 
 /// One JSON document with the inventory and its totals.
 pub fn inventory_json(bmc: &str, inv: &Inventory) -> Value {
@@ -131,6 +132,48 @@ pub fn inventory_text(bmc: &str, inv: &Inventory) -> String {
     );
     for u in &inv.unavailable {
         let _ = writeln!(s, "  unavailable: {u}");
+    }
+    s
+}
+
+/// The VLAN and port table of a switch.
+pub fn switch_text(address: &str, st: &SwitchState) -> String {
+    let mut s = format!(
+        "switch {address}: {} VLANs, {} ports\n\nVLAN  NAME\n",
+        st.vlans.len(),
+        st.ports.len()
+    );
+    for (id, name) in &st.vlans {
+        let _ = writeln!(s, "{id:<5} {name}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<22} {:<6} {:<6} {:<16} {:<6} {:<5} {:<8} DESCRIPTION",
+        "PORT", "MODE", "ACCESS", "TRUNK ALLOWED", "NATIVE", "ADMIN", "BUNDLE"
+    );
+    for p in st.ports.values() {
+        let allowed = match &p.trunk_allowed {
+            VlanSet::All => "all".to_string(),
+            VlanSet::Only(v) => crate::switch::ios::format_list(v),
+        };
+        let _ = writeln!(
+            s,
+            "{:<22} {:<6} {:<6} {:<16} {:<6} {:<5} {:<8} {}",
+            p.name,
+            if p.mode == PortMode::Trunk {
+                "trunk"
+            } else {
+                "access"
+            },
+            p.access_vlan,
+            allowed,
+            p.native_vlan,
+            if p.admin_up { "up" } else { "down" },
+            p.channel_group
+                .map(|(n, _)| format!("Po{n}"))
+                .unwrap_or_default(),
+            p.description.as_deref().unwrap_or("")
+        );
     }
     s
 }

@@ -36,6 +36,39 @@ enum Command {
     Lab(LabArgs),
     /// Print a node's inventory read from its BMC over Redfish.
     Inspect(InspectArgs),
+    /// Top-of-rack switches.
+    #[command(subcommand)]
+    Switch(SwitchCommand),
+}
+
+#[derive(Subcommand)]
+enum SwitchCommand {
+    /// Print the live VLAN and port table of a switch.
+    Show(SwitchShowArgs),
+}
+
+#[derive(clap::Args)]
+struct SwitchShowArgs {
+    /// Switch driver: cisco_ios (SSH CLI).
+    #[arg(long)]
+    driver: String,
+    /// HOST:PORT of the switch's SSH service.
+    #[arg(long)]
+    address: String,
+    #[arg(long)]
+    username: String,
+    /// Name of the environment variable holding the login password.
+    #[arg(long, value_name = "VAR")]
+    password_env: String,
+    /// Name of the environment variable holding the enable password, if the switch asks for one.
+    #[arg(long, value_name = "VAR")]
+    enable_password_env: Option<String>,
+    /// Seconds to wait for the switch at each step.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -136,7 +169,17 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     match e.downcast_ref::<BmcError>() {
         Some(BmcError::Unauthorized { .. }) => ExitCode::from(3),
         Some(BmcError::Transport { .. } | BmcError::Timeout { .. }) => ExitCode::from(4),
-        _ => ExitCode::FAILURE,
+        _ => match e.downcast_ref::<planner::switch::SwitchError>() {
+            Some(
+                planner::switch::SwitchError::Login { .. }
+                | planner::switch::SwitchError::Enable { .. },
+            ) => ExitCode::from(3),
+            Some(
+                planner::switch::SwitchError::Connect { .. }
+                | planner::switch::SwitchError::Timeout { .. },
+            ) => ExitCode::from(4),
+            _ => ExitCode::FAILURE,
+        },
     }
 }
 
@@ -148,7 +191,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Lab(args) => serve_lab(args).await,
         Command::Inspect(args) => inspect(args).await,
+        Command::Switch(SwitchCommand::Show(args)) => switch_show(args).await,
     }
+}
+
+async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
+    use planner::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
+    let secret = |var: &str| {
+        std::env::var(var)
+            .with_context(|| format!("the environment variable {var} is not set"))
+            .map(planner::bmc::Secret::new)
+    };
+    let ep = SwitchEndpoint {
+        address: args.address.clone(),
+        username: args.username,
+        password: secret(&args.password_env)?,
+        enable_password: args
+            .enable_password_env
+            .as_deref()
+            .map(secret)
+            .transpose()?,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let switch: Box<dyn Switch> = match args.driver.as_str() {
+        "cisco_ios" => Box::new(IosSwitch::new(ep)),
+        other => {
+            anyhow::bail!("switch driver {other:?} is not supported yet; supported: cisco_ios")
+        }
+    };
+    let state = switch.read().await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&state)?);
+    } else {
+        print!("{}", planner::report::switch_text(&args.address, &state));
+    }
+    Ok(())
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
