@@ -22,12 +22,14 @@ def main(argv=None):
     p.add_argument("--password", required=True)
     p.add_argument("--enable-password", required=True)
     p.add_argument("--ports", type=int, default=0, help="GigabitEthernet0/1..N instead of the model's default ports")
+    p.add_argument("--http-port", type=int, default=0, help="also serve Arista eAPI (command-api) on this port")
     a = p.parse_args(argv)
     if not a.listen.startswith("127.") and a.listen != "::1":
         sys.exit("fake_switch: refusing to listen anywhere but loopback")
 
     from twisted.internet import reactor
     from fake_switches import switch_configuration, switch_factory
+    from fake_switches.transports.http_service import SwitchHttpService
     from fake_switches.transports.ssh_service import SwitchSshService
 
     core_class = switch_factory.DEFAULT_MAPPING[a.model]
@@ -40,6 +42,9 @@ def main(argv=None):
     core = core_class(config)
     SwitchSshService(a.listen, port=a.port, switch_core=core,
                      users={a.username: a.password.encode()}).hook_to_reactor(reactor)
+    if a.http_port:
+        SwitchHttpService(a.listen, port=a.http_port, switch_core=core,
+                          users={a.username: a.password.encode()}).hook_to_reactor(reactor)
     logging.basicConfig(level=logging.WARNING)
     print(f"fake_switch: {a.model} {a.hostname} listening on {a.listen}:{a.port}", flush=True)
     reactor.run()

@@ -2,8 +2,10 @@
 //! (VLANs, ports, changes), and the pure function that drops changes the switch already satisfies, so
 //! that applying the same desired state twice sends nothing the second time.
 //!
-//! Drivers, one per protocol family: [`ios`] (Cisco IOS-style CLI over SSH).
+//! Drivers, one per protocol family: [`ios`] (Cisco IOS-style CLI over SSH) and [`eapi`] (Arista
+//! JSON-RPC).
 
+pub mod eapi;
 pub mod ios;
 mod ssh;
 

@@ -1,0 +1,183 @@
+//! The `arista_eapi` driver against fake-switches' `arista_generic` eAPI (an independent peer): reads
+//! in JSON, VLAN create/delete, trunk VLAN add/remove in one request, idempotence, and the error for a
+//! command the switch rejects. The fake lacks access mode and access VLANs (asserted as a rejection
+//! below), native VLANs, descriptions and port-channels, and does not check eAPI credentials; those
+//! paths are not exercised here.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use planner::bmc::Secret;
+use planner::switch::eapi::EapiSwitch;
+use planner::switch::{Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
+
+struct Fake(Child);
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn fake_arista() -> (Fake, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test.sh, which installs fake-switches",
+        python.display()
+    );
+    let (ssh, http) = (port(), port());
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "peers.fake_switch",
+            "--model",
+            "arista_generic",
+            "--port",
+            &ssh.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
+        .args([
+            "--hostname",
+            "eos0",
+            "--username",
+            "admin",
+            "--password",
+            "pw",
+            "--enable-password",
+            "en",
+        ])
+        .current_dir(root.join("acceptance-tests"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "fake-switches eAPI did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Fake(child), format!("127.0.0.1:{http}"))
+}
+
+fn switch(address: &str) -> EapiSwitch {
+    EapiSwitch::new(SwitchEndpoint {
+        address: address.into(),
+        username: "admin".into(),
+        password: Secret::new("pw"),
+        enable_password: None,
+        timeout: Duration::from_secs(10),
+    })
+    .unwrap()
+}
+
+async fn raw(address: &str, cmds: &[&str]) {
+    let body = serde_json::json!({"jsonrpc": "2.0", "method": "runCmds", "params": {"version": 1, "cmds": cmds, "format": "json"}, "id": "t"});
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{address}/command-api"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.get("error").is_none(), "{r}");
+}
+
+#[tokio::test]
+async fn eapi_reads_and_changes_vlans_and_trunks_idempotently() {
+    let (_fake, address) = fake_arista();
+    let sw = switch(&address);
+    let before = sw.read().await.unwrap();
+    assert!(before.vlans.contains_key(&1));
+    assert!(before.ports.contains_key("Ethernet1"));
+    // The fake has no native VLAN command, so the trunk port is prepared directly on the peer.
+    raw(
+        &address,
+        &[
+            "enable",
+            "configure",
+            "interface Ethernet2",
+            "switchport mode trunk",
+            "switchport trunk allowed vlan 10",
+            "end",
+        ],
+    )
+    .await;
+    let changes = vec![
+        Change::CreateVlan {
+            id: 100,
+            name: "provisioning".into(),
+        },
+        Change::CreateVlan {
+            id: 200,
+            name: "tenant".into(),
+        },
+        Change::AddTrunkVlans {
+            port: "Et2".into(),
+            vlans: [100, 200].into(),
+        },
+        Change::RemoveTrunkVlans {
+            port: "Et2".into(),
+            vlans: [10].into(),
+        },
+    ];
+    let report = sw.apply(&changes).await.unwrap();
+    assert_eq!(report.applied.len(), 4);
+    let after = sw.read().await.unwrap();
+    assert_eq!(after.vlans.get(&200).map(String::as_str), Some("tenant"));
+    let et2 = &after.ports["Ethernet2"];
+    assert_eq!(et2.mode, PortMode::Trunk);
+    assert_eq!(et2.trunk_allowed, VlanSet::Only([100, 200].into()));
+    assert!(
+        sw.apply(&changes).await.unwrap().commands.is_empty(),
+        "the second apply sends nothing"
+    );
+    sw.apply(&[Change::DeleteVlan { id: 200 }]).await.unwrap();
+    assert!(!sw.read().await.unwrap().vlans.contains_key(&200));
+}
+
+#[tokio::test]
+async fn eapi_rejected_command_names_the_port_and_command() {
+    let (_fake, address) = fake_arista();
+    let sw = switch(&address);
+    // fake-switches' EOS knows only `switchport mode trunk` (and no `switchport access vlan`): the
+    // access-port change draws a real rejection from the peer, at its first command.
+    let err = sw
+        .apply(&[
+            Change::CreateVlan {
+                id: 300,
+                name: "x".into(),
+            },
+            Change::Access {
+                port: "Et1".into(),
+                vlan: 300,
+            },
+        ])
+        .await
+        .unwrap_err();
+    match &err {
+        SwitchError::Rejected { port, command, .. } => {
+            assert_eq!(port.as_deref(), Some("Ethernet1"));
+            assert_eq!(command, "switchport mode access");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert!(err.to_string().contains(&address), "{err}");
+}
