@@ -49,7 +49,8 @@ enum SwitchCommand {
 
 #[derive(clap::Args)]
 struct SwitchShowArgs {
-    /// Switch driver: cisco_ios (SSH CLI) or arista_eapi (JSON-RPC; --address HOST:PORT or a command-api URL).
+    /// Switch driver: cisco_ios (SSH CLI), juniper_netconf or juniper_netconf_qfx (NETCONF), arista_eapi
+    /// (JSON-RPC; --address HOST:PORT or a command-api URL).
     #[arg(long)]
     driver: String,
     /// HOST:PORT of the switch's SSH service.

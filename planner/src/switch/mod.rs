@@ -2,11 +2,12 @@
 //! (VLANs, ports, changes), and the pure function that drops changes the switch already satisfies, so
 //! that applying the same desired state twice sends nothing the second time.
 //!
-//! Drivers, one per protocol family: [`ios`] (Cisco IOS-style CLI over SSH) and [`eapi`] (Arista
-//! JSON-RPC).
+//! Drivers, one per protocol family: [`ios`] (Cisco IOS-style CLI over SSH), [`netconf`] (Junos
+//! NETCONF) and [`eapi`] (Arista JSON-RPC).
 
 pub mod eapi;
 pub mod ios;
+pub mod netconf;
 mod ssh;
 
 use std::collections::{BTreeMap, BTreeSet};

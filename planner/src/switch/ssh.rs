@@ -13,7 +13,7 @@ use super::{SwitchEndpoint, SwitchError};
 
 /// Accepts the switch's host key. Switches regenerate keys on reinstall and labs on every start;
 /// pinning host keys is a named gap (see docs/guides/switches.md).
-struct AcceptHostKey;
+pub struct AcceptHostKey;
 
 impl client::Handler for AcceptHostKey {
     type Error = russh::Error;
@@ -37,6 +37,40 @@ pub fn ends_with_prompt(buf: &str) -> bool {
     cli || last.ends_with("Password:") || last.ends_with("]?")
 }
 
+/// Connects and logs in with the endpoint's password.
+pub async fn connect(ep: &SwitchEndpoint) -> Result<Handle<AcceptHostKey>, SwitchError> {
+    let switch = ep.address.clone();
+    let config = Arc::new(client::Config {
+        inactivity_timeout: Some(ep.timeout * 4),
+        ..Default::default()
+    });
+    let connect = client::connect(config, ep.address.clone(), AcceptHostKey);
+    let mut session = tokio::time::timeout(ep.timeout, connect)
+        .await
+        .map_err(|_| SwitchError::Connect {
+            switch: switch.clone(),
+            detail: format!("no SSH handshake within {}s", ep.timeout.as_secs()),
+        })?
+        .map_err(|e| SwitchError::Connect {
+            switch: switch.clone(),
+            detail: e.to_string(),
+        })?;
+    let auth = session
+        .authenticate_password(ep.username.clone(), ep.password.expose())
+        .await
+        .map_err(|e| SwitchError::Connect {
+            switch: switch.clone(),
+            detail: e.to_string(),
+        })?;
+    if !auth.success() {
+        return Err(SwitchError::Login {
+            switch,
+            username: ep.username.clone(),
+        });
+    }
+    Ok(session)
+}
+
 pub struct Shell {
     _session: Handle<AcceptHostKey>,
     channel: Channel<Msg>,
@@ -47,34 +81,7 @@ pub struct Shell {
 impl Shell {
     pub async fn open(ep: &SwitchEndpoint) -> Result<(Shell, String), SwitchError> {
         let switch = ep.address.clone();
-        let config = Arc::new(client::Config {
-            inactivity_timeout: Some(ep.timeout * 4),
-            ..Default::default()
-        });
-        let connect = client::connect(config, ep.address.clone(), AcceptHostKey);
-        let mut session = tokio::time::timeout(ep.timeout, connect)
-            .await
-            .map_err(|_| SwitchError::Connect {
-                switch: switch.clone(),
-                detail: format!("no SSH handshake within {}s", ep.timeout.as_secs()),
-            })?
-            .map_err(|e| SwitchError::Connect {
-                switch: switch.clone(),
-                detail: e.to_string(),
-            })?;
-        let auth = session
-            .authenticate_password(ep.username.clone(), ep.password.expose())
-            .await
-            .map_err(|e| SwitchError::Connect {
-                switch: switch.clone(),
-                detail: e.to_string(),
-            })?;
-        if !auth.success() {
-            return Err(SwitchError::Login {
-                switch,
-                username: ep.username.clone(),
-            });
-        }
+        let session = connect(ep).await?;
         let channel = session
             .channel_open_session()
             .await
