@@ -353,3 +353,89 @@ async fn fake_switches_cisco_batch_of_ten_ports_applies_reads_back_and_is_idempo
     let again = sw.apply(&changes).await.unwrap();
     assert!(again.commands.is_empty(), "{again:?}");
 }
+
+#[tokio::test]
+async fn fake_switches_cisco_every_operation() {
+    let (_peer, address) = fake_cisco();
+    let sw = IosSwitch::new(endpoint(&address, "admin", "pw", "en"));
+    let step = |c: Vec<Change>| c;
+    sw.apply(&step(vec![
+        Change::CreateVlan {
+            id: 100,
+            name: "provisioning".into(),
+        },
+        Change::CreateVlan {
+            id: 200,
+            name: "tenant".into(),
+        },
+        Change::CreateVlan {
+            id: 300,
+            name: "spare".into(),
+        },
+        Change::Trunk {
+            port: "Gi0/2".into(),
+            allowed: VlanSet::Only([100].into()),
+            native: 100,
+        },
+        Change::AddTrunkVlans {
+            port: "Gi0/2".into(),
+            vlans: [200, 300].into(),
+        },
+        Change::RemoveTrunkVlans {
+            port: "Gi0/2".into(),
+            vlans: [300].into(),
+        },
+        Change::Admin {
+            port: "Gi0/3".into(),
+            up: false,
+        },
+        Change::CreatePortChannel {
+            id: 4,
+            members: vec!["Gi0/5".into(), "Gi0/6".into()],
+            mode: BondMode::Lacp,
+        },
+    ]))
+    .await
+    .unwrap();
+    let st = sw.read().await.unwrap();
+    assert_eq!(
+        st.ports["GigabitEthernet0/2"].trunk_allowed,
+        VlanSet::Only([100, 200].into())
+    );
+    assert!(!st.ports["GigabitEthernet0/3"].admin_up);
+    assert_eq!(
+        st.ports["GigabitEthernet0/5"].channel_group,
+        Some((4, BondMode::Lacp))
+    );
+    sw.apply(&[
+        Change::DeleteVlan { id: 300 },
+        Change::Admin {
+            port: "Gi0/3".into(),
+            up: true,
+        },
+        Change::Description {
+            port: "Gi0/3".into(),
+            text: None,
+        },
+        Change::DeletePortChannel { id: 4 },
+    ])
+    .await
+    .unwrap();
+    let st = sw.read().await.unwrap();
+    assert!(!st.vlans.contains_key(&300));
+    assert!(st.ports["GigabitEthernet0/3"].admin_up);
+    assert!(!st.ports.contains_key("Port-channel4"));
+    // A command the fake refuses (a port it does not have) comes back as a rejection naming the
+    // port and the command. (The fake accepts `no vlan 1`, which real IOS and the lab refuse.)
+    let err = sw
+        .apply(&[Change::Access {
+            port: "Gi0/99".into(),
+            vlan: 100,
+        }])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SwitchError::Rejected { command, port, .. } if command == "interface GigabitEthernet0/99" && port.as_deref() == Some("GigabitEthernet0/99")),
+        "{err:?}"
+    );
+}

@@ -238,3 +238,66 @@ async fn a_candidate_locked_by_another_session_is_reported_clearly_and_nothing_i
         other => panic!("expected a lock refusal, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn junos_every_operation() {
+    let (_fake, address) = fake_junos("juniper_generic");
+    let sw = switch(&address, Dialect::Generic);
+    sw.apply(&[
+        Change::CreateVlan {
+            id: 100,
+            name: "provisioning".into(),
+        },
+        Change::CreateVlan {
+            id: 200,
+            name: "tenant".into(),
+        },
+        Change::CreateVlan {
+            id: 300,
+            name: "spare".into(),
+        },
+        Change::Trunk {
+            port: "ge-0/0/2".into(),
+            allowed: VlanSet::Only([100].into()),
+            native: 100,
+        },
+        Change::AddTrunkVlans {
+            port: "ge-0/0/2".into(),
+            vlans: [200, 300].into(),
+        },
+        Change::RemoveTrunkVlans {
+            port: "ge-0/0/2".into(),
+            vlans: [300].into(),
+        },
+        Change::Admin {
+            port: "ge-0/0/3".into(),
+            up: false,
+        },
+        Change::CreatePortChannel {
+            id: 1,
+            members: vec!["ge-0/0/4".into()],
+            mode: planner::switch::BondMode::Lacp,
+        },
+    ])
+    .await
+    .unwrap();
+    let st = sw.read().await.unwrap();
+    assert_eq!(
+        st.ports["ge-0/0/2"].trunk_allowed,
+        VlanSet::Only([100, 200].into())
+    );
+    assert!(!st.ports["ge-0/0/3"].admin_up);
+    assert_eq!(st.ports["ge-0/0/4"].channel_group.map(|g| g.0), Some(1));
+    sw.apply(&[
+        Change::DeleteVlan { id: 300 },
+        Change::Admin {
+            port: "ge-0/0/3".into(),
+            up: true,
+        },
+    ])
+    .await
+    .unwrap();
+    let st = sw.read().await.unwrap();
+    assert!(!st.vlans.contains_key(&300));
+    assert!(st.ports.get("ge-0/0/3").is_none_or(|p| p.admin_up));
+}
