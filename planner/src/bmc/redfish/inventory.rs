@@ -144,9 +144,17 @@ pub fn drive(doc: &Value) -> DriveInfo {
         id: text(doc, "/Id").unwrap_or_default(),
         model: text(doc, "/Model"),
         serial: text(doc, "/SerialNumber"),
-        capacity_bytes: doc.get("CapacityBytes").and_then(Value::as_u64),
+        // HPE iLO's HpSmartStorageDiskDrive says CapacityGB (decimal) and InterfaceType.
+        capacity_bytes: doc
+            .get("CapacityBytes")
+            .and_then(Value::as_u64)
+            .or_else(|| {
+                doc.get("CapacityGB")
+                    .and_then(Value::as_u64)
+                    .map(|gb| gb * 1_000_000_000)
+            }),
         media: text(doc, "/MediaType"),
-        protocol: text(doc, "/Protocol"),
+        protocol: text(doc, "/Protocol").or_else(|| text(doc, "/InterfaceType")),
     }
 }
 
@@ -226,8 +234,11 @@ pub fn thermal(doc: &Value, into: &mut Sensors) {
             name: text(f, "/Name")
                 .or_else(|| text(f, "/FanName"))
                 .unwrap_or_default(),
-            value: number(f, "/Reading"),
-            units: text(f, "/ReadingUnits").unwrap_or_else(|| "RPM".into()),
+            // Older HPE firmware: CurrentReading in Units (often Percent).
+            value: number(f, "/Reading").or_else(|| number(f, "/CurrentReading")),
+            units: text(f, "/ReadingUnits")
+                .or_else(|| text(f, "/Units"))
+                .unwrap_or_else(|| "RPM".into()),
             health: text(f, "/Status/Health"),
         });
     }
