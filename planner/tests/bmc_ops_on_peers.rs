@@ -187,6 +187,13 @@ async fn badfish_sessions_bios_registry_staging_media_and_firmware() {
         BmcError::Invalid { .. }
     ));
 
+    b.reset_bios(sys).await.unwrap();
+    // badfish restarts in about 2 s.
+    b.power(sys, PowerAction::ForceReboot, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(b.power_state(sys).await.unwrap(), PowerState::On);
+
     let image = "http://127.0.0.1:9/images/boot.iso";
     b.insert_media(sys, image).await.unwrap();
     let media = b.virtual_media(sys).await.unwrap();
