@@ -4,75 +4,17 @@
 //! below), native VLANs, descriptions and port-channels, and does not check eAPI credentials; those
 //! paths are not exercised here.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Duration;
 
 use planner::bmc::Secret;
 use planner::switch::eapi::EapiSwitch;
 use planner::switch::{Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
 
-struct Fake(Child);
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn fake_arista() -> (Fake, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which installs fake-switches",
-        python.display()
-    );
-    let (ssh, http) = (port(), port());
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "peers.fake_switch",
-            "--model",
-            "arista_generic",
-            "--port",
-            &ssh.to_string(),
-            "--http-port",
-            &http.to_string(),
-        ])
-        .args([
-            "--hostname",
-            "eos0",
-            "--username",
-            "admin",
-            "--password",
-            "pw",
-            "--enable-password",
-            "en",
-        ])
-        .current_dir(root.join("acceptance-tests"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "fake-switches eAPI did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (Fake(child), format!("127.0.0.1:{http}"))
+fn fake_arista() -> (common::FakeSwitch, String) {
+    let (peer, _, eapi) = common::fake_switch("arista_generic", &[], true);
+    (peer, eapi.expect("eAPI address"))
 }
 
 fn switch(address: &str) -> EapiSwitch {

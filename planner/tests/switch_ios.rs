@@ -2,8 +2,8 @@
 //! (an independent peer): reads, a batch of every change kind, idempotent re-application, and the
 //! errors a user sees for a rejected command, a dropped session and wrong passwords.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use lab::{Lab, LabConfig};
@@ -266,60 +266,9 @@ async fn an_out_of_range_vlan_is_refused_before_connecting() {
     );
 }
 
-struct FakeSwitch(Child);
-
-impl Drop for FakeSwitch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fake_cisco() -> (FakeSwitch, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which installs fake-switches",
-        python.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "peers.fake_switch",
-            "--model",
-            "cisco_generic",
-            "--port",
-            &port.to_string(),
-            "--hostname",
-            "fake0",
-        ])
-        .args([
-            "--username",
-            "admin",
-            "--password",
-            "pw",
-            "--enable-password",
-            "en",
-            "--ports",
-            "12",
-        ])
-        .current_dir(root.join("acceptance-tests"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "fake-switches did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (FakeSwitch(child), format!("127.0.0.1:{port}"))
+fn fake_cisco() -> (common::FakeSwitch, String) {
+    let (peer, ssh, _) = common::fake_switch("cisco_generic", &["--ports", "12"], false);
+    (peer, ssh)
 }
 
 #[tokio::test]

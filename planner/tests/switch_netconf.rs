@@ -2,66 +2,19 @@
 //! (an independent peer): reads, a batch of every change kind committed once, idempotence, the QFX
 //! dialect, and a refused commit that leaves nothing of the batch behind.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use planner::bmc::Secret;
 use planner::switch::netconf::{Dialect, NetconfSwitch};
 use planner::switch::{Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
 
-struct Fake(Child);
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn fake_junos(model: &str) -> (Fake, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test.sh, which installs fake-switches",
-        python.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "peers.fake_switch",
-            "--model",
-            model,
-            "--port",
-            &port.to_string(),
-            "--hostname",
-            "junos0",
-        ])
-        .args([
-            "--username",
-            "admin",
-            "--password",
-            "pw",
-            "--enable-password",
-            "unused",
-        ])
-        .current_dir(root.join("acceptance-tests"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "fake-switches did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (Fake(child), format!("127.0.0.1:{port}"))
+fn fake_junos(model: &str) -> (common::FakeSwitch, String) {
+    let (peer, ssh, _) = common::fake_switch(model, &[], false);
+    (peer, ssh)
 }
 
 fn switch(address: &str, dialect: Dialect) -> NetconfSwitch {

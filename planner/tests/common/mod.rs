@@ -247,3 +247,69 @@ pub async fn image_server(body: Vec<u8>) -> ImageServer {
     });
     ImageServer { url, task }
 }
+
+/// A fake-switches process, killed when dropped.
+pub struct FakeSwitch(Child);
+
+impl Drop for FakeSwitch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts fake-switches `model` through the project's launcher (`acceptance-tests/peers/fake_switch.py`)
+/// with login `admin`/`pw` and enable password `en`. Returns the SSH address and, with `eapi`, the
+/// eAPI address; waits until the one the test will use accepts connections.
+pub fn fake_switch(
+    model: &str,
+    extra: &[&str],
+    eapi: bool,
+) -> (FakeSwitch, String, Option<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ssh = free_port();
+    let http = eapi.then(free_port);
+    let mut cmd = Command::new(venv_bin("python"));
+    cmd.args([
+        "-m",
+        "peers.fake_switch",
+        "--model",
+        model,
+        "--port",
+        &ssh.to_string(),
+        "--hostname",
+        "fake0",
+    ])
+    .args([
+        "--username",
+        "admin",
+        "--password",
+        "pw",
+        "--enable-password",
+        "en",
+    ])
+    .args(extra);
+    if let Some(h) = http {
+        cmd.args(["--http-port", &h.to_string()]);
+    }
+    let child = cmd
+        .current_dir(root.join("acceptance-tests"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = http.unwrap_or(ssh);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", wait_for)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "fake-switches {model} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (
+        FakeSwitch(child),
+        format!("127.0.0.1:{ssh}"),
+        http.map(|h| format!("127.0.0.1:{h}")),
+    )
+}

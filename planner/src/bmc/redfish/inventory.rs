@@ -43,6 +43,19 @@ pub fn nav(doc: &Value, name: &str) -> Option<String> {
     link(doc, &format!("/{name}")).or_else(|| link(doc, &format!("/Links/{name}")))
 }
 
+/// A JSON array of strings at `pointer`, or empty.
+pub fn strings(doc: &Value, pointer: &str) -> Vec<String> {
+    doc.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The `@odata.id` of each member of a collection.
 pub fn members(collection: &Value) -> Vec<String> {
     collection
@@ -186,16 +199,7 @@ pub fn controller(doc: &Value) -> ControllerInfo {
     ControllerInfo {
         id: text(doc, "/Id").unwrap_or_default(),
         name: text(&first, "/Name").or_else(|| text(doc, "/Name")),
-        raid_types: first
-            .get("SupportedRAIDTypes")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        raid_types: strings(&first, "/SupportedRAIDTypes"),
         firmware: text(&first, "/FirmwareVersion"),
     }
 }

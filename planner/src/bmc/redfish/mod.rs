@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use self::client::Client;
-use self::inventory::{last_segment, link, members, nav, text};
+use self::inventory::{last_segment, link, members, nav, strings, text};
 use super::{
     ApplyTime, BiosRegistry, BiosState, Bmc, BmcError, BootMode, BootPersistence, BootSettings,
     BootTarget, Endpoint, Inventory, MediaInfo, PowerAction, PowerState, SecureBoot, Sensors,
@@ -113,15 +113,10 @@ impl RedfishBmc {
     }
 
     fn allowed_resets(doc: &Value) -> Vec<String> {
-        doc.pointer("/Actions/#ComputerSystem.Reset/ResetType@Redfish.AllowableValues")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+        strings(
+            doc,
+            "/Actions/#ComputerSystem.Reset/ResetType@Redfish.AllowableValues",
+        )
     }
 
     /// Storage controllers of a system: (controller path, document).
@@ -510,16 +505,7 @@ impl Bmc for RedfishBmc {
             .into_iter()
             .filter(|(k, v)| current.get(k) != Some(v))
             .collect();
-        let apply_times = bios
-            .pointer("/@Redfish.Settings/SupportedApplyTimes")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let apply_times = strings(&bios, "/@Redfish.Settings/SupportedApplyTimes");
         Ok(BiosState {
             current,
             pending,
@@ -702,16 +688,7 @@ impl Bmc for RedfishBmc {
             .into_iter()
             .map(|(uri, d)| MediaInfo {
                 uri,
-                media_types: d
-                    .get("MediaTypes")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(String::from)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                media_types: strings(&d, "/MediaTypes"),
                 image: text(&d, "/Image"),
                 inserted: d.get("Inserted").and_then(Value::as_bool).unwrap_or(false),
             })
