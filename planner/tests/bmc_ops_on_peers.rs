@@ -104,6 +104,26 @@ async fn sushy_inspect_power_boot_secure_boot_media_and_storage() {
         .iter()
         .all(|m| !m.inserted));
 
+    // Volume creation and SimpleUpdate exist in sushy's API but its fake driver cannot carry them out
+    // (no libvirt storage pool, no BIOS versions): the driver surfaces the refusal with the status.
+    let spec = planner::bmc::VolumeSpec {
+        name: "data".into(),
+        raid: "RAID1".into(),
+        drives: vec!["drive-0".into(), "drive-1".into()],
+        capacity_bytes: None,
+    };
+    let err = b
+        .create_volume(sys, &spec, planner::bmc::ApplyTime::Immediate)
+        .await
+        .unwrap_err();
+    assert!(err.status().is_some_and(|s| s >= 500), "{err:?}");
+    let target = format!("/redfish/v1/Systems/{sys}");
+    let err = b
+        .update_firmware(&image.url, &[target], planner::bmc::ApplyTime::Immediate)
+        .await
+        .unwrap_err();
+    assert!(err.status().is_some_and(|s| s >= 400), "{err:?}");
+
     // BIOS staging is not in the stock fake driver: the error says so, with the status.
     let changes: Map<String, Value> = serde_json::from_value(json!({"BootMode": "Uefi"})).unwrap();
     let err = b.stage_bios(sys, &changes).await.unwrap_err();
