@@ -242,6 +242,9 @@ pub struct BiosState {
     pub pending: Map<String, Value>,
     pub registry: Option<String>,
     pub apply_times: Vec<String>,
+    /// The Bios resource, and the settings object that stages changes for the next reset.
+    pub uri: String,
+    pub settings_uri: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

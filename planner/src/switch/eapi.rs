@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::{
-    ios, pending, BatchReport, Change, Port, PortMode, Switch, SwitchEndpoint, SwitchError,
-    SwitchState, VlanSet,
+    ios, pending, validate_all, BatchReport, Change, Port, PortMode, Switch, SwitchEndpoint,
+    SwitchError, SwitchState, VlanSet,
 };
 
 /// Expands `Et1`/`eth1` to `Ethernet1` and `Po1` to `Port-Channel1`, as EOS names them.
@@ -260,12 +260,7 @@ impl Switch for EapiSwitch {
     }
 
     async fn apply(&self, changes: &[Change]) -> Result<BatchReport, SwitchError> {
-        for c in changes {
-            c.validate().map_err(|detail| SwitchError::Invalid {
-                switch: self.ep.address.clone(),
-                detail,
-            })?;
-        }
+        validate_all(changes, &self.ep.address)?;
         let _guard = self.lock.lock().await;
         let current = self.read_state().await?;
         let todo = pending(&current, changes, canonical);

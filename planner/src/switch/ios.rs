@@ -9,8 +9,8 @@ use tokio::sync::Mutex;
 
 use super::ssh::Shell;
 use super::{
-    pending, BatchReport, BondMode, Change, Port, PortMode, Switch, SwitchEndpoint, SwitchError,
-    SwitchState, VlanSet,
+    pending, validate_all, BatchReport, BondMode, Change, Port, PortMode, Switch, SwitchEndpoint,
+    SwitchError, SwitchState, VlanSet,
 };
 
 /// One OS's command set and error vocabulary.
@@ -338,12 +338,7 @@ impl Switch for IosSwitch {
     }
 
     async fn apply(&self, changes: &[Change]) -> Result<BatchReport, SwitchError> {
-        for c in changes {
-            c.validate().map_err(|detail| SwitchError::Invalid {
-                switch: self.ep.address.clone(),
-                detail,
-            })?;
-        }
+        validate_all(changes, &self.ep.address)?;
         let _guard = self.lock.lock().await;
         let mut shell = self.session().await?;
         let current = self.read_with(&mut shell).await?;

@@ -165,6 +165,17 @@ impl Change {
     }
 }
 
+/// Checks every change before anything is sent; the error names the switch.
+pub fn validate_all(changes: &[Change], switch: &str) -> Result<(), SwitchError> {
+    for c in changes {
+        c.validate().map_err(|detail| SwitchError::Invalid {
+            switch: switch.to_string(),
+            detail,
+        })?;
+    }
+    Ok(())
+}
+
 /// The changes of `desired` that are not already in place, in order. Each change is judged against the
 /// state as the earlier changes of the batch leave it. Pure: the driver can tell before connecting for
 /// writes whether there is anything to do.

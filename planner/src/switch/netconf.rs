@@ -13,8 +13,8 @@ use tokio::sync::Mutex;
 
 use super::ssh::{connect, AcceptHostKey};
 use super::{
-    pending, BatchReport, BondMode, Change, Port, PortMode, Switch, SwitchEndpoint, SwitchError,
-    SwitchState, VlanSet,
+    pending, validate_all, BatchReport, BondMode, Change, Port, PortMode, Switch, SwitchEndpoint,
+    SwitchError, SwitchState, VlanSet,
 };
 
 const EOM: &str = "]]>]]>";
@@ -261,14 +261,7 @@ struct Session {
 impl Session {
     async fn open(ep: &SwitchEndpoint) -> Result<Session, SwitchError> {
         let switch = ep.address.clone();
-        let ssh = connect(ep).await?;
-        let channel = ssh
-            .channel_open_session()
-            .await
-            .map_err(|e| SwitchError::Connect {
-                switch: switch.clone(),
-                detail: e.to_string(),
-            })?;
+        let (ssh, channel) = connect(ep).await?;
         channel
             .request_subsystem(true, "netconf")
             .await
@@ -415,12 +408,7 @@ impl Switch for NetconfSwitch {
     }
 
     async fn apply(&self, changes: &[Change]) -> Result<BatchReport, SwitchError> {
-        for c in changes {
-            c.validate().map_err(|detail| SwitchError::Invalid {
-                switch: self.ep.address.clone(),
-                detail,
-            })?;
-        }
+        validate_all(changes, &self.ep.address)?;
         let _guard = self.lock.lock().await;
         let mut s = Session::open(&self.ep).await?;
         let current = self.read_with(&mut s).await?;

@@ -37,8 +37,10 @@ pub fn ends_with_prompt(buf: &str) -> bool {
     cli || last.ends_with("Password:") || last.ends_with("]?")
 }
 
-/// Connects and logs in with the endpoint's password.
-pub async fn connect(ep: &SwitchEndpoint) -> Result<Handle<AcceptHostKey>, SwitchError> {
+/// Connects, logs in with the endpoint's password, and opens a session channel.
+pub async fn connect(
+    ep: &SwitchEndpoint,
+) -> Result<(Handle<AcceptHostKey>, Channel<Msg>), SwitchError> {
     let switch = ep.address.clone();
     let config = Arc::new(client::Config {
         inactivity_timeout: Some(ep.timeout * 4),
@@ -68,7 +70,14 @@ pub async fn connect(ep: &SwitchEndpoint) -> Result<Handle<AcceptHostKey>, Switc
             username: ep.username.clone(),
         });
     }
-    Ok(session)
+    let channel = session
+        .channel_open_session()
+        .await
+        .map_err(|e| SwitchError::Connect {
+            switch,
+            detail: e.to_string(),
+        })?;
+    Ok((session, channel))
 }
 
 pub struct Shell {
@@ -81,14 +90,7 @@ pub struct Shell {
 impl Shell {
     pub async fn open(ep: &SwitchEndpoint) -> Result<(Shell, String), SwitchError> {
         let switch = ep.address.clone();
-        let session = connect(ep).await?;
-        let channel = session
-            .channel_open_session()
-            .await
-            .map_err(|e| SwitchError::Connect {
-                switch: switch.clone(),
-                detail: e.to_string(),
-            })?;
+        let (session, channel) = connect(ep).await?;
         channel
             .request_pty(false, "vt100", 250, 1000, 0, 0, &[])
             .await

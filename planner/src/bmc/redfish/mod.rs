@@ -375,23 +375,12 @@ impl Bmc for RedfishBmc {
     async fn boot(&self, system: &str) -> Result<BootSettings, BmcError> {
         let (_, doc) = self.system_doc(system, "read boot settings").await?;
         let boot = doc.get("Boot").cloned().unwrap_or(Value::Null);
-        let list = |p: &str| -> Vec<String> {
-            boot.get(p)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         Ok(BootSettings {
             target: text(&boot, "/BootSourceOverrideTarget").unwrap_or_else(|| "None".into()),
             enabled: text(&boot, "/BootSourceOverrideEnabled").unwrap_or_else(|| "Disabled".into()),
             mode: text(&boot, "/BootSourceOverrideMode"),
-            order: list("BootOrder"),
-            allowed_targets: list("BootSourceOverrideTarget@Redfish.AllowableValues"),
+            order: strings(&boot, "/BootOrder"),
+            allowed_targets: strings(&boot, "/BootSourceOverrideTarget@Redfish.AllowableValues"),
         })
     }
 
@@ -473,11 +462,7 @@ impl Bmc for RedfishBmc {
     }
 
     async fn bios(&self, system: &str) -> Result<BiosState, BmcError> {
-        let op = "read BIOS";
-        let (path, doc) = self.system_doc(system, op).await?;
-        // Some BMCs (badfish's iDRAC emulator) serve Bios without linking it from the System.
-        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
-        let bios = self.client.get(&bios_path, op).await?;
+        let (bios_path, bios) = self.bios_doc(system, "read BIOS").await?;
         let current = bios
             .get("Attributes")
             .and_then(Value::as_object)
@@ -511,39 +496,20 @@ impl Bmc for RedfishBmc {
             pending,
             registry: text(&bios, "/AttributeRegistry"),
             apply_times,
+            uri: bios_path,
+            settings_uri: settings,
         })
     }
 
     async fn bios_registry(&self, system: &str) -> Result<BiosRegistry, BmcError> {
-        match self.registry_from_registries(system).await {
-            Ok(r) => Ok(r),
-            Err(first) => {
-                // Dell iDRAC (and badfish) serve the registry beside the Bios resource instead.
-                let (path, doc) = self
-                    .system_doc(system, "read the BIOS attribute registry")
-                    .await?;
-                let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
-                match self
-                    .client
-                    .get(
-                        &format!("{bios_path}/BiosRegistry"),
-                        "read the BIOS attribute registry",
-                    )
-                    .await
-                {
-                    Ok(doc) if doc.pointer("/RegistryEntries/Attributes").is_some() => {
-                        Ok(BiosRegistry::from_redfish(&doc))
-                    }
-                    _ => Err(first),
-                }
-            }
-        }
+        let state = self.bios(system).await?;
+        self.registry_for(&state).await
     }
 
     async fn stage_bios(&self, system: &str, changes: &Map<String, Value>) -> Result<(), BmcError> {
         let op = "stage BIOS settings";
-        let registry = self.bios_registry(system).await?;
-        let problems = registry.validate(changes);
+        let state = self.bios(system).await?;
+        let problems = self.registry_for(&state).await?.validate(changes);
         if !problems.is_empty() {
             return Err(BmcError::Invalid {
                 bmc: self.bmc(),
@@ -551,28 +517,19 @@ impl Bmc for RedfishBmc {
                 problems,
             });
         }
-        let (path, doc) = self.system_doc(system, op).await?;
-        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
-        let bios = self.client.get(&bios_path, op).await?;
-        let settings = link(&bios, "/@Redfish.Settings/SettingsObject")
-            .unwrap_or_else(|| format!("{bios_path}/Settings"));
-        let supported: Vec<&str> = bios
-            .pointer("/@Redfish.Settings/SupportedApplyTimes")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         let mut body = json!({"Attributes": changes});
-        if supported.contains(&"OnReset") {
+        if state.apply_times.iter().any(|t| t == "OnReset") {
             body["@Redfish.SettingsApplyTime"] = json!({"ApplyTime": "OnReset"});
         }
-        self.client.patch(&settings, &body, op).await.map(|_| ())
+        self.client
+            .patch(&state.settings_uri, &body, op)
+            .await
+            .map(|_| ())
     }
 
     async fn reset_bios(&self, system: &str) -> Result<(), BmcError> {
         let op = "reset BIOS to defaults";
-        let (path, doc) = self.system_doc(system, op).await?;
-        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
-        let bios = self.client.get(&bios_path, op).await?;
+        let (bios_path, bios) = self.bios_doc(system, op).await?;
         let target = bios
             .pointer("/Actions/#Bios.ResetBios/target")
             .and_then(Value::as_str)
@@ -807,13 +764,41 @@ impl Bmc for RedfishBmc {
 }
 
 impl RedfishBmc {
-    /// The registry through the service's Registries collection (the standard place).
-    async fn registry_from_registries(&self, system: &str) -> Result<BiosRegistry, BmcError> {
+    /// The Bios resource of a system: (its path, its document).
+    async fn bios_doc(&self, system: &str, op: &str) -> Result<(String, Value), BmcError> {
+        let (path, doc) = self.system_doc(system, op).await?;
+        // Some BMCs (badfish's iDRAC emulator) serve Bios without linking it from the System.
+        let bios_path = nav(&doc, "Bios").unwrap_or_else(|| format!("{path}/Bios"));
+        let bios = self.client.get(&bios_path, op).await?;
+        Ok((bios_path, bios))
+    }
+
+    /// The attribute registry a Bios resource names: through the service's Registries collection
+    /// (the standard place), else beside the Bios resource, where Dell iDRAC and badfish serve it.
+    async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
+        match self.registry_from_registries(state).await {
+            Ok(r) => Ok(r),
+            Err(first) => {
+                let op = "read the BIOS attribute registry";
+                match self
+                    .client
+                    .get(&format!("{}/BiosRegistry", state.uri), op)
+                    .await
+                {
+                    Ok(doc) if doc.pointer("/RegistryEntries/Attributes").is_some() => {
+                        Ok(BiosRegistry::from_redfish(&doc))
+                    }
+                    _ => Err(first),
+                }
+            }
+        }
+    }
+
+    async fn registry_from_registries(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
         let op = "read the BIOS attribute registry";
-        let name = self
-            .bios(system)
-            .await?
+        let name = state
             .registry
+            .clone()
             .ok_or_else(|| BmcError::NotSupported {
                 bmc: self.bmc(),
                 operation: op.into(),
