@@ -73,3 +73,10 @@ def test_resources_not_built_yet_are_refused_by_terraform(tf):
     assert r.returncode == 1
     diags = json.loads(r.stdout)["diagnostics"]
     assert any(d["summary"] == "Invalid resource type" for d in diags), diags
+
+
+def test_the_provider_example_plans_cleanly(tf):
+    example = (ROOT / "examples" / "provider" / "provider.tf").read_text()
+    r = tf("plan", "-input=false", "-no-color", config=example)
+    assert r.returncode == 0, r.stderr
+    assert "No changes" in r.stdout
