@@ -1,11 +1,19 @@
 //! The bare-metal planning engine behind `bmplan` and the Terraform provider.
 //!
-//! Modules are named after domain nouns. Today: `bmc` (reaching BMCs over Redfish) and `demo` (the
-//! README's first command). The planning core (`model`, `load`, `diff`, `plan`, `apply`), switches
-//! and the inventory arrive with their issues.
+//! Modules are named after domain nouns: `bmc` (reaching BMCs over Redfish), `switch` (top-of-rack
+//! switches), `lifecycle` (the node state machine), `flavor` (matching and best fit), `project` (roles
+//! and permissions), `credentials` (sealing at rest), `inventory` (the sqlx store), `enroll` (bulk
+//! enrollment and discovery), `report` and `demo`. The planning core (`model`, `load`, `diff`, `plan`,
+//! `apply`) arrives with its issue.
 
 pub mod bmc;
+pub mod credentials;
 pub mod demo;
+pub mod enroll;
+pub mod flavor;
+pub mod inventory;
+pub mod lifecycle;
+pub mod project;
 pub mod report;
 pub mod schema;
 pub mod switch;

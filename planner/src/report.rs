@@ -177,3 +177,149 @@ pub fn switch_text(address: &str, st: &SwitchState) -> String {
     }
     s
 }
+
+/// Rows of one listing: a header and cells, rendered as an aligned table or CSV.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    pub header: Vec<&'static str>,
+    pub cells: Vec<Vec<String>>,
+}
+
+impl Rows {
+    /// Columns padded to their widest cell; the last column is not padded.
+    pub fn table(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.cells {
+            for (i, c) in row.iter().enumerate() {
+                widths[i] = widths[i].max(c.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let mut s = String::new();
+            let last = cells.len().saturating_sub(1);
+            for (i, c) in cells.iter().enumerate() {
+                if i == last {
+                    s.push_str(c);
+                } else {
+                    let _ = write!(s, "{c:<w$}  ", w = widths[i]);
+                }
+            }
+            s.trim_end().to_string() + "\n"
+        };
+        let mut out = line(self.header.clone());
+        for row in &self.cells {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        out
+    }
+
+    pub fn csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(&self.header);
+        for row in &self.cells {
+            let _ = w.write_record(row);
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+fn dash(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
+}
+
+/// The node listing: what an operator needs at a glance.
+pub fn node_rows(nodes: &[crate::inventory::NodeRecord]) -> Rows {
+    Rows {
+        header: vec![
+            "NAME", "STATE", "POWER", "MAINT", "MODEL", "SERIAL", "CPUS", "MEM_GIB", "DISK_GIB",
+            "ARCH", "BMC", "HOST", "PROJECT",
+        ],
+        cells: nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    n.name.clone(),
+                    n.state.to_string(),
+                    dash(n.power.as_deref()),
+                    if n.maintenance {
+                        format!("yes: {}", n.maintenance_reason.as_deref().unwrap_or(""))
+                    } else {
+                        "no".into()
+                    },
+                    dash(n.model.as_deref()),
+                    dash(n.serial.as_deref()),
+                    n.cpus.to_string(),
+                    n.memory_gib.to_string(),
+                    n.disk_gib.to_string(),
+                    dash(n.arch.as_deref()),
+                    n.bmc_url.clone(),
+                    dash(n.host.as_deref()),
+                    dash(n.project.as_deref().or(n.owner_project.as_deref())),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn host_rows(hosts: &[crate::inventory::HostRecord]) -> Rows {
+    Rows {
+        header: vec![
+            "PROJECT",
+            "NAME",
+            "STATE",
+            "FLAVOR",
+            "NODE",
+            "NODE_STATE",
+            "POWER",
+            "ARCH",
+            "CREATED_BY",
+            "CREATED",
+        ],
+        cells: hosts
+            .iter()
+            .map(|h| {
+                vec![
+                    h.project.clone(),
+                    h.name.clone(),
+                    h.state.clone(),
+                    dash(h.flavor.as_deref()),
+                    dash(h.node.as_deref()),
+                    h.node_state
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    dash(h.power.as_deref()),
+                    dash(h.arch.as_deref()),
+                    h.created_by.clone(),
+                    crate::inventory::format_time(h.created_at),
+                ]
+            })
+            .collect(),
+    }
+}
+
+pub fn audit_rows(entries: &[crate::inventory::AuditEntry]) -> Rows {
+    let compact = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    Rows {
+        header: vec![
+            "AT", "ACTOR", "ROLE", "PROJECT", "ACTION", "OBJECT", "OUTCOME", "BEFORE", "AFTER",
+            "DETAIL",
+        ],
+        cells: entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.role.clone(),
+                    dash(e.project.as_deref()),
+                    e.action.clone(),
+                    format!("{} {}", e.object_kind, e.object),
+                    e.outcome.clone(),
+                    compact(&e.before),
+                    compact(&e.after),
+                    e.detail.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
+}

@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+pub use tls::parse_fingerprint;
 pub use types::*;
 
 /// How to trust a BMC's TLS certificate. Verification is on unless `Insecure` is chosen explicitly.
@@ -25,6 +26,8 @@ pub enum TlsTrust {
     NoExtraRoots,
     /// Trust certificates issued by the CAs in this PEM file.
     CaBundle(PathBuf),
+    /// Trust certificates issued by the CAs in this PEM text (how the inventory keeps a node's CA).
+    CaPem(String),
     /// Trust exactly the certificate whose SHA-256 fingerprint (hex, colons optional) is given.
     Fingerprint(String),
     /// Skip verification. Only on explicit request.

@@ -98,24 +98,29 @@ pub fn http_client(ep: &Endpoint) -> Result<reqwest::Client, BmcError> {
         .redirect(reqwest::redirect::Policy::none());
     match &ep.tls {
         TlsTrust::NoExtraRoots => {}
-        TlsTrust::CaBundle(path) => {
-            let pem = std::fs::read(path).map_err(|source| BmcError::CaBundle {
-                bmc: bmc.clone(),
-                path: path.clone(),
-                source,
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
-                BmcError::CaBundleEmpty {
+        TlsTrust::CaBundle(_) | TlsTrust::CaPem(_) => {
+            let (pem, path) = match &ep.tls {
+                TlsTrust::CaBundle(path) => (
+                    std::fs::read(path).map_err(|source| BmcError::CaBundle {
+                        bmc: bmc.clone(),
+                        path: path.clone(),
+                        source,
+                    })?,
+                    path.clone(),
+                ),
+                TlsTrust::CaPem(text) => (
+                    text.as_bytes().to_vec(),
+                    std::path::PathBuf::from("(from the inventory)"),
+                ),
+                _ => unreachable!("matched above"),
+            };
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| BmcError::CaBundleEmpty {
                     bmc: bmc.clone(),
-                    path: path.clone(),
-                }
-            })?;
-            if certs.is_empty() {
-                return Err(BmcError::CaBundleEmpty {
-                    bmc,
-                    path: path.clone(),
-                });
-            }
+                    path,
+                })?;
             for c in certs {
                 builder = builder.add_root_certificate(c);
             }

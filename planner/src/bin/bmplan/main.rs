@@ -1,6 +1,8 @@
 //! `bmplan`: the bare-metal planner's command line. Thin: parsing and exit codes; the work is in the
 //! `planner` and `lab` libraries.
 
+mod fleet;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +21,8 @@ use lab::{Lab, LabConfig};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    inventory: fleet::InventoryArgs,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +43,26 @@ enum Command {
     /// Top-of-rack switches.
     #[command(subcommand)]
     Switch(SwitchCommand),
+    /// Nodes in the inventory: enrollment, discovery, lifecycle, listing.
+    #[command(subcommand)]
+    Nodes(fleet::NodesCommand),
+    /// Flavors: hardware classes hosts are scheduled by.
+    #[command(subcommand)]
+    Flavors(fleet::FlavorsCommand),
+    /// Projects and their quotas.
+    #[command(subcommand)]
+    Projects(fleet::ProjectsCommand),
+    /// Hosts: nodes allocated to projects.
+    #[command(subcommand)]
+    Hosts(fleet::HostsCommand),
+    /// The audit log.
+    Audit(fleet::AuditArgs),
+    /// The key that seals BMC and switch passwords in the inventory.
+    #[command(subcommand)]
+    Credentials(fleet::CredentialsCommand),
+    /// The inventory itself: init, check, leases.
+    #[command(subcommand)]
+    Inventory(fleet::InventoryCommand),
 }
 
 #[derive(Subcommand)]
@@ -163,10 +187,36 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit codes pipelines can branch on: 1 any error, 3 credentials refused, 4 BMC unreachable
-/// (connection, TLS or timeout). Usage errors exit 2 (clap).
+/// Exit codes pipelines can branch on: 1 any other error, 2 usage (clap), 3 credentials refused,
+/// 4 BMC or switch unreachable (connection, TLS or timeout), 5 not found, 6 conflict (illegal
+/// transition, no capacity, quota, lease held, duplicate), 7 permission denied, 8 a bulk command
+/// finished with some items failed.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
     use planner::bmc::BmcError;
+    use planner::inventory::InventoryError as I;
+    if e.downcast_ref::<fleet::Partial>().is_some() {
+        return ExitCode::from(8);
+    }
+    if let Some(ie) = e.downcast_ref::<I>() {
+        return match ie {
+            I::NotFound { .. } => ExitCode::from(5),
+            I::Illegal(_)
+            | I::NoCapacity { .. }
+            | I::Quota { .. }
+            | I::Conflict { .. }
+            | I::LeaseHeld { .. }
+            | I::AlreadyExists { .. } => ExitCode::from(6),
+            I::Forbidden { .. } => ExitCode::from(7),
+            _ => ExitCode::FAILURE,
+        };
+    }
+    if let Some(planner::enroll::EnrollError::Inventory(ie)) =
+        e.downcast_ref::<planner::enroll::EnrollError>()
+    {
+        if matches!(ie, I::Forbidden { .. }) {
+            return ExitCode::from(7);
+        }
+    }
     match e.downcast_ref::<BmcError>() {
         Some(BmcError::Unauthorized { .. }) => ExitCode::from(3),
         Some(BmcError::Transport { .. } | BmcError::Timeout { .. }) => ExitCode::from(4),
@@ -193,6 +243,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lab(args) => serve_lab(args).await,
         Command::Inspect(args) => inspect(args).await,
         Command::Switch(SwitchCommand::Show(args)) => switch_show(args).await,
+        Command::Nodes(c) => fleet::nodes(&cli.inventory, c).await,
+        Command::Flavors(c) => fleet::flavors(&cli.inventory, c).await,
+        Command::Projects(c) => fleet::projects(&cli.inventory, c).await,
+        Command::Hosts(c) => fleet::hosts(&cli.inventory, c).await,
+        Command::Audit(a) => fleet::audit(&cli.inventory, a).await,
+        Command::Credentials(c) => fleet::credentials(&cli.inventory, c).await,
+        Command::Inventory(c) => fleet::inventory(&cli.inventory, c).await,
     }
 }
 

@@ -1,0 +1,231 @@
+//! Flavors: hardware classes that hosts ask for. Matching and best-fit ordering are pure functions the
+//! inventory's scheduler and the `baremetal_flavor` resource share.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// What a flavor asks of a node. Numbers are minimums; strings must match exactly (case-insensitive)
+/// when set; every listed trait must be present on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Flavor {
+    pub name: String,
+    #[serde(default)]
+    pub cpus: u64,
+    #[serde(default)]
+    pub memory_gib: u64,
+    #[serde(default)]
+    pub disk_gib: u64,
+    /// `x86_64` or `aarch64`; `None` accepts any.
+    #[serde(default)]
+    pub arch: Option<String>,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub traits: BTreeSet<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The facts about a node that scheduling looks at.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NodeSpecs {
+    pub name: String,
+    pub cpus: u64,
+    pub memory_gib: u64,
+    pub disk_gib: u64,
+    pub arch: Option<String>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub traits: BTreeSet<String>,
+}
+
+fn same(want: &Option<String>, have: &Option<String>) -> bool {
+    match (want, have) {
+        (None, _) => true,
+        (Some(w), Some(h)) => w.eq_ignore_ascii_case(h),
+        (Some(_), None) => false,
+    }
+}
+
+/// The vendor as flavors name it: "Dell Inc." and "DELL" are both `dell`.
+pub fn vendor_key(manufacturer: &str) -> String {
+    let m = manufacturer.to_ascii_lowercase();
+    for (needle, key) in [
+        ("dell", "dell"),
+        ("hpe", "hpe"),
+        ("hewlett", "hpe"),
+        ("lenovo", "lenovo"),
+        ("supermicro", "supermicro"),
+        ("super micro", "supermicro"),
+        ("ampere", "ampere"),
+    ] {
+        if m.contains(needle) {
+            return key.to_string();
+        }
+    }
+    m.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+impl Flavor {
+    /// Why `node` does not satisfy this flavor, or an empty list when it does.
+    pub fn mismatches(&self, node: &NodeSpecs) -> Vec<String> {
+        let mut why = Vec::new();
+        if node.cpus < self.cpus {
+            why.push(format!("{} CPUs < {}", node.cpus, self.cpus));
+        }
+        if node.memory_gib < self.memory_gib {
+            why.push(format!(
+                "{} GiB memory < {}",
+                node.memory_gib, self.memory_gib
+            ));
+        }
+        if node.disk_gib < self.disk_gib {
+            why.push(format!("{} GiB disk < {}", node.disk_gib, self.disk_gib));
+        }
+        if !same(&self.arch, &node.arch) {
+            why.push(format!(
+                "architecture {} is not {}",
+                node.arch.as_deref().unwrap_or("unknown"),
+                self.arch.as_deref().unwrap_or_default()
+            ));
+        }
+        let vendor = node.vendor.as_deref().map(vendor_key);
+        let want_vendor = self.vendor.as_deref().map(vendor_key);
+        if !same(&want_vendor, &vendor) {
+            why.push(format!(
+                "vendor {} is not {}",
+                node.vendor.as_deref().unwrap_or("unknown"),
+                self.vendor.as_deref().unwrap_or_default()
+            ));
+        }
+        if !same(&self.model, &node.model) {
+            why.push(format!(
+                "model {} is not {}",
+                node.model.as_deref().unwrap_or("unknown"),
+                self.model.as_deref().unwrap_or_default()
+            ));
+        }
+        let missing: Vec<&str> = self
+            .traits
+            .iter()
+            .filter(|t| !node.traits.contains(*t))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            why.push(format!("missing traits {}", missing.join(", ")));
+        }
+        why
+    }
+
+    pub fn matches(&self, node: &NodeSpecs) -> bool {
+        self.mismatches(node).is_empty()
+    }
+
+    /// Best fit: the node with the least spare capacity first (CPUs, then memory, then disk), then
+    /// by name, so a choice among equals is deterministic.
+    pub fn best_fit_order(&self, a: &NodeSpecs, b: &NodeSpecs) -> Ordering {
+        (a.cpus - self.cpus.min(a.cpus))
+            .cmp(&(b.cpus - self.cpus.min(b.cpus)))
+            .then((a.memory_gib).cmp(&b.memory_gib))
+            .then((a.disk_gib).cmp(&b.disk_gib))
+            .then(a.traits.len().cmp(&b.traits.len()))
+            .then_with(|| a.name.cmp(&b.name))
+    }
+
+    /// The matching nodes of `candidates`, best fit first.
+    pub fn rank<'a>(&self, candidates: &'a [NodeSpecs]) -> Vec<&'a NodeSpecs> {
+        let mut v: Vec<&NodeSpecs> = candidates.iter().filter(|n| self.matches(n)).collect();
+        v.sort_by(|a, b| self.best_fit_order(a, b));
+        v
+    }
+
+    /// Checks the flavor's own values: a name, and an architecture the inventory knows.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("a flavor needs a name".into());
+        }
+        if let Some(a) = &self.arch {
+            if !matches!(a.as_str(), "x86_64" | "aarch64") {
+                return Err(format!(
+                    "flavor {}: architecture {a:?} is not one of x86_64, aarch64",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, cpus: u64, mem: u64, arch: &str, traits: &[&str]) -> NodeSpecs {
+        NodeSpecs {
+            name: name.into(),
+            cpus,
+            memory_gib: mem,
+            disk_gib: 960,
+            arch: Some(arch.into()),
+            vendor: Some("Dell Inc.".into()),
+            model: Some("PowerEdge R650".into()),
+            traits: traits.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn flavor() -> Flavor {
+        Flavor {
+            name: "compute".into(),
+            cpus: 32,
+            memory_gib: 256,
+            arch: Some("x86_64".into()),
+            vendor: Some("dell".into()),
+            traits: ["CUSTOM_NVME".to_string()].into(),
+            ..Flavor::default()
+        }
+    }
+
+    #[test]
+    fn a_flavor_matches_on_every_rule_and_says_why_not() {
+        let f = flavor();
+        assert!(f.matches(&node("a", 32, 256, "x86_64", &["CUSTOM_NVME"])));
+        let why = f.mismatches(&node("b", 16, 128, "aarch64", &[]));
+        assert_eq!(
+            why,
+            vec![
+                "16 CPUs < 32",
+                "128 GiB memory < 256",
+                "architecture aarch64 is not x86_64",
+                "missing traits CUSTOM_NVME"
+            ]
+        );
+        let mut hpe = node("c", 64, 512, "x86_64", &["CUSTOM_NVME"]);
+        hpe.vendor = Some("HPE".into());
+        assert_eq!(f.mismatches(&hpe), vec!["vendor HPE is not dell"]);
+    }
+
+    #[test]
+    fn best_fit_picks_the_smallest_matching_node_then_the_name() {
+        let f = flavor();
+        let nodes = vec![
+            node("r1u04", 64, 512, "x86_64", &["CUSTOM_NVME"]),
+            node("r1u02", 32, 256, "x86_64", &["CUSTOM_NVME"]),
+            node("r1u01", 32, 256, "x86_64", &["CUSTOM_NVME"]),
+            node("r1u03", 8, 256, "x86_64", &["CUSTOM_NVME"]),
+        ];
+        let ranked: Vec<&str> = f.rank(&nodes).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(ranked, vec!["r1u01", "r1u02", "r1u04"]);
+    }
+
+    #[test]
+    fn vendor_names_are_normalised() {
+        assert_eq!(vendor_key("Dell Inc."), "dell");
+        assert_eq!(vendor_key("Hewlett Packard Enterprise"), "hpe");
+        assert_eq!(vendor_key("Supermicro"), "supermicro");
+        assert_eq!(vendor_key("Contoso Ltd"), "contoso");
+    }
+}

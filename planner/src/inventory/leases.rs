@@ -1,0 +1,130 @@
+//! Leases on nodes: an apply holds one on every node it works on, so two runners never work on one node
+//! at once. A lease has an expiry; a runner renews it while it works. A crashed runner's lease runs
+//! out, and the next runner takes the node over (and resumes from the journal).
+//!
+//! Acquisition is one conditional upsert: it succeeds when the node has no lease, when the lease has
+//! expired, or when the caller already holds it. Both backends run it atomically.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{format_time, get_i64, get_str, now_ms, Inventory, InventoryError, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lease {
+    pub node: String,
+    pub holder: String,
+    pub purpose: String,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+impl Inventory {
+    /// Takes (or renews) the lease on `node` for `holder`, for `ttl`. Refused with [`LeaseHeld`]
+    /// (naming the holder and the expiry) while someone else's lease is live.
+    ///
+    /// [`LeaseHeld`]: InventoryError::LeaseHeld
+    pub async fn acquire_lease(
+        &self,
+        node: &str,
+        holder: &str,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        let now = now_ms();
+        let expires = now + ttl.as_millis() as i64;
+        let mut tx = self.begin().await?;
+        let id = get_i64(
+            &sqlx::query("SELECT id FROM nodes WHERE name = $1")
+                .bind(node.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(InventoryError::db("reading a node"))?
+                .ok_or_else(|| InventoryError::NotFound {
+                    kind: "node",
+                    name: node.to_string(),
+                })?,
+            "id",
+        )?;
+        let done = sqlx::query(
+            "INSERT INTO leases (node_id, holder, purpose, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (node_id) DO UPDATE SET holder = excluded.holder, purpose = excluded.purpose, \
+               acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at ELSE excluded.acquired_at END, \
+               expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder",
+        )
+        .bind(id)
+        .bind(holder.to_string())
+        .bind(purpose.to_string())
+        .bind(now)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db("taking a lease"))?
+        .rows_affected();
+        let row = sqlx::query(
+            "SELECT holder, purpose, acquired_at, expires_at FROM leases WHERE node_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(InventoryError::db("reading a lease"))?;
+        let lease = Lease {
+            node: node.to_string(),
+            holder: get_str(&row, "holder")?,
+            purpose: get_str(&row, "purpose")?,
+            acquired_at: get_i64(&row, "acquired_at")?,
+            expires_at: get_i64(&row, "expires_at")?,
+        };
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a lease"))?;
+        if done == 0 {
+            return Err(InventoryError::LeaseHeld {
+                node: node.to_string(),
+                holder: lease.holder,
+                purpose: lease.purpose,
+                until: format_time(lease.expires_at),
+                remaining_s: ((lease.expires_at - now) / 1000).max(0),
+            });
+        }
+        Ok(lease)
+    }
+
+    /// Gives a lease back; a no-op when `holder` does not hold it.
+    pub async fn release_lease(&self, node: &str, holder: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM leases WHERE holder = $1 AND node_id = (SELECT id FROM nodes WHERE name = $2)",
+        )
+        .bind(holder.to_string())
+        .bind(node.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(InventoryError::db("releasing a lease"))?;
+        Ok(())
+    }
+
+    /// Live leases.
+    pub async fn leases(&self) -> Result<Vec<Lease>> {
+        let rows = sqlx::query(
+            "SELECT n.name, l.holder, l.purpose, l.acquired_at, l.expires_at FROM leases l \
+             JOIN nodes n ON n.id = l.node_id WHERE l.expires_at > $1 ORDER BY n.name",
+        )
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(InventoryError::db("listing leases"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(Lease {
+                    node: get_str(r, "name")?,
+                    holder: get_str(r, "holder")?,
+                    purpose: get_str(r, "purpose")?,
+                    acquired_at: get_i64(r, "acquired_at")?,
+                    expires_at: get_i64(r, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+}

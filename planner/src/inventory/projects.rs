@@ -1,0 +1,148 @@
+//! Projects and their quotas on hosts and nodes.
+
+use serde::Serialize;
+
+use super::audit::Change;
+use super::{get_i64, get_opt_i64, get_str, now_ms, Inventory, InventoryError, Result};
+use crate::project::{Access, Object};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectRecord {
+    pub name: String,
+    pub max_hosts: Option<i64>,
+    pub max_nodes: Option<i64>,
+    pub hosts: i64,
+    /// Nodes the project uses: reserved for it, or carrying one of its hosts.
+    pub nodes: i64,
+}
+
+impl Inventory {
+    /// Creates a project or changes its quotas (admin). `None` means unlimited.
+    pub async fn put_project(
+        &self,
+        name: &str,
+        max_hosts: Option<i64>,
+        max_nodes: Option<i64>,
+    ) -> Result<ProjectRecord> {
+        self.authorize(Object::Project, Access::Write, None, "project.put", name)
+            .await?;
+        if name.trim().is_empty() || name.contains(',') {
+            return Err(InventoryError::Invalid(format!(
+                "{name:?} is not a project name (non-empty, no commas)"
+            )));
+        }
+        let mut tx = self.begin().await?;
+        let before = self.project_in(&mut tx, name).await.ok();
+        sqlx::query(
+            "INSERT INTO projects (name, max_hosts, max_nodes, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET max_hosts = excluded.max_hosts, max_nodes = excluded.max_nodes",
+        )
+        .bind(name.to_string())
+        .bind(max_hosts)
+        .bind(max_nodes)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db("writing a project"))?;
+        let after = self.project_in(&mut tx, name).await?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: "project.put",
+                kind: Object::Project,
+                object: name,
+                project: Some(name),
+                node: None,
+                before: before.map(|b| serde_json::to_value(b).unwrap_or_default()),
+                after: Some(serde_json::to_value(&after).unwrap_or_default()),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a project"))?;
+        Ok(after)
+    }
+
+    pub(super) async fn project_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        name: &str,
+    ) -> Result<ProjectRecord> {
+        let row = sqlx::query(
+            "SELECT p.name, p.max_hosts, p.max_nodes, \
+               (SELECT COUNT(*) FROM hosts h WHERE h.project = p.name) AS hosts, \
+               (SELECT COUNT(*) FROM nodes n WHERE n.owner_project = p.name \
+                  OR EXISTS (SELECT 1 FROM hosts h WHERE h.node_id = n.id AND h.project = p.name)) AS nodes \
+             FROM projects p WHERE p.name = $1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(InventoryError::db("reading a project"))?
+        .ok_or_else(|| InventoryError::NotFound {
+            kind: "project",
+            name: name.to_string(),
+        })?;
+        Ok(ProjectRecord {
+            name: get_str(&row, "name")?,
+            max_hosts: get_opt_i64(&row, "max_hosts")?,
+            max_nodes: get_opt_i64(&row, "max_nodes")?,
+            hosts: get_i64(&row, "hosts")?,
+            nodes: get_i64(&row, "nodes")?,
+        })
+    }
+
+    /// Projects with their usage: every project for an admin, their own for a member.
+    pub async fn projects(&self) -> Result<Vec<ProjectRecord>> {
+        let rows = sqlx::query("SELECT name FROM projects ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db("listing projects"))?;
+        let mut tx = self.begin().await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let name = get_str(&r, "name")?;
+            if self.actor.in_project(&name) {
+                out.push(self.project_in(&mut tx, &name).await?);
+            }
+        }
+        tx.rollback().await.ok();
+        Ok(out)
+    }
+
+    /// Refuses a node reservation that would take `project` over its node quota. `node` is the node
+    /// being reserved (not counted twice if it already is the project's).
+    pub(super) async fn check_node_quota(&self, project: &str, node: Option<&str>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let p = self.project_in(&mut tx, project).await?;
+        let already = match node {
+            Some(n) => {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS c FROM nodes n WHERE n.name = $1 AND (n.owner_project = $2 \
+                     OR EXISTS (SELECT 1 FROM hosts h WHERE h.node_id = n.id AND h.project = $2))",
+                )
+                .bind(n.to_string())
+                .bind(project.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(InventoryError::db("counting a project's nodes"))?;
+                get_i64(&row, "c")? > 0
+            }
+            None => false,
+        };
+        tx.rollback().await.ok();
+        if let Some(limit) = p.max_nodes {
+            if !already && p.nodes >= limit {
+                return Err(InventoryError::Quota {
+                    project: project.to_string(),
+                    what: "nodes",
+                    limit,
+                    used: p.nodes,
+                });
+            }
+        }
+        Ok(())
+    }
+}
