@@ -95,7 +95,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 pg_as "$PGBIN/initdb" -D "$PGTMP/data" -U postgres -A trust --no-sync >/dev/null
 pg_as "$PGBIN/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGTMP -c fsync=off" start >/dev/null
+  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGTMP -c fsync=off -c max_connections=300" start >/dev/null
 cleanup() {
   pg_as "$PGBIN/pg_ctl" -D "$PGTMP/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$PGTMP"

@@ -50,13 +50,20 @@ impl Inventory {
                     bad(host, format!("is {state} but has no node"));
                 }
                 (Some(n), Some(ns)) => {
+                    // A host sits on a node of the pool: never on one still being enrolled.
                     let ns = ProvisionState::parse(&ns);
-                    let ok = match state.as_str() {
-                        "allocated" => ns == Some(ProvisionState::Available),
-                        "active" => ns == Some(ProvisionState::Active),
-                        _ => true,
-                    };
-                    if !ok {
+                    let outside = ns.is_none_or(|s| {
+                        matches!(
+                            s,
+                            ProvisionState::Enroll
+                                | ProvisionState::Verifying
+                                | ProvisionState::VerifyFailed
+                                | ProvisionState::Manageable
+                                | ProvisionState::Inspecting
+                                | ProvisionState::InspectFailed
+                        )
+                    });
+                    if outside {
                         bad(
                             host,
                             format!(

@@ -243,10 +243,14 @@ impl Inventory {
             }
             (None, Some(f)) => {
                 let specs: Vec<_> = free.iter().map(|n| n.specs()).collect();
-                f.rank(&specs)
+                let mut ranked: Vec<&NodeRecord> = f
+                    .rank(&specs)
                     .into_iter()
                     .filter_map(|s| free.iter().find(|n| n.name == s.name).copied())
-                    .collect()
+                    .collect();
+                // Nodes reserved for the project go first: that is what they are reserved for.
+                ranked.sort_by_key(|n| n.owner_project.as_deref() != Some(project.as_str()));
+                ranked
             }
             (None, None) => unreachable!("checked above"),
         };

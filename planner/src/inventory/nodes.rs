@@ -461,7 +461,6 @@ impl Inventory {
         if let Some(f) = &facts {
             self.store_facts(&mut tx, id, f).await?;
         }
-        pause_point("enroll").await;
         let after = self.node_in(&mut tx, &reg.name).await?;
         let result = match (verification, &existing) {
             (Verification::VerifyFailed(_), _) => EnrollResult::VerifyFailed,
@@ -613,6 +612,13 @@ impl Inventory {
                         .maintenance_reason
                         .as_deref()
                         .unwrap_or("no reason given")
+                ),
+            });
+        }
+        if let (Some(h), Event::Manage) = (&before.host, event) {
+            return Err(InventoryError::Conflict {
+                detail: format!(
+                    "node {name} carries host {h}: delete the host before taking the node out of the pool"
                 ),
             });
         }

@@ -313,3 +313,111 @@ pub fn fake_switch(
         http.map(|h| format!("127.0.0.1:{h}")),
     )
 }
+
+/// A throwaway inventory database: a SQLite file, or a fresh database on the PostgreSQL server the
+/// README's test command starts (`BAREMETAL_TEST_POSTGRES_URL`).
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    TestDb {
+        url: format!("sqlite://{}", dir.path().join("inventory.db").display()),
+        backend: "sqlite",
+        _dir: Some(dir),
+    }
+}
+
+/// A new, empty PostgreSQL database. `None` (with a message) outside CI when no server is configured;
+/// in CI a missing server fails the test.
+pub async fn postgres_db() -> Option<TestDb> {
+    use sqlx::Connection as _;
+    let Ok(admin) = std::env::var("BAREMETAL_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "BAREMETAL_TEST_POSTGRES_URL is not set: run the tests through scripts/test.sh"
+        );
+        eprintln!(
+            "skipping PostgreSQL: BAREMETAL_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)"
+        );
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "inv_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    Some(TestDb {
+        url: format!("{base}/{name}"),
+        backend: "postgres",
+        _dir: None,
+    })
+}
+
+/// Both backends (PostgreSQL only when available, see [`postgres_db`]).
+pub async fn backends() -> Vec<TestDb> {
+    let mut v = vec![sqlite_db()];
+    v.extend(postgres_db().await);
+    v
+}
+
+/// Hardware facts as an inspection would report them, for inventory tests that need no BMC.
+pub fn hw(
+    uuid: &str,
+    serial: &str,
+    maker: &str,
+    arch: &str,
+    cpus: u64,
+    mem: f64,
+) -> planner::bmc::Inventory {
+    planner::bmc::Inventory {
+        system_id: "1".into(),
+        manufacturer: Some(maker.into()),
+        model: Some("Model X".into()),
+        serial: Some(serial.into()),
+        uuid: Some(uuid.into()),
+        sku: None,
+        power_state: planner::bmc::PowerState::On,
+        health: Some("OK".into()),
+        bios_version: None,
+        cpu: planner::bmc::CpuSummary {
+            sockets: Some(2),
+            cores: Some(cpus / 2),
+            threads: Some(cpus),
+            model: None,
+            arch: Some(arch.into()),
+        },
+        memory_gib: Some(mem),
+        nics: vec![],
+        controllers: vec![],
+        drives: vec![planner::bmc::DriveInfo {
+            id: "d0".into(),
+            model: None,
+            serial: None,
+            capacity_bytes: Some(960 << 30),
+            media: None,
+            protocol: None,
+        }],
+        volumes: vec![],
+        firmware: vec![],
+        sensors: Default::default(),
+        bios: Default::default(),
+        unavailable: vec![],
+    }
+}
