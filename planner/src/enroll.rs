@@ -262,8 +262,10 @@ pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification 
     v
 }
 
-/// Verifies, inspects and enrolls every registration, `concurrency` BMCs at a time. Results come back
-/// in the input's order; one BMC's failure does not stop the others.
+/// Verifies, inspects and enrolls every registration. The BMCs are talked to `concurrency` at a time;
+/// the results are then written in the list's order, so when two rows are the same machine the first
+/// one is enrolled and the later one is the duplicate, whatever answered first. One BMC's failure does
+/// not stop the others.
 pub async fn enroll_all(
     inventory: &Inventory,
     regs: Vec<NodeRegistration>,
@@ -272,33 +274,29 @@ pub async fn enroll_all(
     on_done: impl Fn(&EnrollOutcome) + Send + Sync + 'static,
 ) -> Result<Vec<EnrollOutcome>, EnrollError> {
     let sem = Arc::new(Semaphore::new(concurrency.max(1)));
-    let on_done = Arc::new(on_done);
     let mut tasks = tokio::task::JoinSet::new();
     for (i, mut reg) in regs.into_iter().enumerate() {
         let sem = sem.clone();
-        let inv = inventory.clone();
-        let on_done = on_done.clone();
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let v = verify(&mut reg, limits).await;
-            let out = inv.enroll(&reg, &v).await.map_err(EnrollError::from);
-            if let Ok(o) = &out {
-                on_done(o);
-            }
-            (i, out)
+            (i, reg, v)
         });
     }
-    let mut results: Vec<Option<EnrollOutcome>> = Vec::new();
+    let mut verified = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (i, out) =
-            joined.map_err(|e| EnrollError::Range(format!("an enrollment task failed: {e}")))?;
-        let o = out?;
-        if results.len() <= i {
-            results.resize(i + 1, None);
-        }
-        results[i] = Some(o);
+        verified.push(
+            joined.map_err(|e| EnrollError::Range(format!("an enrollment task failed: {e}")))?,
+        );
     }
-    Ok(results.into_iter().flatten().collect())
+    verified.sort_by_key(|(i, _, _)| *i);
+    let mut out = Vec::with_capacity(verified.len());
+    for (_, reg, v) in verified {
+        let o = inventory.enroll(&reg, &v).await?;
+        on_done(&o);
+        out.push(o);
+    }
+    Ok(out)
 }
 
 /// Whether every outcome left a usable node (enrolled or refreshed).

@@ -149,6 +149,18 @@ pub enum EnrollResult {
     InspectFailed,
 }
 
+impl EnrollResult {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EnrollResult::Enrolled => "enrolled",
+            EnrollResult::Updated => "updated",
+            EnrollResult::Duplicate => "duplicate",
+            EnrollResult::VerifyFailed => "verify_failed",
+            EnrollResult::InspectFailed => "inspect_failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct EnrollOutcome {
     pub name: String,

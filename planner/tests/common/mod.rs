@@ -87,7 +87,9 @@ async fn wait_ready(child: &mut Child, url: &str, ca: &Path, log: &Path) {
     }
 }
 
-pub const SUSHY_UUID: &str = "27946b59-9e44-4fa7-8e91-f3527a1ef094";
+/// Not sushy's default UUID: badfish's emulator reports that one too, and enrollment would (rightly) call
+/// the two the same machine.
+pub const SUSHY_UUID: &str = "6e1c5a0d-3f2b-4c8e-9a71-2b5d8f0e4c13";
 pub const SUSHY_UUID_2: &str = "48295ed6-4a2d-4d8a-b0b1-0e6d2e3c4b51";
 
 /// sushy-emulator with two fake systems (the first with storage and drives), over HTTPS with basic auth.

@@ -608,10 +608,7 @@ fn print_outcomes(
             .map(|o| {
                 vec![
                     o.name.clone(),
-                    serde_json::to_value(&o.result)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    o.result.as_str().to_string(),
                     o.state.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                     o.detail.clone().unwrap_or_default(),
                 ]
