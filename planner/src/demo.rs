@@ -1,22 +1,29 @@
 //! `bmplan demo`: the main job on the embedded default, with no hardware. It starts the lab in-process,
-//! reads every simulated BMC through our Redfish client with TLS verification on, and says plainly
-//! which stages of the lifecycle are not built yet.
+//! enrolls every simulated BMC into a SQLite inventory (credentials verified, TLS verified, passwords
+//! sealed), schedules hosts by flavor as a project member, reads the switch, and says plainly which
+//! stages of the lifecycle are not built yet.
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lab::{Lab, LabConfig};
 
-use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, Endpoint, TlsTrust};
+use crate::bmc::{Limits, Secret};
+use crate::credentials::CredentialsKey;
+use crate::enroll;
+use crate::flavor::Flavor;
+use crate::inventory::{AuditFilter, Inventory, NewHost, NodeFilter, NodeRegistration, NodeTls};
+use crate::project::Actor;
+use crate::report;
+use crate::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
 
 /// Options of `bmplan demo`.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub nodes: usize,
-    /// Where the lab CA, the manifest (and later the SQLite inventory) go; a temporary directory if unset.
+    /// Where the lab CA, the manifest, the SQLite inventory and its credentials key go; a temporary directory if unset.
     pub dir: Option<PathBuf>,
 }
 
@@ -32,7 +39,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
 
     writeln!(
         out,
-        "[1/4] starting the lab: {} simulated servers and 1 top-of-rack switch, TLS with a lab CA",
+        "[1/5] starting the lab: {} simulated servers and 1 top-of-rack switch, TLS with a lab CA",
         opts.nodes
     )?;
     let cfg = LabConfig {
@@ -53,67 +60,102 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
 
     writeln!(
         out,
-        "[2/4] reading every BMC over Redfish, verifying TLS against the lab CA"
+        "[2/5] enrolling every BMC into a SQLite inventory (TLS verified against the lab CA, passwords sealed)"
     )?;
-    let ca = manifest
-        .ca_cert
-        .clone()
-        .map(PathBuf::from)
-        .context("the lab wrote no CA certificate")?;
-    let mut reads = tokio::task::JoinSet::new();
-    for n in &manifest.nodes {
-        let endpoint = Endpoint::new(
-            n.bmc_url.clone(),
-            n.username.clone(),
-            n.password.clone(),
-            TlsTrust::CaBundle(ca.clone()),
-        );
-        let name = n.name.clone();
-        let system_id = n.system_id.clone();
-        reads.spawn(async move {
-            let bmc = RedfishBmc::new(endpoint)?;
-            let inventory = bmc.inspect(&system_id).await?;
-            Ok::<_, crate::bmc::BmcError>((name, inventory))
-        });
+    let ca_pem = match &manifest.ca_cert {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {p}"))?,
+        None => anyhow::bail!("the lab wrote no CA certificate"),
+    };
+    let key_text = CredentialsKey::generate()?;
+    let key_path = dir.join("credentials.key");
+    std::fs::write(&key_path, &key_text)
+        .with_context(|| format!("writing {}", key_path.display()))?;
+    let inventory_url = format!("sqlite://{}", dir.join("inventory.db").display());
+    let inventory = Inventory::open(
+        &inventory_url,
+        Actor::admin("demo"),
+        Some(CredentialsKey::from_base64(&key_text, "demo")?),
+    )
+    .await?;
+    let regs: Vec<NodeRegistration> = manifest
+        .nodes
+        .iter()
+        .map(|n| NodeRegistration {
+            name: n.name.clone(),
+            bmc_url: n.bmc_url.clone(),
+            system_id: n.system_id.clone(),
+            username: n.username.clone(),
+            password: Secret::new(n.password.clone()),
+            tls: NodeTls {
+                ca_cert_pem: Some(ca_pem.clone()),
+                fingerprint: None,
+                insecure: false,
+            },
+        })
+        .collect();
+    let outcomes = enroll::enroll_all(&inventory, regs, 16, Limits::default(), |_| {}).await?;
+    if !enroll::all_succeeded(&outcomes) {
+        let failed: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.detail.is_some())
+            .map(|o| format!("{}: {}", o.name, o.detail.clone().unwrap_or_default()))
+            .collect();
+        anyhow::bail!("enrollment failed: {}", failed.join("; "));
     }
-    let mut rows = Vec::new();
-    while let Some(r) = reads.join_next().await {
-        rows.push(r.context("a BMC read task panicked")??);
+    let nodes = inventory.nodes(&NodeFilter::default()).await?;
+    for line in report::node_rows(&nodes).table().lines() {
+        writeln!(out, "      {line}")?;
     }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
     writeln!(
         out,
-        "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>5} {:>6} {:>6} {:>5} {:<18}",
-        "NODE",
-        "VENDOR",
-        "MODEL",
-        "SERIAL",
-        "POWER",
-        "CORES",
-        "MEM",
-        "DISK",
-        "NICS",
-        "SWITCH PORTS (LLDP)"
+        "      inventory: {inventory_url}{}\n",
+        if opts.dir.is_none() {
+            " (removed at the end; pass --dir to keep it)"
+        } else {
+            ""
+        }
     )?;
-    for (name, inv) in &rows {
-        let lldp: Vec<String> = inv
-            .nics
-            .iter()
-            .filter_map(|n| n.lldp.as_ref()?.port.clone())
-            .collect();
+
+    writeln!(
+        out,
+        "[3/5] scheduling: flavors match nodes on CPUs, memory, architecture; best fit, then name"
+    )?;
+    inventory
+        .put_flavor(&Flavor {
+            name: "general".into(),
+            cpus: 32,
+            memory_gib: 128,
+            arch: Some("x86_64".into()),
+            ..Flavor::default()
+        })
+        .await?;
+    inventory.put_project("demo", Some(2), None).await?;
+    let member = inventory.as_actor(Actor::member("alice", "demo"));
+    for (host, flavor) in [
+        ("web-1", "general"),
+        ("web-2", "general"),
+        ("web-3", "general"),
+    ] {
+        let req = NewHost {
+            name: host.into(),
+            project: None,
+            flavor: Some(flavor.into()),
+            node: None,
+        };
+        match member.create_host(&req).await {
+            Ok(h) => writeln!(
+                out,
+                "      alice (member of demo) creates {host} ({flavor}): node {}",
+                h.node.as_deref().unwrap_or("-")
+            )?,
+            Err(e) => writeln!(out, "      alice creates {host} ({flavor}): refused: {e}")?,
+        }
+    }
+    for c in inventory.flavors().await? {
         writeln!(
             out,
-            "      {:<7} {:<11} {:<26} {:<16} {:<6} {:>5} {:>4.0}Gi {:>4.1}TB {:>5} {:<18}",
-            name,
-            inv.manufacturer.as_deref().unwrap_or("?"),
-            inv.model.as_deref().unwrap_or("?"),
-            inv.serial.as_deref().unwrap_or("?"),
-            inv.power_state.as_str(),
-            inv.cpu.cores.unwrap_or(0),
-            inv.memory_gib.unwrap_or(0.0),
-            inv.disk_bytes() as f64 / 1e12,
-            inv.nics.len(),
-            lldp.join(" ")
+            "      flavor {:<8} matches {} nodes, {} free",
+            c.flavor.name, c.matching, c.free
         )?;
     }
     writeln!(out)?;
@@ -121,32 +163,40 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     let sw = &manifest.switches[0];
     writeln!(
         out,
-        "[3/4] switch {} speaks {} over SSH at {} ({} ports)",
-        sw.name, sw.driver, sw.address, sw.ports
+        "[4/5] switch {} ({}) over SSH at {}: live VLANs and ports",
+        sw.name, sw.driver, sw.address
     )?;
-    writeln!(
-        out,
-        "      each node's first two NICs are cabled to it; the BMCs report the LLDP neighbour\n"
-    )?;
+    let switch = IosSwitch::new(SwitchEndpoint {
+        address: sw.address.clone(),
+        username: sw.username.clone(),
+        password: Secret::new(sw.password.clone()),
+        enable_password: Some(Secret::new(sw.enable_password.clone())),
+        timeout: Duration::from_secs(30),
+    });
+    let state = switch.read().await?;
+    for line in report::switch_text(&sw.address, &state)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(7)
+    {
+        writeln!(out, "      {line}")?;
+    }
+    writeln!(out, "      …\n")?;
 
-    writeln!(out, "[4/4] not built yet, so not run:")?;
-    writeln!(
-        out,
-        "      - the switch driver that reads and changes VLANs (issue #4)"
-    )?;
-    writeln!(
-        out,
-        "      - the SQLite inventory with the audit log and apply journal (issue #5)"
-    )?;
+    writeln!(out, "[5/5] not built yet, so not run:")?;
     writeln!(out, "      - validate -> plan -> apply -> plan \"No changes\" -> drift report on examples/lab (issue #6)\n")?;
 
+    let audit = inventory.audit_log(&AuditFilter::default()).await?;
     writeln!(
         out,
-        "read {} BMCs in {:.1}s; the lab served {} Redfish requests",
-        rows.len(),
+        "enrolled {} BMCs in {:.1}s; the audit log holds {} entries ({} refused); the lab served {} Redfish requests",
+        nodes.len(),
         started.elapsed().as_secs_f64(),
+        audit.len(),
+        audit.iter().filter(|e| e.outcome == "denied").count(),
         lab.fleet.faults.counters()["requests"]
     )?;
+    inventory.close().await;
     lab.shutdown().await;
     if opts.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);

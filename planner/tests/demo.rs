@@ -1,7 +1,8 @@
-//! `bmplan demo` runs end to end on the embedded lab and says plainly what is not built yet.
+//! `bmplan demo` runs end to end on the embedded lab: enrollment into SQLite, scheduling, the switch,
+//! and it says plainly what is not built yet.
 
 #[tokio::test]
-async fn demo_reads_every_simulated_bmc_and_names_the_missing_stages() {
+async fn demo_enrolls_every_simulated_bmc_schedules_hosts_and_names_the_missing_stages() {
     let dir = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
     planner::demo::run(
@@ -20,7 +21,27 @@ async fn demo_reads_every_simulated_bmc_and_names_the_missing_stages() {
             "node r1u{i:02} missing:\n{text}"
         );
     }
-    assert!(text.contains("read 8 BMCs"), "{text}");
+    assert!(text.contains("enrolled 8 BMCs"), "{text}");
+    // Scheduling as a member: two hosts within the quota, the third refused by it.
+    assert!(text.contains("creates web-2 (general): node r1u"), "{text}");
+    assert!(
+        text.contains("web-3 (general): refused: quota exceeded: project demo may have 2 hosts"),
+        "{text}"
+    );
+    // The inventory is a real SQLite file with every node available.
+    let inv = planner::inventory::Inventory::open(
+        &format!("sqlite://{}", dir.path().join("inventory.db").display()),
+        planner::project::Actor::admin("test"),
+        None,
+    )
+    .await
+    .unwrap();
+    let nodes = inv.nodes(&Default::default()).await.unwrap();
+    assert_eq!(nodes.len(), 8);
+    assert!(nodes
+        .iter()
+        .all(|n| n.state == planner::lifecycle::ProvisionState::Available));
+    assert!(inv.check().await.unwrap().is_empty());
     assert!(text.contains("not built yet"), "{text}");
     let manifest = lab::manifest::Manifest::read(&dir.path().join("lab.json")).unwrap();
     assert_eq!(manifest.nodes.len(), 8);
