@@ -662,6 +662,27 @@ mod tests {
     }
 
     #[test]
+    fn the_example_bmc_list_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/inventory/bmcs.csv"
+        );
+        std::fs::copy(src, dir.path().join("bmcs.csv")).unwrap();
+        std::fs::write(
+            dir.path().join("bmc-ca.pem"),
+            "-----BEGIN CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::env::set_var("R1_BMC_PASSWORD", "from-env");
+        let regs = read_bmc_list(&dir.path().join("bmcs.csv")).unwrap();
+        assert_eq!(regs.len(), 3);
+        assert_eq!(regs[2].password.expose(), "from-env");
+        assert!(regs[2].tls.fingerprint.is_some());
+        assert_eq!(regs[2].system_id, "");
+    }
+
+    #[test]
     fn a_json_list_reads_and_env_passwords_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("bmcs.json");

@@ -232,7 +232,12 @@ async fn keys_rotate_from_the_command_line_and_a_missing_key_is_a_clear_error() 
     assert!(e.contains("were sealed with key"), "{e}");
     // A command that needs the key, run without one, says how to make one.
     let o = Command::new(env!("CARGO_BIN_EXE_bmplan"))
-        .args(["credentials", "rotate", "--new-key-file", new_key.to_str().unwrap()])
+        .args([
+            "credentials",
+            "rotate",
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ])
         .env("BAREMETAL_INVENTORY", &cli.url)
         .env_remove("BAREMETAL_CREDENTIALS_KEY")
         .env_remove("BAREMETAL_CREDENTIALS_KEY_FILE")
