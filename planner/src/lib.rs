@@ -13,6 +13,7 @@ pub mod enroll;
 pub mod flavor;
 pub mod inventory;
 pub mod lifecycle;
+pub mod load;
 pub mod project;
 pub mod report;
 pub mod schema;

@@ -8,6 +8,10 @@ pub enum Kind {
     String,
     Bool,
     Number,
+    /// A list of strings.
+    StringList,
+    /// A map of strings (BIOS attributes: values are converted to the registry's types).
+    StringMap,
 }
 
 /// Whether the practitioner must, may or cannot set the attribute.
@@ -72,6 +76,249 @@ pub const PROVIDER: &[AttrSpec] = &[
     optional("max_parallel", Kind::Number, "BAREMETAL_MAX_PARALLEL", "How many nodes are changed at once in a rolling wave. Default 10."),
     optional("default_timeout", Kind::String, "BAREMETAL_DEFAULT_TIMEOUT", "Default timeout of operations that wait (power, tasks, deployment), as a duration such as `30s`, `20m` or `1h`. Default `30m`."),
 ];
+
+const fn attr(
+    name: &'static str,
+    kind: Kind,
+    presence: Presence,
+    description: &'static str,
+) -> AttrSpec {
+    AttrSpec {
+        name,
+        kind,
+        presence,
+        sensitive: false,
+        env: None,
+        description,
+    }
+}
+
+const fn secret(name: &'static str, presence: Presence, description: &'static str) -> AttrSpec {
+    AttrSpec {
+        name,
+        kind: Kind::String,
+        presence,
+        sensitive: true,
+        env: None,
+        description,
+    }
+}
+
+use Kind::{Bool, Number, StringList, StringMap};
+use Presence::{Computed, Optional, Required};
+
+/// A nested block of a resource (`port { … }`, `boot { … }`). Blocks may repeat unless `max_one`.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockSpec {
+    pub name: &'static str,
+    pub max_one: bool,
+    pub attrs: &'static [AttrSpec],
+    pub blocks: &'static [BlockSpec],
+    pub description: &'static str,
+}
+
+/// One `baremetal_*` resource type.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceSpec {
+    pub name: &'static str,
+    pub attrs: &'static [AttrSpec],
+    pub blocks: &'static [BlockSpec],
+    pub description: &'static str,
+}
+
+impl ResourceSpec {
+    pub fn attr(&self, name: &str) -> Option<&AttrSpec> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    pub fn block(&self, name: &str) -> Option<&BlockSpec> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+}
+
+impl BlockSpec {
+    pub fn attr(&self, name: &str) -> Option<&AttrSpec> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    pub fn block(&self, name: &str) -> Option<&BlockSpec> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+}
+
+const ID: AttrSpec = attr("id", Kind::String, Computed, "The resource's id: its name.");
+
+pub const SWITCH: ResourceSpec = ResourceSpec {
+    name: "baremetal_switch",
+    description: "A top-of-rack switch the planner configures VLANs and ports on.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Switch name, unique in the inventory."),
+        attr("driver", Kind::String, Required, "`cisco_ios` (SSH CLI), `juniper_netconf`, `juniper_netconf_qfx` (NETCONF) or `arista_eapi`."),
+        attr("address", Kind::String, Required, "`HOST:PORT` of the management service (SSH, NETCONF or eAPI)."),
+        attr("username", Kind::String, Required, "Login user."),
+        secret("password", Required, "Login password. Sensitive; sealed at rest in the inventory."),
+        secret("enable_password", Optional, "Enable password, for switches that ask for one."),
+        attr("rack", Kind::String, Optional, "Rack the switch serves: the failure domain of rolling waves."),
+    ],
+    blocks: &[],
+};
+
+pub const NETWORK: ResourceSpec = ResourceSpec {
+    name: "baremetal_network",
+    description: "A VLAN on the top-of-rack switches.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Network name."),
+        attr("vlan_id", Number, Required, "VLAN id, 1 to 4094."),
+        attr("mtu", Number, Optional, "MTU of the network's ports."),
+        attr(
+            "role",
+            Kind::String,
+            Optional,
+            "`tenant` (default), `provisioning` or `cleaning`.",
+        ),
+    ],
+    blocks: &[],
+};
+
+const VOLUME: BlockSpec = BlockSpec {
+    name: "volume",
+    max_one: false,
+    description: "One RAID volume.",
+    attrs: &[
+        attr("name", Kind::String, Required, "Volume name, which identifies it on the controller."),
+        attr("level", Kind::String, Required, "`RAID0`, `RAID1`, `RAID5`, `RAID6` or `RAID10`."),
+        attr("drives", Number, Optional, "How many drives it spans (the first free ones). Default: what the level needs at least."),
+        attr("controller", Kind::String, Optional, "Storage controller id; default the first one."),
+    ],
+    blocks: &[],
+};
+
+pub const PROFILE: ResourceSpec = ResourceSpec {
+    name: "baremetal_profile",
+    description: "A server profile: BIOS, boot, RAID and firmware settings that nodes take on.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Profile name."),
+        attr("template", Kind::String, Optional, "Name of a profile to inherit from; this profile's settings override the template's."),
+        attr("bios", StringMap, Optional, "BIOS attributes by registry name. Checked against each node's BIOS registry at plan time."),
+    ],
+    blocks: &[
+        BlockSpec {
+            name: "boot",
+            max_one: true,
+            description: "Boot settings.",
+            attrs: &[
+                attr("mode", Kind::String, Optional, "`UEFI` or `Legacy`."),
+                attr("secure_boot", Bool, Optional, "UEFI secure boot."),
+            ],
+            blocks: &[],
+        },
+        BlockSpec {
+            name: "raid",
+            max_one: true,
+            description: "RAID layout. Volumes not listed are deleted.",
+            attrs: &[],
+            blocks: &[VOLUME],
+        },
+    ],
+};
+
+pub const NODE: ResourceSpec = ResourceSpec {
+    name: "baremetal_node",
+    description: "A physical server enrolled through its BMC.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Node name, unique in the inventory."),
+        attr("bmc_url", Kind::String, Required, "BMC base URL, `https://HOST[:PORT]`."),
+        attr("system_id", Kind::String, Optional, "Redfish system id; needed when the BMC manages several."),
+        attr("username", Kind::String, Required, "BMC user."),
+        secret("password", Required, "BMC password. Sensitive; sealed at rest in the inventory."),
+        attr("ca_cert", Kind::String, Optional, "PEM file of the CA that issued the BMC's certificate."),
+        attr("fingerprint", Kind::String, Optional, "SHA-256 fingerprint of the BMC's certificate to pin."),
+        attr("insecure", Bool, Optional, "Skip TLS verification (labs only)."),
+        attr("profile", Kind::String, Optional, "Name of the profile the node takes on."),
+        attr("rack", Kind::String, Optional, "Rack: the failure domain of rolling waves."),
+        attr("maintenance", Bool, Optional, "Keep the node out of scheduling and of applies."),
+    ],
+    blocks: &[BlockSpec {
+        name: "port",
+        max_one: false,
+        description: "A NIC cabled to a switch port.",
+        attrs: &[
+            attr("mac", Kind::String, Optional, "The NIC's MAC address."),
+            attr("switch", Kind::String, Required, "Name of the `baremetal_switch`."),
+            attr("port", Kind::String, Required, "Switch port, as the switch names it (`Gi0/3`, `ge-0/0/3`, `Ethernet3`)."),
+            attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) on the port: one is an access port, several a trunk whose first is native."),
+            attr("pxe", Bool, Optional, "Whether the node PXE-boots from this NIC."),
+        ],
+        blocks: &[],
+    }],
+};
+
+pub const FLAVOR: ResourceSpec = ResourceSpec {
+    name: "baremetal_flavor",
+    description: "A hardware class hosts are scheduled by.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Flavor name."),
+        attr("cpus", Number, Optional, "Minimum CPU threads."),
+        attr("memory_gib", Number, Optional, "Minimum memory."),
+        attr("disk_gib", Number, Optional, "Minimum disk."),
+        attr("arch", Kind::String, Optional, "`x86_64` or `aarch64`."),
+        attr(
+            "vendor",
+            Kind::String,
+            Optional,
+            "Vendor (`dell`, `hpe`, `lenovo`, `supermicro`…).",
+        ),
+        attr("model", Kind::String, Optional, "Model, exactly."),
+        attr(
+            "traits",
+            StringList,
+            Optional,
+            "Traits every matching node has.",
+        ),
+    ],
+    blocks: &[],
+};
+
+pub const HOST: ResourceSpec = ResourceSpec {
+    name: "baremetal_host",
+    description: "An operating system deployed on a node picked by flavor.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Host name."),
+        attr("flavor", Kind::String, Optional, "Flavor to schedule by."),
+        attr("node", Kind::String, Optional, "Node to pin."),
+        attr(
+            "profile",
+            Kind::String,
+            Optional,
+            "Profile applied to the node.",
+        ),
+        attr("image_url", Kind::String, Optional, "Image URL."),
+        attr(
+            "image_checksum",
+            Kind::String,
+            Optional,
+            "`sha256:…` or `sha512:…`.",
+        ),
+        attr("networks", StringList, Optional, "Networks."),
+        attr("user_data", Kind::String, Optional, "cloud-init user data."),
+        attr("ssh_keys", StringList, Optional, "SSH public keys."),
+        attr("power", Kind::String, Optional, "`on` or `off`."),
+    ],
+    blocks: &[],
+};
+
+/// Every resource type, for the loader and the provider.
+pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, HOST];
+
+pub fn resource(name: &str) -> Option<&'static ResourceSpec> {
+    RESOURCES.iter().find(|r| r.name == name)
+}
 
 /// Provider settings as written in configuration (environment fallbacks not applied yet).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -69,6 +69,8 @@ pub fn attribute(spec: &AttrSpec) -> Attribute {
             Kind::String => AttributeType::String,
             Kind::Bool => AttributeType::Bool,
             Kind::Number => AttributeType::Number,
+            Kind::StringList => AttributeType::List(Box::new(AttributeType::String)),
+            Kind::StringMap => AttributeType::Map(Box::new(AttributeType::String)),
         },
         description: Description::markdown(description),
         constraint: match spec.presence {
