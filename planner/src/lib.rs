@@ -9,11 +9,14 @@
 pub mod bmc;
 pub mod credentials;
 pub mod demo;
+pub mod diff;
 pub mod enroll;
 pub mod flavor;
 pub mod inventory;
 pub mod lifecycle;
 pub mod load;
+pub mod model;
+pub mod observe;
 pub mod project;
 pub mod report;
 pub mod schema;

@@ -359,3 +359,31 @@ pub trait Switch: Send + Sync {
     /// A rejected command stops the batch; the error names the switch, the port and the command.
     async fn apply(&self, changes: &[Change]) -> Result<BatchReport, SwitchError>;
 }
+
+/// The drivers `open` knows.
+pub const DRIVERS: &[&str] = &["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"];
+
+/// A driver for `driver` talking to `ep`.
+pub fn open(driver: &str, ep: SwitchEndpoint) -> Result<Box<dyn Switch>, SwitchError> {
+    Ok(match driver {
+        "cisco_ios" => Box::new(ios::IosSwitch::new(ep)),
+        "juniper_netconf" => Box::new(netconf::NetconfSwitch::new(ep, netconf::Dialect::Generic)),
+        "juniper_netconf_qfx" => Box::new(netconf::NetconfSwitch::new(ep, netconf::Dialect::Qfx)),
+        "arista_eapi" => Box::new(eapi::EapiSwitch::new(ep)?),
+        other => {
+            return Err(SwitchError::Invalid {
+                switch: ep.address,
+                detail: format!("driver {other:?} is not one of {}", DRIVERS.join(", ")),
+            })
+        }
+    })
+}
+
+/// How `driver` spells port names canonically (`Gi0/3` → `GigabitEthernet0/3` for IOS).
+pub fn canonical_for(driver: &str) -> fn(&str) -> String {
+    match driver {
+        "cisco_ios" => ios::canonical,
+        "arista_eapi" => eapi::canonical,
+        _ => |s: &str| s.to_string(),
+    }
+}

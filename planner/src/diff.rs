@@ -1,0 +1,614 @@
+//! The diff: a pure function from the desired and the observed state to attribute-level changes.
+//!
+//! Values are normalised before they are compared (BIOS values take the registry's types, port names
+//! the switch's canonical spelling), so a plan right after an apply says "No changes". Each item says
+//! whether it still has to be staged, is already staged and waits for a reset (pending), and whether
+//! the live value was changed out of band since the planner last applied it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::bmc::{AttrType, BiosRegistry, VolumeSpec};
+use crate::model::{Desired, NodeSpec, PortWant, VolumeWant};
+use crate::observe::{NodeLive, Observed, Seen};
+use crate::switch::{self, Change, Port, PortMode, SwitchState, VlanSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Live differs from desired, nothing staged: the plan stages it.
+    Change,
+    /// Already staged on the BMC; the next reset applies it.
+    Pending,
+}
+
+/// One attribute that is not as desired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// `bios.ProcTurboMode`, `boot.mode`, `boot.secure_boot`, `raid.os`.
+    pub path: String,
+    pub live: Option<Value>,
+    pub want: Option<Value>,
+    pub state: ItemState,
+    /// The planner applied another value last time: someone changed it out of band.
+    pub out_of_band: bool,
+}
+
+/// What a node needs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct NodeDiff {
+    pub node: String,
+    pub system_id: String,
+    pub items: Vec<Item>,
+    /// BIOS values to stage, typed for the registry.
+    pub bios: Map<String, Value>,
+    pub boot_mode: Option<String>,
+    pub secure_boot: Option<bool>,
+    pub raid_delete: Vec<String>,
+    pub raid_create: Vec<VolumeSpec>,
+    /// Something staged or to be staged only takes effect at a reset.
+    pub needs_reset: bool,
+    /// The values this diff wants, by path, recorded after a successful apply (for out-of-band
+    /// detection next time).
+    pub applied: BTreeMap<String, Value>,
+}
+
+impl NodeDiff {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// One switch port that is not as desired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortDiff {
+    pub switch: String,
+    pub port: String,
+    pub node: String,
+    pub live: String,
+    pub want: String,
+    pub out_of_band: bool,
+}
+
+/// What a switch needs: the changes not in place, in order (VLANs first), as one batch.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct SwitchDiff {
+    pub switch: String,
+    pub ports: Vec<PortDiff>,
+    pub vlans: Vec<u16>,
+    pub changes: Vec<Change>,
+    /// Port changes by node, so the plan can put them in the node's wave.
+    pub by_node: BTreeMap<String, Vec<Change>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Diff {
+    pub nodes: BTreeMap<String, NodeDiff>,
+    pub switches: BTreeMap<String, SwitchDiff>,
+    /// Devices that could not be read, with why.
+    pub unreachable: BTreeMap<String, String>,
+    /// Desired values the devices cannot take (unknown BIOS attributes, not enough drives…), by node.
+    pub errors: Vec<String>,
+    /// Nodes and ports in sync.
+    pub in_sync: Vec<String>,
+}
+
+impl Diff {
+    pub fn has_changes(&self) -> bool {
+        self.nodes.values().any(|n| !n.is_empty()) || self.switches.values().any(|s| !s.changes.is_empty())
+    }
+}
+
+/// What the planner applied last time, by node, then path (`bios.X` → value).
+pub type Applied = BTreeMap<String, BTreeMap<String, Value>>;
+
+/// The registry's typed value for a configured BIOS setting, or why it cannot be.
+pub fn bios_value(reg: &BiosRegistry, name: &str, text: &str) -> Result<Value, String> {
+    let Some(attr) = reg.attributes.get(name) else {
+        let mut m = Map::new();
+        m.insert(name.to_string(), Value::String(text.to_string()));
+        return Err(reg.validate(&m).join("; "));
+    };
+    let v = match &attr.kind {
+        AttrType::Integer { .. } => text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{name}: {text:?} is not an integer"))?,
+        AttrType::Boolean => match text.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return Err(format!("{name}: {text:?} is not true or false")),
+        },
+        _ => Value::String(text.to_string()),
+    };
+    let mut m = Map::new();
+    m.insert(name.to_string(), v.clone());
+    let problems = reg.validate(&m);
+    if problems.is_empty() {
+        Ok(v)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn min_drives(level: &str) -> u32 {
+    match level {
+        "RAID0" => 1,
+        "RAID1" => 2,
+        "RAID5" => 3,
+        "RAID6" | "RAID10" => 4,
+        _ => 1,
+    }
+}
+
+fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Value>>, errors: &mut Vec<String>) -> NodeDiff {
+    let mut d = NodeDiff {
+        node: n.name.clone(),
+        system_id: live.system_id.clone(),
+        ..NodeDiff::default()
+    };
+    let Some(p) = &n.profile else {
+        return d;
+    };
+    let oob = |path: &str, live: &Option<Value>| -> bool {
+        applied
+            .and_then(|a| a.get(path))
+            .is_some_and(|was| Some(was) != live.as_ref())
+    };
+    // BIOS.
+    if !p.bios.is_empty() {
+        match (&live.bios, &live.registry) {
+            (Some(bios), Some(reg)) => {
+                for (name, text) in &p.bios {
+                    let want = match bios_value(reg, name, text) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            errors.push(format!("{}: BIOS {e}", n.name));
+                            continue;
+                        }
+                    };
+                    let path = format!("bios.{name}");
+                    d.applied.insert(path.clone(), want.clone());
+                    let cur = bios.current.get(name).cloned();
+                    let pending = bios.pending.get(name);
+                    if pending == Some(&want) {
+                        if cur.as_ref() != Some(&want) {
+                            d.needs_reset = true;
+                            d.items.push(Item {
+                                path,
+                                live: cur,
+                                want: Some(want),
+                                state: ItemState::Pending,
+                                out_of_band: false,
+                            });
+                        }
+                        continue;
+                    }
+                    if cur.as_ref() == Some(&want) && pending.is_none() {
+                        continue;
+                    }
+                    d.needs_reset = true;
+                    d.bios.insert(name.clone(), want.clone());
+                    let out_of_band = oob(&path, &cur);
+                    d.items.push(Item {
+                        path,
+                        live: cur,
+                        want: Some(want),
+                        state: ItemState::Change,
+                        out_of_band,
+                    });
+                }
+            }
+            _ => errors.push(format!(
+                "{}: the profile sets BIOS attributes, but the BMC exposes no BIOS settings",
+                n.name
+            )),
+        }
+    }
+    // Boot mode.
+    if let Some(mode) = &p.boot_mode {
+        if let Some(boot) = &live.boot {
+            let cur = boot.mode.clone();
+            d.applied.insert("boot.mode".into(), Value::String(mode.clone()));
+            if cur.as_deref() != Some(mode.as_str()) {
+                let live_v = cur.map(Value::String);
+                d.items.push(Item {
+                    path: "boot.mode".into(),
+                    out_of_band: oob("boot.mode", &live_v),
+                    live: live_v,
+                    want: Some(Value::String(mode.clone())),
+                    state: ItemState::Change,
+                });
+                d.boot_mode = Some(mode.clone());
+                d.needs_reset = true;
+            }
+        }
+    }
+    // Secure boot.
+    if let Some(want) = p.secure_boot {
+        if let Some(sb) = &live.secure_boot {
+            d.applied.insert("boot.secure_boot".into(), Value::Bool(want));
+            let live_v = Some(Value::Bool(sb.enabled));
+            if sb.enabled != want {
+                d.items.push(Item {
+                    path: "boot.secure_boot".into(),
+                    out_of_band: oob("boot.secure_boot", &live_v),
+                    live: live_v,
+                    want: Some(Value::Bool(want)),
+                    state: ItemState::Change,
+                });
+                d.secure_boot = Some(want);
+                d.needs_reset = true;
+            } else if sb.current.is_some_and(|c| c != want) {
+                d.items.push(Item {
+                    path: "boot.secure_boot".into(),
+                    live: sb.current.map(Value::Bool),
+                    want: Some(Value::Bool(want)),
+                    state: ItemState::Pending,
+                    out_of_band: false,
+                });
+                d.needs_reset = true;
+            }
+        }
+    }
+    // RAID: the listed volumes exist with their level; others are deleted.
+    if let (Some(want), Some(vols)) = (&p.raid, &live.volumes) {
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        for v in want {
+            d.applied.insert(format!("raid.{}", v.name), Value::String(v.level.clone()));
+            if let Some(have) = vols.iter().find(|x| x.name.as_deref() == Some(v.name.as_str())) {
+                if have.raid.as_deref().map(str::to_ascii_uppercase) == Some(v.level.clone()) {
+                    keep.insert(have.id.clone());
+                    used.extend(have.drives.iter().cloned());
+                }
+            }
+        }
+        for have in vols.iter().filter(|x| !keep.contains(&x.id)) {
+            d.raid_delete.push(have.id.clone());
+            d.items.push(Item {
+                path: format!("raid.{}", have.name.clone().unwrap_or_else(|| have.id.clone())),
+                live: have.raid.clone().map(Value::String),
+                want: None,
+                state: ItemState::Change,
+                out_of_band: false,
+            });
+        }
+        let mut free: Vec<&str> = live
+            .drives
+            .iter()
+            .map(|x| x.id.as_str())
+            .filter(|id| !used.contains(*id))
+            .collect();
+        for v in want {
+            let exists = vols.iter().any(|x| {
+                keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str())
+            });
+            if exists {
+                continue;
+            }
+            let count = v.drives.unwrap_or_else(|| min_drives(&v.level)) as usize;
+            if free.len() < count {
+                errors.push(format!(
+                    "{}: RAID volume {} needs {count} free drives, and {} are free",
+                    n.name,
+                    v.name,
+                    free.len()
+                ));
+                continue;
+            }
+            let drives: Vec<String> = free.drain(..count).map(str::to_string).collect();
+            d.raid_create.push(VolumeSpec {
+                name: v.name.clone(),
+                raid: v.level.clone(),
+                drives,
+                capacity_bytes: None,
+            });
+            d.items.push(Item {
+                path: format!("raid.{}", v.name),
+                live: None,
+                want: Some(Value::String(v.level.clone())),
+                state: ItemState::Change,
+                out_of_band: false,
+            });
+            let _: &VolumeWant = v;
+        }
+        if !d.raid_create.is_empty() || !d.raid_delete.is_empty() {
+            d.needs_reset = true;
+        }
+    }
+    d
+}
+
+fn describe(p: Option<&Port>) -> String {
+    match p {
+        None => "absent".into(),
+        Some(p) => match p.mode {
+            PortMode::Access => format!("VLAN {}", p.access_vlan),
+            PortMode::Trunk => match &p.trunk_allowed {
+                VlanSet::All => format!("trunk all, native {}", p.native_vlan),
+                VlanSet::Only(s) => format!(
+                    "trunk {}, native {}",
+                    s.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+                    p.native_vlan
+                ),
+            },
+        },
+    }
+}
+
+fn port_change(p: &PortWant) -> Option<(Change, String)> {
+    match p.vlans.as_slice() {
+        [] => None,
+        [one] => Some((
+            Change::Access {
+                port: p.port.clone(),
+                vlan: *one,
+            },
+            format!("VLAN {one}"),
+        )),
+        many => {
+            let set: BTreeSet<u16> = many.iter().copied().collect();
+            Some((
+                Change::Trunk {
+                    port: p.port.clone(),
+                    allowed: VlanSet::Only(set.clone()),
+                    native: many[0],
+                },
+                format!(
+                    "trunk {}, native {}",
+                    set.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+                    many[0]
+                ),
+            ))
+        }
+    }
+}
+
+fn switch_diff(
+    desired: &Desired,
+    name: &str,
+    live: &SwitchState,
+    applied: Option<&BTreeMap<String, Value>>,
+) -> SwitchDiff {
+    let driver = desired.switches.get(name).map(|s| s.driver.as_str()).unwrap_or("");
+    let canonical = switch::canonical_for(driver);
+    let mut d = SwitchDiff {
+        switch: name.to_string(),
+        ..SwitchDiff::default()
+    };
+    let mut wanted: Vec<Change> = Vec::new();
+    let mut vlans: BTreeSet<u16> = BTreeSet::new();
+    let mut per_node: Vec<(String, Change, PortDiff)> = Vec::new();
+    for n in desired.nodes.values().filter(|n| !n.maintenance) {
+        for p in n.ports.iter().filter(|p| p.switch == name) {
+            let Some((change, want)) = port_change(p) else {
+                continue;
+            };
+            vlans.extend(p.vlans.iter().copied());
+            let live_port = live.ports.get(&canonical(&p.port));
+            let key = format!("port.{}", canonical(&p.port));
+            let live_text = describe(live_port);
+            let out_of_band = applied
+                .and_then(|a| a.get(&key))
+                .and_then(Value::as_str)
+                .is_some_and(|was| was != live_text && was == want);
+            per_node.push((
+                n.name.clone(),
+                change,
+                PortDiff {
+                    switch: name.to_string(),
+                    port: p.port.clone(),
+                    node: n.name.clone(),
+                    live: live_text,
+                    want,
+                    out_of_band,
+                },
+            ));
+        }
+    }
+    for v in &vlans {
+        let net = desired.networks.values().find(|n| n.vlan == *v);
+        wanted.push(Change::CreateVlan {
+            id: *v,
+            name: net.map(|n| n.name.clone()).unwrap_or_else(|| format!("vlan{v}")),
+        });
+    }
+    let vlan_changes = switch::pending(live, &wanted, canonical);
+    d.vlans = vlan_changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::CreateVlan { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    d.changes.extend(vlan_changes);
+    for (node, change, pd) in per_node {
+        let todo = switch::pending(live, std::slice::from_ref(&change), canonical);
+        if todo.is_empty() {
+            continue;
+        }
+        d.by_node.entry(node).or_default().extend(todo.clone());
+        d.changes.extend(todo);
+        d.ports.push(pd);
+    }
+    d
+}
+
+/// The diff of the whole desired state against what was observed. Pure.
+pub fn diff(desired: &Desired, observed: &Observed, applied: &Applied) -> Diff {
+    let mut out = Diff::default();
+    for n in desired.nodes.values() {
+        if n.maintenance {
+            continue;
+        }
+        match observed.nodes.get(&n.name) {
+            Some(Seen::Live(live)) => {
+                let nd = node_diff(n, live, applied.get(&n.name), &mut out.errors);
+                if nd.is_empty() {
+                    out.in_sync.push(n.name.clone());
+                }
+                out.nodes.insert(n.name.clone(), nd);
+            }
+            Some(Seen::Unreachable(why)) => {
+                out.unreachable.insert(format!("node {}", n.name), why.clone());
+            }
+            None => {
+                out.unreachable
+                    .insert(format!("node {}", n.name), "not observed".into());
+            }
+        }
+    }
+    for name in desired.switches.keys() {
+        match observed.switches.get(name) {
+            Some(Seen::Live(st)) => {
+                let sd = switch_diff(desired, name, st, applied.get(&format!("switch {name}")));
+                out.switches.insert(name.clone(), sd);
+            }
+            Some(Seen::Unreachable(why)) => {
+                out.unreachable.insert(format!("switch {name}"), why.clone());
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bmc::{BiosAttribute, BiosState, BootSettings, PowerState, SecureBoot};
+    use crate::model::ProfileSpec;
+
+    fn registry() -> BiosRegistry {
+        let mut attributes = BTreeMap::new();
+        attributes.insert(
+            "ProcTurboMode".into(),
+            BiosAttribute {
+                name: "ProcTurboMode".into(),
+                kind: AttrType::Enumeration(vec!["Enabled".into(), "Disabled".into()]),
+                read_only: false,
+            },
+        );
+        attributes.insert(
+            "NumLock".into(),
+            BiosAttribute {
+                name: "NumLock".into(),
+                kind: AttrType::Integer {
+                    lower: Some(0),
+                    upper: Some(10),
+                },
+                read_only: false,
+            },
+        );
+        BiosRegistry {
+            name: "Reg".into(),
+            attributes,
+        }
+    }
+
+    fn node(bios: &[(&str, &str)], mode: Option<&str>, sb: Option<bool>) -> NodeSpec {
+        NodeSpec {
+            name: "n1".into(),
+            address: "baremetal_node.n1".into(),
+            bmc_url: "https://x".into(),
+            system_id: Some("1".into()),
+            username: "u".into(),
+            password: "p".into(),
+            tls: Default::default(),
+            profile: Some(ProfileSpec {
+                name: "p".into(),
+                bios: bios.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                boot_mode: mode.map(str::to_string),
+                secure_boot: sb,
+                ..ProfileSpec::default()
+            }),
+            rack: None,
+            maintenance: false,
+            ports: vec![],
+        }
+    }
+
+    fn live(current: Value, pending: Value) -> NodeLive {
+        NodeLive {
+            system_id: "1".into(),
+            power: PowerState::On,
+            health: None,
+            bios: Some(BiosState {
+                current: current.as_object().unwrap().clone(),
+                pending: pending.as_object().unwrap().clone(),
+                registry: None,
+                apply_times: vec![],
+                uri: String::new(),
+                settings_uri: String::new(),
+            }),
+            registry: Some(registry()),
+            boot: Some(BootSettings {
+                target: "None".into(),
+                enabled: "Disabled".into(),
+                mode: Some("Legacy".into()),
+                order: vec![],
+                allowed_targets: vec![],
+            }),
+            secure_boot: Some(SecureBoot {
+                enabled: false,
+                current: Some(false),
+            }),
+            volumes: None,
+            drives: vec![],
+            controllers: vec![],
+        }
+    }
+
+    #[test]
+    fn values_are_typed_by_the_registry_so_an_applied_value_compares_equal() {
+        let n = node(&[("ProcTurboMode", "Enabled"), ("NumLock", "3")], None, None);
+        let l = live(
+            serde_json::json!({"ProcTurboMode": "Enabled", "NumLock": 3}),
+            serde_json::json!({}),
+        );
+        let mut errors = vec![];
+        let d = node_diff(&n, &l, None, &mut errors);
+        assert!(errors.is_empty());
+        assert!(d.is_empty(), "{d:?}");
+        assert!(!d.needs_reset);
+    }
+
+    #[test]
+    fn pending_desired_and_out_of_band_are_told_apart() {
+        let n = node(&[("ProcTurboMode", "Enabled"), ("NumLock", "3")], Some("UEFI"), Some(true));
+        let l = live(
+            serde_json::json!({"ProcTurboMode": "Disabled", "NumLock": 5}),
+            serde_json::json!({"ProcTurboMode": "Enabled"}),
+        );
+        let applied: BTreeMap<String, Value> = [("bios.NumLock".to_string(), Value::from(3))].into();
+        let mut errors = vec![];
+        let d = node_diff(&n, &l, Some(&applied), &mut errors);
+        let by: BTreeMap<&str, &Item> = d.items.iter().map(|i| (i.path.as_str(), i)).collect();
+        assert_eq!(by["bios.ProcTurboMode"].state, ItemState::Pending);
+        assert_eq!(by["bios.NumLock"].state, ItemState::Change);
+        assert!(by["bios.NumLock"].out_of_band);
+        assert!(!by["bios.ProcTurboMode"].out_of_band);
+        assert_eq!(d.bios.len(), 1, "pending values are not staged again");
+        assert_eq!(d.bios["NumLock"], 3);
+        assert_eq!(d.boot_mode.as_deref(), Some("UEFI"));
+        assert_eq!(d.secure_boot, Some(true));
+        assert!(d.needs_reset);
+    }
+
+    #[test]
+    fn an_unknown_bios_attribute_is_an_error_naming_the_registry() {
+        let n = node(&[("ProcTurbo", "Enabled")], None, None);
+        let l = live(serde_json::json!({}), serde_json::json!({}));
+        let mut errors = vec![];
+        node_diff(&n, &l, None, &mut errors);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("n1: BIOS ProcTurbo: unknown BIOS attribute in registry Reg"),
+            "{errors:?}"
+        );
+    }
+}

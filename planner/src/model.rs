@@ -1,0 +1,427 @@
+//! The desired state: what the configuration asks of every node, profile, network and switch, as
+//! plain data checked for consistency (references resolve, VLANs are in range, templates do not loop).
+//! Built from the loader's evaluated instances; every error points at the attribute that caused it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::bmc::{Secret, TlsTrust};
+use crate::load::{Instance, LoadError, LoadErrors, Loaded};
+use crate::switch::{VLAN_MAX, VLAN_MIN};
+
+#[derive(Debug, Clone)]
+pub struct SwitchSpec {
+    pub name: String,
+    pub driver: String,
+    pub address: String,
+    pub username: String,
+    pub password: Secret,
+    pub enable_password: Option<Secret>,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub vlan: u16,
+    pub mtu: Option<u32>,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeWant {
+    pub name: String,
+    pub level: String,
+    pub drives: Option<u32>,
+    pub controller: Option<String>,
+}
+
+/// A profile with its template chain applied.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ProfileSpec {
+    pub name: String,
+    /// Templates, nearest first.
+    pub inherits: Vec<String>,
+    pub bios: BTreeMap<String, String>,
+    pub boot_mode: Option<String>,
+    pub secure_boot: Option<bool>,
+    /// `None` leaves RAID alone; `Some` is the complete volume list.
+    pub raid: Option<Vec<VolumeWant>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PortWant {
+    pub switch: String,
+    pub port: String,
+    /// Network names; VLANs resolved: one is an access port, several a trunk whose first is native.
+    pub networks: Vec<String>,
+    pub vlans: Vec<u16>,
+    pub mac: Option<String>,
+    pub pxe: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub address: String,
+    pub bmc_url: String,
+    pub system_id: Option<String>,
+    pub username: String,
+    pub password: Secret,
+    pub tls: TlsTrust,
+    pub profile: Option<ProfileSpec>,
+    pub rack: Option<String>,
+    pub maintenance: bool,
+    pub ports: Vec<PortWant>,
+}
+
+impl NodeSpec {
+    /// The failure domain of rolling waves: the rack, else the first port's switch.
+    pub fn failure_domain(&self) -> String {
+        self.rack
+            .clone()
+            .or_else(|| self.ports.first().map(|p| format!("switch {}", p.switch)))
+            .unwrap_or_else(|| "default".into())
+    }
+}
+
+/// The whole desired state.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub switches: BTreeMap<String, SwitchSpec>,
+    pub networks: BTreeMap<String, NetworkSpec>,
+    pub profiles: BTreeMap<String, ProfileSpec>,
+    pub nodes: BTreeMap<String, NodeSpec>,
+    pub max_parallel: usize,
+    /// Resources the planner does not act on yet, by address.
+    pub unplanned: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+fn s(i: &Instance, k: &str) -> Option<String> {
+    match i.attrs.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn b(i: &Instance, k: &str) -> Option<bool> {
+    match i.attrs.get(k) {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => Some(s == "true"),
+        _ => None,
+    }
+}
+
+fn n(v: Option<&Value>) -> Option<f64> {
+    match v {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn blocks<'a>(i: &'a Instance, k: &str) -> Vec<&'a serde_json::Map<String, Value>> {
+    i.attrs
+        .get(k)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default()
+}
+
+struct RawProfile<'a> {
+    inst: &'a Instance,
+    template: Option<String>,
+    bios: BTreeMap<String, String>,
+    boot_mode: Option<String>,
+    secure_boot: Option<bool>,
+    raid: Option<Vec<VolumeWant>>,
+}
+
+impl Desired {
+    /// Builds the desired state; `Err` lists every problem with its location.
+    pub fn from_loaded(l: &Loaded) -> Result<Desired, LoadErrors> {
+        let mut errors: Vec<LoadError> = Vec::new();
+        let mut d = Desired {
+            max_parallel: n(l.provider.get("max_parallel"))
+                .map(|v| v.max(1.0) as usize)
+                .unwrap_or(10),
+            notes: l.notes.clone(),
+            ..Desired::default()
+        };
+        let provider_tls = if l.provider.get("insecure") == Some(&Value::Bool(true)) {
+            TlsTrust::Insecure
+        } else if let Some(ca) = l.provider.get("ca_cert").and_then(Value::as_str) {
+            TlsTrust::CaBundle(PathBuf::from(ca))
+        } else {
+            TlsTrust::NoExtraRoots
+        };
+        let mut raw_profiles: BTreeMap<String, RawProfile> = BTreeMap::new();
+        let mut names: BTreeMap<(&str, String), &str> = BTreeMap::new();
+        for i in &l.instances {
+            let name = s(i, "name").unwrap_or_default();
+            if let Some(prev) = names.insert((i.kind.as_str(), name.clone()), &i.address) {
+                errors.push(i.error("name", format!("the name {name:?} is also used by {prev}")));
+                continue;
+            }
+            match i.kind.as_str() {
+                "baremetal_switch" => {
+                    d.switches.insert(
+                        name.clone(),
+                        SwitchSpec {
+                            name,
+                            driver: s(i, "driver").unwrap_or_default(),
+                            address: s(i, "address").unwrap_or_default(),
+                            username: s(i, "username").unwrap_or_default(),
+                            password: Secret::new(s(i, "password").unwrap_or_default()),
+                            enable_password: s(i, "enable_password").map(Secret::new),
+                            rack: s(i, "rack"),
+                        },
+                    );
+                    let driver = s(i, "driver").unwrap_or_default();
+                    if !["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"]
+                        .contains(&driver.as_str())
+                    {
+                        errors.push(i.error(
+                            "driver",
+                            format!("driver {driver:?} is not one of cisco_ios, juniper_netconf, juniper_netconf_qfx, arista_eapi"),
+                        ));
+                    }
+                }
+                "baremetal_network" => {
+                    let vlan = n(i.attrs.get("vlan_id")).unwrap_or(0.0);
+                    if vlan.fract() != 0.0 || vlan < VLAN_MIN as f64 || vlan > VLAN_MAX as f64 {
+                        errors.push(i.error(
+                            "vlan_id",
+                            format!("vlan_id {vlan} is out of range: VLANs are {VLAN_MIN} to {VLAN_MAX}"),
+                        ));
+                        continue;
+                    }
+                    let role = s(i, "role").unwrap_or_else(|| "tenant".into());
+                    if !["tenant", "provisioning", "cleaning"].contains(&role.as_str()) {
+                        errors.push(i.error("role", format!("role {role:?} is not one of tenant, provisioning, cleaning")));
+                    }
+                    d.networks.insert(
+                        name.clone(),
+                        NetworkSpec {
+                            name,
+                            vlan: vlan as u16,
+                            mtu: n(i.attrs.get("mtu")).map(|m| m as u32),
+                            role,
+                        },
+                    );
+                }
+                "baremetal_profile" => {
+                    let bios = i
+                        .attrs
+                        .get("bios")
+                        .and_then(Value::as_object)
+                        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+                        .unwrap_or_default();
+                    let boot = blocks(i, "boot");
+                    let raid: Option<Vec<VolumeWant>> = blocks(i, "raid").first().map(|r| {
+                        r.get("volume")
+                            .and_then(Value::as_array)
+                            .map(|vs| {
+                                vs.iter()
+                                    .filter_map(Value::as_object)
+                                    .map(|v| VolumeWant {
+                                        name: v.get("name").map(scalar_text).unwrap_or_default(),
+                                        level: v.get("level").map(scalar_text).unwrap_or_default().to_ascii_uppercase(),
+                                        drives: n(v.get("drives")).map(|d| d as u32),
+                                        controller: v.get("controller").map(scalar_text),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    });
+                    if let Some(vols) = &raid {
+                        for (k, v) in vols.iter().enumerate() {
+                            if !["RAID0", "RAID1", "RAID5", "RAID6", "RAID10"].contains(&v.level.as_str()) {
+                                errors.push(i.error(
+                                    &format!("raid.0.volume.{k}.level"),
+                                    format!("RAID level {:?} is not one of RAID0, RAID1, RAID5, RAID6, RAID10", v.level),
+                                ));
+                            }
+                        }
+                    }
+                    let boot_mode = boot.first().and_then(|b| b.get("mode")).map(scalar_text);
+                    if let Some(m) = &boot_mode {
+                        if m != "UEFI" && m != "Legacy" {
+                            errors.push(i.error("boot.0", format!("boot mode {m:?} is not UEFI or Legacy")));
+                        }
+                    }
+                    raw_profiles.insert(
+                        name,
+                        RawProfile {
+                            inst: i,
+                            template: s(i, "template"),
+                            bios,
+                            boot_mode,
+                            secure_boot: boot.first().and_then(|b| b.get("secure_boot")).and_then(|v| match v {
+                                Value::Bool(b) => Some(*b),
+                                Value::String(s) => Some(s == "true"),
+                                _ => None,
+                            }),
+                            raid,
+                        },
+                    );
+                }
+                "baremetal_node" => {}
+                _ => d.unplanned.push(i.address.clone()),
+            }
+        }
+        // Profiles with their templates applied.
+        for (name, raw) in &raw_profiles {
+            let mut chain = vec![name.clone()];
+            let mut cur = raw;
+            let mut ok = true;
+            while let Some(t) = &cur.template {
+                if chain.contains(t) {
+                    errors.push(raw.inst.error("template", format!("template cycle: {} → {t}", chain.join(" → "))));
+                    ok = false;
+                    break;
+                }
+                match raw_profiles.get(t) {
+                    Some(next) => {
+                        chain.push(t.clone());
+                        cur = next;
+                    }
+                    None => {
+                        errors.push(cur.inst.error("template", format!("no profile named {t:?}")));
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let mut p = ProfileSpec {
+                name: name.clone(),
+                inherits: chain[1..].to_vec(),
+                ..ProfileSpec::default()
+            };
+            for layer in chain.iter().rev() {
+                let r = &raw_profiles[layer];
+                p.bios.extend(r.bios.clone());
+                if r.boot_mode.is_some() {
+                    p.boot_mode = r.boot_mode.clone();
+                }
+                if r.secure_boot.is_some() {
+                    p.secure_boot = r.secure_boot;
+                }
+                if r.raid.is_some() {
+                    p.raid = r.raid.clone();
+                }
+            }
+            d.profiles.insert(name.clone(), p);
+        }
+        // Nodes, with their references checked.
+        for i in l.instances.iter().filter(|i| i.kind == "baremetal_node") {
+            let name = s(i, "name").unwrap_or_default();
+            let profile = match s(i, "profile") {
+                Some(p) => match d.profiles.get(&p) {
+                    Some(spec) => Some(spec.clone()),
+                    None => {
+                        errors.push(i.error("profile", format!("no profile named {p:?}")));
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let tls = if let Some(ca) = s(i, "ca_cert") {
+                TlsTrust::CaBundle(PathBuf::from(ca))
+            } else if let Some(fp) = s(i, "fingerprint") {
+                if crate::bmc::parse_fingerprint(&fp).is_none() {
+                    errors.push(i.error("fingerprint", "not a SHA-256 fingerprint (64 hex digits, colons allowed)"));
+                }
+                TlsTrust::Fingerprint(fp)
+            } else if b(i, "insecure") == Some(true) {
+                TlsTrust::Insecure
+            } else {
+                provider_tls.clone()
+            };
+            let url = s(i, "bmc_url").unwrap_or_default();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                errors.push(i.error("bmc_url", format!("{url:?} must start with https:// (or http:// for a lab)")));
+            }
+            let mut ports = Vec::new();
+            let mut seen = BTreeSet::new();
+            for (k, p) in blocks(i, "port").iter().enumerate() {
+                let sw = p.get("switch").map(scalar_text).unwrap_or_default();
+                let port = p.get("port").map(scalar_text).unwrap_or_default();
+                if !d.switches.contains_key(&sw) {
+                    errors.push(i.error(&format!("port.{k}"), format!("no switch named {sw:?}")));
+                    continue;
+                }
+                if !seen.insert((sw.clone(), port.clone())) {
+                    errors.push(i.error(&format!("port.{k}"), format!("{sw} {port} is listed twice")));
+                }
+                let networks: Vec<String> = p
+                    .get("networks")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().map(scalar_text).collect())
+                    .unwrap_or_default();
+                let mut vlans = Vec::new();
+                for net in &networks {
+                    match d.networks.get(net) {
+                        Some(nw) => vlans.push(nw.vlan),
+                        None => errors.push(i.error(&format!("port.{k}.networks"), format!("no network named {net:?}"))),
+                    }
+                }
+                ports.push(PortWant {
+                    switch: sw,
+                    port,
+                    networks,
+                    vlans,
+                    mac: p.get("mac").map(scalar_text),
+                    pxe: p.get("pxe") == Some(&Value::Bool(true)),
+                });
+            }
+            d.nodes.insert(
+                name.clone(),
+                NodeSpec {
+                    name,
+                    address: i.address.clone(),
+                    bmc_url: url.trim_end_matches('/').to_string(),
+                    system_id: s(i, "system_id").filter(|x| !x.is_empty()),
+                    username: s(i, "username").unwrap_or_default(),
+                    password: Secret::new(s(i, "password").unwrap_or_default()),
+                    tls,
+                    profile,
+                    rack: s(i, "rack"),
+                    maintenance: b(i, "maintenance").unwrap_or(false),
+                    ports,
+                },
+            );
+        }
+        // A switch port belongs to one node.
+        let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
+        for n in d.nodes.values() {
+            for p in &n.ports {
+                if let Some(other) = owners.insert((p.switch.clone(), p.port.clone()), n.name.clone()) {
+                    let i = l.instances.iter().find(|i| i.address == n.address).expect("from instances");
+                    errors.push(i.error("port", format!("{} {} is also cabled to node {other}", p.switch, p.port)));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(LoadErrors(errors))
+        }
+    }
+}

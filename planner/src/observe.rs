@@ -1,0 +1,236 @@
+//! Observing live state: every node's BMC and every switch the desired state concerns, read
+//! concurrently (a bounded number of nodes at once; each BMC client bounds its own connections). What
+//! is read depends on what the profile asks: BIOS (current, pending, registry), boot, secure boot,
+//! storage. An unreachable device is recorded with its reason; the rest is still observed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{
+    Bmc, BiosRegistry, BiosState, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
+    Limits, PowerState, SecureBoot, VolumeInfo,
+};
+use crate::model::{Desired, NodeSpec, SwitchSpec};
+use crate::switch::{self, SwitchEndpoint, SwitchState};
+
+/// What one node's BMC said. Parts the profile does not ask about are not read (`None`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeLive {
+    pub system_id: String,
+    pub power: PowerState,
+    pub health: Option<String>,
+    pub bios: Option<BiosState>,
+    pub registry: Option<BiosRegistry>,
+    pub boot: Option<BootSettings>,
+    pub secure_boot: Option<SecureBoot>,
+    pub volumes: Option<Vec<VolumeInfo>>,
+    pub drives: Vec<DriveInfo>,
+    pub controllers: Vec<ControllerInfo>,
+}
+
+/// A device's state, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Seen<T> {
+    Live(T),
+    Unreachable(String),
+}
+
+impl<T> Seen<T> {
+    pub fn live(&self) -> Option<&T> {
+        match self {
+            Seen::Live(t) => Some(t),
+            Seen::Unreachable(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observed {
+    pub nodes: BTreeMap<String, Seen<NodeLive>>,
+    pub switches: BTreeMap<String, Seen<SwitchState>>,
+}
+
+/// Bounds of one observation.
+#[derive(Debug, Clone, Copy)]
+pub struct ObserveOptions {
+    /// Nodes read at once.
+    pub concurrency: usize,
+    pub limits: Limits,
+    pub switch_timeout: Duration,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        ObserveOptions {
+            concurrency: 256,
+            limits: Limits::default(),
+            switch_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub fn endpoint(n: &NodeSpec, limits: Limits) -> Endpoint {
+    let mut ep = Endpoint::new(
+        n.bmc_url.clone(),
+        n.username.clone(),
+        n.password.clone(),
+        n.tls.clone(),
+    );
+    ep.limits = limits;
+    ep
+}
+
+pub fn switch_endpoint(s: &SwitchSpec, timeout: Duration) -> SwitchEndpoint {
+    SwitchEndpoint {
+        address: s.address.clone(),
+        username: s.username.clone(),
+        password: s.password.clone(),
+        enable_password: s.enable_password.clone(),
+        timeout,
+    }
+}
+
+/// Picks the system: the configured id, else the only one.
+pub async fn system_id(bmc: &RedfishBmc, n: &NodeSpec) -> Result<String, BmcError> {
+    if let Some(s) = &n.system_id {
+        return Ok(s.clone());
+    }
+    let systems = bmc.systems().await?;
+    match systems.as_slice() {
+        [one] => Ok(one.clone()),
+        many => Err(BmcError::Ambiguous {
+            bmc: n.bmc_url.clone(),
+            detail: format!(
+                "the BMC manages {} systems ({}); set system_id",
+                many.len(),
+                many.join(", ")
+            ),
+        }),
+    }
+}
+
+/// Reads one node.
+pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcError> {
+    let bmc = RedfishBmc::new(endpoint(n, limits))?;
+    let sys = system_id(&bmc, n).await?;
+    let profile = n.profile.clone().unwrap_or_default();
+    let wants_bios = !profile.bios.is_empty();
+    let wants_raid = profile.raid.is_some();
+    let (power, bios, registry, boot, secure_boot, storage) = tokio::join!(
+        bmc.power_state(&sys),
+        async {
+            if wants_bios {
+                Some(bmc.bios(&sys).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if wants_bios {
+                Some(bmc.bios_registry(&sys).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if profile.boot_mode.is_some() {
+                Some(bmc.boot(&sys).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if profile.secure_boot.is_some() {
+                Some(bmc.secure_boot(&sys).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if wants_raid {
+                Some(bmc.inspect(&sys).await)
+            } else {
+                None
+            }
+        },
+    );
+    let storage = storage.transpose()?;
+    let live = NodeLive {
+        system_id: sys,
+        power: power?,
+        health: storage.as_ref().and_then(|i| i.health.clone()),
+        bios: bios.transpose()?,
+        registry: registry.transpose()?,
+        boot: boot.transpose()?,
+        secure_boot: secure_boot.transpose()?,
+        volumes: storage.as_ref().map(|i| i.volumes.clone()),
+        drives: storage.as_ref().map(|i| i.drives.clone()).unwrap_or_default(),
+        controllers: storage
+            .as_ref()
+            .map(|i| i.controllers.clone())
+            .unwrap_or_default(),
+    };
+    bmc.client().logout().await;
+    Ok(live)
+}
+
+/// Reads every node and switch of `desired` (nodes in maintenance are skipped).
+pub async fn observe(desired: &Desired, opts: ObserveOptions) -> Observed {
+    let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut nodes = tokio::task::JoinSet::new();
+    for n in desired.nodes.values().filter(|n| !n.maintenance) {
+        let n = n.clone();
+        let sem = sem.clone();
+        nodes.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            let r = observe_node(&n, opts.limits).await;
+            (
+                n.name,
+                match r {
+                    Ok(l) => Seen::Live(l),
+                    Err(e) => Seen::Unreachable(e.to_string()),
+                },
+            )
+        });
+    }
+    let mut switches = tokio::task::JoinSet::new();
+    let used: std::collections::BTreeSet<&str> = desired
+        .nodes
+        .values()
+        .flat_map(|n| n.ports.iter().map(|p| p.switch.as_str()))
+        .collect();
+    for s in desired.switches.values().filter(|s| used.contains(s.name.as_str())) {
+        let s = s.clone();
+        let timeout = opts.switch_timeout;
+        switches.spawn(async move {
+            let r = match switch::open(&s.driver, switch_endpoint(&s, timeout)) {
+                Ok(sw) => sw.read().await,
+                Err(e) => Err(e),
+            };
+            (
+                s.name,
+                match r {
+                    Ok(st) => Seen::Live(st),
+                    Err(e) => Seen::Unreachable(e.to_string()),
+                },
+            )
+        });
+    }
+    let mut out = Observed::default();
+    while let Some(r) = nodes.join_next().await {
+        if let Ok((name, seen)) = r {
+            out.nodes.insert(name, seen);
+        }
+    }
+    while let Some(r) = switches.join_next().await {
+        if let Ok((name, seen)) = r {
+            out.switches.insert(name, seen);
+        }
+    }
+    out
+}
