@@ -97,7 +97,8 @@ pub struct Diff {
 
 impl Diff {
     pub fn has_changes(&self) -> bool {
-        self.nodes.values().any(|n| !n.is_empty()) || self.switches.values().any(|s| !s.changes.is_empty())
+        self.nodes.values().any(|n| !n.is_empty())
+            || self.switches.values().any(|s| !s.changes.is_empty())
     }
 }
 
@@ -144,7 +145,12 @@ fn min_drives(level: &str) -> u32 {
     }
 }
 
-fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Value>>, errors: &mut Vec<String>) -> NodeDiff {
+fn node_diff(
+    n: &NodeSpec,
+    live: &NodeLive,
+    applied: Option<&BTreeMap<String, Value>>,
+    errors: &mut Vec<String>,
+) -> NodeDiff {
     let mut d = NodeDiff {
         node: n.name.clone(),
         system_id: live.system_id.clone(),
@@ -212,7 +218,8 @@ fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Va
     if let Some(mode) = &p.boot_mode {
         if let Some(boot) = &live.boot {
             let cur = boot.mode.clone();
-            d.applied.insert("boot.mode".into(), Value::String(mode.clone()));
+            d.applied
+                .insert("boot.mode".into(), Value::String(mode.clone()));
             if cur.as_deref() != Some(mode.as_str()) {
                 let live_v = cur.map(Value::String);
                 d.items.push(Item {
@@ -230,7 +237,8 @@ fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Va
     // Secure boot.
     if let Some(want) = p.secure_boot {
         if let Some(sb) = &live.secure_boot {
-            d.applied.insert("boot.secure_boot".into(), Value::Bool(want));
+            d.applied
+                .insert("boot.secure_boot".into(), Value::Bool(want));
             let live_v = Some(Value::Bool(sb.enabled));
             if sb.enabled != want {
                 d.items.push(Item {
@@ -259,8 +267,12 @@ fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Va
         let mut used: BTreeSet<String> = BTreeSet::new();
         let mut keep: BTreeSet<String> = BTreeSet::new();
         for v in want {
-            d.applied.insert(format!("raid.{}", v.name), Value::String(v.level.clone()));
-            if let Some(have) = vols.iter().find(|x| x.name.as_deref() == Some(v.name.as_str())) {
+            d.applied
+                .insert(format!("raid.{}", v.name), Value::String(v.level.clone()));
+            if let Some(have) = vols
+                .iter()
+                .find(|x| x.name.as_deref() == Some(v.name.as_str()))
+            {
                 if have.raid.as_deref().map(str::to_ascii_uppercase) == Some(v.level.clone()) {
                     keep.insert(have.id.clone());
                     used.extend(have.drives.iter().cloned());
@@ -270,7 +282,10 @@ fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Va
         for have in vols.iter().filter(|x| !keep.contains(&x.id)) {
             d.raid_delete.push(have.id.clone());
             d.items.push(Item {
-                path: format!("raid.{}", have.name.clone().unwrap_or_else(|| have.id.clone())),
+                path: format!(
+                    "raid.{}",
+                    have.name.clone().unwrap_or_else(|| have.id.clone())
+                ),
                 live: have.raid.clone().map(Value::String),
                 want: None,
                 state: ItemState::Change,
@@ -284,9 +299,9 @@ fn node_diff(n: &NodeSpec, live: &NodeLive, applied: Option<&BTreeMap<String, Va
             .filter(|id| !used.contains(*id))
             .collect();
         for v in want {
-            let exists = vols.iter().any(|x| {
-                keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str())
-            });
+            let exists = vols
+                .iter()
+                .any(|x| keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str()));
             if exists {
                 continue;
             }
@@ -374,7 +389,11 @@ fn switch_diff(
     live: &SwitchState,
     applied: Option<&BTreeMap<String, Value>>,
 ) -> SwitchDiff {
-    let driver = desired.switches.get(name).map(|s| s.driver.as_str()).unwrap_or("");
+    let driver = desired
+        .switches
+        .get(name)
+        .map(|s| s.driver.as_str())
+        .unwrap_or("");
     let canonical = switch::canonical_for(driver);
     let mut d = SwitchDiff {
         switch: name.to_string(),
@@ -414,7 +433,9 @@ fn switch_diff(
         let net = desired.networks.values().find(|n| n.vlan == *v);
         wanted.push(Change::CreateVlan {
             id: *v,
-            name: net.map(|n| n.name.clone()).unwrap_or_else(|| format!("vlan{v}")),
+            name: net
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| format!("vlan{v}")),
         });
     }
     let vlan_changes = switch::pending(live, &wanted, canonical);
@@ -454,7 +475,8 @@ pub fn diff(desired: &Desired, observed: &Observed, applied: &Applied) -> Diff {
                 out.nodes.insert(n.name.clone(), nd);
             }
             Some(Seen::Unreachable(why)) => {
-                out.unreachable.insert(format!("node {}", n.name), why.clone());
+                out.unreachable
+                    .insert(format!("node {}", n.name), why.clone());
             }
             None => {
                 out.unreachable
@@ -469,7 +491,8 @@ pub fn diff(desired: &Desired, observed: &Observed, applied: &Applied) -> Diff {
                 out.switches.insert(name.clone(), sd);
             }
             Some(Seen::Unreachable(why)) => {
-                out.unreachable.insert(format!("switch {name}"), why.clone());
+                out.unreachable
+                    .insert(format!("switch {name}"), why.clone());
             }
             None => {}
         }
@@ -521,7 +544,10 @@ mod tests {
             tls: Default::default(),
             profile: Some(ProfileSpec {
                 name: "p".into(),
-                bios: bios.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                bios: bios
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 boot_mode: mode.map(str::to_string),
                 secure_boot: sb,
                 ..ProfileSpec::default()
@@ -565,7 +591,11 @@ mod tests {
 
     #[test]
     fn values_are_typed_by_the_registry_so_an_applied_value_compares_equal() {
-        let n = node(&[("ProcTurboMode", "Enabled"), ("NumLock", "3")], None, None);
+        let n = node(
+            &[("ProcTurboMode", "Enabled"), ("NumLock", "3")],
+            None,
+            None,
+        );
         let l = live(
             serde_json::json!({"ProcTurboMode": "Enabled", "NumLock": 3}),
             serde_json::json!({}),
@@ -579,12 +609,17 @@ mod tests {
 
     #[test]
     fn pending_desired_and_out_of_band_are_told_apart() {
-        let n = node(&[("ProcTurboMode", "Enabled"), ("NumLock", "3")], Some("UEFI"), Some(true));
+        let n = node(
+            &[("ProcTurboMode", "Enabled"), ("NumLock", "3")],
+            Some("UEFI"),
+            Some(true),
+        );
         let l = live(
             serde_json::json!({"ProcTurboMode": "Disabled", "NumLock": 5}),
             serde_json::json!({"ProcTurboMode": "Enabled"}),
         );
-        let applied: BTreeMap<String, Value> = [("bios.NumLock".to_string(), Value::from(3))].into();
+        let applied: BTreeMap<String, Value> =
+            [("bios.NumLock".to_string(), Value::from(3))].into();
         let mut errors = vec![];
         let d = node_diff(&n, &l, Some(&applied), &mut errors);
         let by: BTreeMap<&str, &Item> = d.items.iter().map(|i| (i.path.as_str(), i)).collect();

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod load;
 pub mod model;
 pub mod observe;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod schema;

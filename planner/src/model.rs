@@ -191,8 +191,13 @@ impl Desired {
                         },
                     );
                     let driver = s(i, "driver").unwrap_or_default();
-                    if !["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"]
-                        .contains(&driver.as_str())
+                    if ![
+                        "cisco_ios",
+                        "juniper_netconf",
+                        "juniper_netconf_qfx",
+                        "arista_eapi",
+                    ]
+                    .contains(&driver.as_str())
                     {
                         errors.push(i.error(
                             "driver",
@@ -211,7 +216,10 @@ impl Desired {
                     }
                     let role = s(i, "role").unwrap_or_else(|| "tenant".into());
                     if !["tenant", "provisioning", "cleaning"].contains(&role.as_str()) {
-                        errors.push(i.error("role", format!("role {role:?} is not one of tenant, provisioning, cleaning")));
+                        errors.push(i.error(
+                            "role",
+                            format!("role {role:?} is not one of tenant, provisioning, cleaning"),
+                        ));
                     }
                     d.networks.insert(
                         name.clone(),
@@ -239,7 +247,11 @@ impl Desired {
                                     .filter_map(Value::as_object)
                                     .map(|v| VolumeWant {
                                         name: v.get("name").map(scalar_text).unwrap_or_default(),
-                                        level: v.get("level").map(scalar_text).unwrap_or_default().to_ascii_uppercase(),
+                                        level: v
+                                            .get("level")
+                                            .map(scalar_text)
+                                            .unwrap_or_default()
+                                            .to_ascii_uppercase(),
                                         drives: n(v.get("drives")).map(|d| d as u32),
                                         controller: v.get("controller").map(scalar_text),
                                     })
@@ -249,7 +261,9 @@ impl Desired {
                     });
                     if let Some(vols) = &raid {
                         for (k, v) in vols.iter().enumerate() {
-                            if !["RAID0", "RAID1", "RAID5", "RAID6", "RAID10"].contains(&v.level.as_str()) {
+                            if !["RAID0", "RAID1", "RAID5", "RAID6", "RAID10"]
+                                .contains(&v.level.as_str())
+                            {
                                 errors.push(i.error(
                                     &format!("raid.0.volume.{k}.level"),
                                     format!("RAID level {:?} is not one of RAID0, RAID1, RAID5, RAID6, RAID10", v.level),
@@ -260,7 +274,9 @@ impl Desired {
                     let boot_mode = boot.first().and_then(|b| b.get("mode")).map(scalar_text);
                     if let Some(m) = &boot_mode {
                         if m != "UEFI" && m != "Legacy" {
-                            errors.push(i.error("boot.0", format!("boot mode {m:?} is not UEFI or Legacy")));
+                            errors.push(
+                                i.error("boot.0", format!("boot mode {m:?} is not UEFI or Legacy")),
+                            );
                         }
                     }
                     raw_profiles.insert(
@@ -270,11 +286,13 @@ impl Desired {
                             template: s(i, "template"),
                             bios,
                             boot_mode,
-                            secure_boot: boot.first().and_then(|b| b.get("secure_boot")).and_then(|v| match v {
-                                Value::Bool(b) => Some(*b),
-                                Value::String(s) => Some(s == "true"),
-                                _ => None,
-                            }),
+                            secure_boot: boot.first().and_then(|b| b.get("secure_boot")).and_then(
+                                |v| match v {
+                                    Value::Bool(b) => Some(*b),
+                                    Value::String(s) => Some(s == "true"),
+                                    _ => None,
+                                },
+                            ),
                             raid,
                         },
                     );
@@ -290,7 +308,10 @@ impl Desired {
             let mut ok = true;
             while let Some(t) = &cur.template {
                 if chain.contains(t) {
-                    errors.push(raw.inst.error("template", format!("template cycle: {} → {t}", chain.join(" → "))));
+                    errors.push(raw.inst.error(
+                        "template",
+                        format!("template cycle: {} → {t}", chain.join(" → ")),
+                    ));
                     ok = false;
                     break;
                 }
@@ -300,7 +321,10 @@ impl Desired {
                         cur = next;
                     }
                     None => {
-                        errors.push(cur.inst.error("template", format!("no profile named {t:?}")));
+                        errors.push(
+                            cur.inst
+                                .error("template", format!("no profile named {t:?}")),
+                        );
                         ok = false;
                         break;
                     }
@@ -346,7 +370,10 @@ impl Desired {
                 TlsTrust::CaBundle(PathBuf::from(ca))
             } else if let Some(fp) = s(i, "fingerprint") {
                 if crate::bmc::parse_fingerprint(&fp).is_none() {
-                    errors.push(i.error("fingerprint", "not a SHA-256 fingerprint (64 hex digits, colons allowed)"));
+                    errors.push(i.error(
+                        "fingerprint",
+                        "not a SHA-256 fingerprint (64 hex digits, colons allowed)",
+                    ));
                 }
                 TlsTrust::Fingerprint(fp)
             } else if b(i, "insecure") == Some(true) {
@@ -356,7 +383,10 @@ impl Desired {
             };
             let url = s(i, "bmc_url").unwrap_or_default();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                errors.push(i.error("bmc_url", format!("{url:?} must start with https:// (or http:// for a lab)")));
+                errors.push(i.error(
+                    "bmc_url",
+                    format!("{url:?} must start with https:// (or http:// for a lab)"),
+                ));
             }
             let mut ports = Vec::new();
             let mut seen = BTreeSet::new();
@@ -368,7 +398,9 @@ impl Desired {
                     continue;
                 }
                 if !seen.insert((sw.clone(), port.clone())) {
-                    errors.push(i.error(&format!("port.{k}"), format!("{sw} {port} is listed twice")));
+                    errors.push(
+                        i.error(&format!("port.{k}"), format!("{sw} {port} is listed twice")),
+                    );
                 }
                 let networks: Vec<String> = p
                     .get("networks")
@@ -379,7 +411,10 @@ impl Desired {
                 for net in &networks {
                     match d.networks.get(net) {
                         Some(nw) => vlans.push(nw.vlan),
-                        None => errors.push(i.error(&format!("port.{k}.networks"), format!("no network named {net:?}"))),
+                        None => errors.push(i.error(
+                            &format!("port.{k}.networks"),
+                            format!("no network named {net:?}"),
+                        )),
                     }
                 }
                 ports.push(PortWant {
@@ -412,9 +447,18 @@ impl Desired {
         let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
         for n in d.nodes.values() {
             for p in &n.ports {
-                if let Some(other) = owners.insert((p.switch.clone(), p.port.clone()), n.name.clone()) {
-                    let i = l.instances.iter().find(|i| i.address == n.address).expect("from instances");
-                    errors.push(i.error("port", format!("{} {} is also cabled to node {other}", p.switch, p.port)));
+                if let Some(other) =
+                    owners.insert((p.switch.clone(), p.port.clone()), n.name.clone())
+                {
+                    let i = l
+                        .instances
+                        .iter()
+                        .find(|i| i.address == n.address)
+                        .expect("from instances");
+                    errors.push(i.error(
+                        "port",
+                        format!("{} {} is also cabled to node {other}", p.switch, p.port),
+                    ));
                 }
             }
         }

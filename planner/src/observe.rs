@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::{
-    Bmc, BiosRegistry, BiosState, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
+    BiosRegistry, BiosState, Bmc, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
     Limits, PowerState, SecureBoot, VolumeInfo,
 };
 use crate::model::{Desired, NodeSpec, SwitchSpec};
@@ -169,7 +169,10 @@ pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcE
         boot: boot.transpose()?,
         secure_boot: secure_boot.transpose()?,
         volumes: storage.as_ref().map(|i| i.volumes.clone()),
-        drives: storage.as_ref().map(|i| i.drives.clone()).unwrap_or_default(),
+        drives: storage
+            .as_ref()
+            .map(|i| i.drives.clone())
+            .unwrap_or_default(),
         controllers: storage
             .as_ref()
             .map(|i| i.controllers.clone())
@@ -204,7 +207,11 @@ pub async fn observe(desired: &Desired, opts: ObserveOptions) -> Observed {
         .values()
         .flat_map(|n| n.ports.iter().map(|p| p.switch.as_str()))
         .collect();
-    for s in desired.switches.values().filter(|s| used.contains(s.name.as_str())) {
+    for s in desired
+        .switches
+        .values()
+        .filter(|s| used.contains(s.name.as_str()))
+    {
         let s = s.clone();
         let timeout = opts.switch_timeout;
         switches.spawn(async move {

@@ -361,7 +361,12 @@ pub trait Switch: Send + Sync {
 }
 
 /// The drivers `open` knows.
-pub const DRIVERS: &[&str] = &["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"];
+pub const DRIVERS: &[&str] = &[
+    "cisco_ios",
+    "juniper_netconf",
+    "juniper_netconf_qfx",
+    "arista_eapi",
+];
 
 /// A driver for `driver` talking to `ep`.
 pub fn open(driver: &str, ep: SwitchEndpoint) -> Result<Box<dyn Switch>, SwitchError> {
