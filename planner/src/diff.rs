@@ -89,8 +89,8 @@ pub struct Diff {
     pub switches: BTreeMap<String, SwitchDiff>,
     /// Devices that could not be read, with why.
     pub unreachable: BTreeMap<String, String>,
-    /// Desired values the devices cannot take (unknown BIOS attributes, not enough drives…), by node.
-    pub errors: Vec<String>,
+    /// Desired values the devices cannot take (unknown BIOS attributes, not enough drives…).
+    pub errors: Vec<DiffError>,
     /// Nodes and ports in sync.
     pub in_sync: Vec<String>,
 }
@@ -99,6 +99,20 @@ impl Diff {
     pub fn has_changes(&self) -> bool {
         self.nodes.values().any(|n| !n.is_empty())
             || self.switches.values().any(|s| !s.changes.is_empty())
+    }
+}
+
+/// A desired value a device cannot take: the node, the attribute path (`bios.X`, `raid.os`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiffError {
+    pub node: String,
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for DiffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.node, self.message)
     }
 }
 
@@ -149,8 +163,13 @@ fn node_diff(
     n: &NodeSpec,
     live: &NodeLive,
     applied: Option<&BTreeMap<String, Value>>,
-    errors: &mut Vec<String>,
+    errors: &mut Vec<DiffError>,
 ) -> NodeDiff {
+    let err = |path: String, message: String| DiffError {
+        node: n.name.clone(),
+        path,
+        message,
+    };
     let mut d = NodeDiff {
         node: n.name.clone(),
         system_id: live.system_id.clone(),
@@ -172,7 +191,7 @@ fn node_diff(
                     let want = match bios_value(reg, name, text) {
                         Ok(v) => v,
                         Err(e) => {
-                            errors.push(format!("{}: BIOS {e}", n.name));
+                            errors.push(err(format!("bios.{name}"), format!("BIOS {e}")));
                             continue;
                         }
                     };
@@ -208,9 +227,9 @@ fn node_diff(
                     });
                 }
             }
-            _ => errors.push(format!(
-                "{}: the profile sets BIOS attributes, but the BMC exposes no BIOS settings",
-                n.name
+            _ => errors.push(err(
+                "bios".into(),
+                "the profile sets BIOS attributes, but the BMC exposes no BIOS settings".into(),
             )),
         }
     }
@@ -307,11 +326,13 @@ fn node_diff(
             }
             let count = v.drives.unwrap_or_else(|| min_drives(&v.level)) as usize;
             if free.len() < count {
-                errors.push(format!(
-                    "{}: RAID volume {} needs {count} free drives, and {} are free",
-                    n.name,
-                    v.name,
-                    free.len()
+                errors.push(err(
+                    format!("raid.{}", v.name),
+                    format!(
+                        "RAID volume {} needs {count} free drives, and {} are free",
+                        v.name,
+                        free.len()
+                    ),
                 ));
                 continue;
             }
@@ -641,8 +662,11 @@ mod tests {
         let mut errors = vec![];
         node_diff(&n, &l, None, &mut errors);
         assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].path, "bios.ProcTurbo");
         assert!(
-            errors[0].contains("n1: BIOS ProcTurbo: unknown BIOS attribute in registry Reg"),
+            errors[0]
+                .to_string()
+                .contains("n1: BIOS ProcTurbo: unknown BIOS attribute in registry Reg"),
             "{errors:?}"
         );
     }

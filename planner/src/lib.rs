@@ -6,10 +6,12 @@
 //! enrollment and discovery), `report` and `demo`. The planning core (`model`, `load`, `diff`, `plan`,
 //! `apply`) arrives with its issue.
 
+pub mod apply;
 pub mod bmc;
 pub mod credentials;
 pub mod demo;
 pub mod diff;
+pub mod drift;
 pub mod enroll;
 pub mod flavor;
 pub mod inventory;
@@ -20,5 +22,6 @@ pub mod observe;
 pub mod plan;
 pub mod project;
 pub mod report;
+pub mod run;
 pub mod schema;
 pub mod switch;

@@ -323,3 +323,415 @@ pub fn audit_rows(entries: &[crate::inventory::AuditEntry]) -> Rows {
             .collect(),
     }
 }
+
+/// ANSI colours, only when writing to a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+fn value_text(v: &Option<Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// `old → new`; long values are shown as a word diff (`similar`), so the change stands out.
+pub fn change_text(old: &str, new: &str, style: Style) -> String {
+    if old.len() + new.len() <= 80 {
+        return format!("{old} → {new}");
+    }
+    let diff = similar::TextDiff::from_words(old, new);
+    let mut out = String::new();
+    for c in diff.iter_all_changes() {
+        let t = c.value();
+        match c.tag() {
+            similar::ChangeTag::Equal => out.push_str(t),
+            similar::ChangeTag::Delete => out.push_str(&style.red(&format!("[-{t}-]"))),
+            similar::ChangeTag::Insert => out.push_str(&style.green(&format!("{{+{t}+}}"))),
+        }
+    }
+    out
+}
+
+/// The plan as an operator reads it before approving: every disruption, wave by wave.
+pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
+    use crate::plan::Action;
+    let mut s = String::new();
+    let plan = &p.plan;
+    let _ = writeln!(
+        s,
+        "{} nodes and {} switches observed in {:.1}s",
+        p.observed.nodes.len(),
+        p.observed.switches.len(),
+        p.observe_seconds
+    );
+    for (what, why) in &p.diff.unreachable {
+        let _ = writeln!(s, "{} {what}: {why}", style.red("unreachable"));
+    }
+    for note in &p.desired.notes {
+        let _ = writeln!(s, "note: {note}");
+    }
+    if !p.desired.unplanned.is_empty() {
+        let _ = writeln!(
+            s,
+            "note: not planned by bmplan yet: {}",
+            p.desired.unplanned.join(", ")
+        );
+    }
+    if plan.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{} The live state matches the configuration.",
+            style.green("No changes.")
+        );
+        return s;
+    }
+    for w in &plan.waves {
+        let _ = writeln!(
+            s,
+            "\n{}",
+            style.bold(&format!(
+                "Wave {}/{} ({}: {} nodes)",
+                w.index,
+                plan.waves.len(),
+                w.domain,
+                w.nodes.len()
+            ))
+        );
+        for node in &w.nodes {
+            if let Some(line) = plan
+                .disruptions
+                .iter()
+                .find(|l| l.starts_with(&format!("{node}:")))
+            {
+                let _ = writeln!(s, "  {} {line}", style.yellow("~"));
+            }
+            if let Some(nd) = p.diff.nodes.get(node) {
+                for i in &nd.items {
+                    let mut tags = Vec::new();
+                    if i.state == crate::diff::ItemState::Pending {
+                        tags.push("pending");
+                    }
+                    if i.out_of_band {
+                        tags.push("changed out of band");
+                    }
+                    let tag = if tags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", tags.join(", "))
+                    };
+                    let _ = writeln!(
+                        s,
+                        "      {}: {}{tag}",
+                        i.path,
+                        change_text(&value_text(&i.live), &value_text(&i.want), style)
+                    );
+                }
+            }
+        }
+        for st in plan
+            .steps
+            .iter()
+            .filter(|x| x.wave == w.index && x.switch.is_some())
+        {
+            if let Action::SwitchBatch { changes } = &st.action {
+                let _ = writeln!(
+                    s,
+                    "  {} switch {}: one batch of {} changes after the wave's nodes",
+                    style.yellow("~"),
+                    st.switch.as_deref().unwrap_or("?"),
+                    changes.len()
+                );
+                for c in changes {
+                    let _ = writeln!(s, "      {}", change_line(c));
+                }
+            }
+        }
+    }
+    let switch_batches = plan.steps.iter().filter(|x| x.switch.is_some()).count();
+    let _ = writeln!(
+        s,
+        "\n{} {} nodes to change ({} reboots) in {} waves, {} switch batches; about {} min by the estimates.",
+        style.bold("Plan:"),
+        plan.waves.iter().map(|w| w.nodes.len()).sum::<usize>(),
+        plan.resets(),
+        plan.waves.len(),
+        switch_batches,
+        plan.estimate_s().div_ceil(60)
+    );
+    s
+}
+
+fn change_line(c: &crate::switch::Change) -> String {
+    use crate::switch::Change;
+    match c {
+        Change::CreateVlan { id, name } => format!("create VLAN {id} ({name})"),
+        Change::DeleteVlan { id } => format!("delete VLAN {id}"),
+        Change::Access { port, vlan } => format!("{port}: access VLAN {vlan}"),
+        Change::Trunk {
+            port,
+            allowed,
+            native,
+        } => format!(
+            "{port}: trunk {}, native {native}",
+            match allowed {
+                VlanSet::All => "all".to_string(),
+                VlanSet::Only(s) => s.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+            }
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The drift report for a terminal.
+pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
+    use crate::drift::Status;
+    let mut s = String::new();
+    let m = &r.summary;
+    let _ = writeln!(
+        s,
+        "Drift: {} of {} nodes drifted, {} unreachable; {} of {} switch ports drifted, {} unreachable; {} values changed out of band, {} pending a reset.",
+        m.nodes_drifted, m.nodes, m.nodes_unreachable, m.ports_drifted, m.ports, m.ports_unreachable, m.out_of_band, m.pending
+    );
+    for n in &r.nodes {
+        let status = match n.status {
+            Status::InSync => style.green("in sync"),
+            Status::Drifted => style.yellow("drifted"),
+            Status::Unreachable => style.red("unreachable"),
+        };
+        let _ = writeln!(
+            s,
+            "node {}: {status}{}",
+            n.node,
+            n.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+        for i in &n.items {
+            let _ = writeln!(
+                s,
+                "    {} [{}]: live {}, desired {}",
+                i.path,
+                i.cause.as_str(),
+                value_text(&i.live),
+                value_text(&i.desired)
+            );
+        }
+    }
+    for p in &r.ports {
+        let status = match p.status {
+            Status::InSync => style.green("in sync"),
+            Status::Drifted => style.yellow("drifted"),
+            Status::Unreachable => style.red("unreachable"),
+        };
+        let _ = writeln!(
+            s,
+            "port {} {} ({}): {status}{}",
+            p.switch,
+            p.port,
+            p.node,
+            match (p.status, &p.live, p.cause) {
+                (Status::Drifted, Some(l), Some(c)) =>
+                    format!(" [{}]: live {l}, desired {}", c.as_str(), p.desired),
+                (Status::Unreachable, _, _) =>
+                    format!(": {}", p.reason.clone().unwrap_or_default()),
+                _ => String::new(),
+            }
+        );
+    }
+    s
+}
+
+/// The drift report for a change ticket.
+pub fn drift_markdown(r: &crate::drift::DriftReport) -> String {
+    let mut s = String::new();
+    let m = &r.summary;
+    let _ = writeln!(s, "# Drift report\n");
+    let _ = writeln!(
+        s,
+        "| | in sync | drifted | unreachable |\n|---|---|---|---|"
+    );
+    let _ = writeln!(
+        s,
+        "| nodes ({}) | {} | {} | {} |",
+        m.nodes, m.nodes_in_sync, m.nodes_drifted, m.nodes_unreachable
+    );
+    let _ = writeln!(
+        s,
+        "| switch ports ({}) | {} | {} | {} |",
+        m.ports, m.ports_in_sync, m.ports_drifted, m.ports_unreachable
+    );
+    let _ = writeln!(
+        s,
+        "\n{} values changed out of band; {} pending a reset.\n",
+        m.out_of_band, m.pending
+    );
+    let _ = writeln!(s, "## Nodes\n\n| node | status | attribute | cause | live | desired |\n|---|---|---|---|---|---|");
+    for n in &r.nodes {
+        if n.items.is_empty() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | | | | {} |",
+                n.node,
+                n.status.as_str(),
+                n.reason.clone().unwrap_or_default()
+            );
+        }
+        for i in &n.items {
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` | {} | `{}` | `{}` |",
+                n.node,
+                n.status.as_str(),
+                i.path,
+                i.cause.as_str(),
+                value_text(&i.live),
+                value_text(&i.desired)
+            );
+        }
+    }
+    let _ = writeln!(s, "\n## Switch ports\n\n| switch | port | node | status | live | desired |\n|---|---|---|---|---|---|");
+    for p in &r.ports {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            p.switch,
+            p.port,
+            p.node,
+            p.status.as_str(),
+            p.live
+                .clone()
+                .or_else(|| p.reason.clone())
+                .unwrap_or_default(),
+            p.desired
+        );
+    }
+    s
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The drift report as JUnit XML: one test case per node and per port; drift is a failure and an
+/// unreachable device an error, so a CI pipeline fails on either.
+pub fn drift_junit(r: &crate::drift::DriftReport) -> String {
+    use crate::drift::Status;
+    let m = &r.summary;
+    let tests = m.nodes + m.ports;
+    let failures = m.nodes_drifted + m.ports_drifted;
+    let errors = m.nodes_unreachable + m.ports_unreachable;
+    let mut s = String::new();
+    let _ = writeln!(s, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    let _ = writeln!(s, "<testsuites name=\"bmplan drift\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">");
+    let _ = writeln!(
+        s,
+        "  <testsuite name=\"nodes\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+        m.nodes, m.nodes_drifted, m.nodes_unreachable
+    );
+    for n in &r.nodes {
+        let _ = write!(
+            s,
+            "    <testcase classname=\"node\" name=\"{}\"",
+            xml(&n.node)
+        );
+        match n.status {
+            Status::InSync => {
+                let _ = writeln!(s, "/>");
+            }
+            Status::Drifted => {
+                let detail: Vec<String> = n
+                    .items
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{} [{}]: live {}, desired {}",
+                            i.path,
+                            i.cause.as_str(),
+                            value_text(&i.live),
+                            value_text(&i.desired)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"{} values drifted\">{}</failure>\n    </testcase>",
+                    n.items.len(),
+                    xml(&detail.join("\n"))
+                );
+            }
+            Status::Unreachable => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <error message=\"unreachable\">{}</error>\n    </testcase>",
+                    xml(n.reason.as_deref().unwrap_or_default())
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "  </testsuite>");
+    let _ = writeln!(
+        s,
+        "  <testsuite name=\"switch ports\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+        m.ports, m.ports_drifted, m.ports_unreachable
+    );
+    for p in &r.ports {
+        let _ = write!(
+            s,
+            "    <testcase classname=\"port.{}\" name=\"{}\"",
+            xml(&p.switch),
+            xml(&p.port)
+        );
+        match p.status {
+            Status::InSync => {
+                let _ = writeln!(s, "/>");
+            }
+            Status::Drifted => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <failure message=\"drifted\">live {}, desired {}</failure>\n    </testcase>",
+                    xml(p.live.as_deref().unwrap_or_default()),
+                    xml(&p.desired)
+                );
+            }
+            Status::Unreachable => {
+                let _ = writeln!(
+                    s,
+                    ">\n      <error message=\"unreachable\">{}</error>\n    </testcase>",
+                    xml(p.reason.as_deref().unwrap_or_default())
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "  </testsuite>\n</testsuites>");
+    s
+}

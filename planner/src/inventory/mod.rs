@@ -21,6 +21,7 @@ mod journal;
 mod leases;
 mod nodes;
 mod projects;
+mod runs;
 mod switches;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ pub use nodes::{
     EnrollOutcome, EnrollResult, NodeFilter, NodeRecord, NodeRegistration, NodeTls, Verification,
 };
 pub use projects::ProjectRecord;
+pub use runs::OpenRun;
 pub use switches::{SwitchRecord, SwitchRegistration};
 
 use crate::credentials::{CredentialsError, CredentialsKey};

@@ -1,0 +1,540 @@
+//! The executor: walks a plan's waves, journaling every step before and after it runs.
+//!
+//! - A wave's nodes run their chains concurrently, each under a lease in the inventory, so two applies
+//!   never work on one node; the wave's switch batches follow.
+//! - Transient faults are retried with backoff; a failed step makes everything downstream of it skip,
+//!   and the report says what and why.
+//! - A killed apply resumes its run: steps that succeeded are not run again, and a reset that had
+//!   started is issued again only if the node shows that the staged work is still pending.
+//! - A window guard refuses to start a disruptive wave that would not finish, by the estimates, before
+//!   the window closes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{
+    ApplyTime, Bmc, BmcError, BootMode, BootPersistence, BootTarget, Limits, PowerAction,
+    PowerState,
+};
+use crate::inventory::{Inventory, InventoryError, StepStatus};
+use crate::model::{Desired, NodeSpec};
+use crate::observe::{endpoint, switch_endpoint};
+use crate::plan::{Action, Plan, Step};
+use crate::switch;
+
+/// What the executor reports as it goes, for progress bars or log lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    Wave {
+        index: usize,
+        of: usize,
+        domain: String,
+        nodes: usize,
+    },
+    Started {
+        step: String,
+    },
+    Retrying {
+        step: String,
+        attempt: u32,
+        error: String,
+    },
+    Succeeded {
+        step: String,
+    },
+    Failed {
+        step: String,
+        error: String,
+    },
+    Skipped {
+        step: String,
+        reason: String,
+    },
+    AlreadyDone {
+        step: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// Nodes worked on at once (a wave never holds more than the plan's `max_parallel`).
+    pub max_parallel: usize,
+    pub limits: Limits,
+    /// Step attempts for transient faults (the first included).
+    pub attempts: u32,
+    pub backoff: Duration,
+    /// Longest a reset and a wait may take.
+    pub power_timeout: Duration,
+    pub wait_timeout: Duration,
+    pub poll: Duration,
+    /// Refuse to start a disruptive wave that would end after this instant.
+    pub window_end: Option<Instant>,
+    pub lease_ttl: Duration,
+    pub progress: Arc<dyn Fn(&Progress) + Send + Sync>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            max_parallel: 50,
+            limits: Limits::default(),
+            attempts: 3,
+            backoff: Duration::from_millis(500),
+            power_timeout: Duration::from_secs(600),
+            wait_timeout: Duration::from_secs(1800),
+            poll: Duration::from_millis(500),
+            window_end: None,
+            lease_ttl: Duration::from_secs(3600),
+            progress: Arc::new(|_| {}),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    pub run_id: String,
+    pub succeeded: Vec<String>,
+    pub already_done: Vec<String>,
+    pub failed: Vec<(String, String)>,
+    pub skipped: Vec<(String, String)>,
+    /// Waves not started because the window would close first.
+    pub stopped_by_window: Option<String>,
+}
+
+impl ApplyReport {
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.stopped_by_window.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("{0}")]
+    Plan(String),
+}
+
+/// Whether an error is worth retrying: the device may answer next time.
+fn transient(e: &BmcError) -> bool {
+    match e {
+        BmcError::Transport { .. } | BmcError::Timeout { .. } => true,
+        BmcError::Status { status, .. } => *status >= 500 || *status == 409 || *status == 429,
+        _ => false,
+    }
+}
+
+/// Everything staged for the next reset has been applied (used to tell whether a reset that was
+/// started before a crash happened, and by the wait step).
+async fn staged_work_done(bmc: &RedfishBmc, sys: &str, n: &NodeSpec) -> Result<bool, BmcError> {
+    let Some(p) = &n.profile else {
+        return Ok(true);
+    };
+    if !p.bios.is_empty() {
+        let b = bmc.bios(sys).await?;
+        if !b.pending.is_empty() {
+            return Ok(false);
+        }
+    }
+    if let Some(want) = p.secure_boot {
+        let sb = bmc.secure_boot(sys).await?;
+        if sb.current.is_some_and(|c| c != want) {
+            return Ok(false);
+        }
+    }
+    if let Some(raid) = &p.raid {
+        let vols = bmc.volumes(sys).await?;
+        let names: BTreeSet<&str> = vols.iter().filter_map(|v| v.name.as_deref()).collect();
+        if raid.iter().any(|v| !names.contains(v.name.as_str())) {
+            return Ok(false);
+        }
+        if vols.len() != raid.len() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn run_node_step(
+    bmc: &RedfishBmc,
+    n: &NodeSpec,
+    step: &Step,
+    resumed_reset: bool,
+    opts: &ApplyOptions,
+) -> Result<(), BmcError> {
+    let sys = step.system_id.clone().unwrap_or_default();
+    match &step.action {
+        Action::DeleteVolumes { volumes } => {
+            for v in volumes {
+                bmc.delete_volume(&sys, v, ApplyTime::OnReset).await?;
+            }
+            Ok(())
+        }
+        Action::CreateVolumes { volumes } => {
+            let existing = bmc.volumes(&sys).await?;
+            for v in volumes {
+                if existing
+                    .iter()
+                    .any(|e| e.name.as_deref() == Some(v.name.as_str()))
+                {
+                    continue;
+                }
+                bmc.create_volume(&sys, v, ApplyTime::OnReset).await?;
+            }
+            Ok(())
+        }
+        Action::StageBios { values } => bmc.stage_bios(&sys, values).await,
+        Action::SetBootMode { mode } => {
+            let m = if mode == "Legacy" {
+                BootMode::Legacy
+            } else {
+                BootMode::Uefi
+            };
+            bmc.set_boot_override(&sys, BootTarget::None, BootPersistence::Once, Some(m))
+                .await
+        }
+        Action::SetSecureBoot { enabled } => bmc.set_secure_boot(&sys, *enabled).await,
+        Action::Reset => {
+            if resumed_reset && staged_work_done(bmc, &sys, n).await? {
+                return Ok(());
+            }
+            match bmc.power_state(&sys).await? {
+                PowerState::Off => bmc.power(&sys, PowerAction::On, opts.power_timeout).await,
+                PowerState::PoweringOn | PowerState::PoweringOff if resumed_reset => Ok(()),
+                _ => {
+                    bmc.power(&sys, PowerAction::ForceReboot, opts.power_timeout)
+                        .await
+                }
+            }
+        }
+        Action::Wait => {
+            let deadline = Instant::now() + opts.wait_timeout;
+            loop {
+                let on = bmc.power_state(&sys).await? == PowerState::On;
+                if on && staged_work_done(bmc, &sys, n).await? {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(BmcError::Timeout {
+                        bmc: n.bmc_url.clone(),
+                        operation: "waiting for the staged settings to apply".into(),
+                        after: opts.wait_timeout,
+                    });
+                }
+                tokio::time::sleep(opts.poll).await;
+            }
+        }
+        Action::SwitchBatch { .. } => unreachable!("switch steps run elsewhere"),
+    }
+}
+
+/// Runs one node's chain of steps in order.
+async fn run_node(
+    inv: Inventory,
+    run_id: String,
+    n: NodeSpec,
+    steps: Vec<Step>,
+    journal: Arc<BTreeMap<String, StepStatus>>,
+    opts: ApplyOptions,
+) -> Vec<(String, Result<bool, String>)> {
+    let mut out = Vec::new();
+    let progress = opts.progress.clone();
+    let bmc = match RedfishBmc::new(endpoint(&n, opts.limits)) {
+        Ok(b) => b,
+        Err(e) => {
+            for s in steps {
+                out.push((s.id, Err(e.to_string())));
+            }
+            return out;
+        }
+    };
+    let mut failed: Option<String> = None;
+    for s in steps {
+        if let Some(f) = &failed {
+            let reason = format!("skipped: {f} failed");
+            progress(&Progress::Skipped {
+                step: s.id.clone(),
+                reason: reason.clone(),
+            });
+            let _ = inv
+                .journal(
+                    &run_id,
+                    &s.id,
+                    Some(&n.name),
+                    StepStatus::Skipped,
+                    Some(&reason),
+                )
+                .await;
+            out.push((s.id, Err(reason)));
+            continue;
+        }
+        let previous = journal.get(&s.id).copied();
+        if previous == Some(StepStatus::Succeeded) {
+            progress(&Progress::AlreadyDone { step: s.id.clone() });
+            out.push((s.id, Ok(false)));
+            continue;
+        }
+        let resumed_reset = s.action == Action::Reset && previous.is_some();
+        progress(&Progress::Started { step: s.id.clone() });
+        if let Err(e) = inv
+            .journal(&run_id, &s.id, Some(&n.name), StepStatus::Started, None)
+            .await
+        {
+            failed = Some(s.id.clone());
+            out.push((s.id, Err(e.to_string())));
+            continue;
+        }
+        let mut attempt = 1;
+        let result = loop {
+            match run_node_step(&bmc, &n, &s, resumed_reset, &opts).await {
+                Ok(()) => break Ok(()),
+                Err(e) if transient(&e) && attempt < opts.attempts && s.action != Action::Reset => {
+                    progress(&Progress::Retrying {
+                        step: s.id.clone(),
+                        attempt,
+                        error: e.to_string(),
+                    });
+                    tokio::time::sleep(opts.backoff * 2u32.pow(attempt - 1)).await;
+                    attempt += 1;
+                }
+                Err(e) => break Err(e.to_string()),
+            }
+        };
+        match result {
+            Ok(()) => {
+                let _ = inv
+                    .journal(&run_id, &s.id, Some(&n.name), StepStatus::Succeeded, None)
+                    .await;
+                progress(&Progress::Succeeded { step: s.id.clone() });
+                out.push((s.id, Ok(true)));
+            }
+            Err(e) => {
+                let _ = inv
+                    .journal(&run_id, &s.id, Some(&n.name), StepStatus::Failed, Some(&e))
+                    .await;
+                progress(&Progress::Failed {
+                    step: s.id.clone(),
+                    error: e.clone(),
+                });
+                failed = Some(s.id.clone());
+                out.push((s.id, Err(e)));
+            }
+        }
+    }
+    bmc.client().logout().await;
+    out
+}
+
+/// Applies `plan` as run `run_id` (a new run, or one being resumed).
+pub async fn apply(
+    inv: &Inventory,
+    desired: &Desired,
+    plan: &Plan,
+    run_id: &str,
+    opts: ApplyOptions,
+) -> Result<ApplyReport, ApplyError> {
+    let journal = Arc::new(inv.step_states(run_id).await?);
+    let mut report = ApplyReport {
+        run_id: run_id.to_string(),
+        ..ApplyReport::default()
+    };
+    let progress = opts.progress.clone();
+    let holder = format!("{run_id}@{}", std::process::id());
+    let mut failed_steps: BTreeSet<String> = BTreeSet::new();
+    let of = plan.waves.len();
+    for w in &plan.waves {
+        let wave_steps: Vec<&Step> = plan.steps.iter().filter(|s| s.wave == w.index).collect();
+        let pending_here = wave_steps
+            .iter()
+            .any(|s| journal.get(&s.id) != Some(&StepStatus::Succeeded));
+        if let Some(end) = opts.window_end {
+            let est: u64 = {
+                let single = Plan {
+                    steps: wave_steps.iter().map(|s| (*s).clone()).collect(),
+                    waves: vec![w.clone()],
+                    disruptions: vec![],
+                    observed_fingerprint: String::new(),
+                    applied: BTreeMap::new(),
+                };
+                single.estimate_s()
+            };
+            let disruptive = wave_steps.iter().any(|s| s.action.disruptive());
+            if pending_here && disruptive && Instant::now() + Duration::from_secs(est) > end {
+                let why = format!(
+                    "wave {} ({} nodes of {}) would take about {est}s by the estimates, past the end of the window; \
+                     it and the waves after it were not started",
+                    w.index,
+                    w.nodes.len(),
+                    w.domain
+                );
+                report.stopped_by_window = Some(why);
+                break;
+            }
+        }
+        progress(&Progress::Wave {
+            index: w.index,
+            of,
+            domain: w.domain.clone(),
+            nodes: w.nodes.len(),
+        });
+        // Node chains, concurrently, each under a lease.
+        let sem = Arc::new(tokio::sync::Semaphore::new(opts.max_parallel.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for node in &w.nodes {
+            let steps: Vec<Step> = wave_steps
+                .iter()
+                .filter(|s| s.node.as_deref() == Some(node))
+                .map(|s| (*s).clone())
+                .collect();
+            if steps.is_empty() {
+                continue;
+            }
+            let blocked = steps[0]
+                .after
+                .iter()
+                .find(|a| failed_steps.contains(*a))
+                .cloned();
+            let Some(spec) = desired.nodes.get(node).cloned() else {
+                return Err(ApplyError::Plan(format!(
+                    "the plan names node {node}, which the configuration no longer has"
+                )));
+            };
+            let inv = inv.clone();
+            let run = run_id.to_string();
+            let journal = journal.clone();
+            let opts = opts.clone();
+            let holder = holder.clone();
+            let sem = sem.clone();
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                if let Some(b) = blocked {
+                    return steps
+                        .into_iter()
+                        .map(|s| (s.id, Err(format!("skipped: {b} failed"))))
+                        .collect::<Vec<_>>();
+                }
+                let leased = inv
+                    .acquire_lease(&spec.name, &holder, "apply", opts.lease_ttl)
+                    .await;
+                if let Err(InventoryError::NotFound { .. }) = leased {
+                    // Nodes only in the configuration (not enrolled) are not leased.
+                } else if let Err(e) = leased {
+                    let msg = e.to_string();
+                    (opts.progress)(&Progress::Failed {
+                        step: steps[0].id.clone(),
+                        error: msg.clone(),
+                    });
+                    return steps
+                        .into_iter()
+                        .map(|s| (s.id, Err(msg.clone())))
+                        .collect();
+                }
+                let r = run_node(inv.clone(), run, spec.clone(), steps, journal, opts).await;
+                let _ = inv.release_lease(&spec.name, &holder).await;
+                r
+            });
+        }
+        let mut node_ok: BTreeSet<String> = BTreeSet::new();
+        let mut node_failed: BTreeSet<String> = BTreeSet::new();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok(results) = joined else { continue };
+            for (id, r) in results {
+                let node = id.split('/').next().unwrap_or_default().to_string();
+                match r {
+                    Ok(true) => {
+                        report.succeeded.push(id);
+                        node_ok.insert(node);
+                    }
+                    Ok(false) => {
+                        report.already_done.push(id);
+                        node_ok.insert(node);
+                    }
+                    Err(e) if e.starts_with("skipped: ") => {
+                        failed_steps.insert(id.clone());
+                        node_failed.insert(node);
+                        report.skipped.push((id, e));
+                    }
+                    Err(e) => {
+                        failed_steps.insert(id.clone());
+                        node_failed.insert(node);
+                        report.failed.push((id, e));
+                    }
+                }
+            }
+        }
+        // The wave's switch batches, after its nodes.
+        for s in wave_steps.iter().filter(|s| s.switch.is_some()) {
+            if journal.get(&s.id) == Some(&StepStatus::Succeeded) {
+                progress(&Progress::AlreadyDone { step: s.id.clone() });
+                report.already_done.push(s.id.clone());
+                continue;
+            }
+            if let Some(b) = s.after.iter().find(|a| failed_steps.contains(*a)) {
+                let reason = format!("skipped: {b} failed");
+                progress(&Progress::Skipped {
+                    step: s.id.clone(),
+                    reason: reason.clone(),
+                });
+                inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(&reason))
+                    .await?;
+                failed_steps.insert(s.id.clone());
+                report.skipped.push((s.id.clone(), reason));
+                continue;
+            }
+            let sw_name = s.switch.clone().unwrap_or_default();
+            let Some(spec) = desired.switches.get(&sw_name) else {
+                return Err(ApplyError::Plan(format!(
+                    "the plan names switch {sw_name}, which the configuration no longer has"
+                )));
+            };
+            let Action::SwitchBatch { changes } = &s.action else {
+                continue;
+            };
+            progress(&Progress::Started { step: s.id.clone() });
+            inv.journal(run_id, &s.id, None, StepStatus::Started, None)
+                .await?;
+            let result =
+                match switch::open(&spec.driver, switch_endpoint(spec, Duration::from_secs(60))) {
+                    Ok(sw) => sw
+                        .apply(changes)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+            match result {
+                Ok(()) => {
+                    inv.journal(run_id, &s.id, None, StepStatus::Succeeded, None)
+                        .await?;
+                    progress(&Progress::Succeeded { step: s.id.clone() });
+                    report.succeeded.push(s.id.clone());
+                    if let Some(state) = plan.applied.get(&format!("switch {sw_name}")) {
+                        inv.record_applied(&format!("switch {sw_name}"), state, run_id)
+                            .await?;
+                    }
+                }
+                Err(e) => {
+                    inv.journal(run_id, &s.id, None, StepStatus::Failed, Some(&e))
+                        .await?;
+                    progress(&Progress::Failed {
+                        step: s.id.clone(),
+                        error: e.clone(),
+                    });
+                    failed_steps.insert(s.id.clone());
+                    report.failed.push((s.id.clone(), e));
+                }
+            }
+        }
+        for n in node_ok.difference(&node_failed) {
+            if let Some(state) = plan.applied.get(n) {
+                inv.record_applied(n, state, run_id).await?;
+            }
+        }
+    }
+    Ok(report)
+}
