@@ -352,7 +352,11 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
             }
             for sd in diff.switches.values() {
                 for p in sd.ports.iter().filter(|p| &p.node == node) {
-                    parts.push(format!("{}→{} on {} {}", p.live, p.want, p.switch, p.port));
+                    let text = match (p.live.strip_prefix("VLAN "), p.want.strip_prefix("VLAN ")) {
+                        (Some(a), Some(b)) => format!("VLAN {a}→{b}"),
+                        _ => format!("{}→{}", p.live, p.want),
+                    };
+                    parts.push(format!("{text} on {} {}", p.switch, p.port));
                 }
             }
             let mut line = String::new();

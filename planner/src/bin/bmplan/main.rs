@@ -2,6 +2,7 @@
 //! `planner` and `lab` libraries.
 
 mod fleet;
+mod planning;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,14 @@ enum Command {
     /// Hosts: nodes allocated to projects.
     #[command(subcommand)]
     Hosts(fleet::HostsCommand),
+    /// Check a configuration directory without touching any device.
+    Validate(planning::ValidateArgs),
+    /// Diff the configuration against live BMC and switch state and show the ordered plan.
+    Plan(planning::PlanArgs),
+    /// Apply a configuration (or a saved plan) in waves, journaled; resumes an unfinished run.
+    Apply(planning::ApplyArgs),
+    /// Report drift per node and switch port: in sync, drifted (desired, pending, out of band), unreachable.
+    Drift(planning::DriftArgs),
     /// The audit log.
     Audit(fleet::AuditArgs),
     /// The key that seals BMC and switch passwords in the inventory.
@@ -167,7 +176,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("BMPLAN_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(planning::terraform_flags(std::env::args()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -180,6 +189,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<planning::ChangesPresent>().is_some() => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e:#}");
             exit_code(&e)
@@ -248,6 +258,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Projects(c) => fleet::projects(&cli.inventory, c).await,
         Command::Hosts(c) => fleet::hosts(&cli.inventory, c).await,
         Command::Audit(a) => fleet::audit(&cli.inventory, a).await,
+        Command::Validate(a) => planning::validate(a),
+        Command::Plan(a) => planning::plan(&cli.inventory, a).await,
+        Command::Apply(a) => planning::apply_cmd(&cli.inventory, a).await,
+        Command::Drift(a) => planning::drift(&cli.inventory, a).await,
         Command::Credentials(c) => fleet::credentials(&cli.inventory, c).await,
         Command::Inventory(c) => fleet::inventory(&cli.inventory, c).await,
     }

@@ -1,0 +1,481 @@
+//! `bmplan validate | plan | apply | drift`: parsing, confirmation, progress display and exit codes.
+//! The work is in `planner::run`, `planner::apply` and `planner::drift`.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use planner::apply::{self, ApplyOptions, Progress};
+use planner::load::LoadOptions;
+use planner::observe::ObserveOptions;
+use planner::report::{self, Style};
+use planner::run::{self, SavedPlan};
+
+use crate::fleet::InventoryArgs;
+
+/// Variables, as `terraform` takes them.
+#[derive(Args, Clone, Debug, Default)]
+pub struct VarArgs {
+    /// A variable value, NAME=VALUE (repeatable). `-var` works too.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// A .tfvars file (repeatable). `-var-file` works too.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+impl VarArgs {
+    fn options(&self) -> anyhow::Result<LoadOptions> {
+        let mut vars = Vec::new();
+        for v in &self.vars {
+            let (k, val) = v
+                .split_once('=')
+                .with_context(|| format!("-var {v:?}: use NAME=VALUE"))?;
+            vars.push((k.trim().to_string(), val.to_string()));
+        }
+        Ok(LoadOptions {
+            vars,
+            var_files: self.var_files.clone(),
+            env: None,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// The configuration directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The configuration directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+    /// Save the plan, to apply exactly it later (`-out` works too).
+    #[arg(long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 0 with no changes, 2 with changes, 1 on error (`-detailed-exitcode` works too).
+    #[arg(long = "detailed-exitcode")]
+    detailed_exitcode: bool,
+    /// The plan, the diff and what was unreachable as one JSON document.
+    #[arg(long)]
+    json: bool,
+    /// Nodes read at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+}
+
+#[derive(Args)]
+pub struct ApplyArgs {
+    /// A configuration directory, or a plan file saved with `plan -out`.
+    target: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+    /// Do not ask for confirmation (`-auto-approve` works too).
+    #[arg(long = "auto-approve")]
+    auto_approve: bool,
+    /// Nodes changed at once per wave (overrides the provider's max_parallel).
+    #[arg(long)]
+    max_parallel: Option<usize>,
+    /// The maintenance window left, e.g. 2h or 45m: a disruptive wave that would not finish in it is
+    /// not started.
+    #[arg(long)]
+    window: Option<String>,
+    /// Longest wait for a node to come back with its settings applied.
+    #[arg(long, default_value = "30m")]
+    wait_timeout: String,
+    /// Nodes read at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DriftFormat {
+    Text,
+    Markdown,
+    Json,
+    Junit,
+}
+
+#[derive(Args)]
+pub struct DriftArgs {
+    /// The configuration directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    vars: VarArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DriftFormat,
+    /// Write the report here.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    /// Exit 2 when something drifted or is unreachable.
+    #[arg(long = "detailed-exitcode")]
+    detailed_exitcode: bool,
+}
+
+/// Exit status of plan and drift with `-detailed-exitcode`: changes present.
+#[derive(Debug, thiserror::Error)]
+#[error("changes present")]
+pub struct ChangesPresent;
+
+fn style() -> Style {
+    Style {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
+    let (loaded, desired) = run::load(&a.dir, &a.vars.options()?)?;
+    for n in &loaded.notes {
+        eprintln!("note: {n}");
+    }
+    println!(
+        "Success! The configuration is valid: {} nodes, {} profiles, {} networks, {} switches{}.",
+        desired.nodes.len(),
+        desired.profiles.len(),
+        desired.networks.len(),
+        desired.switches.len(),
+        if desired.unplanned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} resources not planned by bmplan yet)",
+                desired.unplanned.len()
+            )
+        }
+    );
+    Ok(())
+}
+
+fn observe_opts(concurrency: usize) -> ObserveOptions {
+    ObserveOptions {
+        concurrency,
+        ..ObserveOptions::default()
+    }
+}
+
+pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
+    let inv = inv_args.open().await?;
+    let applied = inv.applied_state().await?;
+    let opts = a.vars.options()?;
+    let p = run::prepare(&a.dir, &opts, &applied, observe_opts(a.concurrency)).await?;
+    if a.json {
+        let doc = serde_json::json!({
+            "changes": !p.plan.is_empty(),
+            "plan": p.plan,
+            "diff": p.diff,
+            "unreachable": p.diff.unreachable,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", report::plan_text(&p, style()));
+    }
+    if let Some(out) = &a.out {
+        let saved = SavedPlan {
+            format: SavedPlan::FORMAT,
+            dir: std::fs::canonicalize(&a.dir).unwrap_or(a.dir.clone()),
+            var_files: a.vars.var_files.clone(),
+            vars: opts
+                .vars
+                .iter()
+                .filter(|(k, _)| !p.loaded.sensitive_vars.contains(k))
+                .cloned()
+                .collect(),
+            desired: run::desired_fingerprint(&p.desired),
+            plan: p.plan.clone(),
+        };
+        saved
+            .write(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!(
+            "saved the plan to {}; apply it with: bmplan apply {}",
+            out.display(),
+            out.display()
+        );
+    }
+    if a.detailed_exitcode && !p.plan.is_empty() {
+        return Err(ChangesPresent.into());
+    }
+    Ok(())
+}
+
+fn confirm(auto: bool) -> anyhow::Result<()> {
+    if auto {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("apply asks for confirmation; not on a terminal, pass -auto-approve");
+    }
+    print!("Apply these changes? Only 'yes' is accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        bail!("apply cancelled");
+    }
+    Ok(())
+}
+
+/// Progress on a terminal: one bar per wave; otherwise one structured line per event.
+fn progress_sink(total_steps: usize) -> Arc<dyn Fn(&Progress) + Send + Sync> {
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total_steps as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let bar = Arc::new(Mutex::new(bar));
+        Arc::new(move |p: &Progress| {
+            let Ok(b) = bar.lock() else { return };
+            match p {
+                Progress::Wave {
+                    index,
+                    of,
+                    domain,
+                    nodes,
+                } => b.set_message(format!("wave {index}/{of} ({domain}, {nodes} nodes)")),
+                Progress::Succeeded { .. }
+                | Progress::AlreadyDone { .. }
+                | Progress::Skipped { .. } => b.inc(1),
+                Progress::Failed { step, error } => {
+                    b.inc(1);
+                    b.println(format!("failed {step}: {error}"));
+                }
+                Progress::Retrying {
+                    step,
+                    attempt,
+                    error,
+                } => b.println(format!("retry {attempt} of {step}: {error}")),
+                Progress::Started { .. } => {}
+            }
+        })
+    } else {
+        Arc::new(|p: &Progress| {
+            let line = match p {
+                Progress::Wave {
+                    index,
+                    of,
+                    domain,
+                    nodes,
+                } => format!("wave {index}/{of} started: {domain}, {nodes} nodes"),
+                Progress::Started { step } => format!("step {step} started"),
+                Progress::Succeeded { step } => format!("step {step} succeeded"),
+                Progress::AlreadyDone { step } => {
+                    format!("step {step} already done in this run: not repeated")
+                }
+                Progress::Retrying {
+                    step,
+                    attempt,
+                    error,
+                } => format!("step {step} retry {attempt}: {error}"),
+                Progress::Failed { step, error } => format!("step {step} failed: {error}"),
+                Progress::Skipped { step, reason } => format!("step {step} {reason}"),
+            };
+            eprintln!("apply: {line}");
+        })
+    }
+}
+
+pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result<()> {
+    let inv = inv_args.open().await?;
+    let applied = inv.applied_state().await?;
+    let saved = if a.target.is_file() {
+        Some(SavedPlan::read(&a.target).map_err(anyhow::Error::msg)?)
+    } else {
+        None
+    };
+    let (dir, opts) = match &saved {
+        Some(s) => {
+            let mut o = a.vars.options()?;
+            o.var_files = s.var_files.iter().cloned().chain(o.var_files).collect();
+            let mut vars = s.vars.clone();
+            vars.extend(o.vars);
+            o.vars = vars;
+            (s.dir.clone(), o)
+        }
+        None => (a.target.clone(), a.vars.options()?),
+    };
+    let wait_timeout =
+        planner::schema::parse_duration(&a.wait_timeout).map_err(anyhow::Error::msg)?;
+    let window_end = match &a.window {
+        Some(w) => {
+            Some(Instant::now() + planner::schema::parse_duration(w).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
+    let (loaded, mut desired) = run::load(&dir, &opts)?;
+    let _ = loaded;
+    if let Some(m) = a.max_parallel {
+        desired.max_parallel = m.max(1);
+    }
+    let desired_fp = run::desired_fingerprint(&desired);
+    // A run of this desired state that did not finish is resumed, exactly as it was planned.
+    let (run_id, plan, resumed) = match inv.open_run(&desired_fp).await? {
+        Some(open) if saved.is_none() => {
+            let plan: planner::plan::Plan =
+                serde_json::from_str(&open.plan).context("reading the unfinished run's plan")?;
+            eprintln!(
+                "resuming run {} (started by {}): steps already done are not repeated",
+                open.run_id, open.actor
+            );
+            (open.run_id, plan, true)
+        }
+        _ => {
+            let p = run::prepare(&dir, &opts, &applied, observe_opts(a.concurrency)).await?;
+            if let Some(s) = &saved {
+                if s.desired != desired_fp {
+                    bail!("the saved plan {} was made for another configuration: run bmplan plan again", a.target.display());
+                }
+                if s.plan.observed_fingerprint != p.plan.observed_fingerprint {
+                    bail!(
+                        "the saved plan {} is stale: the live state has changed since it was made; run bmplan plan again",
+                        a.target.display()
+                    );
+                }
+            }
+            let plan = saved
+                .as_ref()
+                .map(|s| s.plan.clone())
+                .unwrap_or(p.plan.clone());
+            print!("{}", report::plan_text(&p, style()));
+            if plan.is_empty() {
+                return Ok(());
+            }
+            confirm(a.auto_approve || saved.is_some())?;
+            let run_id = format!(
+                "run-{}-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or_default(),
+                std::process::id()
+            );
+            inv.start_run(&run_id, &desired_fp, &serde_json::to_string(&plan)?)
+                .await?;
+            (run_id, plan, false)
+        }
+    };
+    let opts = ApplyOptions {
+        max_parallel: desired.max_parallel,
+        wait_timeout,
+        window_end,
+        progress: progress_sink(plan.steps.len()),
+        ..ApplyOptions::default()
+    };
+    let started = Instant::now();
+    let report = apply::apply(&inv, &desired, &plan, &run_id, opts).await?;
+    let status = if report.ok() {
+        "succeeded"
+    } else if report.stopped_by_window.is_some() {
+        "stopped"
+    } else {
+        "failed"
+    };
+    let summary = format!(
+        "{} steps succeeded, {} already done, {} failed, {} skipped in {:.1}s",
+        report.succeeded.len(),
+        report.already_done.len(),
+        report.failed.len(),
+        report.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if status != "stopped" {
+        inv.finish_run(&run_id, status, &summary).await?;
+    }
+    println!(
+        "\nApply {status}{}: {summary}.",
+        if resumed { " (resumed)" } else { "" }
+    );
+    for (step, e) in &report.failed {
+        println!("  failed  {step}: {e}");
+    }
+    for (step, why) in &report.skipped {
+        println!("  skipped {step}: {why}");
+    }
+    if let Some(w) = &report.stopped_by_window {
+        println!("  stopped: {w}");
+        bail!("the maintenance window is too short for the remaining waves; run apply again in the next window to resume");
+    }
+    if !report.ok() {
+        bail!(
+            "{} steps failed and {} were skipped",
+            report.failed.len(),
+            report.skipped.len()
+        );
+    }
+    Ok(())
+}
+
+pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()> {
+    let inv = inv_args.open().await?;
+    let applied = inv.applied_state().await?;
+    let p = run::prepare(
+        &a.dir,
+        &a.vars.options()?,
+        &applied,
+        ObserveOptions::default(),
+    )
+    .await?;
+    let r = planner::drift::report(&p.desired, &p.diff);
+    let text = match a.format {
+        DriftFormat::Text => report::drift_text(
+            &r,
+            if a.output.is_some() {
+                Style { color: false }
+            } else {
+                style()
+            },
+        ),
+        DriftFormat::Markdown => report::drift_markdown(&r),
+        DriftFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
+        DriftFormat::Junit => report::drift_junit(&r),
+    };
+    match &a.output {
+        Some(path) => write_file(path, &text)?,
+        None => print!("{text}"),
+    }
+    let bad = r.drifted() || r.summary.nodes_unreachable + r.summary.ports_unreachable > 0;
+    if a.detailed_exitcode && bad {
+        return Err(ChangesPresent.into());
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Terraform spells long flags with one dash (`-out`, `-var`, `-auto-approve`); clap wants two.
+pub fn terraform_flags(args: impl Iterator<Item = String>) -> Vec<String> {
+    const SINGLE: &[&str] = &[
+        "-out",
+        "-var",
+        "-var-file",
+        "-auto-approve",
+        "-detailed-exitcode",
+    ];
+    args.map(|a| {
+        let (flag, rest) = match a.split_once('=') {
+            Some((f, r)) => (f.to_string(), Some(r.to_string())),
+            None => (a.clone(), None),
+        };
+        if SINGLE.contains(&flag.as_str()) {
+            match rest {
+                Some(r) => format!("-{flag}={r}"),
+                None => format!("-{flag}"),
+            }
+        } else {
+            a
+        }
+    })
+    .collect()
+}
