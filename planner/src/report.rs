@@ -403,11 +403,20 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
             p.desired.unplanned.join(", ")
         );
     }
-    if plan.is_empty() {
+    if plan.is_empty() && p.diff.unreachable.is_empty() {
         let _ = writeln!(
             s,
             "\n{} The live state matches the configuration.",
             style.green("No changes.")
+        );
+        return s;
+    }
+    if plan.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{} for the devices that answered; {} could not be read, so their state is unknown.",
+            style.yellow("No changes"),
+            p.diff.unreachable.len()
         );
         return s;
     }

@@ -200,10 +200,29 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
             out.display()
         );
     }
+    unreachable_is_an_error(&p)?;
     if a.detailed_exitcode && !p.plan.is_empty() {
         return Err(ChangesPresent.into());
     }
     Ok(())
+}
+
+/// A plan that could not see every device is shown, then fails: a pipeline must not read a partial
+/// view as "no changes".
+fn unreachable_is_an_error(p: &run::Prepared) -> anyhow::Result<()> {
+    if p.diff.unreachable.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} devices could not be read ({}); the plan covers the others",
+        p.diff.unreachable.len(),
+        p.diff
+            .unreachable
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn confirm(auto: bool) -> anyhow::Result<()> {
@@ -319,6 +338,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
     }
     let desired_fp = run::desired_fingerprint(&desired);
     // A run of this desired state that did not finish is resumed, exactly as it was planned.
+    let mut unreachable: Vec<String> = Vec::new();
     let (run_id, plan, resumed) = match inv.open_run(&desired_fp).await? {
         Some(open) if saved.is_none() => {
             let plan: planner::plan::Plan =

@@ -1,0 +1,334 @@
+//! End to end on the lab with `examples/lab`: plan shows changes, apply, plan says "No changes", one
+//! reset per node, an out-of-band BIOS change made through plain Redfish shows in drift, a stale saved
+//! plan is refused, and an apply killed midway resumes without repeating a step.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lab::{Lab, LabConfig};
+use serde_json::Value;
+
+struct Fleet {
+    lab: Lab,
+    dir: tempfile::TempDir,
+    manifest: PathBuf,
+    inventory: String,
+}
+
+async fn fleet(nodes: usize, power_delay: Duration) -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::start(LabConfig {
+        nodes,
+        switches: 1,
+        tls: true,
+        dir: dir.path().to_path_buf(),
+        power_delay,
+        task_delay: Duration::from_millis(200),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let manifest = dir.path().join("lab.json");
+    lab.manifest().write(&manifest).unwrap();
+    let inventory = format!("sqlite://{}", dir.path().join("inventory.db").display());
+    Fleet {
+        lab,
+        dir,
+        manifest,
+        inventory,
+    }
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab")
+}
+
+impl Fleet {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bmplan"));
+        c.args(args)
+            .arg("-var")
+            .arg(format!("lab_manifest={}", self.manifest.display()))
+            .env("BAREMETAL_INVENTORY", &self.inventory)
+            .env("BAREMETAL_USER", "ci")
+            .env_remove("BAREMETAL_ROLE")
+            .env_remove("BAREMETAL_PROJECT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    async fn stats(&self) -> Value {
+        let url = format!("{}/stats", self.lab.manifest().control_url);
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    }
+
+    async fn resets(&self) -> Vec<u64> {
+        let s = self.stats().await;
+        s["nodes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n["resets"].as_u64().unwrap())
+            .collect()
+    }
+
+    /// Changes a BIOS value through plain Redfish, as someone at the console would, and resets.
+    async fn out_of_band(&self, node: usize, attr: &str, value: &str) {
+        let m = self.lab.manifest();
+        let n = &m.nodes[node];
+        let ca = std::fs::read(m.ca_cert.as_ref().unwrap()).unwrap();
+        let http = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        let sys = format!("{}/redfish/v1/Systems/{}", n.bmc_url, n.system_id);
+        let bios: Value = http
+            .get(format!("{sys}/Bios"))
+            .basic_auth(&n.username, Some(&n.password))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let settings = bios["@Redfish.Settings"]["SettingsObject"]["@odata.id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = http
+            .patch(format!("{}{settings}", n.bmc_url))
+            .basic_auth(&n.username, Some(&n.password))
+            .json(&serde_json::json!({"Attributes": {attr: value}}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let r = http
+            .post(format!("{sys}/Actions/ComputerSystem.Reset"))
+            .basic_auth(&n.username, Some(&n.password))
+            .json(&serde_json::json!({"ResetType": "ForceRestart"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        // Wait for the node to be back with the value applied.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let b: Value = http
+                .get(format!("{sys}/Bios"))
+                .basic_auth(&n.username, Some(&n.password))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if b["Attributes"][attr] == value {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the out-of-band change did not apply"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plan_apply_plan_on_the_lab_resets_each_node_once_and_drift_sees_out_of_band_changes() {
+    let f = fleet(6, Duration::from_millis(200)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+
+    let v = f.run(&["validate", ex]);
+    assert!(v.status.success(), "{}", text(&v));
+
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    let out = text(&p);
+    assert!(
+        out.contains(
+            "r1u01: 1 reboot, BIOS 4 changes, RAID +1 -0, secure boot, VLAN 1→100 on tor1 Gi0/1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("bios.ProcTurboMode: \"Enabled\" → \"Disabled\""),
+        "{out}"
+    );
+    assert!(out.contains("create VLAN 100 (prod)"), "{out}");
+    // Secrets from the manifest never reach the plan.
+    for n in &f.lab.manifest().nodes {
+        assert!(!out.contains(&n.password));
+    }
+
+    // Save the plan, apply exactly it.
+    let saved = f.dir.path().join("plan.json");
+    let p = f.run(&["plan", ex, "-out", saved.to_str().unwrap()]);
+    assert!(p.status.success(), "{}", text(&p));
+    let a = f.run(&["apply", saved.to_str().unwrap()]);
+    assert!(a.status.success(), "{}", text(&a));
+    assert!(text(&a).contains("Apply succeeded"), "{}", text(&a));
+
+    // Right after: no changes, and exactly one reset per node.
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    assert!(text(&p).contains("No changes."));
+    assert_eq!(f.resets().await, vec![1; 6]);
+    // The switch ports are on the VLAN.
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        assert_eq!(st.vlans.get(&100).map(String::as_str), Some("prod"));
+        for i in 1..=12 {
+            let port = &st.ports[&format!("GigabitEthernet0/{i}")];
+            assert_eq!(port.access_vlan, 100, "Gi0/{i}");
+        }
+        assert_eq!(
+            st.saved_generation, st.generation,
+            "the configuration was saved"
+        );
+    }
+    let d = f.run(&["drift", ex, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&d.stdout).unwrap();
+    assert_eq!(report["summary"]["nodes_in_sync"], 6, "{report:#}");
+    assert_eq!(report["summary"]["ports_in_sync"], 12);
+
+    // Someone changes a BIOS value on r1u02 through plain Redfish: drift calls it out of band.
+    f.out_of_band(1, "ProcTurboMode", "Enabled").await;
+    let d = f.run(&["drift", ex, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(d.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&d.stdout).unwrap();
+    let r1u02 = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "r1u02")
+        .unwrap();
+    assert_eq!(r1u02["status"], "drifted");
+    assert_eq!(r1u02["items"][0]["path"], "bios.ProcTurboMode");
+    assert_eq!(r1u02["items"][0]["cause"], "out_of_band");
+    assert_eq!(r1u02["items"][0]["live"], "Enabled");
+    // JUnit fails the pipeline on it; markdown carries the summary for the ticket.
+    let junit = f.dir.path().join("drift.xml");
+    f.run(&[
+        "drift",
+        ex,
+        "--format",
+        "junit",
+        "-o",
+        junit.to_str().unwrap(),
+    ]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("failures=\"1\""), "{xml}");
+    assert!(xml.contains("bios.ProcTurboMode [out-of-band]"), "{xml}");
+    let md = text(&f.run(&["drift", ex, "--format", "markdown"]));
+    assert!(md.contains("| nodes (6) | 5 | 1 | 0 |"), "{md}");
+
+    // A plan saved now goes stale when the live state changes again before it is applied.
+    let p = f.run(&["plan", ex, "-out", saved.to_str().unwrap()]);
+    assert!(p.status.success());
+    f.out_of_band(2, "SysProfile", "Custom").await;
+    let a = f.run(&["apply", saved.to_str().unwrap()]);
+    assert_eq!(a.status.code(), Some(1));
+    assert!(text(&a).contains("is stale"), "{}", text(&a));
+
+    // Applying the directory converges again, with one more reset for each drifted node only.
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    let mut resets = f.resets().await;
+    resets.sort();
+    assert_eq!(
+        resets,
+        vec![1, 1, 1, 1, 3, 3],
+        "two out-of-band resets and two corrective ones"
+    );
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_step() {
+    let f = fleet(4, Duration::from_millis(1500)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let mut child = f
+        .cmd(&["apply", ex, "-auto-approve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it once two resets are under way.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut started = 0;
+    while let Some(Ok(l)) = lines.next() {
+        if l.contains("/reset started") {
+            started += 1;
+            if started == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(started, 2, "the apply did not reach its resets");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    let out = text(&a);
+    assert!(a.status.success(), "{out}");
+    assert!(out.contains("resuming run"), "{out}");
+    assert!(
+        out.contains("already done in this run: not repeated"),
+        "{out}"
+    );
+    // Every node reset exactly once, whether its reset was issued before or after the kill.
+    assert_eq!(f.resets().await, vec![1; 4]);
+    // The journal: no step succeeded twice.
+    let inv = planner::inventory::Inventory::open(
+        &f.inventory,
+        planner::project::Actor::admin("t"),
+        None,
+    )
+    .await
+    .unwrap();
+    let runs: Vec<String> = inv
+        .audit_log(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "apply.start")
+        .map(|e| e.object)
+        .collect();
+    assert_eq!(runs.len(), 1, "the second apply resumed the first run");
+    let journal = inv.journal_of(&runs[0]).await.unwrap();
+    let mut succeeded = std::collections::BTreeMap::new();
+    for e in &journal {
+        if e.status == planner::inventory::StepStatus::Succeeded {
+            *succeeded.entry(e.step.clone()).or_insert(0) += 1;
+        }
+    }
+    assert!(succeeded.values().all(|c| *c == 1), "{succeeded:?}");
+    assert_eq!(succeeded.len(), 4 * 5 + 1, "{succeeded:?}");
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    f.lab.shutdown().await;
+}
