@@ -367,8 +367,9 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 .map(|s| s.plan.clone())
                 .unwrap_or(p.plan.clone());
             print!("{}", report::plan_text(&p, style()));
+            unreachable = p.diff.unreachable.keys().cloned().collect();
             if plan.is_empty() {
-                return Ok(());
+                return unreachable_is_an_error(&p);
             }
             confirm(a.auto_approve || saved.is_some())?;
             let run_id = format!(
@@ -430,6 +431,13 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             "{} steps failed and {} were skipped",
             report.failed.len(),
             report.skipped.len()
+        );
+    }
+    if !unreachable.is_empty() {
+        bail!(
+            "{} devices could not be read and were not changed: {}",
+            unreachable.len(),
+            unreachable.join(", ")
         );
     }
     Ok(())
