@@ -16,9 +16,9 @@ use crate::plan::{self, Plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] LoadErrors),
-    #[error("{0}")]
+    #[error(transparent)]
     Inventory(#[from] crate::inventory::InventoryError),
     #[error("{0}")]
     Plan(String),
