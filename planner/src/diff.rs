@@ -468,13 +468,22 @@ fn switch_diff(
         })
         .collect();
     d.changes.extend(vlan_changes);
-    for (node, change, pd) in per_node {
-        let todo = switch::pending(live, std::slice::from_ref(&change), canonical);
-        if todo.is_empty() {
-            continue;
+    // One pass over all port changes (the state is cloned once, not once per port).
+    let all: Vec<Change> = per_node.iter().map(|(_, c, _)| c.clone()).collect();
+    let todo = switch::pending(live, &all, canonical);
+    let mut todo_ports: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    for c in todo {
+        if let Some(p) = c.port() {
+            todo_ports.entry(canonical(p)).or_default().push(c);
         }
-        d.by_node.entry(node).or_default().extend(todo.clone());
-        d.changes.extend(todo);
+    }
+    for (node, change, pd) in per_node {
+        let Some(p) = change.port() else { continue };
+        let Some(changes) = todo_ports.remove(&canonical(p)) else {
+            continue;
+        };
+        d.by_node.entry(node).or_default().extend(changes.clone());
+        d.changes.extend(changes);
         d.ports.push(pd);
     }
     d
@@ -583,7 +592,6 @@ mod tests {
         NodeLive {
             system_id: "1".into(),
             power: PowerState::On,
-            health: None,
             bios: Some(BiosState {
                 current: current.as_object().unwrap().clone(),
                 pending: pending.as_object().unwrap().clone(),

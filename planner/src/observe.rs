@@ -23,7 +23,6 @@ use crate::switch::{self, SwitchEndpoint, SwitchState};
 pub struct NodeLive {
     pub system_id: String,
     pub power: PowerState,
-    pub health: Option<String>,
     pub bios: Option<BiosState>,
     pub registry: Option<BiosRegistry>,
     pub boot: Option<BootSettings>,
@@ -153,7 +152,7 @@ pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcE
         },
         async {
             if wants_raid {
-                Some(bmc.inspect(&sys).await)
+                Some(bmc.storage(&sys).await)
             } else {
                 None
             }
@@ -163,7 +162,6 @@ pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcE
     let live = NodeLive {
         system_id: sys,
         power: power?,
-        health: storage.as_ref().and_then(|i| i.health.clone()),
         bios: bios.transpose()?,
         registry: registry.transpose()?,
         boot: boot.transpose()?,

@@ -280,6 +280,9 @@ pub trait Bmc: Send + Sync {
 
     async fn volumes(&self, system: &str) -> Result<Vec<VolumeInfo>, BmcError>;
 
+    /// Storage controllers, drives and volumes: what RAID planning needs, without a full inspection.
+    async fn storage(&self, system: &str) -> Result<StorageInfo, BmcError>;
+
     /// Creates a RAID volume; with `OnReset` it happens at the next reset and a task is returned.
     async fn create_volume(
         &self,

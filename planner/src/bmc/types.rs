@@ -236,6 +236,16 @@ impl Inventory {
     }
 }
 
+/// A system's storage, as RAID planning reads it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StorageInfo {
+    pub controllers: Vec<ControllerInfo>,
+    pub drives: Vec<DriveInfo>,
+    pub volumes: Vec<VolumeInfo>,
+    /// Parts the BMC could not provide, with why.
+    pub unavailable: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BiosState {
     pub current: Map<String, Value>,

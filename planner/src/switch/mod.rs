@@ -217,7 +217,6 @@ fn satisfied(st: &SwitchState, c: &Change, canonical: &impl Fn(&str) -> String) 
 
 /// What a change does to the state, as far as [`satisfied`] can see.
 fn simulate(st: &mut SwitchState, c: &Change, canonical: &impl Fn(&str) -> String) {
-    let all: BTreeSet<u16> = (VLAN_MIN..=VLAN_MAX).collect();
     match c {
         Change::CreateVlan { id, name } => {
             st.vlans.insert(*id, name.clone());
@@ -252,7 +251,7 @@ fn simulate(st: &mut SwitchState, c: &Change, canonical: &impl Fn(&str) -> Strin
         Change::RemoveTrunkVlans { port: p, vlans } => {
             if let Some(p) = st.ports.get_mut(&canonical(p)) {
                 let current = match &p.trunk_allowed {
-                    VlanSet::All => all,
+                    VlanSet::All => (VLAN_MIN..=VLAN_MAX).collect(),
                     VlanSet::Only(s) => s.clone(),
                 };
                 p.trunk_allowed = VlanSet::Only(current.difference(vlans).copied().collect());

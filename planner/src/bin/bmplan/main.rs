@@ -187,7 +187,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    if std::env::var_os("BMPLAN_REPORT_PEAK_RSS").is_some() {
+        // For benchmarks: the process's peak resident set, read before it exits.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(l) = status.lines().find(|l| l.starts_with("VmHWM:")) {
+            eprintln!(
+                "peak-rss-kib {}",
+                l.split_whitespace().nth(1).unwrap_or("0")
+            );
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<planning::ChangesPresent>().is_some() => ExitCode::from(2),
         Err(e) => {

@@ -251,7 +251,7 @@ impl Bmc for RedfishBmc {
         }
         let (nics, storage, firmware, bios, sensors) = tokio::join!(
             self.nics(&sys, op),
-            self.storage(&sys, op),
+            self.storage_of(&sys, op),
             self.firmware(op),
             self.bios(system),
             self.sensors(&sys, op)
@@ -536,6 +536,18 @@ impl Bmc for RedfishBmc {
             .map(String::from)
             .unwrap_or_else(|| format!("{bios_path}/Actions/Bios.ResetBios"));
         self.client.post(&target, &json!({}), op).await.map(|_| ())
+    }
+
+    async fn storage(&self, system: &str) -> Result<super::StorageInfo, BmcError> {
+        let op = "read storage";
+        let (_, sys) = self.system_doc(system, op).await?;
+        let (controllers, drives, volumes, unavailable) = self.storage_of(&sys, op).await?;
+        Ok(super::StorageInfo {
+            controllers,
+            drives,
+            volumes,
+            unavailable,
+        })
     }
 
     async fn volumes(&self, system: &str) -> Result<Vec<VolumeInfo>, BmcError> {
@@ -900,7 +912,7 @@ impl RedfishBmc {
     /// Controllers, drives and volumes. A volumes collection that fails (sushy's fake driver answers
     /// 500 when none are configured) is reported in the last element instead of hiding the drives.
     #[allow(clippy::type_complexity)]
-    async fn storage(
+    async fn storage_of(
         &self,
         sys: &Value,
         op: &str,
