@@ -539,7 +539,7 @@ fn err_at(file: &File, span: Option<std::ops::Range<usize>>, message: String) ->
 fn eval_body(
     file: &File,
     body: &Body,
-    ctx: &Context,
+    ctx: &mut Context,
     prefix: &str,
     locations: &mut BTreeMap<String, Location>,
     skip: &[&str],
@@ -629,17 +629,22 @@ fn eval_body(
                     for (k, v) in
                         collection(&items).map_err(|m| err_at(file, for_each.span(), m))?
                     {
-                        let mut child = ctx.clone();
+                        // The iterator is declared in place (cloning a context that holds a
+                        // whole fleet per item is quadratic), and cleared after the block.
                         let mut it = hcl::Map::new();
                         it.insert("key".to_string(), k);
                         it.insert("value".to_string(), v);
-                        child.declare_var(iterator.as_str(), hcl::Value::Object(it));
+                        ctx.declare_var(iterator.as_str(), hcl::Value::Object(it));
                         let n = block_counts.entry(label.clone()).or_default();
                         let p = format!("{prefix}{label}.{n}.");
                         *n += 1;
-                        let o = eval_body(file, &content.body, &child, &p, locations, &[])?;
-                        push_block(&mut out, &label, o);
+                        let o = eval_body(file, &content.body, ctx, &p, locations, &[]);
+                        if o.is_err() {
+                            ctx.declare_var(iterator.as_str(), hcl::Value::Null);
+                        }
+                        push_block(&mut out, &label, o?);
                     }
+                    ctx.declare_var(iterator.as_str(), hcl::Value::Null);
                     continue;
                 }
                 let n = block_counts.entry(ident.to_string()).or_default();
@@ -946,7 +951,7 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
             match (b.ident.as_str(), labels.as_slice()) {
                 ("provider", [p]) if p == "baremetal" => {
                     let mut locs = BTreeMap::new();
-                    match eval_body(f, &b.body, &ctx, "", &mut locs, &["alias"]) {
+                    match eval_body(f, &b.body, &mut ctx.clone(), "", &mut locs, &["alias"]) {
                         Ok(m) => loaded.provider = m,
                         Err(e) => errors.push(e),
                     }
@@ -1047,13 +1052,15 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
     let f = p.file;
     let b = p.block;
     let at = location(f, b.span().map(|r| r.start).unwrap_or(0));
+    // One working context per resource; each instance declares its `each` / `count` in it.
+    let mut work = ctx.clone();
     let with_id = |mut m: Map<String, Value>| {
         let id = m.get("name").cloned().unwrap_or(Value::Null);
         m.entry("id").or_insert(id);
         m
     };
     let make =
-        |ctx: &Context, key: Option<Value>, address: String| -> Result<Instance, LoadError> {
+        |ctx: &mut Context, key: Option<Value>, address: String| -> Result<Instance, LoadError> {
             let mut locs = BTreeMap::new();
             let attrs = eval_body(
                 f,
@@ -1082,13 +1089,12 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
         let mut by_key = hcl::Map::new();
         for (k, v) in collection(&items).map_err(|m| err_at(f, fe.span(), m))? {
             let key = k.as_str().unwrap_or_default().to_string();
-            let mut child = ctx.clone();
             let mut each = hcl::Map::new();
             each.insert("key".to_string(), k.clone());
             each.insert("value".to_string(), v);
-            child.declare_var("each", hcl::Value::Object(each));
+            work.declare_var("each", hcl::Value::Object(each));
             let inst = make(
-                &child,
+                &mut work,
                 Some(Value::String(key.clone())),
                 format!("{}.{}[{key:?}]", p.kind, p.name),
             )?;
@@ -1107,12 +1113,11 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
         let mut instances = Vec::new();
         let mut list = Vec::new();
         for i in 0..n {
-            let mut child = ctx.clone();
             let mut count = hcl::Map::new();
             count.insert("index".to_string(), i.into());
-            child.declare_var("count", hcl::Value::Object(count));
+            work.declare_var("count", hcl::Value::Object(count));
             let inst = make(
-                &child,
+                &mut work,
                 Some(Value::from(i)),
                 format!("{}.{}[{i}]", p.kind, p.name),
             )?;
@@ -1121,7 +1126,7 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
         }
         return Ok((instances, hcl::Value::Array(list)));
     }
-    let inst = make(ctx, None, format!("{}.{}", p.kind, p.name))?;
+    let inst = make(&mut work, None, format!("{}.{}", p.kind, p.name))?;
     let v = obj(inst.attrs.clone());
     Ok((vec![inst], v))
 }

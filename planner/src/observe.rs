@@ -67,7 +67,12 @@ impl Default for ObserveOptions {
     fn default() -> Self {
         ObserveOptions {
             concurrency: 256,
-            limits: Limits::default(),
+            // Two connections per BMC: reads of one node still overlap, and a fleet-wide pass does
+            // not pay four TLS handshakes per BMC.
+            limits: Limits {
+                max_connections: 2,
+                ..Limits::default()
+            },
             switch_timeout: Duration::from_secs(30),
         }
     }
@@ -113,28 +118,61 @@ pub async fn system_id(bmc: &RedfishBmc, n: &NodeSpec) -> Result<String, BmcErro
     }
 }
 
+/// BIOS registries by name, shared by every node of one observation: nodes of one vendor and BIOS
+/// generation publish the same registry (its name carries its version), so it is read once and the
+/// other nodes wait for that read instead of each downloading and parsing it.
+#[derive(Default)]
+pub struct RegistryCache {
+    by_name: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<BiosRegistry>>>>,
+}
+
+impl RegistryCache {
+    async fn get(
+        &self,
+        bmc: &RedfishBmc,
+        sys: &str,
+        name: Option<&str>,
+    ) -> Result<BiosRegistry, BmcError> {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return bmc.bios_registry(sys).await;
+        };
+        let cell = {
+            let mut m = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(name.to_string()).or_default().clone()
+        };
+        cell.get_or_try_init(|| bmc.bios_registry(sys))
+            .await
+            .cloned()
+    }
+}
+
 /// Reads one node.
 pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcError> {
+    observe_node_with(n, limits, &RegistryCache::default()).await
+}
+
+async fn observe_node_with(
+    n: &NodeSpec,
+    limits: Limits,
+    registries: &RegistryCache,
+) -> Result<NodeLive, BmcError> {
     let bmc = RedfishBmc::new(endpoint(n, limits))?;
     let sys = system_id(&bmc, n).await?;
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();
     let wants_raid = profile.raid.is_some();
-    let (power, bios, registry, boot, secure_boot, storage) = tokio::join!(
+    let (power, bios_and_registry, boot, secure_boot, storage) = tokio::join!(
         bmc.power_state(&sys),
         async {
-            if wants_bios {
-                Some(bmc.bios(&sys).await)
-            } else {
-                None
+            if !wants_bios {
+                return None;
             }
-        },
-        async {
-            if wants_bios {
-                Some(bmc.bios_registry(&sys).await)
-            } else {
-                None
-            }
+            let bios = match bmc.bios(&sys).await {
+                Ok(b) => b,
+                Err(e) => return Some(Err(e)),
+            };
+            let registry = registries.get(&bmc, &sys, bios.registry.as_deref()).await;
+            Some(registry.map(|r| (bios, r)))
         },
         async {
             if profile.boot_mode.is_some() {
@@ -159,11 +197,15 @@ pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcE
         },
     );
     let storage = storage.transpose()?;
+    let (bios, registry) = match bios_and_registry.transpose()? {
+        Some((b, r)) => (Some(b), Some(r)),
+        None => (None, None),
+    };
     let live = NodeLive {
         system_id: sys,
         power: power?,
-        bios: bios.transpose()?,
-        registry: registry.transpose()?,
+        bios,
+        registry,
         boot: boot.transpose()?,
         secure_boot: secure_boot.transpose()?,
         volumes: storage.as_ref().map(|i| i.volumes.clone()),
@@ -183,13 +225,15 @@ pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcE
 /// Reads every node and switch of `desired` (nodes in maintenance are skipped).
 pub async fn observe(desired: &Desired, opts: ObserveOptions) -> Observed {
     let sem = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let registries = Arc::new(RegistryCache::default());
     let mut nodes = tokio::task::JoinSet::new();
     for n in desired.nodes.values().filter(|n| !n.maintenance) {
         let n = n.clone();
         let sem = sem.clone();
+        let registries = registries.clone();
         nodes.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let r = observe_node(&n, opts.limits).await;
+            let r = observe_node_with(&n, opts.limits, &registries).await;
             (
                 n.name,
                 match r {
