@@ -1,5 +1,5 @@
 # The lab fleet as code: every node of a `bmplan lab` manifest gets the "compute" profile (BIOS, boot
-# and RAID all differ from the lab's factory state) and its switch ports on the "prod" VLAN.
+# RAID and BIOS firmware all differ from the lab's factory state) and its switch ports on the "prod" VLAN.
 #
 #   bmplan lab --nodes 8 --tls --manifest /tmp/lab/lab.json &
 #   bmplan plan  examples/lab -var lab_manifest=/tmp/lab/lab.json
@@ -67,6 +67,12 @@ resource "baremetal_profile" "compute" {
   boot {
     mode        = "UEFI"
     secure_boot = true
+  }
+  # The lab reads the version from the image's name and does not download it.
+  firmware {
+    component = "BIOS"
+    version   = "9.9.9"
+    image_url = "http://images.lab.invalid/bios-9.9.9.bin"
   }
   raid {
     volume {

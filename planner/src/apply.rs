@@ -147,6 +147,16 @@ async fn staged_work_done(bmc: &RedfishBmc, sys: &str, n: &NodeSpec) -> Result<b
             return Ok(false);
         }
     }
+    if !p.firmware.is_empty() {
+        let inv = bmc.firmware_inventory().await?;
+        let behind = p.firmware.iter().any(|f| {
+            !inv.iter()
+                .any(|x| x.id == f.component && x.version.as_deref() == Some(f.version.as_str()))
+        });
+        if behind {
+            return Ok(false);
+        }
+    }
     if let Some(raid) = &p.raid {
         let vols = bmc.volumes(sys).await?;
         let names: BTreeSet<&str> = vols.iter().filter_map(|v| v.name.as_deref()).collect();
@@ -189,6 +199,14 @@ async fn run_node_step(
             Ok(())
         }
         Action::StageBios { values } => bmc.stage_bios(&sys, values).await,
+        Action::UpdateFirmware { updates } => {
+            for (image, component) in updates {
+                let target = format!("/redfish/v1/UpdateService/FirmwareInventory/{component}");
+                bmc.update_firmware(image, &[target], ApplyTime::OnReset)
+                    .await?;
+            }
+            Ok(())
+        }
         Action::SetBootMode { mode } => {
             let m = if mode == "Legacy" {
                 BootMode::Legacy

@@ -48,6 +48,8 @@ pub struct NodeDiff {
     pub secure_boot: Option<bool>,
     pub raid_delete: Vec<String>,
     pub raid_create: Vec<VolumeSpec>,
+    /// Firmware images to stage: (image URL, component id).
+    pub firmware: Vec<(String, String)>,
     /// Something staged or to be staged only takes effect at a reset.
     pub needs_reset: bool,
     /// The values this diff wants, by path, recorded after a successful apply (for out-of-band
@@ -356,6 +358,49 @@ fn node_diff(
             d.needs_reset = true;
         }
     }
+    // Firmware: each named component at its version.
+    if !p.firmware.is_empty() {
+        match &live.firmware {
+            Some(inv) => {
+                for f in &p.firmware {
+                    let path = format!("firmware.{}", f.component);
+                    d.applied
+                        .insert(path.clone(), Value::String(f.version.clone()));
+                    let Some(have) = inv.iter().find(|x| x.id == f.component) else {
+                        errors.push(err(
+                            path,
+                            format!(
+                                "no firmware component {:?} (the BMC has {})",
+                                f.component,
+                                inv.iter()
+                                    .map(|x| x.id.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                        continue;
+                    };
+                    if have.version.as_deref() == Some(f.version.as_str()) {
+                        continue;
+                    }
+                    let live_v = have.version.clone().map(Value::String);
+                    d.items.push(Item {
+                        out_of_band: oob(&path, &live_v),
+                        path,
+                        live: live_v,
+                        want: Some(Value::String(f.version.clone())),
+                        state: ItemState::Change,
+                    });
+                    d.firmware.push((f.image_url.clone(), f.component.clone()));
+                    d.needs_reset = true;
+                }
+            }
+            None => errors.push(err(
+                "firmware".into(),
+                "the profile sets firmware, but the BMC has no firmware inventory".into(),
+            )),
+        }
+    }
     d
 }
 
@@ -615,6 +660,7 @@ mod tests {
             volumes: None,
             drives: vec![],
             controllers: vec![],
+            firmware: None,
         }
     }
 
@@ -661,6 +707,47 @@ mod tests {
         assert_eq!(d.boot_mode.as_deref(), Some("UEFI"));
         assert_eq!(d.secure_boot, Some(true));
         assert!(d.needs_reset);
+    }
+
+    #[test]
+    fn firmware_behind_its_version_is_staged_and_an_unknown_component_is_an_error() {
+        use crate::bmc::FirmwareInfo;
+        use crate::model::FirmwareWant;
+        let mut n = node(&[], None, None);
+        n.profile.as_mut().unwrap().firmware = vec![
+            FirmwareWant {
+                component: "BIOS".into(),
+                version: "2.20.0".into(),
+                image_url: "http://img/bios-2.20.0.bin".into(),
+            },
+            FirmwareWant {
+                component: "NIC.1".into(),
+                version: "1.0".into(),
+                image_url: "http://img/nic-1.0.bin".into(),
+            },
+        ];
+        let mut l = live(serde_json::json!({}), serde_json::json!({}));
+        l.firmware = Some(vec![FirmwareInfo {
+            id: "BIOS".into(),
+            name: None,
+            version: Some("2.19.1".into()),
+            updateable: Some(true),
+        }]);
+        let mut errors = vec![];
+        let d = node_diff(&n, &l, None, &mut errors);
+        assert_eq!(
+            d.firmware,
+            vec![("http://img/bios-2.20.0.bin".to_string(), "BIOS".to_string())]
+        );
+        assert!(d.needs_reset);
+        assert_eq!(d.items[0].path, "firmware.BIOS");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .message
+                .contains("no firmware component \"NIC.1\" (the BMC has BIOS)"),
+            "{errors:?}"
+        );
     }
 
     #[test]

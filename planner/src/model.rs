@@ -39,6 +39,13 @@ pub struct VolumeWant {
     pub controller: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirmwareWant {
+    pub component: String,
+    pub version: String,
+    pub image_url: String,
+}
+
 /// A profile with its template chain applied.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ProfileSpec {
@@ -50,6 +57,8 @@ pub struct ProfileSpec {
     pub secure_boot: Option<bool>,
     /// `None` leaves RAID alone; `Some` is the complete volume list.
     pub raid: Option<Vec<VolumeWant>>,
+    /// Components by id; a profile's list overrides its template's entries of the same component.
+    pub firmware: Vec<FirmwareWant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,6 +157,7 @@ struct RawProfile<'a> {
     boot_mode: Option<String>,
     secure_boot: Option<bool>,
     raid: Option<Vec<VolumeWant>>,
+    firmware: Vec<FirmwareWant>,
 }
 
 impl Desired {
@@ -279,9 +289,31 @@ impl Desired {
                             );
                         }
                     }
+                    let firmware: Vec<FirmwareWant> = blocks(i, "firmware")
+                        .iter()
+                        .map(|f| FirmwareWant {
+                            component: f.get("component").map(scalar_text).unwrap_or_default(),
+                            version: f.get("version").map(scalar_text).unwrap_or_default(),
+                            image_url: f.get("image_url").map(scalar_text).unwrap_or_default(),
+                        })
+                        .collect();
+                    for (k, f) in firmware.iter().enumerate() {
+                        if !(f.image_url.starts_with("http://")
+                            || f.image_url.starts_with("https://"))
+                        {
+                            errors.push(i.error(
+                                &format!("firmware.{k}"),
+                                format!(
+                                    "image_url {:?} must be an http(s) URL the BMC can fetch",
+                                    f.image_url
+                                ),
+                            ));
+                        }
+                    }
                     raw_profiles.insert(
                         name,
                         RawProfile {
+                            firmware,
                             inst: i,
                             template: s(i, "template"),
                             bios,
@@ -349,6 +381,10 @@ impl Desired {
                 }
                 if r.raid.is_some() {
                     p.raid = r.raid.clone();
+                }
+                for f in &r.firmware {
+                    p.firmware.retain(|x| x.component != f.component);
+                    p.firmware.push(f.clone());
                 }
             }
             d.profiles.insert(name.clone(), p);

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::FirmwareInfo;
 use crate::bmc::{
     BiosRegistry, BiosState, Bmc, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
     Limits, PowerState, SecureBoot, VolumeInfo,
@@ -30,6 +31,8 @@ pub struct NodeLive {
     pub volumes: Option<Vec<VolumeInfo>>,
     pub drives: Vec<DriveInfo>,
     pub controllers: Vec<ControllerInfo>,
+    /// Read when the profile names firmware.
+    pub firmware: Option<Vec<FirmwareInfo>>,
 }
 
 /// A device's state, or why it could not be read.
@@ -161,7 +164,8 @@ async fn observe_node_with(
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();
     let wants_raid = profile.raid.is_some();
-    let (power, bios_and_registry, boot, secure_boot, storage) = tokio::join!(
+    let wants_firmware = !profile.firmware.is_empty();
+    let (power, bios_and_registry, boot, secure_boot, storage, firmware) = tokio::join!(
         bmc.power_state(&sys),
         async {
             if !wants_bios {
@@ -195,6 +199,13 @@ async fn observe_node_with(
                 None
             }
         },
+        async {
+            if wants_firmware {
+                Some(bmc.firmware_inventory().await)
+            } else {
+                None
+            }
+        },
     );
     let storage = storage.transpose()?;
     let (bios, registry) = match bios_and_registry.transpose()? {
@@ -217,6 +228,7 @@ async fn observe_node_with(
             .as_ref()
             .map(|i| i.controllers.clone())
             .unwrap_or_default(),
+        firmware: firmware.transpose()?,
     };
     bmc.client().logout().await;
     Ok(live)

@@ -30,6 +30,10 @@ pub enum Action {
     StageBios {
         values: Map<String, Value>,
     },
+    /// Firmware images staged for the reset: (image URL, component id).
+    UpdateFirmware {
+        updates: Vec<(String, String)>,
+    },
     SetBootMode {
         mode: String,
     },
@@ -235,6 +239,15 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                     &mut last,
                 );
             }
+            if !nd.firmware.is_empty() {
+                push(
+                    "stage-firmware",
+                    Action::UpdateFirmware {
+                        updates: nd.firmware.clone(),
+                    },
+                    &mut last,
+                );
+            }
             if !nd.bios.is_empty() {
                 push(
                     "stage-bios",
@@ -335,6 +348,13 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                     "RAID +{} -{}",
                     nd.raid_create.len(),
                     nd.raid_delete.len()
+                ));
+            }
+            if !nd.firmware.is_empty() {
+                let n = nd.firmware.len();
+                parts.push(format!(
+                    "{n} firmware update{}",
+                    if n == 1 { "" } else { "s" }
                 ));
             }
             if let Some(m) = &nd.boot_mode {

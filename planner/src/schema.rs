@@ -216,6 +216,17 @@ pub const PROFILE: ResourceSpec = ResourceSpec {
             blocks: &[],
         },
         BlockSpec {
+            name: "firmware",
+            max_one: false,
+            description: "A firmware component at a version, installed from an image at the profile's one reset.",
+            attrs: &[
+                attr("component", Kind::String, Required, "Firmware inventory id (`BIOS`, `BMC`, a NIC's id…)."),
+                attr("version", Kind::String, Required, "The version the component must run."),
+                attr("image_url", Kind::String, Required, "URL the BMC downloads the image from."),
+            ],
+            blocks: &[],
+        },
+        BlockSpec {
             name: "raid",
             max_one: true,
             description: "RAID layout. Volumes not listed are deleted.",

@@ -1,5 +1,5 @@
-//! End to end on the lab with `examples/lab`: plan shows changes, apply, plan says "No changes", one
-//! reset per node, an out-of-band BIOS change made through plain Redfish shows in drift, a stale saved
+//! End to end on the lab with `examples/lab` (BIOS, boot, RAID and firmware): plan shows changes, apply,
+//! plan says "No changes", one reset per node, an out-of-band BIOS change made through plain Redfish shows in drift, a stale saved
 //! plan is refused, and an apply killed midway resumes without repeating a step.
 
 mod common;
@@ -166,7 +166,7 @@ async fn plan_apply_plan_on_the_lab_resets_each_node_once_and_drift_sees_out_of_
     let out = text(&p);
     assert!(
         out.contains(
-            "r1u01: 1 reboot, BIOS 4 changes, RAID +1 -0, secure boot, VLAN 1→100 on tor1 Gi0/1"
+            "r1u01: 1 reboot, BIOS 4 changes, RAID +1 -0, 1 firmware update, secure boot, VLAN 1→100 on tor1 Gi0/1"
         ),
         "{out}"
     );
@@ -327,7 +327,7 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
         }
     }
     assert!(succeeded.values().all(|c| *c == 1), "{succeeded:?}");
-    assert_eq!(succeeded.len(), 4 * 5 + 1, "{succeeded:?}");
+    assert_eq!(succeeded.len(), 4 * 6 + 1, "{succeeded:?}");
     let p = f.run(&["plan", ex, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     f.lab.shutdown().await;

@@ -73,6 +73,7 @@ fn live(turbo: &str, pending_turbo: Option<&str>, mode: &str) -> NodeLive {
         volumes: None,
         drives: vec![],
         controllers: vec![],
+        firmware: None,
     }
 }
 

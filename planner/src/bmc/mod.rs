@@ -305,6 +305,9 @@ pub trait Bmc: Send + Sync {
 
     async fn virtual_media(&self, system: &str) -> Result<Vec<MediaInfo>, BmcError>;
 
+    /// The firmware inventory: components, versions.
+    async fn firmware_inventory(&self) -> Result<Vec<FirmwareInfo>, BmcError>;
+
     /// Starts a SimpleUpdate from an image URI; returns its task.
     async fn update_firmware(
         &self,

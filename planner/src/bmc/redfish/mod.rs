@@ -732,6 +732,10 @@ impl Bmc for RedfishBmc {
         Ok(())
     }
 
+    async fn firmware_inventory(&self) -> Result<Vec<super::FirmwareInfo>, BmcError> {
+        self.firmware("read the firmware inventory").await
+    }
+
     async fn update_firmware(
         &self,
         image_uri: &str,
