@@ -233,9 +233,17 @@ async fn run_node_step(
         Action::Wait => {
             let deadline = Instant::now() + opts.wait_timeout;
             loop {
-                let on = bmc.power_state(&sys).await? == PowerState::On;
-                if on && staged_work_done(bmc, &sys, n).await? {
+                let (power, health) = bmc.power_and_health(&sys).await?;
+                let healthy = health.as_deref() != Some("Critical");
+                if power == PowerState::On && healthy && staged_work_done(bmc, &sys, n).await? {
                     return Ok(());
+                }
+                if power == PowerState::On && !healthy && staged_work_done(bmc, &sys, n).await? {
+                    return Err(BmcError::Invalid {
+                        bmc: n.bmc_url.clone(),
+                        operation: "the health check after the reset".into(),
+                        problems: vec!["the system reports Critical health".into()],
+                    });
                 }
                 if Instant::now() >= deadline {
                     return Err(BmcError::Timeout {

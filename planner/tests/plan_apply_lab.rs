@@ -332,3 +332,36 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     f.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_critical_after_its_reset_fails_its_wait_and_what_depends_on_it_is_skipped() {
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let control = f.lab.manifest().control_url.clone();
+    let r = reqwest::Client::new()
+        .put(format!("{control}/nodes/r1u02/health"))
+        .json(&serde_json::json!({"health": "Critical"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    let out = text(&a);
+    assert_eq!(a.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("failed  r1u02/wait") && out.contains("Critical health"),
+        "{out}"
+    );
+    // The switch batch of the wave depends on every node of the wave: it is skipped, and says why.
+    assert!(
+        out.contains("skipped tor1/wave-1: skipped: r1u02/wait failed"),
+        "{out}"
+    );
+    // r1u01 itself converged: only the ports remain.
+    let p = f.run(&["plan", ex]);
+    let plan = text(&p);
+    assert!(plan.contains("r1u01: VLAN 1→100 on tor1 Gi0/1"), "{plan}");
+    assert!(!plan.contains("r1u01: 1 reboot"), "{plan}");
+    f.lab.shutdown().await;
+}

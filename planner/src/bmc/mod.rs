@@ -241,6 +241,12 @@ pub trait Bmc: Send + Sync {
 
     async fn power_state(&self, system: &str) -> Result<PowerState, BmcError>;
 
+    /// Power state and rolled-up health (`OK`, `Warning`, `Critical`) in one read.
+    async fn power_and_health(
+        &self,
+        system: &str,
+    ) -> Result<(PowerState, Option<String>), BmcError>;
+
     /// Performs a power action and waits until the system reaches the resulting state, within `timeout`.
     /// `Off` shuts down gracefully and forces the power off if the OS has not stopped halfway through.
     async fn power(

@@ -313,6 +313,19 @@ impl Bmc for RedfishBmc {
         ))
     }
 
+    async fn power_and_health(
+        &self,
+        system: &str,
+    ) -> Result<(PowerState, Option<String>), BmcError> {
+        let (_, doc) = self
+            .system_doc(system, "read power state and health")
+            .await?;
+        Ok((
+            PowerState::parse(&text(&doc, "/PowerState").unwrap_or_default()),
+            text(&doc, "/Status/HealthRollup").or_else(|| text(&doc, "/Status/Health")),
+        ))
+    }
+
     async fn power(
         &self,
         system: &str,
