@@ -159,7 +159,7 @@ async fn observe_node_with(
     limits: Limits,
     registries: &RegistryCache,
 ) -> Result<NodeLive, BmcError> {
-    let bmc = RedfishBmc::new(endpoint(n, limits))?;
+    let bmc = RedfishBmc::snapshot(endpoint(n, limits))?;
     let sys = system_id(&bmc, n).await?;
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();

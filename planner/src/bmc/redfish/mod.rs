@@ -6,6 +6,7 @@
 pub mod client;
 pub mod inventory;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +26,11 @@ pub struct RedfishBmc {
     client: Client,
     /// How often power state is polled while waiting for a transition.
     pub poll: Duration,
+    /// For one read-only pass: each system document is read once and shared by every read of the
+    /// pass (power, boot, BIOS, storage…). `None` for clients that change things and poll.
+    snapshot: Option<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Value>>>>,
+    >,
 }
 
 impl RedfishBmc {
@@ -32,7 +38,16 @@ impl RedfishBmc {
         Ok(RedfishBmc {
             client: Client::new(ep)?,
             poll: Duration::from_millis(500),
+            snapshot: None,
         })
+    }
+
+    /// A client for one observation: system documents are read once per client (so the answers of
+    /// one pass are consistent, and a fleet-wide read costs fewer requests). Not for applying.
+    pub fn snapshot(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
+        let mut b = RedfishBmc::new(ep)?;
+        b.snapshot = Some(Default::default());
+        Ok(b)
     }
 
     pub fn client(&self) -> &Client {
@@ -61,7 +76,18 @@ impl RedfishBmc {
 
     async fn system_doc(&self, system: &str, operation: &str) -> Result<(String, Value), BmcError> {
         let path = self.system_path(system).await?;
-        let doc = self.client.get(&path, operation).await?;
+        let Some(cache) = &self.snapshot else {
+            let doc = self.client.get(&path, operation).await?;
+            return Ok((path, doc));
+        };
+        let cell = {
+            let mut m = cache.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(path.clone()).or_default().clone()
+        };
+        let doc = cell
+            .get_or_try_init(|| self.client.get(&path, operation))
+            .await?
+            .clone();
         Ok((path, doc))
     }
 
