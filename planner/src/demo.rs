@@ -1,7 +1,8 @@
 //! `bmplan demo`: the main job on the embedded default, with no hardware. It starts the lab in-process,
 //! enrolls every simulated BMC into a SQLite inventory (credentials verified, TLS verified, passwords
-//! sealed), schedules hosts by flavor as a project member, reads the switch, and says plainly which
-//! stages of the lifecycle are not built yet.
+//! sealed), schedules hosts by flavor as a project member, reads the switch, then runs `examples/lab`
+//! through validate → plan → apply → plan ("No changes", one reset per node), changes a BIOS value
+//! behind the planner's back and prints the drift report.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,14 +11,22 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lab::{Lab, LabConfig};
 
+use crate::apply::{self, ApplyOptions};
 use crate::bmc::{Limits, Secret};
 use crate::credentials::CredentialsKey;
+use crate::drift;
 use crate::enroll;
 use crate::flavor::Flavor;
 use crate::inventory::{AuditFilter, Inventory, NewHost, NodeFilter, NodeRegistration, NodeTls};
+use crate::load::LoadOptions;
+use crate::observe::ObserveOptions;
 use crate::project::Actor;
 use crate::report;
+use crate::run;
 use crate::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
+
+/// The lab fleet as code, the same file as `examples/lab/main.tf`.
+const EXAMPLE_LAB: &str = include_str!("../../examples/lab/main.tf");
 
 /// Options of `bmplan demo`.
 #[derive(Debug, Clone)]
@@ -39,7 +48,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
 
     writeln!(
         out,
-        "[1/5] starting the lab: {} simulated servers and 1 top-of-rack switch, TLS with a lab CA",
+        "[1/6] starting the lab: {} simulated servers and 1 top-of-rack switch, TLS with a lab CA",
         opts.nodes
     )?;
     let cfg = LabConfig {
@@ -60,7 +69,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
 
     writeln!(
         out,
-        "[2/5] enrolling every BMC into a SQLite inventory (TLS verified against the lab CA, passwords sealed)"
+        "[2/6] enrolling every BMC into a SQLite inventory (TLS verified against the lab CA, passwords sealed)"
     )?;
     let ca_pem = match &manifest.ca_cert {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {p}"))?,
@@ -118,7 +127,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
 
     writeln!(
         out,
-        "[3/5] scheduling: flavors match nodes on CPUs, memory, architecture; best fit, then name"
+        "[3/6] scheduling: flavors match nodes on CPUs, memory, architecture; best fit, then name"
     )?;
     inventory
         .put_flavor(&Flavor {
@@ -163,7 +172,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     let sw = &manifest.switches[0];
     writeln!(
         out,
-        "[4/5] switch {} ({}) over SSH at {}: live VLANs and ports",
+        "[4/6] switch {} ({}) over SSH at {}: live VLANs and ports",
         sw.name, sw.driver, sw.address
     )?;
     let switch = IosSwitch::new(SwitchEndpoint {
@@ -183,13 +192,118 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     }
     writeln!(out, "      …\n")?;
 
-    writeln!(out, "[5/5] not built yet, so not run:")?;
-    writeln!(out, "      - validate -> plan -> apply -> plan \"No changes\" -> drift report on examples/lab (issue #6)\n")?;
+    writeln!(
+        out,
+        "[5/6] examples/lab: validate -> plan -> apply -> plan (BIOS, boot, RAID, firmware, ports)"
+    )?;
+    let config = dir.join("config");
+    std::fs::create_dir_all(&config).with_context(|| format!("creating {}", config.display()))?;
+    std::fs::write(config.join("main.tf"), EXAMPLE_LAB)
+        .with_context(|| format!("writing {}", config.display()))?;
+    let load_opts = LoadOptions {
+        vars: vec![("lab_manifest".into(), manifest_path.display().to_string())],
+        var_files: vec![],
+        env: Some(vec![]),
+    };
+    let (_, desired) = run::load(&config, &load_opts)?;
+    writeln!(
+        out,
+        "      valid: {} nodes, {} profiles, {} networks, {} switches",
+        desired.nodes.len(),
+        desired.profiles.len(),
+        desired.networks.len(),
+        desired.switches.len()
+    )?;
+    let applied = inventory.applied_state().await?;
+    let first = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    writeln!(
+        out,
+        "      plan: {} nodes to change, {} reboots, {} waves; for example",
+        first
+            .plan
+            .waves
+            .iter()
+            .map(|w| w.nodes.len())
+            .sum::<usize>(),
+        first.plan.resets(),
+        first.plan.waves.len()
+    )?;
+    if let Some(line) = first.plan.disruptions.first() {
+        writeln!(out, "        {line}")?;
+    }
+    let run_id = format!("demo-{}", std::process::id());
+    let fp = run::desired_fingerprint(&first.desired);
+    inventory
+        .start_run(&run_id, &fp, &serde_json::to_string(&first.plan)?)
+        .await?;
+    let report = apply::apply(
+        &inventory,
+        &first.desired,
+        &first.plan,
+        &run_id,
+        ApplyOptions::default(),
+    )
+    .await?;
+    inventory
+        .finish_run(
+            &run_id,
+            if report.ok() { "succeeded" } else { "failed" },
+            "demo",
+        )
+        .await?;
+    if !report.ok() {
+        anyhow::bail!(
+            "the demo apply failed: {:?} {:?}",
+            report.failed,
+            report.skipped
+        );
+    }
+    let resets: Vec<u64> = lab.fleet.nodes.iter().map(|n| n.state().resets).collect();
+    writeln!(
+        out,
+        "      apply: {} steps succeeded; resets per node: {}",
+        report.succeeded.len(),
+        resets
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )?;
+    let applied = inventory.applied_state().await?;
+    let second = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    writeln!(
+        out,
+        "      plan again: {}\n",
+        if second.plan.is_empty() {
+            "No changes."
+        } else {
+            "changes remain (unexpected)"
+        }
+    )?;
+
+    writeln!(
+        out,
+        "[6/6] someone turns Turbo back on at r1u02's console; the drift report says so"
+    )?;
+    if let Some(n) = lab.fleet.nodes.get(1) {
+        n.state()
+            .bios
+            .insert("ProcTurboMode".into(), serde_json::json!("Enabled"));
+    }
+    let third = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    let drift = drift::report(&third.desired, &third.diff);
+    for line in report::drift_text(&drift, report::Style { color: false })
+        .lines()
+        .filter(|l| !l.contains(": in sync"))
+    {
+        writeln!(out, "      {line}")?;
+    }
+    writeln!(out)?;
 
     let audit = inventory.audit_log(&AuditFilter::default()).await?;
     writeln!(
         out,
-        "enrolled {} BMCs in {:.1}s; the audit log holds {} entries ({} refused); the lab served {} Redfish requests",
+        "demo done in {1:.1}s: {0} BMCs enrolled, planned, applied and checked; the audit log holds {2} entries ({3} refused); the lab served {4} Redfish requests",
         nodes.len(),
         started.elapsed().as_secs_f64(),
         audit.len(),

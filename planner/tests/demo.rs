@@ -1,8 +1,8 @@
 //! `bmplan demo` runs end to end on the embedded lab: enrollment into SQLite, scheduling, the switch,
-//! and it says plainly what is not built yet.
+//! and examples/lab through plan, apply, plan and drift.
 
 #[tokio::test]
-async fn demo_enrolls_every_simulated_bmc_schedules_hosts_and_names_the_missing_stages() {
+async fn demo_enrolls_schedules_plans_applies_and_reports_drift_on_the_lab() {
     let dir = tempfile::tempdir().unwrap();
     let mut out = Vec::new();
     planner::demo::run(
@@ -21,7 +21,10 @@ async fn demo_enrolls_every_simulated_bmc_schedules_hosts_and_names_the_missing_
             "node r1u{i:02} missing:\n{text}"
         );
     }
-    assert!(text.contains("enrolled 8 BMCs"), "{text}");
+    assert!(
+        text.contains(": 8 BMCs enrolled, planned, applied and checked"),
+        "{text}"
+    );
     // Scheduling as a member: two hosts within the quota, the third refused by it.
     assert!(text.contains("creates web-2 (general): node r1u"), "{text}");
     assert!(
@@ -42,7 +45,13 @@ async fn demo_enrolls_every_simulated_bmc_schedules_hosts_and_names_the_missing_
         .iter()
         .all(|n| n.state == planner::lifecycle::ProvisionState::Available));
     assert!(inv.check().await.unwrap().is_empty());
-    assert!(text.contains("not built yet"), "{text}");
+    // The planner on examples/lab: one reset per node, then no changes, then the out-of-band change.
+    assert!(text.contains("resets per node: 1 1 1 1 1 1 1 1"), "{text}");
+    assert!(text.contains("plan again: No changes."), "{text}");
+    assert!(
+        text.contains("bios.ProcTurboMode [out-of-band]: live \"Enabled\", desired \"Disabled\""),
+        "{text}"
+    );
     let manifest = lab::manifest::Manifest::read(&dir.path().join("lab.json")).unwrap();
     assert_eq!(manifest.nodes.len(), 8);
     // The manifest holds passwords: the demo output must not.
