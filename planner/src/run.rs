@@ -124,6 +124,16 @@ pub async fn prepare(
     observe_opts: ObserveOptions,
 ) -> Result<Prepared, RunError> {
     let (loaded, desired) = load(dir, load_opts)?;
+    prepare_loaded(loaded, desired, applied, observe_opts).await
+}
+
+/// [`prepare`] for a configuration already loaded (and perhaps adjusted, e.g. `--max-parallel`).
+pub async fn prepare_loaded(
+    loaded: Loaded,
+    desired: Desired,
+    applied: &Applied,
+    observe_opts: ObserveOptions,
+) -> Result<Prepared, RunError> {
     let started = Instant::now();
     let observed = observe::observe(&desired, observe_opts).await;
     let observe_seconds = started.elapsed().as_secs_f64();

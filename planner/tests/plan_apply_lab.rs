@@ -272,7 +272,7 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
     let ex = example();
     let ex = ex.to_str().unwrap();
     let mut child = f
-        .cmd(&["apply", ex, "-auto-approve"])
+        .cmd(&["apply", ex, "-auto-approve", "--max-parallel", "2"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -280,7 +280,11 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
     // Kill it once two resets are under way.
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut started = 0;
+    let mut waves = Vec::new();
     while let Some(Ok(l)) = lines.next() {
+        if l.contains("apply: wave ") {
+            waves.push(l.clone());
+        }
         if l.contains("/reset started") {
             started += 1;
             if started == 2 {
@@ -289,10 +293,16 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
         }
     }
     assert_eq!(started, 2, "the apply did not reach its resets");
+    // --max-parallel 2 shapes the plan: 4 nodes of one rack make two waves.
+    assert_eq!(
+        waves,
+        vec!["apply: wave 1/2 started: r1, 2 nodes"],
+        "{waves:?}"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let a = f.run(&["apply", ex, "-auto-approve"]);
+    let a = f.run(&["apply", ex, "-auto-approve", "--max-parallel", "2"]);
     let out = text(&a);
     assert!(a.status.success(), "{out}");
     assert!(out.contains("resuming run"), "{out}");
@@ -327,7 +337,8 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
         }
     }
     assert!(succeeded.values().all(|c| *c == 1), "{succeeded:?}");
-    assert_eq!(succeeded.len(), 4 * 6 + 1, "{succeeded:?}");
+    // Six steps per node, and one switch batch per wave.
+    assert_eq!(succeeded.len(), 4 * 6 + 2, "{succeeded:?}");
     let p = f.run(&["plan", ex, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     f.lab.shutdown().await;

@@ -332,7 +332,6 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         None => None,
     };
     let (loaded, mut desired) = run::load(&dir, &opts)?;
-    let _ = loaded;
     if let Some(m) = a.max_parallel {
         desired.max_parallel = m.max(1);
     }
@@ -350,7 +349,14 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             (open.run_id, plan, true)
         }
         _ => {
-            let p = run::prepare(&dir, &opts, &applied, observe_opts(a.concurrency)).await?;
+            // The configuration loaded above, with --max-parallel applied, is what gets planned.
+            let p = run::prepare_loaded(
+                loaded,
+                desired.clone(),
+                &applied,
+                observe_opts(a.concurrency),
+            )
+            .await?;
             if let Some(s) = &saved {
                 if s.desired != desired_fp {
                     bail!("the saved plan {} was made for another configuration: run bmplan plan again", a.target.display());
