@@ -379,16 +379,7 @@ pub async fn apply(
             .iter()
             .any(|s| journal.get(&s.id) != Some(&StepStatus::Succeeded));
         if let Some(end) = opts.window_end {
-            let est: u64 = {
-                let single = Plan {
-                    steps: wave_steps.iter().map(|s| (*s).clone()).collect(),
-                    waves: vec![w.clone()],
-                    disruptions: vec![],
-                    observed_fingerprint: String::new(),
-                    applied: BTreeMap::new(),
-                };
-                single.estimate_s()
-            };
+            let est = plan.wave_estimate_s(w);
             let disruptive = wave_steps.iter().any(|s| s.action.disruptive());
             if pending_here && disruptive && Instant::now() + Duration::from_secs(est) > end {
                 let why = format!(

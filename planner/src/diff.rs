@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::bmc::{AttrType, BiosRegistry, VolumeSpec};
-use crate::model::{Desired, NodeSpec, PortWant, VolumeWant};
+use crate::model::{Desired, NodeSpec, PortWant};
 use crate::observe::{NodeLive, Observed, Seen};
 use crate::switch::{self, Change, Port, PortMode, SwitchState, VlanSet};
 
@@ -352,7 +352,6 @@ fn node_diff(
                 state: ItemState::Change,
                 out_of_band: false,
             });
-            let _: &VolumeWant = v;
         }
         if !d.raid_create.is_empty() || !d.raid_delete.is_empty() {
             d.needs_reset = true;

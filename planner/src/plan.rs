@@ -114,29 +114,32 @@ impl Plan {
             .count()
     }
 
-    /// The time the plan takes by its estimates: per wave, the longest node chain, plus batches.
-    pub fn estimate_s(&self) -> u64 {
-        let mut total = 0;
-        for w in &self.waves {
-            let mut longest = 0;
-            for n in &w.nodes {
-                let chain: u64 = self
-                    .steps
+    /// The time one wave takes by its estimates: its longest node chain, plus its switch batches.
+    pub fn wave_estimate_s(&self, w: &Wave) -> u64 {
+        let longest = w
+            .nodes
+            .iter()
+            .map(|n| {
+                self.steps
                     .iter()
                     .filter(|s| s.node.as_deref() == Some(n))
                     .map(|s| s.action.estimate_s())
-                    .sum();
-                longest = longest.max(chain);
-            }
-            let batches: u64 = self
-                .steps
-                .iter()
-                .filter(|s| s.wave == w.index && s.switch.is_some())
-                .map(|s| s.action.estimate_s())
-                .sum();
-            total += longest + batches;
-        }
-        total
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap_or(0);
+        let batches: u64 = self
+            .steps
+            .iter()
+            .filter(|s| s.wave == w.index && s.switch.is_some())
+            .map(|s| s.action.estimate_s())
+            .sum();
+        longest + batches
+    }
+
+    /// The time the plan takes by its estimates: its waves one after the other.
+    pub fn estimate_s(&self) -> u64 {
+        self.waves.iter().map(|w| self.wave_estimate_s(w)).sum()
     }
 }
 

@@ -208,7 +208,8 @@ fn connect_url(url: &str) -> Result<(Backend, String)> {
     Ok((Backend::Sqlite, format!("sqlite://{path}?mode=rwc")))
 }
 
-pub(crate) fn now_ms() -> i64 {
+/// The current time in Unix milliseconds, as the inventory records it.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -436,7 +436,7 @@ impl Inventory {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(InventoryError::db("inserting a node"))?;
+                .map_err(same_node_conflict("inserting a node", &reg.name))?;
                 (get_i64(&row, "id")?, ProvisionState::Enroll)
             }
         };
@@ -471,7 +471,7 @@ impl Inventory {
         .await
         .map_err(InventoryError::db("updating a node"))?;
         if let Some(f) = &facts {
-            self.store_facts(&mut tx, id, f).await?;
+            self.store_facts(&mut tx, id, &reg.name, f).await?;
         }
         let after = self.node_in(&mut tx, &reg.name).await?;
         let result = match (verification, &existing) {
@@ -499,30 +499,13 @@ impl Inventory {
         .await?;
         tx.commit()
             .await
-            .map_err(|e| self.unique_violation(e, &reg.name))?;
+            .map_err(InventoryError::db("committing an enrollment"))?;
         Ok(EnrollOutcome {
             name: reg.name.clone(),
             result,
             state: Some(state),
             detail: error,
         })
-    }
-
-    /// A concurrent enrollment of the same system loses on the unique index: say so plainly.
-    fn unique_violation(&self, e: sqlx::Error, name: &str) -> InventoryError {
-        let text = e.to_string();
-        if text.contains("system_uuid") || text.contains("UNIQUE") || text.contains("unique") {
-            InventoryError::Conflict {
-                detail: format!(
-                    "node {name}: another node with the same name or system UUID was enrolled at the same time"
-                ),
-            }
-        } else {
-            InventoryError::Database {
-                operation: "committing".into(),
-                source: e,
-            }
-        }
     }
 
     /// The node (other than `name`) that is the same system, described for the operator.
@@ -560,6 +543,7 @@ impl Inventory {
         &self,
         tx: &mut Transaction<'static, Any>,
         id: i64,
+        name: &str,
         f: &Facts,
     ) -> Result<()> {
         sqlx::query(
@@ -580,7 +564,7 @@ impl Inventory {
         .bind(id)
         .execute(&mut **tx)
         .await
-        .map_err(InventoryError::db("storing inspection results"))?;
+        .map_err(same_node_conflict("storing inspection results", name))?;
         Ok(())
     }
 
@@ -591,7 +575,7 @@ impl Inventory {
             .await?;
         let mut tx = self.begin().await?;
         let n = self.node_in(&mut tx, name).await?;
-        self.store_facts(&mut tx, n.id, &facts(inv)).await?;
+        self.store_facts(&mut tx, n.id, name, &facts(inv)).await?;
         tx.commit()
             .await
             .map_err(InventoryError::db("committing an inspection"))?;
@@ -868,6 +852,28 @@ impl Inventory {
             ),
             get_str(&row, "system_id")?,
         ))
+    }
+}
+
+/// A concurrent enrollment of the same name or system loses on a unique index (the statement fails,
+/// on both backends): say so plainly; any other database error stays one.
+fn same_node_conflict(
+    operation: &'static str,
+    name: &str,
+) -> impl FnOnce(sqlx::Error) -> InventoryError {
+    let name = name.to_string();
+    move |e| {
+        match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => InventoryError::Conflict {
+            detail: format!(
+                "node {name}: another node with the same name or system UUID was enrolled at the same time"
+            ),
+        },
+        _ => InventoryError::Database {
+            operation: operation.into(),
+            source: e,
+        },
+    }
     }
 }
 

@@ -799,9 +799,13 @@ pub async fn audit(args: &InventoryArgs, a: AuditArgs) -> anyhow::Result<()> {
     let inv = args.open().await?;
     let since_ms = match &a.since {
         Some(s) => Some(
-            planner::inventory::parse_since(s, planner_now()).with_context(|| {
-                format!("--since {s:?}: use 2026-11-23, 2026-11-23T04:00:00Z, or 90m / 24h / 7d")
-            })?,
+            planner::inventory::parse_since(s, planner::inventory::now_ms()).with_context(
+                || {
+                    format!(
+                        "--since {s:?}: use 2026-11-23, 2026-11-23T04:00:00Z, or 90m / 24h / 7d"
+                    )
+                },
+            )?,
         ),
         None => None,
     };
@@ -820,13 +824,6 @@ pub async fn audit(args: &InventoryArgs, a: AuditArgs) -> anyhow::Result<()> {
         AuditFormat::Json => json(&entries)?,
     };
     emit(&a.output, &text)
-}
-
-fn planner_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 pub async fn credentials(args: &InventoryArgs, cmd: CredentialsCommand) -> anyhow::Result<()> {
