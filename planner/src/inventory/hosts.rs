@@ -169,7 +169,7 @@ impl Inventory {
                 name: project,
             });
         }
-        let usage = self.project_in(&mut tx, &project).await?;
+        let usage = self.project_in(&mut *tx, &project).await?;
         if let Some(limit) = usage.max_hosts {
             if usage.hosts >= limit {
                 return Err(InventoryError::Quota {
@@ -309,7 +309,7 @@ impl Inventory {
             },
         })?;
         pause_point("allocate").await;
-        let host = self.host_in(&mut tx, &project, &req.name).await?;
+        let host = self.host_in(&mut *tx, &project, &req.name).await?;
         self.audit(
             &mut tx,
             Change {
@@ -356,18 +356,17 @@ impl Inventory {
         Ok(row.is_some())
     }
 
-    async fn host_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        project: &str,
-        name: &str,
-    ) -> Result<HostRecord> {
+    /// One host, read through `ex` (the pool, or a transaction).
+    async fn host_in<'e, E>(&self, ex: E, project: &str, name: &str) -> Result<HostRecord>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
         let row = sqlx::query(&format!(
             "{HOST_SELECT} WHERE h.project = $1 AND h.name = $2"
         ))
         .bind(project.to_string())
         .bind(name.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await
         .map_err(InventoryError::db("reading a host"))?;
         match row {
@@ -383,21 +382,7 @@ impl Inventory {
     pub async fn host(&self, project: &str, name: &str) -> Result<HostRecord> {
         self.authorize(Object::Host, Access::Read, Some(project), "host.read", name)
             .await?;
-        let row = sqlx::query(&format!(
-            "{HOST_SELECT} WHERE h.project = $1 AND h.name = $2"
-        ))
-        .bind(project.to_string())
-        .bind(name.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(InventoryError::db("reading a host"))?;
-        match row {
-            Some(r) => host_from_row(&r),
-            None => Err(InventoryError::NotFound {
-                kind: "host",
-                name: format!("{project}/{name}"),
-            }),
-        }
+        self.host_in(&self.pool, project, name).await
     }
 
     /// Hosts, by project then name: all of them for an admin, the actor's projects' for a member.
@@ -433,7 +418,7 @@ impl Inventory {
         )
         .await?;
         let mut tx = self.begin().await?;
-        let host = self.host_in(&mut tx, project, name).await?;
+        let host = self.host_in(&mut *tx, project, name).await?;
         if let Some(ns) = host.node_state {
             if ns != ProvisionState::Available {
                 return Err(InventoryError::Conflict {
@@ -482,7 +467,7 @@ impl Inventory {
                 detail: format!("node {node} is in maintenance: clear it before adopting"),
             });
         }
-        self.project_in(&mut tx, project).await?;
+        self.project_in(&mut *tx, project).await?;
         let now = now_ms();
         sqlx::query("UPDATE nodes SET state = $1, updated_at = $2 WHERE id = $3")
             .bind(next.as_str())
@@ -512,7 +497,7 @@ impl Inventory {
                 source: e,
             },
         })?;
-        let record = self.host_in(&mut tx, project, host).await?;
+        let record = self.host_in(&mut *tx, project, host).await?;
         self.audit(
             &mut tx,
             Change {
@@ -546,7 +531,7 @@ impl Inventory {
         .fetch_optional(&mut **tx)
         .await
         .map_err(InventoryError::db("locking a node"))?;
-        self.node_in(tx, name).await
+        self.node_in(&mut **tx, name).await
     }
 }
 

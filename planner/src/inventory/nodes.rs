@@ -299,14 +299,14 @@ fn enrollment_path(from: ProvisionState, v: &Verification) -> Vec<Event> {
 }
 
 impl Inventory {
-    pub(super) async fn node_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        name: &str,
-    ) -> Result<NodeRecord> {
+    /// One node by name, read through `ex` (the pool, or a transaction).
+    pub(super) async fn node_in<'e, E>(&self, ex: E, name: &str) -> Result<NodeRecord>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
         let row = sqlx::query(&format!("{NODE_SELECT} WHERE n.name = $1"))
             .bind(name.to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(ex)
             .await
             .map_err(InventoryError::db("reading a node"))?;
         match row {
@@ -322,18 +322,7 @@ impl Inventory {
     pub async fn node(&self, name: &str) -> Result<NodeRecord> {
         self.authorize(Object::Node, Access::Read, None, "node.read", name)
             .await?;
-        let row = sqlx::query(&format!("{NODE_SELECT} WHERE n.name = $1"))
-            .bind(name.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(InventoryError::db("reading a node"))?;
-        match row {
-            Some(r) => node_from_row(&r),
-            None => Err(InventoryError::NotFound {
-                kind: "node",
-                name: name.to_string(),
-            }),
-        }
+        self.node_in(&self.pool, name).await
     }
 
     /// Every node, for scheduling and checks; no permission check (callers check).
@@ -390,7 +379,7 @@ impl Inventory {
             Verification::Inspected(inv) => Some(facts(inv)),
             _ => None,
         };
-        let existing = match self.node_in(&mut tx, &reg.name).await {
+        let existing = match self.node_in(&mut *tx, &reg.name).await {
             Ok(n) => Some(n),
             Err(InventoryError::NotFound { .. }) => None,
             Err(e) => return Err(e),
@@ -473,7 +462,7 @@ impl Inventory {
         if let Some(f) = &facts {
             self.store_facts(&mut tx, id, &reg.name, f).await?;
         }
-        let after = self.node_in(&mut tx, &reg.name).await?;
+        let after = self.node_in(&mut *tx, &reg.name).await?;
         let result = match (verification, &existing) {
             (Verification::VerifyFailed(_), _) => EnrollResult::VerifyFailed,
             (Verification::InspectFailed(_), _) => EnrollResult::InspectFailed,
@@ -574,7 +563,7 @@ impl Inventory {
         self.authorize(Object::Node, Access::Write, None, "node.inspect", name)
             .await?;
         let mut tx = self.begin().await?;
-        let n = self.node_in(&mut tx, name).await?;
+        let n = self.node_in(&mut *tx, name).await?;
         self.store_facts(&mut tx, n.id, name, &facts(inv)).await?;
         tx.commit()
             .await
@@ -628,7 +617,7 @@ impl Inventory {
             .await
             .map_err(InventoryError::db("updating a node's state"))?;
         pause_point("transition").await;
-        let after = self.node_in(&mut tx, name).await?;
+        let after = self.node_in(&mut *tx, name).await?;
         self.audit(
             &mut tx,
             Change {
@@ -664,7 +653,7 @@ impl Inventory {
                 "node {name}: maintenance needs a reason (--reason)"
             )));
         }
-        self.update_node(name, "node.maintenance", |_| {
+        self.update_node(name, "node.maintenance", None, |_| {
             (
                 "maintenance = $1, maintenance_reason = $2".to_string(),
                 vec![
@@ -695,10 +684,11 @@ impl Inventory {
                 )));
             }
         }
-        if let Some(Some(p)) = &owner {
-            self.check_node_quota(p, Some(name)).await?;
-        }
-        self.update_node(name, "node.update", move |_| {
+        let quota = match &owner {
+            Some(Some(p)) => Some(p.clone()),
+            _ => None,
+        };
+        self.update_node(name, "node.update", quota.as_deref(), move |_| {
             let mut sets = Vec::new();
             let mut binds = Vec::new();
             let mut add = |col: &str, b: Bind| {
@@ -725,13 +715,23 @@ impl Inventory {
         .await
     }
 
-    /// Runs one UPDATE of a node's columns with its audit entry.
-    async fn update_node<F>(&self, name: &str, action: &str, f: F) -> Result<NodeRecord>
+    /// Runs one UPDATE of a node's columns with its audit entry; `quota_project`, when the update
+    /// reserves the node for a project, is checked in the same transaction.
+    async fn update_node<F>(
+        &self,
+        name: &str,
+        action: &str,
+        quota_project: Option<&str>,
+        f: F,
+    ) -> Result<NodeRecord>
     where
         F: FnOnce(&NodeRecord) -> (String, Vec<Bind>),
     {
         let mut tx = self.begin().await?;
-        let before = self.node_in(&mut tx, name).await?;
+        let before = self.node_in(&mut *tx, name).await?;
+        if let Some(p) = quota_project {
+            self.check_node_quota(&mut tx, p, &before).await?;
+        }
         let (sets, binds) = f(&before);
         if !sets.is_empty() {
             let n = binds.len();
@@ -753,7 +753,7 @@ impl Inventory {
                 .await
                 .map_err(InventoryError::db("updating a node"))?;
         }
-        let after = self.node_in(&mut tx, name).await?;
+        let after = self.node_in(&mut *tx, name).await?;
         self.audit(
             &mut tx,
             Change {
@@ -780,7 +780,7 @@ impl Inventory {
         self.authorize(Object::Node, Access::Write, None, "node.remove", name)
             .await?;
         let mut tx = self.begin().await?;
-        let n = self.node_in(&mut tx, name).await?;
+        let n = self.node_in(&mut *tx, name).await?;
         if let Some(h) = &n.host {
             return Err(InventoryError::Conflict {
                 detail: format!("node {name} carries host {h}: delete the host first"),

@@ -32,7 +32,7 @@ impl Inventory {
             )));
         }
         let mut tx = self.begin().await?;
-        let before = self.project_in(&mut tx, name).await.ok();
+        let before = self.project_in(&mut *tx, name).await.ok();
         sqlx::query(
             "INSERT INTO projects (name, max_hosts, max_nodes, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET max_hosts = excluded.max_hosts, max_nodes = excluded.max_nodes",
@@ -44,7 +44,7 @@ impl Inventory {
         .execute(&mut *tx)
         .await
         .map_err(InventoryError::db("writing a project"))?;
-        let after = self.project_in(&mut tx, name).await?;
+        let after = self.project_in(&mut *tx, name).await?;
         self.audit(
             &mut tx,
             Change {
@@ -65,11 +65,11 @@ impl Inventory {
         Ok(after)
     }
 
-    pub(super) async fn project_in(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        name: &str,
-    ) -> Result<ProjectRecord> {
+    /// One project with its usage, read through `ex` (the pool, or a transaction).
+    pub(super) async fn project_in<'e, E>(&self, ex: E, name: &str) -> Result<ProjectRecord>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
         let row = sqlx::query(
             "SELECT p.name, p.max_hosts, p.max_nodes, \
                (SELECT COUNT(*) FROM hosts h WHERE h.project = p.name) AS hosts, \
@@ -78,7 +78,7 @@ impl Inventory {
              FROM projects p WHERE p.name = $1",
         )
         .bind(name.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await
         .map_err(InventoryError::db("reading a project"))?
         .ok_or_else(|| InventoryError::NotFound {
@@ -100,39 +100,27 @@ impl Inventory {
             .fetch_all(&self.pool)
             .await
             .map_err(InventoryError::db("listing projects"))?;
-        let mut tx = self.begin().await?;
         let mut out = Vec::new();
         for r in rows {
             let name = get_str(&r, "name")?;
             if self.actor.in_project(&name) {
-                out.push(self.project_in(&mut tx, &name).await?);
+                out.push(self.project_in(&self.pool, &name).await?);
             }
         }
-        tx.rollback().await.ok();
         Ok(out)
     }
 
-    /// Refuses a node reservation that would take `project` over its node quota. `node` is the node
-    /// being reserved (not counted twice if it already is the project's).
-    pub(super) async fn check_node_quota(&self, project: &str, node: Option<&str>) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let p = self.project_in(&mut tx, project).await?;
-        let already = match node {
-            Some(n) => {
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS c FROM nodes n WHERE n.name = $1 AND (n.owner_project = $2 \
-                     OR EXISTS (SELECT 1 FROM hosts h WHERE h.node_id = n.id AND h.project = $2))",
-                )
-                .bind(n.to_string())
-                .bind(project.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(InventoryError::db("counting a project's nodes"))?;
-                get_i64(&row, "c")? > 0
-            }
-            None => false,
-        };
-        tx.rollback().await.ok();
+    /// Refuses a node reservation that would take `project` over its node quota, inside the
+    /// transaction that makes it. `node` is not counted twice if it already is the project's.
+    pub(super) async fn check_node_quota(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        project: &str,
+        node: &super::NodeRecord,
+    ) -> Result<()> {
+        let p = self.project_in(&mut **tx, project).await?;
+        let already = node.owner_project.as_deref() == Some(project)
+            || node.project.as_deref() == Some(project);
         if let Some(limit) = p.max_nodes {
             if !already && p.nodes >= limit {
                 return Err(InventoryError::Quota {
