@@ -517,6 +517,15 @@ fn change_line(c: &crate::switch::Change) -> String {
     }
 }
 
+fn status_text(status: crate::drift::Status, style: Style) -> String {
+    use crate::drift::Status;
+    match status {
+        Status::InSync => style.green(status.as_str()),
+        Status::Drifted => style.yellow(status.as_str()),
+        Status::Unreachable => style.red(status.as_str()),
+    }
+}
+
 /// The drift report for a terminal.
 pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
     use crate::drift::Status;
@@ -528,11 +537,7 @@ pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
         m.nodes_drifted, m.nodes, m.nodes_unreachable, m.ports_drifted, m.ports, m.ports_unreachable, m.out_of_band, m.pending
     );
     for n in &r.nodes {
-        let status = match n.status {
-            Status::InSync => style.green("in sync"),
-            Status::Drifted => style.yellow("drifted"),
-            Status::Unreachable => style.red("unreachable"),
-        };
+        let status = status_text(n.status, style);
         let _ = writeln!(
             s,
             "node {}: {status}{}",
@@ -554,11 +559,7 @@ pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
         }
     }
     for p in &r.ports {
-        let status = match p.status {
-            Status::InSync => style.green("in sync"),
-            Status::Drifted => style.yellow("drifted"),
-            Status::Unreachable => style.red("unreachable"),
-        };
+        let status = status_text(p.status, style);
         let _ = writeln!(
             s,
             "port {} {} ({}): {status}{}",

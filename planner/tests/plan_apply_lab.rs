@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::text;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -142,14 +144,6 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

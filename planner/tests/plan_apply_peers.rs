@@ -4,15 +4,9 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use common::text;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use std::process::{Command, Stdio};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_port_vlan_change_on_fake_switches_is_planned_applied_and_then_in_sync() {

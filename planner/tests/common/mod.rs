@@ -423,3 +423,12 @@ pub fn hw(
         unavailable: vec![],
     }
 }
+
+/// A command's standard output then standard error, for assertions on what a user sees.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
