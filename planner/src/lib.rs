@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod bmc;
+pub mod converge;
 pub mod credentials;
 pub mod demo;
 pub mod diff;

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::bmc::{Secret, TlsTrust};
 use crate::load::{Instance, LoadError, LoadErrors, Loaded};
@@ -23,7 +23,7 @@ pub struct SwitchSpec {
     pub rack: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkSpec {
     pub name: String,
     pub vlan: u16,
@@ -31,7 +31,7 @@ pub struct NetworkSpec {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeWant {
     pub name: String,
     pub level: String,
@@ -39,7 +39,7 @@ pub struct VolumeWant {
     pub controller: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirmwareWant {
     pub component: String,
     pub version: String,
@@ -61,7 +61,7 @@ pub struct ProfileSpec {
     pub firmware: Vec<FirmwareWant>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PortWant {
     pub switch: String,
     pub port: String,
@@ -150,14 +150,210 @@ fn blocks<'a>(i: &'a Instance, k: &str) -> Vec<&'a serde_json::Map<String, Value
         .unwrap_or_default()
 }
 
-struct RawProfile<'a> {
-    inst: &'a Instance,
-    template: Option<String>,
-    bios: BTreeMap<String, String>,
-    boot_mode: Option<String>,
-    secure_boot: Option<bool>,
-    raid: Option<Vec<VolumeWant>>,
-    firmware: Vec<FirmwareWant>,
+/// A problem with one attribute of one resource: the attribute's dotted path and what is wrong.
+pub type AttrError = (String, String);
+
+fn attr_error(path: impl Into<String>, message: impl Into<String>) -> AttrError {
+    (path.into(), message.into())
+}
+
+/// One profile as written (its own settings, before its template's are merged in): what the loader
+/// reads from a `baremetal_profile` block and what the inventory keeps for the provider.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProfileLayer {
+    pub template: Option<String>,
+    pub bios: BTreeMap<String, String>,
+    pub boot_mode: Option<String>,
+    pub secure_boot: Option<bool>,
+    pub raid: Option<Vec<VolumeWant>>,
+    pub firmware: Vec<FirmwareWant>,
+}
+
+fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String, Value>> {
+    attrs
+        .get(k)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default()
+}
+
+fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
+    attrs.get(k).filter(|v| !v.is_null()).map(scalar_text)
+}
+
+impl ProfileLayer {
+    /// Reads a `baremetal_profile`'s attributes (nested blocks as lists of objects).
+    pub fn from_attrs(attrs: &Map<String, Value>) -> (ProfileLayer, Vec<AttrError>) {
+        let mut errors = Vec::new();
+        let bios = attrs
+            .get("bios")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+            .unwrap_or_default();
+        let boot = block_list(attrs, "boot");
+        let raid: Option<Vec<VolumeWant>> = block_list(attrs, "raid").first().map(|r| {
+            block_list(r, "volume")
+                .iter()
+                .map(|v| VolumeWant {
+                    name: text_of(v, "name").unwrap_or_default(),
+                    level: text_of(v, "level").unwrap_or_default().to_ascii_uppercase(),
+                    drives: n(v.get("drives")).map(|d| d as u32),
+                    controller: text_of(v, "controller"),
+                })
+                .collect()
+        });
+        for (k, v) in raid.iter().flatten().enumerate() {
+            if !["RAID0", "RAID1", "RAID5", "RAID6", "RAID10"].contains(&v.level.as_str()) {
+                errors.push(attr_error(
+                    format!("raid.0.volume.{k}.level"),
+                    format!(
+                        "RAID level {:?} is not one of RAID0, RAID1, RAID5, RAID6, RAID10",
+                        v.level
+                    ),
+                ));
+            }
+        }
+        let boot_mode = boot.first().and_then(|b| text_of(b, "mode"));
+        if let Some(m) = &boot_mode {
+            if m != "UEFI" && m != "Legacy" {
+                errors.push(attr_error("boot.0.mode", format!("boot mode {m:?} is not UEFI or Legacy")));
+            }
+        }
+        let firmware: Vec<FirmwareWant> = block_list(attrs, "firmware")
+            .iter()
+            .map(|f| FirmwareWant {
+                component: text_of(f, "component").unwrap_or_default(),
+                version: text_of(f, "version").unwrap_or_default(),
+                image_url: text_of(f, "image_url").unwrap_or_default(),
+            })
+            .collect();
+        for (k, f) in firmware.iter().enumerate() {
+            if !(f.image_url.starts_with("http://") || f.image_url.starts_with("https://")) {
+                errors.push(attr_error(
+                    format!("firmware.{k}.image_url"),
+                    format!("image_url {:?} must be an http(s) URL the BMC can fetch", f.image_url),
+                ));
+            }
+        }
+        let secure_boot = boot.first().and_then(|b| b.get("secure_boot")).and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => Some(s == "true"),
+            _ => None,
+        });
+        let layer = ProfileLayer {
+            template: text_of(attrs, "template"),
+            bios,
+            boot_mode,
+            secure_boot,
+            raid,
+            firmware,
+        };
+        (layer, errors)
+    }
+}
+
+/// Merges every profile with its template chain (the profile's own settings win). `Err` is the
+/// profile whose template is missing or loops, and why (reported at its `template` attribute).
+pub fn resolve_profile(
+    name: &str,
+    layers: &BTreeMap<String, ProfileLayer>,
+) -> Result<ProfileSpec, (String, String)> {
+    let mut chain = vec![name.to_string()];
+    let mut cur = layers
+        .get(name)
+        .ok_or_else(|| (name.to_string(), format!("no profile named {name:?}")))?;
+    while let Some(t) = &cur.template {
+        if chain.contains(t) {
+            return Err((
+                name.to_string(),
+                format!("template cycle: {} → {t}", chain.join(" → ")),
+            ));
+        }
+        let owner = chain.last().cloned().unwrap_or_default();
+        cur = layers
+            .get(t)
+            .ok_or_else(|| (owner, format!("no profile named {t:?}")))?;
+        chain.push(t.clone());
+    }
+    let mut p = ProfileSpec {
+        name: name.to_string(),
+        inherits: chain[1..].to_vec(),
+        ..ProfileSpec::default()
+    };
+    for layer in chain.iter().rev() {
+        let r = &layers[layer];
+        p.bios.extend(r.bios.clone());
+        if r.boot_mode.is_some() {
+            p.boot_mode = r.boot_mode.clone();
+        }
+        if r.secure_boot.is_some() {
+            p.secure_boot = r.secure_boot;
+        }
+        if r.raid.is_some() {
+            p.raid = r.raid.clone();
+        }
+        for f in &r.firmware {
+            p.firmware.retain(|x| x.component != f.component);
+            p.firmware.push(f.clone());
+        }
+    }
+    Ok(p)
+}
+
+/// Reads a `baremetal_network`'s attributes.
+pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec<AttrError>> {
+    let mut errors = Vec::new();
+    let vlan = n(attrs.get("vlan_id")).unwrap_or(0.0);
+    if vlan.fract() != 0.0 || vlan < VLAN_MIN as f64 || vlan > VLAN_MAX as f64 {
+        errors.push(attr_error(
+            "vlan_id",
+            format!("vlan_id {vlan} is out of range: VLANs are {VLAN_MIN} to {VLAN_MAX}"),
+        ));
+    }
+    let role = text_of(attrs, "role").unwrap_or_else(|| "tenant".into());
+    if !["tenant", "provisioning", "cleaning"].contains(&role.as_str()) {
+        errors.push(attr_error(
+            "role",
+            format!("role {role:?} is not one of tenant, provisioning, cleaning"),
+        ));
+    }
+    if let Some(m) = n(attrs.get("mtu")) {
+        if !(576.0..=9216.0).contains(&m) {
+            errors.push(attr_error("mtu", format!("mtu {m} is out of range: 576 to 9216")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(NetworkSpec {
+        name: text_of(attrs, "name").unwrap_or_default(),
+        vlan: vlan as u16,
+        mtu: n(attrs.get("mtu")).map(|m| m as u32),
+        role,
+    })
+}
+
+/// Switch drivers, as `baremetal_switch.driver` names them.
+pub const SWITCH_DRIVERS: [&str; 4] = ["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"];
+
+/// Reads a `baremetal_switch`'s attributes.
+pub fn switch_from_attrs(attrs: &Map<String, Value>) -> Result<SwitchSpec, Vec<AttrError>> {
+    let driver = text_of(attrs, "driver").unwrap_or_default();
+    if !SWITCH_DRIVERS.contains(&driver.as_str()) {
+        return Err(vec![attr_error(
+            "driver",
+            format!("driver {driver:?} is not one of {}", SWITCH_DRIVERS.join(", ")),
+        )]);
+    }
+    Ok(SwitchSpec {
+        name: text_of(attrs, "name").unwrap_or_default(),
+        driver,
+        address: text_of(attrs, "address").unwrap_or_default(),
+        username: text_of(attrs, "username").unwrap_or_default(),
+        password: Secret::new(text_of(attrs, "password").unwrap_or_default()),
+        enable_password: text_of(attrs, "enable_password").map(Secret::new),
+        rack: text_of(attrs, "rack"),
+    })
 }
 
 impl Desired {
@@ -178,8 +374,12 @@ impl Desired {
         } else {
             TlsTrust::NoExtraRoots
         };
-        let mut raw_profiles: BTreeMap<String, RawProfile> = BTreeMap::new();
+        let mut layers: BTreeMap<String, ProfileLayer> = BTreeMap::new();
+        let mut profile_insts: BTreeMap<String, &Instance> = BTreeMap::new();
         let mut names: BTreeMap<(&str, String), &str> = BTreeMap::new();
+        let located = |i: &Instance, errs: Vec<AttrError>| -> Vec<LoadError> {
+            errs.into_iter().map(|(path, m)| i.error(&path, m)).collect()
+        };
         for i in &l.instances {
             let name = s(i, "name").unwrap_or_default();
             if let Some(prev) = names.insert((i.kind.as_str(), name.clone()), &i.address) {
@@ -187,207 +387,42 @@ impl Desired {
                 continue;
             }
             match i.kind.as_str() {
-                "baremetal_switch" => {
-                    d.switches.insert(
-                        name.clone(),
-                        SwitchSpec {
-                            name,
-                            driver: s(i, "driver").unwrap_or_default(),
-                            address: s(i, "address").unwrap_or_default(),
-                            username: s(i, "username").unwrap_or_default(),
-                            password: Secret::new(s(i, "password").unwrap_or_default()),
-                            enable_password: s(i, "enable_password").map(Secret::new),
-                            rack: s(i, "rack"),
-                        },
-                    );
-                    let driver = s(i, "driver").unwrap_or_default();
-                    if ![
-                        "cisco_ios",
-                        "juniper_netconf",
-                        "juniper_netconf_qfx",
-                        "arista_eapi",
-                    ]
-                    .contains(&driver.as_str())
-                    {
-                        errors.push(i.error(
-                            "driver",
-                            format!("driver {driver:?} is not one of cisco_ios, juniper_netconf, juniper_netconf_qfx, arista_eapi"),
-                        ));
+                "baremetal_switch" => match switch_from_attrs(&i.attrs) {
+                    Ok(sw) => {
+                        d.switches.insert(name, sw);
                     }
-                }
-                "baremetal_network" => {
-                    let vlan = n(i.attrs.get("vlan_id")).unwrap_or(0.0);
-                    if vlan.fract() != 0.0 || vlan < VLAN_MIN as f64 || vlan > VLAN_MAX as f64 {
-                        errors.push(i.error(
-                            "vlan_id",
-                            format!("vlan_id {vlan} is out of range: VLANs are {VLAN_MIN} to {VLAN_MAX}"),
-                        ));
-                        continue;
+                    Err(e) => errors.extend(located(i, e)),
+                },
+                "baremetal_network" => match network_from_attrs(&i.attrs) {
+                    Ok(nw) => {
+                        d.networks.insert(name, nw);
                     }
-                    let role = s(i, "role").unwrap_or_else(|| "tenant".into());
-                    if !["tenant", "provisioning", "cleaning"].contains(&role.as_str()) {
-                        errors.push(i.error(
-                            "role",
-                            format!("role {role:?} is not one of tenant, provisioning, cleaning"),
-                        ));
-                    }
-                    d.networks.insert(
-                        name.clone(),
-                        NetworkSpec {
-                            name,
-                            vlan: vlan as u16,
-                            mtu: n(i.attrs.get("mtu")).map(|m| m as u32),
-                            role,
-                        },
-                    );
-                }
+                    Err(e) => errors.extend(located(i, e)),
+                },
                 "baremetal_profile" => {
-                    let bios = i
-                        .attrs
-                        .get("bios")
-                        .and_then(Value::as_object)
-                        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
-                        .unwrap_or_default();
-                    let boot = blocks(i, "boot");
-                    let raid: Option<Vec<VolumeWant>> = blocks(i, "raid").first().map(|r| {
-                        r.get("volume")
-                            .and_then(Value::as_array)
-                            .map(|vs| {
-                                vs.iter()
-                                    .filter_map(Value::as_object)
-                                    .map(|v| VolumeWant {
-                                        name: v.get("name").map(scalar_text).unwrap_or_default(),
-                                        level: v
-                                            .get("level")
-                                            .map(scalar_text)
-                                            .unwrap_or_default()
-                                            .to_ascii_uppercase(),
-                                        drives: n(v.get("drives")).map(|d| d as u32),
-                                        controller: v.get("controller").map(scalar_text),
-                                    })
-                                    .collect()
-                            })
-                            .unwrap_or_default()
-                    });
-                    if let Some(vols) = &raid {
-                        for (k, v) in vols.iter().enumerate() {
-                            if !["RAID0", "RAID1", "RAID5", "RAID6", "RAID10"]
-                                .contains(&v.level.as_str())
-                            {
-                                errors.push(i.error(
-                                    &format!("raid.0.volume.{k}.level"),
-                                    format!("RAID level {:?} is not one of RAID0, RAID1, RAID5, RAID6, RAID10", v.level),
-                                ));
-                            }
-                        }
-                    }
-                    let boot_mode = boot.first().and_then(|b| b.get("mode")).map(scalar_text);
-                    if let Some(m) = &boot_mode {
-                        if m != "UEFI" && m != "Legacy" {
-                            errors.push(
-                                i.error("boot.0", format!("boot mode {m:?} is not UEFI or Legacy")),
-                            );
-                        }
-                    }
-                    let firmware: Vec<FirmwareWant> = blocks(i, "firmware")
-                        .iter()
-                        .map(|f| FirmwareWant {
-                            component: f.get("component").map(scalar_text).unwrap_or_default(),
-                            version: f.get("version").map(scalar_text).unwrap_or_default(),
-                            image_url: f.get("image_url").map(scalar_text).unwrap_or_default(),
-                        })
-                        .collect();
-                    for (k, f) in firmware.iter().enumerate() {
-                        if !(f.image_url.starts_with("http://")
-                            || f.image_url.starts_with("https://"))
-                        {
-                            errors.push(i.error(
-                                &format!("firmware.{k}"),
-                                format!(
-                                    "image_url {:?} must be an http(s) URL the BMC can fetch",
-                                    f.image_url
-                                ),
-                            ));
-                        }
-                    }
-                    raw_profiles.insert(
-                        name,
-                        RawProfile {
-                            firmware,
-                            inst: i,
-                            template: s(i, "template"),
-                            bios,
-                            boot_mode,
-                            secure_boot: boot.first().and_then(|b| b.get("secure_boot")).and_then(
-                                |v| match v {
-                                    Value::Bool(b) => Some(*b),
-                                    Value::String(s) => Some(s == "true"),
-                                    _ => None,
-                                },
-                            ),
-                            raid,
-                        },
-                    );
+                    let (layer, errs) = ProfileLayer::from_attrs(&i.attrs);
+                    errors.extend(located(i, errs));
+                    layers.insert(name.clone(), layer);
+                    profile_insts.insert(name, i);
                 }
                 "baremetal_node" => {}
                 _ => d.unplanned.push(i.address.clone()),
             }
         }
         // Profiles with their templates applied.
-        for (name, raw) in &raw_profiles {
-            let mut chain = vec![name.clone()];
-            let mut cur = raw;
-            let mut ok = true;
-            while let Some(t) = &cur.template {
-                if chain.contains(t) {
-                    errors.push(raw.inst.error(
-                        "template",
-                        format!("template cycle: {} → {t}", chain.join(" → ")),
-                    ));
-                    ok = false;
-                    break;
+        for name in layers.keys() {
+            match resolve_profile(name, &layers) {
+                Ok(p) => {
+                    d.profiles.insert(name.clone(), p);
                 }
-                match raw_profiles.get(t) {
-                    Some(next) => {
-                        chain.push(t.clone());
-                        cur = next;
-                    }
-                    None => {
-                        errors.push(
-                            cur.inst
-                                .error("template", format!("no profile named {t:?}")),
-                        );
-                        ok = false;
-                        break;
+                Err((owner, m)) => {
+                    let i = profile_insts.get(&owner).unwrap_or(&profile_insts[name]);
+                    let e = i.error("template", m);
+                    if !errors.contains(&e) {
+                        errors.push(e);
                     }
                 }
             }
-            if !ok {
-                continue;
-            }
-            let mut p = ProfileSpec {
-                name: name.clone(),
-                inherits: chain[1..].to_vec(),
-                ..ProfileSpec::default()
-            };
-            for layer in chain.iter().rev() {
-                let r = &raw_profiles[layer];
-                p.bios.extend(r.bios.clone());
-                if r.boot_mode.is_some() {
-                    p.boot_mode = r.boot_mode.clone();
-                }
-                if r.secure_boot.is_some() {
-                    p.secure_boot = r.secure_boot;
-                }
-                if r.raid.is_some() {
-                    p.raid = r.raid.clone();
-                }
-                for f in &r.firmware {
-                    p.firmware.retain(|x| x.component != f.component);
-                    p.firmware.push(f.clone());
-                }
-            }
-            d.profiles.insert(name.clone(), p);
         }
         // Nodes, with their references checked.
         for i in l.instances.iter().filter(|i| i.kind == "baremetal_node") {

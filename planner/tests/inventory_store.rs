@@ -471,6 +471,8 @@ async fn the_audit_log_records_before_and_after_without_secrets_and_filters_by_t
             address: "127.0.0.1:2222".into(),
             username: "admin".into(),
             password: Secret::new("switch-s3cret"),
+            enable_password: None,
+            rack: None,
         })
         .await
         .unwrap();
@@ -535,6 +537,8 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
             address: "127.0.0.1:2222".into(),
             username: "admin".into(),
             password: Secret::new("switch-s3cret"),
+            enable_password: Some(Secret::new("enable-s3cret")),
+            rack: None,
         })
         .await
         .unwrap();
@@ -547,12 +551,13 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
         };
         let mut conn = sqlx::AnyConnection::connect(&connect).await.unwrap();
         let dump: Vec<String> = sqlx::query_scalar::<_, String>(
-            "SELECT password_sealed FROM nodes UNION ALL SELECT password_sealed FROM switches",
+            "SELECT password_sealed FROM nodes UNION ALL SELECT password_sealed FROM switches \
+             UNION ALL SELECT enable_password_sealed FROM switches",
         )
         .fetch_all(&mut conn)
         .await
         .unwrap();
-        assert_eq!(dump.len(), 3);
+        assert_eq!(dump.len(), 4);
         for v in &dump {
             assert!(v.starts_with("bmk1:"), "{v}");
             assert!(!v.contains("s3cret"));
@@ -565,14 +570,13 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
         let new_text = CredentialsKey::generate().unwrap();
         let new = || CredentialsKey::from_base64(&new_text, "new").unwrap();
         let new_id = new().id().to_string();
-        assert_eq!(inv.rotate_credentials(&new()).await.unwrap(), 3);
+        assert_eq!(inv.rotate_credentials(&new()).await.unwrap(), 4);
         let e = inv.node_endpoint("n01").await.unwrap_err().to_string();
         assert!(e.contains("sealed with key") && e.contains(&new_id), "{e}");
         let rotated = inv.with_key(new());
-        assert_eq!(
-            rotated.switch_password("tor1").await.unwrap().expose(),
-            "switch-s3cret"
-        );
+        let (pw, enable) = rotated.switch_secrets("tor1").await.unwrap();
+        assert_eq!(pw.expose(), "switch-s3cret");
+        assert_eq!(enable.unwrap().expose(), "enable-s3cret");
         assert_eq!(
             rotated
                 .node_endpoint("n02")

@@ -14,6 +14,7 @@
 //! refusal by the permission rules is recorded too.
 
 mod audit;
+mod catalog;
 mod check;
 mod flavors;
 mod hosts;
@@ -32,6 +33,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::{AuditEntry, AuditFilter};
+pub use catalog::NodeConfig;
 pub use check::Violation;
 pub use flavors::FlavorCapacity;
 pub use hosts::{HostRecord, NewHost};

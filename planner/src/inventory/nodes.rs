@@ -717,7 +717,7 @@ impl Inventory {
 
     /// Runs one UPDATE of a node's columns with its audit entry; `quota_project`, when the update
     /// reserves the node for a project, is checked in the same transaction.
-    async fn update_node<F>(
+    pub(super) async fn update_node<F>(
         &self,
         name: &str,
         action: &str,

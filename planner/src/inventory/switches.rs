@@ -16,6 +16,7 @@ pub struct SwitchRecord {
     pub driver: String,
     pub address: String,
     pub username: String,
+    pub rack: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct SwitchRegistration {
     pub address: String,
     pub username: String,
     pub password: Secret,
+    pub enable_password: Option<Secret>,
+    pub rack: Option<String>,
 }
 
 impl Inventory {
@@ -37,23 +40,31 @@ impl Inventory {
         let before = self.switch_in(&mut tx, &reg.name).await.ok();
         let now = now_ms();
         let row = sqlx::query(
-            "INSERT INTO switches (name, driver, address, username, password_sealed, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, '', $5, $5) \
+            "INSERT INTO switches (name, driver, address, username, password_sealed, rack, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, '', $5, $6, $6) \
              ON CONFLICT (name) DO UPDATE SET driver = excluded.driver, address = excluded.address, \
-             username = excluded.username, updated_at = excluded.updated_at RETURNING id",
+             username = excluded.username, rack = excluded.rack, updated_at = excluded.updated_at RETURNING id",
         )
         .bind(reg.name.clone())
         .bind(reg.driver.clone())
         .bind(reg.address.clone())
         .bind(reg.username.clone())
+        .bind(reg.rack.clone())
         .bind(now)
         .fetch_one(&mut *tx)
         .await
         .map_err(InventoryError::db("writing a switch"))?;
         let id = get_i64(&row, "id")?;
-        sqlx::query("UPDATE switches SET password_sealed = $1 WHERE id = $2")
-            .bind(key.seal(&format!("switch:{id}"), &reg.password)?)
-            .bind(id)
+        let enable = match &reg.enable_password {
+            Some(e) => Some(key.seal(&format!("switch-enable:{id}"), e)?),
+            None => None,
+        };
+        sqlx::query(
+            "UPDATE switches SET password_sealed = $1, enable_password_sealed = $2 WHERE id = $3",
+        )
+        .bind(key.seal(&format!("switch:{id}"), &reg.password)?)
+        .bind(enable)
+        .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(InventoryError::db("sealing a switch password"))?;
@@ -78,16 +89,31 @@ impl Inventory {
         Ok(after)
     }
 
-    async fn switch_in(
+    pub(super) async fn switch_in(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         name: &str,
     ) -> Result<SwitchRecord> {
-        let r =
-            sqlx::query("SELECT id, name, driver, address, username FROM switches WHERE name = $1")
-                .bind(name.to_string())
-                .fetch_optional(&mut **tx)
-                .await
+        self.switch_from(&mut **tx, name).await
+    }
+
+    /// One switch by name (admin).
+    pub async fn switch(&self, name: &str) -> Result<SwitchRecord> {
+        self.authorize(Object::Switch, Access::Read, None, "switch.read", name)
+            .await?;
+        self.switch_from(&self.pool, name).await
+    }
+
+    async fn switch_from<'e, E>(&self, ex: E, name: &str) -> Result<SwitchRecord>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let r = sqlx::query(
+            "SELECT id, name, driver, address, username, rack FROM switches WHERE name = $1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(ex)
+        .await
                 .map_err(InventoryError::db("reading a switch"))?
                 .ok_or_else(|| InventoryError::NotFound {
                     kind: "switch",
@@ -99,12 +125,15 @@ impl Inventory {
             driver: get_str(&r, "driver")?,
             address: get_str(&r, "address")?,
             username: get_str(&r, "username")?,
+            rack: super::get_opt(&r, "rack")?,
         })
     }
 
-    /// A switch's login password, opened for the engine's own use.
-    pub async fn switch_password(&self, name: &str) -> Result<Secret> {
-        let r = sqlx::query("SELECT id, password_sealed FROM switches WHERE name = $1")
+    /// A switch's login and enable passwords, opened for the engine's own use.
+    pub async fn switch_secrets(&self, name: &str) -> Result<(Secret, Option<Secret>)> {
+        let r = sqlx::query(
+            "SELECT id, password_sealed, enable_password_sealed FROM switches WHERE name = $1",
+        )
             .bind(name.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -114,9 +143,13 @@ impl Inventory {
                 name: name.to_string(),
             })?;
         let id = get_i64(&r, "id")?;
-        Ok(self
-            .key()?
-            .open(&format!("switch:{id}"), &get_str(&r, "password_sealed")?)?)
+        let key = self.key()?;
+        let password = key.open(&format!("switch:{id}"), &get_str(&r, "password_sealed")?)?;
+        let enable = match super::get_opt(&r, "enable_password_sealed")? {
+            Some(sealed) => Some(key.open(&format!("switch-enable:{id}"), &sealed)?),
+            None => None,
+        };
+        Ok((password, enable))
     }
 
     /// Re-seals every node and switch password under `new`, in one transaction: either everything
@@ -134,22 +167,26 @@ impl Inventory {
         let old = self.key()?;
         let mut tx = self.begin().await?;
         let mut count = 0;
-        for (table, kind) in [("nodes", "node"), ("switches", "switch")] {
-            let rows = sqlx::query(&format!("SELECT id, password_sealed FROM {table}"))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(InventoryError::db("reading sealed credentials"))?;
+        for (table, kind, column) in [
+            ("nodes", "node", "password_sealed"),
+            ("switches", "switch", "password_sealed"),
+            ("switches", "switch-enable", "enable_password_sealed"),
+        ] {
+            let rows = sqlx::query(&format!(
+                "SELECT id, {column} AS sealed FROM {table} WHERE {column} IS NOT NULL"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(InventoryError::db("reading sealed credentials"))?;
             for r in rows {
                 let id = get_i64(&r, "id")?;
-                let sealed = get_str(&r, "password_sealed")?;
+                let sealed = get_str(&r, "sealed")?;
                 if sealed_key_id(&sealed) == Some(new.id()) {
                     continue;
                 }
                 let owner = format!("{kind}:{id}");
                 let secret = old.open(&owner, &sealed)?;
-                sqlx::query(&format!(
-                    "UPDATE {table} SET password_sealed = $1 WHERE id = $2"
-                ))
+                sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
                 .bind(new.seal(&owner, &secret)?)
                 .bind(id)
                 .execute(&mut *tx)

@@ -1,0 +1,345 @@
+//! The provider's catalog: networks and profiles (kept as documents), and the configuration a node
+//! was given (its profile, switch ports and CA file), so that the engine can build a node's desired
+//! state from the inventory alone and a Terraform import reads back exactly what was configured.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::audit::Change;
+use super::nodes::Bind;
+use super::{get_i64, get_opt, get_str, now_ms, Inventory, InventoryError, Result};
+use crate::model::{NetworkSpec, PortWant, ProfileLayer};
+use crate::project::{Access, Object};
+
+/// What a node was configured with, beyond its BMC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeConfig {
+    pub profile: Option<String>,
+    pub ports: Vec<PortWant>,
+    /// The CA file the configuration named (the inventory keeps the PEM text too).
+    pub ca_cert_path: Option<String>,
+}
+
+/// A document table: `networks` or `profiles`.
+#[derive(Clone, Copy)]
+struct Docs {
+    table: &'static str,
+    kind: &'static str,
+    object: Object,
+}
+
+const NETWORKS: Docs = Docs {
+    table: "networks",
+    kind: "network",
+    object: Object::Network,
+};
+const PROFILES: Docs = Docs {
+    table: "profiles",
+    kind: "profile",
+    object: Object::Profile,
+};
+
+impl Inventory {
+    async fn doc<T: DeserializeOwned>(&self, d: Docs, name: &str) -> Result<T> {
+        let row = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
+            .ok_or_else(|| InventoryError::NotFound {
+                kind: d.kind,
+                name: name.to_string(),
+            })?;
+        serde_json::from_str(&get_str(&row, "spec")?).map_err(|e| {
+            InventoryError::Invalid(format!("{} {name}: the stored spec is damaged: {e}", d.kind))
+        })
+    }
+
+    async fn docs<T: DeserializeOwned>(&self, d: Docs) -> Result<Vec<(String, T)>> {
+        let rows = sqlx::query(&format!("SELECT name, spec FROM {} ORDER BY name", d.table))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db(format!("listing {}s", d.kind)))?;
+        rows.iter()
+            .map(|r| {
+                let name = get_str(r, "name")?;
+                let spec = serde_json::from_str(&get_str(r, "spec")?).map_err(|e| {
+                    InventoryError::Invalid(format!("{} {name}: the stored spec is damaged: {e}", d.kind))
+                })?;
+                Ok((name, spec))
+            })
+            .collect()
+    }
+
+    async fn put_doc<T: Serialize>(&self, d: Docs, name: &str, spec: &T) -> Result<()> {
+        let action = format!("{}.put", d.kind);
+        self.authorize(d.object, Access::Write, None, &action, name)
+            .await?;
+        let mut tx = self.begin().await?;
+        let before = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
+            .bind(name.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
+            .map(|r| get_str(&r, "spec"))
+            .transpose()?;
+        let text = serde_json::to_string(spec).unwrap_or_default();
+        sqlx::query(&format!(
+            "INSERT INTO {} (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+            d.table
+        ))
+        .bind(name.to_string())
+        .bind(text.clone())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db(format!("writing a {}", d.kind)))?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: &action,
+                kind: d.object,
+                object: name,
+                project: None,
+                node: None,
+                before: before.and_then(|b| serde_json::from_str(&b).ok()),
+                after: serde_json::from_str(&text).ok(),
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db(format!("committing a {}", d.kind)))
+    }
+
+    async fn delete_doc(&self, d: Docs, name: &str, in_use: Option<String>) -> Result<()> {
+        let action = format!("{}.delete", d.kind);
+        self.authorize(d.object, Access::Write, None, &action, name)
+            .await?;
+        if let Some(why) = in_use {
+            return Err(InventoryError::Conflict {
+                detail: format!("{} {name} is in use: {why}", d.kind),
+            });
+        }
+        let mut tx = self.begin().await?;
+        let before = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
+            .bind(name.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
+            .ok_or_else(|| InventoryError::NotFound {
+                kind: d.kind,
+                name: name.to_string(),
+            })?;
+        sqlx::query(&format!("DELETE FROM {} WHERE name = $1", d.table))
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(InventoryError::db(format!("deleting a {}", d.kind)))?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: &action,
+                kind: d.object,
+                object: name,
+                project: None,
+                node: None,
+                before: serde_json::from_str::<Value>(&get_str(&before, "spec")?).ok(),
+                after: None,
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db(format!("committing a {} deletion", d.kind)))
+    }
+
+    /// Creates or replaces a network (admin).
+    pub async fn put_network(&self, n: &NetworkSpec) -> Result<()> {
+        self.put_doc(NETWORKS, &n.name, n).await
+    }
+
+    pub async fn network(&self, name: &str) -> Result<NetworkSpec> {
+        self.doc(NETWORKS, name).await
+    }
+
+    pub async fn networks(&self) -> Result<Vec<NetworkSpec>> {
+        Ok(self
+            .docs(NETWORKS)
+            .await?
+            .into_iter()
+            .map(|(_, n)| n)
+            .collect())
+    }
+
+    /// Deletes a network; refused while a node's port is on it.
+    pub async fn delete_network(&self, name: &str) -> Result<()> {
+        let users: Vec<String> = self
+            .node_configs()
+            .await?
+            .into_iter()
+            .filter(|(_, c)| c.ports.iter().any(|p| p.networks.iter().any(|n| n == name)))
+            .map(|(node, _)| node)
+            .collect();
+        let in_use = (!users.is_empty()).then(|| format!("ports of {} are on it", users.join(", ")));
+        self.delete_doc(NETWORKS, name, in_use).await
+    }
+
+    /// Creates or replaces a profile as written (its template is merged in when it is used).
+    pub async fn put_profile(&self, name: &str, layer: &ProfileLayer) -> Result<()> {
+        self.put_doc(PROFILES, name, layer).await
+    }
+
+    pub async fn profile_layer(&self, name: &str) -> Result<ProfileLayer> {
+        self.doc(PROFILES, name).await
+    }
+
+    pub async fn profile_layers(&self) -> Result<std::collections::BTreeMap<String, ProfileLayer>> {
+        Ok(self.docs(PROFILES).await?.into_iter().collect())
+    }
+
+    /// Deletes a profile; refused while a node uses it or another profile inherits from it.
+    pub async fn delete_profile(&self, name: &str) -> Result<()> {
+        let mut users: Vec<String> = self
+            .node_configs()
+            .await?
+            .into_iter()
+            .filter(|(_, c)| c.profile.as_deref() == Some(name))
+            .map(|(node, _)| format!("node {node}"))
+            .collect();
+        users.extend(
+            self.profile_layers()
+                .await?
+                .into_iter()
+                .filter(|(_, l)| l.template.as_deref() == Some(name))
+                .map(|(p, _)| format!("profile {p} (template)")),
+        );
+        let in_use = (!users.is_empty()).then(|| users.join(", "));
+        self.delete_doc(PROFILES, name, in_use).await
+    }
+
+    /// Records what a node was configured with (admin).
+    pub async fn set_node_config(&self, name: &str, c: &NodeConfig) -> Result<()> {
+        self.authorize(Object::Node, Access::Write, None, "node.configure", name)
+            .await?;
+        let c = c.clone();
+        self.update_node(name, "node.configure", None, move |_| {
+            (
+                "profile = $1, ports = $2, ca_cert_path = $3".into(),
+                vec![
+                    Bind::S(c.profile),
+                    Bind::S(Some(serde_json::to_string(&c.ports).unwrap_or_else(|_| "[]".into()))),
+                    Bind::S(c.ca_cert_path),
+                ],
+            )
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Every node's configuration, by node name.
+    pub async fn node_configs(&self) -> Result<Vec<(String, NodeConfig)>> {
+        let rows = sqlx::query("SELECT name, profile, ports, ca_cert_path FROM nodes ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading node configurations"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get_str(r, "name")?,
+                    NodeConfig {
+                        profile: get_opt(r, "profile")?,
+                        ports: serde_json::from_str(&get_str(r, "ports")?).unwrap_or_default(),
+                        ca_cert_path: get_opt(r, "ca_cert_path")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn node_config(&self, name: &str) -> Result<NodeConfig> {
+        self.node_configs()
+            .await?
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c)
+            .ok_or_else(|| InventoryError::NotFound {
+                kind: "node",
+                name: name.to_string(),
+            })
+    }
+
+    /// Removes a switch (admin); refused while a node's port is on it.
+    pub async fn delete_switch(&self, name: &str) -> Result<()> {
+        self.authorize(Object::Switch, Access::Write, None, "switch.delete", name)
+            .await?;
+        let users: Vec<String> = self
+            .node_configs()
+            .await?
+            .into_iter()
+            .filter(|(_, c)| c.ports.iter().any(|p| p.switch == name))
+            .map(|(node, _)| node)
+            .collect();
+        if !users.is_empty() {
+            return Err(InventoryError::Conflict {
+                detail: format!(
+                    "switch {name} is in use: ports of {} are on it",
+                    users.join(", ")
+                ),
+            });
+        }
+        let mut tx = self.begin().await?;
+        let before = self.switch_in(&mut tx, name).await?;
+        sqlx::query("DELETE FROM switches WHERE id = $1")
+            .bind(before.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(InventoryError::db("deleting a switch"))?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: "switch.delete",
+                kind: Object::Switch,
+                object: name,
+                project: None,
+                node: None,
+                before: Some(serde_json::to_value(&before).unwrap_or_default()),
+                after: None,
+                detail: None,
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a switch deletion"))
+    }
+
+    /// Every switch (admin).
+    pub async fn switches(&self) -> Result<Vec<super::SwitchRecord>> {
+        self.authorize(Object::Switch, Access::Read, None, "switch.list", "*")
+            .await?;
+        let rows = sqlx::query("SELECT name FROM switches ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db("listing switches"))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(self.switch(&get_str(&r, "name")?).await?);
+        }
+        Ok(out)
+    }
+
+    /// How many nodes use each profile directly.
+    pub async fn profile_users(&self, name: &str) -> Result<i64> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM nodes WHERE profile = $1")
+            .bind(name.to_string())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(InventoryError::db("counting a profile's nodes"))?;
+        get_i64(&r, "n")
+    }
+}
