@@ -205,11 +205,7 @@ pub async fn apply(
     if prepared.plan.is_empty() {
         return Ok(ApplyReport::default());
     }
-    let run_id = format!(
-        "tf-{}-{}",
-        crate::inventory::now_ms(),
-        std::process::id()
-    );
+    let run_id = format!("tf-{}-{}", crate::inventory::now_ms(), std::process::id());
     let desired_fp = crate::run::desired_fingerprint(desired);
     inv.start_run(
         &run_id,

@@ -216,7 +216,10 @@ impl ProfileLayer {
         let boot_mode = boot.first().and_then(|b| text_of(b, "mode"));
         if let Some(m) = &boot_mode {
             if m != "UEFI" && m != "Legacy" {
-                errors.push(attr_error("boot.0.mode", format!("boot mode {m:?} is not UEFI or Legacy")));
+                errors.push(attr_error(
+                    "boot.0.mode",
+                    format!("boot mode {m:?} is not UEFI or Legacy"),
+                ));
             }
         }
         let firmware: Vec<FirmwareWant> = block_list(attrs, "firmware")
@@ -231,15 +234,21 @@ impl ProfileLayer {
             if !(f.image_url.starts_with("http://") || f.image_url.starts_with("https://")) {
                 errors.push(attr_error(
                     format!("firmware.{k}.image_url"),
-                    format!("image_url {:?} must be an http(s) URL the BMC can fetch", f.image_url),
+                    format!(
+                        "image_url {:?} must be an http(s) URL the BMC can fetch",
+                        f.image_url
+                    ),
                 ));
             }
         }
-        let secure_boot = boot.first().and_then(|b| b.get("secure_boot")).and_then(|v| match v {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) => Some(s == "true"),
-            _ => None,
-        });
+        let secure_boot = boot
+            .first()
+            .and_then(|b| b.get("secure_boot"))
+            .and_then(|v| match v {
+                Value::Bool(b) => Some(*b),
+                Value::String(s) => Some(s == "true"),
+                _ => None,
+            });
         let layer = ProfileLayer {
             template: text_of(attrs, "template"),
             bios,
@@ -319,7 +328,10 @@ pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec
     }
     if let Some(m) = n(attrs.get("mtu")) {
         if !(576.0..=9216.0).contains(&m) {
-            errors.push(attr_error("mtu", format!("mtu {m} is out of range: 576 to 9216")));
+            errors.push(attr_error(
+                "mtu",
+                format!("mtu {m} is out of range: 576 to 9216"),
+            ));
         }
     }
     if !errors.is_empty() {
@@ -333,16 +345,16 @@ pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec
     })
 }
 
-/// Switch drivers, as `baremetal_switch.driver` names them.
-pub const SWITCH_DRIVERS: [&str; 4] = ["cisco_ios", "juniper_netconf", "juniper_netconf_qfx", "arista_eapi"];
-
 /// Reads a `baremetal_switch`'s attributes.
 pub fn switch_from_attrs(attrs: &Map<String, Value>) -> Result<SwitchSpec, Vec<AttrError>> {
     let driver = text_of(attrs, "driver").unwrap_or_default();
-    if !SWITCH_DRIVERS.contains(&driver.as_str()) {
+    if !crate::switch::DRIVERS.contains(&driver.as_str()) {
         return Err(vec![attr_error(
             "driver",
-            format!("driver {driver:?} is not one of {}", SWITCH_DRIVERS.join(", ")),
+            format!(
+                "driver {driver:?} is not one of {}",
+                crate::switch::DRIVERS.join(", ")
+            ),
         )]);
     }
     Ok(SwitchSpec {
@@ -378,7 +390,9 @@ impl Desired {
         let mut profile_insts: BTreeMap<String, &Instance> = BTreeMap::new();
         let mut names: BTreeMap<(&str, String), &str> = BTreeMap::new();
         let located = |i: &Instance, errs: Vec<AttrError>| -> Vec<LoadError> {
-            errs.into_iter().map(|(path, m)| i.error(&path, m)).collect()
+            errs.into_iter()
+                .map(|(path, m)| i.error(&path, m))
+                .collect()
         };
         for i in &l.instances {
             let name = s(i, "name").unwrap_or_default();

@@ -148,6 +148,23 @@ impl BlockSpec {
 
 const ID: AttrSpec = attr("id", Kind::String, Computed, "The resource's id: its name.");
 
+const fn computed(name: &'static str, kind: Kind, description: &'static str) -> AttrSpec {
+    attr(name, kind, Computed, description)
+}
+
+/// `timeouts { create = "30m" … }` on every resource whose operations wait on hardware.
+const TIMEOUTS: BlockSpec = BlockSpec {
+    name: "timeouts",
+    max_one: true,
+    description: "How long operations may take before they fail, as durations (`30s`, `20m`, `1h`). Default: the provider's `default_timeout`.",
+    attrs: &[
+        attr("create", Kind::String, Optional, "Timeout of the create operation."),
+        attr("update", Kind::String, Optional, "Timeout of an update."),
+        attr("delete", Kind::String, Optional, "Timeout of the delete operation."),
+    ],
+    blocks: &[],
+};
+
 pub const SWITCH: ResourceSpec = ResourceSpec {
     name: "baremetal_switch",
     description: "A top-of-rack switch the planner configures VLANs and ports on.",
@@ -160,6 +177,7 @@ pub const SWITCH: ResourceSpec = ResourceSpec {
         secret("password", Required, "Login password. Sensitive; sealed at rest in the inventory."),
         secret("enable_password", Optional, "Enable password, for switches that ask for one."),
         attr("rack", Kind::String, Optional, "Rack the switch serves: the failure domain of rolling waves."),
+        computed("vlans", StringList, "VLAN ids the switch carries, as read from it."),
     ],
     blocks: &[],
 };
@@ -171,11 +189,16 @@ pub const NETWORK: ResourceSpec = ResourceSpec {
         ID,
         attr("name", Kind::String, Required, "Network name."),
         attr("vlan_id", Number, Required, "VLAN id, 1 to 4094."),
-        attr("mtu", Number, Optional, "MTU of the network's ports."),
+        attr(
+            "mtu",
+            Number,
+            Optional,
+            "MTU of the network's ports, 576 to 9216.",
+        ),
         attr(
             "role",
             Kind::String,
-            Optional,
+            Presence::OptionalComputed,
             "`tenant` (default), `provisioning` or `cleaning`.",
         ),
     ],
@@ -202,9 +225,11 @@ pub const PROFILE: ResourceSpec = ResourceSpec {
         ID,
         attr("name", Kind::String, Required, "Profile name."),
         attr("template", Kind::String, Optional, "Name of a profile to inherit from; this profile's settings override the template's."),
-        attr("bios", StringMap, Optional, "BIOS attributes by registry name. Checked against each node's BIOS registry at plan time."),
+        attr("bios", StringMap, Optional, "BIOS attributes by registry name. Checked against each node's BIOS registry at plan time. A value changed on a node out of band shows here as drift."),
+        computed("nodes", StringList, "Nodes that take on this profile (directly, or through a profile that inherits from it)."),
     ],
     blocks: &[
+        TIMEOUTS,
         BlockSpec {
             name: "boot",
             max_one: true,
@@ -243,7 +268,7 @@ pub const NODE: ResourceSpec = ResourceSpec {
         ID,
         attr("name", Kind::String, Required, "Node name, unique in the inventory."),
         attr("bmc_url", Kind::String, Required, "BMC base URL, `https://HOST[:PORT]`."),
-        attr("system_id", Kind::String, Optional, "Redfish system id; needed when the BMC manages several."),
+        attr("system_id", Kind::String, Presence::OptionalComputed, "Redfish system id; needed when the BMC manages several, found when it manages one."),
         attr("username", Kind::String, Required, "BMC user."),
         secret("password", Required, "BMC password. Sensitive; sealed at rest in the inventory."),
         attr("ca_cert", Kind::String, Optional, "PEM file of the CA that issued the BMC's certificate."),
@@ -251,9 +276,23 @@ pub const NODE: ResourceSpec = ResourceSpec {
         attr("insecure", Bool, Optional, "Skip TLS verification (labs only)."),
         attr("profile", Kind::String, Optional, "Name of the profile the node takes on."),
         attr("rack", Kind::String, Optional, "Rack: the failure domain of rolling waves."),
-        attr("maintenance", Bool, Optional, "Keep the node out of scheduling and of applies."),
+        attr("maintenance", Bool, Presence::OptionalComputed, "Keep the node out of scheduling and of applies."),
+        computed("provision_state", Kind::String, "Lifecycle state: `available`, `active`, `clean_failed`…"),
+        computed("power", Kind::String, "Power state, as the BMC reports it."),
+        computed("health", Kind::String, "Health rollup, as the BMC reports it (`OK`, `Warning`, `Critical`)."),
+        computed("manufacturer", Kind::String, "Manufacturer."),
+        computed("model", Kind::String, "Model."),
+        computed("serial", Kind::String, "Serial number."),
+        computed("arch", Kind::String, "CPU architecture (`x86_64`, `aarch64`)."),
+        computed("cpus", Number, "CPU threads."),
+        computed("memory_gib", Number, "Memory."),
+        computed("disk_gib", Number, "Total disk capacity."),
+        computed("disks", StringList, "Drives, as `name: size GiB media`."),
+        computed("macs", StringList, "MAC addresses of the NICs."),
+        computed("firmware", StringMap, "Firmware versions by component."),
+        computed("traits", StringList, "Traits flavors can ask for."),
     ],
-    blocks: &[BlockSpec {
+    blocks: &[TIMEOUTS, BlockSpec {
         name: "port",
         max_one: false,
         description: "A NIC cabled to a switch port.",
@@ -291,6 +330,16 @@ pub const FLAVOR: ResourceSpec = ResourceSpec {
             Optional,
             "Traits every matching node has.",
         ),
+        computed(
+            "matching_nodes",
+            Number,
+            "How many nodes of the inventory match the flavor.",
+        ),
+        computed(
+            "available_nodes",
+            Number,
+            "How many of those are available: not in maintenance and not allocated.",
+        ),
     ],
     blocks: &[],
 };
@@ -301,8 +350,24 @@ pub const HOST: ResourceSpec = ResourceSpec {
     attrs: &[
         ID,
         attr("name", Kind::String, Required, "Host name."),
-        attr("flavor", Kind::String, Optional, "Flavor to schedule by."),
-        attr("node", Kind::String, Optional, "Node to pin."),
+        attr(
+            "flavor",
+            Kind::String,
+            Optional,
+            "Flavor to schedule by. Changing it replaces the host.",
+        ),
+        attr(
+            "node",
+            Kind::String,
+            Presence::OptionalComputed,
+            "Node to pin; when only `flavor` is given, the node the scheduler picked.",
+        ),
+        computed(
+            "project",
+            Kind::String,
+            "Project the host belongs to: the provider's.",
+        ),
+        computed("state", Kind::String, "Host state."),
         attr(
             "profile",
             Kind::String,
@@ -321,8 +386,108 @@ pub const HOST: ResourceSpec = ResourceSpec {
         attr("ssh_keys", StringList, Optional, "SSH public keys."),
         attr("power", Kind::String, Optional, "`on` or `off`."),
     ],
+    blocks: &[TIMEOUTS],
+};
+
+pub const DATA_NODES: ResourceSpec = ResourceSpec {
+    name: "baremetal_nodes",
+    description: "Names of the inventory's nodes, filtered.",
+    attrs: &[
+        ID,
+        attr(
+            "state",
+            Kind::String,
+            Optional,
+            "Only nodes in this provision state (`available`, `active`…).",
+        ),
+        attr(
+            "flavor",
+            Kind::String,
+            Optional,
+            "Only nodes matching this flavor.",
+        ),
+        attr(
+            "project",
+            Kind::String,
+            Optional,
+            "Only nodes whose host belongs to this project.",
+        ),
+        attr(
+            "trait",
+            Kind::String,
+            Optional,
+            "Only nodes with this trait.",
+        ),
+        computed("names", StringList, "The matching nodes' names, sorted."),
+    ],
     blocks: &[],
 };
+
+pub const DATA_NODE: ResourceSpec = ResourceSpec {
+    name: "baremetal_node",
+    description: "One node of the inventory, found by name, serial number or MAC address.",
+    attrs: &[
+        ID,
+        attr(
+            "name",
+            Kind::String,
+            Presence::OptionalComputed,
+            "Node name.",
+        ),
+        attr(
+            "serial",
+            Kind::String,
+            Presence::OptionalComputed,
+            "Serial number.",
+        ),
+        attr(
+            "mac",
+            Kind::String,
+            Optional,
+            "A MAC address of one of its NICs.",
+        ),
+        computed("bmc_url", Kind::String, "BMC base URL."),
+        computed("system_id", Kind::String, "Redfish system id."),
+        computed("provision_state", Kind::String, "Lifecycle state."),
+        computed("maintenance", Bool, "Whether the node is in maintenance."),
+        computed("power", Kind::String, "Power state at the last read."),
+        computed("health", Kind::String, "Health at the last read."),
+        computed("manufacturer", Kind::String, "Manufacturer."),
+        computed("model", Kind::String, "Model."),
+        computed("arch", Kind::String, "CPU architecture."),
+        computed("cpus", Number, "CPU threads."),
+        computed("memory_gib", Number, "Memory."),
+        computed("disk_gib", Number, "Total disk capacity."),
+        computed("macs", StringList, "MAC addresses of the NICs."),
+        computed("traits", StringList, "Traits."),
+        computed("rack", Kind::String, "Rack."),
+        computed("host", Kind::String, "The host allocated on it, if any."),
+        computed("profile", Kind::String, "The profile it takes on, if any."),
+    ],
+    blocks: &[],
+};
+
+pub const DATA_DRIFT: ResourceSpec = ResourceSpec {
+    name: "baremetal_drift",
+    description: "Per-node and per-port drift of a configuration directory against live BMC and switch state: the same report as `bmplan drift`, for pipelines that gate on it.",
+    attrs: &[
+        ID,
+        attr("config_dir", Kind::String, Required, "The configuration directory to check (often `path.module`)."),
+        attr("vars", StringMap, Optional, "Variable values for that configuration, as `-var` gives them."),
+        computed("drifted", Bool, "Whether any node or port is drifted or unreachable."),
+        computed("summary", Kind::String, "One line for the change ticket."),
+        computed("in_sync", Number, "How many nodes and ports are in sync."),
+        computed("drifted_nodes", StringList, "Nodes that are drifted."),
+        computed("drifted_ports", StringList, "Switch ports that are drifted, as `switch port`."),
+        computed("unreachable", StringList, "Devices that could not be read."),
+        computed("report_json", Kind::String, "The whole report as JSON (`bmplan drift --format json`)."),
+        computed("report_markdown", Kind::String, "The whole report as Markdown."),
+    ],
+    blocks: &[],
+};
+
+/// Every data source, for the provider and the docs.
+pub const DATA_SOURCES: &[ResourceSpec] = &[DATA_NODES, DATA_NODE, DATA_DRIFT];
 
 /// Every resource type, for the loader and the provider.
 pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, HOST];

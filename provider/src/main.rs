@@ -1,7 +1,13 @@
 //! `terraform-provider-baremetal`: the tfplugin6 server. Thin: it turns the planner's schema specs into
-//! Terraform schemas and diagnostics; the engine lives in the `planner` crate.
+//! Terraform schemas and diagnostics, and each resource's create, read, update and delete into calls
+//! to the same engine `bmplan` uses (the `planner` crate).
 
+mod data;
+mod engine;
 mod provider;
+mod resource;
+mod resources;
+mod value;
 
 fn main() -> anyhow::Result<()> {
     // Terraform passes RUST_BACKTRACE through; without this, tf-provider appends a backtrace to every
@@ -10,5 +16,8 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(tf_provider::serve("baremetal", provider::BaremetalProvider))
+    runtime.block_on(tf_provider::serve(
+        "baremetal",
+        provider::BaremetalProvider::default(),
+    ))
 }

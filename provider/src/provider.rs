@@ -4,13 +4,19 @@
 use std::borrow::Cow;
 
 use async_trait::async_trait;
-use planner::schema::{self, AttrSpec, Kind, Presence, ProviderSettings};
+use std::collections::HashMap;
+
+use planner::schema::{self, ProviderSettings};
 use serde::{Deserialize, Serialize};
-use tf_provider::schema::{
-    Attribute, AttributeConstraint, AttributeType, Block, Description, Schema,
-};
+use tf_provider::schema::{Block, Description, Schema};
 use tf_provider::value::{Value, ValueBool, ValueEmpty, ValueNumber, ValueString};
-use tf_provider::{AttributePath, Diagnostics, Provider};
+use tf_provider::{AttributePath, Diagnostics, DynamicDataSource, DynamicResource, Provider};
+
+use crate::data::{self, SpecDataSource};
+use crate::engine::{Engine, EngineCell, Settings};
+use crate::resource::SpecResource;
+use crate::resources::{flavor, host, network, node, profile, switch};
+use crate::value::attribute;
 
 /// The `provider "baremetal"` block as Terraform sends it.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -53,38 +59,28 @@ impl ProviderConfig<'_> {
             default_timeout: text(&self.default_timeout),
         }
     }
-}
 
-/// Converts one shared attribute spec into a Terraform attribute.
-pub fn attribute(spec: &AttrSpec) -> Attribute {
-    let description = match spec.env {
-        Some(env) => format!(
-            "{} Falls back to the `{env}` environment variable.",
-            spec.description
-        ),
-        None => spec.description.to_string(),
-    };
-    Attribute {
-        attr_type: match spec.kind {
-            Kind::String => AttributeType::String,
-            Kind::Bool => AttributeType::Bool,
-            Kind::Number => AttributeType::Number,
-            Kind::StringList => AttributeType::List(Box::new(AttributeType::String)),
-            Kind::StringMap => AttributeType::Map(Box::new(AttributeType::String)),
-        },
-        description: Description::markdown(description),
-        constraint: match spec.presence {
-            Presence::Required => AttributeConstraint::Required,
-            Presence::Optional => AttributeConstraint::Optional,
-            Presence::Computed => AttributeConstraint::Computed,
-            Presence::OptionalComputed => AttributeConstraint::OptionalComputed,
-        },
-        sensitive: spec.sensitive,
-        deprecated: false,
+    fn engine_settings(&self) -> Settings {
+        Settings {
+            inventory: text(&self.inventory),
+            project: text(&self.project),
+            role: text(&self.role),
+            credentials_key: text(&self.credentials_key),
+            credentials_key_file: text(&self.credentials_key_file),
+            ca_cert: text(&self.ca_cert),
+            insecure: known(&self.insecure),
+            max_parallel: known(&self.max_parallel),
+            default_timeout: text(&self.default_timeout),
+        }
+        .with_env()
     }
 }
 
-pub struct BaremetalProvider;
+/// The provider: the shared engine once configured, and every resource and data source over it.
+#[derive(Default)]
+pub struct BaremetalProvider {
+    engine: EngineCell,
+}
 
 #[async_trait]
 impl Provider for BaremetalProvider {
@@ -99,8 +95,11 @@ impl Provider for BaremetalProvider {
                     "Bare-metal servers through their BMCs (Redfish) and top-of-rack switches. \
                      Every attribute falls back to a `BAREMETAL_*` environment variable, so pipelines need no secrets in HCL.",
                 ),
-                attributes: schema::PROVIDER.iter().map(|s| (s.name.to_string(), attribute(s))).collect(),
-                ..Default::default()
+                attributes: schema::PROVIDER
+                    .iter()
+                    .map(|s| (s.name.to_string(), attribute(s)))
+                    .collect(),
+                ..Block::default()
             },
         })
     }
@@ -115,12 +114,86 @@ impl Provider for BaremetalProvider {
     async fn configure<'a>(
         &self,
         diags: &mut Diagnostics,
-        _terraform_version: String,
+        terraform_version: String,
         config: Self::Config<'a>,
     ) -> Option<()> {
         for p in schema::validate_provider(&config.settings()) {
             diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
         }
+        tracing::info!(terraform = %terraform_version, "configuring");
+        match Engine::open(config.engine_settings()).await {
+            Ok(e) => self.engine.set(e),
+            Err(p) => {
+                let path = p
+                    .path
+                    .map(AttributePath::new)
+                    .unwrap_or_else(AttributePath::root);
+                diags.error(p.summary, p.detail, path);
+            }
+        }
         Some(())
+    }
+
+    fn get_resources(
+        &self,
+        _diags: &mut Diagnostics,
+    ) -> Option<HashMap<String, Box<dyn DynamicResource>>> {
+        let e = &self.engine;
+        let mut out: HashMap<String, Box<dyn DynamicResource>> = HashMap::new();
+        out.insert(
+            "baremetal_switch".into(),
+            Box::new(SpecResource::new(switch::SwitchResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_network".into(),
+            Box::new(SpecResource::new(network::NetworkResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_profile".into(),
+            Box::new(SpecResource::new(profile::ProfileResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_node".into(),
+            Box::new(SpecResource::new(node::NodeResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_flavor".into(),
+            Box::new(SpecResource::new(flavor::FlavorResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_host".into(),
+            Box::new(SpecResource::new(host::HostResource, e.clone())),
+        );
+        Some(out)
+    }
+
+    fn get_data_sources(
+        &self,
+        _diags: &mut Diagnostics,
+    ) -> Option<HashMap<String, Box<dyn DynamicDataSource>>> {
+        let e = &self.engine;
+        let mut out: HashMap<String, Box<dyn DynamicDataSource>> = HashMap::new();
+        out.insert(
+            "baremetal_nodes".into(),
+            Box::new(SpecDataSource {
+                lookup: data::Nodes,
+                engine: e.clone(),
+            }),
+        );
+        out.insert(
+            "baremetal_node".into(),
+            Box::new(SpecDataSource {
+                lookup: data::Node,
+                engine: e.clone(),
+            }),
+        );
+        out.insert(
+            "baremetal_drift".into(),
+            Box::new(SpecDataSource {
+                lookup: data::Drift,
+                engine: e.clone(),
+            }),
+        );
+        Some(out)
     }
 }

@@ -52,7 +52,10 @@ impl Inventory {
                 name: name.to_string(),
             })?;
         serde_json::from_str(&get_str(&row, "spec")?).map_err(|e| {
-            InventoryError::Invalid(format!("{} {name}: the stored spec is damaged: {e}", d.kind))
+            InventoryError::Invalid(format!(
+                "{} {name}: the stored spec is damaged: {e}",
+                d.kind
+            ))
         })
     }
 
@@ -65,7 +68,10 @@ impl Inventory {
             .map(|r| {
                 let name = get_str(r, "name")?;
                 let spec = serde_json::from_str(&get_str(r, "spec")?).map_err(|e| {
-                    InventoryError::Invalid(format!("{} {name}: the stored spec is damaged: {e}", d.kind))
+                    InventoryError::Invalid(format!(
+                        "{} {name}: the stored spec is damaged: {e}",
+                        d.kind
+                    ))
                 })?;
                 Ok((name, spec))
             })
@@ -153,9 +159,10 @@ impl Inventory {
             },
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(InventoryError::db(format!("committing a {} deletion", d.kind)))
+        tx.commit().await.map_err(InventoryError::db(format!(
+            "committing a {} deletion",
+            d.kind
+        )))
     }
 
     /// Creates or replaces a network (admin).
@@ -185,7 +192,8 @@ impl Inventory {
             .filter(|(_, c)| c.ports.iter().any(|p| p.networks.iter().any(|n| n == name)))
             .map(|(node, _)| node)
             .collect();
-        let in_use = (!users.is_empty()).then(|| format!("ports of {} are on it", users.join(", ")));
+        let in_use =
+            (!users.is_empty()).then(|| format!("ports of {} are on it", users.join(", ")));
         self.delete_doc(NETWORKS, name, in_use).await
     }
 
@@ -232,7 +240,9 @@ impl Inventory {
                 "profile = $1, ports = $2, ca_cert_path = $3".into(),
                 vec![
                     Bind::S(c.profile),
-                    Bind::S(Some(serde_json::to_string(&c.ports).unwrap_or_else(|_| "[]".into()))),
+                    Bind::S(Some(
+                        serde_json::to_string(&c.ports).unwrap_or_else(|_| "[]".into()),
+                    )),
                     Bind::S(c.ca_cert_path),
                 ],
             )
@@ -243,10 +253,11 @@ impl Inventory {
 
     /// Every node's configuration, by node name.
     pub async fn node_configs(&self) -> Result<Vec<(String, NodeConfig)>> {
-        let rows = sqlx::query("SELECT name, profile, ports, ca_cert_path FROM nodes ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(InventoryError::db("reading node configurations"))?;
+        let rows =
+            sqlx::query("SELECT name, profile, ports, ca_cert_path FROM nodes ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(InventoryError::db("reading node configurations"))?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -341,5 +352,19 @@ impl Inventory {
             .await
             .map_err(InventoryError::db("counting a profile's nodes"))?;
         get_i64(&r, "n")
+    }
+
+    /// The hardware facts the last inspection recorded for a node.
+    pub async fn node_facts(&self, name: &str) -> Result<Option<crate::bmc::Inventory>> {
+        let r = sqlx::query("SELECT inventory FROM nodes WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading a node's facts"))?
+            .ok_or_else(|| InventoryError::NotFound {
+                kind: "node",
+                name: name.to_string(),
+            })?;
+        Ok(get_opt(&r, "inventory")?.and_then(|t| serde_json::from_str(&t).ok()))
     }
 }

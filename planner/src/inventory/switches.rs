@@ -65,9 +65,9 @@ impl Inventory {
         .bind(key.seal(&format!("switch:{id}"), &reg.password)?)
         .bind(enable)
         .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(InventoryError::db("sealing a switch password"))?;
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db("sealing a switch password"))?;
         let after = self.switch_in(&mut tx, &reg.name).await?;
         self.audit(
             &mut tx,
@@ -114,11 +114,11 @@ impl Inventory {
         .bind(name.to_string())
         .fetch_optional(ex)
         .await
-                .map_err(InventoryError::db("reading a switch"))?
-                .ok_or_else(|| InventoryError::NotFound {
-                    kind: "switch",
-                    name: name.to_string(),
-                })?;
+        .map_err(InventoryError::db("reading a switch"))?
+        .ok_or_else(|| InventoryError::NotFound {
+            kind: "switch",
+            name: name.to_string(),
+        })?;
         Ok(SwitchRecord {
             id: get_i64(&r, "id")?,
             name: get_str(&r, "name")?,
@@ -134,14 +134,14 @@ impl Inventory {
         let r = sqlx::query(
             "SELECT id, password_sealed, enable_password_sealed FROM switches WHERE name = $1",
         )
-            .bind(name.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(InventoryError::db("reading a switch"))?
-            .ok_or_else(|| InventoryError::NotFound {
-                kind: "switch",
-                name: name.to_string(),
-            })?;
+        .bind(name.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(InventoryError::db("reading a switch"))?
+        .ok_or_else(|| InventoryError::NotFound {
+            kind: "switch",
+            name: name.to_string(),
+        })?;
         let id = get_i64(&r, "id")?;
         let key = self.key()?;
         let password = key.open(&format!("switch:{id}"), &get_str(&r, "password_sealed")?)?;
@@ -187,11 +187,11 @@ impl Inventory {
                 let owner = format!("{kind}:{id}");
                 let secret = old.open(&owner, &sealed)?;
                 sqlx::query(&format!("UPDATE {table} SET {column} = $1 WHERE id = $2"))
-                .bind(new.seal(&owner, &secret)?)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(InventoryError::db("re-sealing credentials"))?;
+                    .bind(new.seal(&owner, &secret)?)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(InventoryError::db("re-sealing credentials"))?;
                 count += 1;
             }
         }
