@@ -138,30 +138,31 @@ impl Provider for BaremetalProvider {
         &self,
         _diags: &mut Diagnostics,
     ) -> Option<HashMap<String, Box<dyn DynamicResource>>> {
+        // tf-provider prefixes each name with the provider's ("baremetal_").
         let e = &self.engine;
         let mut out: HashMap<String, Box<dyn DynamicResource>> = HashMap::new();
         out.insert(
-            "baremetal_switch".into(),
+            "switch".into(),
             Box::new(SpecResource::new(switch::SwitchResource, e.clone())),
         );
         out.insert(
-            "baremetal_network".into(),
+            "network".into(),
             Box::new(SpecResource::new(network::NetworkResource, e.clone())),
         );
         out.insert(
-            "baremetal_profile".into(),
+            "profile".into(),
             Box::new(SpecResource::new(profile::ProfileResource, e.clone())),
         );
         out.insert(
-            "baremetal_node".into(),
+            "node".into(),
             Box::new(SpecResource::new(node::NodeResource, e.clone())),
         );
         out.insert(
-            "baremetal_flavor".into(),
+            "flavor".into(),
             Box::new(SpecResource::new(flavor::FlavorResource, e.clone())),
         );
         out.insert(
-            "baremetal_host".into(),
+            "host".into(),
             Box::new(SpecResource::new(host::HostResource, e.clone())),
         );
         Some(out)
@@ -174,21 +175,21 @@ impl Provider for BaremetalProvider {
         let e = &self.engine;
         let mut out: HashMap<String, Box<dyn DynamicDataSource>> = HashMap::new();
         out.insert(
-            "baremetal_nodes".into(),
+            "nodes".into(),
             Box::new(SpecDataSource {
                 lookup: data::Nodes,
                 engine: e.clone(),
             }),
         );
         out.insert(
-            "baremetal_node".into(),
+            "node".into(),
             Box::new(SpecDataSource {
                 lookup: data::Node,
                 engine: e.clone(),
             }),
         );
         out.insert(
-            "baremetal_drift".into(),
+            "drift".into(),
             Box::new(SpecDataSource {
                 lookup: data::Drift,
                 engine: e.clone(),
