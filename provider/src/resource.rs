@@ -39,6 +39,7 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         _e: &crate::engine::Engine,
         _prior: Option<&Json>,
+        _config: &Obj,
         _planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
         Ok(PlanOut::default())
@@ -227,7 +228,7 @@ impl<H: Handler> Resource for SpecResource<H> {
                 return None;
             }
         };
-        match self.handler.plan(&engine, None, &mut planned).await {
+        match self.handler.plan(&engine, None, &config, &mut planned).await {
             Ok(out) => self.report(diags, out.warnings),
             Err(problems) => {
                 self.report(diags, problems);
@@ -242,10 +243,11 @@ impl<H: Handler> Resource for SpecResource<H> {
         diags: &mut Diagnostics,
         prior_state: ValueAny,
         proposed_state: ValueAny,
-        _config_state: ValueAny,
+        config_state: ValueAny,
         prior_private_state: ValueEmpty,
         _provider_meta_state: ValueEmpty,
     ) -> Option<(ValueAny, ValueEmpty, Vec<AttributePath>)> {
+        let config = self.decode(diags, config_state)?;
         let prior = self.decode(diags, prior_state)?;
         let mut planned = self.decode(diags, proposed_state)?;
         // The id is the prior's.
@@ -262,7 +264,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         let prior_json = value::obj_to_json(&prior);
         let out = match self
             .handler
-            .plan(&engine, Some(&prior_json), &mut planned)
+            .plan(&engine, Some(&prior_json), &config, &mut planned)
             .await
         {
             Ok(out) => out,

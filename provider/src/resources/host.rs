@@ -80,7 +80,7 @@ impl Handler for HostResource {
     }
 
     fn validate(&self, config: &Json) -> Vec<Problem> {
-        let mut out: Vec<Problem> = DEPLOYMENT
+        let out: Vec<Problem> = DEPLOYMENT
             .iter()
             .filter(|k| config.get(**k).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())))
             .map(|k| {
@@ -94,12 +94,6 @@ impl Handler for HostResource {
                 )
             })
             .collect();
-        if !config.contains_key("flavor") && !config.contains_key("node") {
-            out.push(Problem::root(
-                "Flavor or node",
-                "a host is scheduled by flavor or pinned to a node: set one of them",
-            ));
-        }
         out
     }
 
@@ -107,9 +101,17 @@ impl Handler for HostResource {
         &self,
         e: &Engine,
         prior: Option<&Json>,
+        config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
         if prior.is_none() {
+            let null = |k: &str| matches!(config.get(k), None | Some(ValueAny::Null));
+            if null("flavor") && null("node") {
+                return Err(vec![Problem::root(
+                    "Flavor or node",
+                    "a host is scheduled by flavor or pinned to a node: set one of them",
+                )]);
+            }
             if let Ok(p) = project(e) {
                 planned.insert("project".into(), ValueAny::String(p));
             }

@@ -62,6 +62,7 @@ impl Handler for NetworkResource {
         &self,
         _e: &Engine,
         _prior: Option<&Json>,
+        _config: &Obj,
         planned: &mut Obj,
     ) -> Result<crate::resource::PlanOut, Vec<Problem>> {
         if planned.get("role") == Some(&ValueAny::Unknown) {

