@@ -56,3 +56,14 @@ def test_the_provider_example_plans_cleanly(tf):
     r = tf("plan", "-input=false", "-no-color", config=example)
     assert r.returncode == 0, r.stderr
     assert "No changes" in r.stdout
+
+
+def test_every_resource_and_data_source_example_validates(terraform):
+    examples = sorted((ROOT / "examples" / "resources").glob("*/resource.tf")) + \
+        sorted((ROOT / "examples" / "data-sources").glob("*/data-source.tf"))
+    assert len(examples) == 9
+    for i, ex in enumerate(examples):
+        d = terraform.workdir(f"example{i}", HEADER + ex.read_text())
+        r = terraform.run("validate", "-no-color", cwd=d)
+        assert r.returncode == 0, f"{ex}: {r.stdout}{r.stderr}"
+        assert (ex.parent / "import.sh").exists() or ex.name == "data-source.tf", ex

@@ -12,6 +12,7 @@ pub mod converge;
 pub mod credentials;
 pub mod demo;
 pub mod diff;
+pub mod docs;
 pub mod drift;
 pub mod enroll;
 pub mod flavor;

@@ -61,7 +61,7 @@ pub const PROVIDER: &[AttrSpec] = &[
         "Inventory database URL: `sqlite:///path/inventory.db` (the default, in the user's data directory) or `postgres://…` for a fleet shared by several pipelines.",
     ),
     optional("project", Kind::String, "BAREMETAL_PROJECT", "Project the provider acts for. Hosts and quotas belong to projects."),
-    optional("role", Kind::String, "BAREMETAL_ROLE", "Role within the project: `admin` (nodes, flavors, networks, switches, profiles) or `member` (the project's hosts only). Default `member`."),
+    optional("role", Kind::String, "BAREMETAL_ROLE", "Role within the project: `admin` (nodes, flavors, networks, switches, profiles) or `member` (the project's hosts only). Default `admin`, as for `bmplan`."),
     AttrSpec {
         name: "credentials_key",
         kind: Kind::String,

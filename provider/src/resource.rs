@@ -228,7 +228,11 @@ impl<H: Handler> Resource for SpecResource<H> {
                 return None;
             }
         };
-        match self.handler.plan(&engine, None, &config, &mut planned).await {
+        match self
+            .handler
+            .plan(&engine, None, &config, &mut planned)
+            .await
+        {
             Ok(out) => self.report(diags, out.warnings),
             Err(problems) => {
                 self.report(diags, problems);

@@ -1,0 +1,2 @@
+# A network is imported by its name.
+terraform import baremetal_network.prod prod

@@ -1,0 +1,29 @@
+variable "bmc_password" {
+  type      = string
+  sensitive = true
+}
+
+resource "baremetal_node" "r1u01" {
+  name      = "r1u01"
+  bmc_url   = "https://10.1.0.11"
+  username  = "root"
+  password  = var.bmc_password
+  ca_cert   = "/etc/pki/bmc-ca.pem"
+  rack      = "r1"
+  profile   = "compute"
+
+  port {
+    switch   = "tor1"
+    port     = "Gi0/1"
+    networks = ["prod"]
+    pxe      = true
+  }
+
+  timeouts {
+    create = "40m"
+  }
+}
+
+output "r1u01_serial" {
+  value = baremetal_node.r1u01.serial
+}

@@ -1,0 +1,40 @@
+# Settings every server shares.
+resource "baremetal_profile" "base" {
+  name = "base"
+  bios = {
+    SriovGlobalEnable = "Enabled"
+  }
+}
+
+# Compute servers: the base, plus their own BIOS, boot, firmware and RAID settings.
+resource "baremetal_profile" "compute" {
+  name     = "compute"
+  template = baremetal_profile.base.name
+  bios = {
+    ProcTurboMode = "Disabled"
+    SysProfile    = "PerfOptimized"
+  }
+
+  boot {
+    mode        = "UEFI"
+    secure_boot = true
+  }
+
+  firmware {
+    component = "BIOS"
+    version   = "2.19.1"
+    image_url = "http://images.example.internal/dell/bios-2.19.1.exe"
+  }
+
+  raid {
+    volume {
+      name   = "OS"
+      level  = "RAID1"
+      drives = 2
+    }
+  }
+
+  timeouts {
+    update = "45m"
+  }
+}

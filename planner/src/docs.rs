@@ -1,0 +1,170 @@
+//! The provider's documentation in the Terraform Registry's layout (`docs/index.md`,
+//! `docs/resources/<name>.md`, `docs/data-sources/<name>.md`), generated from the shared schema
+//! descriptions and the examples under `examples/`. `planner/tests/docs.rs` fails when `docs/` is
+//! stale; `UPDATE_DOCS=1 cargo test -p planner --test docs` rewrites it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::schema::{self, AttrSpec, BlockSpec, Kind, Presence, ResourceSpec};
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::String => "String",
+        Kind::Bool => "Boolean",
+        Kind::Number => "Number",
+        Kind::StringList => "List of String",
+        Kind::StringMap => "Map of String",
+    }
+}
+
+fn attr_line(a: &AttrSpec) -> String {
+    let mut kind = kind_name(a.kind).to_string();
+    if a.sensitive {
+        kind.push_str(", Sensitive");
+    }
+    let env = a
+        .env
+        .map(|e| format!(" Falls back to the `{e}` environment variable."))
+        .unwrap_or_default();
+    format!("- `{}` ({kind}) {}{env}\n", a.name, a.description)
+}
+
+fn section(out: &mut String, title: &str, attrs: &[&AttrSpec], blocks: &[&BlockSpec], anchor: &str) {
+    if attrs.is_empty() && blocks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### {title}\n");
+    for a in attrs {
+        out.push_str(&attr_line(a));
+    }
+    for b in blocks {
+        let _ = writeln!(
+            out,
+            "- `{}` (Block {}) {} (see [below for nested schema](#nestedblock--{anchor}{}))",
+            b.name,
+            if b.max_one { "List, Max: 1" } else { "List" },
+            b.description,
+            b.name
+        );
+    }
+    out.push('\n');
+}
+
+fn schema_body(out: &mut String, attrs: &[AttrSpec], blocks: &[BlockSpec], anchor: &str) {
+    let pick = |p: &[Presence]| -> Vec<&AttrSpec> {
+        attrs.iter().filter(|a| p.contains(&a.presence)).collect()
+    };
+    let required_blocks: Vec<&BlockSpec> = Vec::new();
+    let optional_blocks: Vec<&BlockSpec> = blocks.iter().collect();
+    section(out, "Required", &pick(&[Presence::Required]), &required_blocks, anchor);
+    section(
+        out,
+        "Optional",
+        &pick(&[Presence::Optional, Presence::OptionalComputed]),
+        &optional_blocks,
+        anchor,
+    );
+    section(out, "Read-Only", &pick(&[Presence::Computed]), &[], anchor);
+    for b in blocks {
+        let _ = writeln!(out, "<a id=\"nestedblock--{anchor}{}\"></a>", b.name);
+        let _ = writeln!(out, "### Nested Schema for `{anchor}{}`\n", b.name);
+        schema_body(out, b.attrs, b.blocks, &format!("{anchor}{}--", b.name));
+    }
+}
+
+fn front_matter(out: &mut String, title: &str, description: &str) {
+    let _ = writeln!(
+        out,
+        "---\npage_title: \"{title} - terraform-provider-baremetal\"\nsubcategory: \"\"\ndescription: |-\n  {description}\n---\n"
+    );
+}
+
+fn example(out: &mut String, path: &Path, lang: &str, heading: &str, intro: &str) {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let _ = writeln!(out, "## {heading}\n");
+        if !intro.is_empty() {
+            let _ = writeln!(out, "{intro}\n");
+        }
+        let _ = writeln!(out, "```{lang}\n{}\n```\n", text.trim_end());
+    }
+}
+
+fn resource_page(r: &ResourceSpec, examples: &Path, data: bool) -> String {
+    let mut out = String::new();
+    let what = if data { "Data Source" } else { "Resource" };
+    front_matter(&mut out, &format!("{} {what}", r.name), r.description);
+    let _ = writeln!(out, "# {} ({what})\n\n{}\n", r.name, r.description);
+    let dir = examples
+        .join(if data { "data-sources" } else { "resources" })
+        .join(r.name);
+    example(
+        &mut out,
+        &dir.join(if data { "data-source.tf" } else { "resource.tf" }),
+        "terraform",
+        "Example Usage",
+        "",
+    );
+    let _ = writeln!(out, "## Schema\n");
+    schema_body(&mut out, r.attrs, r.blocks, "");
+    if !data {
+        example(
+            &mut out,
+            &dir.join("import.sh"),
+            "shell",
+            "Import",
+            "Import is supported using the following syntax; a plan right after an import shows no changes:",
+        );
+    }
+    out.trim_end().to_string() + "\n"
+}
+
+fn index_page(examples: &Path) -> String {
+    let mut out = String::new();
+    front_matter(
+        &mut out,
+        "Provider: baremetal",
+        "Bare-metal servers through their BMCs (Redfish) and top-of-rack switches.",
+    );
+    out.push_str(
+        "# baremetal Provider\n\n\
+         Bare-metal servers through their BMCs (Redfish) and top-of-rack switches, on the same engine as the \
+         `bmplan` planner: one configuration serves both tools. Reads go to the live BMCs and switches, so \
+         `terraform plan` shows out-of-band changes; a profile change is applied with one reboot per node.\n\n\
+         Every provider attribute falls back to a `BAREMETAL_*` environment variable, so pipelines need no \
+         secrets in HCL. Credentials are sealed at rest in the inventory with the credentials key.\n\n",
+    );
+    example(&mut out, &examples.join("provider/provider.tf"), "terraform", "Example Usage", "");
+    let _ = writeln!(out, "## Schema\n");
+    schema_body(&mut out, schema::PROVIDER, &[], "");
+    out.push_str("## Resources and data sources\n\n");
+    for r in schema::RESOURCES {
+        let _ = writeln!(out, "- [`{0}`](resources/{1}.md): {2}", r.name, short(r.name), r.description);
+    }
+    for d in schema::DATA_SOURCES {
+        let _ = writeln!(out, "- [`{0}`](data-sources/{1}.md) (data source): {2}", d.name, short(d.name), d.description);
+    }
+    out
+}
+
+fn short(name: &str) -> &str {
+    name.strip_prefix("baremetal_").unwrap_or(name)
+}
+
+/// Every page, by path under `docs/`.
+pub fn registry_docs(examples: &Path) -> Vec<(PathBuf, String)> {
+    let mut pages = vec![(PathBuf::from("index.md"), index_page(examples))];
+    for r in schema::RESOURCES {
+        pages.push((
+            PathBuf::from(format!("resources/{}.md", short(r.name))),
+            resource_page(r, examples, false),
+        ));
+    }
+    for d in schema::DATA_SOURCES {
+        pages.push((
+            PathBuf::from(format!("data-sources/{}.md", short(d.name))),
+            resource_page(d, examples, true),
+        ));
+    }
+    pages
+}
