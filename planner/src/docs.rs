@@ -30,7 +30,13 @@ fn attr_line(a: &AttrSpec) -> String {
     format!("- `{}` ({kind}) {}{env}\n", a.name, a.description)
 }
 
-fn section(out: &mut String, title: &str, attrs: &[&AttrSpec], blocks: &[&BlockSpec], anchor: &str) {
+fn section(
+    out: &mut String,
+    title: &str,
+    attrs: &[&AttrSpec],
+    blocks: &[&BlockSpec],
+    anchor: &str,
+) {
     if attrs.is_empty() && blocks.is_empty() {
         return;
     }
@@ -57,7 +63,13 @@ fn schema_body(out: &mut String, attrs: &[AttrSpec], blocks: &[BlockSpec], ancho
     };
     let required_blocks: Vec<&BlockSpec> = Vec::new();
     let optional_blocks: Vec<&BlockSpec> = blocks.iter().collect();
-    section(out, "Required", &pick(&[Presence::Required]), &required_blocks, anchor);
+    section(
+        out,
+        "Required",
+        &pick(&[Presence::Required]),
+        &required_blocks,
+        anchor,
+    );
     section(
         out,
         "Optional",
@@ -100,7 +112,11 @@ fn resource_page(r: &ResourceSpec, examples: &Path, data: bool) -> String {
         .join(r.name);
     example(
         &mut out,
-        &dir.join(if data { "data-source.tf" } else { "resource.tf" }),
+        &dir.join(if data {
+            "data-source.tf"
+        } else {
+            "resource.tf"
+        }),
         "terraform",
         "Example Usage",
         "",
@@ -134,15 +150,33 @@ fn index_page(examples: &Path) -> String {
          Every provider attribute falls back to a `BAREMETAL_*` environment variable, so pipelines need no \
          secrets in HCL. Credentials are sealed at rest in the inventory with the credentials key.\n\n",
     );
-    example(&mut out, &examples.join("provider/provider.tf"), "terraform", "Example Usage", "");
+    example(
+        &mut out,
+        &examples.join("provider/provider.tf"),
+        "terraform",
+        "Example Usage",
+        "",
+    );
     let _ = writeln!(out, "## Schema\n");
     schema_body(&mut out, schema::PROVIDER, &[], "");
     out.push_str("## Resources and data sources\n\n");
     for r in schema::RESOURCES {
-        let _ = writeln!(out, "- [`{0}`](resources/{1}.md): {2}", r.name, short(r.name), r.description);
+        let _ = writeln!(
+            out,
+            "- [`{0}`](resources/{1}.md): {2}",
+            r.name,
+            short(r.name),
+            r.description
+        );
     }
     for d in schema::DATA_SOURCES {
-        let _ = writeln!(out, "- [`{0}`](data-sources/{1}.md) (data source): {2}", d.name, short(d.name), d.description);
+        let _ = writeln!(
+            out,
+            "- [`{0}`](data-sources/{1}.md) (data source): {2}",
+            d.name,
+            short(d.name),
+            d.description
+        );
     }
     out
 }

@@ -20,9 +20,17 @@ fn registry_docs_match_the_schema_and_the_examples() {
         }
         // Every attribute is described, and every resource page has its example and import.
         assert!(!text.contains("() \n"), "{}", path.display());
-        assert!(text.contains("## Example Usage"), "{} has no example", path.display());
+        assert!(
+            text.contains("## Example Usage"),
+            "{} has no example",
+            path.display()
+        );
         if path.starts_with("resources") {
-            assert!(text.contains("terraform import"), "{} has no import", path.display());
+            assert!(
+                text.contains("terraform import"),
+                "{} has no import",
+                path.display()
+            );
         }
     }
     assert!(

@@ -1,0 +1,189 @@
+//! Terraform refresh scaling: `terraform plan` (a full refresh) of `examples/lab` with 20 and with
+//! 500 `baremetal_node` resources, on a lab that adds a fixed latency to every Redfish request, in the
+//! same run. The fleet prefetch makes the first read observe every node at once, so the 500-node
+//! refresh should cost about one round of BMC latency more than the 20-node one. Target:
+//! t(500) / t(20) ≤ 3.
+//!
+//!     cargo bench -p terraform-provider-baremetal --bench refresh -- [--sizes 20,500] [--latency-ms 50] [--runs 3]
+//!
+//! Needs a Terraform CLI: `$TERRAFORM`, else `terraform` on PATH. The lab runs in this process, on
+//! the same 2 cores as Terraform and the provider.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lab::faults::FaultConfig;
+use lab::{Lab, LabConfig};
+
+struct Args {
+    sizes: Vec<usize>,
+    latency_ms: u64,
+    runs: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        sizes: vec![20, 500],
+        latency_ms: 50,
+        runs: 3,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = |name: &str| it.next().unwrap_or_else(|| panic!("{name} needs a value"));
+        match flag.as_str() {
+            "--sizes" => {
+                a.sizes = value("--sizes")
+                    .split(',')
+                    .map(|s| s.parse().expect("--sizes 20,500"))
+                    .collect()
+            }
+            "--latency-ms" => a.latency_ms = value("--latency-ms").parse().expect("--latency-ms L"),
+            "--runs" => a.runs = value("--runs").parse().expect("--runs R"),
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+struct Run {
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    terraform: String,
+}
+
+impl Run {
+    fn terraform(&self, args: &[&str]) -> (i32, Duration, String) {
+        let started = Instant::now();
+        let out = Command::new(&self.terraform)
+            .args(args)
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("terraform runs");
+        let took = started.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), took, text)
+    }
+}
+
+fn main() {
+    let a = args();
+    let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+    let provider = PathBuf::from(env!("CARGO_BIN_EXE_terraform-provider-baremetal"));
+    let provider_dir = provider
+        .parent()
+        .expect("the binary's directory")
+        .to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    println!(
+        "terraform refresh: examples/lab (profile with BIOS, boot, RAID, firmware; 2 switch ports per node), \
+         {} ms per Redfish request, median of {} plans per size",
+        a.latency_ms, a.runs
+    );
+    let mut medians = Vec::new();
+    for &n in &a.sizes {
+        let tmp = tempfile::tempdir().expect("a temporary directory");
+        let lab = runtime
+            .block_on(Lab::start(LabConfig {
+                nodes: n,
+                switches: n.div_ceil(40),
+                tls: true,
+                faults: FaultConfig {
+                    latency_ms: a.latency_ms,
+                    hang_ms: 30_000,
+                    ..FaultConfig::default()
+                },
+                power_delay: Duration::from_millis(100),
+                task_delay: Duration::from_millis(100),
+                dir: tmp.path().to_path_buf(),
+                ..LabConfig::default()
+            }))
+            .expect("the lab starts");
+        let manifest = tmp.path().join("lab.json");
+        std::fs::write(&manifest, serde_json::to_vec(lab.manifest()).unwrap()).unwrap();
+        let dir = tmp.path().join("config");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(root.join("examples/lab/main.tf"), dir.join("main.tf")).unwrap();
+        let rc = tmp.path().join("cli.tfrc");
+        std::fs::write(
+            &rc,
+            format!(
+                "provider_installation {{\n  dev_overrides {{ \"bmplan/baremetal\" = \"{}\" }}\n  direct {{}}\n}}\n",
+                provider_dir.display()
+            ),
+        )
+        .unwrap();
+        let run = Run {
+            dir,
+            terraform: terraform.clone(),
+            env: vec![
+                ("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()),
+                ("CHECKPOINT_DISABLE".into(), "1".into()),
+                ("TF_IN_AUTOMATION".into(), "1".into()),
+                ("RUST_BACKTRACE".into(), "0".into()),
+                (
+                    "BAREMETAL_INVENTORY".into(),
+                    format!("sqlite://{}", tmp.path().join("inventory.db").display()),
+                ),
+                (
+                    "BAREMETAL_CREDENTIALS_KEY".into(),
+                    planner::credentials::CredentialsKey::generate().unwrap(),
+                ),
+                ("TF_VAR_lab_manifest".into(), manifest.display().to_string()),
+            ],
+        };
+        let (code, took, out) = run.terraform(&[
+            "apply",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            "-parallelism=50",
+        ]);
+        assert_eq!(code, 0, "apply failed:\n{out}");
+        println!(
+            "  {n:>4} nodes: created in {:.1}s (apply, -parallelism=50)",
+            took.as_secs_f64()
+        );
+        let mut times = Vec::new();
+        for _ in 0..a.runs {
+            let (code, took, out) =
+                run.terraform(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+            assert_eq!(
+                code, 0,
+                "a plan right after apply should show no changes:\n{out}"
+            );
+            times.push(took.as_secs_f64());
+        }
+        let m = median(times.clone());
+        println!(
+            "  {n:>4} nodes: terraform plan {:.2}s median (runs: {})",
+            m,
+            times
+                .iter()
+                .map(|t| format!("{t:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        medians.push((n, m));
+        runtime.block_on(lab.shutdown());
+    }
+    if let (Some((n0, t0)), Some((n1, t1))) = (medians.first(), medians.last()) {
+        println!(
+            "ratio t({n1}) / t({n0}) = {:.2} (target ≤ 3; {}x the nodes)",
+            t1 / t0,
+            n1 / n0
+        );
+    }
+}
