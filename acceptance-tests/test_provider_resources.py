@@ -10,6 +10,7 @@ import re
 import pytest
 import requests
 
+from peers.ios import IosShell
 from peers.sushy import SushyEmulator
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -62,6 +63,23 @@ def test_the_lab_fleet_lives_its_whole_life_under_terraform(terraform, start_lab
     after = resets(lab)
     assert after["r1u02"] == before["r1u02"] + 1
     assert after["r1u01"] == before["r1u01"] and after["r1u03"] == before["r1u03"]
+
+    # Out of band on the switch (plain SSH): r1u01's first port back on VLAN 1. The node shows it.
+    sw = lab.manifest["switches"][0]
+    port = lab.node("r1u01")["switch_ports"][0]
+    host, ssh_port = sw["address"].rsplit(":", 1)
+    sh = IosShell(host, int(ssh_port), sw["username"], sw["password"])
+    sh.enable(sw["enable_password"])
+    for line in ("configure terminal", f"interface {port}", "switchport access vlan 1", "end"):
+        sh.run(line)
+    sh.close()
+    r = plan_exit(terraform, d, *var)
+    assert r.returncode == 2 and 'baremetal_node.lab["r1u01"] will be updated in-place' in r.stdout, r.stdout
+    assert '- "vlan-1"' in r.stdout and '+ "prod"' in r.stdout, r.stdout
+    before = resets(lab)
+    apply(terraform, d, *var)
+    assert resets(lab) == before, "a port change needs no reboot"
+    assert plan_exit(terraform, d, *var).returncode == 0
 
     # Update in place: one BIOS attribute changed in the configuration is one update, one reset each.
     (d / "main.tf").write_text(LAB_EXAMPLE.read_text().replace('SysProfile    = "PerfOptimized"',

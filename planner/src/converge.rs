@@ -205,7 +205,14 @@ pub async fn apply(
     if prepared.plan.is_empty() {
         return Ok(ApplyReport::default());
     }
-    let run_id = format!("tf-{}-{}", crate::inventory::now_ms(), std::process::id());
+    // Unique across the concurrent runs of one process (Terraform creates resources in parallel).
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let run_id = format!(
+        "tf-{}-{}-{}",
+        crate::inventory::now_ms(),
+        std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let desired_fp = crate::run::desired_fingerprint(desired);
     inv.start_run(
         &run_id,

@@ -554,3 +554,69 @@ impl Desired {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(template: Option<&str>, bios: &[(&str, &str)]) -> ProfileLayer {
+        ProfileLayer {
+            template: template.map(str::to_string),
+            bios: bios
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ProfileLayer::default()
+        }
+    }
+
+    #[test]
+    fn a_profile_takes_its_template_chain_with_its_own_values_winning() {
+        let layers: BTreeMap<String, ProfileLayer> = [
+            ("base".to_string(), layer(None, &[("A", "1"), ("B", "1")])),
+            ("mid".to_string(), layer(Some("base"), &[("B", "2")])),
+            ("top".to_string(), layer(Some("mid"), &[("C", "3")])),
+        ]
+        .into_iter()
+        .collect();
+        let p = resolve_profile("top", &layers).unwrap();
+        assert_eq!(p.inherits, vec!["mid", "base"]);
+        assert_eq!(
+            p.bios.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "2".into()),
+                ("C".into(), "3".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_and_looping_templates_name_the_profile_that_refers() {
+        let mut layers: BTreeMap<String, ProfileLayer> = BTreeMap::new();
+        layers.insert("a".into(), layer(Some("b"), &[]));
+        layers.insert("b".into(), layer(Some("nope"), &[]));
+        assert_eq!(
+            resolve_profile("a", &layers).unwrap_err(),
+            ("b".to_string(), "no profile named \"nope\"".to_string())
+        );
+        layers.insert("b".into(), layer(Some("a"), &[]));
+        let (owner, why) = resolve_profile("a", &layers).unwrap_err();
+        assert_eq!(owner, "a");
+        assert!(why.contains("template cycle: a → b → a"), "{why}");
+    }
+
+    #[test]
+    fn attribute_parsers_locate_their_errors() {
+        let j = serde_json::json!({"name": "n", "vlan_id": 5000, "role": "dmz"});
+        let errs = network_from_attrs(j.as_object().unwrap()).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, vec!["vlan_id", "role"]);
+        let j = serde_json::json!({"boot": [{"mode": "BIOS"}], "raid": [{"volume": [{"name": "os", "level": "raid7"}]}]});
+        let (_, errs) = ProfileLayer::from_attrs(j.as_object().unwrap());
+        let paths: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, vec!["raid.0.volume.0.level", "boot.0.mode"]);
+        let j = serde_json::json!({"name": "s", "driver": "telnet"});
+        assert_eq!(switch_from_attrs(j.as_object().unwrap()).unwrap_err()[0].0, "driver");
+    }
+}

@@ -311,6 +311,10 @@ impl Engine {
                 max_parallel: self.max_parallel,
                 wait_timeout: limit,
                 power_timeout: limit,
+                // Structured lines in PLUGIN_LOG_FILE (Terraform owns the terminal).
+                progress: Arc::new(|p: &planner::apply::Progress| {
+                    tracing::info!(event = %serde_json::to_string(p).unwrap_or_default(), "apply")
+                }),
                 ..Default::default()
             };
             converge::apply(&self.inv, &desired, &prepared, opts)
