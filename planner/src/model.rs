@@ -617,6 +617,9 @@ mod tests {
         let paths: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(paths, vec!["raid.0.volume.0.level", "boot.0.mode"]);
         let j = serde_json::json!({"name": "s", "driver": "telnet"});
-        assert_eq!(switch_from_attrs(j.as_object().unwrap()).unwrap_err()[0].0, "driver");
+        assert_eq!(
+            switch_from_attrs(j.as_object().unwrap()).unwrap_err()[0].0,
+            "driver"
+        );
     }
 }

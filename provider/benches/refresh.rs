@@ -93,6 +93,7 @@ fn main() {
         a.latency_ms, a.runs
     );
     let mut medians = Vec::new();
+    let mut shares = Vec::new();
     for &n in &a.sizes {
         let tmp = tempfile::tempdir().expect("a temporary directory");
         let lab = runtime
@@ -142,6 +143,10 @@ fn main() {
                     planner::credentials::CredentialsKey::generate().unwrap(),
                 ),
                 ("TF_VAR_lab_manifest".into(), manifest.display().to_string()),
+                (
+                    "PLUGIN_LOG_FILE".into(),
+                    tmp.path().join("provider.log").display().to_string(),
+                ),
             ],
         };
         let (code, took, out) = run.terraform(&[
@@ -156,6 +161,8 @@ fn main() {
             "  {n:>4} nodes: created in {:.1}s (apply, -parallelism=50)",
             took.as_secs_f64()
         );
+        // Terraform's own cost of planning this configuration, without reading anything.
+        let (_, floor, _) = run.terraform(&["plan", "-refresh=false", "-input=false", "-no-color"]);
         let mut times = Vec::new();
         for _ in 0..a.runs {
             let (code, took, out) =
@@ -167,15 +174,21 @@ fn main() {
             times.push(took.as_secs_f64());
         }
         let m = median(times.clone());
+        let log = std::fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default();
+        let snapshot = log
+            .lines()
+            .filter(|l| l.contains("fleet snapshot"))
+            .filter_map(|l| l.split("seconds=").nth(1))
+            .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .next_back();
         println!(
-            "  {n:>4} nodes: terraform plan {:.2}s median (runs: {})",
-            m,
-            times
-                .iter()
-                .map(|t| format!("{t:.2}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "  {n:>4} nodes: terraform plan {m:.2}s median (runs: {}); -refresh=false {:.2}s; refresh share {:.2}s; fleet snapshot {}",
+            times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
+            floor.as_secs_f64(),
+            m - floor.as_secs_f64(),
+            snapshot.map(|s| format!("{s:.2}s")).unwrap_or_else(|| "n/a".into())
         );
+        shares.push(m - floor.as_secs_f64());
         medians.push((n, m));
         runtime.block_on(lab.shutdown());
     }
@@ -185,5 +198,11 @@ fn main() {
             t1 / t0,
             n1 / n0
         );
+        if let (Some(s0), Some(s1)) = (shares.first(), shares.last()) {
+            println!(
+                "refresh share (plan minus plan -refresh=false): {s1:.2}s / {s0:.2}s = {:.2}",
+                s1 / s0
+            );
+        }
     }
 }

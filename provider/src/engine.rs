@@ -312,9 +312,9 @@ impl Engine {
                 wait_timeout: limit,
                 power_timeout: limit,
                 // Structured lines in PLUGIN_LOG_FILE (Terraform owns the terminal).
-                progress: Arc::new(|p: &planner::apply::Progress| {
-                    tracing::info!(event = %serde_json::to_string(p).unwrap_or_default(), "apply")
-                }),
+                progress: Arc::new(
+                    |p: &planner::apply::Progress| tracing::info!(event = %serde_json::to_string(p).unwrap_or_default(), "apply"),
+                ),
                 ..Default::default()
             };
             converge::apply(&self.inv, &desired, &prepared, opts)

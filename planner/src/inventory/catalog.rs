@@ -273,15 +273,20 @@ impl Inventory {
     }
 
     pub async fn node_config(&self, name: &str) -> Result<NodeConfig> {
-        self.node_configs()
-            .await?
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, c)| c)
+        let r = sqlx::query("SELECT profile, ports, ca_cert_path FROM nodes WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading a node's configuration"))?
             .ok_or_else(|| InventoryError::NotFound {
                 kind: "node",
                 name: name.to_string(),
-            })
+            })?;
+        Ok(NodeConfig {
+            profile: get_opt(&r, "profile")?,
+            ports: serde_json::from_str(&get_str(&r, "ports")?).unwrap_or_default(),
+            ca_cert_path: get_opt(&r, "ca_cert_path")?,
+        })
     }
 
     /// Removes a switch (admin); refused while a node's port is on it.
