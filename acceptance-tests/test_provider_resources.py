@@ -75,7 +75,7 @@ def test_the_lab_fleet_lives_its_whole_life_under_terraform(terraform, start_lab
     sh.close()
     r = plan_exit(terraform, d, *var)
     assert r.returncode == 2 and 'baremetal_node.lab["r1u01"] will be updated in-place' in r.stdout, r.stdout
-    assert '- "vlan-1"' in r.stdout and '+ "prod"' in r.stdout, r.stdout
+    assert '"vlan-1" -> "prod"' in r.stdout, r.stdout
     before = resets(lab)
     apply(terraform, d, *var)
     assert resets(lab) == before, "a port change needs no reboot"

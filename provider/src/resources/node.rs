@@ -371,9 +371,9 @@ impl Handler for NodeResource {
         _config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
-        // A new profile or new ports change what the node is; its power may change on apply.
+        // A new profile may reset the node: its power is known after apply. Ports need no reset.
         if let Some(prior) = prior {
-            let changed = ["profile", "port", "maintenance"].iter().any(|k| {
+            let changed = ["profile", "maintenance"].iter().any(|k| {
                 prior.get(*k).cloned().unwrap_or(Value::Null)
                     != planned
                         .get(*k)
