@@ -723,3 +723,105 @@ async fn fifty_concurrent_allocations_for_forty_nodes_in_one_process() {
         assert!(inv.check().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and_refuses_removing_what_is_in_use(
+) {
+    use planner::inventory::NodeConfig;
+    use planner::model::{NetworkSpec, PortWant, ProfileLayer};
+    for db in common::backends().await {
+        let inv = open(&db.url).await;
+        enroll_many(&inv, "n", 1, "Dell Inc.", "x86_64", 32, 256.0).await;
+        inv.put_switch(&SwitchRegistration {
+            name: "tor1".into(),
+            driver: "cisco_ios".into(),
+            address: "127.0.0.1:2222".into(),
+            username: "admin".into(),
+            password: Secret::new("pw"),
+            enable_password: None,
+            rack: Some("r1".into()),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            inv.switch("tor1").await.unwrap().rack.as_deref(),
+            Some("r1")
+        );
+        let prod = NetworkSpec {
+            name: "prod".into(),
+            vlan: 100,
+            mtu: Some(9000),
+            role: "tenant".into(),
+        };
+        inv.put_network(&prod).await.unwrap();
+        assert_eq!(inv.network("prod").await.unwrap(), prod);
+        let base = ProfileLayer {
+            bios: [("A".to_string(), "1".to_string())].into_iter().collect(),
+            ..ProfileLayer::default()
+        };
+        let web = ProfileLayer {
+            template: Some("base".into()),
+            ..ProfileLayer::default()
+        };
+        inv.put_profile("base", &base).await.unwrap();
+        inv.put_profile("web", &web).await.unwrap();
+        assert_eq!(inv.profile_layer("web").await.unwrap(), web);
+        let config = NodeConfig {
+            profile: Some("web".into()),
+            ports: vec![PortWant {
+                switch: "tor1".into(),
+                port: "Gi0/1".into(),
+                networks: vec!["prod".into()],
+                vlans: vec![],
+                mac: None,
+                pxe: true,
+            }],
+            ca_cert_path: Some("/etc/ca.pem".into()),
+        };
+        inv.set_node_config("n01", &config).await.unwrap();
+        assert_eq!(inv.node_config("n01").await.unwrap(), config);
+        // What is in use cannot be removed, and says by whom.
+        for e in [
+            inv.delete_network("prod").await.unwrap_err(),
+            inv.delete_profile("web").await.unwrap_err(),
+            inv.delete_profile("base").await.unwrap_err(),
+            inv.delete_switch("tor1").await.unwrap_err(),
+        ] {
+            assert!(matches!(e, InventoryError::Conflict { .. }), "{e}");
+        }
+        let e = inv.delete_profile("base").await.unwrap_err().to_string();
+        assert!(e.contains("profile web (template)"), "{e}");
+        // Once released, they go; every change is audited.
+        inv.set_node_config("n01", &NodeConfig::default())
+            .await
+            .unwrap();
+        inv.delete_network("prod").await.unwrap();
+        inv.delete_profile("web").await.unwrap();
+        inv.delete_profile("base").await.unwrap();
+        inv.delete_switch("tor1").await.unwrap();
+        assert!(matches!(
+            inv.network("prod").await,
+            Err(InventoryError::NotFound { .. })
+        ));
+        let log = inv.audit_log(&AuditFilter::default()).await.unwrap();
+        for action in [
+            "network.put",
+            "profile.put",
+            "node.configure",
+            "network.delete",
+            "profile.delete",
+            "switch.delete",
+        ] {
+            assert!(
+                log.iter().any(|e| e.action == action),
+                "{action} not audited"
+            );
+        }
+        // A member touches none of it.
+        let member = inv.as_actor(Actor::member("alice", "blue"));
+        assert!(matches!(
+            member.put_network(&prod).await,
+            Err(InventoryError::Forbidden { .. })
+        ));
+    }
+}
