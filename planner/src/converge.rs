@@ -88,19 +88,16 @@ pub async fn desired_for(
             None => None,
         };
         let mut ports = config.ports.clone();
-        for p in &mut ports {
-            p.vlans = p
-                .networks
-                .iter()
-                .map(|n| {
-                    catalog.networks.get(n).map(|nw| nw.vlan).ok_or_else(|| {
-                        ConvergeError::Reference(format!(
-                            "node {name}: port {} {} names network {n:?}, which does not exist",
-                            p.switch, p.port
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+        if let Some((path, m)) =
+            crate::model::finish_ports(&mut ports, profile.as_ref(), &catalog.networks)
+                .into_iter()
+                .next()
+        {
+            return Err(ConvergeError::Reference(format!(
+                "node {name}: {path}: {m}"
+            )));
+        }
+        for p in &ports {
             if !d.switches.contains_key(&p.switch) {
                 let sw = inv.switch(&p.switch).await.map_err(|e| match e {
                     InventoryError::NotFound { .. } => ConvergeError::Reference(format!(
@@ -124,7 +121,7 @@ pub async fn desired_for(
                 );
             }
         }
-        for n in config.ports.iter().flat_map(|p| p.networks.iter()) {
+        for n in ports.iter().flat_map(|p| p.networks.iter()) {
             if let Some(nw) = catalog.networks.get(n) {
                 d.networks.insert(n.clone(), nw.clone());
             }

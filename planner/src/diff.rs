@@ -467,8 +467,52 @@ fn switch_diff(
     let mut wanted: Vec<Change> = Vec::new();
     let mut vlans: BTreeSet<u16> = BTreeSet::new();
     let mut per_node: Vec<(String, Change, PortDiff)> = Vec::new();
+    // Port-channels to create, by node: (change, what the plan shows).
+    let mut bonds: Vec<(String, Change, PortDiff)> = Vec::new();
     for n in desired.nodes.values().filter(|n| !n.maintenance) {
+        // Unbonded ports carry their VLANs; a bond's VLANs go on its port-channel.
+        let mut carriers: Vec<PortWant> = Vec::new();
+        let mut groups: BTreeMap<&str, Vec<&PortWant>> = BTreeMap::new();
         for p in n.ports.iter().filter(|p| p.switch == name) {
+            match &p.bond {
+                Some(b) => groups.entry(b.as_str()).or_default().push(p),
+                None => carriers.push(p.clone()),
+            }
+        }
+        for members in groups.values() {
+            let mut names: Vec<String> = members.iter().map(|m| canonical(&m.port)).collect();
+            names.sort();
+            let id = channel_id(&names);
+            let mode = members[0].bond_mode.unwrap_or(switch::BondMode::Lacp);
+            let live_groups: Vec<String> = names
+                .iter()
+                .map(|m| match live.ports.get(m).and_then(|p| p.channel_group) {
+                    Some((g, md)) => format!("{m} in port-channel {g} ({md:?})"),
+                    None => format!("{m} not bonded"),
+                })
+                .collect();
+            bonds.push((
+                n.name.clone(),
+                Change::CreatePortChannel {
+                    id,
+                    members: names.clone(),
+                    mode,
+                },
+                PortDiff {
+                    switch: name.to_string(),
+                    port: names.join("+"),
+                    node: n.name.clone(),
+                    live: live_groups.join(", "),
+                    want: format!("port-channel {id} ({mode:?})"),
+                    out_of_band: false,
+                },
+            ));
+            let mut po = members[0].clone();
+            po.port = format!("Port-channel{id}");
+            po.bond = None;
+            carriers.push(po);
+        }
+        for p in &carriers {
             let Some((change, want)) = port_change(p) else {
                 continue;
             };
@@ -512,13 +556,31 @@ fn switch_diff(
         })
         .collect();
     d.changes.extend(vlan_changes);
-    // One pass over all port changes (the state is cloned once, not once per port).
-    let all: Vec<Change> = per_node.iter().map(|(_, c, _)| c.clone()).collect();
+    // One pass over all bond and port changes (the state is cloned once, not once per port); the
+    // port-channels come first, so their VLAN settings are judged on them.
+    let all: Vec<Change> = bonds
+        .iter()
+        .chain(per_node.iter())
+        .map(|(_, c, _)| c.clone())
+        .collect();
     let todo = switch::pending(live, &all, canonical);
     let mut todo_ports: BTreeMap<String, Vec<Change>> = BTreeMap::new();
+    let mut todo_bonds: BTreeSet<u32> = BTreeSet::new();
     for c in todo {
-        if let Some(p) = c.port() {
+        if let Change::CreatePortChannel { id, .. } = &c {
+            todo_bonds.insert(*id);
+        } else if let Some(p) = c.port() {
             todo_ports.entry(canonical(p)).or_default().push(c);
+        }
+    }
+    for (node, change, pd) in bonds {
+        let Change::CreatePortChannel { id, .. } = &change else {
+            continue;
+        };
+        if todo_bonds.contains(id) {
+            d.by_node.entry(node).or_default().push(change.clone());
+            d.changes.push(change);
+            d.ports.push(pd);
         }
     }
     for (node, change, pd) in per_node {
@@ -531,6 +593,30 @@ fn switch_diff(
         d.ports.push(pd);
     }
     d
+}
+
+/// A port-channel's number: the trailing number of its first member (`Gi0/3` → 3), else one
+/// derived from the members' names. Members are canonical and sorted.
+fn channel_id(members: &[String]) -> u32 {
+    let first = members.first().map(String::as_str).unwrap_or("");
+    let digits: String = first
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            let h = members
+                .join(",")
+                .bytes()
+                .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+            h % 4000 + 1
+        }
+    }
 }
 
 /// The diff of the whole desired state against what was observed. Pure.

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::bmc::{Secret, TlsTrust};
 use crate::load::{Instance, LoadError, LoadErrors, Loaded};
-use crate::switch::{VLAN_MAX, VLAN_MIN};
+use crate::switch::{BondMode, VLAN_MAX, VLAN_MIN};
 
 #[derive(Debug, Clone)]
 pub struct SwitchSpec {
@@ -59,6 +59,10 @@ pub struct ProfileSpec {
     pub raid: Option<Vec<VolumeWant>>,
     /// Components by id; a profile's list overrides its template's entries of the same component.
     pub firmware: Vec<FirmwareWant>,
+    /// Networks of the node's ports that list none (the profile's network connection).
+    pub connection_networks: Vec<String>,
+    /// `lacp` or `static`, for bonded ports.
+    pub bond_mode: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +74,13 @@ pub struct PortWant {
     pub vlans: Vec<u16>,
     pub mac: Option<String>,
     pub pxe: bool,
+    /// Bond group: the node's ports with the same bond form one port-channel on their switch, and
+    /// the networks go on the port-channel.
+    #[serde(default)]
+    pub bond: Option<String>,
+    /// The port-channel's mode (from the profile's network connection; LACP by default).
+    #[serde(default)]
+    pub bond_mode: Option<BondMode>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +178,10 @@ pub struct ProfileLayer {
     pub secure_boot: Option<bool>,
     pub raid: Option<Vec<VolumeWant>>,
     pub firmware: Vec<FirmwareWant>,
+    #[serde(default)]
+    pub connection_networks: Vec<String>,
+    #[serde(default)]
+    pub bond_mode: Option<String>,
 }
 
 fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String, Value>> {
@@ -249,6 +264,22 @@ impl ProfileLayer {
                 Value::String(s) => Some(s == "true"),
                 _ => None,
             });
+        let connection = block_list(attrs, "network_connection");
+        let connection_networks: Vec<String> = connection
+            .first()
+            .and_then(|c| c.get("networks"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(scalar_text).collect())
+            .unwrap_or_default();
+        let bond_mode = connection.first().and_then(|c| text_of(c, "bond_mode"));
+        if let Some(m) = &bond_mode {
+            if m != "lacp" && m != "static" {
+                errors.push(attr_error(
+                    "network_connection.0.bond_mode",
+                    format!("bond mode {m:?} is not lacp or static"),
+                ));
+            }
+        }
         let layer = ProfileLayer {
             template: text_of(attrs, "template"),
             bios,
@@ -256,6 +287,8 @@ impl ProfileLayer {
             secure_boot,
             raid,
             firmware,
+            connection_networks,
+            bond_mode,
         };
         (layer, errors)
     }
@@ -305,8 +338,59 @@ pub fn resolve_profile(
             p.firmware.retain(|x| x.component != f.component);
             p.firmware.push(f.clone());
         }
+        if !r.connection_networks.is_empty() {
+            p.connection_networks = r.connection_networks.clone();
+        }
+        if r.bond_mode.is_some() {
+            p.bond_mode = r.bond_mode.clone();
+        }
     }
     Ok(p)
+}
+
+/// Completes a node's ports: networks from the profile's network connection where a port lists
+/// none, VLANs resolved, the bond mode set on bonded ports. Errors are at `port.N…`; a bond must
+/// stay on one switch.
+pub fn finish_ports(
+    ports: &mut [PortWant],
+    profile: Option<&ProfileSpec>,
+    networks: &BTreeMap<String, NetworkSpec>,
+) -> Vec<AttrError> {
+    let mut errors = Vec::new();
+    let mode = match profile.and_then(|p| p.bond_mode.as_deref()) {
+        Some("static") => BondMode::Static,
+        _ => BondMode::Lacp,
+    };
+    let mut bond_switch: BTreeMap<String, String> = BTreeMap::new();
+    for (k, p) in ports.iter_mut().enumerate() {
+        if p.networks.is_empty() {
+            if let Some(pr) = profile {
+                p.networks = pr.connection_networks.clone();
+            }
+        }
+        p.vlans.clear();
+        for net in &p.networks {
+            match networks.get(net) {
+                Some(nw) => p.vlans.push(nw.vlan),
+                None => errors.push(attr_error(
+                    format!("port.{k}.networks"),
+                    format!("no network named {net:?}"),
+                )),
+            }
+        }
+        if let Some(b) = &p.bond {
+            p.bond_mode = Some(mode);
+            if let Some(sw) = bond_switch.insert(b.clone(), p.switch.clone()) {
+                if sw != p.switch {
+                    errors.push(attr_error(
+                        format!("port.{k}.bond"),
+                        format!("bond {b:?} spans switches {sw} and {}: a port-channel lives on one switch", p.switch),
+                    ));
+                }
+            }
+        }
+    }
+    errors
 }
 
 /// Reads a `baremetal_network`'s attributes.
@@ -492,24 +576,19 @@ impl Desired {
                     .and_then(Value::as_array)
                     .map(|a| a.iter().map(scalar_text).collect())
                     .unwrap_or_default();
-                let mut vlans = Vec::new();
-                for net in &networks {
-                    match d.networks.get(net) {
-                        Some(nw) => vlans.push(nw.vlan),
-                        None => errors.push(i.error(
-                            &format!("port.{k}.networks"),
-                            format!("no network named {net:?}"),
-                        )),
-                    }
-                }
                 ports.push(PortWant {
                     switch: sw,
                     port,
                     networks,
-                    vlans,
+                    vlans: Vec::new(),
                     mac: p.get("mac").map(scalar_text),
                     pxe: p.get("pxe") == Some(&Value::Bool(true)),
+                    bond: p.get("bond").filter(|v| !v.is_null()).map(scalar_text),
+                    bond_mode: None,
                 });
+            }
+            for (path, m) in finish_ports(&mut ports, profile.as_ref(), &d.networks) {
+                errors.push(i.error(&path, m));
             }
             d.nodes.insert(
                 name.clone(),

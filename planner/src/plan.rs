@@ -448,6 +448,8 @@ mod tests {
                         vlans: vec![100],
                         mac: None,
                         pxe: false,
+                        bond: None,
+                        bond_mode: None,
                     }],
                 },
             );

@@ -252,6 +252,16 @@ pub const PROFILE: ResourceSpec = ResourceSpec {
             blocks: &[],
         },
         BlockSpec {
+            name: "network_connection",
+            max_one: true,
+            description: "How the node's NICs connect: the networks of ports that list none, and the bond mode of bonded ports.",
+            attrs: &[
+                attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) for every port of the node that lists none: one is an access port, several a trunk whose first is native."),
+                attr("bond_mode", Kind::String, Optional, "`lacp` (802.3ad, the default) or `static`, for ports that set `bond`."),
+            ],
+            blocks: &[],
+        },
+        BlockSpec {
             name: "raid",
             max_one: true,
             description: "RAID layout. Volumes not listed are deleted.",
@@ -302,6 +312,7 @@ pub const NODE: ResourceSpec = ResourceSpec {
             attr("port", Kind::String, Required, "Switch port, as the switch names it (`Gi0/3`, `ge-0/0/3`, `Ethernet3`)."),
             attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) on the port: one is an access port, several a trunk whose first is native."),
             attr("pxe", Bool, Optional, "Whether the node PXE-boots from this NIC."),
+            attr("bond", Kind::String, Optional, "Bond group: the node's ports with the same bond form one port-channel on their switch (its mode from the profile's `network_connection`), and the networks go on the port-channel."),
         ],
         blocks: &[],
     }],

@@ -775,6 +775,8 @@ async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and
                 vlans: vec![],
                 mac: None,
                 pxe: true,
+                bond: None,
+                bond_mode: None,
             }],
             ca_cert_path: Some("/etc/ca.pem".into()),
         };

@@ -370,3 +370,93 @@ async fn a_node_critical_after_its_reset_fails_its_wait_and_what_depends_on_it_i
     assert!(!plan.contains("r1u01: 1 reboot"), "{plan}");
     f.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bonded_ports_become_one_port_channel_carrying_the_profile_networks() {
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let dir = f.dir.path().join("bonds");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        r#"
+variable "lab_manifest" { type = string }
+locals {
+  lab   = jsondecode(file(var.lab_manifest))
+  nodes = { for n in local.lab.nodes : n.name => n }
+}
+provider "baremetal" { ca_cert = local.lab.ca_cert }
+resource "baremetal_switch" "tor1" {
+  name            = "tor1"
+  driver          = local.lab.switches[0].driver
+  address         = local.lab.switches[0].address
+  username        = local.lab.switches[0].username
+  password        = local.lab.switches[0].password
+  enable_password = local.lab.switches[0].enable_password
+}
+resource "baremetal_network" "prod" {
+  name    = "prod"
+  vlan_id = 100
+}
+resource "baremetal_network" "storage" {
+  name    = "storage"
+  vlan_id = 200
+}
+resource "baremetal_profile" "bonded" {
+  name = "bonded"
+  network_connection {
+    networks  = [baremetal_network.prod.name, baremetal_network.storage.name]
+    bond_mode = "lacp"
+  }
+}
+resource "baremetal_node" "n" {
+  for_each  = local.nodes
+  name      = each.key
+  bmc_url   = each.value.bmc_url
+  system_id = each.value.system_id
+  username  = each.value.username
+  password  = each.value.password
+  profile   = baremetal_profile.bonded.name
+  dynamic "port" {
+    for_each = each.value.switch_ports
+    content {
+      switch = baremetal_switch.tor1.name
+      port   = port.value
+      bond   = "bond0"
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let p = f.run(&["plan", d, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    assert!(text(&p).contains("port-channel 1 (Lacp)"), "{}", text(&p));
+    let a = f.run(&["apply", d, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        // r1u01 on Gi0/1+Gi0/2 → Port-channel1, r1u02 on Gi0/3+Gi0/4 → Port-channel3.
+        for (members, po) in [([1, 2], 1), ([3, 4], 3)] {
+            for m in members {
+                let port = &st.ports[&format!("GigabitEthernet0/{m}")];
+                assert_eq!(
+                    port.channel_group.map(|g| g.0),
+                    Some(po),
+                    "Gi0/{m} in port-channel {po}"
+                );
+            }
+            let pc = &st.ports[&format!("Port-channel{po}")];
+            assert_eq!(pc.native_vlan, 100, "Port-channel{po}");
+            assert!(
+                pc.trunk_allowed.as_ref().is_some_and(|a| a.contains(&200)),
+                "Port-channel{po}"
+            );
+        }
+    }
+    // No reset for a network-only profile, and the next plan has nothing to do.
+    assert_eq!(f.resets().await, vec![0, 0]);
+    let p = f.run(&["plan", d, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+}

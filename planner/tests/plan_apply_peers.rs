@@ -54,7 +54,7 @@ resource "baremetal_node" "a" {{
         pass = sushy.password,
         ca = sushy.ca.display(),
     );
-    std::fs::write(dir.path().join("main.tf"), tf).unwrap();
+    std::fs::write(dir.path().join("main.tf"), &tf).unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_bmplan"))
             .args(args)
@@ -109,4 +109,33 @@ resource "baremetal_node" "a" {{
     assert_eq!(r["ports"][0]["status"], "in_sync", "{r:#}");
     assert_eq!(r["summary"]["nodes_in_sync"], 1);
     assert!(!text(&d).contains("pw\""));
+
+    // Two more NICs bonded: fake-switches gets one LACP port-channel carrying the network.
+    let bonded = tf.replace(
+        "    networks = [baremetal_network.storage.name]\n  }\n",
+        "    networks = [baremetal_network.storage.name]\n  }\n  port {\n    switch   = baremetal_switch.tor.name\n    port     = \"Gi0/5\"\n    networks = [baremetal_network.storage.name]\n    bond     = \"b0\"\n  }\n  port {\n    switch   = baremetal_switch.tor.name\n    port     = \"Gi0/6\"\n    networks = [baremetal_network.storage.name]\n    bond     = \"b0\"\n  }\n",
+    );
+    assert_ne!(bonded, tf);
+    std::fs::write(dir.path().join("main.tf"), &bonded).unwrap();
+    let p = run(&["plan", "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    assert!(text(&p).contains("port-channel 5 (Lacp)"), "{}", text(&p));
+    let a = run(&["apply", "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    let st = sw.read().await.unwrap();
+    for m in ["GigabitEthernet0/5", "GigabitEthernet0/6"] {
+        assert_eq!(
+            st.ports[m].channel_group,
+            Some((5, planner::switch::BondMode::Lacp)),
+            "{m}: {st:#?}"
+        );
+    }
+    let keys: Vec<&String> = st.ports.keys().collect();
+    let pc = st
+        .ports
+        .get("Port-channel5")
+        .unwrap_or_else(|| panic!("no Port-channel5 in {keys:?}"));
+    assert_eq!(pc.access_vlan, 200, "{pc:#?}");
+    let p = run(&["plan", "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
 }

@@ -316,9 +316,24 @@ impl IosSwitch {
                 output: config,
             });
         }
+        let mut ports = parse_interfaces(&config);
+        // Some IOS images (and fake-switches) leave port-channel interfaces out of the full
+        // running-config: read each one the members name on its own.
+        let missing: BTreeSet<u32> = ports
+            .values()
+            .filter_map(|p| p.channel_group.map(|g| g.0))
+            .filter(|id| !ports.contains_key(&format!("Port-channel{id}")))
+            .collect();
+        for id in missing {
+            let command = format!("show running-config interface Port-channel{id}");
+            let text = shell.run(&command).await?;
+            if !rejected(&IOS, &text) {
+                ports.extend(parse_interfaces(&text));
+            }
+        }
         Ok(SwitchState {
             vlans: parse_vlans(&vlans),
-            ports: parse_interfaces(&config),
+            ports,
         })
     }
 }

@@ -45,6 +45,8 @@ fn ports_of(j: &Json) -> Vec<PortWant> {
                     vlans: Vec::new(),
                     mac: s(p, "mac"),
                     pxe: p.get("pxe") == Some(&Value::Bool(true)),
+                    bond: s(p, "bond"),
+                    bond_mode: None,
                 })
                 .collect()
         })
@@ -204,7 +206,7 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         .iter()
         .map(|p| {
             json!({"switch": p.switch, "port": p.port, "networks": p.networks, "mac": p.mac,
-                   "pxe": if p.pxe { Value::Bool(true) } else { Value::Null }})
+                   "pxe": if p.pxe { Value::Bool(true) } else { Value::Null }, "bond": p.bond})
         })
         .collect();
     if live {

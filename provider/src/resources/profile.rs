@@ -87,9 +87,18 @@ fn layer_json(name: &str, layer: &ProfileLayer, nodes: &[String], drift: &[Item]
         })).collect::<Vec<_>>()}]),
         _ => json!([]),
     };
+    let connection = if layer.connection_networks.is_empty() && layer.bond_mode.is_none() {
+        json!([])
+    } else {
+        json!([{
+            "networks": if layer.connection_networks.is_empty() { Value::Null } else { json!(layer.connection_networks) },
+            "bond_mode": layer.bond_mode,
+        }])
+    };
     object(vec![
         ("id", Value::String(name.to_string())),
         ("name", Value::String(name.to_string())),
+        ("network_connection", connection),
         (
             "template",
             layer
