@@ -303,3 +303,65 @@ output "macs" {{ value = baremetal_node.s.macs }}
     assert plan_exit(terraform, fresh).returncode == 0
     r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_bonded_ports_from_a_profile_network_connection_under_terraform(terraform, start_lab):
+    lab = start_lab("--nodes", "1", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    sw = lab.manifest["switches"][0]
+    n = lab.node()
+    config = HEADER + f'''
+provider "baremetal" {{
+  ca_cert = "{lab.manifest["ca_cert"]}"
+}}
+resource "baremetal_switch" "tor" {{
+  name            = "{sw['name']}"
+  driver          = "{sw['driver']}"
+  address         = "{sw['address']}"
+  username        = "{sw['username']}"
+  password        = "{sw['password']}"
+  enable_password = "{sw['enable_password']}"
+}}
+resource "baremetal_network" "prod" {{
+  name    = "prod"
+  vlan_id = 100
+}}
+resource "baremetal_profile" "bonded" {{
+  name = "bonded"
+  network_connection {{
+    networks  = [baremetal_network.prod.name]
+    bond_mode = "lacp"
+  }}
+}}
+resource "baremetal_node" "n" {{
+  name      = "{n['name']}"
+  bmc_url   = "{n['bmc_url']}"
+  username  = "{n['username']}"
+  password  = "{n['password']}"
+  profile   = baremetal_profile.bonded.name
+  dynamic "port" {{
+    for_each = {json.dumps(n['switch_ports'])}
+    content {{
+      switch = baremetal_switch.tor.name
+      port   = port.value
+      bond   = "bond0"
+    }}
+  }}
+}}
+'''
+    d = terraform.workdir("bonds", config)
+    apply(terraform, d)
+    state = requests.get(f"{lab.control}/switches/{sw['name']}", timeout=10).json()
+    ports = {p["name"]: p for p in state["ports"]}
+    for m in ("GigabitEthernet0/1", "GigabitEthernet0/2"):
+        assert ports[m]["channel_group"] == {"group": 1, "mode": "active"}, ports[m]
+    assert ports["Port-channel1"]["access_vlan"] == 100, ports["Port-channel1"]
+    assert resets(lab) == {n["name"]: 0}
+    r = plan_exit(terraform, d)
+    assert r.returncode == 0, r.stdout
+    fresh = terraform.workdir("bonds-imported", config)
+    for address, ident in [("baremetal_switch.tor", sw["name"]), ("baremetal_network.prod", "prod"),
+                           ("baremetal_profile.bonded", "bonded"), ("baremetal_node.n", n["name"])]:
+        r = terraform.run("import", "-input=false", "-no-color", address, ident, cwd=fresh)
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = plan_exit(terraform, fresh)
+    assert r.returncode == 0, r.stdout

@@ -412,7 +412,9 @@ impl<H: Handler> Resource for SpecResource<H> {
         };
         match self.handler.import(&engine, &id).await {
             Ok(j) => {
-                let state = self.shape(&j);
+                let spec = self.handler.spec();
+                let mut state = self.shape(&j);
+                value::nullify_empty(&mut state, spec.attrs, spec.blocks);
                 Some((self.encode(diags, state)?, ValueEmpty::default()))
             }
             Err(p) => {

@@ -202,6 +202,27 @@ pub fn settle(live: &mut Obj, prior: &Obj, attrs: &[AttrSpec], blocks: &[BlockSp
     }
 }
 
+/// An imported object says nothing where the configuration most likely says nothing: optional
+/// attributes that are empty (false, "", [], {}) become null, in nested blocks too.
+pub fn nullify_empty(o: &mut Obj, attrs: &[AttrSpec], blocks: &[BlockSpec]) {
+    for a in attrs.iter().filter(|a| a.presence == Presence::Optional) {
+        if let Some(v) = o.get_mut(a.name) {
+            if empty(v) {
+                *v = ValueAny::Null;
+            }
+        }
+    }
+    for b in blocks {
+        if let Some(ValueAny::List(items)) = o.get_mut(b.name) {
+            for item in items.iter_mut() {
+                if let ValueAny::Map(m) = item {
+                    nullify_empty(m, b.attrs, b.blocks);
+                }
+            }
+        }
+    }
+}
+
 /// A dotted path (`port.0.networks`, `bios.ProcTurboMode`, `raid.0.volume.1.level`) as a Terraform
 /// attribute path, walking the specs to tell block indexes and map keys apart.
 pub fn path(dotted: &str, attrs: &[AttrSpec], blocks: &[BlockSpec]) -> AttributePath {
@@ -325,5 +346,18 @@ mod tests {
             path("port.2.networks", n.attrs, n.blocks),
             AttributePath::new("port").index(2).attribute("networks")
         );
+    }
+}
+
+#[cfg(test)]
+mod null_tests {
+    use super::*;
+
+    #[test]
+    fn nulls_in_state_decode_as_null() {
+        let v: ValueAny = serde_json::from_str(r#"{"a": null, "b": {}, "c": []}"#).unwrap();
+        let ValueAny::Map(m) = v else { panic!("{v:?}") };
+        assert!(matches!(m["a"], ValueAny::Null), "{:?}", m["a"].json());
+        assert!(empty(&m["a"]) && empty(&m["b"]) && empty(&m["c"]));
     }
 }
