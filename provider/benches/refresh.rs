@@ -20,6 +20,9 @@ struct Args {
     sizes: Vec<usize>,
     latency_ms: u64,
     runs: usize,
+    /// `lab`: examples/lab as is (nodes from the manifest with for_each); `literal`: the same fleet
+    /// written out, one resource block per node, as a generated repository would hold it.
+    configs: Vec<String>,
 }
 
 fn args() -> Args {
@@ -27,6 +30,7 @@ fn args() -> Args {
         sizes: vec![20, 500],
         latency_ms: 50,
         runs: 3,
+        configs: vec!["lab".into(), "literal".into()],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -40,11 +44,43 @@ fn args() -> Args {
             }
             "--latency-ms" => a.latency_ms = value("--latency-ms").parse().expect("--latency-ms L"),
             "--runs" => a.runs = value("--runs").parse().expect("--runs R"),
+            "--configs" => a.configs = value("--configs").split(',').map(str::to_string).collect(),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
     }
     a
+}
+
+/// `examples/lab` written out for one manifest: the same switches, network and profiles, and one
+/// `baremetal_node` block per node with literal values (no `for_each` over the manifest).
+fn literal_config(lab_example: &str, m: &lab::manifest::Manifest) -> String {
+    let head_end = lab_example
+        .find("resource \"baremetal_node\" \"lab\"")
+        .expect("examples/lab has its node block");
+    let mut out = lab_example[..head_end].to_string();
+    for n in &m.nodes {
+        out.push_str(&format!(
+            "resource \"baremetal_node\" \"{name}\" {{\n  name      = \"{name}\"\n  bmc_url   = \"{url}\"\n  system_id = \"{sys}\"\n  username  = \"{user}\"\n  password  = \"{pw}\"\n  rack      = \"{rack}\"\n  profile   = baremetal_profile.compute.name\n",
+            name = n.name,
+            url = n.bmc_url,
+            sys = n.system_id,
+            user = n.username,
+            pw = n.password,
+            rack = n.rack,
+        ));
+        for p in &n.switch_ports {
+            out.push_str(&format!(
+                "  port {{\n    switch   = \"{sw}\"\n    port     = \"{p}\"\n    networks = [baremetal_network.prod.name]\n  }}\n",
+                sw = n.switch
+            ));
+        }
+        out.push_str(&format!(
+            "  depends_on = [baremetal_switch.tor[\"{}\"]]\n}}\n\n",
+            n.switch
+        ));
+    }
+    out
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -92,33 +128,41 @@ fn main() {
          {} ms per Redfish request, median of {} plans per size",
         a.latency_ms, a.runs
     );
-    let mut medians = Vec::new();
-    let mut shares = Vec::new();
-    for &n in &a.sizes {
-        let tmp = tempfile::tempdir().expect("a temporary directory");
-        let lab = runtime
-            .block_on(Lab::start(LabConfig {
-                nodes: n,
-                switches: n.div_ceil(40),
-                tls: true,
-                faults: FaultConfig {
-                    latency_ms: a.latency_ms,
-                    hang_ms: 30_000,
-                    ..FaultConfig::default()
-                },
-                power_delay: Duration::from_millis(100),
-                task_delay: Duration::from_millis(100),
-                dir: tmp.path().to_path_buf(),
-                ..LabConfig::default()
-            }))
-            .expect("the lab starts");
-        let manifest = tmp.path().join("lab.json");
-        std::fs::write(&manifest, serde_json::to_vec(lab.manifest()).unwrap()).unwrap();
-        let dir = tmp.path().join("config");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::copy(root.join("examples/lab/main.tf"), dir.join("main.tf")).unwrap();
-        let rc = tmp.path().join("cli.tfrc");
-        std::fs::write(
+    for config in &a.configs {
+        println!("config: {config}");
+        let mut medians = Vec::new();
+        let mut shares = Vec::new();
+        for &n in &a.sizes {
+            let tmp = tempfile::tempdir().expect("a temporary directory");
+            let lab = runtime
+                .block_on(Lab::start(LabConfig {
+                    nodes: n,
+                    switches: n.div_ceil(40),
+                    tls: true,
+                    faults: FaultConfig {
+                        latency_ms: a.latency_ms,
+                        hang_ms: 30_000,
+                        ..FaultConfig::default()
+                    },
+                    power_delay: Duration::from_millis(100),
+                    task_delay: Duration::from_millis(100),
+                    dir: tmp.path().to_path_buf(),
+                    ..LabConfig::default()
+                }))
+                .expect("the lab starts");
+            let manifest = tmp.path().join("lab.json");
+            std::fs::write(&manifest, serde_json::to_vec(lab.manifest()).unwrap()).unwrap();
+            let dir = tmp.path().join("config");
+            std::fs::create_dir(&dir).unwrap();
+            let example = std::fs::read_to_string(root.join("examples/lab/main.tf")).unwrap();
+            let text = match config.as_str() {
+                "lab" => example,
+                "literal" => literal_config(&example, lab.manifest()),
+                other => panic!("unknown config {other}: lab or literal"),
+            };
+            std::fs::write(dir.join("main.tf"), text).unwrap();
+            let rc = tmp.path().join("cli.tfrc");
+            std::fs::write(
             &rc,
             format!(
                 "provider_installation {{\n  dev_overrides {{ \"bmplan/baremetal\" = \"{}\" }}\n  direct {{}}\n}}\n",
@@ -126,83 +170,85 @@ fn main() {
             ),
         )
         .unwrap();
-        let run = Run {
-            dir,
-            terraform: terraform.clone(),
-            env: vec![
-                ("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()),
-                ("CHECKPOINT_DISABLE".into(), "1".into()),
-                ("TF_IN_AUTOMATION".into(), "1".into()),
-                ("RUST_BACKTRACE".into(), "0".into()),
-                (
-                    "BAREMETAL_INVENTORY".into(),
-                    format!("sqlite://{}", tmp.path().join("inventory.db").display()),
-                ),
-                (
-                    "BAREMETAL_CREDENTIALS_KEY".into(),
-                    planner::credentials::CredentialsKey::generate().unwrap(),
-                ),
-                ("TF_VAR_lab_manifest".into(), manifest.display().to_string()),
-                (
-                    "PLUGIN_LOG_FILE".into(),
-                    tmp.path().join("provider.log").display().to_string(),
-                ),
-            ],
-        };
-        let (code, took, out) = run.terraform(&[
-            "apply",
-            "-auto-approve",
-            "-input=false",
-            "-no-color",
-            "-parallelism=50",
-        ]);
-        assert_eq!(code, 0, "apply failed:\n{out}");
-        println!(
-            "  {n:>4} nodes: created in {:.1}s (apply, -parallelism=50)",
-            took.as_secs_f64()
-        );
-        // Terraform's own cost of planning this configuration, without reading anything.
-        let (_, floor, _) = run.terraform(&["plan", "-refresh=false", "-input=false", "-no-color"]);
-        let mut times = Vec::new();
-        for _ in 0..a.runs {
-            let (code, took, out) =
-                run.terraform(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
-            assert_eq!(
-                code, 0,
-                "a plan right after apply should show no changes:\n{out}"
+            let run = Run {
+                dir,
+                terraform: terraform.clone(),
+                env: vec![
+                    ("TF_CLI_CONFIG_FILE".into(), rc.display().to_string()),
+                    ("CHECKPOINT_DISABLE".into(), "1".into()),
+                    ("TF_IN_AUTOMATION".into(), "1".into()),
+                    ("RUST_BACKTRACE".into(), "0".into()),
+                    (
+                        "BAREMETAL_INVENTORY".into(),
+                        format!("sqlite://{}", tmp.path().join("inventory.db").display()),
+                    ),
+                    (
+                        "BAREMETAL_CREDENTIALS_KEY".into(),
+                        planner::credentials::CredentialsKey::generate().unwrap(),
+                    ),
+                    ("TF_VAR_lab_manifest".into(), manifest.display().to_string()),
+                    (
+                        "PLUGIN_LOG_FILE".into(),
+                        tmp.path().join("provider.log").display().to_string(),
+                    ),
+                ],
+            };
+            let (code, took, out) = run.terraform(&[
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-parallelism=50",
+            ]);
+            assert_eq!(code, 0, "apply failed:\n{out}");
+            println!(
+                "  {n:>4} nodes: created in {:.1}s (apply, -parallelism=50)",
+                took.as_secs_f64()
             );
-            times.push(took.as_secs_f64());
-        }
-        let m = median(times.clone());
-        let log = std::fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default();
-        let snapshot = log
-            .lines()
-            .filter(|l| l.contains("fleet snapshot"))
-            .filter_map(|l| l.split("seconds=").nth(1))
-            .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .next_back();
-        println!(
+            // Terraform's own cost of planning this configuration, without reading anything.
+            let (_, floor, _) =
+                run.terraform(&["plan", "-refresh=false", "-input=false", "-no-color"]);
+            let mut times = Vec::new();
+            for _ in 0..a.runs {
+                let (code, took, out) =
+                    run.terraform(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+                assert_eq!(
+                    code, 0,
+                    "a plan right after apply should show no changes:\n{out}"
+                );
+                times.push(took.as_secs_f64());
+            }
+            let m = median(times.clone());
+            let log = std::fs::read_to_string(tmp.path().join("provider.log")).unwrap_or_default();
+            let snapshot = log
+                .lines()
+                .filter(|l| l.contains("fleet snapshot"))
+                .filter_map(|l| l.split("seconds=").nth(1))
+                .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .next_back();
+            println!(
             "  {n:>4} nodes: terraform plan {m:.2}s median (runs: {}); -refresh=false {:.2}s; refresh share {:.2}s; fleet snapshot {}",
             times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", "),
             floor.as_secs_f64(),
             m - floor.as_secs_f64(),
             snapshot.map(|s| format!("{s:.2}s")).unwrap_or_else(|| "n/a".into())
         );
-        shares.push(m - floor.as_secs_f64());
-        medians.push((n, m));
-        runtime.block_on(lab.shutdown());
-    }
-    if let (Some((n0, t0)), Some((n1, t1))) = (medians.first(), medians.last()) {
-        println!(
-            "ratio t({n1}) / t({n0}) = {:.2} (target ≤ 3; {}x the nodes)",
-            t1 / t0,
-            n1 / n0
-        );
-        if let (Some(s0), Some(s1)) = (shares.first(), shares.last()) {
+            shares.push(m - floor.as_secs_f64());
+            medians.push((n, m));
+            runtime.block_on(lab.shutdown());
+        }
+        if let (Some((n0, t0)), Some((n1, t1))) = (medians.first(), medians.last()) {
             println!(
-                "refresh share (plan minus plan -refresh=false): {s1:.2}s / {s0:.2}s = {:.2}",
-                s1 / s0
+                "ratio t({n1}) / t({n0}) = {:.2} (target ≤ 3; {}x the nodes)",
+                t1 / t0,
+                n1 / n0
             );
+            if let (Some(s0), Some(s1)) = (shares.first(), shares.last()) {
+                println!(
+                    "refresh share (plan minus plan -refresh=false): {s1:.2}s / {s0:.2}s = {:.2}",
+                    s1 / s0
+                );
+            }
         }
     }
 }
