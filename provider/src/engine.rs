@@ -124,6 +124,9 @@ pub struct Engine {
 /// One observation of every configured node, shared by the reads of a run.
 pub struct Snapshot {
     pub catalog: Catalog,
+    /// Every node's inventory record and recorded facts, read in two queries.
+    pub records: std::collections::BTreeMap<String, planner::inventory::NodeRecord>,
+    pub facts: std::collections::BTreeMap<String, planner::bmc::Inventory>,
     pub desired: planner::model::Desired,
     /// `None` when the fleet could not be planned as a whole (logged with why).
     pub prepared: Option<Prepared>,
@@ -273,8 +276,18 @@ impl Engine {
         if let Some(why) = &error {
             tracing::warn!(error = %why, "the fleet snapshot could not be planned; reads show the inventory only");
         }
+        let records = self
+            .inv
+            .nodes(&planner::inventory::NodeFilter::default())
+            .await?
+            .into_iter()
+            .map(|n| (n.name.clone(), n))
+            .collect();
+        let facts = self.inv.all_node_facts().await?;
         let s = Arc::new(Snapshot {
             catalog,
+            records,
+            facts,
             desired,
             prepared,
         });

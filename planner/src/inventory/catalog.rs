@@ -372,4 +372,21 @@ impl Inventory {
             })?;
         Ok(get_opt(&r, "inventory")?.and_then(|t| serde_json::from_str(&t).ok()))
     }
+
+    /// Every node's recorded hardware facts, by name (one query, for a fleet snapshot).
+    pub async fn all_node_facts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::bmc::Inventory>> {
+        let rows = sqlx::query("SELECT name, inventory FROM nodes WHERE inventory IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading the nodes' facts"))?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            if let Some(f) = get_opt(&r, "inventory")?.and_then(|t| serde_json::from_str(&t).ok()) {
+                out.insert(get_str(&r, "name")?, f);
+            }
+        }
+        Ok(out)
+    }
 }

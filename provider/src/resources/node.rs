@@ -192,14 +192,46 @@ fn live_networks(port: &planner::switch::Port, catalog: &Catalog) -> Vec<String>
 }
 
 async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option<Json>, Problem> {
-    let rec = match e.inv.node(name).await {
-        Ok(r) => r,
-        Err(InventoryError::NotFound { .. }) => return Ok(None),
-        Err(other) => return Err(other.into()),
+    // A refresh is served from the fleet snapshot (one observation and a few queries for the whole
+    // fleet); right after a write, or for a node the snapshot lacks, from the inventory.
+    let snap = if live {
+        Some(e.snapshot().await?)
+    } else {
+        None
     };
-    let (ep, system_id) = e.inv.node_endpoint(name).await?;
-    let config = e.inv.node_config(name).await?;
-    let facts = e.inv.node_facts(name).await?;
+    let cached = snap.as_ref().and_then(|sn| {
+        let rec = sn.records.get(name)?;
+        let spec = sn.desired.nodes.get(name)?;
+        Some((
+            rec.clone(),
+            (
+                spec.bmc_url.clone(),
+                spec.username.clone(),
+                spec.password.clone(),
+            ),
+            spec.system_id.clone()?,
+            sn.catalog.configs.get(name).cloned().unwrap_or_default(),
+            sn.facts.get(name).cloned(),
+        ))
+    });
+    let (rec, (url, username, password), system_id, config, facts) = match cached {
+        Some(c) => c,
+        None => {
+            let rec = match e.inv.node(name).await {
+                Ok(r) => r,
+                Err(InventoryError::NotFound { .. }) => return Ok(None),
+                Err(other) => return Err(other.into()),
+            };
+            let (ep, system_id) = e.inv.node_endpoint(name).await?;
+            (
+                rec,
+                (ep.url, ep.username, ep.password),
+                system_id,
+                e.inv.node_config(name).await?,
+                e.inv.node_facts(name).await?,
+            )
+        }
+    };
     let mut power = rec.power.clone();
     let mut ports: Vec<Value> = config
         .ports
@@ -209,8 +241,7 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
                    "pxe": if p.pxe { Value::Bool(true) } else { Value::Null }, "bond": p.bond})
         })
         .collect();
-    if live {
-        let snap = e.snapshot().await?;
+    if let Some(snap) = &snap {
         if let Some(prep) = &snap.prepared {
             if let Some(Seen::Live(l)) = prep.observed.nodes.get(name) {
                 power = Some(l.power.as_str().to_string());
@@ -270,10 +301,10 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
     Ok(Some(object(vec![
         ("id", Value::String(name.to_string())),
         ("name", Value::String(name.to_string())),
-        ("bmc_url", Value::String(ep.url.clone())),
+        ("bmc_url", Value::String(url)),
         ("system_id", Value::String(system_id)),
-        ("username", Value::String(ep.username.clone())),
-        ("password", Value::String(ep.password.expose().to_string())),
+        ("username", Value::String(username)),
+        ("password", Value::String(password.expose().to_string())),
         ("ca_cert", ca_cert),
         ("fingerprint", keep("fingerprint")),
         ("insecure", keep("insecure")),
