@@ -17,6 +17,28 @@ fn fake_arista() -> (common::FakeSwitch, String) {
     (peer, eapi.expect("eAPI address"))
 }
 
+/// The fake switch's port can accept a connection before its HTTP service answers (seen under CI
+/// load): wait until a request gets an answer.
+async fn ready(address: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let body = serde_json::json!({"jsonrpc": "2.0", "method": "runCmds", "params": {"version": 1, "cmds": ["show version"], "format": "json"}, "id": "ready"});
+    loop {
+        let r = reqwest::Client::new()
+            .post(format!("http://{address}/command-api"))
+            .json(&body)
+            .send()
+            .await;
+        if r.is_ok() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fake-switches eAPI at {address} never answered: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn switch(address: &str) -> EapiSwitch {
     EapiSwitch::new(SwitchEndpoint {
         address: address.into(),
@@ -45,6 +67,7 @@ async fn raw(address: &str, cmds: &[&str]) {
 #[tokio::test]
 async fn eapi_reads_and_changes_vlans_and_trunks_idempotently() {
     let (_fake, address) = fake_arista();
+    ready(&address).await;
     let sw = switch(&address);
     let before = sw.read().await.unwrap();
     assert!(before.vlans.contains_key(&1));
@@ -98,6 +121,7 @@ async fn eapi_reads_and_changes_vlans_and_trunks_idempotently() {
 #[tokio::test]
 async fn eapi_rejected_command_names_the_port_and_command() {
     let (_fake, address) = fake_arista();
+    ready(&address).await;
     let sw = switch(&address);
     // fake-switches' EOS knows only `switchport mode trunk` (and no `switchport access vlan`): the
     // access-port change draws a real rejection from the peer, at its first command.
