@@ -24,6 +24,9 @@ pub enum ConvergeError {
     Device(Vec<DiffError>),
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
+    /// A device that could not be read, or steps that failed or were skipped.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 /// Everything the catalog holds that nodes refer to, read once.
@@ -195,7 +198,7 @@ pub async fn apply(
     opts: ApplyOptions,
 ) -> Result<ApplyReport, ConvergeError> {
     if let Some((dev, why)) = prepared.diff.unreachable.iter().next() {
-        return Err(ConvergeError::Reference(format!(
+        return Err(ConvergeError::Incomplete(format!(
             "{dev} could not be read, so nothing was changed: {why}"
         )));
     }
@@ -227,12 +230,12 @@ pub async fn apply(
     );
     inv.finish_run(&run_id, status, &summary).await?;
     if let Some((step, e)) = report.failed.first() {
-        return Err(ConvergeError::Reference(format!(
+        return Err(ConvergeError::Incomplete(format!(
             "step {step} failed: {e} ({summary})"
         )));
     }
     if let Some((step, why)) = report.skipped.first() {
-        return Err(ConvergeError::Reference(format!(
+        return Err(ConvergeError::Incomplete(format!(
             "step {step} was skipped: {why} ({summary})"
         )));
     }

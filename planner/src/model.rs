@@ -192,7 +192,8 @@ fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String,
         .unwrap_or_default()
 }
 
-fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
+/// An attribute as text (numbers and bools written out), `None` when absent or null.
+pub fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
     attrs.get(k).filter(|v| !v.is_null()).map(scalar_text)
 }
 

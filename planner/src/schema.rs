@@ -510,6 +510,8 @@ pub fn resource(name: &str) -> Option<&'static ResourceSpec> {
 /// Provider settings as written in configuration (environment fallbacks not applied yet).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderSettings {
+    pub inventory: Option<String>,
+    pub project: Option<String>,
     pub role: Option<String>,
     pub credentials_key: Option<String>,
     pub credentials_key_file: Option<String>,

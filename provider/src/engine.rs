@@ -12,7 +12,7 @@ use planner::credentials::CredentialsKey;
 use planner::inventory::{Inventory, InventoryError, NodeTls};
 use planner::observe::ObserveOptions;
 use planner::project::Actor;
-use planner::schema::parse_duration;
+use planner::schema::{parse_duration, ProviderSettings};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
@@ -69,46 +69,30 @@ impl From<InventoryError> for Problem {
     }
 }
 
-/// The provider configuration, environment fallbacks applied.
-#[derive(Debug, Clone, Default)]
-pub struct Settings {
-    pub inventory: Option<String>,
-    pub project: Option<String>,
-    pub role: Option<String>,
-    pub credentials_key: Option<String>,
-    pub credentials_key_file: Option<String>,
-    pub ca_cert: Option<String>,
-    pub insecure: Option<bool>,
-    pub max_parallel: Option<i64>,
-    pub default_timeout: Option<String>,
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-impl Settings {
-    /// Fills what configuration left unset from the `BAREMETAL_*` environment.
-    pub fn with_env(mut self) -> Settings {
-        self.inventory = self.inventory.or_else(|| env("BAREMETAL_INVENTORY"));
-        self.project = self.project.or_else(|| env("BAREMETAL_PROJECT"));
-        self.role = self.role.or_else(|| env("BAREMETAL_ROLE"));
-        if self.credentials_key.is_none() && self.credentials_key_file.is_none() {
-            self.credentials_key = env("BAREMETAL_CREDENTIALS_KEY");
-            self.credentials_key_file = env("BAREMETAL_CREDENTIALS_KEY_FILE");
-        }
-        self.ca_cert = self.ca_cert.or_else(|| env("BAREMETAL_CA_CERT"));
-        self.insecure = self
-            .insecure
-            .or_else(|| env("BAREMETAL_INSECURE").map(|v| v == "true" || v == "1"));
-        self.max_parallel = self
-            .max_parallel
-            .or_else(|| env("BAREMETAL_MAX_PARALLEL").and_then(|v| v.parse().ok()));
-        self.default_timeout = self
-            .default_timeout
-            .or_else(|| env("BAREMETAL_DEFAULT_TIMEOUT"));
-        self
+/// Fills what the provider block left unset from the `BAREMETAL_*` environment.
+pub fn with_env(mut s: ProviderSettings) -> ProviderSettings {
+    s.inventory = s.inventory.or_else(|| env("BAREMETAL_INVENTORY"));
+    s.project = s.project.or_else(|| env("BAREMETAL_PROJECT"));
+    s.role = s.role.or_else(|| env("BAREMETAL_ROLE"));
+    if s.credentials_key.is_none() && s.credentials_key_file.is_none() {
+        s.credentials_key = env("BAREMETAL_CREDENTIALS_KEY");
+        s.credentials_key_file = env("BAREMETAL_CREDENTIALS_KEY_FILE");
     }
+    s.ca_cert = s.ca_cert.or_else(|| env("BAREMETAL_CA_CERT"));
+    s.insecure = s
+        .insecure
+        .or_else(|| env("BAREMETAL_INSECURE").map(|v| v == "true" || v == "1"));
+    s.max_parallel = s
+        .max_parallel
+        .or_else(|| env("BAREMETAL_MAX_PARALLEL").and_then(|v| v.parse().ok()));
+    s.default_timeout = s
+        .default_timeout
+        .or_else(|| env("BAREMETAL_DEFAULT_TIMEOUT"));
+    s
 }
 
 pub struct Engine {
@@ -133,7 +117,8 @@ pub struct Snapshot {
 }
 
 impl Engine {
-    pub async fn open(s: Settings) -> Result<Engine, Problem> {
+    /// Opens the engine the provider block (environment fallbacks applied) describes.
+    pub async fn open(s: ProviderSettings) -> Result<Engine, Problem> {
         let key = match (&s.credentials_key, &s.credentials_key_file) {
             (Some(k), _) => Some(CredentialsKey::from_base64(k, "credentials_key").map_err(
                 |e| Problem::at("credentials_key", "Invalid credentials key", e.to_string()),

@@ -13,7 +13,7 @@ use tf_provider::value::{Value, ValueBool, ValueEmpty, ValueNumber, ValueString}
 use tf_provider::{AttributePath, Diagnostics, DynamicDataSource, DynamicResource, Provider};
 
 use crate::data::{self, SpecDataSource};
-use crate::engine::{Engine, EngineCell, Settings};
+use crate::engine::{with_env, Engine, EngineCell};
 use crate::resource::SpecResource;
 use crate::resources::{flavor, host, network, node, profile, switch};
 use crate::value::attribute;
@@ -50,18 +50,6 @@ fn text(v: &ValueString<'_>) -> Option<String> {
 impl ProviderConfig<'_> {
     fn settings(&self) -> ProviderSettings {
         ProviderSettings {
-            role: text(&self.role),
-            credentials_key: text(&self.credentials_key),
-            credentials_key_file: text(&self.credentials_key_file),
-            ca_cert: text(&self.ca_cert),
-            insecure: known(&self.insecure),
-            max_parallel: known(&self.max_parallel),
-            default_timeout: text(&self.default_timeout),
-        }
-    }
-
-    fn engine_settings(&self) -> Settings {
-        Settings {
             inventory: text(&self.inventory),
             project: text(&self.project),
             role: text(&self.role),
@@ -72,7 +60,6 @@ impl ProviderConfig<'_> {
             max_parallel: known(&self.max_parallel),
             default_timeout: text(&self.default_timeout),
         }
-        .with_env()
     }
 }
 
@@ -121,7 +108,7 @@ impl Provider for BaremetalProvider {
             diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
         }
         tracing::info!(terraform = %terraform_version, "configuring");
-        match Engine::open(config.engine_settings()).await {
+        match Engine::open(with_env(config.settings())).await {
             Ok(e) => self.engine.set(e),
             Err(p) => {
                 let path = p

@@ -98,8 +98,15 @@ impl<H: Handler> SpecResource<H> {
         }
     }
 
-    fn encode(&self, _diags: &mut Diagnostics, o: Obj) -> Option<ValueAny> {
-        Some(ValueAny::Map(o))
+    /// The configured engine, or `None` with the diagnostic said.
+    fn engine(&self, diags: &mut Diagnostics) -> Option<std::sync::Arc<crate::engine::Engine>> {
+        match self.engine.get() {
+            Ok(e) => Some(e),
+            Err(p) => {
+                self.report(diags, [p]);
+                None
+            }
+        }
     }
 
     fn shape(&self, j: &Json) -> Obj {
@@ -107,16 +114,29 @@ impl<H: Handler> SpecResource<H> {
         value::from_json(j, spec.attrs, spec.blocks)
     }
 
-    /// The state after create or update: planned values stand; what was unknown comes from `done`.
-    fn settle_applied(&self, planned: &Obj, done: &Json) -> Obj {
-        let fresh = self.shape(done);
+    /// The state after create or update: planned values stand; what was unknown comes from what the
+    /// handler returned. `None` with the diagnostic said when the handler failed.
+    fn settle_applied(
+        &self,
+        diags: &mut Diagnostics,
+        planned: &Obj,
+        done: Result<Json, Problem>,
+    ) -> Option<Obj> {
+        let done = match done {
+            Ok(d) => d,
+            Err(p) => {
+                self.report(diags, [p]);
+                return None;
+            }
+        };
+        let fresh = self.shape(&done);
         let mut out = planned.clone();
         for (k, v) in out.iter_mut() {
             if value::has_unknown(v) {
                 *v = fresh.get(k).cloned().unwrap_or(ValueAny::Null);
             }
         }
-        out
+        Some(out)
     }
 }
 
@@ -168,13 +188,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         _provider_meta_state: ValueEmpty,
     ) -> Option<(ValueAny, ValueEmpty)> {
         let prior = self.decode(diags, state.clone())?;
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         let spec = self.handler.spec();
         match self
             .handler
@@ -184,7 +198,7 @@ impl<H: Handler> Resource for SpecResource<H> {
             Ok(Some(live)) => {
                 let mut live = self.shape(&live);
                 value::settle(&mut live, &prior, spec.attrs, spec.blocks);
-                Some((self.encode(diags, live)?, private_state))
+                Some((ValueAny::Map(live), private_state))
             }
             Ok(None) => {
                 tracing::info!(resource = spec.name, "object is gone: dropped from state");
@@ -221,13 +235,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         if let Some(ValueAny::String(n)) = planned.get("name").cloned() {
             planned.insert("id".into(), ValueAny::String(n));
         }
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         match self
             .handler
             .plan(&engine, None, &config, &mut planned)
@@ -239,7 +247,7 @@ impl<H: Handler> Resource for SpecResource<H> {
                 return None;
             }
         }
-        Some((self.encode(diags, planned)?, ValueEmpty::default()))
+        Some((ValueAny::Map(planned), ValueEmpty::default()))
     }
 
     async fn plan_update<'a>(
@@ -258,13 +266,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         if let Some(id) = prior.get("id") {
             planned.insert("id".into(), id.clone());
         }
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         let prior_json = value::obj_to_json(&prior);
         let out = match self
             .handler
@@ -284,7 +286,7 @@ impl<H: Handler> Resource for SpecResource<H> {
             .filter(|a| prior.get(**a) != planned.get(**a))
             .map(|a| AttributePath::new(a.to_string()))
             .collect();
-        Some((self.encode(diags, planned)?, prior_private_state, replace))
+        Some((ValueAny::Map(planned), prior_private_state, replace))
     }
 
     async fn plan_destroy<'a>(
@@ -306,28 +308,14 @@ impl<H: Handler> Resource for SpecResource<H> {
         _provider_meta_state: ValueEmpty,
     ) -> Option<(ValueAny, ValueEmpty)> {
         let planned = self.decode(diags, planned_state)?;
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         let r = self
             .handler
             .create(&engine, &value::obj_to_json(&planned))
             .await;
         engine.invalidate().await;
-        match r {
-            Ok(done) => {
-                let state = self.settle_applied(&planned, &done);
-                Some((self.encode(diags, state)?, planned_private_state))
-            }
-            Err(p) => {
-                self.report(diags, [p]);
-                None
-            }
-        }
+        let state = self.settle_applied(diags, &planned, r)?;
+        Some((ValueAny::Map(state), planned_private_state))
     }
 
     async fn update<'a>(
@@ -341,13 +329,7 @@ impl<H: Handler> Resource for SpecResource<H> {
     ) -> Option<(ValueAny, ValueEmpty)> {
         let prior = self.decode(diags, prior_state)?;
         let planned = self.decode(diags, planned_state)?;
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         let r = self
             .handler
             .update(
@@ -357,16 +339,8 @@ impl<H: Handler> Resource for SpecResource<H> {
             )
             .await;
         engine.invalidate().await;
-        match r {
-            Ok(done) => {
-                let state = self.settle_applied(&planned, &done);
-                Some((self.encode(diags, state)?, planned_private_state))
-            }
-            Err(p) => {
-                self.report(diags, [p]);
-                None
-            }
-        }
+        let state = self.settle_applied(diags, &planned, r)?;
+        Some((ValueAny::Map(state), planned_private_state))
     }
 
     async fn destroy<'a>(
@@ -377,13 +351,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         _provider_meta_state: ValueEmpty,
     ) -> Option<()> {
         let prior = self.decode(diags, prior_state)?;
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         let r = self
             .handler
             .delete(&engine, &value::obj_to_json(&prior))
@@ -403,19 +371,13 @@ impl<H: Handler> Resource for SpecResource<H> {
         diags: &mut Diagnostics,
         id: String,
     ) -> Option<(ValueAny, ValueEmpty)> {
-        let engine = match self.engine.get() {
-            Ok(e) => e,
-            Err(p) => {
-                self.report(diags, [p]);
-                return None;
-            }
-        };
+        let engine = self.engine(diags)?;
         match self.handler.import(&engine, &id).await {
             Ok(j) => {
                 let spec = self.handler.spec();
                 let mut state = self.shape(&j);
                 value::nullify_empty(&mut state, spec.attrs, spec.blocks);
-                Some((self.encode(diags, state)?, ValueEmpty::default()))
+                Some((ValueAny::Map(state), ValueEmpty::default()))
             }
             Err(p) => {
                 self.report(diags, [p]);
@@ -425,14 +387,8 @@ impl<H: Handler> Resource for SpecResource<H> {
     }
 }
 
-/// A string attribute of a JSON object.
-pub fn s(j: &Json, k: &str) -> Option<String> {
-    j.get(k).and_then(|v| match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    })
-}
+/// A string attribute of a JSON object (the loader's reading of it).
+pub use planner::model::text_of as s;
 
 /// Runs `f` within `limit`, as a timeout the user can act on.
 pub async fn within<T>(

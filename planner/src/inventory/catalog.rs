@@ -21,6 +21,14 @@ pub struct NodeConfig {
     pub ca_cert_path: Option<String>,
 }
 
+fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
+    Ok(NodeConfig {
+        profile: get_opt(r, "profile")?,
+        ports: serde_json::from_str(&get_str(r, "ports")?).unwrap_or_default(),
+        ca_cert_path: get_opt(r, "ca_cert_path")?,
+    })
+}
+
 /// A document table: `networks` or `profiles`.
 #[derive(Clone, Copy)]
 struct Docs {
@@ -41,17 +49,29 @@ const PROFILES: Docs = Docs {
 };
 
 impl Inventory {
-    async fn doc<T: DeserializeOwned>(&self, d: Docs, name: &str) -> Result<T> {
-        let row = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
+    /// A document's stored text, read through `ex` (the pool, or a transaction).
+    async fn doc_text<'e, E>(&self, ex: E, d: Docs, name: &str) -> Result<Option<String>>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
             .bind(name.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(ex)
             .await
             .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
-            .ok_or_else(|| InventoryError::NotFound {
-                kind: d.kind,
-                name: name.to_string(),
-            })?;
-        serde_json::from_str(&get_str(&row, "spec")?).map_err(|e| {
+            .map(|r| get_str(&r, "spec"))
+            .transpose()
+    }
+
+    async fn doc<T: DeserializeOwned>(&self, d: Docs, name: &str) -> Result<T> {
+        let text =
+            self.doc_text(&self.pool, d, name)
+                .await?
+                .ok_or_else(|| InventoryError::NotFound {
+                    kind: d.kind,
+                    name: name.to_string(),
+                })?;
+        serde_json::from_str(&text).map_err(|e| {
             InventoryError::Invalid(format!(
                 "{} {name}: the stored spec is damaged: {e}",
                 d.kind
@@ -83,13 +103,7 @@ impl Inventory {
         self.authorize(d.object, Access::Write, None, &action, name)
             .await?;
         let mut tx = self.begin().await?;
-        let before = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
-            .bind(name.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
-            .map(|r| get_str(&r, "spec"))
-            .transpose()?;
+        let before = self.doc_text(&mut *tx, d, name).await?;
         let text = serde_json::to_string(spec).unwrap_or_default();
         sqlx::query(&format!(
             "INSERT INTO {} (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3) \
@@ -131,15 +145,13 @@ impl Inventory {
             });
         }
         let mut tx = self.begin().await?;
-        let before = sqlx::query(&format!("SELECT spec FROM {} WHERE name = $1", d.table))
-            .bind(name.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(InventoryError::db(format!("reading a {}", d.kind)))?
-            .ok_or_else(|| InventoryError::NotFound {
-                kind: d.kind,
-                name: name.to_string(),
-            })?;
+        let before =
+            self.doc_text(&mut *tx, d, name)
+                .await?
+                .ok_or_else(|| InventoryError::NotFound {
+                    kind: d.kind,
+                    name: name.to_string(),
+                })?;
         sqlx::query(&format!("DELETE FROM {} WHERE name = $1", d.table))
             .bind(name.to_string())
             .execute(&mut *tx)
@@ -153,7 +165,7 @@ impl Inventory {
                 object: name,
                 project: None,
                 node: None,
-                before: serde_json::from_str::<Value>(&get_str(&before, "spec")?).ok(),
+                before: serde_json::from_str::<Value>(&before).ok(),
                 after: None,
                 detail: None,
             },
@@ -259,16 +271,7 @@ impl Inventory {
                 .await
                 .map_err(InventoryError::db("reading node configurations"))?;
         rows.iter()
-            .map(|r| {
-                Ok((
-                    get_str(r, "name")?,
-                    NodeConfig {
-                        profile: get_opt(r, "profile")?,
-                        ports: serde_json::from_str(&get_str(r, "ports")?).unwrap_or_default(),
-                        ca_cert_path: get_opt(r, "ca_cert_path")?,
-                    },
-                ))
-            })
+            .map(|r| Ok((get_str(r, "name")?, config_from_row(r)?)))
             .collect()
     }
 
@@ -282,11 +285,7 @@ impl Inventory {
                 kind: "node",
                 name: name.to_string(),
             })?;
-        Ok(NodeConfig {
-            profile: get_opt(&r, "profile")?,
-            ports: serde_json::from_str(&get_str(&r, "ports")?).unwrap_or_default(),
-            ca_cert_path: get_opt(&r, "ca_cert_path")?,
-        })
+        config_from_row(&r)
     }
 
     /// Removes a switch (admin); refused while a node's port is on it.
