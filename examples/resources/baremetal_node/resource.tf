@@ -19,6 +19,18 @@ resource "baremetal_node" "r1u01" {
     pxe      = true
   }
 
+  # Two NICs bonded: one port-channel on tor1 carrying the profile's networks.
+  port {
+    switch = "tor1"
+    port   = "Gi0/2"
+    bond   = "bond0"
+  }
+  port {
+    switch = "tor1"
+    port   = "Gi0/3"
+    bond   = "bond0"
+  }
+
   timeouts {
     create = "40m"
   }

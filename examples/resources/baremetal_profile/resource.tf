@@ -26,6 +26,12 @@ resource "baremetal_profile" "compute" {
     image_url = "http://images.example.internal/dell/bios-2.19.1.exe"
   }
 
+  # Ports of its nodes that list no networks get these; bonded ports form one LACP port-channel.
+  network_connection {
+    networks  = ["prod"]
+    bond_mode = "lacp"
+  }
+
   raid {
     volume {
       name   = "OS"
