@@ -154,6 +154,7 @@ async fn handle(
         &node2,
         &parts.method,
         parts.uri.path(),
+        parts.uri.query(),
         &parts.headers,
         body,
     );

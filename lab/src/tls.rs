@@ -71,13 +71,18 @@ impl LabTls {
             .collect::<Vec<_>>()
             .join(":");
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let server =
+        let mut server =
             ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
                 .map_err(TlsError::Config)?
                 .with_no_client_auth()
                 .with_single_cert(vec![der], key)
                 .map_err(TlsError::Config)?;
+        // Every simulated BMC shares this configuration, but a real one keeps its own session
+        // state: with rustls' default (a 256-session cache for the whole lab) a client's second
+        // connection to a BMC misses its resumption whenever more than ~100 nodes are read at
+        // once. Stateless tickets scale with the fleet.
+        server.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Config)?;
         Ok(LabTls {
             ca_pem: ca_cert.pem(),
             cert_pem,

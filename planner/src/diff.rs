@@ -730,7 +730,7 @@ mod tests {
                 uri: String::new(),
                 settings_uri: String::new(),
             }),
-            registry: Some(registry()),
+            registry: Some(std::sync::Arc::new(registry())),
             boot: Some(BootSettings {
                 target: "None".into(),
                 enabled: "Disabled".into(),

@@ -25,7 +25,8 @@ pub struct NodeLive {
     pub system_id: String,
     pub power: PowerState,
     pub bios: Option<BiosState>,
-    pub registry: Option<BiosRegistry>,
+    /// Shared by every node that names the same registry.
+    pub registry: Option<Arc<BiosRegistry>>,
     pub boot: Option<BootSettings>,
     pub secure_boot: Option<SecureBoot>,
     pub volumes: Option<Vec<VolumeInfo>>,
@@ -126,24 +127,20 @@ pub async fn system_id(bmc: &RedfishBmc, n: &NodeSpec) -> Result<String, BmcErro
 /// other nodes wait for that read instead of each downloading and parsing it.
 #[derive(Default)]
 pub struct RegistryCache {
-    by_name: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<BiosRegistry>>>>,
+    by_name: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::OnceCell<Arc<BiosRegistry>>>>>,
 }
 
 impl RegistryCache {
-    async fn get(
-        &self,
-        bmc: &RedfishBmc,
-        sys: &str,
-        name: Option<&str>,
-    ) -> Result<BiosRegistry, BmcError> {
-        let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return bmc.bios_registry(sys).await;
+    /// The registry `bios` names, read through `bmc` by the first node that asks.
+    async fn get(&self, bmc: &RedfishBmc, bios: &BiosState) -> Result<Arc<BiosRegistry>, BmcError> {
+        let Some(name) = bios.registry.as_deref().filter(|n| !n.is_empty()) else {
+            return bmc.registry_for(bios).await.map(Arc::new);
         };
         let cell = {
             let mut m = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
             m.entry(name.to_string()).or_default().clone()
         };
-        cell.get_or_try_init(|| bmc.bios_registry(sys))
+        cell.get_or_try_init(|| async { bmc.registry_for(bios).await.map(Arc::new) })
             .await
             .cloned()
     }
@@ -151,16 +148,31 @@ impl RegistryCache {
 
 /// Reads one node.
 pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcError> {
-    observe_node_with(n, limits, &RegistryCache::default()).await
+    observe_node_with(n, limits, &RegistryCache::default(), None).await
 }
 
+/// Reads one node, then gives back `permit` (the fleet's bound on nodes read at once) before
+/// ending the BMC session, so closing one session does not hold up the next node's reads. The
+/// session is ended whether the reads succeeded or not.
 async fn observe_node_with(
     n: &NodeSpec,
     limits: Limits,
     registries: &RegistryCache,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<NodeLive, BmcError> {
     let bmc = RedfishBmc::snapshot(endpoint(n, limits))?;
-    let sys = system_id(&bmc, n).await?;
+    let live = read_node(&bmc, n, registries).await;
+    drop(permit);
+    bmc.client().logout().await;
+    live
+}
+
+async fn read_node(
+    bmc: &RedfishBmc,
+    n: &NodeSpec,
+    registries: &RegistryCache,
+) -> Result<NodeLive, BmcError> {
+    let sys = system_id(bmc, n).await?;
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();
     let wants_raid = profile.raid.is_some();
@@ -175,7 +187,7 @@ async fn observe_node_with(
                 Ok(b) => b,
                 Err(e) => return Some(Err(e)),
             };
-            let registry = registries.get(&bmc, &sys, bios.registry.as_deref()).await;
+            let registry = registries.get(bmc, &bios).await;
             Some(registry.map(|r| (bios, r)))
         },
         async {
@@ -230,7 +242,6 @@ async fn observe_node_with(
             .unwrap_or_default(),
         firmware: firmware.transpose()?,
     };
-    bmc.client().logout().await;
     Ok(live)
 }
 
@@ -244,8 +255,8 @@ pub async fn observe(desired: &Desired, opts: ObserveOptions) -> Observed {
         let sem = sem.clone();
         let registries = registries.clone();
         nodes.spawn(async move {
-            let _p = sem.acquire_owned().await;
-            let r = observe_node_with(&n, opts.limits, &registries).await;
+            let permit = sem.acquire_owned().await.ok();
+            let r = observe_node_with(&n, opts.limits, &registries, permit).await;
             (
                 n.name,
                 match r {

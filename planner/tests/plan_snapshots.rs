@@ -58,7 +58,7 @@ fn live(turbo: &str, pending_turbo: Option<&str>, mode: &str) -> NodeLive {
             uri: String::new(),
             settings_uri: String::new(),
         }),
-        registry: Some(registry()),
+        registry: Some(std::sync::Arc::new(registry())),
         boot: Some(BootSettings {
             target: "None".into(),
             enabled: "Disabled".into(),

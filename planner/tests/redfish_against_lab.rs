@@ -109,3 +109,86 @@ async fn a_missing_ca_bundle_is_a_clear_error() {
     let err = RedfishBmc::new(ep).err().expect("no client without its CA");
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
+
+/// The lab advertises `$expand` (as iDRAC, iLO and XCC do): storage (controllers, drives, volume
+/// collection, volumes) and the firmware inventory come in one request each, and say exactly what
+/// following every link one request at a time says.
+#[tokio::test]
+async fn storage_and_firmware_come_in_one_expanded_request_each_and_match_the_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab(dir.path()).await;
+    let n = &lab.manifest().nodes[0];
+    let sim = lab.fleet.node(&n.name).unwrap().clone();
+    let requests = || sim.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let bmc = RedfishBmc::new(endpoint(&lab, 0, ca(&lab))).unwrap();
+    // Session, service root and system document first, so the counts below are the reads alone.
+    bmc.power_state(&n.system_id).await.unwrap();
+
+    let before = requests();
+    let storage = bmc.storage(&n.system_id).await.unwrap();
+    // The system document again (this client is not a snapshot) and the expanded Storage collection.
+    assert_eq!(requests() - before, 2, "storage reads");
+    let before = requests();
+    let firmware = bmc.firmware_inventory().await.unwrap();
+    assert_eq!(requests() - before, 1, "firmware reads");
+
+    // The same by following each link with a plain GET.
+    let get = |p: String| {
+        let bmc = &bmc;
+        async move { planner::bmc::redfish::raw_get(bmc, &p).await.unwrap() }
+    };
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["Members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["@odata.id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let sys = get(format!("/redfish/v1/Systems/{}", n.system_id)).await;
+    let coll = get(sys["Storage"]["@odata.id"].as_str().unwrap().into()).await;
+    let mut drives = Vec::new();
+    let mut volumes = Vec::new();
+    for c in ids(&coll) {
+        let ctl = get(c).await;
+        for d in ctl["Drives"].as_array().unwrap() {
+            let doc = get(d["@odata.id"].as_str().unwrap().into()).await;
+            drives.push(planner::bmc::redfish::inventory::drive(&doc));
+        }
+        let vols = get(ctl["Volumes"]["@odata.id"].as_str().unwrap().into()).await;
+        for v in ids(&vols) {
+            let doc = get(v).await;
+            volumes.push(planner::bmc::redfish::inventory::volume(
+                &doc,
+                ctl["Id"].as_str().unwrap(),
+            ));
+        }
+    }
+    assert!(
+        drives.len() >= 2 && !volumes.is_empty(),
+        "{drives:?} {volumes:?}"
+    );
+    assert_eq!(storage.drives, drives);
+    assert_eq!(storage.volumes, volumes);
+    assert!(storage.unavailable.is_empty(), "{:?}", storage.unavailable);
+
+    let service = get("/redfish/v1/UpdateService".into()).await;
+    let inv = get(service["FirmwareInventory"]["@odata.id"]
+        .as_str()
+        .unwrap()
+        .into())
+    .await;
+    let mut linked = Vec::new();
+    for m in ids(&inv) {
+        linked.push(planner::bmc::redfish::inventory::firmware(&get(m).await));
+    }
+    assert!(linked.len() >= 3, "{linked:?}");
+    assert_eq!(firmware, linked);
+
+    // Forms the lab does not serve are refused, not silently answered unexpanded.
+    let err = planner::bmc::redfish::raw_get(&bmc, "/redfish/v1/UpdateService?$expand=*")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(501), "{err}");
+    lab.shutdown().await;
+}

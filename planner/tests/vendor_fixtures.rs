@@ -111,3 +111,18 @@ fn supermicro_service_root_links_systems_and_sessions() {
     assert!(inventory::link(&root, "/Systems").is_some());
     assert!(inventory::link(&root, "/Links/Sessions").is_some());
 }
+
+#[test]
+fn expand_support_is_read_from_the_service_root() {
+    use planner::bmc::redfish::client::expand_levels;
+    // Supermicro X12: NoLinks with Levels, MaxLevels 2.
+    assert_eq!(expand_levels(&fixture("supermicro_service_root.json")), 2);
+    // No ProtocolFeaturesSupported (sushy-emulator): no expansion.
+    assert_eq!(expand_levels(&serde_json::json!({"Id": "RootService"})), 0);
+    // `$expand=.` without levels is one level; `*` alone (ExpandAll) is not what we ask for.
+    let only_dot =
+        serde_json::json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"NoLinks": true}}});
+    assert_eq!(expand_levels(&only_dot), 1);
+    let only_all = serde_json::json!({"ProtocolFeaturesSupported": {"ExpandQuery": {"ExpandAll": true, "Levels": true, "MaxLevels": 3}}});
+    assert_eq!(expand_levels(&only_all), 0);
+}

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod chassis;
+mod expand;
 mod manager;
 mod service;
 mod storage;
@@ -55,14 +56,47 @@ impl Req<'_> {
     }
 }
 
-/// Serves one Redfish request against one node. `path` is the raw request path.
+/// Serves one Redfish request against one node. `path` is the raw request path, `query` its query
+/// string (only `$expand` is served).
 pub fn handle(
     node: &NodeSim,
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Resp {
+    let Some(asked) = expand::levels(query).filter(|_| method == Method::GET) else {
+        return route(node, method, path, headers, body);
+    };
+    let Ok(levels) = asked else {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "Base.1.8.QueryNotSupported",
+            "Only $expand=. with $levels is supported by this service.",
+            &[],
+        );
+    };
+    let resp = route(node, method, path, headers, body);
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    match expand::ready_json(resp) {
+        Some(mut doc) => {
+            expand::expand(node, headers, &mut doc, levels);
+            ok(doc)
+        }
+        None => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Base.1.8.InternalError",
+            "The resource could not be expanded.",
+            &[],
+        ),
+    }
+}
+
+/// Serves one request without query options.
+fn route(node: &NodeSim, method: &Method, path: &str, headers: &HeaderMap, body: Bytes) -> Resp {
     let path = path.trim_end_matches('/');
     if path == "/redfish" {
         return ok(json!({"v1": "/redfish/v1/"}));
@@ -156,10 +190,14 @@ fn percent_decode(s: &str) -> String {
 
 /// A strong ETag over a rendered resource: any change to what a GET shows changes the tag.
 pub fn etag_of(v: &Value) -> String {
-    let s = v.to_string();
+    etag_of_bytes(v.to_string().as_bytes())
+}
+
+/// The ETag of a serialized representation (what [`etag_of`] gives for its document).
+fn etag_of_bytes(s: &[u8]) -> String {
     // FNV-1a: cheap, stable, and collisions do not matter for a simulator.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.as_bytes() {
+    for b in s {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -185,24 +223,25 @@ pub fn precondition(req: &Req<'_>, current: &Value) -> Option<Resp> {
 }
 
 pub fn respond(status: StatusCode, body: Option<&Value>) -> Resp {
-    let mut r = Response::new(Full::new(match body {
+    // Serialized once: the ETag is computed from the same bytes that are sent.
+    let bytes = match body {
         Some(v) => Bytes::from(v.to_string()),
         None => Bytes::new(),
-    }));
+    };
+    let tag = (body.is_some() && status == StatusCode::OK).then(|| etag_of_bytes(&bytes));
+    let mut r = Response::new(Full::new(bytes));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert("OData-Version", HeaderValue::from_static("4.0"));
     h.insert("Cache-Control", HeaderValue::from_static("no-cache"));
-    if let Some(v) = body {
+    if body.is_some() {
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        if status == StatusCode::OK {
-            if let Ok(tag) = HeaderValue::from_str(&etag_of(v)) {
-                h.insert(ETAG, tag);
-            }
-        }
+    }
+    if let Some(tag) = tag.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert(ETAG, tag);
     }
     r
 }

@@ -32,6 +32,17 @@ pub fn root(node: &NodeSim) -> Value {
         "TaskService": odata_ref("/redfish/v1/TaskService"),
         "Registries": odata_ref("/redfish/v1/Registries"),
         "Links": {"Sessions": odata_ref("/redfish/v1/SessionService/Sessions")},
+        "ProtocolFeaturesSupported": {
+            "ExpandQuery": {
+                "ExpandAll": false,
+                "Links": false,
+                "NoLinks": true,
+                "Levels": true,
+                "MaxLevels": super::expand::MAX_LEVELS,
+            },
+            "FilterQuery": false,
+            "SelectQuery": false,
+        },
     })
 }
 

@@ -3,6 +3,7 @@
 //! 5xx; POST only when nothing reached the BMC or it said "not ready"), `If-Match` with the 412
 //! fallbacks, task monitors, and a bound on concurrent requests per BMC.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{
@@ -51,6 +52,28 @@ pub struct Client {
     auth: Mutex<Auth>,
     permits: Semaphore,
     root: OnceCell<Value>,
+    /// Set when the service advertised `$expand` but refused it: ask plainly from then on.
+    expand_refused: AtomicBool,
+}
+
+/// How many levels of subordinate resources the service inlines in one answer with
+/// `$expand=.($levels=N)`, from the service root's `ProtocolFeaturesSupported.ExpandQuery`; 0 when it
+/// does not expand (sushy-emulator, older BMCs).
+pub fn expand_levels(root: &Value) -> u32 {
+    let Some(q) = root.pointer("/ProtocolFeaturesSupported/ExpandQuery") else {
+        return 0;
+    };
+    if q.get("NoLinks").and_then(Value::as_bool) != Some(true) {
+        return 0;
+    }
+    if q.get("Levels").and_then(Value::as_bool) == Some(true) {
+        q.get("MaxLevels")
+            .and_then(Value::as_u64)
+            .unwrap_or(1)
+            .clamp(1, 6) as u32
+    } else {
+        1
+    }
 }
 
 /// Whether an attempt may be repeated without risking doing the change twice.
@@ -80,6 +103,7 @@ impl Client {
             auth: Mutex::new(Auth::Unknown),
             permits,
             root: OnceCell::new(),
+            expand_refused: AtomicBool::new(false),
         })
     }
 
@@ -238,6 +262,7 @@ impl Client {
             if let Some(v) = body {
                 b = b.json(v);
             }
+            tracing::trace!(bmc = %self.base, %method, path, attempt, "request");
             let backoff =
                 (limits.backoff * 2u32.saturating_pow(attempt - 1)).min(limits.max_backoff);
             let resp = match b.send().await {
@@ -319,6 +344,37 @@ impl Client {
             .request(Method::GET, path, None, None, operation)
             .await?
             .body)
+    }
+
+    /// GET with subordinate resources up to `levels` deep inlined, when the service supports
+    /// `$expand`; a plain GET otherwise. Readers follow links with [`super::RedfishBmc`]'s `follow`,
+    /// which uses an inlined document and reads a bare link, so both answers work.
+    pub async fn get_expanded(
+        &self,
+        path: &str,
+        levels: u32,
+        operation: &str,
+    ) -> Result<Value, BmcError> {
+        let max = if self.expand_refused.load(Ordering::Relaxed) {
+            0
+        } else {
+            expand_levels(self.root().await?)
+        };
+        let n = levels.min(max);
+        if n == 0 || path.contains('?') {
+            return self.get(path, operation).await;
+        }
+        match self
+            .get(&format!("{path}?$expand=.($levels={n})"), operation)
+            .await
+        {
+            // Advertised but refused (some firmware does): fall back for the rest of the client.
+            Err(e) if matches!(e.status(), Some(400 | 405 | 501)) => {
+                self.expand_refused.store(true, Ordering::Relaxed);
+                self.get(path, operation).await
+            }
+            other => other,
+        }
     }
 
     pub async fn post(

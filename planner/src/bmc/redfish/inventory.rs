@@ -43,6 +43,31 @@ pub fn nav(doc: &Value, name: &str) -> Option<String> {
     link(doc, &format!("/{name}")).or_else(|| link(doc, &format!("/Links/{name}")))
 }
 
+/// The link object of a navigation property (top level or under `Links`), which holds the whole
+/// document when the service expanded it.
+pub fn nav_value<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
+    [doc.get(name), doc.get("Links").and_then(|l| l.get(name))]
+        .into_iter()
+        .flatten()
+        .find(|v| v.get("@odata.id").and_then(Value::as_str).is_some())
+}
+
+/// Whether a link object carries its resource inline (`$expand`): a bare link has only
+/// `@odata.id`; every Redfish resource has an `Id` and every collection `Members`.
+pub fn expanded(link: &Value) -> bool {
+    link.as_object()
+        .is_some_and(|o| o.contains_key("Id") || o.contains_key("Members"))
+}
+
+/// The member link objects of a collection (inline documents when expanded).
+pub fn member_links(collection: &Value) -> Vec<Value> {
+    collection
+        .get("Members")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// A JSON array of strings at `pointer`, or empty.
 pub fn strings(doc: &Value, pointer: &str) -> Vec<String> {
     doc.pointer(pointer)

@@ -145,7 +145,55 @@ impl RedfishBmc {
         )
     }
 
-    /// Storage controllers of a system: (controller path, document).
+    /// A linked resource as (its path, its document): the document inline when the service
+    /// expanded the link, else read.
+    async fn follow(&self, link: &Value, op: &str) -> Result<(String, Value), BmcError> {
+        let uri = link
+            .get("@odata.id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| BmcError::Decode {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!("a link without @odata.id: {link}"),
+            })?
+            .to_string();
+        if inventory::expanded(link) {
+            return Ok((uri, link.clone()));
+        }
+        let doc = self.client.get(&uri, op).await?;
+        Ok((uri, doc))
+    }
+
+    /// Every link of `links` followed, the reads concurrent (within the client's connection bound).
+    async fn follow_all(
+        &self,
+        links: &[Value],
+        op: &str,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        futures_util::future::try_join_all(
+            links
+                .iter()
+                .filter(|l| l.get("@odata.id").is_some())
+                .map(|l| self.follow(l, op)),
+        )
+        .await
+    }
+
+    /// The members of the collection at `path`, each as (path, document): one request where the
+    /// service expands, one per member (concurrent) where it does not. `levels` asks the service to
+    /// inline that much of what lies below the collection as well.
+    async fn collection(
+        &self,
+        path: &str,
+        levels: u32,
+        op: &str,
+    ) -> Result<Vec<(String, Value)>, BmcError> {
+        let coll = self.client.get_expanded(path, levels, op).await?;
+        self.follow_all(&inventory::member_links(&coll), op).await
+    }
+
+    /// Storage controllers of a system: (controller path, document). Asked with three levels of
+    /// expansion: controllers, their drives and volume collections, the volumes.
     async fn controllers(
         &self,
         system_doc: &Value,
@@ -154,12 +202,7 @@ impl RedfishBmc {
         let Some(storage) = nav(system_doc, "Storage") else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for m in members(&self.client.get(&storage, op).await?) {
-            let doc = self.client.get(&m, op).await?;
-            out.push((m, doc));
-        }
-        Ok(out)
+        self.collection(&storage, 3, op).await
     }
 
     async fn volumes_of(
@@ -168,15 +211,17 @@ impl RedfishBmc {
         ctl: &Value,
         op: &str,
     ) -> Result<Vec<VolumeInfo>, BmcError> {
-        let Some(vols) = nav(ctl, "Volumes") else {
+        let Some(vols) = inventory::nav_value(ctl, "Volumes") else {
             return Ok(Vec::new());
         };
         let id = text(ctl, "/Id").unwrap_or_else(|| last_segment(ctl_path));
-        let mut out = Vec::new();
-        for v in members(&self.client.get(&vols, op).await?) {
-            out.push(inventory::volume(&self.client.get(&v, op).await?, &id));
-        }
-        Ok(out)
+        let (_, coll) = self.follow(vols, op).await?;
+        Ok(self
+            .follow_all(&inventory::member_links(&coll), op)
+            .await?
+            .iter()
+            .map(|(_, v)| inventory::volume(v, &id))
+            .collect())
     }
 
     /// Virtual media resources, under the system's managers and under the system itself.
@@ -830,7 +875,7 @@ impl RedfishBmc {
 
     /// The attribute registry a Bios resource names: through the service's Registries collection
     /// (the standard place), else beside the Bios resource, where Dell iDRAC and badfish serve it.
-    async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
+    pub async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
         match self.registry_from_registries(state).await {
             Ok(r) => Ok(r),
             Err(first) => {
@@ -974,17 +1019,15 @@ impl RedfishBmc {
         let mut problems = Vec::new();
         for (p, ctl) in self.controllers(sys, op).await? {
             controllers.push(inventory::controller(&ctl));
-            for d in ctl
+            let links = ctl
                 .get("Drives")
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(uri) = d.get("@odata.id").and_then(Value::as_str) {
-                    drives.push(inventory::drive(&self.client.get(uri, op).await?));
-                }
-            }
-            match self.volumes_of(&p, &ctl, op).await {
+                .cloned()
+                .unwrap_or_default();
+            let (found, vols) =
+                tokio::join!(self.follow_all(&links, op), self.volumes_of(&p, &ctl, op));
+            drives.extend(found?.iter().map(|(_, d)| inventory::drive(d)));
+            match vols {
                 Ok(v) => volumes.extend(v),
                 Err(e) => problems.push(format!("volumes of {}: {e}", last_segment(&p))),
             }
@@ -994,18 +1037,18 @@ impl RedfishBmc {
 
     async fn firmware(&self, op: &str) -> Result<Vec<super::FirmwareInfo>, BmcError> {
         let service = self.collection_path("UpdateService").await?;
-        let doc = self.client.get(&service, op).await?;
+        let doc = self.client.get_expanded(&service, 2, op).await?;
         // badfish (like some iDRAC firmware) puts the link under Links.
-        let Some(inv) =
-            nav(&doc, "FirmwareInventory").or_else(|| link(&doc, "/Links/FirmwareInventory"))
-        else {
+        let Some(inv) = inventory::nav_value(&doc, "FirmwareInventory") else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for m in members(&self.client.get(&inv, op).await?) {
-            out.push(inventory::firmware(&self.client.get(&m, op).await?));
-        }
-        Ok(out)
+        let (_, coll) = self.follow(inv, op).await?;
+        Ok(self
+            .follow_all(&inventory::member_links(&coll), op)
+            .await?
+            .iter()
+            .map(|(_, m)| inventory::firmware(m))
+            .collect())
     }
 
     async fn sensors(&self, sys: &Value, op: &str) -> Result<Sensors, BmcError> {
