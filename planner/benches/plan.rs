@@ -27,7 +27,7 @@ fn args() -> Args {
         latency_ms: 50,
         runs: 3,
         baseline_runs: 1,
-        concurrency: 1000,
+        concurrency: planner::observe::DEFAULT_CONCURRENCY,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

@@ -68,7 +68,7 @@ pub struct PlanArgs {
     #[arg(long)]
     json: bool,
     /// Nodes read at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = planner::observe::DEFAULT_CONCURRENCY)]
     concurrency: usize,
 }
 
@@ -92,7 +92,7 @@ pub struct ApplyArgs {
     #[arg(long, default_value = "30m")]
     wait_timeout: String,
     /// Nodes read at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = planner::observe::DEFAULT_CONCURRENCY)]
     concurrency: usize,
 }
 
