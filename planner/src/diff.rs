@@ -83,7 +83,21 @@ pub struct SwitchDiff {
     pub changes: Vec<Change>,
     /// Port changes by node, so the plan can put them in the node's wave.
     pub by_node: BTreeMap<String, Vec<Change>>,
+    /// What the planner manages on this switch once this plan is applied (`port.<name>` → what
+    /// it carries, `channel.<id>` → members, `vlan.<id>` → name). Recorded when the switch's
+    /// batches succeed, so a later plan knows what a removed resource left behind.
+    pub managed: BTreeMap<String, Value>,
+    /// Destroy edges: what the planner configured before and the configuration no longer has,
+    /// undone after every wave and in reverse order of creation: ports back to the default VLAN,
+    /// port-channels removed, then the VLANs no port carries any more.
+    pub releases: Vec<Change>,
+    /// VLANs no longer configured that ports the planner does not manage still carry: kept, with
+    /// those ports.
+    pub kept_vlans: BTreeMap<u16, Vec<String>>,
 }
+
+/// The VLAN a released port goes back to.
+pub const DEFAULT_VLAN: u16 = 1;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Diff {
@@ -100,7 +114,10 @@ pub struct Diff {
 impl Diff {
     pub fn has_changes(&self) -> bool {
         self.nodes.values().any(|n| !n.is_empty())
-            || self.switches.values().any(|s| !s.changes.is_empty())
+            || self
+                .switches
+                .values()
+                .any(|s| !s.changes.is_empty() || !s.releases.is_empty())
     }
 }
 
@@ -469,7 +486,18 @@ fn switch_diff(
     let mut per_node: Vec<(String, Change, PortDiff)> = Vec::new();
     // Port-channels to create, by node: (change, what the plan shows).
     let mut bonds: Vec<(String, Change, PortDiff)> = Vec::new();
-    for n in desired.nodes.values().filter(|n| !n.maintenance) {
+    let vlan_name = |v: u16| {
+        desired
+            .networks
+            .values()
+            .find(|n| n.vlan == v)
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| format!("vlan{v}"))
+    };
+    // Nodes in maintenance are left as they are, but what they have stays managed (not released).
+    let mut held_vlans: BTreeSet<u16> = BTreeSet::new();
+    for n in desired.nodes.values() {
+        let held = n.maintenance;
         // Unbonded ports carry their VLANs; a bond's VLANs go on its port-channel.
         let mut carriers: Vec<PortWant> = Vec::new();
         let mut groups: BTreeMap<&str, Vec<&PortWant>> = BTreeMap::new();
@@ -491,6 +519,15 @@ fn switch_diff(
                     None => format!("{m} not bonded"),
                 })
                 .collect();
+            d.managed
+                .insert(format!("channel.{id}"), Value::String(names.join("+")));
+            let mut po = members[0].clone();
+            po.port = format!("Port-channel{id}");
+            po.bond = None;
+            carriers.push(po);
+            if held {
+                continue;
+            }
             bonds.push((
                 n.name.clone(),
                 Change::CreatePortChannel {
@@ -507,18 +544,19 @@ fn switch_diff(
                     out_of_band: false,
                 },
             ));
-            let mut po = members[0].clone();
-            po.port = format!("Port-channel{id}");
-            po.bond = None;
-            carriers.push(po);
         }
         for p in &carriers {
             let Some((change, want)) = port_change(p) else {
                 continue;
             };
+            let key = format!("port.{}", canonical(&p.port));
+            d.managed.insert(key.clone(), Value::String(want.clone()));
+            if held {
+                held_vlans.extend(p.vlans.iter().copied());
+                continue;
+            }
             vlans.extend(p.vlans.iter().copied());
             let live_port = live.ports.get(&canonical(&p.port));
-            let key = format!("port.{}", canonical(&p.port));
             let live_text = describe(live_port);
             let out_of_band = applied
                 .and_then(|a| a.get(&key))
@@ -538,14 +576,15 @@ fn switch_diff(
             ));
         }
     }
+    for v in &held_vlans {
+        d.managed
+            .insert(format!("vlan.{v}"), Value::String(vlan_name(*v)));
+    }
     for v in &vlans {
-        let net = desired.networks.values().find(|n| n.vlan == *v);
-        wanted.push(Change::CreateVlan {
-            id: *v,
-            name: net
-                .map(|n| n.name.clone())
-                .unwrap_or_else(|| format!("vlan{v}")),
-        });
+        let name = vlan_name(*v);
+        d.managed
+            .insert(format!("vlan.{v}"), Value::String(name.clone()));
+        wanted.push(Change::CreateVlan { id: *v, name });
     }
     let vlan_changes = switch::pending(live, &wanted, canonical);
     d.vlans = vlan_changes
@@ -592,7 +631,91 @@ fn switch_diff(
         d.changes.extend(changes);
         d.ports.push(pd);
     }
+    match applied {
+        Some(before) if desired.complete => releases(&mut d, before, live, &canonical),
+        // A partial desired state (some nodes) says nothing about the others: what was managed
+        // stays managed.
+        Some(before) => {
+            for (k, v) in before {
+                d.managed.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        None => {}
+    }
     d
+}
+
+/// The destroy edges of one switch: what `before` (the last applied record) managed and `d.managed`
+/// no longer does, undone in reverse order of creation once the switch's other changes are made.
+fn releases(
+    d: &mut SwitchDiff,
+    before: &BTreeMap<String, Value>,
+    live: &SwitchState,
+    canonical: &impl Fn(&str) -> String,
+) {
+    let gone = |prefix: &str| -> Vec<String> {
+        before
+            .keys()
+            .filter(|k| !d.managed.contains_key(*k))
+            .filter_map(|k| k.strip_prefix(prefix).map(String::from))
+            .collect()
+    };
+    let bonded: BTreeSet<String> = d
+        .managed
+        .iter()
+        .filter(|(k, _)| k.starts_with("channel."))
+        .filter_map(|(_, v)| v.as_str())
+        .flat_map(|m| m.split('+').map(String::from).collect::<Vec<_>>())
+        .collect();
+    let mut undo = Vec::new();
+    for port in gone("port.") {
+        // A port now in a bond is configured through its port-channel; a removed port-channel
+        // goes with its channel below.
+        // Records of older versions name ports as written, bonds as `a+b`: a port still managed
+        // under its canonical name, and a name the switch does not have, are not released.
+        let name = canonical(&port);
+        if bonded.contains(&name)
+            || name.starts_with("Port-channel")
+            || d.managed.contains_key(&format!("port.{name}"))
+            || !live.ports.contains_key(&name)
+        {
+            continue;
+        }
+        undo.push(Change::Access {
+            port: name,
+            vlan: DEFAULT_VLAN,
+        });
+    }
+    for id in gone("channel.") {
+        if let Ok(id) = id.parse() {
+            undo.push(Change::DeletePortChannel { id });
+        }
+    }
+    // VLANs last, judged on the switch as every other change of the plan leaves it.
+    let after_changes = switch::simulated(live, &d.changes, canonical);
+    let after_undo = switch::simulated(&after_changes, &undo, canonical);
+    for id in gone("vlan.") {
+        let Ok(id) = id.parse::<u16>() else { continue };
+        let users: Vec<String> = after_undo
+            .ports
+            .iter()
+            .filter(|(_, p)| match p.mode {
+                PortMode::Access => p.access_vlan == id,
+                // A trunk allowing every VLAN (an uplink) does not hold one back.
+                PortMode::Trunk => {
+                    p.native_vlan == id
+                        || matches!(&p.trunk_allowed, VlanSet::Only(s) if s.contains(&id))
+                }
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if users.is_empty() {
+            undo.push(Change::DeleteVlan { id });
+        } else {
+            d.kept_vlans.insert(id, users);
+        }
+    }
+    d.releases = switch::pending(&after_changes, &undo, canonical);
 }
 
 /// A port-channel's number: the trailing number of its first member (`Gi0/3` → 3), else one

@@ -119,6 +119,10 @@ pub struct Desired {
     /// Resources the planner does not act on yet, by address.
     pub unplanned: Vec<String>,
     pub notes: Vec<String>,
+    /// The whole configuration (a `bmplan` directory), so what the planner applied before and this
+    /// lacks was removed and is undone. `false` for the provider's convergence of a few nodes,
+    /// which must never release what other nodes use.
+    pub complete: bool,
 }
 
 fn s(i: &Instance, k: &str) -> Option<String> {
@@ -462,6 +466,7 @@ impl Desired {
                 .map(|v| v.max(1.0) as usize)
                 .unwrap_or(10),
             notes: l.notes.clone(),
+            complete: true,
             ..Desired::default()
         };
         let provider_tls = if l.provider.get("insecure") == Some(&Value::Bool(true)) {

@@ -278,17 +278,10 @@ pub async fn observe(desired: &Desired, mut opts: ObserveOptions) -> Observed {
             )
         });
     }
+    // Every configured switch, also one no node uses any more: what removed nodes and networks
+    // left on it is planned from what it holds.
     let mut switches = tokio::task::JoinSet::new();
-    let used: std::collections::BTreeSet<&str> = desired
-        .nodes
-        .values()
-        .flat_map(|n| n.ports.iter().map(|p| p.switch.as_str()))
-        .collect();
-    for s in desired
-        .switches
-        .values()
-        .filter(|s| used.contains(s.name.as_str()))
-    {
+    for s in desired.switches.values() {
         let s = s.clone();
         let timeout = opts.switch_timeout;
         switches.spawn(async move {

@@ -143,6 +143,9 @@ impl Plan {
     }
 }
 
+/// The domain of the last wave, which undoes what removed resources left on the switches.
+pub const RELEASE_DOMAIN: &str = "removed resources";
+
 /// A stable fingerprint of what the diff saw, so a saved plan can be checked against live state.
 pub fn fingerprint(diff: &Diff) -> String {
     let text = serde_json::to_string(&(
@@ -154,7 +157,7 @@ pub fn fingerprint(diff: &Diff) -> String {
         &diff
             .switches
             .values()
-            .map(|s| (&s.switch, &s.changes))
+            .map(|s| (&s.switch, &s.changes, &s.releases))
             .collect::<Vec<_>>(),
         &diff.unreachable.keys().collect::<Vec<_>>(),
     ))
@@ -320,6 +323,31 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
         wave_end.extend(wave_batches);
         previous_wave_end = wave_end;
     }
+    // Destroy edges: what removed resources left on the switches, undone in a last wave of its
+    // own (ports leave a VLAN before it is deleted), one batch per switch.
+    let release_wave = waves.len() + 1;
+    let mut released = false;
+    for (sw, sd) in diff.switches.iter().filter(|(_, s)| !s.releases.is_empty()) {
+        steps.push(Step {
+            id: format!("{sw}/release"),
+            node: None,
+            switch: Some(sw.clone()),
+            system_id: None,
+            wave: release_wave,
+            action: Action::SwitchBatch {
+                changes: sd.releases.clone(),
+            },
+            after: previous_wave_end.clone(),
+        });
+        released = true;
+    }
+    if released {
+        waves.push(Wave {
+            index: release_wave,
+            domain: RELEASE_DOMAIN.into(),
+            nodes: Vec::new(),
+        });
+    }
     // What each node and switch will look like, for the operator.
     let mut disruptions = Vec::new();
     for w in &waves {
@@ -395,16 +423,8 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
         .chain(
             diff.switches
                 .iter()
-                .filter(|(_, s)| !s.ports.is_empty())
-                .map(|(name, s)| {
-                    (
-                        format!("switch {name}"),
-                        s.ports
-                            .iter()
-                            .map(|p| (format!("port.{}", p.port), Value::String(p.want.clone())))
-                            .collect(),
-                    )
-                }),
+                .filter(|(_, s)| !s.changes.is_empty() || !s.releases.is_empty())
+                .map(|(name, s)| (format!("switch {name}"), s.managed.clone())),
         )
         .collect();
     Plan {

@@ -469,10 +469,14 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
             .filter(|x| x.wave == w.index && x.switch.is_some())
         {
             if let Action::SwitchBatch { changes } = &st.action {
+                let (mark, after) = if w.nodes.is_empty() {
+                    (style.red("-"), "after every other wave")
+                } else {
+                    (style.yellow("~"), "after the wave's nodes")
+                };
                 let _ = writeln!(
                     s,
-                    "  {} switch {}: one batch of {} changes after the wave's nodes",
-                    style.yellow("~"),
+                    "  {mark} switch {}: one batch of {} changes {after}",
                     st.switch.as_deref().unwrap_or("?"),
                     changes.len()
                 );
@@ -480,6 +484,15 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
                     let _ = writeln!(s, "      {}", change_line(c));
                 }
             }
+        }
+    }
+    for (sw, sd) in &p.diff.switches {
+        for (vlan, ports) in &sd.kept_vlans {
+            let _ = writeln!(
+                s,
+                "note: VLAN {vlan} on {sw} is no longer configured but kept: {} still carry it",
+                ports.join(", ")
+            );
         }
     }
     let switch_batches = plan.steps.iter().filter(|x| x.switch.is_some()).count();
@@ -502,6 +515,7 @@ fn change_line(c: &crate::switch::Change) -> String {
         Change::CreateVlan { id, name } => format!("create VLAN {id} ({name})"),
         Change::DeleteVlan { id } => format!("delete VLAN {id}"),
         Change::Access { port, vlan } => format!("{port}: access VLAN {vlan}"),
+        Change::DeletePortChannel { id } => format!("delete Port-channel{id}"),
         Change::Trunk {
             port,
             allowed,

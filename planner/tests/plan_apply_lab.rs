@@ -460,3 +460,89 @@ resource "baremetal_node" "n" {
     let p = f.run(&["plan", d, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
 }
+
+/// Destroy edges on a live switch: moving the network to another VLAN moves the ports with the
+/// nodes' waves, then deletes the old VLAN in a last wave of its own; a node removed from the
+/// configuration gets its ports back on the default VLAN. Both then plan as "No changes".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_vlan_is_deleted_after_its_ports_moved_and_a_removed_node_releases_its_ports() {
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+
+    let p = f.run(&["plan", ex, "-var", "prod_vlan=200", "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    let out = text(&p);
+    assert!(out.contains("create VLAN 200 (prod)"), "{out}");
+    assert!(
+        out.contains("Wave 2/2 (removed resources: 0 nodes)")
+            && out.contains("- switch tor1: one batch of 1 changes after every other wave")
+            && out.contains("delete VLAN 100"),
+        "{out}"
+    );
+    let a = f.run(&["apply", ex, "-var", "prod_vlan=200", "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        assert!(!st.vlans.contains_key(&100), "{:?}", st.vlans);
+        assert_eq!(st.vlans.get(&200).map(String::as_str), Some("prod"));
+        for i in 1..=4 {
+            assert_eq!(st.ports[&format!("GigabitEthernet0/{i}")].access_vlan, 200);
+        }
+        // The VLAN went after the ports left it.
+        let vlan_gone = st.log.iter().position(|l| l == "no vlan 100").unwrap();
+        let last_move = st
+            .log
+            .iter()
+            .rposition(|l| l.contains("switchport access vlan 200"))
+            .unwrap();
+        assert!(last_move < vlan_gone, "{:?}", st.log);
+    }
+    let p = f.run(&["plan", ex, "-var", "prod_vlan=200", "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+
+    // r1u02 leaves the configuration (a manifest without it): its ports go back to VLAN 1.
+    let mut m: Value =
+        serde_json::from_str(&std::fs::read_to_string(&f.manifest).unwrap()).unwrap();
+    let kept: Vec<Value> = m["nodes"].as_array().unwrap()[..1].to_vec();
+    m["nodes"] = Value::Array(kept);
+    let smaller = f.dir.path().join("one-node.json");
+    std::fs::write(&smaller, m.to_string()).unwrap();
+    let with = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bmplan"));
+        c.args(args)
+            .args(["-var", "prod_vlan=200", "-var"])
+            .arg(format!("lab_manifest={}", smaller.display()))
+            .env("BAREMETAL_INVENTORY", &f.inventory)
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let p = with(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    assert!(
+        text(&p).contains("GigabitEthernet0/3: access VLAN 1"),
+        "{}",
+        text(&p)
+    );
+    assert!(!text(&p).contains("delete VLAN 200"), "{}", text(&p));
+    let a = with(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        for (i, vlan) in [(1, 200), (2, 200), (3, 1), (4, 1)] {
+            assert_eq!(
+                st.ports[&format!("GigabitEthernet0/{i}")].access_vlan,
+                vlan,
+                "Gi0/{i}"
+            );
+        }
+        assert!(st.vlans.contains_key(&200));
+    }
+    let p = with(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    f.lab.shutdown().await;
+}

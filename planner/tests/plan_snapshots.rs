@@ -166,3 +166,130 @@ fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
     assert!(p.waves.iter().all(|w| w.nodes.len() == 1));
     assert!(pos["r1u02/wait"] < pos["tor1/wave-2"]);
 }
+
+/// Destroy edges: what the planner configured on a switch before and the configuration no longer
+/// has (a removed node's port on VLAN 300, the VLAN itself) is undone in a last wave, after every
+/// other step, ports before the VLAN; a VLAN that an unmanaged port still carries is kept and said so.
+#[test]
+fn what_removed_resources_left_on_a_switch_is_undone_last_ports_before_vlans() {
+    use planner::plan::Action;
+    use planner::switch::Change;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet");
+    let (loaded, desired) = planner::run::load(&dir, &Default::default()).unwrap();
+    let mut observed = Observed::default();
+    observed
+        .nodes
+        .insert("r1u01".into(), Seen::Live(live("Enabled", None, "Legacy")));
+    observed
+        .nodes
+        .insert("r1u02".into(), Seen::Live(live("Disabled", None, "UEFI")));
+    observed
+        .nodes
+        .insert("r2u01".into(), Seen::Live(live("Disabled", None, "UEFI")));
+    let mut sw = SwitchState::default();
+    for (id, name) in [(1, "default"), (100, "prod"), (300, "old"), (400, "legacy")] {
+        sw.vlans.insert(id, name.into());
+    }
+    for (p, v) in [
+        ("GigabitEthernet0/1", 100),
+        ("GigabitEthernet0/2", 100),
+        ("GigabitEthernet0/9", 100),
+        // A node removed from the configuration left its port on VLAN 300.
+        ("GigabitEthernet0/5", 300),
+        // Someone else's port on VLAN 400, which the planner created once.
+        ("GigabitEthernet0/7", 400),
+    ] {
+        sw.ports.insert(p.into(), port(p, v));
+    }
+    observed.switches.insert("tor1".into(), Seen::Live(sw));
+    let mut applied: planner::diff::Applied = Default::default();
+    applied.insert(
+        "switch tor1".into(),
+        [
+            ("port.GigabitEthernet0/5", "VLAN 300"),
+            ("vlan.300", "old"),
+            ("vlan.400", "legacy"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect(),
+    );
+    let diff = planner::diff::diff(&desired, &observed, &applied);
+    let sd = &diff.switches["tor1"];
+    assert_eq!(
+        sd.releases,
+        vec![
+            Change::Access {
+                port: "GigabitEthernet0/5".into(),
+                vlan: 1
+            },
+            Change::DeleteVlan { id: 300 },
+        ]
+    );
+    assert_eq!(
+        sd.kept_vlans.get(&400),
+        Some(&vec!["GigabitEthernet0/7".to_string()])
+    );
+    // What is recorded once applied: the ports and VLANs the configuration has, not the removed ones.
+    assert!(sd.managed.contains_key("port.GigabitEthernet0/9"));
+    assert!(sd.managed.contains_key("vlan.200") && !sd.managed.contains_key("vlan.300"));
+
+    // The provider converging a few nodes (not the whole configuration) releases nothing, and
+    // keeps what was managed in the record.
+    let mut partial = desired.clone();
+    partial.complete = false;
+    let pd = planner::diff::diff(&partial, &observed, &applied);
+    assert!(pd.switches["tor1"].releases.is_empty());
+    assert_eq!(
+        pd.switches["tor1"].managed.get("vlan.300"),
+        Some(&json!("old"))
+    );
+
+    let plan = planner::plan::plan(&desired, &diff);
+    let last = plan.waves.last().unwrap();
+    assert_eq!(last.domain, planner::plan::RELEASE_DOMAIN);
+    assert!(last.nodes.is_empty());
+    let release = plan.steps.iter().find(|s| s.id == "tor1/release").unwrap();
+    assert_eq!(release.wave, last.index);
+    assert!(matches!(&release.action, Action::SwitchBatch { changes } if changes == &sd.releases));
+    // After every step of every earlier wave.
+    let earlier: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.wave < last.index)
+        .map(|s| s.id.as_str())
+        .collect();
+    assert!(!earlier.is_empty());
+    // Everything the release step waits for, directly or through what those wait for.
+    let mut before: std::collections::BTreeSet<&str> = Default::default();
+    let mut todo: Vec<&str> = release.after.iter().map(String::as_str).collect();
+    while let Some(id) = todo.pop() {
+        if before.insert(id) {
+            let s = plan.steps.iter().find(|s| s.id == id).unwrap();
+            todo.extend(s.after.iter().map(String::as_str));
+        }
+    }
+    for id in &earlier {
+        assert!(before.contains(id), "the release does not wait for {id}");
+    }
+    assert_eq!(plan.applied["switch tor1"], sd.managed);
+
+    let prepared = planner::run::Prepared {
+        loaded,
+        desired,
+        observed,
+        diff,
+        plan,
+        observe_seconds: 0.0,
+    };
+    let text = planner::report::plan_text(&prepared, planner::report::Style { color: false });
+    assert!(
+        text.contains("- switch tor1: one batch of 2 changes after every other wave"),
+        "{text}"
+    );
+    assert!(text.contains("delete VLAN 300"), "{text}");
+    assert!(
+        text.contains("note: VLAN 400 on tor1 is no longer configured but kept: GigabitEthernet0/7 still carry it"),
+        "{text}"
+    );
+}

@@ -195,6 +195,19 @@ pub fn pending(
     out
 }
 
+/// The state `changes` would leave `current` in, as far as the planner can tell.
+pub fn simulated(
+    current: &SwitchState,
+    changes: &[Change],
+    canonical: impl Fn(&str) -> String,
+) -> SwitchState {
+    let mut state = current.clone();
+    for c in changes {
+        simulate(&mut state, c, &canonical);
+    }
+    state
+}
+
 fn satisfied(st: &SwitchState, c: &Change, canonical: &impl Fn(&str) -> String) -> bool {
     let port = |p: &str| st.ports.get(&canonical(p));
     match c {
