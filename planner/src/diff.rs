@@ -55,6 +55,11 @@ pub struct NodeDiff {
     /// The values this diff wants, by path, recorded after a successful apply (for out-of-band
     /// detection next time).
     pub applied: BTreeMap<String, Value>,
+    /// The node's health as its BMC reports it (`HealthRollup`, else `Health`): state, not
+    /// configuration, so it never makes the node drifted; a Critical node fails its wait.
+    pub health: Option<String>,
+    /// Images inserted in the node's virtual media.
+    pub media: Vec<String>,
 }
 
 impl NodeDiff {
@@ -192,6 +197,14 @@ fn node_diff(
     let mut d = NodeDiff {
         node: n.name.clone(),
         system_id: live.system_id.clone(),
+        health: live.health.clone(),
+        media: live
+            .media
+            .iter()
+            .flatten()
+            .filter(|m| m.inserted)
+            .map(|m| m.image.clone().unwrap_or_else(|| m.uri.clone()))
+            .collect(),
         ..NodeDiff::default()
     };
     let Some(p) = &n.profile else {
@@ -845,6 +858,8 @@ mod tests {
         NodeLive {
             system_id: "1".into(),
             power: PowerState::On,
+            health: Some("OK".into()),
+            media: None,
             bios: Some(BiosState {
                 current: current.as_object().unwrap().clone(),
                 pending: pending.as_object().unwrap().clone(),

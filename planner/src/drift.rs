@@ -61,6 +61,10 @@ pub struct NodeDrift {
     pub status: Status,
     pub items: Vec<DriftItem>,
     pub reason: Option<String>,
+    /// The BMC's health for the node (state, not drift).
+    pub health: Option<String>,
+    /// Images inserted in its virtual media.
+    pub media: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -115,6 +119,8 @@ pub fn report(desired: &Desired, diff: &Diff) -> DriftReport {
                 status: Status::Unreachable,
                 items: vec![],
                 reason: Some(why.clone()),
+                health: None,
+                media: vec![],
             },
             (None, Some(nd)) if !nd.is_empty() => NodeDrift {
                 node: n.name.clone(),
@@ -134,12 +140,20 @@ pub fn report(desired: &Desired, diff: &Diff) -> DriftReport {
                     })
                     .collect(),
                 reason: None,
+                health: nd.health.clone(),
+                media: nd.media.clone(),
             },
             _ => NodeDrift {
                 node: n.name.clone(),
                 status: Status::InSync,
                 items: vec![],
                 reason: None,
+                health: diff.nodes.get(&n.name).and_then(|d| d.health.clone()),
+                media: diff
+                    .nodes
+                    .get(&n.name)
+                    .map(|d| d.media.clone())
+                    .unwrap_or_default(),
             },
         };
         match d.status {

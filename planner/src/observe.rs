@@ -14,7 +14,7 @@ use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::FirmwareInfo;
 use crate::bmc::{
     BiosRegistry, BiosState, Bmc, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
-    Limits, PowerState, SecureBoot, VolumeInfo,
+    Limits, MediaInfo, PowerState, SecureBoot, VolumeInfo,
 };
 use crate::model::{Desired, NodeSpec, SwitchSpec};
 use crate::switch::{self, SwitchEndpoint, SwitchState};
@@ -24,6 +24,11 @@ use crate::switch::{self, SwitchEndpoint, SwitchState};
 pub struct NodeLive {
     pub system_id: String,
     pub power: PowerState,
+    /// `Status.HealthRollup` (else `Health`) of the system.
+    pub health: Option<String>,
+    /// The virtual media slots; `None` when the BMC would not list them (not an error: a plan
+    /// does not need them).
+    pub media: Option<Vec<MediaInfo>>,
     pub bios: Option<BiosState>,
     /// Shared by every node that names the same registry.
     pub registry: Option<Arc<BiosRegistry>>,
@@ -180,8 +185,8 @@ async fn read_node(
     let wants_bios = !profile.bios.is_empty();
     let wants_raid = profile.raid.is_some();
     let wants_firmware = !profile.firmware.is_empty();
-    let (power, bios_and_registry, boot, secure_boot, storage, firmware) = tokio::join!(
-        bmc.power_state(&sys),
+    let (power, bios_and_registry, boot, secure_boot, storage, firmware, media) = tokio::join!(
+        bmc.power_and_health(&sys),
         async {
             if !wants_bios {
                 return None;
@@ -221,7 +226,9 @@ async fn read_node(
                 None
             }
         },
+        async { bmc.virtual_media(&sys).await.ok() },
     );
+    let (power, health) = power?;
     let storage = storage.transpose()?;
     let (bios, registry) = match bios_and_registry.transpose()? {
         Some((b, r)) => (Some(b), Some(r)),
@@ -229,7 +236,9 @@ async fn read_node(
     };
     let live = NodeLive {
         system_id: sys,
-        power: power?,
+        power,
+        health,
+        media,
         bios,
         registry,
         boot: boot.transpose()?,

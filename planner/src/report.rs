@@ -421,6 +421,19 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
         return s;
     }
     for w in &plan.waves {
+        for node in &w.nodes {
+            if let Some(h) = p.diff.nodes.get(node).and_then(|d| d.health.as_deref()) {
+                if h == "Critical" {
+                    let _ = writeln!(
+                        s,
+                        "{} {node}: health is Critical: its wait after the reset will fail and what depends on it will be skipped",
+                        style.yellow("warning:")
+                    );
+                }
+            }
+        }
+    }
+    for w in &plan.waves {
         let _ = writeln!(
             s,
             "\n{}",
@@ -509,6 +522,22 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
     s
 }
 
+/// What the BMC says about a node beyond its configuration: a health other than OK, inserted media.
+fn state_note(n: &crate::drift::NodeDrift) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = n.health.as_deref().filter(|h| *h != "OK") {
+        parts.push(format!("health {h}"));
+    }
+    if !n.media.is_empty() {
+        parts.push(format!("virtual media {} inserted", n.media.join(", ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
+}
+
 fn change_line(c: &crate::switch::Change) -> String {
     use crate::switch::Change;
     match c {
@@ -554,12 +583,13 @@ pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
         let status = status_text(n.status, style);
         let _ = writeln!(
             s,
-            "node {}: {status}{}",
+            "node {}: {status}{}{}",
             n.node,
             n.reason
                 .as_deref()
                 .map(|r| format!(": {r}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            state_note(n)
         );
         for i in &n.items {
             let _ = writeln!(

@@ -351,6 +351,27 @@ async fn a_node_critical_after_its_reset_fails_its_wait_and_what_depends_on_it_i
         .await
         .unwrap();
     assert!(r.status().is_success());
+    // Observed before anything is done: the plan warns, drift shows the health (not as drift).
+    let p = f.run(&["plan", ex]);
+    assert!(
+        text(&p).contains("warning: r1u02: health is Critical: its wait after the reset will fail"),
+        "{}",
+        text(&p)
+    );
+    let d = f.run(&["drift", ex, "--format", "json"]);
+    let report: Value = serde_json::from_slice(&d.stdout).unwrap();
+    let health = |name: &str| {
+        report["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == name)
+            .map(|n| n["health"].clone())
+    };
+    assert_eq!(health("r1u02"), Some(Value::from("Critical")), "{report}");
+    assert_eq!(health("r1u01"), Some(Value::from("OK")), "{report}");
+    let d = f.run(&["drift", ex]);
+    assert!(text(&d).contains("(health Critical)"), "{}", text(&d));
     let a = f.run(&["apply", ex, "-auto-approve"]);
     let out = text(&a);
     assert_eq!(a.status.code(), Some(1), "{out}");

@@ -44,6 +44,8 @@ fn live(turbo: &str, pending_turbo: Option<&str>, mode: &str) -> NodeLive {
     NodeLive {
         system_id: "1".into(),
         power: PowerState::On,
+        health: Some("OK".into()),
+        media: None,
         bios: Some(BiosState {
             current: json!({
                 "ProcTurboMode": turbo,

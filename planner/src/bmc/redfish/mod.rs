@@ -252,12 +252,10 @@ impl RedfishBmc {
         let mut out = Vec::new();
         for c in collections {
             // A link that leads nowhere (some BMCs advertise one) is skipped, not fatal.
-            let Ok(coll) = self.client.get(&c, op).await else {
+            let Ok(coll) = self.client.get_expanded(&c, 1, op).await else {
                 continue;
             };
-            for m in members(&coll) {
-                out.push((m.clone(), self.client.get(&m, op).await?));
-            }
+            out.extend(self.follow_all(&inventory::member_links(&coll), op).await?);
         }
         Ok(out)
     }
