@@ -270,7 +270,10 @@ impl Lab {
         let _ = fleet.manifest.set(manifest);
 
         let (tx, rx) = watch::channel(false);
-        let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server));
+        let acceptor = tls.map(|t| server::Acceptors {
+            normal: tokio_rustls::TlsAcceptor::from(t.server),
+            replaced: tokio_rustls::TlsAcceptor::from(t.replaced),
+        });
         let mut tasks = Vec::new();
         for (node, listener) in fleet.nodes.iter().zip(listeners) {
             tasks.push(tokio::spawn(server::serve_bmc(

@@ -35,6 +35,15 @@ pub struct NodeFaults {
     pub task_fail: bool,
     /// Latency added to each request of this node, on top of the run-wide latency.
     pub latency_ms: u64,
+    /// Answers 200 with a body that is not JSON.
+    pub garbage: bool,
+    /// Answers 200 with a JSON body this many MiB long (streamed, so the lab does not hold it).
+    pub huge_body_mib: u64,
+    /// Sends every answer one byte a second.
+    pub trickle: bool,
+    /// Serves another certificate from the lab CA than the manifest's fingerprint names: a
+    /// replaced BMC, or someone in the middle. A CA bundle still trusts it; a pin does not.
+    pub other_certificate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,12 +2,16 @@
 //! on the same port (the first byte tells a TLS ClientHello from an HTTP request), with latency and
 //! fault injection applied before each request reaches the Redfish service.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -45,12 +49,102 @@ pub async fn accept_loop(
     }
 }
 
+/// The TLS sides a BMC can show: its own certificate, or the replacement a node with the
+/// `other_certificate` fault serves.
+#[derive(Clone)]
+pub struct Acceptors {
+    pub normal: TlsAcceptor,
+    pub replaced: TlsAcceptor,
+}
+
+/// What a simulated BMC sends: a whole answer, or one of the hostile ones fault injection asks for.
+pub enum Answer {
+    Whole(Full<Bytes>),
+    /// `head`, then `left` bytes of `chunk` repeated: a body too large to be worth reading, never
+    /// held in memory whole.
+    Flood {
+        head: Option<Bytes>,
+        chunk: Bytes,
+        left: usize,
+    },
+    /// `data`, one byte each `every`.
+    Trickle {
+        data: Bytes,
+        pos: usize,
+        every: Duration,
+        sleep: Pin<Box<tokio::time::Sleep>>,
+    },
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Answer::Whole(full) => Pin::new(full).poll_frame(cx),
+            Answer::Flood { head, chunk, left } => {
+                if let Some(h) = head.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(h))));
+                }
+                if *left == 0 {
+                    return Poll::Ready(None);
+                }
+                let n = (*left).min(chunk.len());
+                *left -= n;
+                Poll::Ready(Some(Ok(Frame::data(chunk.slice(..n)))))
+            }
+            Answer::Trickle {
+                data,
+                pos,
+                every,
+                sleep,
+            } => {
+                if *pos >= data.len() {
+                    return Poll::Ready(None);
+                }
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let byte = data.slice(*pos..*pos + 1);
+                *pos += 1;
+                let next = tokio::time::Instant::now() + *every;
+                sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(Frame::data(byte))))
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Answer::Whole(full) => full.size_hint(),
+            Answer::Flood { head, left, .. } => {
+                SizeHint::with_exact((head.as_ref().map_or(0, Bytes::len) + left) as u64)
+            }
+            Answer::Trickle { data, pos, .. } => SizeHint::with_exact((data.len() - pos) as u64),
+        }
+    }
+}
+
+/// A `200 OK` JSON answer with `body`.
+fn hostile(body: Answer) -> Response<Answer> {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// Serves one node's BMC until `shutdown` fires.
 pub async fn serve_bmc(
     listener: TcpListener,
     node: Arc<NodeSim>,
     faults: Arc<Injector>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptors>,
     shutdown: watch::Receiver<bool>,
 ) {
     accept_loop(listener, shutdown, |stream| {
@@ -68,18 +162,24 @@ async fn connection(
     stream: TcpStream,
     node: Arc<NodeSim>,
     faults: Arc<Injector>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Acceptors>,
 ) {
     let mut first = [0u8; 1];
     match stream.peek(&mut first).await {
         Ok(1) => {}
         _ => return,
     }
+    let replaced = node.state().faults.other_certificate;
     let svc = service_fn(move |req| handle(req, node.clone(), faults.clone()));
     let http = http1::Builder::new();
     // 0x16 is a TLS handshake record: the client speaks HTTPS.
     if first[0] == 0x16 {
-        if let Some(acceptor) = tls {
+        if let Some(acceptors) = tls {
+            let acceptor = if replaced {
+                acceptors.replaced
+            } else {
+                acceptors.normal
+            };
             if let Ok(tls_stream) = acceptor.accept(stream).await {
                 let _ = http.serve_connection(TokioIo::new(tls_stream), svc).await;
             }
@@ -102,6 +202,47 @@ impl std::fmt::Display for Dropped {
 impl std::error::Error for Dropped {}
 
 async fn handle(
+    req: Request<Incoming>,
+    node: Arc<NodeSim>,
+    faults: Arc<Injector>,
+) -> Result<Response<Answer>, Dropped> {
+    let node_faults = node.state().faults.clone();
+    if node_faults.garbage {
+        node.count_request();
+        return Ok(hostile(Answer::Whole(Full::new(Bytes::from_static(
+            b"<html><body>500 Internal Server Error\x00\x01{\"Id\": </body>",
+        )))));
+    }
+    if node_faults.huge_body_mib > 0 {
+        node.count_request();
+        return Ok(hostile(Answer::Flood {
+            head: Some(Bytes::from_static(b"{\"Id\": \"flood\", \"Pad\": \"")),
+            chunk: Bytes::from(vec![b'A'; 1 << 20]),
+            left: (node_faults.huge_body_mib as usize) << 20,
+        }));
+    }
+    let resp = answer(req, node, faults).await?;
+    if !node_faults.trickle {
+        return Ok(resp.map(Answer::Whole));
+    }
+    let (parts, body) = resp.into_parts();
+    let data = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Ok(Response::from_parts(
+        parts,
+        Answer::Trickle {
+            data,
+            pos: 0,
+            every: Duration::from_secs(1),
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        },
+    ))
+}
+
+async fn answer(
     req: Request<Incoming>,
     node: Arc<NodeSim>,
     faults: Arc<Injector>,

@@ -180,6 +180,9 @@ async fn read_node(
     n: &NodeSpec,
     registries: &RegistryCache,
 ) -> Result<NodeLive, BmcError> {
+    // The service root first: a BMC that cannot answer it fails here once, instead of once in
+    // each of the concurrent reads below.
+    bmc.client().root().await?;
     let sys = system_id(bmc, n).await?;
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();

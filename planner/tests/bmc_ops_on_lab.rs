@@ -413,7 +413,7 @@ async fn an_unresponsive_bmc_fails_within_the_request_timeout_and_names_itself()
     assert!(started.elapsed() < Duration::from_secs(5));
     let shown = err.to_string();
     assert!(
-        shown.contains(&n.bmc_url) && shown.contains("no answer within"),
+        shown.contains(&n.bmc_url) && shown.contains("no complete answer within"),
         "{shown}"
     );
     let (healthy, sys) = bmc(&lab, 1);

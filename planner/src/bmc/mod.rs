@@ -108,7 +108,13 @@ pub struct Limits {
     /// First backoff between attempts; it doubles each time, up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
+    /// Largest answer read: a BMC that sends more (a runaway log, a hostile device) gets an error,
+    /// not the client's memory.
+    pub max_body: usize,
 }
+
+/// The default bound on one answer: the largest BIOS attribute registries are a few MiB.
+pub const MAX_BODY: usize = 16 << 20;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -119,6 +125,7 @@ impl Default for Limits {
             attempts: 5,
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
+            max_body: MAX_BODY,
         }
     }
 }

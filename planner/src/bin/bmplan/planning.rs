@@ -70,6 +70,9 @@ pub struct PlanArgs {
     /// Nodes read at once.
     #[arg(long, default_value_t = planner::observe::DEFAULT_CONCURRENCY)]
     concurrency: usize,
+    /// Longest one BMC request may take, in seconds (retried requests get it each time).
+    #[arg(long, default_value_t = 30)]
+    bmc_timeout: u64,
 }
 
 #[derive(Args)]
@@ -94,6 +97,9 @@ pub struct ApplyArgs {
     /// Nodes read at once.
     #[arg(long, default_value_t = planner::observe::DEFAULT_CONCURRENCY)]
     concurrency: usize,
+    /// Longest one BMC request may take, in seconds (retried requests get it each time).
+    #[arg(long, default_value_t = 30)]
+    bmc_timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,6 +124,9 @@ pub struct DriftArgs {
     /// Exit 2 when something drifted or is unreachable.
     #[arg(long = "detailed-exitcode")]
     detailed_exitcode: bool,
+    /// Longest one BMC request may take, in seconds (retried requests get it each time).
+    #[arg(long, default_value_t = 30)]
+    bmc_timeout: u64,
 }
 
 /// Exit status of plan and drift with `-detailed-exitcode`: changes present.
@@ -154,18 +163,26 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn observe_opts(concurrency: usize) -> ObserveOptions {
-    ObserveOptions {
+fn observe_opts(concurrency: usize, bmc_timeout: u64) -> ObserveOptions {
+    let mut o = ObserveOptions {
         concurrency,
         ..ObserveOptions::default()
-    }
+    };
+    o.limits.request_timeout = std::time::Duration::from_secs(bmc_timeout.max(1));
+    o
 }
 
 pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
     let inv = inv_args.open().await?;
     let applied = inv.applied_state().await?;
     let opts = a.vars.options()?;
-    let p = run::prepare(&a.dir, &opts, &applied, observe_opts(a.concurrency)).await?;
+    let p = run::prepare(
+        &a.dir,
+        &opts,
+        &applied,
+        observe_opts(a.concurrency, a.bmc_timeout),
+    )
+    .await?;
     if a.json {
         let doc = serde_json::json!({
             "changes": !p.plan.is_empty(),
@@ -354,7 +371,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 loaded,
                 desired.clone(),
                 &applied,
-                observe_opts(a.concurrency),
+                observe_opts(a.concurrency, a.bmc_timeout),
             )
             .await?;
             if let Some(s) = &saved {
@@ -456,7 +473,7 @@ pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()>
         &a.dir,
         &a.vars.options()?,
         &applied,
-        ObserveOptions::default(),
+        observe_opts(planner::observe::DEFAULT_CONCURRENCY, a.bmc_timeout),
     )
     .await?;
     let r = planner::drift::report(&p.desired, &p.diff);

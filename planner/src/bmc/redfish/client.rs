@@ -123,7 +123,7 @@ impl Client {
     fn transport(&self, operation: &str, e: reqwest::Error) -> BmcError {
         let hint = if e.is_timeout() {
             Some(format!(
-                "no answer within {}s",
+                "no complete answer within {}s",
                 self.ep.limits.request_timeout.as_secs()
             ))
         } else if e.is_connect() {
@@ -145,6 +145,35 @@ impl Client {
             hint,
             source: e,
         }
+    }
+
+    /// An answer's body, read up to `limits.max_body`: a longer one is refused as soon as its
+    /// length is announced or exceeded, so a hostile or broken BMC costs bounded memory.
+    async fn body(&self, mut resp: reqwest::Response, operation: &str) -> Result<String, BmcError> {
+        let max = self.ep.limits.max_body;
+        let too_large = |what: String| BmcError::Decode {
+            bmc: self.base.clone(),
+            operation: operation.into(),
+            detail: format!(
+                "{what}, more than the {} MiB this client reads; not read",
+                max >> 20
+            ),
+        };
+        if let Some(len) = resp.content_length().filter(|l| *l > max as u64) {
+            return Err(too_large(format!("the answer announces {len} bytes")));
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| self.transport(operation, e))?
+        {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large("the answer kept coming".into()));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
     /// The service root (unauthenticated, cached).
@@ -297,10 +326,7 @@ impl Client {
                     username: self.ep.username.clone(),
                 });
             }
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| self.transport(operation, e))?;
+            let text = self.body(resp, operation).await?;
             let parsed: Option<Value> = if text.trim().is_empty() {
                 Some(Value::Null)
             } else {

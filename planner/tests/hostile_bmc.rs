@@ -1,0 +1,119 @@
+//! Hostile BMCs: an answer that is not JSON, a 50 MB body, an answer trickling one byte a second, and
+//! a certificate replaced behind a pin. `bmplan plan` reports each with its reason, in bounded time
+//! and memory (the 50 MB body is refused from its announced length, not read), and still plans the
+//! healthy node.
+
+mod common;
+
+use common::text;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lab::{Lab, LabConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_bmcs_are_reported_with_their_reason_in_bounded_time_and_the_rest_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::start(LabConfig {
+        nodes: 5,
+        switches: 1,
+        tls: true,
+        dir: dir.path().to_path_buf(),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let manifest = dir.path().join("lab.json");
+    lab.manifest().write(&manifest).unwrap();
+    let node = |name: &str| lab.fleet.node(name).unwrap().clone();
+    node("r1u01").state().faults.garbage = true;
+    node("r1u02").state().faults.huge_body_mib = 50;
+    node("r1u03").state().faults.trickle = true;
+    node("r1u04").state().faults.other_certificate = true;
+
+    // Every node pinned to the lab's certificate; r1u04 now shows another one from the same CA.
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("main.tf"),
+        r#"
+variable "lab_manifest" { type = string }
+locals {
+  lab   = jsondecode(file(var.lab_manifest))
+  nodes = { for n in local.lab.nodes : n.name => n }
+}
+resource "baremetal_profile" "p" {
+  name = "p"
+  bios = { ProcTurboMode = "Disabled" }
+}
+resource "baremetal_node" "n" {
+  for_each    = local.nodes
+  name        = each.key
+  bmc_url     = each.value.bmc_url
+  system_id   = each.value.system_id
+  username    = each.value.username
+  password    = each.value.password
+  fingerprint = local.lab.tls_fingerprint
+  profile     = baremetal_profile.p.name
+}
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bmplan"))
+        .arg("plan")
+        .arg(&cfg)
+        .arg("-var")
+        .arg(format!("lab_manifest={}", manifest.display()))
+        .args(["--bmc-timeout", "2"])
+        .env(
+            "BAREMETAL_INVENTORY",
+            format!("sqlite://{}", dir.path().join("inv.db").display()),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let shown = text(&out);
+    // Unreachable devices make the plan exit 1, so a pipeline never reads a partial view as done.
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(took < Duration::from_secs(60), "took {took:?}\n{shown}");
+    let line = |name: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("unreachable node {name}:")))
+            .unwrap_or_else(|| panic!("no unreachable line for {name}:\n{shown}"))
+            .to_string()
+    };
+    assert!(
+        line("r1u01").contains("returned a body that is not the expected JSON"),
+        "{shown}"
+    );
+    assert!(
+        line("r1u02").contains("more than the 16 MiB this client reads; not read"),
+        "{shown}"
+    );
+    assert!(
+        line("r1u03").contains("no complete answer within 2s"),
+        "{shown}"
+    );
+    assert!(
+        line("r1u04").contains("does not match the pinned"),
+        "{shown}"
+    );
+    // The healthy node is planned as if nothing happened around it.
+    assert!(shown.contains("r1u05: 1 reboot, BIOS 1 changes"), "{shown}");
+    // A refused body is not asked for again and again.
+    let asked = node("r1u02")
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(asked <= 2, "r1u02 was asked {asked} times");
+    for n in &lab.manifest().nodes {
+        assert!(
+            !shown.contains(&n.password),
+            "a password reached the output"
+        );
+    }
+    lab.shutdown().await;
+}
