@@ -125,6 +125,9 @@ pub struct Task {
     pub end: Option<String>,
     /// When a running (immediate) task completes.
     deadline: Option<Instant>,
+    /// The request that created the task (Redfish `Task.Payload`): how a client tells what is
+    /// staged for the next reset.
+    pub payload: Option<serde_json::Value>,
 }
 
 impl Task {
@@ -403,6 +406,17 @@ impl NodeState {
         }
     }
 
+    /// Records the request behind a task as its `Payload`.
+    pub fn set_payload(&mut self, task: u32, method: &str, target: String, body: &[u8]) {
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.payload = Some(serde_json::json!({
+                "HttpOperation": method,
+                "TargetUri": target,
+                "JsonBody": String::from_utf8_lossy(body),
+            }));
+        }
+    }
+
     pub fn new_task(
         &mut self,
         name: String,
@@ -422,6 +436,7 @@ impl NodeState {
                 start: now_iso(),
                 end: None,
                 deadline,
+                payload: None,
             },
         );
         id

@@ -313,9 +313,11 @@ fn node_diff(
             }
         }
     }
-    // RAID: the listed volumes exist with their level; others are deleted.
+    let staged: &[crate::bmc::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
+    // RAID: the listed volumes exist with their level; others are deleted. A creation or deletion
+    // already staged for the next reset is pending, not planned again.
     if let (Some(want), Some(vols)) = (&p.raid, &live.volumes) {
-        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut used: BTreeSet<String> = staged.iter().flat_map(|t| t.claimed_drives()).collect();
         let mut keep: BTreeSet<String> = BTreeSet::new();
         for v in want {
             d.applied
@@ -331,7 +333,14 @@ fn node_diff(
             }
         }
         for have in vols.iter().filter(|x| !keep.contains(&x.id)) {
-            d.raid_delete.push(have.id.clone());
+            let pending = staged
+                .iter()
+                .any(|t| t.deleted_volume() == Some(have.id.as_str()));
+            if pending {
+                d.needs_reset = true;
+            } else {
+                d.raid_delete.push(have.id.clone());
+            }
             d.items.push(Item {
                 path: format!(
                     "raid.{}",
@@ -339,7 +348,11 @@ fn node_diff(
                 ),
                 live: have.raid.clone().map(Value::String),
                 want: None,
-                state: ItemState::Change,
+                state: if pending {
+                    ItemState::Pending
+                } else {
+                    ItemState::Change
+                },
                 out_of_band: false,
             });
         }
@@ -354,6 +367,22 @@ fn node_diff(
                 .iter()
                 .any(|x| keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str()));
             if exists {
+                continue;
+            }
+            let staged_here = staged.iter().any(|t| {
+                t.created_volume().is_some_and(|(name, level)| {
+                    name == v.name && level.eq_ignore_ascii_case(&v.level)
+                })
+            });
+            if staged_here {
+                d.items.push(Item {
+                    path: format!("raid.{}", v.name),
+                    live: None,
+                    want: Some(Value::String(v.level.clone())),
+                    state: ItemState::Pending,
+                    out_of_band: false,
+                });
+                d.needs_reset = true;
                 continue;
             }
             let count = v.drives.unwrap_or_else(|| min_drives(&v.level)) as usize;
@@ -413,14 +442,24 @@ fn node_diff(
                         continue;
                     }
                     let live_v = have.version.clone().map(Value::String);
+                    // An update to this image already staged for the next reset is pending.
+                    let pending = staged
+                        .iter()
+                        .any(|t| t.firmware_image() == Some(f.image_url.as_str()));
                     d.items.push(Item {
-                        out_of_band: oob(&path, &live_v),
+                        out_of_band: !pending && oob(&path, &live_v),
                         path,
                         live: live_v,
                         want: Some(Value::String(f.version.clone())),
-                        state: ItemState::Change,
+                        state: if pending {
+                            ItemState::Pending
+                        } else {
+                            ItemState::Change
+                        },
                     });
-                    d.firmware.push((f.image_url.clone(), f.component.clone()));
+                    if !pending {
+                        d.firmware.push((f.image_url.clone(), f.component.clone()));
+                    }
                     d.needs_reset = true;
                 }
             }
@@ -860,6 +899,7 @@ mod tests {
             power: PowerState::On,
             health: Some("OK".into()),
             media: None,
+            staged: None,
             bios: Some(BiosState {
                 current: current.as_object().unwrap().clone(),
                 pending: pending.as_object().unwrap().clone(),

@@ -14,7 +14,7 @@ use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::FirmwareInfo;
 use crate::bmc::{
     BiosRegistry, BiosState, Bmc, BmcError, BootSettings, ControllerInfo, DriveInfo, Endpoint,
-    Limits, MediaInfo, PowerState, SecureBoot, VolumeInfo,
+    Limits, MediaInfo, PowerState, SecureBoot, StagedTask, VolumeInfo,
 };
 use crate::model::{Desired, NodeSpec, SwitchSpec};
 use crate::switch::{self, SwitchEndpoint, SwitchState};
@@ -29,6 +29,9 @@ pub struct NodeLive {
     /// The virtual media slots; `None` when the BMC would not list them (not an error: a plan
     /// does not need them).
     pub media: Option<Vec<MediaInfo>>,
+    /// Work staged for the next reset (volume creations and deletions, firmware updates), read
+    /// when the profile sets RAID or firmware; `None` when the BMC would not list its tasks.
+    pub staged: Option<Vec<StagedTask>>,
     pub bios: Option<BiosState>,
     /// Shared by every node that names the same registry.
     pub registry: Option<Arc<BiosRegistry>>,
@@ -188,7 +191,7 @@ async fn read_node(
     let wants_bios = !profile.bios.is_empty();
     let wants_raid = profile.raid.is_some();
     let wants_firmware = !profile.firmware.is_empty();
-    let (power, bios_and_registry, boot, secure_boot, storage, firmware, media) = tokio::join!(
+    let (power, bios_and_registry, boot, secure_boot, storage, firmware, media, staged) = tokio::join!(
         bmc.power_and_health(&sys),
         async {
             if !wants_bios {
@@ -230,6 +233,13 @@ async fn read_node(
             }
         },
         async { bmc.virtual_media(&sys).await.ok() },
+        async {
+            if wants_raid || wants_firmware {
+                bmc.staged_tasks().await.ok()
+            } else {
+                None
+            }
+        },
     );
     let (power, health) = power?;
     let storage = storage.transpose()?;
@@ -242,6 +252,7 @@ async fn read_node(
         power,
         health,
         media,
+        staged,
         bios,
         registry,
         boot: boot.transpose()?,

@@ -567,3 +567,93 @@ async fn a_removed_vlan_is_deleted_after_its_ports_moved_and_a_removed_node_rele
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     f.lab.shutdown().await;
 }
+
+/// Work already staged for the next reset (a volume creation and a firmware update the profile
+/// wants, staged through plain Redfish) is read from the BMC's pending tasks: the plan shows it as
+/// pending and does not stage it again, and the apply's one reset applies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_staged_for_the_next_reset_is_pending_and_not_staged_again() {
+    use planner::bmc::redfish::RedfishBmc;
+    use planner::bmc::{ApplyTime, Bmc, Endpoint, TlsTrust, VolumeSpec};
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let m = f.lab.manifest();
+    let n = &m.nodes[0];
+    let bmc = RedfishBmc::new(Endpoint::new(
+        n.bmc_url.clone(),
+        n.username.clone(),
+        n.password.clone(),
+        TlsTrust::CaBundle(m.ca_cert.clone().unwrap().into()),
+    ))
+    .unwrap();
+    let storage = bmc.storage(&n.system_id).await.unwrap();
+    let busy: Vec<&String> = storage.volumes.iter().flat_map(|v| &v.drives).collect();
+    let free = storage
+        .drives
+        .iter()
+        .map(|d| d.id.clone())
+        .rfind(|d| !busy.contains(&d))
+        .expect("a free drive");
+    bmc.create_volume(
+        &n.system_id,
+        &VolumeSpec {
+            name: "data".into(),
+            raid: "RAID0".into(),
+            drives: vec![free],
+            capacity_bytes: None,
+        },
+        ApplyTime::OnReset,
+    )
+    .await
+    .unwrap();
+    bmc.update_firmware(
+        "http://images.lab.invalid/bios-9.9.9.bin",
+        &["/redfish/v1/UpdateService/FirmwareInventory/BIOS".to_string()],
+        ApplyTime::OnReset,
+    )
+    .await
+    .unwrap();
+    bmc.client().logout().await;
+
+    let p = f.run(&["plan", ex]);
+    let out = text(&p);
+    assert!(
+        out.contains("raid.data: (none) → \"RAID0\" (pending)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("firmware.BIOS:") && out.contains("\"9.9.9\" (pending)"),
+        "{out}"
+    );
+    let j = f.run(&["plan", ex, "--json"]);
+    let plan: Value = serde_json::from_slice(&j.stdout).unwrap();
+    let steps = plan["plan"]["steps"].as_array().unwrap();
+    let step = |id: &str| steps.iter().find(|s| s["id"] == id);
+    assert!(step("r1u01/stage-firmware").is_none(), "{}", plan["plan"]);
+    assert!(step("r1u02/stage-firmware").is_some());
+    let created = |id: &str| -> Vec<String> {
+        step(id)
+            .and_then(|s| s["action"]["volumes"].as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|v| v["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // r1u02 creates "data"; r1u01 has it staged already (the lab's factory state may hold "OS").
+    assert!(
+        created("r1u02/create-volumes").contains(&"data".to_string()),
+        "{}",
+        step("r1u02/create-volumes").unwrap()
+    );
+    assert!(!created("r1u01/create-volumes").contains(&"data".to_string()));
+
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    assert_eq!(f.resets().await, vec![1, 1]);
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    f.lab.shutdown().await;
+}

@@ -46,6 +46,7 @@ fn live(turbo: &str, pending_turbo: Option<&str>, mode: &str) -> NodeLive {
         power: PowerState::On,
         health: Some("OK".into()),
         media: None,
+        staged: None,
         bios: Some(BiosState {
             current: json!({
                 "ProcTurboMode": turbo,

@@ -51,6 +51,11 @@ impl Req<'_> {
         })
     }
 
+    /// The request's path, as the client sent it (percent-decoded).
+    pub fn uri(&self) -> String {
+        format!("/redfish/v1/{}", self.segs.join("/"))
+    }
+
     fn seg(&self, i: usize) -> &str {
         self.segs.get(i).map(String::as_str).unwrap_or("")
     }

@@ -241,6 +241,7 @@ fn simple_update(node: &NodeSim, req: &Req<'_>) -> Resp {
             )
         }
     };
+    st.set_payload(task, "POST", req.uri(), &req.body);
     st.staged.push(Staged::Firmware {
         task,
         target,
@@ -272,6 +273,7 @@ fn task_json(t: &Task) -> Value {
         "EndTime": t.end,
         "Messages": messages,
         "TaskMonitor": format!("/redfish/v1/TaskService/TaskMonitors/{}", t.id),
+        "Payload": t.payload,
     })
 }
 

@@ -271,6 +271,7 @@ fn create_volume(node: &NodeSim, req: &Req<'_>, cbase: &str) -> Resp {
         return with_location(respond(StatusCode::CREATED, Some(&body)), &loc);
     }
     let task = st.new_task(format!("Create {level} volume {}", v.id), "Pending", None);
+    st.set_payload(task, "POST", req.uri(), &req.body);
     st.staged.push(Staged::CreateVolume { task, volume: v });
     accepted(task, task_stub(task))
 }
@@ -301,6 +302,7 @@ fn delete_volume(node: &NodeSim, req: &Req<'_>, id: &str) -> Resp {
         return no_content();
     }
     let task = st.new_task(format!("Delete volume {id}"), "Pending", None);
+    st.set_payload(task, "DELETE", req.uri(), &req.body);
     st.staged.push(Staged::DeleteVolume {
         task,
         id: id.to_string(),

@@ -455,6 +455,70 @@ impl ApplyTime {
     }
 }
 
+/// A BMC task that has not run yet, with the request that created it (Redfish `Task.Payload`):
+/// work staged for the next reset, such as a volume creation or a firmware update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagedTask {
+    pub id: String,
+    pub state: String,
+    /// `POST`, `DELETE`, …
+    pub operation: String,
+    /// The request's target path.
+    pub target: String,
+    /// The request's JSON body, when it had one.
+    pub body: Option<serde_json::Value>,
+}
+
+impl StagedTask {
+    /// A volume creation staged on a Volumes collection: (its name, its RAID type).
+    pub fn created_volume(&self) -> Option<(&str, &str)> {
+        if self.operation != "POST" || !self.target.trim_end_matches('/').ends_with("/Volumes") {
+            return None;
+        }
+        let b = self.body.as_ref()?;
+        let name = b.get("Name")?.as_str()?;
+        let level = b
+            .get("RAIDType")
+            .or_else(|| b.get("VolumeType"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        Some((name, level))
+    }
+
+    /// The volume a staged DELETE removes (the last segment of its target).
+    pub fn deleted_volume(&self) -> Option<&str> {
+        if self.operation != "DELETE" {
+            return None;
+        }
+        let t = self.target.trim_end_matches('/');
+        let (coll, id) = t.rsplit_once('/')?;
+        coll.ends_with("/Volumes").then_some(id)
+    }
+
+    /// The image a staged `SimpleUpdate` installs.
+    pub fn firmware_image(&self) -> Option<&str> {
+        if self.operation != "POST" || !self.target.ends_with("SimpleUpdate") {
+            return None;
+        }
+        self.body.as_ref()?.get("ImageURI")?.as_str()
+    }
+
+    /// The drives a staged volume creation claims.
+    pub fn claimed_drives(&self) -> Vec<String> {
+        self.body
+            .as_ref()
+            .and_then(|b| b.pointer("/Links/Drives"))
+            .and_then(serde_json::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d.get("@odata.id").and_then(serde_json::Value::as_str))
+                    .map(|u| u.rsplit('/').next().unwrap_or(u).to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediaInfo {
     pub uri: String,

@@ -871,6 +871,54 @@ impl RedfishBmc {
         Ok((bios_path, bios))
     }
 
+    /// Tasks not yet run that say what created them (`Payload`): work staged for the next reset.
+    /// A service without a task service has none.
+    pub async fn staged_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
+        let op = "list staged tasks";
+        let root = self.client.root().await?;
+        let Some(service) = link(root, "/TaskService") else {
+            return Ok(Vec::new());
+        };
+        // The conventional place first (one request with `$expand`), the service's link otherwise.
+        let conventional = format!("{}/Tasks", service.trim_end_matches('/'));
+        let tasks = match self.collection(&conventional, 1, op).await {
+            Ok(t) => t,
+            Err(e) if e.status() == Some(404) => {
+                let doc = self.client.get(&service, op).await?;
+                match nav(&doc, "Tasks") {
+                    Some(p) => self.collection(&p, 1, op).await?,
+                    None => return Ok(Vec::new()),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(tasks
+            .iter()
+            .filter_map(|(uri, t)| {
+                let state = text(t, "/TaskState").unwrap_or_default();
+                if matches!(
+                    state.as_str(),
+                    "Completed" | "Exception" | "Killed" | "Cancelled" | "Cancelling"
+                ) {
+                    return None;
+                }
+                let payload = t.get("Payload")?;
+                let body = payload.get("JsonBody").and_then(|b| match b {
+                    Value::String(s) => serde_json::from_str(s).ok(),
+                    Value::Object(_) => Some(b.clone()),
+                    _ => None,
+                });
+                Some(super::StagedTask {
+                    id: text(t, "/Id").unwrap_or_else(|| last_segment(uri)),
+                    state,
+                    operation: text(payload, "/HttpOperation")?.to_ascii_uppercase(),
+                    target: text(payload, "/TargetUri")?,
+                    body,
+                })
+            })
+            .collect())
+    }
+
     /// The attribute registry a Bios resource names: through the service's Registries collection
     /// (the standard place), else beside the Bios resource, where Dell iDRAC and badfish serve it.
     pub async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
