@@ -72,6 +72,9 @@ pub struct ApplyOptions {
     pub power_timeout: Duration,
     pub wait_timeout: Duration,
     pub poll: Duration,
+    /// How long to look for signs (a power transition, the staged work applied) that a reset
+    /// whose request got no answer happened, before sending it again.
+    pub reset_grace: Duration,
     /// Refuse to start a disruptive wave that would end after this instant.
     pub window_end: Option<Instant>,
     pub lease_ttl: Duration,
@@ -88,6 +91,7 @@ impl Default for ApplyOptions {
             power_timeout: Duration::from_secs(600),
             wait_timeout: Duration::from_secs(1800),
             poll: Duration::from_millis(500),
+            reset_grace: Duration::from_secs(10),
             window_end: None,
             lease_ttl: Duration::from_secs(3600),
             progress: Arc::new(|_| {}),
@@ -179,19 +183,35 @@ async fn run_node_step(
 ) -> Result<(), BmcError> {
     let sys = step.system_id.clone().unwrap_or_default();
     match &step.action {
+        // Each staging step first reads what is already live or staged, so a retry after a
+        // request that got no answer (did the BMC act?) never stages the same work twice.
         Action::DeleteVolumes { volumes } => {
+            let staged = staged_or_none(bmc).await;
+            let existing = bmc.volumes(&sys).await?;
             for v in volumes {
+                let gone = !existing.iter().any(|e| &e.id == v);
+                if gone
+                    || staged
+                        .iter()
+                        .any(|t| t.deleted_volume() == Some(v.as_str()))
+                {
+                    continue;
+                }
                 bmc.delete_volume(&sys, v, ApplyTime::OnReset).await?;
             }
             Ok(())
         }
         Action::CreateVolumes { volumes } => {
+            let staged = staged_or_none(bmc).await;
             let existing = bmc.volumes(&sys).await?;
             for v in volumes {
-                if existing
+                let there = existing
                     .iter()
-                    .any(|e| e.name.as_deref() == Some(v.name.as_str()))
-                {
+                    .any(|e| e.name.as_deref() == Some(v.name.as_str()));
+                let pending = staged
+                    .iter()
+                    .any(|t| t.created_volume().is_some_and(|(name, _)| name == v.name));
+                if there || pending {
                     continue;
                 }
                 bmc.create_volume(&sys, v, ApplyTime::OnReset).await?;
@@ -200,7 +220,14 @@ async fn run_node_step(
         }
         Action::StageBios { values } => bmc.stage_bios(&sys, values).await,
         Action::UpdateFirmware { updates } => {
+            let staged = staged_or_none(bmc).await;
             for (image, component) in updates {
+                if staged
+                    .iter()
+                    .any(|t| t.firmware_image() == Some(image.as_str()))
+                {
+                    continue;
+                }
                 let target = format!("/redfish/v1/UpdateService/FirmwareInventory/{component}");
                 bmc.update_firmware(image, &[target], ApplyTime::OnReset)
                     .await?;
@@ -224,10 +251,7 @@ async fn run_node_step(
             match bmc.power_state(&sys).await? {
                 PowerState::Off => bmc.power(&sys, PowerAction::On, opts.power_timeout).await,
                 PowerState::PoweringOn | PowerState::PoweringOff if resumed_reset => Ok(()),
-                _ => {
-                    bmc.power(&sys, PowerAction::ForceReboot, opts.power_timeout)
-                        .await
-                }
+                _ => reset_once(bmc, &sys, n, opts).await,
             }
         }
         Action::Wait => {
@@ -256,6 +280,52 @@ async fn run_node_step(
             }
         }
         Action::SwitchBatch { .. } => unreachable!("switch steps run elsewhere"),
+    }
+}
+
+/// What the BMC has staged for the next reset; a BMC that will not say has nothing we can see.
+async fn staged_or_none(bmc: &RedfishBmc) -> Vec<crate::bmc::StagedTask> {
+    bmc.staged_tasks().await.unwrap_or_default()
+}
+
+/// Resets the node once. A reset request that gets no answer (the connection dropped or timed
+/// out) may or may not have been acted on, and a second reset would break "one reset per node":
+/// so the node is watched for `reset_grace` first — a power transition, or the staged work
+/// applied, means the reset happened — and the reset is sent again only when neither shows.
+async fn reset_once(
+    bmc: &RedfishBmc,
+    sys: &str,
+    n: &NodeSpec,
+    opts: &ApplyOptions,
+) -> Result<(), BmcError> {
+    let mut attempt = 1;
+    loop {
+        match bmc
+            .power(sys, PowerAction::ForceReboot, opts.power_timeout)
+            .await
+        {
+            Err(e) if matches!(e, BmcError::Transport { .. }) && attempt < opts.attempts.max(1) => {
+                tracing::warn!(bmc = %n.bmc_url, node = %n.name, error = %e, "the reset got no answer; checking whether it happened");
+                let deadline = Instant::now() + opts.reset_grace;
+                loop {
+                    let happened = matches!(
+                        bmc.power_state(sys).await,
+                        Ok(PowerState::Off | PowerState::PoweringOff | PowerState::PoweringOn)
+                    ) || staged_work_done(bmc, sys, n).await.unwrap_or(false);
+                    if happened {
+                        tracing::info!(node = %n.name, "the unanswered reset happened; not sending it again");
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(opts.poll).await;
+                }
+                tracing::warn!(node = %n.name, "no sign of the unanswered reset; sending it again");
+                attempt += 1;
+            }
+            other => return other,
+        }
     }
 }
 

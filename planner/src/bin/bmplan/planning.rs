@@ -94,6 +94,10 @@ pub struct ApplyArgs {
     /// Longest wait for a node to come back with its settings applied.
     #[arg(long, default_value = "30m")]
     wait_timeout: String,
+    /// How long to look for signs that a reset whose request got no answer happened, before
+    /// sending it again (e.g. 10s).
+    #[arg(long, default_value = "10s")]
+    reset_grace: String,
     /// Nodes read at once.
     #[arg(long, default_value_t = planner::observe::DEFAULT_CONCURRENCY)]
     concurrency: usize,
@@ -411,6 +415,8 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
     let opts = ApplyOptions {
         max_parallel: desired.max_parallel,
         wait_timeout,
+        reset_grace: planner::schema::parse_duration(&a.reset_grace)
+            .map_err(|e| anyhow::anyhow!("--reset-grace {:?}: {e}", a.reset_grace))?,
         window_end,
         progress: progress_sink(plan.steps.len()),
         ..ApplyOptions::default()
