@@ -141,7 +141,10 @@ async fn plan_and_apply_converge_on_a_flaky_fleet_with_retries_logged_and_one_re
     assert_eq!(twice, 0, "nodes not reset exactly once: {twice}");
     let unanswered = log.matches("the reset got no answer").count();
     // Some resets lost their answer and were reconciled, not blindly repeated.
-    assert!(unanswered > 0, "no reset lost its answer: the test did not exercise reconciliation");
+    assert!(
+        unanswered > 0,
+        "no reset lost its answer: the test did not exercise reconciliation"
+    );
     eprintln!(
         "apply: {runs} run(s), {} retries logged, {unanswered} unanswered resets reconciled, every node reset once",
         log.matches("retrying after").count()

@@ -657,3 +657,98 @@ async fn work_staged_for_the_next_reset_is_pending_and_not_staged_again() {
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
     f.lab.shutdown().await;
 }
+
+/// `kill -9` at 20 points spread over an apply's life (from a seeded draw, the same in every run):
+/// each time, on a fresh lab, the killed apply is resumed and converges, every node is reset exactly
+/// once, and the journal has one run whose steps each succeeded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn applies_killed_at_twenty_points_each_resume_to_one_reset_per_node() {
+    // How long an apply runs when nothing kills it.
+    let whole = {
+        let f = fleet(4, Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let a = f.run(&["apply", example().to_str().unwrap(), "-auto-approve"]);
+        assert!(a.status.success(), "{}", text(&a));
+        let t = started.elapsed();
+        f.lab.shutdown().await;
+        t
+    };
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut landed = Vec::new();
+    let mut resumed = 0;
+    for trial in 0..20 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Anywhere from the first instant to the end of an uninterrupted run.
+        let at = whole.mul_f64((seed % 1000) as f64 / 1000.0);
+        let f = fleet(4, Duration::from_millis(300)).await;
+        let ex = example();
+        let ex = ex.to_str().unwrap();
+        let mut child = f
+            .cmd(&["apply", ex, "-auto-approve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(at).await;
+        let finished_first = child.try_wait().unwrap().is_some();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        landed.push(format!("{:.2}", at.as_secs_f64()));
+
+        let a = f.run(&["apply", ex, "-auto-approve"]);
+        assert!(
+            a.status.success(),
+            "trial {trial} (kill at {at:?}): {}",
+            text(&a)
+        );
+        if text(&a).contains("resuming run") {
+            resumed += 1;
+        }
+        assert_eq!(
+            f.resets().await,
+            vec![1; 4],
+            "trial {trial} (kill at {at:?}, first run finished: {finished_first})"
+        );
+        let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+        assert_eq!(p.status.code(), Some(0), "trial {trial}: {}", text(&p));
+        let inv = planner::inventory::Inventory::open(
+            &f.inventory,
+            planner::project::Actor::admin("t"),
+            None,
+        )
+        .await
+        .unwrap();
+        let runs: Vec<String> = inv
+            .audit_log(&Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "apply.start")
+            .map(|e| e.object)
+            .collect();
+        assert_eq!(
+            runs.len(),
+            1,
+            "trial {trial}: the resume continued the killed run"
+        );
+        let mut succeeded = std::collections::BTreeMap::new();
+        for e in inv.journal_of(&runs[0]).await.unwrap() {
+            if e.status == planner::inventory::StepStatus::Succeeded {
+                *succeeded.entry(e.step.clone()).or_insert(0) += 1;
+            }
+        }
+        assert!(
+            succeeded.values().all(|c| *c == 1),
+            "trial {trial}: {succeeded:?}"
+        );
+        f.lab.shutdown().await;
+    }
+    eprintln!(
+        "an apply takes {whole:?}; killed at {} s; {resumed} of 20 resumes continued a run the kill interrupted",
+        landed.join(", ")
+    );
+    // Most kills land inside a run (the others before its plan was recorded, or after it ended).
+    assert!(resumed >= 10, "only {resumed} kills interrupted a run");
+}
