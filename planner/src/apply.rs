@@ -245,12 +245,13 @@ async fn run_node_step(
         }
         Action::SetSecureBoot { enabled } => bmc.set_secure_boot(&sys, *enabled).await,
         Action::Reset => {
-            if resumed_reset && staged_work_done(bmc, &sys, n).await? {
+            // A reset the killed run may have sent is treated like one whose answer was lost:
+            // watched for, and sent only if the node shows no sign of it.
+            if resumed_reset && reset_seen(bmc, &sys, n, opts).await {
                 return Ok(());
             }
             match bmc.power_state(&sys).await? {
                 PowerState::Off => bmc.power(&sys, PowerAction::On, opts.power_timeout).await,
-                PowerState::PoweringOn | PowerState::PoweringOff if resumed_reset => Ok(()),
                 _ => reset_once(bmc, &sys, n, opts).await,
             }
         }
@@ -283,6 +284,62 @@ async fn run_node_step(
     }
 }
 
+/// Who holds a lease: the run, the host and the process (`run@host:pid`), so a runner on the same
+/// host can tell a holder that died (`kill -9`) from one still at work.
+fn lease_holder(run_id: &str) -> String {
+    format!("{run_id}@{}:{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A holder on this host whose process is gone. A holder on another host (or in an older format) is
+/// never judged dead: its lease runs out instead.
+fn holder_died(holder: &str) -> bool {
+    let Some((_, at)) = holder.rsplit_once('@') else {
+        return false;
+    };
+    let Some((host, pid)) = at.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == host_name()
+        && pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The outcome of taking over a dead holder's lease; losing the compare-and-swap means another
+/// runner took it first.
+fn take_over(
+    r: std::result::Result<bool, InventoryError>,
+    dead: &str,
+) -> std::result::Result<(), InventoryError> {
+    match r {
+        Ok(true) => {
+            tracing::info!(holder = dead, "took over the lease of a runner that died");
+            Ok(())
+        }
+        Ok(false) => Err(InventoryError::Conflict {
+            detail: format!("another runner took over the lease {dead} held first"),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The key of a BMC's lease: its origin (scheme, host, port), lowercased, so two spellings of
+/// one BMC's URL (a trailing slash, a path) are one device.
+pub fn device_key(bmc_url: &str) -> String {
+    match reqwest::Url::parse(bmc_url) {
+        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
+        Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
 /// What the BMC has staged for the next reset; a BMC that will not say has nothing we can see.
 async fn staged_or_none(bmc: &RedfishBmc) -> Vec<crate::bmc::StagedTask> {
     bmc.staged_tasks().await.unwrap_or_default()
@@ -306,26 +363,37 @@ async fn reset_once(
         {
             Err(e) if matches!(e, BmcError::Transport { .. }) && attempt < opts.attempts.max(1) => {
                 tracing::warn!(bmc = %n.bmc_url, node = %n.name, error = %e, "the reset got no answer; checking whether it happened");
-                let deadline = Instant::now() + opts.reset_grace;
-                loop {
-                    let happened = matches!(
-                        bmc.power_state(sys).await,
-                        Ok(PowerState::Off | PowerState::PoweringOff | PowerState::PoweringOn)
-                    ) || staged_work_done(bmc, sys, n).await.unwrap_or(false);
-                    if happened {
-                        tracing::info!(node = %n.name, "the unanswered reset happened; not sending it again");
-                        return Ok(());
-                    }
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    tokio::time::sleep(opts.poll).await;
+                if reset_seen(bmc, sys, n, opts).await {
+                    tracing::info!(node = %n.name, "the unanswered reset happened; not sending it again");
+                    return Ok(());
                 }
                 tracing::warn!(node = %n.name, "no sign of the unanswered reset; sending it again");
                 attempt += 1;
             }
             other => return other,
         }
+    }
+}
+
+/// Whether a reset that may have been sent shows on the node within `reset_grace`: a power
+/// transition under way, or the staged work applied. The power state is read before the staged
+/// work, so a reset that completes between the two reads is still seen.
+async fn reset_seen(bmc: &RedfishBmc, sys: &str, n: &NodeSpec, opts: &ApplyOptions) -> bool {
+    let deadline = Instant::now() + opts.reset_grace;
+    loop {
+        let power = bmc.power_state(sys).await;
+        if matches!(power, Ok(PowerState::PoweringOff | PowerState::PoweringOn)) {
+            return true;
+        }
+        if matches!(power, Ok(PowerState::On))
+            && staged_work_done(bmc, sys, n).await.unwrap_or(false)
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(opts.poll).await;
     }
 }
 
@@ -440,7 +508,7 @@ pub async fn apply(
         ..ApplyReport::default()
     };
     let progress = opts.progress.clone();
-    let holder = format!("{run_id}@{}", std::process::id());
+    let holder = lease_holder(run_id);
     let mut failed_steps: BTreeSet<String> = BTreeSet::new();
     let of = plan.waves.len();
     for w in &plan.waves {
@@ -505,12 +573,40 @@ pub async fn apply(
                         .map(|s| (s.id, Err(format!("skipped: {b} failed"))))
                         .collect::<Vec<_>>();
                 }
-                let leased = inv
-                    .acquire_lease(&spec.name, &holder, "apply", opts.lease_ttl)
-                    .await;
-                if let Err(InventoryError::NotFound { .. }) = leased {
-                    // Nodes only in the configuration (not enrolled) are not leased.
-                } else if let Err(e) = leased {
+                // The BMC first (every node has one, enrolled or not), then the enrolled node.
+                let device = device_key(&spec.bmc_url);
+                let ttl = opts.lease_ttl;
+                let device_lease = match inv
+                    .acquire_device_lease(&device, &spec.name, &holder, "apply", ttl)
+                    .await
+                {
+                    Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
+                        take_over(
+                            inv.take_over_device_lease(&device, &old, &holder, ttl)
+                                .await,
+                            &old,
+                        )
+                    }
+                    other => other.map(|_| ()),
+                };
+                let leased = match device_lease {
+                    Ok(()) => match inv.acquire_lease(&spec.name, &holder, "apply", ttl).await {
+                        // Nodes only in the configuration (not enrolled) have the BMC lease only.
+                        Ok(_) | Err(InventoryError::NotFound { .. }) => Ok(()),
+                        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
+                            take_over(
+                                inv.take_over_lease(&spec.name, &old, &holder, ttl).await,
+                                &old,
+                            )
+                        }
+                        Err(e) => {
+                            let _ = inv.release_device_lease(&device, &holder).await;
+                            Err(e)
+                        }
+                    },
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = leased {
                     let msg = e.to_string();
                     (opts.progress)(&Progress::Failed {
                         step: steps[0].id.clone(),
@@ -523,6 +619,7 @@ pub async fn apply(
                 }
                 let r = run_node(inv.clone(), run, spec.clone(), steps, journal, opts).await;
                 let _ = inv.release_lease(&spec.name, &holder).await;
+                let _ = inv.release_device_lease(&device, &holder).await;
                 r
             });
         }

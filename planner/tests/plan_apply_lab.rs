@@ -697,7 +697,7 @@ async fn applies_killed_at_twenty_points_each_resume_to_one_reset_per_node() {
         child.wait().unwrap();
         landed.push(format!("{:.2}", at.as_secs_f64()));
 
-        let a = f.run(&["apply", ex, "-auto-approve"]);
+        let a = f.run(&["apply", ex, "-auto-approve", "--reset-grace", "2s"]);
         assert!(
             a.status.success(),
             "trial {trial} (kill at {at:?}): {}",
@@ -751,4 +751,114 @@ async fn applies_killed_at_twenty_points_each_resume_to_one_reset_per_node() {
     );
     // Most kills land inside a run (the others before its plan was recorded, or after it ended).
     assert!(resumed >= 10, "only {resumed} kills interrupted a run");
+}
+
+/// Two `bmplan apply` at once against one inventory (PostgreSQL, and a SQLite file), on nodes that
+/// are only in the configuration (not enrolled): each BMC is leased by address, so no server is
+/// worked on by both (every node is reset exactly once), and the loser of a node says who holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_applies_at_once_never_work_on_one_server_and_the_loser_says_who_holds_it() {
+    for db in common::backends().await {
+        let f = fleet(4, Duration::from_millis(1000)).await;
+        let ex = example();
+        let ex = ex.to_str().unwrap();
+        let spawn = || {
+            f.cmd(&["apply", ex, "-auto-approve"])
+                .env("BAREMETAL_INVENTORY", &db.url)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let both = format!("{}\n{}", text(&a), text(&b));
+        assert!(
+            !(a.status.success() && b.status.success()),
+            "{}: both applies claim every node:\n{both}",
+            db.backend
+        );
+        assert!(
+            both.contains("is leased by") && both.contains("for apply until"),
+            "{}: the loser does not say who holds the node:\n{both}",
+            db.backend
+        );
+        assert!(
+            f.resets().await.iter().all(|r| *r <= 1),
+            "{}: a server was reset by both: {:?}",
+            db.backend,
+            f.resets().await
+        );
+        // A third apply finishes what the losers left; still one reset per node.
+        let c = f
+            .cmd(&["apply", ex, "-auto-approve"])
+            .env("BAREMETAL_INVENTORY", &db.url)
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}: {}", db.backend, text(&c));
+        assert_eq!(f.resets().await, vec![1; 4], "{}", db.backend);
+        f.lab.shutdown().await;
+    }
+}
+
+/// Switch failures in an apply: a command the switch rejects, then a session dropped mid-batch. The
+/// apply fails that batch and says which command and what is known of the switch; the next plan reads
+/// the switch again and plans what is missing, and the next apply converges without resetting a node
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_command_and_a_dropped_session_fail_the_batch_clearly_and_the_next_run_finishes()
+{
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let faults = |reject: Option<&str>, drop_after: Option<u32>| {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let mut st = sw.lock().unwrap();
+        st.faults.reject = reject.map(String::from);
+        st.faults.drop_after = drop_after;
+    };
+
+    faults(Some("switchport access vlan 100"), None);
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    let out = text(&a);
+    assert_eq!(a.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("failed  tor1/wave-1")
+            && out.contains("command \"switchport access vlan 100\" was rejected"),
+        "{out}"
+    );
+    faults(None, None);
+    let p = f.run(&["plan", ex, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    assert!(text(&p).contains("access VLAN 100"), "{}", text(&p));
+    assert!(!text(&p).contains("1 reboot"), "{}", text(&p));
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+
+    // The network moves to VLAN 200; the session drops a few commands into the batch.
+    faults(None, Some(3));
+    let a = f.run(&["apply", ex, "-var", "prod_vlan=200", "-auto-approve"]);
+    let out = text(&a);
+    assert_eq!(a.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("the session closed during")
+            && out.contains("whether that one was is unknown")
+            && out.contains("the next plan reads the switch again"),
+        "{out}"
+    );
+    faults(None, None);
+    let a = f.run(&["apply", ex, "-var", "prod_vlan=200", "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    let p = f.run(&["plan", ex, "-var", "prod_vlan=200", "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        for i in 1..=4 {
+            assert_eq!(st.ports[&format!("GigabitEthernet0/{i}")].access_vlan, 200);
+        }
+        assert!(!st.vlans.contains_key(&100));
+    }
+    assert_eq!(f.resets().await, vec![1, 1]);
+    f.lab.shutdown().await;
 }

@@ -92,6 +92,135 @@ impl Inventory {
         Ok(lease)
     }
 
+    /// Takes (or renews) the lease on the BMC at `device` (its address), for the node `node` as the
+    /// configuration names it: the same upsert as [`Inventory::acquire_lease`], for servers whether
+    /// or not they are enrolled. Refused with [`InventoryError::LeaseHeld`] while someone else's
+    /// lease on that BMC is live.
+    pub async fn acquire_device_lease(
+        &self,
+        device: &str,
+        node: &str,
+        holder: &str,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<Lease> {
+        let now = now_ms();
+        let expires = now + ttl.as_millis() as i64;
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO device_leases (device, node, holder, purpose, acquired_at, expires_at)              VALUES ($1, $2, $3, $4, $5, $6)              ON CONFLICT (device) DO UPDATE SET node = excluded.node, holder = excluded.holder,                purpose = excluded.purpose,                acquired_at = CASE WHEN device_leases.holder = excluded.holder THEN device_leases.acquired_at ELSE excluded.acquired_at END,                expires_at = excluded.expires_at              WHERE device_leases.expires_at <= $5 OR device_leases.holder = excluded.holder",
+        )
+        .bind(device.to_string())
+        .bind(node.to_string())
+        .bind(holder.to_string())
+        .bind(purpose.to_string())
+        .bind(now)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db("taking a lease"))?
+        .rows_affected();
+        let row = sqlx::query(
+            "SELECT node, holder, purpose, acquired_at, expires_at FROM device_leases WHERE device = $1",
+        )
+        .bind(device.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(InventoryError::db("reading a lease"))?;
+        let lease = Lease {
+            node: get_str(&row, "node")?,
+            holder: get_str(&row, "holder")?,
+            purpose: get_str(&row, "purpose")?,
+            acquired_at: get_i64(&row, "acquired_at")?,
+            expires_at: get_i64(&row, "expires_at")?,
+        };
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a lease"))?;
+        if done == 0 {
+            return Err(InventoryError::LeaseHeld {
+                node: format!("{node} ({device})"),
+                holder: lease.holder,
+                purpose: lease.purpose,
+                until: format_time(lease.expires_at),
+                remaining_s: ((lease.expires_at - now) / 1000).max(0),
+            });
+        }
+        Ok(lease)
+    }
+
+    /// Hands the lease on `device` from `dead` (a holder known to have died) to `holder`: a
+    /// compare-and-swap, so of two runners taking over at once only one gets it.
+    pub async fn take_over_device_lease(
+        &self,
+        device: &str,
+        dead: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.swap_holder(
+            "UPDATE device_leases SET holder = $1, acquired_at = $2, expires_at = $3 \
+             WHERE device = $4 AND holder = $5",
+            device,
+            dead,
+            holder,
+            ttl,
+        )
+        .await
+    }
+
+    /// [`Inventory::take_over_device_lease`] for an enrolled node's lease.
+    pub async fn take_over_lease(
+        &self,
+        node: &str,
+        dead: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        self.swap_holder(
+            "UPDATE leases SET holder = $1, acquired_at = $2, expires_at = $3 \
+             WHERE holder = $5 AND node_id = (SELECT id FROM nodes WHERE name = $4)",
+            node,
+            dead,
+            holder,
+            ttl,
+        )
+        .await
+    }
+
+    async fn swap_holder(
+        &self,
+        sql: &str,
+        key: &str,
+        dead: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let now = now_ms();
+        let n = sqlx::query(sql)
+            .bind(holder.to_string())
+            .bind(now)
+            .bind(now + ttl.as_millis() as i64)
+            .bind(key.to_string())
+            .bind(dead.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(InventoryError::db("taking over a lease"))?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Gives a BMC lease back; a no-op when `holder` does not hold it.
+    pub async fn release_device_lease(&self, device: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM device_leases WHERE holder = $1 AND device = $2")
+            .bind(holder.to_string())
+            .bind(device.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(InventoryError::db("releasing a lease"))?;
+        Ok(())
+    }
+
     /// Gives a lease back; a no-op when `holder` does not hold it.
     pub async fn release_lease(&self, node: &str, holder: &str) -> Result<()> {
         sqlx::query(

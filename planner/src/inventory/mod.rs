@@ -256,13 +256,25 @@ impl Inventory {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| InventoryError::Migrate {
-                url: redact_url(url),
-                detail: e.to_string(),
-            })?;
+        // Two processes opening a new SQLite file at once both migrate it (sqlx takes no lock on
+        // SQLite); each migration is one transaction, so the loser fails cleanly and, asked again,
+        // finds it applied.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match migrator.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if backend == Backend::Sqlite && attempt < 5 => {
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(InventoryError::Migrate {
+                        url: redact_url(url),
+                        detail: e.to_string(),
+                    })
+                }
+            }
+        }
         Ok(Inventory {
             pool,
             backend,

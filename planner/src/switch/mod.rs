@@ -341,7 +341,7 @@ pub enum SwitchError {
         command: String,
         after: Duration,
     },
-    #[error("switch {switch}: the session closed during {command:?}; changes before it were applied, the rest were not")]
+    #[error("switch {switch}: the session closed during {command:?}; the changes before it were made (not saved), whether that one was is unknown, the rest were not sent; the next plan reads the switch again")]
     Dropped { switch: String, command: String },
     #[error("switch {switch}: invalid change: {detail}")]
     Invalid { switch: String, detail: String },
