@@ -10,9 +10,11 @@
 //! the same 2 cores as Terraform and the provider.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::{median, Run};
 use lab::faults::FaultConfig;
 use lab::{Lab, LabConfig};
 
@@ -81,33 +83,6 @@ fn literal_config(lab_example: &str, m: &lab::manifest::Manifest) -> String {
         ));
     }
     out
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
-
-struct Run {
-    dir: PathBuf,
-    env: Vec<(String, String)>,
-    terraform: String,
-}
-
-impl Run {
-    fn terraform(&self, args: &[&str]) -> (i32, Duration, String) {
-        let started = Instant::now();
-        let out = Command::new(&self.terraform)
-            .args(args)
-            .current_dir(&self.dir)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("terraform runs");
-        let took = started.elapsed();
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), took, text)
-    }
 }
 
 fn main() {
