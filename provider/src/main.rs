@@ -4,6 +4,7 @@
 
 mod data;
 mod engine;
+mod nodelay;
 mod provider;
 mod resource;
 mod resources;

@@ -75,6 +75,8 @@ impl Provider for BaremetalProvider {
     type MetaState<'a> = ValueEmpty;
 
     fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+        // Terraform's first call: its connection is open by now.
+        crate::nodelay::on_own_sockets();
         Some(Schema {
             version: 1,
             block: Block {
@@ -107,6 +109,7 @@ impl Provider for BaremetalProvider {
         for p in schema::validate_provider(&config.settings()) {
             diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
         }
+        crate::nodelay::on_own_sockets();
         tracing::info!(terraform = %terraform_version, "configuring");
         match Engine::open(with_env(config.settings())).await {
             Ok(e) => self.engine.set(e),
