@@ -67,6 +67,35 @@ impl Fleet {
         self.cmd(args).output().unwrap()
     }
 
+    /// The apply runs the inventory recorded, and for the first of them how many times each step
+    /// was journaled as succeeded.
+    async fn runs_and_successes(&self) -> (Vec<String>, std::collections::BTreeMap<String, u32>) {
+        let inv = planner::inventory::Inventory::open(
+            &self.inventory,
+            planner::project::Actor::admin("t"),
+            None,
+        )
+        .await
+        .unwrap();
+        let runs: Vec<String> = inv
+            .audit_log(&Default::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "apply.start")
+            .map(|e| e.object)
+            .collect();
+        let mut succeeded = std::collections::BTreeMap::new();
+        if let Some(first) = runs.first() {
+            for e in inv.journal_of(first).await.unwrap() {
+                if e.status == planner::inventory::StepStatus::Succeeded {
+                    *succeeded.entry(e.step.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        (runs, succeeded)
+    }
+
     async fn stats(&self) -> Value {
         let url = format!("{}/stats", self.lab.manifest().control_url);
         reqwest::get(url).await.unwrap().json().await.unwrap()
@@ -307,29 +336,8 @@ async fn an_apply_killed_midway_resumes_from_the_journal_without_repeating_a_ste
     // Every node reset exactly once, whether its reset was issued before or after the kill.
     assert_eq!(f.resets().await, vec![1; 4]);
     // The journal: no step succeeded twice.
-    let inv = planner::inventory::Inventory::open(
-        &f.inventory,
-        planner::project::Actor::admin("t"),
-        None,
-    )
-    .await
-    .unwrap();
-    let runs: Vec<String> = inv
-        .audit_log(&Default::default())
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.action == "apply.start")
-        .map(|e| e.object)
-        .collect();
+    let (runs, succeeded) = f.runs_and_successes().await;
     assert_eq!(runs.len(), 1, "the second apply resumed the first run");
-    let journal = inv.journal_of(&runs[0]).await.unwrap();
-    let mut succeeded = std::collections::BTreeMap::new();
-    for e in &journal {
-        if e.status == planner::inventory::StepStatus::Succeeded {
-            *succeeded.entry(e.step.clone()).or_insert(0) += 1;
-        }
-    }
     assert!(succeeded.values().all(|c| *c == 1), "{succeeded:?}");
     // Six steps per node, and one switch batch per wave.
     assert_eq!(succeeded.len(), 4 * 6 + 2, "{succeeded:?}");
@@ -713,32 +721,12 @@ async fn applies_killed_at_twenty_points_each_resume_to_one_reset_per_node() {
         );
         let p = f.run(&["plan", ex, "-detailed-exitcode"]);
         assert_eq!(p.status.code(), Some(0), "trial {trial}: {}", text(&p));
-        let inv = planner::inventory::Inventory::open(
-            &f.inventory,
-            planner::project::Actor::admin("t"),
-            None,
-        )
-        .await
-        .unwrap();
-        let runs: Vec<String> = inv
-            .audit_log(&Default::default())
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.action == "apply.start")
-            .map(|e| e.object)
-            .collect();
+        let (runs, succeeded) = f.runs_and_successes().await;
         assert_eq!(
             runs.len(),
             1,
             "trial {trial}: the resume continued the killed run"
         );
-        let mut succeeded = std::collections::BTreeMap::new();
-        for e in inv.journal_of(&runs[0]).await.unwrap() {
-            if e.status == planner::inventory::StepStatus::Succeeded {
-                *succeeded.entry(e.step.clone()).or_insert(0) += 1;
-            }
-        }
         assert!(
             succeeded.values().all(|c| *c == 1),
             "trial {trial}: {succeeded:?}"

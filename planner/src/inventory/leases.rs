@@ -70,26 +70,11 @@ impl Inventory {
         .fetch_one(&mut *tx)
         .await
         .map_err(InventoryError::db("reading a lease"))?;
-        let lease = Lease {
-            node: node.to_string(),
-            holder: get_str(&row, "holder")?,
-            purpose: get_str(&row, "purpose")?,
-            acquired_at: get_i64(&row, "acquired_at")?,
-            expires_at: get_i64(&row, "expires_at")?,
-        };
+        let lease = lease_of(&row, node.to_string())?;
         tx.commit()
             .await
             .map_err(InventoryError::db("committing a lease"))?;
-        if done == 0 {
-            return Err(InventoryError::LeaseHeld {
-                node: node.to_string(),
-                holder: lease.holder,
-                purpose: lease.purpose,
-                until: format_time(lease.expires_at),
-                remaining_s: ((lease.expires_at - now) / 1000).max(0),
-            });
-        }
-        Ok(lease)
+        granted(lease, done, node.to_string(), now)
     }
 
     /// Takes (or renews) the lease on the BMC at `device` (its address), for the node `node` as the
@@ -108,7 +93,13 @@ impl Inventory {
         let expires = now + ttl.as_millis() as i64;
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "INSERT INTO device_leases (device, node, holder, purpose, acquired_at, expires_at)              VALUES ($1, $2, $3, $4, $5, $6)              ON CONFLICT (device) DO UPDATE SET node = excluded.node, holder = excluded.holder,                purpose = excluded.purpose,                acquired_at = CASE WHEN device_leases.holder = excluded.holder THEN device_leases.acquired_at ELSE excluded.acquired_at END,                expires_at = excluded.expires_at              WHERE device_leases.expires_at <= $5 OR device_leases.holder = excluded.holder",
+            "INSERT INTO device_leases (device, node, holder, purpose, acquired_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (device) DO UPDATE SET node = excluded.node, holder = excluded.holder, \
+               purpose = excluded.purpose, \
+               acquired_at = CASE WHEN device_leases.holder = excluded.holder THEN device_leases.acquired_at ELSE excluded.acquired_at END, \
+               expires_at = excluded.expires_at \
+             WHERE device_leases.expires_at <= $5 OR device_leases.holder = excluded.holder",
         )
         .bind(device.to_string())
         .bind(node.to_string())
@@ -127,26 +118,11 @@ impl Inventory {
         .fetch_one(&mut *tx)
         .await
         .map_err(InventoryError::db("reading a lease"))?;
-        let lease = Lease {
-            node: get_str(&row, "node")?,
-            holder: get_str(&row, "holder")?,
-            purpose: get_str(&row, "purpose")?,
-            acquired_at: get_i64(&row, "acquired_at")?,
-            expires_at: get_i64(&row, "expires_at")?,
-        };
+        let lease = lease_of(&row, get_str(&row, "node")?)?;
         tx.commit()
             .await
             .map_err(InventoryError::db("committing a lease"))?;
-        if done == 0 {
-            return Err(InventoryError::LeaseHeld {
-                node: format!("{node} ({device})"),
-                holder: lease.holder,
-                purpose: lease.purpose,
-                until: format_time(lease.expires_at),
-                remaining_s: ((lease.expires_at - now) / 1000).max(0),
-            });
-        }
-        Ok(lease)
+        granted(lease, done, format!("{node} ({device})"), now)
     }
 
     /// Hands the lease on `device` from `dead` (a holder known to have died) to `holder`: a
@@ -245,15 +221,33 @@ impl Inventory {
         .await
         .map_err(InventoryError::db("listing leases"))?;
         rows.iter()
-            .map(|r| {
-                Ok(Lease {
-                    node: get_str(r, "name")?,
-                    holder: get_str(r, "holder")?,
-                    purpose: get_str(r, "purpose")?,
-                    acquired_at: get_i64(r, "acquired_at")?,
-                    expires_at: get_i64(r, "expires_at")?,
-                })
-            })
+            .map(|r| lease_of(r, get_str(r, "name")?))
             .collect()
     }
+}
+
+/// A lease row as read back after the upsert.
+fn lease_of(row: &sqlx::any::AnyRow, node: String) -> Result<Lease> {
+    Ok(Lease {
+        node,
+        holder: get_str(row, "holder")?,
+        purpose: get_str(row, "purpose")?,
+        acquired_at: get_i64(row, "acquired_at")?,
+        expires_at: get_i64(row, "expires_at")?,
+    })
+}
+
+/// The upsert's outcome: it changed a row (`done` > 0) when the caller now holds the lease; else
+/// someone else's live lease stands, named in the error as `shown`.
+fn granted(lease: Lease, done: u64, shown: String, now: i64) -> Result<Lease> {
+    if done == 0 {
+        return Err(InventoryError::LeaseHeld {
+            node: shown,
+            holder: lease.holder,
+            purpose: lease.purpose,
+            until: format_time(lease.expires_at),
+            remaining_s: ((lease.expires_at - now) / 1000).max(0),
+        });
+    }
+    Ok(lease)
 }
