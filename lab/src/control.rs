@@ -221,5 +221,9 @@ fn node_detail(n: &NodeSim) -> Value {
         "faults": st.faults,
         "requests": n.requests.load(std::sync::atomic::Ordering::Relaxed),
         "applied": st.applied,
+        "os": st.os,
+        "installing": st.install.as_ref().map(|i| i.image.clone()),
+        "phone_home_sent": st.phone_home_sent,
+        "phone_home_error": st.phone_home_error,
     })
 }

@@ -9,6 +9,7 @@ pub mod bios;
 pub mod control;
 pub mod faults;
 pub mod hardware;
+pub mod install;
 pub mod manifest;
 pub mod node;
 pub mod redfish;

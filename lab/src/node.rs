@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bios::Registry;
 use crate::hardware::Hardware;
+use crate::install::{read_seed, Effect, Fetch, Install, InstalledOs};
 
 /// Timings of simulated operations.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,12 @@ pub struct NodeFaults {
     /// Serves another certificate from the lab CA than the manifest's fingerprint names: a
     /// replaced BMC, or someone in the middle. A CA bundle still trusts it; a pin does not.
     pub other_certificate: bool,
+    /// The installer booted from the virtual CD never finishes (a deploy that times out).
+    pub install_hang: bool,
+    /// The installer reboots into the installed system instead of powering off when it is done.
+    pub installer_reboots: bool,
+    /// How long the installer runs, in milliseconds (default 300).
+    pub install_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +119,8 @@ pub struct VirtualMedia {
     pub inserted: bool,
     pub write_protected: bool,
     pub transfer_protocol: Option<String>,
+    /// The image as the BMC fetched it.
+    pub fetch: Fetch,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +164,11 @@ pub enum Staged {
         target: String,
         version: String,
     },
+    /// A drive's secure erase, running now.
+    Erase {
+        task: u32,
+        drive: String,
+    },
 }
 
 impl Staged {
@@ -162,7 +176,8 @@ impl Staged {
         match self {
             Staged::CreateVolume { task, .. }
             | Staged::DeleteVolume { task, .. }
-            | Staged::Firmware { task, .. } => *task,
+            | Staged::Firmware { task, .. }
+            | Staged::Erase { task, .. } => *task,
         }
     }
 }
@@ -194,6 +209,16 @@ pub struct NodeState {
     pub last_boot_source: Option<String>,
     /// What each boot applied, newest last: the evidence for "one reboot per node".
     pub applied: Vec<Value>,
+    /// What is on the disks: a factory OS at first, the image an installer wrote, nothing after a wipe.
+    pub os: Option<InstalledOs>,
+    pub install: Option<Install>,
+    /// HTTP work the last request caused (media fetches, phone-home posts).
+    pub outbox: Vec<Effect>,
+    /// When the node has something to do without a request (an installer's deadline).
+    pub wake_at: Option<Instant>,
+    pub wake_scheduled: bool,
+    pub phone_home_sent: u64,
+    pub phone_home_error: Option<String>,
 }
 
 /// One simulated server and its BMC.
@@ -262,6 +287,7 @@ impl NodeSim {
                 inserted: false,
                 write_protected: true,
                 transfer_protocol: None,
+                fetch: Fetch::None,
             },
             VirtualMedia {
                 id: usb.into(),
@@ -270,6 +296,7 @@ impl NodeSim {
                 inserted: false,
                 write_protected: true,
                 transfer_protocol: None,
+                fetch: Fetch::None,
             },
         ];
         let state = NodeState {
@@ -302,6 +329,19 @@ impl NodeSim {
             boot_progress: "OSRunning",
             last_boot_source: Some("Hdd".into()),
             applied: Vec::new(),
+            os: Some(InstalledOs {
+                image: "factory".into(),
+                image_sha256: String::new(),
+                seed: None,
+                first_boot_done: true,
+                installed_at: now_iso(),
+            }),
+            install: None,
+            outbox: Vec::new(),
+            wake_at: None,
+            wake_scheduled: false,
+            phone_home_sent: 0,
+            phone_home_error: None,
         };
         NodeSim {
             name,
@@ -385,6 +425,9 @@ impl NodeState {
                     self.boot_progress = "None";
                 }
             }
+        }
+        if self.install.as_ref().is_some_and(|i| i.deadline <= now) {
+            self.installer_due(now, registry, hw);
         }
         let mut done = Vec::new();
         for task in self.tasks.values() {
@@ -552,16 +595,125 @@ impl NodeState {
             source
         };
         self.boot_progress = if source == "Hdd" {
-            "OSRunning"
+            self.boot_disk()
         } else {
             "OSBootStarted"
         };
+        if source.starts_with("Cd:") && source != "Cd:no-media" {
+            let ms = if self.faults.install_ms == 0 {
+                300
+            } else {
+                self.faults.install_ms
+            };
+            let deadline = Instant::now() + Duration::from_millis(ms);
+            self.install = Some(Install {
+                deadline,
+                image: source[3..].to_string(),
+            });
+            self.wake_at = Some(deadline);
+        }
         record.insert("boot_source".into(), json!(source));
         self.last_boot_source = Some(source);
         self.applied.push(Value::Object(record));
         // Keep the record bounded: a long-running lab boots many times.
         if self.applied.len() > 64 {
             self.applied.remove(0);
+        }
+    }
+
+    /// A boot from the disks: the installed system runs (phoning home on its first boot), or
+    /// there is nothing to boot.
+    fn boot_disk(&mut self) -> &'static str {
+        let Some(os) = self.os.as_mut() else {
+            return "SystemHardwareInitializationComplete";
+        };
+        if !os.first_boot_done {
+            os.first_boot_done = true;
+            if let Some(seed) = &os.seed {
+                if let Some(url) = &seed.phone_home {
+                    self.outbox.push(Effect::Post {
+                        url: url.clone(),
+                        body: json!({
+                            "instance_id": seed.instance_id,
+                            "hostname": seed.hostname,
+                            "image_sha256": os.image_sha256,
+                        }),
+                    });
+                }
+            }
+        }
+        "OSRunning"
+    }
+
+    /// The installer's time is up: it writes the image and the config drive's seed to the disks,
+    /// then powers off (or reboots into the new system). Media it cannot read keeps it waiting.
+    fn installer_due(&mut self, now: Instant, registry: &Registry, hw: &Hardware) {
+        if self.faults.install_hang || self.power != Power::On {
+            if self.power != Power::On {
+                self.install = None;
+            }
+            self.wake_at = None;
+            return;
+        }
+        let Some(install) = self.install.clone() else {
+            return;
+        };
+        let cd = self
+            .vmedia
+            .iter()
+            .find(|m| {
+                m.media_types.contains(&"CD") && m.image.as_deref() == Some(install.image.as_str())
+            })
+            .map(|m| m.fetch.clone());
+        let sha = match cd {
+            Some(Fetch::Done { sha256, .. }) => sha256,
+            Some(Fetch::Pending) => {
+                let next = now + Duration::from_millis(100);
+                if let Some(i) = self.install.as_mut() {
+                    i.deadline = next;
+                }
+                self.wake_at = Some(next);
+                return;
+            }
+            // The image could not be read: the installer sits at its error screen.
+            _ => {
+                self.wake_at = None;
+                return;
+            }
+        };
+        let seed = self
+            .vmedia
+            .iter()
+            .filter(|m| !m.media_types.contains(&"CD") && m.inserted)
+            .find_map(|m| match &m.fetch {
+                Fetch::Done { data: Some(d), .. } => read_seed(d).ok(),
+                _ => None,
+            });
+        self.os = Some(InstalledOs {
+            image: install.image.clone(),
+            image_sha256: sha,
+            seed,
+            first_boot_done: false,
+            installed_at: now_iso(),
+        });
+        self.install = None;
+        self.wake_at = None;
+        if self.faults.installer_reboots {
+            self.boot_up(registry, hw);
+        } else {
+            self.power = Power::Off;
+            self.boot_progress = "None";
+        }
+    }
+
+    /// A virtual media fetch finished.
+    pub fn media_fetched(&mut self, media: &str, url: &str, result: Fetch) {
+        if let Some(m) = self
+            .vmedia
+            .iter_mut()
+            .find(|m| m.id == media && m.image.as_deref() == Some(url))
+        {
+            m.fetch = result;
         }
     }
 
@@ -583,7 +735,12 @@ impl NodeState {
             }
             (Staged::DeleteVolume { id: vid, .. }, false) => {
                 self.volumes.retain(|v| &v.id != vid);
+                self.os = None;
                 (format!("delete volume {vid}"), Ok(()))
+            }
+            (Staged::Erase { drive, .. }, false) => {
+                self.os = None;
+                (format!("secure erase of drive {drive}"), Ok(()))
             }
             (
                 Staged::Firmware {

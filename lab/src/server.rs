@@ -299,5 +299,6 @@ async fn answer(
         &parts.headers,
         body,
     );
+    crate::install::run_effects(node2);
     Ok(resp)
 }

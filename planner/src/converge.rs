@@ -91,6 +91,13 @@ pub async fn desired_for(
             None => None,
         };
         let mut ports = config.ports.clone();
+        // The host lifecycle's networks win while it holds the node (provisioning, cleaning, a
+        // host's own networks).
+        if let Some(over) = config.networks_override.as_ref().filter(|o| !o.is_empty()) {
+            for p in &mut ports {
+                p.networks = over.clone();
+            }
+        }
         if let Some((path, m)) =
             crate::model::finish_ports(&mut ports, profile.as_ref(), &catalog.networks)
                 .into_iter()
@@ -251,4 +258,25 @@ pub fn resets_by_node(plan: &Plan) -> BTreeMap<String, usize> {
         }
     }
     out
+}
+
+/// Brings `nodes` to what the inventory says (profile, ports) through observe → diff → plan →
+/// apply, as one journaled run: what the provider's resources and the host lifecycle both use.
+pub async fn converge_nodes(
+    inv: &Inventory,
+    nodes: &[String],
+    opts: ApplyOptions,
+) -> Result<ApplyReport, ConvergeError> {
+    if nodes.is_empty() {
+        return Ok(ApplyReport::default());
+    }
+    let catalog = Catalog::read(inv).await?;
+    let desired = desired_for(inv, &catalog, nodes, opts.max_parallel).await?;
+    let prepared = prepare(inv, &desired, crate::observe::ObserveOptions::default()).await?;
+    tracing::info!(
+        nodes = nodes.len(),
+        steps = prepared.plan.steps.len(),
+        "converging"
+    );
+    apply(inv, &desired, &prepared, opts).await
 }

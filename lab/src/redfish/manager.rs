@@ -8,6 +8,7 @@ use super::{
     bad_request, collection, error, method_not_allowed, no_content, not_found, odata_ref, ok,
     precondition, Req, Resp,
 };
+use crate::install::{Effect, Fetch};
 use crate::node::{NodeSim, VirtualMedia};
 
 pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
@@ -62,7 +63,15 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                     let inserted = body.get("Inserted").and_then(Value::as_bool);
                     match (body.get("Image").and_then(Value::as_str), inserted) {
                         (Some(image), _) if inserted != Some(false) => {
-                            insert(node, &mut st.vmedia[idx], image, &body, false)
+                            let st = &mut *st;
+                            insert(
+                                node,
+                                &mut st.vmedia[idx],
+                                &mut st.outbox,
+                                image,
+                                &body,
+                                false,
+                            )
                         }
                         (_, Some(false)) => eject(&mut st.vmedia[idx]),
                         _ => bad_request(
@@ -78,7 +87,10 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                         Err(r) => return r,
                     };
                     match body.get("Image").and_then(Value::as_str) {
-                        Some(image) => insert(node, &mut st.vmedia[idx], image, &body, true),
+                        Some(image) => {
+                            let st = &mut *st;
+                            insert(node, &mut st.vmedia[idx], &mut st.outbox, image, &body, true)
+                        }
                         None => bad_request(
                             "Base.1.8.ActionParameterMissing",
                             "The action VirtualMedia.InsertMedia requires the parameter Image to be present in the request body.",
@@ -117,7 +129,14 @@ fn render(vbase: &str, m: &VirtualMedia) -> Value {
     })
 }
 
-fn insert(node: &NodeSim, m: &mut VirtualMedia, image: &str, body: &Value, action: bool) -> Resp {
+fn insert(
+    node: &NodeSim,
+    m: &mut VirtualMedia,
+    outbox: &mut Vec<Effect>,
+    image: &str,
+    body: &Value,
+    action: bool,
+) -> Resp {
     if !(image.starts_with("http://") || image.starts_with("https://")) {
         return bad_request(
             "Base.1.8.ActionParameterValueFormatError",
@@ -161,6 +180,12 @@ fn insert(node: &NodeSim, m: &mut VirtualMedia, image: &str, body: &Value, actio
             "HTTP".into()
         }
     }));
+    // Like a BMC streaming the image, the lab fetches it now (after this answer).
+    m.fetch = Fetch::Pending;
+    outbox.push(Effect::Fetch {
+        media: m.id.clone(),
+        url: image.to_string(),
+    });
     no_content()
 }
 
@@ -168,5 +193,6 @@ fn eject(m: &mut VirtualMedia) -> Resp {
     m.image = None;
     m.inserted = false;
     m.transfer_protocol = None;
+    m.fetch = Fetch::None;
     no_content()
 }

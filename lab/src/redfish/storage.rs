@@ -35,9 +35,28 @@ pub fn route(node: &NodeSim, req: &Req<'_>, sys_base: &str) -> Resp {
                 "MediaType": d.media,
                 "Protocol": d.protocol,
                 "Status": {"State": "Enabled", "Health": "OK"},
+                "Actions": {"#Drive.SecureErase": {"target": format!("{cbase}/Drives/{}/Actions/Drive.SecureErase", d.id)}},
             })),
             None => not_found(id),
         },
+        (&Method::POST, ["Drives", id, "Actions", "Drive.SecureErase"]) => {
+            if !node.hw.drives.iter().any(|d| d.id == *id) {
+                return not_found(id);
+            }
+            let mut st = node.state();
+            let deadline = std::time::Instant::now() + node.timing.task_delay;
+            let task = st.new_task(
+                format!("Secure erase of drive {id}"),
+                "Running",
+                Some(deadline),
+            );
+            st.set_payload(task, "POST", req.uri(), &req.body);
+            st.staged.push(Staged::Erase {
+                task,
+                drive: id.to_string(),
+            });
+            accepted(task, task_stub(task))
+        }
         (&Method::GET, ["Volumes"]) => {
             let st = node.state();
             let mut c = collection(
@@ -172,7 +191,7 @@ fn drives_in_use(st: &NodeState) -> Vec<String> {
                     used.retain(|d| !v.drives.contains(d));
                 }
             }
-            Staged::Firmware { .. } => {}
+            Staged::Firmware { .. } | Staged::Erase { .. } => {}
         }
     }
     used
@@ -299,6 +318,7 @@ fn delete_volume(node: &NodeSim, req: &Req<'_>, id: &str) -> Resp {
     }
     if when == "Immediate" {
         st.volumes.retain(|v| v.id != id);
+        st.os = None;
         return no_content();
     }
     let task = st.new_task(format!("Delete volume {id}"), "Pending", None);

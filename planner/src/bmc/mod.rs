@@ -314,6 +314,17 @@ pub trait Bmc: Send + Sync {
     /// Inserts an image into the virtual CD (found under the Manager or the System).
     async fn insert_media(&self, system: &str, image: &str) -> Result<(), BmcError>;
 
+    /// Inserts an image into the virtual removable drive (USB stick or floppy, else a second CD):
+    /// where a config drive goes while the CD carries the installer.
+    async fn insert_removable_media(&self, system: &str, image: &str) -> Result<(), BmcError>;
+
+    /// Redfish `BootProgress.LastState` (`OSRunning`, `OSBootStarted`…), when the BMC reports it.
+    async fn boot_progress(&self, system: &str) -> Result<Option<String>, BmcError>;
+
+    /// Starts a secure erase of every drive that offers one; returns their tasks (none when no
+    /// drive offers the action).
+    async fn erase_drives(&self, system: &str) -> Result<Vec<TaskRef>, BmcError>;
+
     async fn eject_media(&self, system: &str) -> Result<(), BmcError>;
 
     async fn virtual_media(&self, system: &str) -> Result<Vec<MediaInfo>, BmcError>;

@@ -19,6 +19,11 @@ pub struct NodeConfig {
     pub ports: Vec<PortWant>,
     /// The CA file the configuration named (the inventory keeps the PEM text too).
     pub ca_cert_path: Option<String>,
+    /// Networks the host lifecycle puts the node's ports on instead of the configured ones: the
+    /// provisioning network while deploying, the cleaning network while cleaning, a host's own
+    /// networks while it runs.
+    #[serde(default)]
+    pub networks_override: Option<Vec<String>>,
 }
 
 fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
@@ -26,6 +31,8 @@ fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
         profile: get_opt(r, "profile")?,
         ports: serde_json::from_str(&get_str(r, "ports")?).unwrap_or_default(),
         ca_cert_path: get_opt(r, "ca_cert_path")?,
+        networks_override: get_opt(r, "networks_override")?
+            .and_then(|s: String| serde_json::from_str(&s).ok()),
     })
 }
 
@@ -249,13 +256,18 @@ impl Inventory {
         let c = c.clone();
         self.update_node(name, "node.configure", None, move |_| {
             (
-                "profile = $1, ports = $2, ca_cert_path = $3".into(),
+                "profile = $1, ports = $2, ca_cert_path = $3, networks_override = $4".into(),
                 vec![
                     Bind::S(c.profile),
                     Bind::S(Some(
                         serde_json::to_string(&c.ports).unwrap_or_else(|_| "[]".into()),
                     )),
                     Bind::S(c.ca_cert_path),
+                    Bind::S(
+                        c.networks_override
+                            .as_ref()
+                            .map(|n| serde_json::to_string(n).unwrap_or_else(|_| "[]".into())),
+                    ),
                 ],
             )
         })
@@ -265,26 +277,29 @@ impl Inventory {
 
     /// Every node's configuration, by node name.
     pub async fn node_configs(&self) -> Result<Vec<(String, NodeConfig)>> {
-        let rows =
-            sqlx::query("SELECT name, profile, ports, ca_cert_path FROM nodes ORDER BY name")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(InventoryError::db("reading node configurations"))?;
+        let rows = sqlx::query(
+            "SELECT name, profile, ports, ca_cert_path, networks_override FROM nodes ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(InventoryError::db("reading node configurations"))?;
         rows.iter()
             .map(|r| Ok((get_str(r, "name")?, config_from_row(r)?)))
             .collect()
     }
 
     pub async fn node_config(&self, name: &str) -> Result<NodeConfig> {
-        let r = sqlx::query("SELECT profile, ports, ca_cert_path FROM nodes WHERE name = $1")
-            .bind(name.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(InventoryError::db("reading a node's configuration"))?
-            .ok_or_else(|| InventoryError::NotFound {
-                kind: "node",
-                name: name.to_string(),
-            })?;
+        let r = sqlx::query(
+            "SELECT profile, ports, ca_cert_path, networks_override FROM nodes WHERE name = $1",
+        )
+        .bind(name.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(InventoryError::db("reading a node's configuration"))?
+        .ok_or_else(|| InventoryError::NotFound {
+            kind: "node",
+            name: name.to_string(),
+        })?;
         config_from_row(&r)
     }
 

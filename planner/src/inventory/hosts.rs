@@ -36,6 +36,8 @@ pub struct HostRecord {
     pub arch: Option<String>,
     pub created_by: String,
     pub created_at: i64,
+    /// What the host was deployed from (see [`crate::host::Deployment`]), once it was.
+    pub deployment: Option<serde_json::Value>,
 }
 
 /// What a new host asks for: a flavor to schedule by, or a node to pin.
@@ -54,7 +56,7 @@ pub(super) fn is_free(n: &NodeRecord) -> bool {
 }
 
 const HOST_SELECT: &str =
-    "SELECT h.id, h.name, h.project, h.flavor, h.state, h.created_by, h.created_at, \
+    "SELECT h.id, h.name, h.project, h.flavor, h.state, h.created_by, h.created_at, h.deployment, \
      n.name AS node_name, n.state AS node_state, n.power, n.arch \
      FROM hosts h LEFT JOIN nodes n ON n.id = h.node_id";
 
@@ -73,6 +75,7 @@ fn host_from_row(r: &AnyRow) -> Result<HostRecord> {
         arch: get_opt(r, "arch")?,
         created_by: get_str(r, "created_by")?,
         created_at: get_i64(r, "created_at")?,
+        deployment: get_opt(r, "deployment")?.and_then(|s: String| serde_json::from_str(&s).ok()),
     })
 }
 
@@ -516,6 +519,58 @@ impl Inventory {
             .await
             .map_err(InventoryError::db("committing an adoption"))?;
         Ok(record)
+    }
+
+    /// Records a host's lifecycle state (and, when given, its deployment), with an audit entry.
+    pub async fn set_host_state(
+        &self,
+        project: &str,
+        name: &str,
+        state: &str,
+        deployment: Option<&serde_json::Value>,
+        detail: Option<&str>,
+    ) -> Result<HostRecord> {
+        self.authorize(
+            Object::Host,
+            Access::Write,
+            Some(project),
+            "host.state",
+            name,
+        )
+        .await?;
+        let mut tx = self.begin().await?;
+        let before = self.host_in(&mut *tx, project, name).await?;
+        let dep = match deployment {
+            Some(d) => Some(d.to_string()),
+            None => before.deployment.as_ref().map(|d| d.to_string()),
+        };
+        sqlx::query("UPDATE hosts SET state = $1, deployment = $2, updated_at = $3 WHERE id = $4")
+            .bind(state.to_string())
+            .bind(dep)
+            .bind(now_ms())
+            .bind(before.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(InventoryError::db("updating a host's state"))?;
+        let after = self.host_in(&mut *tx, project, name).await?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: "host.state",
+                kind: Object::Host,
+                object: name,
+                project: Some(project),
+                node: before.node.as_deref(),
+                before: Some(serde_json::json!({"state": before.state})),
+                after: Some(serde_json::json!({"state": state})),
+                detail: detail.map(str::to_string),
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a host's state"))?;
+        Ok(after)
     }
 
     pub(super) async fn node_in_locked(

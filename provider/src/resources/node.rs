@@ -126,6 +126,13 @@ async fn configure(e: &Engine, planned: &Json, op: &str) -> Result<(), Problem> 
         profile: s(planned, "profile"),
         ports: ports_of(planned),
         ca_cert_path: s(planned, "ca_cert"),
+        // Where a host's lifecycle has put the ports is the lifecycle's to change.
+        networks_override: e
+            .inv
+            .node_config(&name)
+            .await
+            .ok()
+            .and_then(|c| c.networks_override),
     };
     if let Some(p) = &config.profile {
         if let Err(InventoryError::NotFound { .. }) = e.inv.profile_layer(p).await {

@@ -268,6 +268,44 @@ impl RedfishBmc {
         })
     }
 
+    /// The insertion itself, through the action or a PATCH, with the bodies real BMCs accept.
+    async fn insert_into(
+        &self,
+        uri: &str,
+        doc: &Value,
+        image: &str,
+        op: &str,
+    ) -> Result<(), BmcError> {
+        let action = doc
+            .pointer("/Actions/#VirtualMedia.InsertMedia/target")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let protocol = if image.starts_with("https") {
+            "HTTPS"
+        } else {
+            "HTTP"
+        };
+        // The bodies real BMCs accept, most portable first: on 400 add TransferProtocolType, then
+        // TransferMethod.
+        let bodies = [
+            json!({"Image": image, "Inserted": true, "WriteProtected": true}),
+            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol}),
+            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol, "TransferMethod": "Stream"}),
+        ];
+        let mut last = None;
+        for body in &bodies {
+            let r = match &action {
+                Some(target) => self.client.post(target, body, op).await,
+                None => self.client.patch(uri, body, op).await,
+            };
+            match r {
+                Err(e) if e.status() == Some(400) => last = Some(e),
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(last.expect("three attempts were made"))
+    }
+
     fn task_from(resp: &client::Response) -> Option<TaskRef> {
         resp.location()
             .or_else(|| {
@@ -762,34 +800,83 @@ impl Bmc for RedfishBmc {
             }
             self.eject_media(system).await?;
         }
-        let action = doc
-            .pointer("/Actions/#VirtualMedia.InsertMedia/target")
-            .and_then(Value::as_str)
-            .map(String::from);
-        let protocol = if image.starts_with("https") {
-            "HTTPS"
-        } else {
-            "HTTP"
+        self.insert_into(uri, doc, image, op).await
+    }
+
+    async fn insert_removable_media(&self, system: &str, image: &str) -> Result<(), BmcError> {
+        let op = "insert removable virtual media";
+        let media = self.media(system, op).await?;
+        let has = |d: &Value, kinds: &[&str]| {
+            d.get("MediaTypes")
+                .and_then(Value::as_array)
+                .is_some_and(|t| {
+                    t.iter()
+                        .any(|t| t.as_str().is_some_and(|t| kinds.contains(&t)))
+                })
         };
-        // The bodies real BMCs accept, most portable first: on 400 add TransferProtocolType, then
-        // TransferMethod.
-        let bodies = [
-            json!({"Image": image, "Inserted": true, "WriteProtected": true}),
-            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol}),
-            json!({"Image": image, "Inserted": true, "WriteProtected": true, "TransferProtocolType": protocol, "TransferMethod": "Stream"}),
-        ];
-        let mut last = None;
-        for body in &bodies {
-            let r = match &action {
-                Some(target) => self.client.post(target, body, op).await,
-                None => self.client.patch(uri, body, op).await,
-            };
-            match r {
-                Err(e) if e.status() == Some(400) => last = Some(e),
-                other => return other.map(|_| ()),
+        let cd = Self::cd_slot(&media).map(|(u, _)| u.clone());
+        let slot = media
+            .iter()
+            .find(|(_, d)| has(d, &["USBStick", "Floppy"]))
+            .or_else(|| {
+                media
+                    .iter()
+                    .find(|(u, d)| has(d, &["CD", "DVD"]) && Some(u) != cd.as_ref())
+            });
+        let Some((uri, doc)) = slot else {
+            return Err(BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: "no virtual USB stick, floppy or second CD beside the CD".into(),
+            });
+        };
+        if doc.get("Inserted").and_then(Value::as_bool) == Some(true) {
+            if text(doc, "/Image").as_deref() == Some(image) {
+                return Ok(());
+            }
+            return Err(BmcError::Status {
+                bmc: self.bmc(),
+                operation: op.into(),
+                status: 409,
+                messages: vec![format!(
+                    "{} already holds {}; eject it first",
+                    last_segment(uri),
+                    text(doc, "/Image").unwrap_or_default()
+                )],
+            });
+        }
+        self.insert_into(uri, doc, image, op).await
+    }
+
+    async fn boot_progress(&self, system: &str) -> Result<Option<String>, BmcError> {
+        let (_, doc) = self.system_doc(system, "read boot progress").await?;
+        Ok(text(&doc, "/BootProgress/LastState"))
+    }
+
+    async fn erase_drives(&self, system: &str) -> Result<Vec<TaskRef>, BmcError> {
+        let op = "secure erase";
+        let (_, sys) = self.system_doc(system, op).await?;
+        let mut tasks = Vec::new();
+        for (_, ctl) in self.controllers(&sys, op).await? {
+            let links = ctl
+                .get("Drives")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for (_, d) in self.follow_all(&links, op).await? {
+                let Some(target) = d
+                    .pointer("/Actions/#Drive.SecureErase/target")
+                    .and_then(Value::as_str)
+                else {
+                    continue;
+                };
+                let resp = self.client.post(target, &json!({}), op).await?;
+                if let Some(t) = Self::task_from(&resp) {
+                    tasks.push(t);
+                }
             }
         }
-        Err(last.expect("three attempts were made"))
+        Ok(tasks)
     }
 
     async fn eject_media(&self, system: &str) -> Result<(), BmcError> {

@@ -1,0 +1,199 @@
+//! The deployment's own HTTP endpoint: it serves config drives to BMCs (virtual media fetches them)
+//! and takes the installed system's first-boot callback. It listens where it is told (loopback by
+//! default) and hands out unguessable paths, one per deployment, withdrawn when the deployment ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Default)]
+struct Shared {
+    blobs: HashMap<String, Arc<Vec<u8>>>,
+    callbacks: HashMap<String, watch::Sender<Option<Value>>>,
+}
+
+/// A running endpoint. Dropping it stops it.
+pub struct MediaServer {
+    base: String,
+    shared: Arc<Mutex<Shared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MediaServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A callback a deployment waits on.
+pub struct Callback {
+    pub url: String,
+    token: String,
+    rx: watch::Receiver<Option<Value>>,
+}
+
+fn token() -> String {
+    let mut b = [0u8; 16];
+    let _ = SystemRandom::new().fill(&mut b);
+    hex::encode(b)
+}
+
+impl MediaServer {
+    /// Listens on `listen` (`127.0.0.1:0` picks a port). `advertise` is the base URL BMCs and
+    /// installed systems are given, when they reach this endpoint through another address.
+    pub async fn start(listen: &str, advertise: Option<&str>) -> Result<MediaServer, String> {
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|e| format!("media endpoint address {listen:?}: {e}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("media endpoint: cannot listen on {addr}: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("media endpoint: {e}"))?;
+        let base = advertise
+            .map(|a| a.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{bound}"));
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let s2 = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let shared = s2.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let shared = shared.clone();
+                        async move { Ok::<_, std::convert::Infallible>(serve(req, &shared).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        tracing::info!(%bound, %base, "media endpoint listening");
+        Ok(MediaServer { base, shared, task })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serves `data` as `name` under a fresh path; returns its URL.
+    pub fn publish(&self, name: &str, data: Vec<u8>) -> String {
+        let path = format!("/media/{}/{name}", token());
+        let url = format!("{}{path}", self.base);
+        self.lock().blobs.insert(path, Arc::new(data));
+        url
+    }
+
+    /// Stops serving what `publish` returned this URL for.
+    pub fn withdraw(&self, url: &str) {
+        if let Some(path) = url.strip_prefix(&self.base) {
+            self.lock().blobs.remove(path);
+        }
+    }
+
+    /// A fresh callback URL, and the handle to wait on it.
+    pub fn callback(&self) -> Callback {
+        let t = token();
+        let (tx, rx) = watch::channel(None);
+        self.lock().callbacks.insert(t.clone(), tx);
+        Callback {
+            url: format!("{}/callback/{t}", self.base),
+            token: t,
+            rx,
+        }
+    }
+
+    /// Waits for the callback, within `timeout`; returns what was posted.
+    pub async fn wait(&self, cb: &mut Callback, timeout: Duration) -> Option<Value> {
+        let got = tokio::time::timeout(timeout, async {
+            loop {
+                if let Some(v) = cb.rx.borrow_and_update().clone() {
+                    return Some(v);
+                }
+                if cb.rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        self.lock().callbacks.remove(&cb.token);
+        got
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn status(code: StatusCode) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = code;
+    r
+}
+
+async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
+    let path = req.uri().path().to_string();
+    let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+    match (req.method().clone(), path.strip_prefix("/callback/")) {
+        (Method::POST, Some(t)) => {
+            let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
+            };
+            // cloud-init's phone_home posts a form; anything posted is kept as text or JSON.
+            let v = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            match lock().callbacks.get(t) {
+                Some(tx) => {
+                    let _ = tx.send(Some(v));
+                    status(StatusCode::NO_CONTENT)
+                }
+                None => status(StatusCode::NOT_FOUND),
+            }
+        }
+        (m @ (Method::GET | Method::HEAD), None) => {
+            let Some(blob) = lock().blobs.get(&path).cloned() else {
+                return status(StatusCode::NOT_FOUND);
+            };
+            let len = blob.len();
+            let mut r = if m == Method::HEAD {
+                Response::new(Full::new(Bytes::new()))
+            } else {
+                Response::new(Full::new(Bytes::from(blob.as_ref().clone())))
+            };
+            let h = r.headers_mut();
+            h.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/octet-stream"),
+            );
+            if m == Method::HEAD {
+                h.insert(hyper::header::CONTENT_LENGTH, len.into());
+            }
+            r
+        }
+        _ => status(StatusCode::NOT_FOUND),
+    }
+}

@@ -1,0 +1,737 @@
+//! The host lifecycle: an operating system deployed onto an allocated node through virtual media,
+//! and the node given back cleaned.
+//!
+//! ```text
+//! deploy:  verify the image checksum (nothing touched on a mismatch)
+//!          → node deploying → ports to the provisioning network and the profile staged (one reset)
+//!          → config drive built and served → power off, image in the virtual CD, config drive in
+//!            the removable slot, boot once from CD, power on
+//!          → wait (installer powers off | BootProgress OSRunning | callback from the installed OS)
+//!          → media ejected, boot from disk, ports to the host's networks → node active
+//! delete:  node deleting → power off, media ejected, ports to the cleaning network → node cleaning
+//!          → volumes deleted and drives secure-erased → BIOS/RAID back to the node's own profile
+//!          → ports back to the node's configuration → node available, host released
+//! ```
+//!
+//! A deployment that fails is cleaned at once and its node goes back to the pool; a clean that
+//! fails leaves the node in `clean failed`, in maintenance, with the reason. Every state change is
+//! an inventory transition, so the audit log holds each node's sequence.
+
+pub mod configdrive;
+pub mod image;
+pub mod media;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::apply::ApplyOptions;
+use crate::bmc::redfish::RedfishBmc;
+use crate::bmc::{ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, PowerAction, PowerState};
+use crate::converge::{self, ConvergeError};
+use crate::inventory::{HostRecord, Inventory, InventoryError};
+use crate::lifecycle::Event;
+
+pub use image::Checksum;
+pub use media::MediaServer;
+
+/// How a deployment knows the operating system is installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// The installer powers the server off when it is done (then the server boots from disk).
+    #[default]
+    PowerOff,
+    /// Redfish `BootProgress.LastState` reaches `OSRunning` (the installer reboots into the OS).
+    BootProgress,
+    /// The installed system calls back (cloud-init `phone_home` to the media endpoint).
+    Callback,
+}
+
+impl Wait {
+    pub fn parse(s: &str) -> Result<Wait, String> {
+        match s {
+            "power_off" => Ok(Wait::PowerOff),
+            "boot_progress" => Ok(Wait::BootProgress),
+            "callback" => Ok(Wait::Callback),
+            other => Err(format!(
+                "wait strategy {other:?}: use power_off, boot_progress or callback"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wait::PowerOff => "power_off",
+            Wait::BootProgress => "boot_progress",
+            Wait::Callback => "callback",
+        }
+    }
+}
+
+/// What a host was deployed from, as the inventory keeps it. The user data is kept as a digest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Deployment {
+    pub image_url: String,
+    pub image_checksum: String,
+    pub wait: Wait,
+    pub networks: Vec<String>,
+    pub ssh_keys: Vec<String>,
+    pub user_data_sha256: Option<String>,
+    pub profile: Option<String>,
+    /// 1 for the first deployment, one more for each rebuild.
+    pub generation: u32,
+    /// The profile the node had before the host: what cleaning brings it back to.
+    pub baseline_profile: Option<String>,
+    /// The networks override the node had before the host (normally none).
+    pub baseline_networks: Option<Vec<String>>,
+}
+
+impl Deployment {
+    pub fn of(h: &HostRecord) -> Option<Deployment> {
+        h.deployment
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
+/// A deployment asked for.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub image_url: String,
+    pub image_checksum: Checksum,
+    pub user_data: Option<String>,
+    pub ssh_keys: Vec<String>,
+    /// The host's networks; empty keeps the node's configured ones.
+    pub networks: Vec<String>,
+    pub wait: Wait,
+    pub profile: Option<String>,
+    /// The whole deployment, from the checksum to the host active.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The image could not be read or does not match: no node was touched.
+    #[error("{0} (no node was touched)")]
+    Image(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("host {host} on node {node}: {what}")]
+    Failed {
+        host: String,
+        node: String,
+        what: String,
+    },
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+}
+
+/// A progress line: node, what happened.
+pub type ProgressFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// What lifecycle operations need: the inventory, the media endpoint, and how to apply.
+pub struct Lifecycle<'a> {
+    pub inv: &'a Inventory,
+    pub media: &'a MediaServer,
+    pub max_parallel: usize,
+    pub poll: Duration,
+    pub progress: ProgressFn,
+}
+
+/// Why a deployment or a clean step failed, for the node's last error and the host's message.
+fn step(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+impl Lifecycle<'_> {
+    fn say(&self, node: &str, msg: &str) {
+        tracing::info!(node, "{msg}");
+        (self.progress)(node, msg);
+    }
+
+    async fn bmc(&self, node: &str) -> Result<(RedfishBmc, String), String> {
+        let (ep, system) = self
+            .inv
+            .node_endpoint(node)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bmc = RedfishBmc::new(ep).map_err(|e| e.to_string())?;
+        Ok((bmc, system))
+    }
+
+    async fn converge(&self, node: &str, limit: Duration) -> Result<(), String> {
+        let opts = ApplyOptions {
+            max_parallel: self.max_parallel.max(1),
+            wait_timeout: limit,
+            power_timeout: limit,
+            ..Default::default()
+        };
+        match tokio::time::timeout(
+            limit,
+            converge::converge_nodes(self.inv, &[node.to_string()], opts),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(ConvergeError::Device(errs))) => Err(errs
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("not converged within {}s", limit.as_secs())),
+        }
+    }
+
+    /// The network of `role` in the catalog, if any (the first by name).
+    async fn network_of_role(&self, role: &str) -> Result<Option<String>, InventoryError> {
+        Ok(self
+            .inv
+            .networks()
+            .await?
+            .into_iter()
+            .find(|n| n.role == role)
+            .map(|n| n.name))
+    }
+
+    /// Puts the node's ports on `networks` (`None`: its configuration's), with `profile` (`Some`
+    /// replaces it), and converges it.
+    async fn reconfigure(
+        &self,
+        node: &str,
+        networks: Option<Vec<String>>,
+        profile: Option<Option<String>>,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let mut config = self
+            .inv
+            .node_config(node)
+            .await
+            .map_err(|e| e.to_string())?;
+        if config.ports.is_empty() && profile.is_none() {
+            return Ok(());
+        }
+        config.networks_override = if config.ports.is_empty() {
+            None
+        } else {
+            networks
+        };
+        if let Some(p) = profile {
+            config.profile = p;
+        }
+        self.inv
+            .set_node_config(node, &config)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.converge(node, limit).await
+    }
+
+    /// Deploys `req` onto the host's node (a rebuild when the host is active). On failure the node
+    /// is cleaned and released, and the error says what failed.
+    pub async fn deploy(
+        &self,
+        host: &HostRecord,
+        req: &DeployRequest,
+    ) -> Result<HostRecord, HostError> {
+        let node = host.node.clone().ok_or_else(|| {
+            HostError::Invalid(format!("host {} has no node to deploy onto", host.name))
+        })?;
+        let started = Instant::now();
+        // 1. The image, before anything else.
+        self.say(&node, &format!("verifying {}", req.image_url));
+        image::verify(&req.image_url, &req.image_checksum, req.timeout)
+            .await
+            .map_err(HostError::Image)?;
+        let networks = self.inv.networks().await?;
+        for n in &req.networks {
+            if !networks.iter().any(|x| &x.name == n) {
+                return Err(HostError::Invalid(format!("no network named {n:?}")));
+            }
+        }
+        let prior = Deployment::of(host);
+        let rebuild = self.inv.node(&node).await?.state == crate::lifecycle::ProvisionState::Active;
+        let config = self.inv.node_config(&node).await?;
+        let dep = Deployment {
+            image_url: req.image_url.clone(),
+            image_checksum: req.image_checksum.to_string(),
+            wait: req.wait,
+            networks: req.networks.clone(),
+            ssh_keys: req.ssh_keys.clone(),
+            user_data_sha256: req
+                .user_data
+                .as_ref()
+                .map(|u| hex::encode(Sha256::digest(u.as_bytes()))),
+            profile: req.profile.clone(),
+            generation: prior.as_ref().map(|p| p.generation).unwrap_or(0) + 1,
+            baseline_profile: match &prior {
+                Some(p) => p.baseline_profile.clone(),
+                None => config.profile.clone(),
+            },
+            baseline_networks: match &prior {
+                Some(p) => p.baseline_networks.clone(),
+                None => config.networks_override.clone(),
+            },
+        };
+        let event = if rebuild {
+            Event::Rebuild
+        } else {
+            Event::Deploy
+        };
+        self.inv.transition(&node, event, None).await?;
+        let dep_json = serde_json::to_value(&dep).unwrap_or_default();
+        self.inv
+            .set_host_state(
+                &host.project,
+                &host.name,
+                "deploying",
+                Some(&dep_json),
+                None,
+            )
+            .await?;
+        match self.run_deploy(host, &node, req, &dep, started).await {
+            Ok(()) => {
+                self.inv.transition(&node, Event::Deployed, None).await?;
+                self.say(&node, "active");
+                Ok(self
+                    .inv
+                    .set_host_state(&host.project, &host.name, "active", None, None)
+                    .await?)
+            }
+            Err(what) => {
+                self.say(&node, &format!("deploy failed: {what}"));
+                self.inv.transition(&node, Event::Fail, Some(&what)).await?;
+                self.inv
+                    .set_host_state(
+                        &host.project,
+                        &host.name,
+                        "deploy failed",
+                        None,
+                        Some(&what),
+                    )
+                    .await?;
+                // Not leaked: the node is cleaned and goes back to the pool.
+                let cleaned = self
+                    .teardown(host, &node, &dep, req.timeout)
+                    .await
+                    .map(|()| "the node was cleaned and is available again".to_string())
+                    .unwrap_or_else(|e| format!("cleaning it failed too: {e}"));
+                Err(HostError::Failed {
+                    host: host.name.clone(),
+                    node,
+                    what: format!("deploy failed: {what}; {cleaned}"),
+                })
+            }
+        }
+    }
+
+    async fn run_deploy(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        req: &DeployRequest,
+        dep: &Deployment,
+        started: Instant,
+    ) -> Result<(), String> {
+        let left = |what: &str| {
+            req.timeout
+                .checked_sub(started.elapsed())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!(
+                        "{what}: the deployment ran out of its {}s",
+                        req.timeout.as_secs()
+                    )
+                })
+        };
+        // 2–3. Provisioning network, profile staged with one reset.
+        let provisioning = self
+            .network_of_role("provisioning")
+            .await
+            .map_err(|e| e.to_string())?;
+        let profile = req.profile.clone().or(dep.baseline_profile.clone());
+        self.say(
+            node,
+            &format!(
+                "ports to {}, profile {}",
+                provisioning
+                    .as_deref()
+                    .unwrap_or("(no provisioning network: unchanged)"),
+                profile.as_deref().unwrap_or("(none)")
+            ),
+        );
+        self.reconfigure(
+            node,
+            provisioning
+                .map(|p| vec![p])
+                .or(dep.baseline_networks.clone()),
+            Some(profile),
+            left("staging the profile")?,
+        )
+        .await
+        .map_err(|e| step("staging the profile and the provisioning network", e))?;
+        // 5–6. The config drive, served from the media endpoint.
+        let mut callback = (req.wait == Wait::Callback).then(|| self.media.callback());
+        let seed = configdrive::Seed {
+            instance_id: format!("{}-{}-g{}", host.project, host.name, dep.generation),
+            hostname: host.name.clone(),
+            ssh_keys: req.ssh_keys.clone(),
+            user_data: req.user_data.clone(),
+            phone_home: callback.as_ref().map(|c| c.url.clone()),
+            network: Some(self.tenant_network_config(node, &req.networks).await?),
+        };
+        let iso = configdrive::build(&seed)?;
+        let drive_url = self
+            .media
+            .publish(&format!("{}-config.iso", host.name), iso);
+        let result = self
+            .boot_installer(node, req, &drive_url, callback.as_mut(), &left)
+            .await;
+        self.media.withdraw(&drive_url);
+        result?;
+        // 9. Ports to the host's networks.
+        let tenant = if req.networks.is_empty() {
+            dep.baseline_networks.clone()
+        } else {
+            Some(req.networks.clone())
+        };
+        self.say(node, "ports to the host's networks");
+        self.reconfigure(
+            node,
+            tenant,
+            None,
+            left("moving the ports to the host's networks")?,
+        )
+        .await
+        .map_err(|e| step("moving the ports to the host's networks", e))
+    }
+
+    async fn tenant_network_config(
+        &self,
+        node: &str,
+        networks: &[String],
+    ) -> Result<serde_json::Value, String> {
+        let catalog = converge::Catalog::read(self.inv)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut config = catalog.configs.get(node).cloned().unwrap_or_default();
+        if !networks.is_empty() {
+            for p in &mut config.ports {
+                p.networks = networks.to_vec();
+            }
+        }
+        let profile = match &config.profile {
+            Some(p) => crate::model::resolve_profile(p, &catalog.profiles).ok(),
+            None => None,
+        };
+        let mut ports = config.ports.clone();
+        let _ = crate::model::finish_ports(&mut ports, profile.as_ref(), &catalog.networks);
+        Ok(configdrive::network_config(&ports, &catalog.networks))
+    }
+
+    /// 7–8: media in, boot once from CD, power on, wait by the strategy; then media out and the
+    /// next boot from disk.
+    async fn boot_installer(
+        &self,
+        node: &str,
+        req: &DeployRequest,
+        drive_url: &str,
+        callback: Option<&mut media::Callback>,
+        left: &dyn Fn(&str) -> Result<Duration, String>,
+    ) -> Result<(), String> {
+        let (bmc, sys) = self.bmc(node).await?;
+        let power_limit = left("powering off")?.min(Duration::from_secs(600));
+        bmc.power(&sys, PowerAction::ForceOff, power_limit)
+            .await
+            .map_err(|e| step("powering off", e))?;
+        bmc.eject_media(&sys)
+            .await
+            .map_err(|e| step("ejecting media", e))?;
+        bmc.insert_media(&sys, &req.image_url)
+            .await
+            .map_err(|e| step("inserting the image", e))?;
+        bmc.insert_removable_media(&sys, drive_url)
+            .await
+            .map_err(|e| step("inserting the config drive", e))?;
+        bmc.set_boot_override(&sys, BootTarget::Cd, BootPersistence::Once, None)
+            .await
+            .map_err(|e| step("setting a one-time boot from CD", e))?;
+        bmc.power(
+            &sys,
+            PowerAction::On,
+            left("powering on")?.min(Duration::from_secs(600)),
+        )
+        .await
+        .map_err(|e| step("powering on", e))?;
+        self.say(
+            node,
+            &format!("installer booted; waiting ({})", req.wait.as_str()),
+        );
+        let limit = left("waiting for the installation")?;
+        let done = match req.wait {
+            Wait::PowerOff => {
+                self.poll_until(limit, || async {
+                    matches!(bmc.power_state(&sys).await, Ok(PowerState::Off))
+                })
+                .await
+            }
+            Wait::BootProgress => {
+                self.poll_until(limit, || async {
+                    matches!(bmc.boot_progress(&sys).await, Ok(Some(s)) if s == "OSRunning")
+                })
+                .await
+            }
+            Wait::Callback => match callback {
+                Some(cb) => self.media.wait(cb, limit).await.is_some(),
+                None => false,
+            },
+        };
+        if !done {
+            let what = match req.wait {
+                Wait::PowerOff => "the installer to power the server off",
+                Wait::BootProgress => "BootProgress to reach OSRunning",
+                Wait::Callback => "the installed system's callback",
+            };
+            return Err(format!(
+                "timed out after {}s waiting for {what}",
+                limit.as_secs()
+            ));
+        }
+        self.say(node, "installed; ejecting media");
+        bmc.eject_media(&sys)
+            .await
+            .map_err(|e| step("ejecting media", e))?;
+        if req.wait == Wait::PowerOff {
+            bmc.set_boot_override(&sys, BootTarget::Hdd, BootPersistence::Once, None)
+                .await
+                .map_err(|e| step("setting a one-time boot from disk", e))?;
+            bmc.power(
+                &sys,
+                PowerAction::On,
+                left("powering on the installed system")?.min(Duration::from_secs(600)),
+            )
+            .await
+            .map_err(|e| step("powering on the installed system", e))?;
+        }
+        Ok(())
+    }
+
+    async fn poll_until<F, Fut>(&self, limit: Duration, mut f: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let end = Instant::now() + limit;
+        loop {
+            if f().await {
+                return true;
+            }
+            if Instant::now() + self.poll > end {
+                return false;
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// Deletes a deployed host: the node is cleaned and given back. A clean that fails leaves it
+    /// in `clean failed`, in maintenance, and the host kept, with the reason.
+    pub async fn delete(&self, host: &HostRecord, timeout: Duration) -> Result<(), HostError> {
+        let Some(node) = host.node.clone() else {
+            self.inv.delete_host(&host.project, &host.name).await?;
+            return Ok(());
+        };
+        let node_state = self.inv.node(&node).await?.state;
+        if node_state == crate::lifecycle::ProvisionState::Available {
+            // Allocated, never deployed.
+            self.inv.delete_host(&host.project, &host.name).await?;
+            return Ok(());
+        }
+        let dep = Deployment::of(host).unwrap_or_default();
+        self.inv
+            .set_host_state(&host.project, &host.name, "deleting", None, None)
+            .await?;
+        self.teardown(host, &node, &dep, timeout)
+            .await
+            .map_err(|what| HostError::Failed {
+                host: host.name.clone(),
+                node: node.clone(),
+                what,
+            })
+    }
+
+    /// From `active` or `deploy failed` to `available`: delete, clean, baseline, release.
+    async fn teardown(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        dep: &Deployment,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let left = || {
+            timeout
+                .checked_sub(started.elapsed())
+                .unwrap_or(Duration::from_secs(1))
+        };
+        self.inv
+            .transition(node, Event::Delete, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let cleaning = self
+            .network_of_role("cleaning")
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = async {
+            let (bmc, sys) = self.bmc(node).await?;
+            bmc.power(
+                &sys,
+                PowerAction::ForceOff,
+                left().min(Duration::from_secs(600)),
+            )
+            .await
+            .map_err(|e| step("powering off", e))?;
+            bmc.eject_media(&sys)
+                .await
+                .map_err(|e| step("ejecting media", e))?;
+            if let Some(c) = &cleaning {
+                self.say(node, &format!("ports to {c}"));
+                self.reconfigure(node, Some(vec![c.clone()]), None, left())
+                    .await
+                    .map_err(|e| step("moving the ports to the cleaning network", e))?;
+            }
+            Ok::<_, String>((bmc, sys))
+        }
+        .await;
+        let (bmc, sys) = match result {
+            Ok(x) => x,
+            Err(e) => return self.clean_failed(host, node, e).await,
+        };
+        self.inv
+            .transition(node, Event::Deleted, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.say(node, "cleaning: deleting volumes, erasing drives");
+        if let Err(e) = self.clean(&bmc, &sys, left()).await {
+            return self.clean_failed(host, node, e).await;
+        }
+        // BIOS and RAID back to the node's own profile; ports back to its configuration.
+        self.say(
+            node,
+            &format!(
+                "back to the baseline profile {}",
+                dep.baseline_profile.as_deref().unwrap_or("(none)")
+            ),
+        );
+        if let Err(e) = self
+            .reconfigure(
+                node,
+                dep.baseline_networks.clone(),
+                Some(dep.baseline_profile.clone()),
+                left(),
+            )
+            .await
+        {
+            return self
+                .clean_failed(host, node, step("restoring the baseline profile", e))
+                .await;
+        }
+        if let Err(e) = bmc
+            .power(
+                &sys,
+                PowerAction::ForceOff,
+                left().min(Duration::from_secs(600)),
+            )
+            .await
+        {
+            return self
+                .clean_failed(host, node, step("powering off after cleaning", e))
+                .await;
+        }
+        self.inv
+            .transition(node, Event::Cleaned, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.inv
+            .delete_host(&host.project, &host.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.say(node, "available");
+        Ok(())
+    }
+
+    /// Deletes every volume now and secure-erases every drive that offers it.
+    async fn clean(&self, bmc: &RedfishBmc, sys: &str, limit: Duration) -> Result<(), String> {
+        let volumes = bmc
+            .volumes(sys)
+            .await
+            .map_err(|e| step("reading volumes", e))?;
+        for v in &volumes {
+            if let Some(task) = bmc
+                .delete_volume(sys, &v.id, ApplyTime::Immediate)
+                .await
+                .map_err(|e| step(&format!("deleting volume {}", v.id), e))?
+            {
+                bmc.wait_task(&task, limit)
+                    .await
+                    .map_err(|e| step(&format!("deleting volume {}", v.id), e))?;
+            }
+        }
+        let tasks = bmc
+            .erase_drives(sys)
+            .await
+            .map_err(|e| step("secure erase", e))?;
+        for t in &tasks {
+            bmc.wait_task(t, limit)
+                .await
+                .map_err(|e: BmcError| step("secure erase", e))?;
+        }
+        Ok(())
+    }
+
+    async fn clean_failed(&self, host: &HostRecord, node: &str, why: String) -> Result<(), String> {
+        let reason = format!("clean failed: {why}");
+        self.say(node, &reason);
+        // From deleting or cleaning: the failure is recorded on the node, never hidden.
+        let _ = self.inv.transition(node, Event::Fail, Some(&reason)).await;
+        let _ = self.inv.set_maintenance(node, true, Some(&reason)).await;
+        let _ = self
+            .inv
+            .set_host_state(
+                &host.project,
+                &host.name,
+                "clean failed",
+                None,
+                Some(&reason),
+            )
+            .await;
+        Err(format!(
+            "{reason}; node {node} is in clean failed, in maintenance"
+        ))
+    }
+
+    /// Powers the host's node on or off (or reboots it).
+    pub async fn power(
+        &self,
+        host: &HostRecord,
+        action: PowerAction,
+        limit: Duration,
+    ) -> Result<(), HostError> {
+        let node = host
+            .node
+            .clone()
+            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
+        let fail = |what: String| HostError::Failed {
+            host: host.name.clone(),
+            node: node.clone(),
+            what,
+        };
+        let (bmc, sys) = self.bmc(&node).await.map_err(fail)?;
+        bmc.power(&sys, action, limit)
+            .await
+            .map_err(|e| fail(step("power", e)))?;
+        Ok(())
+    }
+}

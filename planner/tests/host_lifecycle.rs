@@ -1,0 +1,481 @@
+//! The host lifecycle on the lab: deploy through virtual media (each wait strategy), rebuild,
+//! delete with clean, and the failure paths (checksum mismatch, deploy timeout, failed clean).
+//! Each scenario reads the node's state sequence back from the audit log.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lab::{Lab, LabConfig};
+use planner::bmc::{PowerAction, Secret, TlsTrust};
+use planner::credentials::CredentialsKey;
+use planner::enroll::{self};
+use planner::flavor::Flavor;
+use planner::host::{Checksum, DeployRequest, HostError, Lifecycle, MediaServer, Wait};
+use planner::inventory::{
+    AuditFilter, HostRecord, Inventory, NewHost, NodeConfig, NodeRegistration, NodeTls,
+    SwitchRegistration,
+};
+use planner::lifecycle::ProvisionState;
+use planner::model::{NetworkSpec, PortWant, ProfileLayer};
+use planner::project::Actor;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+struct World {
+    lab: Lab,
+    inv: Inventory,
+    media: MediaServer,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn life(&self) -> Lifecycle<'_> {
+        Lifecycle {
+            inv: &self.inv,
+            media: &self.media,
+            max_parallel: 10,
+            poll: Duration::from_millis(50),
+            progress: Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}")),
+        }
+    }
+
+    fn node(&self, i: usize) -> Value {
+        let n = &self.lab.fleet.nodes[i];
+        let st = n.state();
+        json!({
+            "power": st.power.as_str(),
+            "resets": st.resets,
+            "bios": st.bios,
+            "os": st.os,
+            "volumes": st.volumes.len(),
+            "media": st.vmedia.iter().filter(|m| m.inserted).count(),
+            "last_boot_source": st.last_boot_source,
+        })
+    }
+
+    fn faults(&self, i: usize, f: Value) {
+        let n = &self.lab.fleet.nodes[i];
+        n.state().faults = serde_json::from_value(f).unwrap();
+    }
+
+    fn port_vlan(&self, i: usize) -> u16 {
+        let m = &self.lab.manifest().nodes[i];
+        let sw = self.lab.fleet.switch(&m.switch).unwrap();
+        let st = sw.lock().unwrap();
+        let short = &m.switch_ports[0];
+        let long = short.replace("Gi", "GigabitEthernet");
+        st.ports
+            .get(&long)
+            .or(st.ports.get(short))
+            .unwrap()
+            .access_vlan
+    }
+
+    fn switch_log(&self) -> Vec<String> {
+        let m = &self.lab.manifest().nodes[0];
+        self.lab
+            .fleet
+            .switch(&m.switch)
+            .unwrap()
+            .lock()
+            .unwrap()
+            .log
+            .clone()
+    }
+
+    /// The node's provision states, oldest first, from the audit log.
+    async fn states(&self, node: &str) -> Vec<String> {
+        let entries = self
+            .inv
+            .audit_log(&AuditFilter {
+                node: Some(node.to_string()),
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        let mut out: Vec<String> = Vec::new();
+        let mut entries: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.action.starts_with("node.") && e.outcome == "ok")
+            .collect();
+        entries.sort_by_key(|e| e.id);
+        for e in entries {
+            if let Some(s) = e
+                .after
+                .as_ref()
+                .and_then(|a| a.get("state"))
+                .and_then(Value::as_str)
+            {
+                if out.last().map(String::as_str) != Some(s) {
+                    out.push(s.to_string());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A lab of `n` nodes enrolled in a SQLite inventory, with the "compute" profile, their first port
+/// on "prod" (VLAN 100), provisioning (300) and cleaning (400) networks, and a flavor matching all.
+async fn world(n: usize) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::start(LabConfig {
+        nodes: n,
+        tls: false,
+        power_delay: Duration::from_millis(100),
+        task_delay: Duration::from_millis(100),
+        dir: dir.path().to_path_buf(),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let key = CredentialsKey::from_base64(&CredentialsKey::generate().unwrap(), "test").unwrap();
+    let url = format!("sqlite://{}/inv.db", dir.path().display());
+    let inv = Inventory::open(&url, Actor::admin("ops"), Some(key))
+        .await
+        .unwrap();
+    inv.put_project("blue", None, None).await.ok();
+    let sw = &lab.manifest().switches[0];
+    inv.put_switch(&SwitchRegistration {
+        name: sw.name.clone(),
+        driver: sw.driver.clone(),
+        address: sw.address.clone(),
+        username: sw.username.clone(),
+        password: Secret::new(sw.password.clone()),
+        enable_password: Some(Secret::new(sw.enable_password.clone())),
+        rack: None,
+    })
+    .await
+    .unwrap();
+    for (name, vlan, role) in [
+        ("prod", 100, "tenant"),
+        ("prov", 300, "provisioning"),
+        ("wipe", 400, "cleaning"),
+        ("web", 500, "tenant"),
+    ] {
+        inv.put_network(&NetworkSpec {
+            name: name.into(),
+            vlan,
+            mtu: None,
+            role: role.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let layer = |bios: Value| -> ProfileLayer {
+        ProfileLayer {
+            bios: serde_json::from_value(bios).unwrap(),
+            ..ProfileLayer::default()
+        }
+    };
+    inv.put_profile("compute", &layer(json!({"ProcTurboMode": "Disabled"})))
+        .await
+        .unwrap();
+    inv.put_profile(
+        "webserver",
+        &layer(json!({"ProcTurboMode": "Enabled", "SriovGlobalEnable": "Enabled"})),
+    )
+    .await
+    .unwrap();
+    inv.put_flavor(&Flavor {
+        name: "any".into(),
+        ..Flavor::default()
+    })
+    .await
+    .unwrap();
+    let regs: Vec<NodeRegistration> = lab
+        .manifest()
+        .nodes
+        .iter()
+        .map(|m| NodeRegistration {
+            name: m.name.clone(),
+            bmc_url: m.bmc_url.clone(),
+            system_id: m.system_id.clone(),
+            username: m.username.clone(),
+            password: Secret::new(m.password.clone()),
+            tls: NodeTls::default(),
+        })
+        .collect();
+    for mut r in regs {
+        let v = enroll::verify(&mut r, planner::bmc::Limits::default()).await;
+        inv.enroll(&r, &v).await.unwrap();
+    }
+    for m in &lab.manifest().nodes {
+        inv.set_node_config(
+            &m.name,
+            &NodeConfig {
+                profile: Some("compute".into()),
+                ports: vec![PortWant {
+                    switch: m.switch.clone(),
+                    port: m.switch_ports[0].clone(),
+                    networks: vec!["prod".into()],
+                    vlans: vec![],
+                    mac: m.macs.first().cloned(),
+                    pxe: false,
+                    bond: None,
+                    bond_mode: None,
+                }],
+                ca_cert_path: None,
+                networks_override: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let media = MediaServer::start("127.0.0.1:0", None).await.unwrap();
+    let _ = TlsTrust::NoExtraRoots;
+    World {
+        lab,
+        inv,
+        media,
+        _dir: dir,
+    }
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
+    DeployRequest {
+        image_url: url.to_string(),
+        image_checksum: Checksum::parse(&format!("sha256:{}", sha256(body))).unwrap(),
+        user_data: Some("#cloud-config\n{\"packages\": [\"nginx\"]}\n".into()),
+        ssh_keys: vec!["ssh-ed25519 AAAAC3Nza test@ops".into()],
+        networks: vec!["web".into()],
+        wait,
+        profile: Some("webserver".into()),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+async fn host(w: &World, name: &str, node: Option<&str>) -> HostRecord {
+    w.inv
+        .create_host(&NewHost {
+            name: name.into(),
+            project: Some("blue".into()),
+            flavor: node.is_none().then(|| "any".to_string()),
+            node: node.map(str::to_string),
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
+    let w = world(2).await;
+    let image = b"installer image v1".repeat(1000);
+    let img = common::image_server(image.clone()).await;
+    let h = host(&w, "web-1", None).await;
+    let node = h.node.clone().unwrap();
+    let i = w
+        .lab
+        .manifest()
+        .nodes
+        .iter()
+        .position(|m| m.name == node)
+        .unwrap();
+
+    // Deploy: the installer powers off when done.
+    let h = w
+        .life()
+        .deploy(&h, &request(&img.url, &image, Wait::PowerOff))
+        .await
+        .unwrap();
+    assert_eq!(h.state, "active");
+    assert_eq!(
+        w.inv.node(&node).await.unwrap().state,
+        ProvisionState::Active
+    );
+    let d = w.node(i);
+    assert_eq!(d["os"]["image"], img.url.as_str(), "{d}");
+    assert_eq!(d["os"]["image_sha256"], sha256(&image).as_str());
+    assert_eq!(d["os"]["seed"]["hostname"], "web-1");
+    assert_eq!(
+        d["os"]["seed"]["public_keys"],
+        json!(["ssh-ed25519 AAAAC3Nza test@ops"])
+    );
+    assert_eq!(d["os"]["seed"]["has_network_config"], true);
+    assert_eq!(d["media"], 0, "media ejected: {d}");
+    assert_eq!(d["power"], "On");
+    assert_eq!(d["last_boot_source"], "Hdd");
+    assert_eq!(
+        d["bios"]["ProcTurboMode"], "Enabled",
+        "the host's profile: {d}"
+    );
+    assert_eq!(w.port_vlan(i), 500, "the host's network");
+    let log = w.switch_log().join("\n");
+    assert!(
+        log.contains("switchport access vlan 300"),
+        "provisioning first:\n{log}"
+    );
+
+    // Rebuild in place with a new image; the installer reboots into the system, which calls back.
+    let image2 = b"installer image v2".repeat(1000);
+    let img2 = common::image_server(image2.clone()).await;
+    w.faults(i, json!({"installer_reboots": true}));
+    let h = w
+        .life()
+        .deploy(&h, &request(&img2.url, &image2, Wait::Callback))
+        .await
+        .unwrap();
+    assert_eq!(h.node.as_deref(), Some(node.as_str()), "same node");
+    let dep = planner::host::Deployment::of(&h).unwrap();
+    assert_eq!(dep.generation, 2);
+    assert_eq!(dep.baseline_profile.as_deref(), Some("compute"));
+    let d = w.node(i);
+    assert_eq!(d["os"]["image_sha256"], sha256(&image2).as_str(), "{d}");
+    assert_eq!(d["os"]["seed"]["instance_id"], "blue-web-1-g2");
+    assert!(w.lab.fleet.nodes[i].state().phone_home_sent >= 1);
+
+    // A second host on the other node, waiting for BootProgress.
+    let other = w.lab.manifest().nodes[1 - i].name.clone();
+    w.faults(1 - i, json!({"installer_reboots": true}));
+    let h2 = host(&w, "web-2", Some(&other)).await;
+    let h2 = w
+        .life()
+        .deploy(&h2, &request(&img.url, &image, Wait::BootProgress))
+        .await
+        .unwrap();
+    assert_eq!(h2.state, "active");
+
+    // Delete with clean: volumes deleted, drives erased, BIOS back to "compute", ports back to prod.
+    w.life().delete(&h, Duration::from_secs(60)).await.unwrap();
+    let rec = w.inv.node(&node).await.unwrap();
+    assert_eq!(rec.state, ProvisionState::Available);
+    assert!(rec.host.is_none());
+    let d = w.node(i);
+    assert!(d["os"].is_null(), "wiped: {d}");
+    assert_eq!(d["volumes"], 0);
+    assert_eq!(d["bios"]["ProcTurboMode"], "Disabled", "baseline: {d}");
+    assert_eq!(d["power"], "Off");
+    assert_eq!(w.port_vlan(i), 100);
+    assert!(
+        w.switch_log()
+            .join("\n")
+            .contains("switchport access vlan 400"),
+        "cleaning network"
+    );
+    assert_eq!(
+        w.states(&node).await,
+        [
+            "available",
+            "deploying",
+            "active",
+            "deploying",
+            "active",
+            "deleting",
+            "cleaning",
+            "available"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checksum_mismatch_touches_nothing() {
+    let w = world(1).await;
+    let image = b"the real image".to_vec();
+    let img = common::image_server(image).await;
+    let h = host(&w, "web-1", None).await;
+    let before = w.node(0);
+    let mut req = request(&img.url, b"another image", Wait::PowerOff);
+    req.image_checksum = Checksum::parse(&format!("sha512:{}", "0".repeat(128))).unwrap();
+    let e = w.life().deploy(&h, &req).await.unwrap_err();
+    assert!(matches!(e, HostError::Image(_)), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("does not match its checksum") && msg.contains("no node was touched"),
+        "{msg}"
+    );
+    assert_eq!(w.node(0), before, "the node is unchanged");
+    assert_eq!(
+        w.inv.node(&h.node.clone().unwrap()).await.unwrap().state,
+        ProvisionState::Available
+    );
+    assert!(
+        w.switch_log().is_empty(),
+        "no switch change: {:?}",
+        w.switch_log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deploy_that_times_out_is_cleaned_and_its_node_returns_to_the_pool() {
+    let w = world(1).await;
+    let image = b"an installer that hangs".to_vec();
+    let img = common::image_server(image.clone()).await;
+    w.faults(0, json!({"install_hang": true}));
+    let h = host(&w, "web-1", None).await;
+    let node = h.node.clone().unwrap();
+    let mut req = request(&img.url, &image, Wait::PowerOff);
+    req.timeout = Duration::from_secs(8);
+    let e = w.life().deploy(&h, &req).await.unwrap_err().to_string();
+    assert!(
+        e.contains("timed out") && e.contains("the installer to power the server off"),
+        "{e}"
+    );
+    assert!(e.contains("cleaned and is available again"), "{e}");
+    let rec = w.inv.node(&node).await.unwrap();
+    assert_eq!(rec.state, ProvisionState::Available);
+    assert!(rec.host.is_none(), "the host released its node");
+    assert!(
+        w.inv.host("blue", "web-1").await.is_err(),
+        "the host is gone"
+    );
+    assert_eq!(
+        w.states(&node).await,
+        [
+            "available",
+            "deploying",
+            "deploy failed",
+            "deleting",
+            "cleaning",
+            "available"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clean_that_fails_leaves_the_node_in_clean_failed_and_maintenance() {
+    let w = world(1).await;
+    let image = b"an image".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let h = host(&w, "web-1", None).await;
+    let node = h.node.clone().unwrap();
+    let h = w
+        .life()
+        .deploy(&h, &request(&img.url, &image, Wait::PowerOff))
+        .await
+        .unwrap();
+    // Every task now fails: the drives' secure erase among them.
+    w.faults(0, json!({"task_fail": true}));
+    let e = w
+        .life()
+        .delete(&h, Duration::from_secs(30))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("clean failed") && e.contains("secure erase"),
+        "{e}"
+    );
+    let rec = w.inv.node(&node).await.unwrap();
+    assert_eq!(rec.state, ProvisionState::CleanFailed);
+    assert!(rec.maintenance);
+    assert!(rec
+        .maintenance_reason
+        .unwrap_or_default()
+        .contains("secure erase"));
+    assert_eq!(
+        w.inv.host("blue", "web-1").await.unwrap().state,
+        "clean failed"
+    );
+    let states = w.states(&node).await;
+    assert_eq!(
+        states[states.len() - 4..],
+        ["active", "deleting", "cleaning", "clean failed"]
+    );
+    let _ = PowerAction::On;
+}
