@@ -197,11 +197,11 @@ output "host_node" { value = baremetal_host.web.node }
         assert r.returncode == 0, r.stdout + r.stderr
     assert plan_exit(terraform, fresh).returncode == 0
 
-    # A host asking for a deployment is refused clearly, at the attribute.
+    # A deployment without the image's checksum is refused clearly, at the attribute.
     (d / "extra.tf").write_text('resource "baremetal_host" "db" {\n  name      = "db"\n  flavor    = "compute"\n'
                                 '  image_url = "http://127.0.0.1:1/os.img"\n}\n')
     r = terraform.run("plan", "-input=false", "-no-color", cwd=d)
-    assert r.returncode == 1 and "Not supported yet" in r.stderr and "image_url" in r.stderr, r.stderr
+    assert r.returncode == 1 and "Checksum required" in r.stderr and "image_checksum" in r.stderr, r.stderr
     (d / "extra.tf").unlink()
 
     r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d)

@@ -83,7 +83,8 @@ pub async fn desired_for(
         let record = inv.node(name).await?;
         let (ep, system_id) = inv.node_endpoint(name).await?;
         let config = catalog.configs.get(name).cloned().unwrap_or_default();
-        let profile = match &config.profile {
+        let over = config.host_override.clone().unwrap_or_default();
+        let profile = match over.profile.as_ref().or(config.profile.as_ref()) {
             Some(p) => Some(
                 resolve_profile(p, &catalog.profiles)
                     .map_err(|(_, m)| ConvergeError::Reference(format!("node {name}: {m}")))?,
@@ -93,9 +94,9 @@ pub async fn desired_for(
         let mut ports = config.ports.clone();
         // The host lifecycle's networks win while it holds the node (provisioning, cleaning, a
         // host's own networks).
-        if let Some(over) = config.networks_override.as_ref().filter(|o| !o.is_empty()) {
+        if let Some(nets) = over.networks.as_ref().filter(|o| !o.is_empty()) {
             for p in &mut ports {
-                p.networks = over.clone();
+                p.networks = nets.clone();
             }
         }
         if let Some((path, m)) =

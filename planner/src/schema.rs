@@ -75,6 +75,8 @@ pub const PROVIDER: &[AttrSpec] = &[
     optional("insecure", Kind::Bool, "BAREMETAL_INSECURE", "Skip TLS verification of BMCs. An explicit opt-in for labs; never the default."),
     optional("max_parallel", Kind::Number, "BAREMETAL_MAX_PARALLEL", "How many nodes are changed at once in a rolling wave. Default 10."),
     optional("default_timeout", Kind::String, "BAREMETAL_DEFAULT_TIMEOUT", "Default timeout of operations that wait (power, tasks, deployment), as a duration such as `30s`, `20m` or `1h`. Default `30m`."),
+    optional("media_listen", Kind::String, "BAREMETAL_MEDIA_LISTEN", "Address the deployment endpoint listens on: it serves config drives to BMCs and takes installed systems' callbacks. Default `127.0.0.1:0` (loopback, any port); BMCs on another network need an address they can reach."),
+    optional("media_url", Kind::String, "BAREMETAL_MEDIA_URL", "Base URL BMCs and installed systems are given for the deployment endpoint, when they reach it through another address than it listens on (a NAT, a proxy). Default `http://` + the listening address."),
 ];
 
 const fn attr(
@@ -385,17 +387,23 @@ pub const HOST: ResourceSpec = ResourceSpec {
             Optional,
             "Profile applied to the node.",
         ),
-        attr("image_url", Kind::String, Optional, "Image URL."),
+        attr("image_url", Kind::String, Optional, "URL of the image to deploy (`http://` or `https://`), which the BMC's virtual media boots. Setting it deploys the host; changing it rebuilds the host in place on the same node."),
         attr(
             "image_checksum",
             Kind::String,
             Optional,
-            "`sha256:…` or `sha512:…`.",
+            "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`.",
         ),
-        attr("networks", StringList, Optional, "Networks."),
-        attr("user_data", Kind::String, Optional, "cloud-init user data."),
-        attr("ssh_keys", StringList, Optional, "SSH public keys."),
-        attr("power", Kind::String, Optional, "`on` or `off`."),
+        attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) the host's ports are put on once it is deployed, instead of the node's own. Also written to the config drive's network configuration."),
+        secret("user_data", Optional, "cloud-init user data for the config drive, passed through untouched. Kept sealed with the credentials key in the inventory."),
+        attr("ssh_keys", StringList, Optional, "SSH public keys, given to cloud-init as the instance's public keys."),
+        attr("power", Kind::String, Optional, "`on` or `off`: the deployed host's power. Unset leaves it as the deployment did (on)."),
+        attr("wait", Kind::String, Presence::OptionalComputed, "How the deployment knows the installation finished: `power_off` (the installer powers the server off; the default), `boot_progress` (Redfish BootProgress reaches OSRunning) or `callback` (the installed system's cloud-init calls the deployment endpoint back)."),
+        attr("rebuild", Kind::String, Optional, "A trigger: any change redeploys the image on the same node, in place."),
+        attr("reboot", Kind::String, Optional, "A trigger: any change reboots the host."),
+        attr("adopt", Bool, Optional, "Take over a server that already runs an operating system: the pinned `node` becomes an active host without a deployment. Cannot be combined with `image_url`."),
+        computed("node_state", Kind::String, "The node's provision state (`active`, `deploying`, `clean failed`…)."),
+        computed("generation", Number, "How many times the image was deployed on this host (1, then one more per rebuild)."),
     ],
     blocks: &[TIMEOUTS],
 };
@@ -519,6 +527,8 @@ pub struct ProviderSettings {
     pub insecure: Option<bool>,
     pub max_parallel: Option<i64>,
     pub default_timeout: Option<String>,
+    pub media_listen: Option<String>,
+    pub media_url: Option<String>,
 }
 
 /// A problem with one attribute: its name and what is wrong.

@@ -218,7 +218,7 @@ async fn world(n: usize) -> World {
                     bond_mode: None,
                 }],
                 ca_cert_path: None,
-                networks_override: None,
+                host_override: None,
             },
         )
         .await

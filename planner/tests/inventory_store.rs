@@ -779,6 +779,10 @@ async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and
                 bond_mode: None,
             }],
             ca_cert_path: Some("/etc/ca.pem".into()),
+            host_override: Some(planner::inventory::HostOverride {
+                networks: Some(vec!["prod".into()]),
+                profile: Some("base".into()),
+            }),
         };
         inv.set_node_config("n01", &config).await.unwrap();
         assert_eq!(inv.node_config("n01").await.unwrap(), config);

@@ -92,6 +92,8 @@ pub fn with_env(mut s: ProviderSettings) -> ProviderSettings {
     s.default_timeout = s
         .default_timeout
         .or_else(|| env("BAREMETAL_DEFAULT_TIMEOUT"));
+    s.media_listen = s.media_listen.or_else(|| env("BAREMETAL_MEDIA_LISTEN"));
+    s.media_url = s.media_url.or_else(|| env("BAREMETAL_MEDIA_URL"));
     s
 }
 
@@ -103,6 +105,10 @@ pub struct Engine {
     pub max_parallel: usize,
     pub default_timeout: Duration,
     snapshot: Mutex<Option<Arc<Snapshot>>>,
+    /// The deployment endpoint, started by the first deployment.
+    media: tokio::sync::OnceCell<planner::host::MediaServer>,
+    media_listen: String,
+    media_url: Option<String>,
 }
 
 /// One observation of every configured node, shared by the reads of a run.
@@ -165,7 +171,24 @@ impl Engine {
             max_parallel: s.max_parallel.unwrap_or(10).max(1) as usize,
             default_timeout,
             snapshot: Mutex::new(None),
+            media: tokio::sync::OnceCell::new(),
+            media_listen: s
+                .media_listen
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1:0".into()),
+            media_url: s.media_url.clone(),
         })
+    }
+
+    /// The deployment endpoint (config drives, callbacks), started on first use.
+    pub async fn media(&self) -> Result<&planner::host::MediaServer, Problem> {
+        self.media
+            .get_or_try_init(|| async {
+                planner::host::MediaServer::start(&self.media_listen, self.media_url.as_deref())
+                    .await
+                    .map_err(|e| Problem::at("media_listen", "Deployment endpoint", e))
+            })
+            .await
     }
 
     pub fn limits(&self) -> Limits {

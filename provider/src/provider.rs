@@ -37,6 +37,10 @@ pub struct ProviderConfig<'a> {
     pub max_parallel: ValueNumber,
     #[serde(borrow)]
     pub default_timeout: ValueString<'a>,
+    #[serde(borrow)]
+    pub media_listen: ValueString<'a>,
+    #[serde(borrow)]
+    pub media_url: ValueString<'a>,
 }
 
 fn known<T: Clone>(v: &Value<T>) -> Option<T> {
@@ -59,6 +63,8 @@ impl ProviderConfig<'_> {
             insecure: known(&self.insecure),
             max_parallel: known(&self.max_parallel),
             default_timeout: text(&self.default_timeout),
+            media_listen: text(&self.media_listen),
+            media_url: text(&self.media_url),
         }
     }
 }

@@ -31,7 +31,7 @@ use crate::apply::ApplyOptions;
 use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::{ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, PowerAction, PowerState};
 use crate::converge::{self, ConvergeError};
-use crate::inventory::{HostRecord, Inventory, InventoryError};
+use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
 pub use image::Checksum;
@@ -86,8 +86,10 @@ pub struct Deployment {
     pub generation: u32,
     /// The profile the node had before the host: what cleaning brings it back to.
     pub baseline_profile: Option<String>,
-    /// The networks override the node had before the host (normally none).
-    pub baseline_networks: Option<Vec<String>>,
+    /// The user data, sealed with the credentials key (so an import reads it back).
+    pub user_data_sealed: Option<String>,
+    /// Adopted: the server ran its system before it became a host; nothing was deployed.
+    pub adopted: bool,
 }
 
 impl Deployment {
@@ -96,6 +98,11 @@ impl Deployment {
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
+}
+
+/// Whom a host's sealed user data belongs to.
+pub fn sealed_owner(h: &HostRecord) -> String {
+    format!("host:{}/{}", h.project, h.name)
 }
 
 /// A deployment asked for.
@@ -198,13 +205,12 @@ impl Lifecycle<'_> {
             .map(|n| n.name))
     }
 
-    /// Puts the node's ports on `networks` (`None`: its configuration's), with `profile` (`Some`
-    /// replaces it), and converges it.
+    /// Puts the host's layer over the node's configuration (`None` takes it off: the node's own
+    /// profile and networks again), and converges the node.
     async fn reconfigure(
         &self,
         node: &str,
-        networks: Option<Vec<String>>,
-        profile: Option<Option<String>>,
+        over: Option<HostOverride>,
         limit: Duration,
     ) -> Result<(), String> {
         let mut config = self
@@ -212,17 +218,18 @@ impl Lifecycle<'_> {
             .node_config(node)
             .await
             .map_err(|e| e.to_string())?;
-        if config.ports.is_empty() && profile.is_none() {
-            return Ok(());
+        let over = over.map(|mut o| {
+            if config.ports.is_empty() {
+                o.networks = None;
+            }
+            o
+        });
+        let over = over.filter(|o| o.networks.is_some() || o.profile.is_some());
+        if config.host_override == over {
+            // Already there: converging still repairs drift, and costs one observation.
+            return self.converge(node, limit).await;
         }
-        config.networks_override = if config.ports.is_empty() {
-            None
-        } else {
-            networks
-        };
-        if let Some(p) = profile {
-            config.profile = p;
-        }
+        config.host_override = over;
         self.inv
             .set_node_config(node, &config)
             .await
@@ -271,10 +278,12 @@ impl Lifecycle<'_> {
                 Some(p) => p.baseline_profile.clone(),
                 None => config.profile.clone(),
             },
-            baseline_networks: match &prior {
-                Some(p) => p.baseline_networks.clone(),
-                None => config.networks_override.clone(),
-            },
+            // Sealed when there is a credentials key; without one an import cannot read it back.
+            user_data_sealed: req
+                .user_data
+                .as_ref()
+                .and_then(|u| self.inv.seal_text(&sealed_owner(host), u).ok()),
+            adopted: false,
         };
         let event = if rebuild {
             Event::Rebuild
@@ -352,7 +361,7 @@ impl Lifecycle<'_> {
             .network_of_role("provisioning")
             .await
             .map_err(|e| e.to_string())?;
-        let profile = req.profile.clone().or(dep.baseline_profile.clone());
+        let profile = req.profile.clone();
         self.say(
             node,
             &format!(
@@ -360,15 +369,18 @@ impl Lifecycle<'_> {
                 provisioning
                     .as_deref()
                     .unwrap_or("(no provisioning network: unchanged)"),
-                profile.as_deref().unwrap_or("(none)")
+                profile
+                    .as_deref()
+                    .or(dep.baseline_profile.as_deref())
+                    .unwrap_or("(none)")
             ),
         );
         self.reconfigure(
             node,
-            provisioning
-                .map(|p| vec![p])
-                .or(dep.baseline_networks.clone()),
-            Some(profile),
+            Some(HostOverride {
+                networks: provisioning.map(|p| vec![p]),
+                profile: profile.clone(),
+            }),
             left("staging the profile")?,
         )
         .await
@@ -394,15 +406,17 @@ impl Lifecycle<'_> {
         result?;
         // 9. Ports to the host's networks.
         let tenant = if req.networks.is_empty() {
-            dep.baseline_networks.clone()
+            None
         } else {
             Some(req.networks.clone())
         };
         self.say(node, "ports to the host's networks");
         self.reconfigure(
             node,
-            tenant,
-            None,
+            Some(HostOverride {
+                networks: tenant,
+                profile,
+            }),
             left("moving the ports to the host's networks")?,
         )
         .await
@@ -440,7 +454,7 @@ impl Lifecycle<'_> {
         req: &DeployRequest,
         drive_url: &str,
         callback: Option<&mut media::Callback>,
-        left: &dyn Fn(&str) -> Result<Duration, String>,
+        left: &(dyn Fn(&str) -> Result<Duration, String> + Sync),
     ) -> Result<(), String> {
         let (bmc, sys) = self.bmc(node).await?;
         let power_limit = left("powering off")?.min(Duration::from_secs(600));
@@ -504,10 +518,11 @@ impl Lifecycle<'_> {
         bmc.eject_media(&sys)
             .await
             .map_err(|e| step("ejecting media", e))?;
+        // The next boot is from disk (some BMCs keep a CD override whatever was asked).
+        bmc.set_boot_override(&sys, BootTarget::Hdd, BootPersistence::Once, None)
+            .await
+            .map_err(|e| step("setting a one-time boot from disk", e))?;
         if req.wait == Wait::PowerOff {
-            bmc.set_boot_override(&sys, BootTarget::Hdd, BootPersistence::Once, None)
-                .await
-                .map_err(|e| step("setting a one-time boot from disk", e))?;
             bmc.power(
                 &sys,
                 PowerAction::On,
@@ -545,11 +560,37 @@ impl Lifecycle<'_> {
         };
         let node_state = self.inv.node(&node).await?.state;
         if node_state == crate::lifecycle::ProvisionState::Available {
-            // Allocated, never deployed.
+            // Allocated, never deployed: the host goes, and its profile (if it gave one) comes
+            // off the node, which converges back to its own.
+            let mut config = self.inv.node_config(&node).await?;
+            let had = config.host_override.take().is_some();
+            if had {
+                self.inv.set_node_config(&node, &config).await?;
+            }
             self.inv.delete_host(&host.project, &host.name).await?;
+            if had {
+                self.converge(&node, timeout)
+                    .await
+                    .map_err(|what| HostError::Failed {
+                        host: host.name.clone(),
+                        node: node.clone(),
+                        what: step("restoring the node's own profile", what),
+                    })?;
+            }
             return Ok(());
         }
-        let dep = Deployment::of(host).unwrap_or_default();
+        let dep = match Deployment::of(host) {
+            Some(d) if !d.adopted => d,
+            // Adopted: the node's own configuration is its baseline.
+            _ => {
+                let config = self.inv.node_config(&node).await?;
+                Deployment {
+                    baseline_profile: config.profile,
+                    profile: config.host_override.and_then(|o| o.profile),
+                    ..Deployment::default()
+                }
+            }
+        };
         self.inv
             .set_host_state(&host.project, &host.name, "deleting", None, None)
             .await?;
@@ -598,7 +639,11 @@ impl Lifecycle<'_> {
                 .map_err(|e| step("ejecting media", e))?;
             if let Some(c) = &cleaning {
                 self.say(node, &format!("ports to {c}"));
-                self.reconfigure(node, Some(vec![c.clone()]), None, left())
+                let over = HostOverride {
+                    networks: Some(vec![c.clone()]),
+                    profile: dep.profile.clone(),
+                };
+                self.reconfigure(node, Some(over), left())
                     .await
                     .map_err(|e| step("moving the ports to the cleaning network", e))?;
             }
@@ -625,15 +670,7 @@ impl Lifecycle<'_> {
                 dep.baseline_profile.as_deref().unwrap_or("(none)")
             ),
         );
-        if let Err(e) = self
-            .reconfigure(
-                node,
-                dep.baseline_networks.clone(),
-                Some(dep.baseline_profile.clone()),
-                left(),
-            )
-            .await
-        {
+        if let Err(e) = self.reconfigure(node, None, left()).await {
             return self
                 .clean_failed(host, node, step("restoring the baseline profile", e))
                 .await;
@@ -710,6 +747,97 @@ impl Lifecycle<'_> {
         Err(format!(
             "{reason}; node {node} is in clean failed, in maintenance"
         ))
+    }
+
+    /// Gives the host's node the host's profile (over the node's own), keeping where its ports
+    /// are, and converges it: one reset if the profile needs one.
+    pub async fn set_profile(
+        &self,
+        host: &HostRecord,
+        profile: Option<String>,
+        limit: Duration,
+    ) -> Result<(), HostError> {
+        let node = host
+            .node
+            .clone()
+            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
+        let current = self.inv.node_config(&node).await?.host_override;
+        let over = HostOverride {
+            networks: current.and_then(|o| o.networks),
+            profile,
+        };
+        self.reconfigure(&node, Some(over), limit)
+            .await
+            .map_err(|what| HostError::Failed {
+                host: host.name.clone(),
+                node: node.clone(),
+                what: step("applying the profile", what),
+            })
+    }
+
+    /// The host's node's power, read from its BMC.
+    pub async fn power_state(&self, host: &HostRecord) -> Result<PowerState, HostError> {
+        let node = host
+            .node
+            .clone()
+            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
+        let fail = |what: String| HostError::Failed {
+            host: host.name.clone(),
+            node: node.clone(),
+            what,
+        };
+        let (bmc, sys) = self.bmc(&node).await.map_err(fail)?;
+        bmc.power_state(&sys)
+            .await
+            .map_err(|e| fail(step("reading power", e)))
+    }
+
+    /// Moves a deployed host's ports to `networks` (empty: the node's own), without redeploying.
+    pub async fn move_ports(
+        &self,
+        host: &HostRecord,
+        networks: &[String],
+        limit: Duration,
+    ) -> Result<(), HostError> {
+        let node = host
+            .node
+            .clone()
+            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
+        let known = self.inv.networks().await?;
+        for n in networks {
+            if !known.iter().any(|x| &x.name == n) {
+                return Err(HostError::Invalid(format!("no network named {n:?}")));
+            }
+        }
+        let mut dep = Deployment::of(host).unwrap_or_default();
+        let target = if networks.is_empty() {
+            None
+        } else {
+            Some(networks.to_vec())
+        };
+        let over = HostOverride {
+            networks: target,
+            profile: dep.profile.clone(),
+        };
+        self.reconfigure(&node, Some(over), limit)
+            .await
+            .map_err(|what| HostError::Failed {
+                host: host.name.clone(),
+                node: node.clone(),
+                what: step("moving the ports", what),
+            })?;
+        dep.networks = networks.to_vec();
+        let v = serde_json::to_value(&dep).unwrap_or_default();
+        self.inv
+            .set_host_state(
+                &host.project,
+                &host.name,
+                &host.state,
+                Some(&v),
+                Some("networks changed"),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Powers the host's node on or off (or reboots it).

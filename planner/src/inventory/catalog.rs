@@ -19,11 +19,22 @@ pub struct NodeConfig {
     pub ports: Vec<PortWant>,
     /// The CA file the configuration named (the inventory keeps the PEM text too).
     pub ca_cert_path: Option<String>,
-    /// Networks the host lifecycle puts the node's ports on instead of the configured ones: the
-    /// provisioning network while deploying, the cleaning network while cleaning, a host's own
-    /// networks while it runs.
+    /// What the host lifecycle puts over this configuration while a host holds the node. The
+    /// node's own profile and ports stay as configured (what the node resource reads back).
     #[serde(default)]
-    pub networks_override: Option<Vec<String>>,
+    pub host_override: Option<HostOverride>,
+}
+
+/// A host's layer over its node's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostOverride {
+    /// Networks for every port instead of the configured ones: the provisioning network while
+    /// deploying, the cleaning network while cleaning, the host's own networks while it runs.
+    #[serde(default)]
+    pub networks: Option<Vec<String>>,
+    /// The host's profile instead of the node's.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
@@ -31,7 +42,7 @@ fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
         profile: get_opt(r, "profile")?,
         ports: serde_json::from_str(&get_str(r, "ports")?).unwrap_or_default(),
         ca_cert_path: get_opt(r, "ca_cert_path")?,
-        networks_override: get_opt(r, "networks_override")?
+        host_override: get_opt(r, "host_override")?
             .and_then(|s: String| serde_json::from_str(&s).ok()),
     })
 }
@@ -256,7 +267,7 @@ impl Inventory {
         let c = c.clone();
         self.update_node(name, "node.configure", None, move |_| {
             (
-                "profile = $1, ports = $2, ca_cert_path = $3, networks_override = $4".into(),
+                "profile = $1, ports = $2, ca_cert_path = $3, host_override = $4".into(),
                 vec![
                     Bind::S(c.profile),
                     Bind::S(Some(
@@ -264,9 +275,9 @@ impl Inventory {
                     )),
                     Bind::S(c.ca_cert_path),
                     Bind::S(
-                        c.networks_override
+                        c.host_override
                             .as_ref()
-                            .map(|n| serde_json::to_string(n).unwrap_or_else(|_| "[]".into())),
+                            .map(|o| serde_json::to_string(o).unwrap_or_else(|_| "{}".into())),
                     ),
                 ],
             )
@@ -278,7 +289,7 @@ impl Inventory {
     /// Every node's configuration, by node name.
     pub async fn node_configs(&self) -> Result<Vec<(String, NodeConfig)>> {
         let rows = sqlx::query(
-            "SELECT name, profile, ports, ca_cert_path, networks_override FROM nodes ORDER BY name",
+            "SELECT name, profile, ports, ca_cert_path, host_override FROM nodes ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
@@ -290,7 +301,7 @@ impl Inventory {
 
     pub async fn node_config(&self, name: &str) -> Result<NodeConfig> {
         let r = sqlx::query(
-            "SELECT profile, ports, ca_cert_path, networks_override FROM nodes WHERE name = $1",
+            "SELECT profile, ports, ca_cert_path, host_override FROM nodes WHERE name = $1",
         )
         .bind(name.to_string())
         .fetch_optional(&self.pool)

@@ -33,7 +33,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 pub use audit::{AuditEntry, AuditFilter};
-pub use catalog::NodeConfig;
+pub use catalog::{HostOverride, NodeConfig};
 pub use check::Violation;
 pub use flavors::FlavorCapacity;
 pub use hosts::{HostRecord, NewHost};
@@ -315,6 +315,22 @@ impl Inventory {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Seals a secret the inventory keeps on behalf of `owner` (a host's user data), with the
+    /// credentials key.
+    pub fn seal_text(&self, owner: &str, text: &str) -> Result<String> {
+        self.key()?
+            .seal(owner, &crate::bmc::Secret::new(text))
+            .map_err(InventoryError::Credentials)
+    }
+
+    /// Opens what [`Inventory::seal_text`] sealed.
+    pub fn open_text(&self, owner: &str, sealed: &str) -> Result<String> {
+        self.key()?
+            .open(owner, sealed)
+            .map(|s| s.expose().to_string())
+            .map_err(InventoryError::Credentials)
     }
 
     fn key(&self) -> Result<&CredentialsKey> {

@@ -1,12 +1,21 @@
 //! `baremetal_host`: a node allocated to the provider's project, picked by flavor (best fit) or
-//! pinned, optionally taking on a profile. Deploying an operating system onto it (image, config
-//! drive, user data, SSH keys, networks, power) is the host-lifecycle work and is refused clearly
-//! until it lands, never accepted and ignored.
+//! pinned, given a profile, and, with `image_url`, an operating system deployed through virtual
+//! media by the planner's host lifecycle ([`planner::host`]). An image change (or the `rebuild`
+//! trigger) redeploys in place on the same node; destroying a deployed host cleans its node and
+//! gives it back to the pool. `adopt` takes over a server that already runs.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use planner::bmc::{PowerAction, PowerState};
+use planner::host::{
+    sealed_owner, Checksum, DeployRequest, Deployment, HostError, Lifecycle, Wait,
+};
 use planner::inventory::{HostRecord, InventoryError, NewHost};
+use planner::lifecycle::{Event, ProvisionState};
 use planner::schema::{ResourceSpec, HOST};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tf_provider::value::ValueAny;
 
 use super::{name_of, object};
@@ -16,14 +25,14 @@ use crate::value::Obj;
 
 pub struct HostResource;
 
-/// Attributes of the deployment that this provider version does not perform yet.
+/// What redeploys the host when it changes.
 const DEPLOYMENT: [&str; 6] = [
     "image_url",
     "image_checksum",
-    "networks",
     "user_data",
     "ssh_keys",
-    "power",
+    "wait",
+    "rebuild",
 ];
 
 fn project(e: &Engine) -> Result<String, Problem> {
@@ -35,24 +44,128 @@ fn project(e: &Engine) -> Result<String, Problem> {
     })
 }
 
-fn state_of(h: &HostRecord, profile: Option<String>) -> Json {
+fn strings(j: &Json, k: &str) -> Vec<String> {
+    j.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn life<'a>(e: &'a Engine, media: &'a planner::host::MediaServer) -> Lifecycle<'a> {
+    Lifecycle {
+        inv: &e.inv,
+        media,
+        max_parallel: e.max_parallel,
+        poll: Duration::from_millis(250),
+        progress: Arc::new(|node: &str, msg: &str| tracing::info!(node, "host lifecycle: {msg}")),
+    }
+}
+
+fn host_problem(e: HostError) -> Problem {
+    match e {
+        HostError::Image(m) => Problem::at("image_checksum", "Image check failed", m),
+        HostError::Invalid(m) => Problem::root("Invalid host", m),
+        HostError::Failed { .. } => Problem::root("Host lifecycle failed", e.to_string()),
+        HostError::Inventory(i) => i.into(),
+    }
+}
+
+/// The state: what the inventory and the node say, with the configuration's own spelling kept
+/// where the deployment cannot tell (an unset list or default strategy stays unset).
+async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
     let opt = |v: Option<String>| v.map(Value::String).unwrap_or(Value::Null);
-    object(vec![
+    let dep = Deployment::of(h);
+    let node_state = h.node_state.map(|s| s.as_str().to_string());
+    let list = |k: &str, v: &[String]| {
+        if v.is_empty() && prior.get(k).is_none_or(Value::is_null) {
+            Value::Null
+        } else {
+            json!(v)
+        }
+    };
+    let mut pairs = vec![
         ("id", Value::String(h.name.clone())),
         ("name", Value::String(h.name.clone())),
         ("flavor", opt(h.flavor.clone())),
         ("node", opt(h.node.clone())),
         ("project", Value::String(h.project.clone())),
         ("state", Value::String(h.state.clone())),
-        ("profile", opt(profile)),
-    ])
+        ("node_state", opt(node_state)),
+        ("power", prior.get("power").cloned().unwrap_or(Value::Null)),
+        (
+            "rebuild",
+            prior.get("rebuild").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "reboot",
+            prior.get("reboot").cloned().unwrap_or(Value::Null),
+        ),
+        ("adopt", prior.get("adopt").cloned().unwrap_or(Value::Null)),
+        (
+            "timeouts",
+            prior.get("timeouts").cloned().unwrap_or(Value::Null),
+        ),
+    ];
+    match &dep {
+        Some(d) if !d.adopted => {
+            let user_data = match &d.user_data_sealed {
+                Some(sealed) => e
+                    .inv
+                    .open_text(&sealed_owner(h), sealed)
+                    .ok()
+                    .map(Value::String),
+                None => None,
+            };
+            pairs.extend([
+                ("image_url", Value::String(d.image_url.clone())),
+                ("image_checksum", Value::String(d.image_checksum.clone())),
+                ("networks", list("networks", &d.networks)),
+                ("ssh_keys", list("ssh_keys", &d.ssh_keys)),
+                ("wait", json!(d.wait.as_str())),
+                (
+                    "user_data",
+                    user_data
+                        .unwrap_or_else(|| prior.get("user_data").cloned().unwrap_or(Value::Null)),
+                ),
+                ("generation", json!(d.generation)),
+            ]);
+        }
+        Some(_) => {
+            pairs.push(("adopt", Value::Bool(true)));
+            pairs.push(("generation", json!(0)));
+        }
+        None => pairs.push(("generation", json!(0))),
+    }
+    // Later pairs win (adopt on an adopted import).
+    let mut out = Json::new();
+    for (k, v) in object(pairs) {
+        out.insert(k, v);
+    }
+    out
 }
 
-/// Gives the host's node the profile, and converges it (one reset if the profile needs one).
-async fn apply_profile(e: &Engine, node: &str, planned: &Json, op: &str) -> Result<(), Problem> {
+/// Gives the host's node the profile (over the node's own), and converges it (one reset if the
+/// profile needs one).
+async fn apply_profile(
+    e: &Engine,
+    h: &HostRecord,
+    planned: &Json,
+    op: &str,
+) -> Result<(), Problem> {
     let profile = s(planned, "profile");
-    let mut config = e.inv.node_config(node).await?;
-    if config.profile == profile {
+    let Some(node) = &h.node else { return Ok(()) };
+    let current = e
+        .inv
+        .node_config(node)
+        .await?
+        .host_override
+        .and_then(|o| o.profile);
+    if current == profile {
         return Ok(());
     }
     if let Some(p) = &profile {
@@ -64,13 +177,58 @@ async fn apply_profile(e: &Engine, node: &str, planned: &Json, op: &str) -> Resu
             ));
         }
     }
-    config.profile = profile;
-    e.inv.set_node_config(node, &config).await?;
-    e.converge(&[node.to_string()], e.timeout(planned, op)?, &|_| {
-        "profile".to_string()
-    })
-    .await?;
-    Ok(())
+    let media = e.media().await?;
+    life(e, media)
+        .set_profile(h, profile, e.timeout(planned, op)?)
+        .await
+        .map_err(|err| match err {
+            HostError::Failed { what, .. } => {
+                Problem::at("profile", "Value refused by the BMC", what)
+            }
+            other => host_problem(other),
+        })
+}
+
+fn request(e: &Engine, planned: &Json, op: &str) -> Result<Option<DeployRequest>, Problem> {
+    let Some(url) = s(planned, "image_url") else {
+        return Ok(None);
+    };
+    let sum = s(planned, "image_checksum").ok_or_else(|| {
+        Problem::at(
+            "image_checksum",
+            "Checksum required",
+            "image_url needs image_checksum (sha256:… or sha512:…)",
+        )
+    })?;
+    Ok(Some(DeployRequest {
+        image_url: url,
+        image_checksum: Checksum::parse(&sum)
+            .map_err(|m| Problem::at("image_checksum", "Invalid checksum", m))?,
+        user_data: s(planned, "user_data"),
+        ssh_keys: strings(planned, "ssh_keys"),
+        networks: strings(planned, "networks"),
+        wait: match s(planned, "wait") {
+            Some(w) => {
+                Wait::parse(&w).map_err(|m| Problem::at("wait", "Invalid wait strategy", m))?
+            }
+            None => Wait::default(),
+        },
+        profile: s(planned, "profile"),
+        timeout: e.timeout(planned, op)?,
+    }))
+}
+
+async fn set_power(e: &Engine, h: &HostRecord, planned: &Json, op: &str) -> Result<(), Problem> {
+    let action = match s(planned, "power").as_deref() {
+        Some("on") => PowerAction::On,
+        Some("off") => PowerAction::Off,
+        _ => return Ok(()),
+    };
+    let media = e.media().await?;
+    life(e, media)
+        .power(h, action, e.timeout(planned, op)?)
+        .await
+        .map_err(host_problem)
 }
 
 #[async_trait]
@@ -80,20 +238,39 @@ impl Handler for HostResource {
     }
 
     fn validate(&self, config: &Json) -> Vec<Problem> {
-        let out: Vec<Problem> = DEPLOYMENT
-            .iter()
-            .filter(|k| config.get(**k).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())))
-            .map(|k| {
-                Problem::at(
-                    *k,
-                    "Not supported yet",
-                    format!(
-                        "{k}: deploying an operating system (image, config drive, user data, SSH keys, networks, \
-                         power) is not supported by this provider version; a host allocates a node and gives it a profile"
-                    ),
-                )
-            })
-            .collect();
+        let mut out = Vec::new();
+        let has = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
+        if let Some(c) = s(config, "image_checksum") {
+            if let Err(m) = Checksum::parse(&c) {
+                out.push(Problem::at("image_checksum", "Invalid checksum", m));
+            }
+        }
+        if let Some(w) = s(config, "wait") {
+            if let Err(m) = Wait::parse(&w) {
+                out.push(Problem::at("wait", "Invalid wait strategy", m));
+            }
+        }
+        if let Some(p) = s(config, "power") {
+            if p != "on" && p != "off" {
+                out.push(Problem::at(
+                    "power",
+                    "Invalid power",
+                    format!("power {p:?}: use \"on\" or \"off\""),
+                ));
+            }
+        }
+        if config.get("adopt") == Some(&Value::Bool(true)) {
+            if has("image_url") {
+                out.push(Problem::at("adopt", "Adopt or deploy", "an adopted host already runs its system: drop image_url, or adopt = false to deploy"));
+            }
+            if !has("node") {
+                out.push(Problem::at(
+                    "adopt",
+                    "Adopt needs a node",
+                    "name the node that runs the server to adopt",
+                ));
+            }
+        }
         out
     }
 
@@ -104,7 +281,35 @@ impl Handler for HostResource {
         config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
-        if prior.is_none() {
+        let mut out = PlanOut {
+            replace: vec!["flavor", "node", "adopt"],
+            ..Default::default()
+        };
+        let text = |o: &Obj, k: &str| match o.get(k) {
+            Some(ValueAny::String(v)) => Some(v.clone()),
+            _ => None,
+        };
+        // Known only now (validation sees variables as unknown): a deployment's parts go together.
+        let null = |k: &str| matches!(config.get(k), None | Some(ValueAny::Null));
+        let mut problems = Vec::new();
+        if !null("image_url") && null("image_checksum") {
+            problems.push(Problem::at("image_checksum", "Checksum required", "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched"));
+        }
+        if null("image_url") {
+            for k in ["image_checksum", "user_data", "ssh_keys", "wait", "rebuild"] {
+                if !null(k) {
+                    problems.push(Problem::at(
+                        k,
+                        "Needs an image",
+                        format!("{k} belongs to a deployment: set image_url too"),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let Some(prior) = prior else {
             let null = |k: &str| matches!(config.get(k), None | Some(ValueAny::Null));
             if null("flavor") && null("node") {
                 return Err(vec![Problem::root(
@@ -116,9 +321,9 @@ impl Handler for HostResource {
                 planned.insert("project".into(), ValueAny::String(p));
             }
             // Flavor satisfiability at plan time.
-            if let Some(ValueAny::String(f)) = planned.get("flavor") {
+            if let Some(f) = text(planned, "flavor") {
                 let caps = e.inv.flavors().await.map_err(|x| vec![x.into()])?;
-                match caps.iter().find(|c| &c.flavor.name == f) {
+                match caps.iter().find(|c| c.flavor.name == f) {
                     Some(c) if c.free == 0 => {
                         return Err(vec![Problem::at(
                             "flavor",
@@ -129,14 +334,44 @@ impl Handler for HostResource {
                             ),
                         )])
                     }
+                    None if !caps.is_empty() => {
+                        return Err(vec![Problem::at(
+                            "flavor",
+                            "Unknown flavor",
+                            format!("no flavor named {f:?}"),
+                        )])
+                    }
                     _ => {}
                 }
             }
+            return Ok(out);
+        };
+        // An update: a deployment change is a rebuild in place, shown as such.
+        let changed = |k: &str| {
+            prior.get(k).cloned().unwrap_or(Value::Null)
+                != planned
+                    .get(k)
+                    .map(crate::value::to_json)
+                    .unwrap_or(Value::Null)
+        };
+        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
+        if text(planned, "image_url").is_some() && DEPLOYMENT.iter().any(|k| changed(k)) {
+            let gen = prior.get("generation").and_then(Value::as_i64).unwrap_or(0);
+            planned.insert("generation".into(), ValueAny::Number(gen + 1));
+            let node = prior.get("node").and_then(Value::as_str).unwrap_or("?");
+            out.warnings.push(
+                Problem::root(
+                    if deployed { "Rebuild" } else { "Deployment" },
+                    format!(
+                        "host {}: the image is {} on node {node} (its disks are rewritten; one installer boot)",
+                        prior.get("name").and_then(Value::as_str).unwrap_or("?"),
+                        if deployed { "redeployed in place" } else { "deployed" }
+                    ),
+                )
+                .warning(),
+            );
         }
-        Ok(PlanOut {
-            replace: vec!["flavor", "node"],
-            ..Default::default()
-        })
+        Ok(out)
     }
 
     async fn read(&self, e: &Engine, state: &Json) -> Result<Option<Json>, Problem> {
@@ -147,23 +382,65 @@ impl Handler for HostResource {
             Err(InventoryError::NotFound { .. }) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
-        let profile = match (
-            &h.node,
-            state.contains_key("flavor") || state.contains_key("node"),
-        ) {
-            // Imported: the profile is the node's.
-            (Some(n), false) => e.inv.node_config(n).await?.profile,
+        let imported = !(state.contains_key("flavor") || state.contains_key("node"));
+        let mut out = state_of(e, &h, state).await;
+        let profile = match (&h.node, imported) {
+            // Imported: the profile is the one the host put over its node's.
+            (Some(n), true) => e
+                .inv
+                .node_config(n)
+                .await?
+                .host_override
+                .and_then(|o| o.profile),
             _ => s(state, "profile"),
         };
-        Ok(Some(state_of(&h, profile)))
+        if let Some(p) = profile {
+            out.insert("profile".into(), Value::String(p));
+        }
+        // The live power, where the configuration manages it.
+        if state.get("power").is_some_and(|p| !p.is_null())
+            && h.node_state == Some(ProvisionState::Active)
+        {
+            let media = e.media().await?;
+            if let Ok(p) = life(e, media).power_state(&h).await {
+                let p = match p {
+                    PowerState::On | PowerState::PoweringOn => "on",
+                    PowerState::Off | PowerState::PoweringOff => "off",
+                    PowerState::Other(_) => "unknown",
+                };
+                out.insert("power".into(), Value::String(p.into()));
+            }
+        }
+        Ok(Some(out))
     }
 
     async fn create(&self, e: &Engine, planned: &Json) -> Result<Json, Problem> {
+        let project = project(e)?;
+        let name = name_of(planned)?;
+        if planned.get("adopt") == Some(&Value::Bool(true)) {
+            let node = s(planned, "node").unwrap_or_default();
+            let rec = e.inv.node(&node).await?;
+            if rec.state == ProvisionState::Available {
+                e.inv.transition(&node, Event::Manage, None).await?;
+            }
+            e.inv.adopt(&node, &name, &project).await?;
+            let h = e
+                .inv
+                .set_host_state(
+                    &project,
+                    &name,
+                    "active",
+                    Some(&json!({"adopted": true})),
+                    Some("adopted"),
+                )
+                .await?;
+            return Ok(state_of(e, &h, planned).await);
+        }
         let h = e
             .inv
             .create_host(&NewHost {
-                name: name_of(planned)?,
-                project: Some(project(e)?),
+                name: name.clone(),
+                project: Some(project.clone()),
                 flavor: s(planned, "flavor"),
                 node: s(planned, "node"),
             })
@@ -174,30 +451,107 @@ impl Handler for HostResource {
                 }
                 other => other.into(),
             })?;
-        if let Some(node) = &h.node {
-            if let Err(p) = apply_profile(e, node, planned, "create").await {
-                // Nothing half-made: the allocation is released.
+        if h.node.is_none() {
+            return Ok(state_of(e, &h, planned).await);
+        }
+        let req = match request(e, planned, "create") {
+            Ok(r) => r,
+            Err(p) => {
                 let _ = e.inv.delete_host(&h.project, &h.name).await;
                 return Err(p);
             }
+        };
+        let h = match req {
+            None => {
+                if let Err(p) = apply_profile(e, &h, planned, "create").await {
+                    // Nothing half-made: the allocation is released, the node's profile restored.
+                    let media = e.media().await?;
+                    let _ = life(e, media)
+                        .delete(&h, e.timeout(planned, "create")?)
+                        .await;
+                    return Err(p);
+                }
+                h
+            }
+            Some(req) => {
+                let media = e.media().await?;
+                match life(e, media).deploy(&h, &req).await {
+                    Ok(done) => done,
+                    Err(err) => {
+                        // A deployment that failed has cleaned and released its node already; one
+                        // stopped before touching it (the image) still holds the allocation.
+                        if matches!(err, HostError::Image(_) | HostError::Invalid(_)) {
+                            let _ = e.inv.delete_host(&h.project, &h.name).await;
+                        }
+                        e.invalidate().await;
+                        return Err(host_problem(err));
+                    }
+                }
+            }
+        };
+        if s(planned, "power").as_deref() == Some("off") {
+            set_power(e, &h, planned, "create").await?;
         }
-        Ok(state_of(&h, s(planned, "profile")))
+        e.invalidate().await;
+        let h = e.inv.host(&project, &name).await?;
+        Ok(state_of(e, &h, planned).await)
     }
 
-    async fn update(&self, e: &Engine, _prior: &Json, planned: &Json) -> Result<Json, Problem> {
+    async fn update(&self, e: &Engine, prior: &Json, planned: &Json) -> Result<Json, Problem> {
         let project = project(e)?;
-        let h = e.inv.host(&project, &name_of(planned)?).await?;
-        if let Some(node) = &h.node {
-            apply_profile(e, node, planned, "update").await?;
+        let name = name_of(planned)?;
+        let h = e.inv.host(&project, &name).await?;
+        if h.node.is_none() {
+            return Ok(state_of(e, &h, planned).await);
         }
-        Ok(state_of(&h, s(planned, "profile")))
+        let changed = |k: &str| prior.get(k) != planned.get(k);
+        let mut h = h;
+        if let Some(req) = request(e, planned, "update")? {
+            if DEPLOYMENT.iter().any(|k| changed(k)) || h.node_state != Some(ProvisionState::Active)
+            {
+                let media = e.media().await?;
+                h = life(e, media)
+                    .deploy(&h, &req)
+                    .await
+                    .map_err(host_problem)?;
+            } else if changed("networks") || changed("profile") {
+                let media = e.media().await?;
+                life(e, media)
+                    .move_ports(&h, &req.networks, e.timeout(planned, "update")?)
+                    .await
+                    .map_err(host_problem)?;
+                apply_profile(e, &h, planned, "update").await?;
+            }
+        } else {
+            apply_profile(e, &h, planned, "update").await?;
+        }
+        if changed("power") {
+            set_power(e, &h, planned, "update").await?;
+        } else if changed("reboot") {
+            let media = e.media().await?;
+            life(e, media)
+                .power(&h, PowerAction::Reboot, e.timeout(planned, "update")?)
+                .await
+                .map_err(host_problem)?;
+        }
+        e.invalidate().await;
+        let h = e.inv.host(&project, &name).await?;
+        Ok(state_of(e, &h, planned).await)
     }
 
     async fn delete(&self, e: &Engine, prior: &Json) -> Result<(), Problem> {
         let project = s(prior, "project").map(Ok).unwrap_or_else(|| project(e))?;
-        match e.inv.delete_host(&project, &name_of(prior)?).await {
-            Ok(()) | Err(InventoryError::NotFound { .. }) => Ok(()),
-            Err(other) => Err(other.into()),
-        }
+        let h = match e.inv.host(&project, &name_of(prior)?).await {
+            Ok(h) => h,
+            Err(InventoryError::NotFound { .. }) => return Ok(()),
+            Err(other) => return Err(other.into()),
+        };
+        let media = e.media().await?;
+        let r = life(e, media)
+            .delete(&h, e.timeout(prior, "delete")?)
+            .await
+            .map_err(host_problem);
+        e.invalidate().await;
+        r
     }
 }

@@ -127,12 +127,12 @@ async fn configure(e: &Engine, planned: &Json, op: &str) -> Result<(), Problem> 
         ports: ports_of(planned),
         ca_cert_path: s(planned, "ca_cert"),
         // Where a host's lifecycle has put the ports is the lifecycle's to change.
-        networks_override: e
+        host_override: e
             .inv
             .node_config(&name)
             .await
             .ok()
-            .and_then(|c| c.networks_override),
+            .and_then(|c| c.host_override),
     };
     if let Some(p) = &config.profile {
         if let Err(InventoryError::NotFound { .. }) = e.inv.profile_layer(p).await {

@@ -1,0 +1,258 @@
+"""The host lifecycle under the real Terraform CLI: `examples/lab-hosts` deploys two hosts by flavor on
+the lab (image checked, served from loopback, config drive from the provider's endpoint, virtual media
+boot), a plan after shows no changes, an image change rebuilds in place, import reads a deployed host
+back, and destroy cleans both nodes back into the pool. On sushy-emulator, a virtual-media deploy where
+the emulator downloads the image and the config drive, and this test plays the installed system: it
+reads the config drive with pycdlib and calls back as cloud-init's phone_home would."""
+
+import hashlib
+import http.server
+import io
+import json
+import pathlib
+import re
+import threading
+import time
+
+import pycdlib
+import pytest
+import requests
+
+from peers.sushy import SushyEmulator
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "lab-hosts" / "main.tf"
+
+
+class ImageServer:
+    """Plain files over HTTP on loopback, as an image store would serve them."""
+
+    def __init__(self, files):
+        files = dict(files)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+
+
+def sha256(b):
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def run_ok(tf, d, *args):
+    r = tf.run(*args, "-input=false", "-no-color", cwd=d, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def node_states(tf):
+    nodes = json.loads(tf.bmplan("nodes", "list", "--json").stdout)
+    return {n["name"]: n["state"] for n in nodes}
+
+
+def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform, start_lab):
+    lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    v1, v2 = b"os image v1\n" * 50000, b"os image v2\n" * 50000
+    images = ImageServer({"v1.img": v1, "v2.img": v2})
+    try:
+        assert terraform.bmplan("projects", "create", "lab").returncode == 0
+        terraform.env["BAREMETAL_PROJECT"] = "lab"
+        d = terraform.workdir("lab-hosts", EXAMPLE.read_text())
+        var = ["-var", f"lab_manifest={lab.manifest_path}",
+               "-var", f"image_url={images.base}/v1.img", "-var", f"image_checksum={sha256(v1)}"]
+
+        r = run_ok(terraform, d, "apply", "-auto-approve", *var)
+        hosts = json.loads(terraform.run("output", "-json", cwd=d).stdout)["hosts"]["value"]
+        assert sorted(hosts) == ["web-1", "web-2"]
+        states = node_states(terraform)
+        assert sorted(n for n, s in states.items() if s == "active") == sorted(hosts.values()), states
+        assert [s for n, s in states.items() if n not in hosts.values()] == ["available"]
+        for node in hosts.values():
+            detail = lab.node_detail(node)
+            assert detail["os"]["image"] == f"{images.base}/v1.img", detail["os"]
+            assert detail["os"]["image_sha256"] == hashlib.sha256(v1).hexdigest()
+            assert detail["os"]["seed"]["hostname"] in hosts
+            assert detail["bios"]["ProcTurboMode"] == "Enabled"
+            assert not any(m["inserted"] for m in detail["virtual_media"])
+
+        # Nothing to do right after.
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        # Import a deployed host into a fresh state: everything it says reads back.
+        fresh = terraform.workdir("lab-hosts-imported", EXAMPLE.read_text())
+        names = [n["name"] for n in lab.manifest["nodes"]]
+        imports = [(f'baremetal_switch.tor["{s["name"]}"]', s["name"]) for s in lab.manifest["switches"]]
+        imports += [(f"baremetal_network.{n}", n) for n in ("prod", "web", "provisioning", "cleaning")]
+        imports += [("baremetal_profile.pool", "pool"), ("baremetal_profile.web", "web")]
+        imports += [(f'baremetal_node.lab["{n}"]', n) for n in names]
+        imports += [("baremetal_flavor.compute", "compute"), ("baremetal_host.web[0]", "web-1"),
+                    ("baremetal_host.web[1]", "web-2")]
+        for address, ident in imports:
+            r = terraform.run("import", "-input=false", "-no-color", *var, address, ident, cwd=fresh)
+            assert r.returncode == 0, r.stdout + r.stderr
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=fresh)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        # A new image rebuilds both hosts in place, on the same nodes.
+        var2 = var[:2] + ["-var", f"image_url={images.base}/v2.img", "-var", f"image_checksum={sha256(v2)}"]
+        r = terraform.run("plan", "-input=false", "-no-color", *var2, cwd=d)
+        assert "generation" in r.stdout and re.search(r"1 -> 2", r.stdout), r.stdout
+        assert "redeployed in place" in r.stdout + r.stderr
+        r = run_ok(terraform, d, "apply", "-auto-approve", *var2)
+        assert "0 added, 2 changed, 0 destroyed" in r.stdout, r.stdout
+        after = json.loads(terraform.run("output", "-json", cwd=d).stdout)["hosts"]["value"]
+        assert after == hosts
+        for node in hosts.values():
+            assert lab.node_detail(node)["os"]["image_sha256"] == hashlib.sha256(v2).hexdigest()
+
+        # A wrong checksum is refused at the attribute, with nothing touched.
+        resets = {n: lab.node_detail(n)["resets"] for n in hosts.values()}
+        bad = var[:2] + ["-var", f"image_url={images.base}/v1.img", "-var", f"image_checksum={sha256(b'x')}"]
+        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *bad, cwd=d, timeout=600)
+        assert r.returncode == 1 and "does not match its checksum" in r.stderr, r.stderr
+        assert "image_checksum" in r.stderr
+        assert {n: lab.node_detail(n)["resets"] for n in hosts.values()} == resets
+
+        # Destroying the hosts: both nodes cleaned and available again, their disks wiped.
+        run_ok(terraform, d, "destroy", "-auto-approve", "-target=baremetal_host.web", *var2)
+        assert json.loads(terraform.bmplan("hosts", "list", "--json").stdout) == []
+        assert [node_states(terraform)[n] for n in hosts.values()] == ["available", "available"]
+        for node in hosts.values():
+            assert lab.node_detail(node)["os"] is None, "the clean wiped the disks"
+        # The node's life, read back from the audit log.
+        for node in hosts.values():
+            audit = terraform.bmplan("audit", "--node", node, "--format", "json")
+            assert audit.returncode == 0, audit.stderr
+            entries = sorted(json.loads(audit.stdout), key=lambda e: e["id"])
+            states = [e["after"]["state"] for e in entries
+                      if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
+            seq = [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
+            print(node, " → ".join(seq))
+            assert seq == ["available", "deploying", "active", "deploying", "active", "deleting", "cleaning",
+                           "available"], seq
+        # Then everything else.
+        run_ok(terraform, d, "destroy", "-auto-approve", *var2)
+    finally:
+        images.stop()
+
+
+@pytest.fixture
+def sushy(tmp_path):
+    emu = SushyEmulator(tmp_path, [{
+        "uuid": "5f0c3a52-5d1e-4b68-9b54-4d7b1e1f0a02", "name": "sushy-host", "power_state": "Off",
+        "external_notifier": False, "nics": [{"mac": "52:54:ff:00:00:0a", "ip": "127.0.0.1"}],
+    }])
+    yield emu
+    emu.stop()
+
+
+def test_a_virtual_media_deploy_on_sushy_emulator(terraform, sushy):
+    image = b"sushy installer\n" * 10000
+    images = ImageServer({"os.img": image})
+    try:
+        assert terraform.bmplan("projects", "create", "lab").returncode == 0
+        terraform.env["BAREMETAL_PROJECT"] = "lab"
+        config = f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+
+resource "baremetal_node" "s" {{
+  name     = "sushy-host"
+  bmc_url  = "{sushy.url}"
+  username = "admin"
+  password = "password"
+}}
+
+resource "baremetal_host" "h" {{
+  name           = "sushy-host-1"
+  node           = baremetal_node.s.name
+  image_url      = "{images.base}/os.img"
+  image_checksum = "{sha256(image)}"
+  ssh_keys       = ["ssh-ed25519 AAAAC3Nza sushy@test"]
+  wait           = "callback"
+  timeouts {{
+    create = "3m"
+    delete = "3m"
+  }}
+}}
+'''
+        d = terraform.workdir("sushy-host", config)
+        seen = {}
+
+        def play_the_installed_system():
+            """Waits for the config drive in sushy's virtual floppy, reads it, and phones home."""
+            s = requests.Session()
+            s.trust_env = False
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline:
+                try:
+                    systems = s.get(sushy.url + "/redfish/v1/Systems", timeout=5).json()["Members"]
+                    sys = systems[0]["@odata.id"]
+                    media = s.get(sushy.url + sys + "/VirtualMedia", timeout=5).json()["Members"]
+                    docs = [s.get(sushy.url + m["@odata.id"], timeout=5).json() for m in media]
+                    power = s.get(sushy.url + sys, timeout=5).json()["PowerState"]
+                except (requests.RequestException, KeyError, ValueError):
+                    time.sleep(0.5)
+                    continue
+                cd = [m for m in docs if "CD" in m.get("MediaTypes", []) and m.get("Inserted")]
+                drive = [m for m in docs if "CD" not in m.get("MediaTypes", []) and m.get("Inserted")]
+                if cd and drive and power == "On":
+                    seen["cd"] = cd[0]["Image"]
+                    iso = pycdlib.PyCdlib()
+                    iso.open_fp(io.BytesIO(s.get(drive[0]["Image"], timeout=10).content))
+                    seen["label"] = iso.pvd.volume_identifier.decode().strip()
+                    files = {}
+                    for name in ("meta-data", "user-data", "vendor-data", "network-config"):
+                        out = io.BytesIO()
+                        iso.get_file_from_iso_fp(out, rr_path="/" + name)
+                        files[name] = out.getvalue().decode()
+                    iso.close()
+                    seen["files"] = files
+                    vendor = json.loads(files["vendor-data"].split("\n", 1)[1])
+                    url = vendor["phone_home"]["url"]
+                    meta = json.loads(files["meta-data"])
+                    r = s.post(url, data={"instance_id": meta["instance-id"], "hostname": meta["local-hostname"]},
+                               timeout=10)
+                    seen["callback"] = r.status_code
+                    return
+                time.sleep(0.5)
+
+        t = threading.Thread(target=play_the_installed_system, daemon=True)
+        t.start()
+        run_ok(terraform, d, "apply", "-auto-approve")
+        t.join(timeout=10)
+        assert seen.get("cd") == f"{images.base}/os.img", seen
+        assert seen["label"] == "cidata"
+        meta = json.loads(seen["files"]["meta-data"])
+        assert meta["local-hostname"] == "sushy-host-1"
+        assert meta["public-keys"] == ["ssh-ed25519 AAAAC3Nza sushy@test"]
+        assert seen["files"]["user-data"].startswith("#cloud-config")
+        assert "52:54:ff:00:00:0a" in seen["files"]["network-config"].lower() or "ethernets" in seen["files"]["network-config"]
+        assert seen["callback"] == 204
+        states = node_states(terraform)
+        assert states == {"sushy-host": "active"}, states
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        images.stop()
