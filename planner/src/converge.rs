@@ -157,6 +157,12 @@ pub async fn desired_for(
             },
         );
     }
+    // The host lifecycle's networks are on every switch of the fleet, as `bmplan` plans them.
+    for (name, nw) in &catalog.networks {
+        if matches!(nw.role.as_str(), "provisioning" | "cleaning") {
+            d.networks.insert(name.clone(), nw.clone());
+        }
+    }
     Ok(d)
 }
 

@@ -628,6 +628,15 @@ fn switch_diff(
             ));
         }
     }
+    // The host lifecycle's networks (provisioning, cleaning) live on every switch that carries
+    // managed node ports, used or not at the moment: a deployment or a clean moves ports onto them.
+    if d.managed.keys().any(|k| k.starts_with("port.")) {
+        for nw in desired.networks.values() {
+            if matches!(nw.role.as_str(), "provisioning" | "cleaning") {
+                vlans.insert(nw.vlan);
+            }
+        }
+    }
     for v in &held_vlans {
         d.managed
             .insert(format!("vlan.{v}"), Value::String(vlan_name(*v)));

@@ -863,3 +863,51 @@ impl Lifecycle<'_> {
         Ok(())
     }
 }
+
+/// Puts what hosts hold over a desired state loaded from HCL (`bmplan plan/apply/drift`): a node
+/// a host runs on keeps the host's profile and networks, exactly as the provider's engine sees it,
+/// so the two tools never undo each other. Returns the nodes layered.
+pub async fn layer_over(
+    inv: &Inventory,
+    desired: &mut crate::model::Desired,
+) -> Result<Vec<String>, InventoryError> {
+    let configs = inv.node_configs().await?;
+    let mut layered = Vec::new();
+    let mut catalog: Option<converge::Catalog> = None;
+    for (name, config) in configs {
+        let (Some(over), Some(node)) = (config.host_override, desired.nodes.get_mut(&name)) else {
+            continue;
+        };
+        if catalog.is_none() {
+            catalog = Some(converge::Catalog::read(inv).await?);
+        }
+        let cat = catalog.as_ref().expect("read above");
+        if let Some(p) = &over.profile {
+            let spec = desired
+                .profiles
+                .get(p)
+                .cloned()
+                .or_else(|| crate::model::resolve_profile(p, &cat.profiles).ok());
+            if let Some(spec) = spec {
+                node.profile = Some(spec);
+            }
+        }
+        if let Some(nets) = over.networks.as_ref().filter(|n| !n.is_empty()) {
+            for n in nets {
+                if let Some(spec) = desired.networks.get(n).or(cat.networks.get(n)).cloned() {
+                    desired.networks.insert(n.clone(), spec);
+                }
+            }
+            for p in &mut node.ports {
+                p.networks = nets.clone();
+            }
+            let _ = crate::model::finish_ports(
+                &mut node.ports,
+                node.profile.as_ref(),
+                &desired.networks,
+            );
+        }
+        layered.push(name);
+    }
+    Ok(layered)
+}

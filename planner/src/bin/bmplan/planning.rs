@@ -180,9 +180,11 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
     let inv = inv_args.open().await?;
     let applied = inv.applied_state().await?;
     let opts = a.vars.options()?;
-    let p = run::prepare(
-        &a.dir,
-        &opts,
+    let (loaded, mut desired) = run::load(&a.dir, &opts)?;
+    planner::host::layer_over(&inv, &mut desired).await?;
+    let p = run::prepare_loaded(
+        loaded,
+        desired,
         &applied,
         observe_opts(a.concurrency, a.bmc_timeout),
     )
@@ -353,6 +355,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         None => None,
     };
     let (loaded, mut desired) = run::load(&dir, &opts)?;
+    planner::host::layer_over(&inv, &mut desired).await?;
     if let Some(m) = a.max_parallel {
         desired.max_parallel = m.max(1);
     }
@@ -475,9 +478,11 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
 pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()> {
     let inv = inv_args.open().await?;
     let applied = inv.applied_state().await?;
-    let p = run::prepare(
-        &a.dir,
-        &a.vars.options()?,
+    let (loaded, mut desired) = run::load(&a.dir, &a.vars.options()?)?;
+    planner::host::layer_over(&inv, &mut desired).await?;
+    let p = run::prepare_loaded(
+        loaded,
+        desired,
         &applied,
         observe_opts(planner::observe::DEFAULT_CONCURRENCY, a.bmc_timeout),
     )
