@@ -260,3 +260,106 @@ resource "baremetal_host" "h" {{
         assert r.returncode == 0, r.stdout + r.stderr
     finally:
         images.stop()
+
+
+def test_a_failed_node_moves_its_host_to_a_standby_and_a_new_node_migrates_it(terraform, start_lab):
+    lab = start_lab("--nodes", "4", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    image = b"db image\n" * 20000
+    images = ImageServer({"db.img": image})
+    try:
+        assert terraform.bmplan("projects", "create", "lab").returncode == 0
+        terraform.env["BAREMETAL_PROJECT"] = "lab"
+        nodes = "".join(f'''
+resource "baremetal_node" "n{i}" {{
+  name      = "{n['name']}"
+  bmc_url   = "{n['bmc_url']}"
+  system_id = "{n['system_id']}"
+  username  = "{n['username']}"
+  password  = "{n['password']}"
+}}
+''' for i, n in enumerate(lab.manifest["nodes"]))
+
+        def config(node_line=""):
+            return f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+provider "baremetal" {{
+  ca_cert = "{lab.manifest['ca_cert']}"
+}}
+{nodes}
+resource "baremetal_profile" "db" {{
+  name = "db"
+  bios = {{ ProcTurboMode = "Enabled" }}
+}}
+resource "baremetal_flavor" "any" {{
+  name       = "any"
+  cpus       = 1
+  depends_on = [{", ".join(f"baremetal_node.n{i}" for i in range(4))}]
+}}
+resource "baremetal_host" "db" {{
+  name           = "db"
+  flavor         = baremetal_flavor.any.name
+  {node_line}
+  profile        = baremetal_profile.db.name
+  image_url      = "{images.base}/db.img"
+  image_checksum = "{sha256(image)}"
+  failover {{
+    standby_nodes     = [{", ".join(f"baremetal_node.n{i}.name" for i in range(4))}]
+    unreachable_after = "2m"
+  }}
+}}
+output "node" {{ value = baremetal_host.db.node }}
+'''
+
+        d = terraform.workdir("failover", config())
+        run_ok(terraform, d, "apply", "-auto-approve")
+        first = json.loads(terraform.run("output", "-json", cwd=d).stdout)["node"]["value"]
+        names = [n["name"] for n in lab.manifest["nodes"]]
+        standby = next(n for n in names if n != first)
+        last = next(n for n in names if n not in (first, standby))
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        # The host's node fails: its BMC reports Critical. The plan moves the host to the first
+        # free standby.
+        rr = requests.put(f"{lab.control}/nodes/{first}/health", json={"health": "Critical"}, timeout=10)
+        assert rr.status_code < 300, rr.text
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert re.search(rf'node\s+= "{first}" -> "{standby}"', r.stdout), r.stdout
+        assert "Migration" in r.stdout + r.stderr and "goes into maintenance" in r.stdout + r.stderr
+        resets_before = lab.node_detail(standby)["resets"]
+        run_ok(terraform, d, "apply", "-auto-approve")
+        assert json.loads(terraform.run("output", "-json", cwd=d).stdout)["node"]["value"] == standby
+        listed = {n["name"]: n for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)}
+        assert listed[standby]["state"] == "active"
+        assert listed[first]["maintenance"] is True, listed[first]
+        assert listed[first]["state"] == "clean_failed"
+        detail = lab.node_detail(standby)
+        assert detail["os"]["image_sha256"] == hashlib.sha256(image).hexdigest()
+        assert detail["bios"]["ProcTurboMode"] == "Enabled", "the profile moved with the host"
+        print("standby resets during the migration:", detail["resets"] - resets_before)
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        # Manual migration: the configuration names another node; the plan shows the move.
+        (d / "main.tf").write_text(config(f'node = "{last}"'))
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 2 and re.search(rf'node\s+= "{standby}" -> "{last}"', r.stdout), r.stdout
+        assert "must be replaced" not in r.stdout, "a migration is an update in place"
+        run_ok(terraform, d, "apply", "-auto-approve")
+        listed = {n["name"]: n for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)}
+        assert listed[last]["state"] == "active" and listed[standby]["maintenance"] is True
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for node in (first, standby, last):
+            audit = terraform.bmplan("audit", "--node", node, "--format", "json")
+            entries = sorted(json.loads(audit.stdout), key=lambda e: e["id"])
+            states = [e["after"]["state"] for e in entries
+                      if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
+            print(node, " → ".join(s for i, s in enumerate(states) if i == 0 or states[i - 1] != s))
+    finally:
+        images.stop()

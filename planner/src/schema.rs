@@ -373,7 +373,7 @@ pub const HOST: ResourceSpec = ResourceSpec {
             "node",
             Kind::String,
             Presence::OptionalComputed,
-            "Node to pin; when only `flavor` is given, the node the scheduler picked.",
+            "Node to pin; when only `flavor` is given, the node the scheduler picked. Changing it migrates the host in place: the old node goes into maintenance, the host (its profile, its image) moves to the new one.",
         ),
         computed(
             "project",
@@ -404,8 +404,22 @@ pub const HOST: ResourceSpec = ResourceSpec {
         attr("adopt", Bool, Optional, "Take over a server that already runs an operating system: the pinned `node` becomes an active host without a deployment. Cannot be combined with `image_url`."),
         computed("node_state", Kind::String, "The node's provision state (`active`, `deploying`, `clean failed`…)."),
         computed("generation", Number, "How many times the image was deployed on this host (1, then one more per rebuild)."),
+        computed("health", Kind::String, "The node's health as its BMC reports it (`OK`, `Warning`, `Critical`), or `unreachable`; read only for hosts with a `failover` policy."),
     ],
-    blocks: &[TIMEOUTS],
+    blocks: &[
+        TIMEOUTS,
+        BlockSpec {
+            name: "failover",
+            max_one: true,
+            description: "Stateless computing: where the host goes when its node fails. When the node reports health Critical, or its BMC stays unreachable longer than `unreachable_after`, `terraform plan` shows the host moving to a standby node (its profile, and its image if it has one); apply moves it, and puts the failed node into maintenance.",
+            attrs: &[
+                attr("standby_nodes", StringList, Optional, "Standby nodes, in order of preference; the first free one is taken."),
+                attr("standby_flavor", Kind::String, Optional, "A flavor whose best-fitting free node is taken when no standby node is free."),
+                attr("unreachable_after", Kind::String, Optional, "How long the node's BMC may stay unreachable before the host moves (a duration; default `5m`)."),
+            ],
+            blocks: &[],
+        },
+    ],
 };
 
 pub const DATA_NODES: ResourceSpec = ResourceSpec {

@@ -90,6 +90,27 @@ pub struct Deployment {
     pub user_data_sealed: Option<String>,
     /// Adopted: the server ran its system before it became a host; nothing was deployed.
     pub adopted: bool,
+    /// Where the host goes when its node fails.
+    pub failover: Option<Failover>,
+    /// Since when (ms since the epoch) the node's BMC has not answered, while it does not.
+    pub unreachable_since: Option<i64>,
+}
+
+/// A host's failover policy: a standby pool (nodes, in order of preference, then a flavor) and
+/// how long a BMC may stay unreachable before its host moves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Failover {
+    pub standby_nodes: Vec<String>,
+    pub standby_flavor: Option<String>,
+    pub unreachable_after_s: u64,
+}
+
+/// Why a host should move, when it should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    pub node: String,
+    pub reason: String,
 }
 
 impl Deployment {
@@ -278,6 +299,8 @@ impl Lifecycle<'_> {
                 Some(p) => p.baseline_profile.clone(),
                 None => config.profile.clone(),
             },
+            failover: prior.as_ref().and_then(|p| p.failover.clone()),
+            unreachable_since: None,
             // Sealed when there is a credentials key; without one an import cannot read it back.
             user_data_sealed: req
                 .user_data
@@ -773,6 +796,170 @@ impl Lifecycle<'_> {
                 node: node.clone(),
                 what: step("applying the profile", what),
             })
+    }
+
+    /// Whether the host's node has failed: its health is Critical, or its BMC has not answered
+    /// for longer than the policy allows (the first silence is recorded, and cleared on an
+    /// answer). `Ok(None)`: healthy, or not failed long enough.
+    /// Also returns the health as read: `OK`/`Warning`/`Critical`, `unreachable` once past the
+    /// threshold, `unreachable for Ns` before it.
+    pub async fn check_failure(
+        &self,
+        host: &HostRecord,
+    ) -> Result<(String, Option<NodeFailure>), HostError> {
+        let Some(node) = host.node.clone() else {
+            return Ok(("unknown".into(), None));
+        };
+        let mut dep = Deployment::of(host).unwrap_or_default();
+        let Some(policy) = dep.failover.clone() else {
+            return Ok(("unknown".into(), None));
+        };
+        let probe = async {
+            let (bmc, sys) = self.bmc(&node).await?;
+            tokio::time::timeout(Duration::from_secs(30), bmc.power_and_health(&sys))
+                .await
+                .map_err(|_| "no answer within 30s".to_string())?
+                .map_err(|e| e.to_string())
+        };
+        let now = crate::inventory::now_ms();
+        let (health, failure, since) = match probe.await {
+            Ok((_, Some(h))) if h == "Critical" => (
+                h,
+                Some(format!("node {node} reports health Critical")),
+                None,
+            ),
+            Ok((_, h)) => (h.unwrap_or_else(|| "OK".into()), None, None),
+            Err(why) => {
+                let since = dep.unreachable_since.unwrap_or(now);
+                let after = Duration::from_secs(policy.unreachable_after_s);
+                let silent = Duration::from_millis((now - since).max(0) as u64);
+                let failure = (silent >= after).then(|| {
+                    format!(
+                        "node {node}'s BMC has not answered for {}s (more than {}s): {why}",
+                        silent.as_secs(),
+                        after.as_secs()
+                    )
+                });
+                let health = if failure.is_some() {
+                    "unreachable".to_string()
+                } else {
+                    format!("unreachable for {}s", silent.as_secs())
+                };
+                (health, failure, Some(since))
+            }
+        };
+        if since != dep.unreachable_since {
+            dep.unreachable_since = since;
+            let v = serde_json::to_value(&dep).unwrap_or_default();
+            self.inv
+                .set_host_state(&host.project, &host.name, &host.state, Some(&v), None)
+                .await?;
+        }
+        Ok((health, failure.map(|reason| NodeFailure { node, reason })))
+    }
+
+    /// The first free node of the standby pool: the named nodes in order, then the flavor's best
+    /// fit. `None` when the pool is empty.
+    pub async fn pick_standby(
+        &self,
+        policy: &Failover,
+        not: &str,
+    ) -> Result<Option<String>, HostError> {
+        let nodes = self
+            .inv
+            .nodes(&crate::inventory::NodeFilter::default())
+            .await?;
+        let free = |n: &crate::inventory::NodeRecord| {
+            n.name != not
+                && n.state == crate::lifecycle::ProvisionState::Available
+                && !n.maintenance
+                && n.host.is_none()
+        };
+        for want in &policy.standby_nodes {
+            if nodes.iter().any(|n| &n.name == want && free(n)) {
+                return Ok(Some(want.clone()));
+            }
+        }
+        if let Some(f) = &policy.standby_flavor {
+            let caps = self.inv.flavors().await?;
+            if let Some(c) = caps.iter().find(|c| &c.flavor.name == f) {
+                let candidates: Vec<_> = nodes
+                    .iter()
+                    .filter(|n| free(n))
+                    .map(|n| n.specs())
+                    .collect();
+                if let Some(best) = c.flavor.rank(&candidates).into_iter().next() {
+                    return Ok(Some(best.name.clone()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Moves a host to `to`: the node it leaves goes into maintenance (and, if it ran the host,
+    /// to `clean failed`: nobody cleaned it), the host's profile goes to the new node with one
+    /// reset, and a host with an image is deployed there (`req`).
+    pub async fn migrate(
+        &self,
+        host: &HostRecord,
+        to: &str,
+        reason: &str,
+        req: Option<&DeployRequest>,
+        limit: Duration,
+    ) -> Result<HostRecord, HostError> {
+        let from = host.node.clone().ok_or_else(|| {
+            HostError::Invalid(format!("host {} has no node to move from", host.name))
+        })?;
+        let reason = format!("host {} moves from {from} to {to}: {reason}", host.name);
+        self.say(&from, &reason);
+        let moved = self
+            .inv
+            .move_host(&host.project, &host.name, to, &reason)
+            .await?;
+        // The node left behind: out of the pool until someone looks at it.
+        let mut config = self.inv.node_config(&from).await?;
+        let over = config.host_override.take();
+        if over.is_some() {
+            self.inv.set_node_config(&from, &config).await?;
+        }
+        let left = self.inv.node(&from).await?;
+        if left.state == crate::lifecycle::ProvisionState::Active {
+            self.inv.transition(&from, Event::Delete, None).await?;
+            self.inv
+                .transition(&from, Event::Fail, Some(&format!("not cleaned: {reason}")))
+                .await?;
+        }
+        self.inv.set_maintenance(&from, true, Some(&reason)).await?;
+        // The host on its new node.
+        let mut dep = Deployment::of(host).unwrap_or_default();
+        dep.unreachable_since = None;
+        let v = serde_json::to_value(&dep).unwrap_or_default();
+        let moved = self
+            .inv
+            .set_host_state(&moved.project, &moved.name, "migrating", Some(&v), None)
+            .await?;
+        match req {
+            Some(req) => {
+                let mut moved = moved;
+                // A fresh deployment on the standby (its generation continues).
+                moved.state = "allocated".into();
+                self.deploy(&moved, req).await
+            }
+            None => {
+                let profile = over.and_then(|o| o.profile);
+                self.set_profile(&moved, profile, limit).await?;
+                Ok(self
+                    .inv
+                    .set_host_state(
+                        &moved.project,
+                        &moved.name,
+                        "allocated",
+                        None,
+                        Some("migrated"),
+                    )
+                    .await?)
+            }
+        }
     }
 
     /// The host's node's power, read from its BMC.

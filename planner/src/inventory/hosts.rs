@@ -521,6 +521,84 @@ impl Inventory {
         Ok(record)
     }
 
+    /// Moves a host to another node (a migration): the target must be free, and is locked as an
+    /// allocation is. The host's state becomes `migrating`; what happens to the node it leaves is
+    /// the caller's (the host lifecycle puts it in maintenance).
+    pub async fn move_host(
+        &self,
+        project: &str,
+        name: &str,
+        to: &str,
+        reason: &str,
+    ) -> Result<HostRecord> {
+        self.authorize(
+            Object::Host,
+            Access::Write,
+            Some(project),
+            "host.migrate",
+            name,
+        )
+        .await?;
+        let mut tx = self.begin().await?;
+        let before = self.host_in(&mut *tx, project, name).await?;
+        let target = self.node_in_locked(&mut tx, to).await?;
+        let owned_elsewhere = target
+            .owner_project
+            .as_deref()
+            .is_some_and(|p| p != project);
+        if !is_free(&target) || owned_elsewhere || !self.lock_free_node(&mut tx, target.id).await? {
+            return Err(InventoryError::Conflict {
+                detail: format!(
+                    "host {project}/{name} cannot move to node {to}: it is {}{}{}{}",
+                    target.state,
+                    if target.maintenance {
+                        ", in maintenance"
+                    } else {
+                        ""
+                    },
+                    target
+                        .host
+                        .as_ref()
+                        .map(|h| format!(", carrying host {h}"))
+                        .unwrap_or_default(),
+                    if owned_elsewhere {
+                        ", reserved for another project"
+                    } else {
+                        ""
+                    },
+                ),
+            });
+        }
+        sqlx::query(
+            "UPDATE hosts SET node_id = $1, state = 'migrating', updated_at = $2 WHERE id = $3",
+        )
+        .bind(target.id)
+        .bind(now_ms())
+        .bind(before.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(InventoryError::db("moving a host"))?;
+        let after = self.host_in(&mut *tx, project, name).await?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: "host.migrate",
+                kind: Object::Host,
+                object: name,
+                project: Some(project),
+                node: Some(to),
+                before: Some(serde_json::json!({"node": before.node, "state": before.state})),
+                after: Some(serde_json::json!({"node": to, "state": "migrating"})),
+                detail: Some(reason.to_string()),
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a host migration"))?;
+        Ok(after)
+    }
+
     /// Records a host's lifecycle state (and, when given, its deployment), with an audit entry.
     pub async fn set_host_state(
         &self,

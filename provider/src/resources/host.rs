@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use planner::bmc::{PowerAction, PowerState};
 use planner::host::{
-    sealed_owner, Checksum, DeployRequest, Deployment, HostError, Lifecycle, Wait,
+    sealed_owner, Checksum, DeployRequest, Deployment, Failover, HostError, Lifecycle, Wait,
 };
 use planner::inventory::{HostRecord, InventoryError, NewHost};
 use planner::lifecycle::{Event, ProvisionState};
@@ -54,6 +54,46 @@ fn strings(j: &Json, k: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The `failover` block, as the lifecycle keeps it.
+fn failover_of(j: &Json) -> Result<Option<Failover>, Problem> {
+    let Some(b) = j
+        .get("failover")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_object)
+    else {
+        return Ok(None);
+    };
+    let after = match s(b, "unreachable_after") {
+        Some(t) => planner::schema::parse_duration(&t)
+            .map_err(|m| Problem::at("failover.0.unreachable_after", "Invalid duration", m))?,
+        None => Duration::from_secs(300),
+    };
+    Ok(Some(Failover {
+        standby_nodes: strings(b, "standby_nodes"),
+        standby_flavor: s(b, "standby_flavor"),
+        unreachable_after_s: after.as_secs(),
+    }))
+}
+
+/// Keeps the policy with the host (the deployment record), so reads can check the node.
+async fn record_failover(
+    e: &Engine,
+    h: &HostRecord,
+    planned: &Json,
+) -> Result<HostRecord, Problem> {
+    let policy = failover_of(planned)?;
+    let mut dep = Deployment::of(h).unwrap_or_default();
+    if dep.failover == policy && (h.deployment.is_some() || policy.is_none()) {
+        return Ok(h.clone());
+    }
+    dep.failover = policy;
+    let v = serde_json::to_value(&dep).unwrap_or_default();
+    Ok(e.inv
+        .set_host_state(&h.project, &h.name, &h.state, Some(&v), None)
+        .await?)
 }
 
 fn life<'a>(e: &'a Engine, media: &'a planner::host::MediaServer) -> Lifecycle<'a> {
@@ -109,6 +149,14 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
         (
             "timeouts",
             prior.get("timeouts").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "failover",
+            prior.get("failover").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "health",
+            prior.get("health").cloned().unwrap_or(Value::Null),
         ),
     ];
     match &dep {
@@ -282,7 +330,7 @@ impl Handler for HostResource {
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
         let mut out = PlanOut {
-            replace: vec!["flavor", "node", "adopt"],
+            replace: vec!["flavor", "adopt"],
             ..Default::default()
         };
         let text = |o: &Obj, k: &str| match o.get(k) {
@@ -346,7 +394,51 @@ impl Handler for HostResource {
             }
             return Ok(out);
         };
-        // An update: a deployment change is a rebuild in place, shown as such.
+        // An update. A failed node with a failover policy: the host moves to a standby node.
+        let prior_node = prior
+            .get("node")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let health = prior.get("health").and_then(Value::as_str).unwrap_or("");
+        let node_set = !matches!(config.get("node"), None | Some(ValueAny::Null));
+        if !node_set && (health == "Critical" || health == "unreachable") {
+            if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
+                let media = e.media().await.map_err(|p| vec![p])?;
+                match life(e, media).pick_standby(&policy, &prior_node).await {
+                    Ok(Some(to)) => {
+                        planned.insert("node".into(), ValueAny::String(to.clone()));
+                        for k in ["health", "generation", "node_state", "state"] {
+                            planned.insert(k.into(), ValueAny::Unknown);
+                        }
+                        out.warnings.push(Problem::root("Migration", format!(
+                            "host {}: node {prior_node} failed (health {health}); the host moves to standby node {to}, \
+                             {prior_node} goes into maintenance",
+                            prior.get("name").and_then(Value::as_str).unwrap_or("?"),
+                        )).warning());
+                    }
+                    Ok(None) => out.warnings.push(Problem::root("No standby", format!(
+                        "node {prior_node} failed (health {health}) and no standby node is free: the host stays"
+                    )).warning()),
+                    Err(err) => return Err(vec![host_problem(err)]),
+                }
+            }
+        } else if node_set && text(planned, "node").is_some_and(|n| n != prior_node) {
+            for k in ["health", "generation", "node_state", "state"] {
+                planned.insert(k.into(), ValueAny::Unknown);
+            }
+            out.warnings.push(
+                Problem::root(
+                    "Migration",
+                    format!(
+                        "the host moves from node {prior_node} to {}; {prior_node} goes into maintenance",
+                        text(planned, "node").unwrap_or_default()
+                    ),
+                )
+                .warning(),
+            );
+        }
+        // A deployment change is a rebuild in place, shown as such.
         let changed = |k: &str| {
             prior.get(k).cloned().unwrap_or(Value::Null)
                 != planned
@@ -384,6 +476,16 @@ impl Handler for HostResource {
         };
         let imported = !(state.contains_key("flavor") || state.contains_key("node"));
         let mut out = state_of(e, &h, state).await;
+        // A host with a failover policy: its node's health, read live (a failed node shows, and
+        // the plan moves the host).
+        if Deployment::of(&h).is_some_and(|d| d.failover.is_some()) {
+            let media = e.media().await?;
+            let (health, _) = life(e, media)
+                .check_failure(&h)
+                .await
+                .map_err(host_problem)?;
+            out.insert("health".into(), Value::String(health));
+        }
         let profile = match (&h.node, imported) {
             // Imported: the profile is the one the host put over its node's.
             (Some(n), true) => e
@@ -492,6 +594,7 @@ impl Handler for HostResource {
         if s(planned, "power").as_deref() == Some("off") {
             set_power(e, &h, planned, "create").await?;
         }
+        record_failover(e, &h, planned).await?;
         e.invalidate().await;
         let h = e.inv.host(&project, &name).await?;
         Ok(state_of(e, &h, planned).await)
@@ -506,7 +609,33 @@ impl Handler for HostResource {
         }
         let changed = |k: &str| prior.get(k) != planned.get(k);
         let mut h = h;
-        if let Some(req) = request(e, planned, "update")? {
+        // A new node: the host migrates (a failover the plan chose, or the configuration's).
+        let mut migrated = false;
+        if let (Some(to), Some(from)) = (s(planned, "node"), h.node.clone()) {
+            if to != from {
+                let reason = match prior.get("health").and_then(Value::as_str) {
+                    Some(hl @ ("Critical" | "unreachable")) => {
+                        format!("node {from} failed (health {hl})")
+                    }
+                    _ => "the configuration names another node".to_string(),
+                };
+                let req = request(e, planned, "update")?;
+                let media = e.media().await?;
+                h = life(e, media)
+                    .migrate(
+                        &h,
+                        &to,
+                        &reason,
+                        req.as_ref(),
+                        e.timeout(planned, "update")?,
+                    )
+                    .await
+                    .map_err(host_problem)?;
+                migrated = true;
+            }
+        }
+        if migrated {
+        } else if let Some(req) = request(e, planned, "update")? {
             if DEPLOYMENT.iter().any(|k| changed(k)) || h.node_state != Some(ProvisionState::Active)
             {
                 let media = e.media().await?;
@@ -534,9 +663,19 @@ impl Handler for HostResource {
                 .await
                 .map_err(host_problem)?;
         }
+        let h = e.inv.host(&project, &name).await?;
+        record_failover(e, &h, planned).await?;
         e.invalidate().await;
         let h = e.inv.host(&project, &name).await?;
-        Ok(state_of(e, &h, planned).await)
+        let mut out = state_of(e, &h, planned).await;
+        if migrated {
+            // What the plan could not know: the new node's health.
+            let media = e.media().await?;
+            if let Ok((health, _)) = life(e, media).check_failure(&h).await {
+                out.insert("health".into(), Value::String(health));
+            }
+        }
+        Ok(out)
     }
 
     async fn delete(&self, e: &Engine, prior: &Json) -> Result<(), Problem> {
