@@ -363,3 +363,54 @@ output "node" {{ value = baremetal_host.db.node }}
             print(node, " → ".join(s for i, s in enumerate(states) if i == 0 or states[i - 1] != s))
     finally:
         images.stop()
+
+
+def test_a_profile_assigned_to_a_serial_configures_the_server_once_it_is_enrolled(terraform, start_lab, tmp_path):
+    lab = start_lab("--nodes", "2", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    first, later = lab.manifest["nodes"]
+    config = f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+provider "baremetal" {{
+  ca_cert = "{lab.manifest['ca_cert']}"
+}}
+resource "baremetal_node" "n0" {{
+  name      = "{first['name']}"
+  bmc_url   = "{first['bmc_url']}"
+  system_id = "{first['system_id']}"
+  username  = "{first['username']}"
+  password  = "{first['password']}"
+}}
+# The second server is not installed yet: its profile waits for its serial number.
+resource "baremetal_profile" "web" {{
+  name    = "web"
+  bios    = {{ ProcTurboMode = "Disabled" }}
+  serials = ["{later['serial']}"]
+}}
+'''
+    d = terraform.workdir("offline", config)
+    run_ok(terraform, d, "apply", "-auto-approve")
+    assert lab.node_detail(later["name"])["resets"] == 0
+
+    # The server is installed and enrolled (as discovery would): it takes its profile at once.
+    csv = tmp_path / "later.csv"
+    csv.write_text("name,bmc_url,system_id,username,password,ca_cert\n"
+                   f"{later['name']},{later['bmc_url']},{later['system_id']},{later['username']},"
+                   f"{later['password']},{lab.manifest['ca_cert']}\n")
+    r = terraform.bmplan("nodes", "enroll", str(csv))
+    assert r.returncode == 0, r.stdout + r.stderr
+    audit = json.loads(terraform.bmplan("audit", "--node", later["name"], "--format", "json").stdout)
+    assert any(e["action"] == "node.offline_profile" for e in audit), audit
+
+    # The next plan shows the profile's values to put on it; the apply configures it, once.
+    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 2 and re.search(r'"ProcTurboMode"\s+= "Enabled" -> "Disabled"', r.stdout), r.stdout
+    run_ok(terraform, d, "apply", "-auto-approve")
+    detail = lab.node_detail(later["name"])
+    assert detail["bios"]["ProcTurboMode"] == "Disabled" and detail["resets"] == 1
+    assert lab.node_detail(first["name"])["resets"] == 0, "the node without the profile is untouched"
+    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -56,7 +56,13 @@ impl Catalog {
         self.configs
             .iter()
             .filter(|(_, c)| {
-                c.profile.as_deref().is_some_and(|p| {
+                // The profile in effect: a host's over the node's own.
+                let effective = c
+                    .host_override
+                    .as_ref()
+                    .and_then(|o| o.profile.as_deref())
+                    .or(c.profile.as_deref());
+                effective.is_some_and(|p| {
                     p == profile
                         || resolve_profile(p, &self.profiles)
                             .map(|s| s.inherits.iter().any(|t| t == profile))

@@ -186,6 +186,10 @@ pub struct ProfileLayer {
     pub connection_networks: Vec<String>,
     #[serde(default)]
     pub bond_mode: Option<String>,
+    /// Offline configuration: servers, by serial number, that take this profile when they are
+    /// enrolled, before they are installed.
+    #[serde(default)]
+    pub serials: Vec<String>,
 }
 
 fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String, Value>> {
@@ -294,6 +298,16 @@ impl ProfileLayer {
             firmware,
             connection_networks,
             bond_mode,
+            serials: attrs
+                .get("serials")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         (layer, errors)
     }

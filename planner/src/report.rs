@@ -508,6 +508,7 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
             );
         }
     }
+    s.push_str(&by_profile(p, style));
     let switch_batches = plan.steps.iter().filter(|x| x.switch.is_some()).count();
     let _ = writeln!(
         s,
@@ -519,6 +520,50 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
         switch_batches,
         plan.estimate_s().div_ceil(60)
     );
+    s
+}
+
+/// Template compliance: the nodes with pending changes, grouped by the profile they take on and
+/// the templates it inherits, so a change made at a template shows on every node it reaches.
+fn by_profile(p: &crate::run::Prepared, style: Style) -> String {
+    let mut groups: std::collections::BTreeMap<String, Vec<(String, usize)>> =
+        std::collections::BTreeMap::new();
+    for (node, d) in &p.diff.nodes {
+        let Some(spec) = p.desired.nodes.get(node).and_then(|n| n.profile.as_ref()) else {
+            continue;
+        };
+        let settings = d.items.len();
+        if settings == 0 {
+            continue;
+        }
+        let key = if spec.inherits.is_empty() {
+            format!("profile {}", spec.name)
+        } else {
+            format!(
+                "profile {} (template {})",
+                spec.name,
+                spec.inherits.join(" → ")
+            )
+        };
+        groups
+            .entry(key)
+            .or_default()
+            .push((node.clone(), settings));
+    }
+    let mut s = String::new();
+    if groups.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "\n{}", style.bold("By profile:"));
+    for (key, nodes) in groups {
+        let list: Vec<String> = nodes.iter().map(|(n, c)| format!("{n} ({c})")).collect();
+        let _ = writeln!(
+            s,
+            "  {key}: {} node(s) to bring back to it: {}",
+            nodes.len(),
+            list.join(", ")
+        );
+    }
     s
 }
 

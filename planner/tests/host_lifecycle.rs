@@ -479,3 +479,68 @@ async fn a_clean_that_fails_leaves_the_node_in_clean_failed_and_maintenance() {
     );
     let _ = PowerAction::On;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bmc_that_fails_mid_deploy_leaves_the_node_for_a_resume_that_finishes_it() {
+    let w = world(1).await;
+    let image = b"an image".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let h = host(&w, "web-1", None).await;
+    let node = h.node.clone().unwrap();
+    // The installer hangs; once it runs, the BMC stops answering (every connection dropped).
+    w.faults(0, json!({"install_hang": true}));
+    let sim = w.lab.fleet.nodes[0].clone();
+    let fleet = w.lab.fleet.clone();
+    let breaker = tokio::spawn(async move {
+        loop {
+            if sim.state().install.is_some() {
+                fleet.faults.set(lab::faults::FaultConfig {
+                    reset_rate: 1.0,
+                    ..Default::default()
+                });
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let mut req = request(&img.url, &image, Wait::PowerOff);
+    req.timeout = Duration::from_secs(6);
+    let e = w.life().deploy(&h, &req).await.unwrap_err().to_string();
+    breaker.await.unwrap();
+    assert!(
+        e.contains("the BMC does not answer") && e.contains("resumes on it"),
+        "{e}"
+    );
+    let rec = w.inv.node(&node).await.unwrap();
+    assert_eq!(rec.state, ProvisionState::DeployFailed);
+    assert!(!rec.maintenance);
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.state, "deploy failed");
+    assert_eq!(
+        h.node.as_deref(),
+        Some(node.as_str()),
+        "the host keeps its node"
+    );
+
+    // The BMC is back (restarted): the next deployment resumes on the same node and finishes.
+    w.lab.fleet.faults.set(lab::faults::FaultConfig::default());
+    w.faults(0, json!({}));
+    let h = w
+        .life()
+        .deploy(&h, &request(&img.url, &image, Wait::PowerOff))
+        .await
+        .unwrap();
+    assert_eq!(h.state, "active");
+    assert_eq!(h.node.as_deref(), Some(node.as_str()));
+    assert_eq!(w.node(0)["os"]["image_sha256"], sha256(&image).as_str());
+    assert_eq!(
+        w.states(&node).await,
+        [
+            "available",
+            "deploying",
+            "deploy failed",
+            "deploying",
+            "active"
+        ]
+    );
+}

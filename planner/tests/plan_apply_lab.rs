@@ -286,6 +286,28 @@ async fn plan_apply_plan_on_the_lab_resets_each_node_once_and_drift_sees_out_of_
     );
     let p = f.run(&["plan", ex, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+
+    // Template compliance: a value changed at the template ("base") shows on every node that
+    // takes a profile inheriting it, grouped under that profile.
+    let changed = f.dir.path().join("template-changed");
+    std::fs::create_dir_all(&changed).unwrap();
+    let main = std::fs::read_to_string(Path::new(ex).join("main.tf")).unwrap();
+    assert!(main.contains("PowerOnDelaySec   = 30"));
+    std::fs::write(
+        changed.join("main.tf"),
+        main.replace("PowerOnDelaySec   = 30", "PowerOnDelaySec   = 60"),
+    )
+    .unwrap();
+    let p = f.run(&["plan", changed.to_str().unwrap(), "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    let out = text(&p);
+    assert!(out.contains("By profile:"), "{out}");
+    assert!(
+        out.contains(
+            "profile compute (template base): 6 node(s) to bring back to it: r1u01 (1), r1u02 (1)"
+        ),
+        "{out}"
+    );
     f.lab.shutdown().await;
 }
 

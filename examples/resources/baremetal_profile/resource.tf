@@ -44,3 +44,11 @@ resource "baremetal_profile" "compute" {
     update = "45m"
   }
 }
+
+# Offline configuration: servers not installed yet take this profile as soon as they are enrolled
+# (or discovered), by serial number; the next apply configures them.
+resource "baremetal_profile" "rack9" {
+  name     = "rack9"
+  template = baremetal_profile.compute.name
+  serials  = ["CN7016390B0042", "CN7016390B0043"]
+}

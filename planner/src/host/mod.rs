@@ -281,7 +281,18 @@ impl Lifecycle<'_> {
             }
         }
         let prior = Deployment::of(host);
-        let rebuild = self.inv.node(&node).await?.state == crate::lifecycle::ProvisionState::Active;
+        let node_state = self.inv.node(&node).await?.state;
+        if node_state == crate::lifecycle::ProvisionState::Deploying {
+            // A deployment that stopped midway (its process killed): it failed, and resumes now.
+            self.inv
+                .transition(
+                    &node,
+                    Event::Fail,
+                    Some("the deployment stopped midway; resumed"),
+                )
+                .await?;
+        }
+        let rebuild = node_state == crate::lifecycle::ProvisionState::Active;
         let config = self.inv.node_config(&node).await?;
         let dep = Deployment {
             image_url: req.image_url.clone(),
@@ -345,6 +356,19 @@ impl Lifecycle<'_> {
                         Some(&what),
                     )
                     .await?;
+                // A BMC that does not answer cannot be cleaned through: the node stays in deploy
+                // failed, held by the host, and the next deployment resumes on it.
+                if !self.answers(&node).await {
+                    return Err(HostError::Failed {
+                        host: host.name.clone(),
+                        node: node.clone(),
+                        what: format!(
+                            "deploy failed: {what}; the BMC does not answer, so nothing was cleaned: node {node} \
+                             stays in deploy failed and the next deployment of host {} resumes on it",
+                            host.name
+                        ),
+                    });
+                }
                 // Not leaked: the node is cleaned and goes back to the pool.
                 let cleaned = self
                     .teardown(host, &node, &dep, req.timeout)
@@ -357,6 +381,16 @@ impl Lifecycle<'_> {
                     what: format!("deploy failed: {what}; {cleaned}"),
                 })
             }
+        }
+    }
+
+    /// Whether the node's BMC answers a power read (within 20 s, retries included).
+    async fn answers(&self, node: &str) -> bool {
+        match self.bmc(node).await {
+            Ok((bmc, sys)) => tokio::time::timeout(Duration::from_secs(20), bmc.power_state(&sys))
+                .await
+                .is_ok_and(|r| r.is_ok()),
+            Err(_) => false,
         }
     }
 

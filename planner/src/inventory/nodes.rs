@@ -489,12 +489,39 @@ impl Inventory {
         tx.commit()
             .await
             .map_err(InventoryError::db("committing an enrollment"))?;
+        if let Some(serial) = facts.as_ref().and_then(|f| f.serial.clone()) {
+            self.offline_profile(&reg.name, &serial).await?;
+        }
         Ok(EnrollOutcome {
             name: reg.name.clone(),
             result,
             state: Some(state),
             detail: error,
         })
+    }
+
+    /// Offline configuration: a node without a profile whose serial number a profile names takes
+    /// that profile (recorded in the audit log). The next apply configures it.
+    async fn offline_profile(&self, name: &str, serial: &str) -> Result<()> {
+        let mut config = self.node_config(name).await?;
+        if config.profile.is_some() {
+            return Ok(());
+        }
+        let layers = self.profile_layers().await?;
+        let Some((profile, _)) = layers
+            .iter()
+            .find(|(_, l)| l.serials.iter().any(|s| s.eq_ignore_ascii_case(serial)))
+        else {
+            return Ok(());
+        };
+        config.profile = Some(profile.clone());
+        let c = config.clone();
+        self.update_node(name, "node.offline_profile", None, move |_| {
+            ("profile = $1".into(), vec![Bind::S(c.profile)])
+        })
+        .await?;
+        tracing::info!(node = name, serial, profile = %profile, "offline configuration: the node takes its profile");
+        Ok(())
     }
 
     /// The node (other than `name`) that is the same system, described for the operator.

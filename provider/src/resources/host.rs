@@ -538,6 +538,23 @@ impl Handler for HostResource {
                 .await?;
             return Ok(state_of(e, &h, planned).await);
         }
+        // A deployment of this host that stopped (its process killed, its BMC down) resumes on
+        // the node it had.
+        if let Ok(h) = e.inv.host(&project, &name).await {
+            if matches!(h.state.as_str(), "deploying" | "deploy failed") && h.node.is_some() {
+                if let Some(req) = request(e, planned, "create")? {
+                    tracing::info!(host = %name, node = ?h.node, "resuming a deployment");
+                    let media = e.media().await?;
+                    let h = life(e, media)
+                        .deploy(&h, &req)
+                        .await
+                        .map_err(host_problem)?;
+                    let h = record_failover(e, &h, planned).await?;
+                    e.invalidate().await;
+                    return Ok(state_of(e, &h, planned).await);
+                }
+            }
+        }
         let h = e
             .inv
             .create_host(&NewHost {

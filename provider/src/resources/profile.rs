@@ -109,6 +109,14 @@ fn layer_json(name: &str, layer: &ProfileLayer, nodes: &[String], drift: &[Item]
         ),
         ("bios", Value::Object(bios)),
         ("nodes", json!(nodes)),
+        (
+            "serials",
+            if layer.serials.is_empty() {
+                Value::Null
+            } else {
+                json!(layer.serials)
+            },
+        ),
         ("boot", boot),
         ("firmware", Value::Array(firmware)),
         ("raid", raid),
