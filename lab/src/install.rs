@@ -90,7 +90,7 @@ pub fn read_seed(iso: &[u8]) -> Result<Seed, String> {
         let Some(extent) = entry.extents().next() else {
             continue;
         };
-        let start = extent.sector.0 as usize * 2048;
+        let start = extent.sector.0 * 2048;
         let len = extent.length as usize;
         let body = raw
             .get_ref()

@@ -32,13 +32,16 @@ pub struct Seed {
     pub network: Option<Value>,
 }
 
+/// A bond group as it is gathered: member interfaces, mode, networks.
+type Bond = (Vec<String>, Option<BondMode>, Vec<String>);
+
 /// The network configuration (version 2) for a node's ports, once their networks are resolved:
 /// each port with a MAC is an ethernet matched by it; ports of one bond group form a bond (LACP is
 /// 802.3ad, a static port-channel balance-xor); one network is an untagged link with DHCP, several
 /// a trunk whose first network is native and whose others are VLAN interfaces.
 pub fn network_config(ports: &[PortWant], networks: &BTreeMap<String, NetworkSpec>) -> Value {
     let mut ethernets = Map::new();
-    let mut bonds: BTreeMap<String, (Vec<String>, Option<BondMode>, Vec<String>)> = BTreeMap::new();
+    let mut bonds: BTreeMap<String, Bond> = BTreeMap::new();
     let mut links: Vec<(String, Vec<String>)> = Vec::new();
     for (k, p) in ports.iter().enumerate() {
         let Some(mac) = &p.mac else { continue };
