@@ -414,3 +414,75 @@ resource "baremetal_profile" "web" {{
     assert lab.node_detail(first["name"])["resets"] == 0, "the node without the profile is untouched"
     r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_an_adopted_server_becomes_a_host_its_power_is_managed_and_delete_cleans_it(terraform, start_lab):
+    lab = start_lab("--nodes", "1", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    n = lab.manifest["nodes"][0]
+    assert terraform.bmplan("projects", "create", "lab").returncode == 0
+    terraform.env["BAREMETAL_PROJECT"] = "lab"
+
+    def config(power):
+        return f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+provider "baremetal" {{
+  ca_cert = "{lab.manifest['ca_cert']}"
+}}
+resource "baremetal_node" "n" {{
+  name      = "{n['name']}"
+  bmc_url   = "{n['bmc_url']}"
+  system_id = "{n['system_id']}"
+  username  = "{n['username']}"
+  password  = "{n['password']}"
+}}
+resource "baremetal_host" "legacy" {{
+  name  = "legacy"
+  node  = baremetal_node.n.name
+  adopt = true
+  power = "{power}"
+}}
+'''
+
+    d = terraform.workdir("adopt", config("on"))
+    run_ok(terraform, d, "apply", "-auto-approve")
+    listed = {x["name"]: x for x in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)}
+    assert listed[n["name"]]["state"] == "active"
+    detail = lab.node_detail(n["name"])
+    assert detail["resets"] == 0 and detail["os"]["image"] == "factory", "adopted as it runs, no deployment"
+    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # Power off through the configuration; on again out of band: the plan shows it.
+    (d / "main.tf").write_text(config("off"))
+    run_ok(terraform, d, "apply", "-auto-approve")
+    assert lab.node_detail(n["name"])["power_state"] == "Off"
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = lab.manifest["ca_cert"]
+    r = s.post(f"{n['bmc_url']}/redfish/v1/Systems/{n['system_id']}/Actions/ComputerSystem.Reset",
+               json={"ResetType": "On"}, auth=(n["username"], n["password"]), timeout=10)
+    assert r.status_code < 300, r.text
+    time.sleep(0.5)
+    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 2 and re.search(r'power\s+= "on" -> "off"', r.stdout), r.stdout
+    run_ok(terraform, d, "apply", "-auto-approve")
+    assert lab.node_detail(n["name"])["power_state"] == "Off"
+
+    # Destroying the host cleans the node and makes it available.
+    run_ok(terraform, d, "destroy", "-auto-approve", "-target=baremetal_host.legacy")
+    listed = {x["name"]: x for x in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)}
+    assert listed[n["name"]]["state"] == "available"
+    assert lab.node_detail(n["name"])["os"] is None
+    audit = json.loads(terraform.bmplan("audit", "--node", n["name"], "--format", "json").stdout)
+    entries = sorted(audit, key=lambda e: e["id"])
+    assert sum(1 for e in entries if e["action"] == "node.power") >= 2
+    states = [e["after"]["state"] for e in entries
+              if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
+    seq = [x for i, x in enumerate(states) if i == 0 or states[i - 1] != x]
+    print(" → ".join(seq))
+    assert seq == ["available", "manageable", "active", "deleting", "cleaning", "available"], seq
+    run_ok(terraform, d, "destroy", "-auto-approve")

@@ -26,6 +26,8 @@ use sha2::{Digest, Sha256};
 struct World {
     lab: Lab,
     inv: Inventory,
+    url: String,
+    key: String,
     media: MediaServer,
     _dir: tempfile::TempDir,
 }
@@ -131,7 +133,8 @@ async fn world(n: usize) -> World {
     })
     .await
     .unwrap();
-    let key = CredentialsKey::from_base64(&CredentialsKey::generate().unwrap(), "test").unwrap();
+    let key_text = CredentialsKey::generate().unwrap();
+    let key = CredentialsKey::from_base64(&key_text, "test").unwrap();
     let url = format!("sqlite://{}/inv.db", dir.path().display());
     let inv = Inventory::open(&url, Actor::admin("ops"), Some(key))
         .await
@@ -229,6 +232,8 @@ async fn world(n: usize) -> World {
     World {
         lab,
         inv,
+        url,
+        key: key_text,
         media,
         _dir: dir,
     }
@@ -543,4 +548,100 @@ async fn a_bmc_that_fails_mid_deploy_leaves_the_node_for_a_resume_that_finishes_
             "active"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line() {
+    let w = world(2).await;
+    let image = b"cli image".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let first = w.lab.manifest().nodes[0].name.clone();
+    let other = w.lab.manifest().nodes[1].name.clone();
+    host(&w, "web-1", Some(&first)).await;
+    let bmplan = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bmplan"));
+        c.args(args)
+            .env("BAREMETAL_INVENTORY", &w.url)
+            .env("BAREMETAL_CREDENTIALS_KEY", &w.key)
+            .env("BAREMETAL_USER", "ops")
+            .env_remove("BAREMETAL_ROLE")
+            .env_remove("BAREMETAL_PROJECT");
+        async move {
+            tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let sum = format!("sha256:{}", sha256(&image));
+    let o = bmplan(&[
+        "hosts",
+        "deploy",
+        "web-1",
+        "--project",
+        "blue",
+        "--image-url",
+        &img.url,
+        "--image-checksum",
+        &sum,
+        "--network",
+        "web",
+        "--ssh-key",
+        "ssh-ed25519 AAAA cli@ops",
+        "--timeout",
+        "60s",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("host blue/web-1: active on node"),
+        "{}",
+        common::text(&o)
+    );
+    assert_eq!(w.node(0)["os"]["image_sha256"], sha256(&image).as_str());
+
+    let o = bmplan(&["hosts", "power", "web-1", "off", "--project", "blue"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(0)["power"], "Off");
+
+    // Migrate: the deployment (image, networks, keys) is made again on the other node.
+    let o = bmplan(&[
+        "hosts",
+        "migrate",
+        "web-1",
+        "--project",
+        "blue",
+        "--to",
+        &other,
+        "--timeout",
+        "60s",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(1)["os"]["image_sha256"], sha256(&image).as_str());
+    assert_eq!(
+        w.node(1)["os"]["seed"]["public_keys"],
+        json!(["ssh-ed25519 AAAA cli@ops"])
+    );
+    let left = w.inv.node(&first).await.unwrap();
+    assert!(
+        left.maintenance && left.state == ProvisionState::CleanFailed,
+        "{left:?}"
+    );
+
+    let o = bmplan(&[
+        "hosts",
+        "delete",
+        "web-1",
+        "--project",
+        "blue",
+        "--timeout",
+        "60s",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(
+        w.inv.node(&other).await.unwrap().state,
+        ProvisionState::Available
+    );
+    assert!(w.inv.host("blue", "web-1").await.is_err());
 }

@@ -121,6 +121,35 @@ impl Deployment {
     }
 }
 
+impl DeployRequest {
+    /// The deployment a host was made from, to make it again (a migration, a resume from the
+    /// command line). The user data is opened with the credentials key.
+    pub fn from_record(
+        inv: &Inventory,
+        host: &HostRecord,
+        timeout: Duration,
+    ) -> Result<Option<DeployRequest>, HostError> {
+        let Some(dep) = Deployment::of(host).filter(|d| !d.adopted && !d.image_url.is_empty())
+        else {
+            return Ok(None);
+        };
+        let user_data = match &dep.user_data_sealed {
+            Some(s) => Some(inv.open_text(&sealed_owner(host), s)?),
+            None => None,
+        };
+        Ok(Some(DeployRequest {
+            image_url: dep.image_url.clone(),
+            image_checksum: Checksum::parse(&dep.image_checksum).map_err(HostError::Invalid)?,
+            user_data,
+            ssh_keys: dep.ssh_keys.clone(),
+            networks: dep.networks.clone(),
+            wait: dep.wait,
+            profile: dep.profile.clone(),
+            timeout,
+        }))
+    }
+}
+
 /// Whom a host's sealed user data belongs to.
 pub fn sealed_owner(h: &HostRecord) -> String {
     format!("host:{}/{}", h.project, h.name)
@@ -1081,6 +1110,14 @@ impl Lifecycle<'_> {
         bmc.power(&sys, action, limit)
             .await
             .map_err(|e| fail(step("power", e)))?;
+        self.inv
+            .record_node_operation(
+                "node.power",
+                &node,
+                Some(&host.project),
+                &format!("{action:?} for host {}", host.name),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -83,6 +83,35 @@ impl Inventory {
         self.insert_audit(&mut **tx, change, "ok").await
     }
 
+    /// Records an operation on a node that changes no inventory row (a host's power action), so
+    /// the audit log holds every change made to a server.
+    pub async fn record_node_operation(
+        &self,
+        action: &str,
+        node: &str,
+        project: Option<&str>,
+        detail: &str,
+    ) -> Result<()> {
+        // A project's member may act on its host's node: authorized as a host operation.
+        self.authorize(Object::Host, Access::Write, project, action, node)
+            .await?;
+        self.insert_audit(
+            &self.pool,
+            Change {
+                action,
+                kind: Object::Node,
+                object: node,
+                project,
+                node: Some(node),
+                before: None,
+                after: None,
+                detail: Some(detail.to_string()),
+            },
+            "ok",
+        )
+        .await
+    }
+
     async fn insert_audit<'e, E>(&self, ex: E, c: Change<'_>, outcome: &str) -> Result<()>
     where
         E: sqlx::Executor<'e, Database = Any>,

@@ -274,12 +274,112 @@ pub enum HostsCommand {
         json: bool,
     },
     Export(ExportArgs),
-    /// Delete a host that was not deployed, releasing its node.
+    /// Delete a host: an allocation is released; a deployed host's node is cleaned (volumes
+    /// deleted, drives erased, BIOS back to its own profile) and made available.
     Delete {
         name: String,
         #[arg(long = "project", value_name = "PROJECT")]
         in_project: Option<String>,
+        #[command(flatten)]
+        life: LifeArgs,
     },
+    /// Deploy an image onto an allocated host through virtual media (or rebuild an active one in
+    /// place); a host whose deployment stopped resumes on its node.
+    Deploy {
+        name: String,
+        #[arg(long = "project", value_name = "PROJECT")]
+        in_project: Option<String>,
+        #[arg(long)]
+        image_url: String,
+        /// sha256:<hex> or sha512:<hex>; checked before the node is touched.
+        #[arg(long)]
+        image_checksum: String,
+        /// power_off, boot_progress or callback.
+        #[arg(long, default_value = "power_off")]
+        wait: String,
+        /// A network for the host's ports (repeatable).
+        #[arg(long = "network")]
+        networks: Vec<String>,
+        /// An SSH public key (repeatable).
+        #[arg(long = "ssh-key")]
+        ssh_keys: Vec<String>,
+        /// cloud-init user data, from a file.
+        #[arg(long)]
+        user_data_file: Option<PathBuf>,
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        life: LifeArgs,
+    },
+    /// Move a host to another node: the node it leaves goes into maintenance; its profile and
+    /// image are put on the new node.
+    Migrate {
+        name: String,
+        #[arg(long = "project", value_name = "PROJECT")]
+        in_project: Option<String>,
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value = "moved by an operator")]
+        reason: String,
+        #[command(flatten)]
+        life: LifeArgs,
+    },
+    /// Power a host's node on or off, or reboot it.
+    Power {
+        name: String,
+        #[arg(value_enum)]
+        action: PowerArg,
+        #[arg(long = "project", value_name = "PROJECT")]
+        in_project: Option<String>,
+        #[command(flatten)]
+        life: LifeArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PowerArg {
+    On,
+    Off,
+    Reboot,
+}
+
+/// What host lifecycle commands share: how long they may take and where the deployment endpoint
+/// listens.
+#[derive(Args)]
+pub struct LifeArgs {
+    /// How long the operation may take (a duration: 30m, 1h).
+    #[arg(long, default_value = "30m")]
+    timeout: String,
+    /// Where the deployment endpoint (config drives, callbacks) listens.
+    #[arg(long, env = "BAREMETAL_MEDIA_LISTEN", default_value = "127.0.0.1:0")]
+    media_listen: String,
+    /// The endpoint's URL as BMCs reach it, when not the listening address.
+    #[arg(long, env = "BAREMETAL_MEDIA_URL")]
+    media_url: Option<String>,
+}
+
+impl LifeArgs {
+    async fn start(&self) -> anyhow::Result<(planner::host::MediaServer, Duration)> {
+        let media =
+            planner::host::MediaServer::start(&self.media_listen, self.media_url.as_deref())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        let timeout = planner::schema::parse_duration(&self.timeout).map_err(anyhow::Error::msg)?;
+        Ok((media, timeout))
+    }
+}
+
+fn life<'a>(
+    inv: &'a Inventory,
+    media: &'a planner::host::MediaServer,
+) -> planner::host::Lifecycle<'a> {
+    planner::host::Lifecycle {
+        inv,
+        media,
+        max_parallel: 10,
+        poll: Duration::from_millis(500),
+        progress: std::sync::Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}")),
+    }
 }
 
 #[derive(Args)]
@@ -786,10 +886,96 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             };
             emit(&a.output, &text)
         }
-        HostsCommand::Delete { name, in_project } => {
+        HostsCommand::Delete {
+            name,
+            in_project,
+            life: l,
+        } => {
             let project = host_project(&inv, in_project)?;
-            inv.delete_host(&project, &name).await?;
+            let h = inv.host(&project, &name).await?;
+            let (media, timeout) = l.start().await?;
+            life(&inv, &media).delete(&h, timeout).await?;
             println!("host {project}/{name}: deleted");
+            Ok(())
+        }
+        HostsCommand::Deploy {
+            name,
+            in_project,
+            image_url,
+            image_checksum,
+            wait,
+            networks,
+            ssh_keys,
+            user_data_file,
+            profile,
+            life: l,
+        } => {
+            let project = host_project(&inv, in_project)?;
+            let h = inv.host(&project, &name).await?;
+            let user_data = match &user_data_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .with_context(|| format!("reading {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let (media, timeout) = l.start().await?;
+            let req = planner::host::DeployRequest {
+                image_url,
+                image_checksum: planner::host::Checksum::parse(&image_checksum)
+                    .map_err(anyhow::Error::msg)?,
+                user_data,
+                ssh_keys,
+                networks,
+                wait: planner::host::Wait::parse(&wait).map_err(anyhow::Error::msg)?,
+                profile,
+                timeout,
+            };
+            let h = life(&inv, &media).deploy(&h, &req).await?;
+            println!(
+                "host {project}/{name}: {} on node {}",
+                h.state,
+                h.node.as_deref().unwrap_or("-")
+            );
+            Ok(())
+        }
+        HostsCommand::Migrate {
+            name,
+            in_project,
+            to,
+            reason,
+            life: l,
+        } => {
+            let project = host_project(&inv, in_project)?;
+            let h = inv.host(&project, &name).await?;
+            let (media, timeout) = l.start().await?;
+            let req = planner::host::DeployRequest::from_record(&inv, &h, timeout)?;
+            let h = life(&inv, &media)
+                .migrate(&h, &to, &reason, req.as_ref(), timeout)
+                .await?;
+            println!(
+                "host {project}/{name}: {} on node {}",
+                h.state,
+                h.node.as_deref().unwrap_or("-")
+            );
+            Ok(())
+        }
+        HostsCommand::Power {
+            name,
+            action,
+            in_project,
+            life: l,
+        } => {
+            let project = host_project(&inv, in_project)?;
+            let h = inv.host(&project, &name).await?;
+            let (media, timeout) = l.start().await?;
+            let a = match action {
+                PowerArg::On => planner::bmc::PowerAction::On,
+                PowerArg::Off => planner::bmc::PowerAction::Off,
+                PowerArg::Reboot => planner::bmc::PowerAction::Reboot,
+            };
+            life(&inv, &media).power(&h, a, timeout).await?;
+            println!("host {project}/{name}: power {a:?}");
             Ok(())
         }
     }
