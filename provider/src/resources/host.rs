@@ -287,7 +287,6 @@ impl Handler for HostResource {
 
     fn validate(&self, config: &Json) -> Vec<Problem> {
         let mut out = Vec::new();
-        let has = |k: &str| config.get(k).is_some_and(|v| !v.is_null());
         if let Some(c) = s(config, "image_checksum") {
             if let Err(m) = Checksum::parse(&c) {
                 out.push(Problem::at("image_checksum", "Invalid checksum", m));
@@ -304,18 +303,6 @@ impl Handler for HostResource {
                     "power",
                     "Invalid power",
                     format!("power {p:?}: use \"on\" or \"off\""),
-                ));
-            }
-        }
-        if config.get("adopt") == Some(&Value::Bool(true)) {
-            if has("image_url") {
-                out.push(Problem::at("adopt", "Adopt or deploy", "an adopted host already runs its system: drop image_url, or adopt = false to deploy"));
-            }
-            if !has("node") {
-                out.push(Problem::at(
-                    "adopt",
-                    "Adopt needs a node",
-                    "name the node that runs the server to adopt",
                 ));
             }
         }
@@ -342,6 +329,18 @@ impl Handler for HostResource {
         let mut problems = Vec::new();
         if !null("image_url") && null("image_checksum") {
             problems.push(Problem::at("image_checksum", "Checksum required", "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched"));
+        }
+        if matches!(config.get("adopt"), Some(ValueAny::Bool(true))) {
+            if !null("image_url") {
+                problems.push(Problem::at("adopt", "Adopt or deploy", "an adopted host already runs its system: drop image_url, or adopt = false to deploy"));
+            }
+            if null("node") {
+                problems.push(Problem::at(
+                    "adopt",
+                    "Adopt needs a node",
+                    "name the node that runs the server to adopt",
+                ));
+            }
         }
         if null("image_url") {
             for k in ["image_checksum", "user_data", "ssh_keys", "wait", "rebuild"] {
