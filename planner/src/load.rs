@@ -166,11 +166,7 @@ fn location(file: &File, offset: usize) -> Location {
     }
 }
 
-fn parse_file(path: &Path) -> Result<File, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        location: None,
-        message: format!("{}: {e}", path.display()),
-    })?;
+fn parse_file(path: &Path, text: String) -> Result<File, LoadError> {
     match hcl::edit::parser::parse_body(&text) {
         Ok(body) => Ok(File {
             path: path.to_path_buf(),
@@ -505,7 +501,11 @@ fn tfvars_file(
     path: &Path,
     into: &mut BTreeMap<String, (hcl::Value, Option<Location>)>,
 ) -> Result<(), LoadError> {
-    let file = parse_file(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        location: None,
+        message: format!("{}: {e}", path.display()),
+    })?;
+    let file = parse_file(path, text)?;
     let ctx = Context::new();
     for s in file.body.iter() {
         if let Structure::Attribute(a) = s {
@@ -735,9 +735,33 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
             message: format!("{}: no *.tf files", dir.display()),
         }]));
     }
+    let mut sources = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(&p) {
+            Ok(text) => sources.push((p, text)),
+            Err(e) => errors.push(LoadError {
+                location: None,
+                message: format!("{}: {e}", p.display()),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(LoadErrors(errors));
+    }
+    load_sources(dir, sources, opts)
+}
+
+/// Loads configuration files already read (`(path, text)`, in order) as if they were `dir`'s:
+/// what `load_dir` does after reading, and what the fuzz target drives.
+pub fn load_sources(
+    dir: &Path,
+    sources: Vec<(PathBuf, String)>,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadErrors> {
+    let mut errors = Vec::new();
     let mut files = Vec::new();
-    for p in &paths {
-        match parse_file(p) {
+    for (p, text) in sources {
+        match parse_file(&p, text) {
             Ok(f) => files.push(f),
             Err(e) => errors.push(e),
         }

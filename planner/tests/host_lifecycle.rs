@@ -552,7 +552,7 @@ async fn a_bmc_that_fails_mid_deploy_leaves_the_node_for_a_resume_that_finishes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line() {
-    let w = world(2).await;
+    let w = world(3).await;
     let image = b"cli image".to_vec();
     let img = common::image_server(image.clone()).await;
     let first = w.lab.manifest().nodes[0].name.clone();
@@ -628,6 +628,36 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
         "{left:?}"
     );
 
+    // A failover policy, and the node fails: bmplan plan shows the move, bmplan apply makes it.
+    let third = w.lab.manifest().nodes[2].name.clone();
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    let mut dep = h.deployment.clone().unwrap();
+    dep["failover"] = json!({"standby_nodes": [third.clone()], "unreachable_after_s": 300});
+    w.inv
+        .set_host_state("blue", "web-1", &h.state, Some(&dep), None)
+        .await
+        .unwrap();
+    w.lab.fleet.nodes[1].state().health = "Critical".into();
+    let empty = w._dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("main.tf"), "# nothing but the hosts\n").unwrap();
+    let o = bmplan(&["plan", empty.to_str().unwrap(), "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
+    let out = common::text(&o);
+    assert!(
+        out.contains("Host failovers:") && out.contains(&format!("moves to standby {third}")),
+        "{out}"
+    );
+    let o = bmplan(&["apply", empty.to_str().unwrap(), "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(
+        w.inv.host("blue", "web-1").await.unwrap().node.as_deref(),
+        Some(third.as_str())
+    );
+    assert_eq!(w.node(2)["os"]["image_sha256"], sha256(&image).as_str());
+    let o = bmplan(&["plan", empty.to_str().unwrap(), "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
     let o = bmplan(&[
         "hosts",
         "delete",
@@ -640,7 +670,7 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
     .await;
     assert!(o.status.success(), "{}", common::text(&o));
     assert_eq!(
-        w.inv.node(&other).await.unwrap().state,
+        w.inv.node(&third).await.unwrap().state,
         ProvisionState::Available
     );
     assert!(w.inv.host("blue", "web-1").await.is_err());

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -189,16 +189,22 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
         observe_opts(a.concurrency, a.bmc_timeout),
     )
     .await?;
+    let moves = failovers(&inv).await?;
     if a.json {
         let doc = serde_json::json!({
-            "changes": !p.plan.is_empty(),
+            "changes": !p.plan.is_empty() || moves.iter().any(|m| m.to.is_some()),
             "plan": p.plan,
             "diff": p.diff,
             "unreachable": p.diff.unreachable,
+            "failovers": moves.iter().map(|m| serde_json::json!({
+                "host": m.host.name, "project": m.host.project, "node": m.failure.node,
+                "reason": m.failure.reason, "to": m.to,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", report::plan_text(&p, style()));
+        print!("{}", failover_text(&moves));
     }
     if let Some(out) = &a.out {
         let saved = SavedPlan {
@@ -224,7 +230,7 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
         );
     }
     unreachable_is_an_error(&p)?;
-    if a.detailed_exitcode && !p.plan.is_empty() {
+    if a.detailed_exitcode && (!p.plan.is_empty() || moves.iter().any(|m| m.to.is_some())) {
         return Err(ChangesPresent.into());
     }
     Ok(())
@@ -232,6 +238,103 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
 
 /// A plan that could not see every device is shown, then fails: a pipeline must not read a partial
 /// view as "no changes".
+/// A host whose node failed, and where its failover policy sends it.
+struct Failover {
+    host: planner::inventory::HostRecord,
+    failure: planner::host::NodeFailure,
+    to: Option<String>,
+}
+
+/// Hosts with a failover policy whose node is Critical or unreachable past its threshold.
+async fn failovers(inv: &planner::inventory::Inventory) -> anyhow::Result<Vec<Failover>> {
+    let hosts = inv.hosts(None).await?;
+    let with_policy: Vec<_> = hosts
+        .into_iter()
+        .filter(|h| planner::host::Deployment::of(h).is_some_and(|d| d.failover.is_some()))
+        .collect();
+    if with_policy.is_empty() {
+        return Ok(Vec::new());
+    }
+    let media = planner::host::MediaServer::start("127.0.0.1:0", None)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let life = quiet_life(inv, &media);
+    let mut out = Vec::new();
+    for h in with_policy {
+        let (_, failure) = life.check_failure(&h).await?;
+        let Some(failure) = failure else { continue };
+        let policy = planner::host::Deployment::of(&h)
+            .and_then(|d| d.failover)
+            .unwrap_or_default();
+        let to = life.pick_standby(&policy, &failure.node).await?;
+        out.push(Failover {
+            host: h,
+            failure,
+            to,
+        });
+    }
+    Ok(out)
+}
+
+fn quiet_life<'a>(
+    inv: &'a planner::inventory::Inventory,
+    media: &'a planner::host::MediaServer,
+) -> planner::host::Lifecycle<'a> {
+    planner::host::Lifecycle {
+        inv,
+        media,
+        max_parallel: 10,
+        poll: Duration::from_millis(500),
+        progress: Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}")),
+    }
+}
+
+fn failover_text(moves: &[Failover]) -> String {
+    let mut s = String::new();
+    if moves.is_empty() {
+        return s;
+    }
+    s.push_str("\nHost failovers:\n");
+    for m in moves {
+        let h = &m.host;
+        match &m.to {
+            Some(to) => s.push_str(&format!(
+                "  host {}/{}: {} → moves to standby {to}; {} goes into maintenance\n",
+                h.project, h.name, m.failure.reason, m.failure.node
+            )),
+            None => s.push_str(&format!(
+                "  host {}/{}: {}, and no standby node is free: it stays\n",
+                h.project, h.name, m.failure.reason
+            )),
+        }
+    }
+    s
+}
+
+/// Moves each failed host to its standby: its profile, and its image when it has one.
+async fn perform_failovers(
+    inv: &planner::inventory::Inventory,
+    moves: &[Failover],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    if !moves.iter().any(|m| m.to.is_some()) {
+        return Ok(());
+    }
+    let media = planner::host::MediaServer::start("127.0.0.1:0", None)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let life = quiet_life(inv, &media);
+    for m in moves {
+        let Some(to) = &m.to else { continue };
+        let req = planner::host::DeployRequest::from_record(inv, &m.host, timeout)?;
+        let h = life
+            .migrate(&m.host, to, &m.failure.reason, req.as_ref(), timeout)
+            .await?;
+        println!("host {}/{}: moved to {to} ({})", h.project, h.name, h.state);
+    }
+    Ok(())
+}
+
 fn unreachable_is_an_error(p: &run::Prepared) -> anyhow::Result<()> {
     if p.diff.unreachable.is_empty() {
         return Ok(());
@@ -362,6 +465,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
     let desired_fp = run::desired_fingerprint(&desired);
     // A run of this desired state that did not finish is resumed, exactly as it was planned.
     let mut unreachable: Vec<String> = Vec::new();
+    let mut failover_moves: Vec<Failover> = Vec::new();
     let (run_id, plan, resumed) = match inv.open_run(&desired_fp).await? {
         Some(open) if saved.is_none() => {
             let plan: planner::plan::Plan =
@@ -397,10 +501,17 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 .map(|s| s.plan.clone())
                 .unwrap_or(p.plan.clone());
             print!("{}", report::plan_text(&p, style()));
+            let moves = failovers(&inv).await?;
+            print!("{}", failover_text(&moves));
             unreachable = p.diff.unreachable.keys().cloned().collect();
             if plan.is_empty() {
+                if moves.iter().any(|m| m.to.is_some()) {
+                    confirm(a.auto_approve || saved.is_some())?;
+                    perform_failovers(&inv, &moves, wait_timeout).await?;
+                }
                 return unreachable_is_an_error(&p);
             }
+            failover_moves = moves;
             confirm(a.auto_approve || saved.is_some())?;
             let run_id = format!(
                 "run-{}-{}",
@@ -465,6 +576,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             report.skipped.len()
         );
     }
+    perform_failovers(&inv, &failover_moves, wait_timeout).await?;
     if !unreachable.is_empty() {
         bail!(
             "{} devices could not be read and were not changed: {}",
