@@ -205,6 +205,20 @@ pub fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
     attrs.get(k).filter(|v| !v.is_null()).map(scalar_text)
 }
 
+/// A list-of-strings attribute, empty when absent or null (other elements are skipped).
+pub fn texts_of(attrs: &Map<String, Value>, k: &str) -> Vec<String> {
+    attrs
+        .get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl ProfileLayer {
     /// Reads a `baremetal_profile`'s attributes (nested blocks as lists of objects).
     pub fn from_attrs(attrs: &Map<String, Value>) -> (ProfileLayer, Vec<AttrError>) {
@@ -298,16 +312,7 @@ impl ProfileLayer {
             firmware,
             connection_networks,
             bond_mode,
-            serials: attrs
-                .get("serials")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            serials: texts_of(attrs, "serials"),
         };
         (layer, errors)
     }

@@ -315,30 +315,18 @@ impl Engine {
         if nodes.is_empty() {
             return Ok(Default::default());
         }
+        let opts = planner::apply::ApplyOptions {
+            max_parallel: self.max_parallel,
+            wait_timeout: limit,
+            power_timeout: limit,
+            // Structured lines in PLUGIN_LOG_FILE (Terraform owns the terminal).
+            progress: Arc::new(
+                |p: &planner::apply::Progress| tracing::info!(event = %serde_json::to_string(p).unwrap_or_default(), "apply"),
+            ),
+            ..Default::default()
+        };
         let work = async {
-            let catalog = Catalog::read(&self.inv).await?;
-            let desired = converge::desired_for(&self.inv, &catalog, nodes, self.max_parallel)
-                .await
-                .map_err(|e| converge_problem(e, device_path))?;
-            let prepared = converge::prepare(&self.inv, &desired, ObserveOptions::default())
-                .await
-                .map_err(|e| converge_problem(e, device_path))?;
-            tracing::info!(
-                nodes = nodes.len(),
-                steps = prepared.plan.steps.len(),
-                "converging"
-            );
-            let opts = planner::apply::ApplyOptions {
-                max_parallel: self.max_parallel,
-                wait_timeout: limit,
-                power_timeout: limit,
-                // Structured lines in PLUGIN_LOG_FILE (Terraform owns the terminal).
-                progress: Arc::new(
-                    |p: &planner::apply::Progress| tracing::info!(event = %serde_json::to_string(p).unwrap_or_default(), "apply"),
-                ),
-                ..Default::default()
-            };
-            converge::apply(&self.inv, &desired, &prepared, opts)
+            converge::converge_nodes(&self.inv, nodes, opts)
                 .await
                 .map_err(|e| converge_problem(e, device_path))
         };

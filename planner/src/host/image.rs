@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::bmc::redfish::client::error_chain;
+
 /// `sha256:<64 hex>` or `sha512:<128 hex>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checksum {
@@ -96,7 +98,7 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("cannot read the image {url}: {}", chain(&e)))?;
+        .map_err(|e| format!("cannot read the image {url}: {}", error_chain(&e)))?;
     if !resp.status().is_success() {
         return Err(format!(
             "cannot read the image {url}: HTTP {}",
@@ -108,11 +110,12 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
         Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
     };
     let mut bytes = 0u64;
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| format!("reading the image {url} after {bytes} bytes: {}", chain(&e)))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+        format!(
+            "reading the image {url} after {bytes} bytes: {}",
+            error_chain(&e)
+        )
+    })? {
         bytes += chunk.len() as u64;
         h.update(&chunk);
     }
@@ -126,17 +129,6 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
         ));
     }
     Ok(bytes)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

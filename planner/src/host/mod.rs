@@ -204,6 +204,22 @@ fn step(what: &str, e: impl std::fmt::Display) -> String {
     format!("{what}: {e}")
 }
 
+/// The host's node; `for_what` ends the message when it has none (" to deploy onto").
+fn node_of(host: &HostRecord, for_what: &str) -> Result<String, HostError> {
+    host.node
+        .clone()
+        .ok_or_else(|| HostError::Invalid(format!("host {} has no node{for_what}", host.name)))
+}
+
+/// A step of the host's lifecycle failed on its node.
+fn failed(host: &HostRecord, node: &str, what: String) -> HostError {
+    HostError::Failed {
+        host: host.name.clone(),
+        node: node.to_string(),
+        what,
+    }
+}
+
 impl Lifecycle<'_> {
     fn say(&self, node: &str, msg: &str) {
         tracing::info!(node, "{msg}");
@@ -241,6 +257,18 @@ impl Lifecycle<'_> {
                 .join("; ")),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("not converged within {}s", limit.as_secs())),
+        }
+    }
+
+    /// Refuses names of networks the catalog does not have.
+    async fn check_networks(&self, networks: &[String]) -> Result<(), HostError> {
+        let known = self.inv.networks().await?;
+        match networks
+            .iter()
+            .find(|n| !known.iter().any(|x| &x.name == *n))
+        {
+            Some(n) => Err(HostError::Invalid(format!("no network named {n:?}"))),
+            None => Ok(()),
         }
     }
 
@@ -294,21 +322,14 @@ impl Lifecycle<'_> {
         host: &HostRecord,
         req: &DeployRequest,
     ) -> Result<HostRecord, HostError> {
-        let node = host.node.clone().ok_or_else(|| {
-            HostError::Invalid(format!("host {} has no node to deploy onto", host.name))
-        })?;
+        let node = node_of(host, " to deploy onto")?;
         let started = Instant::now();
         // 1. The image, before anything else.
         self.say(&node, &format!("verifying {}", req.image_url));
         image::verify(&req.image_url, &req.image_checksum, req.timeout)
             .await
             .map_err(HostError::Image)?;
-        let networks = self.inv.networks().await?;
-        for n in &req.networks {
-            if !networks.iter().any(|x| &x.name == n) {
-                return Err(HostError::Invalid(format!("no network named {n:?}")));
-            }
-        }
+        self.check_networks(&req.networks).await?;
         let prior = Deployment::of(host);
         let node_state = self.inv.node(&node).await?.state;
         if node_state == crate::lifecycle::ProvisionState::Deploying {
@@ -388,15 +409,15 @@ impl Lifecycle<'_> {
                 // A BMC that does not answer cannot be cleaned through: the node stays in deploy
                 // failed, held by the host, and the next deployment resumes on it.
                 if !self.answers(&node).await {
-                    return Err(HostError::Failed {
-                        host: host.name.clone(),
-                        node: node.clone(),
-                        what: format!(
+                    return Err(failed(
+                        host,
+                        &node,
+                        format!(
                             "deploy failed: {what}; the BMC does not answer, so nothing was cleaned: node {node} \
                              stays in deploy failed and the next deployment of host {} resumes on it",
                             host.name
                         ),
-                    });
+                    ));
                 }
                 // Not leaked: the node is cleaned and goes back to the pool.
                 let cleaned = self
@@ -404,11 +425,11 @@ impl Lifecycle<'_> {
                     .await
                     .map(|()| "the node was cleaned and is available again".to_string())
                     .unwrap_or_else(|e| format!("cleaning it failed too: {e}"));
-                Err(HostError::Failed {
-                    host: host.name.clone(),
-                    node,
-                    what: format!("deploy failed: {what}; {cleaned}"),
-                })
+                Err(failed(
+                    host,
+                    &node,
+                    format!("deploy failed: {what}; {cleaned}"),
+                ))
             }
         }
     }
@@ -655,13 +676,9 @@ impl Lifecycle<'_> {
             }
             self.inv.delete_host(&host.project, &host.name).await?;
             if had {
-                self.converge(&node, timeout)
-                    .await
-                    .map_err(|what| HostError::Failed {
-                        host: host.name.clone(),
-                        node: node.clone(),
-                        what: step("restoring the node's own profile", what),
-                    })?;
+                self.converge(&node, timeout).await.map_err(|what| {
+                    failed(host, &node, step("restoring the node's own profile", what))
+                })?;
             }
             return Ok(());
         }
@@ -682,11 +699,7 @@ impl Lifecycle<'_> {
             .await?;
         self.teardown(host, &node, &dep, timeout)
             .await
-            .map_err(|what| HostError::Failed {
-                host: host.name.clone(),
-                node: node.clone(),
-                what,
-            })
+            .map_err(|what| failed(host, &node, what))
     }
 
     /// From `active` or `deploy failed` to `available`: delete, clean, baseline, release.
@@ -843,10 +856,7 @@ impl Lifecycle<'_> {
         profile: Option<String>,
         limit: Duration,
     ) -> Result<(), HostError> {
-        let node = host
-            .node
-            .clone()
-            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
+        let node = node_of(host, "")?;
         let current = self.inv.node_config(&node).await?.host_override;
         let over = HostOverride {
             networks: current.and_then(|o| o.networks),
@@ -854,11 +864,7 @@ impl Lifecycle<'_> {
         };
         self.reconfigure(&node, Some(over), limit)
             .await
-            .map_err(|what| HostError::Failed {
-                host: host.name.clone(),
-                node: node.clone(),
-                what: step("applying the profile", what),
-            })
+            .map_err(|what| failed(host, &node, step("applying the profile", what)))
     }
 
     /// Whether the host's node has failed: its health is Critical, or its BMC has not answered
@@ -932,12 +938,7 @@ impl Lifecycle<'_> {
             .inv
             .nodes(&crate::inventory::NodeFilter::default())
             .await?;
-        let free = |n: &crate::inventory::NodeRecord| {
-            n.name != not
-                && n.state == crate::lifecycle::ProvisionState::Available
-                && !n.maintenance
-                && n.host.is_none()
-        };
+        let free = |n: &crate::inventory::NodeRecord| n.name != not && crate::inventory::is_free(n);
         for want in &policy.standby_nodes {
             if nodes.iter().any(|n| &n.name == want && free(n)) {
                 return Ok(Some(want.clone()));
@@ -970,9 +971,7 @@ impl Lifecycle<'_> {
         req: Option<&DeployRequest>,
         limit: Duration,
     ) -> Result<HostRecord, HostError> {
-        let from = host.node.clone().ok_or_else(|| {
-            HostError::Invalid(format!("host {} has no node to move from", host.name))
-        })?;
+        let from = node_of(host, " to move from")?;
         let reason = format!("host {} moves from {from} to {to}: {reason}", host.name);
         self.say(&from, &reason);
         let moved = self
@@ -1027,19 +1026,11 @@ impl Lifecycle<'_> {
 
     /// The host's node's power, read from its BMC.
     pub async fn power_state(&self, host: &HostRecord) -> Result<PowerState, HostError> {
-        let node = host
-            .node
-            .clone()
-            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
-        let fail = |what: String| HostError::Failed {
-            host: host.name.clone(),
-            node: node.clone(),
-            what,
-        };
-        let (bmc, sys) = self.bmc(&node).await.map_err(fail)?;
+        let node = node_of(host, "")?;
+        let (bmc, sys) = self.bmc(&node).await.map_err(|w| failed(host, &node, w))?;
         bmc.power_state(&sys)
             .await
-            .map_err(|e| fail(step("reading power", e)))
+            .map_err(|e| failed(host, &node, step("reading power", e)))
     }
 
     /// Moves a deployed host's ports to `networks` (empty: the node's own), without redeploying.
@@ -1049,16 +1040,8 @@ impl Lifecycle<'_> {
         networks: &[String],
         limit: Duration,
     ) -> Result<(), HostError> {
-        let node = host
-            .node
-            .clone()
-            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
-        let known = self.inv.networks().await?;
-        for n in networks {
-            if !known.iter().any(|x| &x.name == n) {
-                return Err(HostError::Invalid(format!("no network named {n:?}")));
-            }
-        }
+        let node = node_of(host, "")?;
+        self.check_networks(networks).await?;
         let mut dep = Deployment::of(host).unwrap_or_default();
         let target = if networks.is_empty() {
             None
@@ -1071,11 +1054,7 @@ impl Lifecycle<'_> {
         };
         self.reconfigure(&node, Some(over), limit)
             .await
-            .map_err(|what| HostError::Failed {
-                host: host.name.clone(),
-                node: node.clone(),
-                what: step("moving the ports", what),
-            })?;
+            .map_err(|what| failed(host, &node, step("moving the ports", what)))?;
         dep.networks = networks.to_vec();
         let v = serde_json::to_value(&dep).unwrap_or_default();
         self.inv
@@ -1097,19 +1076,11 @@ impl Lifecycle<'_> {
         action: PowerAction,
         limit: Duration,
     ) -> Result<(), HostError> {
-        let node = host
-            .node
-            .clone()
-            .ok_or_else(|| HostError::Invalid(format!("host {} has no node", host.name)))?;
-        let fail = |what: String| HostError::Failed {
-            host: host.name.clone(),
-            node: node.clone(),
-            what,
-        };
-        let (bmc, sys) = self.bmc(&node).await.map_err(fail)?;
+        let node = node_of(host, "")?;
+        let (bmc, sys) = self.bmc(&node).await.map_err(|w| failed(host, &node, w))?;
         bmc.power(&sys, action, limit)
             .await
-            .map_err(|e| fail(step("power", e)))?;
+            .map_err(|e| failed(host, &node, step("power", e)))?;
         self.inv
             .record_node_operation(
                 "node.power",

@@ -51,8 +51,25 @@ pub struct NewHost {
 }
 
 /// Available, not in maintenance, not allocated.
-pub(super) fn is_free(n: &NodeRecord) -> bool {
+pub fn is_free(n: &NodeRecord) -> bool {
     n.state == ProvisionState::Available && !n.maintenance && n.host.is_none()
+}
+
+/// What keeps a node from being free, for a refusal: its state, maintenance, its host.
+fn busy_detail(n: &NodeRecord) -> String {
+    format!(
+        "{}{}{}",
+        n.state,
+        if n.maintenance {
+            ", in maintenance"
+        } else {
+            ""
+        },
+        n.host
+            .as_ref()
+            .map(|h| format!(", carrying host {h}"))
+            .unwrap_or_default()
+    )
 }
 
 const HOST_SELECT: &str =
@@ -227,19 +244,7 @@ impl Inventory {
                 }
                 if !free.iter().any(|f| f.name == *pin) {
                     return Err(InventoryError::Conflict {
-                        detail: format!(
-                            "node {pin} is not free: it is {}{}{}",
-                            n.state,
-                            if n.maintenance {
-                                ", in maintenance"
-                            } else {
-                                ""
-                            },
-                            n.host
-                                .as_ref()
-                                .map(|h| format!(", carrying host {h}"))
-                                .unwrap_or_default()
-                        ),
+                        detail: format!("node {pin} is not free: it is {}", busy_detail(n)),
                     });
                 }
                 vec![n]
@@ -549,18 +554,8 @@ impl Inventory {
         if !is_free(&target) || owned_elsewhere || !self.lock_free_node(&mut tx, target.id).await? {
             return Err(InventoryError::Conflict {
                 detail: format!(
-                    "host {project}/{name} cannot move to node {to}: it is {}{}{}{}",
-                    target.state,
-                    if target.maintenance {
-                        ", in maintenance"
-                    } else {
-                        ""
-                    },
-                    target
-                        .host
-                        .as_ref()
-                        .map(|h| format!(", carrying host {h}"))
-                        .unwrap_or_default(),
+                    "host {project}/{name} cannot move to node {to}: it is {}{}",
+                    busy_detail(&target),
                     if owned_elsewhere {
                         ", reserved for another project"
                     } else {

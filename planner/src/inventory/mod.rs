@@ -36,7 +36,7 @@ pub use audit::{AuditEntry, AuditFilter};
 pub use catalog::{HostOverride, NodeConfig};
 pub use check::Violation;
 pub use flavors::FlavorCapacity;
-pub use hosts::{HostRecord, NewHost};
+pub use hosts::{is_free, HostRecord, NewHost};
 pub use journal::{JournalEntry, StepStatus};
 pub use leases::Lease;
 pub use nodes::{

@@ -22,16 +22,7 @@ fn flavor_of(j: &Json) -> Result<Flavor, Problem> {
         vendor: s(j, "vendor"),
         model: s(j, "model"),
         description: None,
-        traits: j
-            .get("traits")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        traits: planner::model::texts_of(j, "traits").into_iter().collect(),
     };
     f.validate().map_err(|e| {
         let at = if e.contains("arch") { "arch" } else { "name" };

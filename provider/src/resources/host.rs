@@ -22,6 +22,7 @@ use super::{name_of, object};
 use crate::engine::{Engine, Problem};
 use crate::resource::{s, Handler, Json, PlanOut};
 use crate::value::Obj;
+use planner::model::texts_of;
 
 pub struct HostResource;
 
@@ -44,18 +45,6 @@ fn project(e: &Engine) -> Result<String, Problem> {
     })
 }
 
-fn strings(j: &Json, k: &str) -> Vec<String> {
-    j.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The `failover` block, as the lifecycle keeps it.
 fn failover_of(j: &Json) -> Result<Option<Failover>, Problem> {
     let Some(b) = j
@@ -72,7 +61,7 @@ fn failover_of(j: &Json) -> Result<Option<Failover>, Problem> {
         None => Duration::from_secs(300),
     };
     Ok(Some(Failover {
-        standby_nodes: strings(b, "standby_nodes"),
+        standby_nodes: texts_of(b, "standby_nodes"),
         standby_flavor: s(b, "standby_flavor"),
         unreachable_after_s: after.as_secs(),
     }))
@@ -96,14 +85,15 @@ async fn record_failover(
         .await?)
 }
 
-fn life<'a>(e: &'a Engine, media: &'a planner::host::MediaServer) -> Lifecycle<'a> {
-    Lifecycle {
+/// The host lifecycle over the engine's inventory and deployment endpoint (started on first use).
+async fn life(e: &Engine) -> Result<Lifecycle<'_>, Problem> {
+    Ok(Lifecycle {
         inv: &e.inv,
-        media,
+        media: e.media().await?,
         max_parallel: e.max_parallel,
         poll: Duration::from_millis(250),
         progress: Arc::new(|node: &str, msg: &str| tracing::info!(node, "host lifecycle: {msg}")),
-    }
+    })
 }
 
 fn host_problem(e: HostError) -> Problem {
@@ -225,8 +215,8 @@ async fn apply_profile(
             ));
         }
     }
-    let media = e.media().await?;
-    life(e, media)
+    life(e)
+        .await?
         .set_profile(h, profile, e.timeout(planned, op)?)
         .await
         .map_err(|err| match err {
@@ -253,8 +243,8 @@ fn request(e: &Engine, planned: &Json, op: &str) -> Result<Option<DeployRequest>
         image_checksum: Checksum::parse(&sum)
             .map_err(|m| Problem::at("image_checksum", "Invalid checksum", m))?,
         user_data: s(planned, "user_data"),
-        ssh_keys: strings(planned, "ssh_keys"),
-        networks: strings(planned, "networks"),
+        ssh_keys: texts_of(planned, "ssh_keys"),
+        networks: texts_of(planned, "networks"),
         wait: match s(planned, "wait") {
             Some(w) => {
                 Wait::parse(&w).map_err(|m| Problem::at("wait", "Invalid wait strategy", m))?
@@ -272,8 +262,8 @@ async fn set_power(e: &Engine, h: &HostRecord, planned: &Json, op: &str) -> Resu
         Some("off") => PowerAction::Off,
         _ => return Ok(()),
     };
-    let media = e.media().await?;
-    life(e, media)
+    life(e)
+        .await?
         .power(h, action, e.timeout(planned, op)?)
         .await
         .map_err(host_problem)
@@ -403,8 +393,8 @@ impl Handler for HostResource {
         let node_set = !matches!(config.get("node"), None | Some(ValueAny::Null));
         if !node_set && (health == "Critical" || health == "unreachable") {
             if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
-                let media = e.media().await.map_err(|p| vec![p])?;
-                match life(e, media).pick_standby(&policy, &prior_node).await {
+                let life = life(e).await.map_err(|p| vec![p])?;
+                match life.pick_standby(&policy, &prior_node).await {
                     Ok(Some(to)) => {
                         planned.insert("node".into(), ValueAny::String(to.clone()));
                         for k in ["health", "generation", "node_state", "state"] {
@@ -478,8 +468,8 @@ impl Handler for HostResource {
         // A host with a failover policy: its node's health, read live (a failed node shows, and
         // the plan moves the host).
         if Deployment::of(&h).is_some_and(|d| d.failover.is_some()) {
-            let media = e.media().await?;
-            let (health, _) = life(e, media)
+            let (health, _) = life(e)
+                .await?
                 .check_failure(&h)
                 .await
                 .map_err(host_problem)?;
@@ -502,8 +492,7 @@ impl Handler for HostResource {
         if state.get("power").is_some_and(|p| !p.is_null())
             && h.node_state == Some(ProvisionState::Active)
         {
-            let media = e.media().await?;
-            if let Ok(p) = life(e, media).power_state(&h).await {
+            if let Ok(p) = life(e).await?.power_state(&h).await {
                 let p = match p {
                     PowerState::On | PowerState::PoweringOn => "on",
                     PowerState::Off | PowerState::PoweringOff => "off",
@@ -543,8 +532,8 @@ impl Handler for HostResource {
             if matches!(h.state.as_str(), "deploying" | "deploy failed") && h.node.is_some() {
                 if let Some(req) = request(e, planned, "create")? {
                     tracing::info!(host = %name, node = ?h.node, "resuming a deployment");
-                    let media = e.media().await?;
-                    let h = life(e, media)
+                    let h = life(e)
+                        .await?
                         .deploy(&h, &req)
                         .await
                         .map_err(host_problem)?;
@@ -583,8 +572,8 @@ impl Handler for HostResource {
             None => {
                 if let Err(p) = apply_profile(e, &h, planned, "create").await {
                     // Nothing half-made: the allocation is released, the node's profile restored.
-                    let media = e.media().await?;
-                    let _ = life(e, media)
+                    let _ = life(e)
+                        .await?
                         .delete(&h, e.timeout(planned, "create")?)
                         .await;
                     return Err(p);
@@ -592,8 +581,7 @@ impl Handler for HostResource {
                 h
             }
             Some(req) => {
-                let media = e.media().await?;
-                match life(e, media).deploy(&h, &req).await {
+                match life(e).await?.deploy(&h, &req).await {
                     Ok(done) => done,
                     Err(err) => {
                         // A deployment that failed has cleaned and released its node already; one
@@ -610,9 +598,8 @@ impl Handler for HostResource {
         if s(planned, "power").as_deref() == Some("off") {
             set_power(e, &h, planned, "create").await?;
         }
-        record_failover(e, &h, planned).await?;
+        let h = record_failover(e, &h, planned).await?;
         e.invalidate().await;
-        let h = e.inv.host(&project, &name).await?;
         Ok(state_of(e, &h, planned).await)
     }
 
@@ -636,8 +623,8 @@ impl Handler for HostResource {
                     _ => "the configuration names another node".to_string(),
                 };
                 let req = request(e, planned, "update")?;
-                let media = e.media().await?;
-                h = life(e, media)
+                h = life(e)
+                    .await?
                     .migrate(
                         &h,
                         &to,
@@ -654,14 +641,14 @@ impl Handler for HostResource {
         } else if let Some(req) = request(e, planned, "update")? {
             if DEPLOYMENT.iter().any(|k| changed(k)) || h.node_state != Some(ProvisionState::Active)
             {
-                let media = e.media().await?;
-                h = life(e, media)
+                h = life(e)
+                    .await?
                     .deploy(&h, &req)
                     .await
                     .map_err(host_problem)?;
             } else if changed("networks") || changed("profile") {
-                let media = e.media().await?;
-                life(e, media)
+                life(e)
+                    .await?
                     .move_ports(&h, &req.networks, e.timeout(planned, "update")?)
                     .await
                     .map_err(host_problem)?;
@@ -673,21 +660,18 @@ impl Handler for HostResource {
         if changed("power") {
             set_power(e, &h, planned, "update").await?;
         } else if changed("reboot") {
-            let media = e.media().await?;
-            life(e, media)
+            life(e)
+                .await?
                 .power(&h, PowerAction::Reboot, e.timeout(planned, "update")?)
                 .await
                 .map_err(host_problem)?;
         }
-        let h = e.inv.host(&project, &name).await?;
-        record_failover(e, &h, planned).await?;
+        let h = record_failover(e, &e.inv.host(&project, &name).await?, planned).await?;
         e.invalidate().await;
-        let h = e.inv.host(&project, &name).await?;
         let mut out = state_of(e, &h, planned).await;
         if migrated {
             // What the plan could not know: the new node's health.
-            let media = e.media().await?;
-            if let Ok((health, _)) = life(e, media).check_failure(&h).await {
+            if let Ok((health, _)) = life(e).await?.check_failure(&h).await {
                 out.insert("health".into(), Value::String(health));
             }
         }
@@ -701,8 +685,8 @@ impl Handler for HostResource {
             Err(InventoryError::NotFound { .. }) => return Ok(()),
             Err(other) => return Err(other.into()),
         };
-        let media = e.media().await?;
-        let r = life(e, media)
+        let r = life(e)
+            .await?
             .delete(&h, e.timeout(prior, "delete")?)
             .await
             .map_err(host_problem);

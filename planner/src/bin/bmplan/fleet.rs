@@ -369,7 +369,8 @@ impl LifeArgs {
     }
 }
 
-fn life<'a>(
+/// The host lifecycle as the command line runs it: progress lines on stderr.
+pub fn life<'a>(
     inv: &'a Inventory,
     media: &'a planner::host::MediaServer,
 ) -> planner::host::Lifecycle<'a> {

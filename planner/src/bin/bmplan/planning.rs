@@ -180,8 +180,7 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
     let inv = inv_args.open().await?;
     let applied = inv.applied_state().await?;
     let opts = a.vars.options()?;
-    let (loaded, mut desired) = run::load(&a.dir, &opts)?;
-    planner::host::layer_over(&inv, &mut desired).await?;
+    let (loaded, desired) = load_with_hosts(&inv, &a.dir, &opts).await?;
     let p = run::prepare_loaded(
         loaded,
         desired,
@@ -238,6 +237,18 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
 
 /// A plan that could not see every device is shown, then fails: a pipeline must not read a partial
 /// view as "no changes".
+/// The configuration as plan, apply and drift see it: loaded from `dir`, with the hosts' layer
+/// (profile, networks) over the nodes they run on, as the provider sees them.
+async fn load_with_hosts(
+    inv: &planner::inventory::Inventory,
+    dir: &Path,
+    opts: &LoadOptions,
+) -> anyhow::Result<(planner::load::Loaded, planner::model::Desired)> {
+    let (loaded, mut desired) = run::load(dir, opts)?;
+    planner::host::layer_over(inv, &mut desired).await?;
+    Ok((loaded, desired))
+}
+
 /// A host whose node failed, and where its failover policy sends it.
 struct Failover {
     host: planner::inventory::HostRecord,
@@ -258,7 +269,7 @@ async fn failovers(inv: &planner::inventory::Inventory) -> anyhow::Result<Vec<Fa
     let media = planner::host::MediaServer::start("127.0.0.1:0", None)
         .await
         .map_err(anyhow::Error::msg)?;
-    let life = quiet_life(inv, &media);
+    let life = crate::fleet::life(inv, &media);
     let mut out = Vec::new();
     for h in with_policy {
         let (_, failure) = life.check_failure(&h).await?;
@@ -274,19 +285,6 @@ async fn failovers(inv: &planner::inventory::Inventory) -> anyhow::Result<Vec<Fa
         });
     }
     Ok(out)
-}
-
-fn quiet_life<'a>(
-    inv: &'a planner::inventory::Inventory,
-    media: &'a planner::host::MediaServer,
-) -> planner::host::Lifecycle<'a> {
-    planner::host::Lifecycle {
-        inv,
-        media,
-        max_parallel: 10,
-        poll: Duration::from_millis(500),
-        progress: Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}")),
-    }
 }
 
 fn failover_text(moves: &[Failover]) -> String {
@@ -323,7 +321,7 @@ async fn perform_failovers(
     let media = planner::host::MediaServer::start("127.0.0.1:0", None)
         .await
         .map_err(anyhow::Error::msg)?;
-    let life = quiet_life(inv, &media);
+    let life = crate::fleet::life(inv, &media);
     for m in moves {
         let Some(to) = &m.to else { continue };
         let req = planner::host::DeployRequest::from_record(inv, &m.host, timeout)?;
@@ -457,8 +455,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         }
         None => None,
     };
-    let (loaded, mut desired) = run::load(&dir, &opts)?;
-    planner::host::layer_over(&inv, &mut desired).await?;
+    let (loaded, mut desired) = load_with_hosts(&inv, &dir, &opts).await?;
     if let Some(m) = a.max_parallel {
         desired.max_parallel = m.max(1);
     }
@@ -590,8 +587,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
 pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()> {
     let inv = inv_args.open().await?;
     let applied = inv.applied_state().await?;
-    let (loaded, mut desired) = run::load(&a.dir, &a.vars.options()?)?;
-    planner::host::layer_over(&inv, &mut desired).await?;
+    let (loaded, desired) = load_with_hosts(&inv, &a.dir, &a.vars.options()?).await?;
     let p = run::prepare_loaded(
         loaded,
         desired,

@@ -574,7 +574,8 @@ pub fn extended_info(body: &Value) -> Vec<String> {
     out
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+/// An error and its sources, each said once: what a transport failure really was.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
