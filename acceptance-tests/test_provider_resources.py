@@ -102,10 +102,21 @@ def test_the_lab_fleet_lives_its_whole_life_under_terraform(terraform, start_lab
         assert r.returncode == 0, r.stdout + r.stderr
     r = plan_exit(terraform, fresh, *var)
     assert r.returncode == 0, r.stdout
+    # The default log level is INFO: the provider's own lines, not the gRPC transport's frames.
+    log = terraform.log.read_text(errors="replace")
+    assert "fleet snapshot" in log and "h2::" not in log, log[:2000]
 
-    # Nothing secret in the provider's log.
+    # Nothing secret in the provider's log, even at TRACE (where the transport logs every frame).
+    terraform.env["TF_LOG_PROVIDER"] = "TRACE"
+    try:
+        r = plan_exit(terraform, fresh, *var)
+    finally:
+        del terraform.env["TF_LOG_PROVIDER"]
+    assert r.returncode == 0, r.stdout
     password = lab.node("r1u01")["password"]
-    assert password not in terraform.log.read_text(errors="replace")
+    log = terraform.log.read_text(errors="replace")
+    assert "h2::" in log, "TF_LOG_PROVIDER=TRACE should log the transport too"
+    assert password not in log
 
     # Destroy: the inventory is empty again, and every change is in the audit log.
     r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", *var, cwd=d)

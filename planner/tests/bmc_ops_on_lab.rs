@@ -341,7 +341,9 @@ async fn transient_5xx_and_dropped_connections_are_retried_for_reads() {
             .expect("reads survive a 25% fault rate with retries");
         if inv.nics.is_empty() {
             assert!(
-                inv.unavailable.iter().any(|u| u.starts_with("network interfaces")),
+                inv.unavailable
+                    .iter()
+                    .any(|u| u.starts_with("network interfaces")),
                 "NICs missing without being reported: {:?}",
                 inv.unavailable
             );
