@@ -8,6 +8,10 @@
 //!
 //! Needs a Terraform CLI: `$TERRAFORM`, else `terraform` on PATH. The lab runs in this process, on
 //! the same 2 cores as Terraform and the provider.
+//!
+//! Three configurations per size: `lab` (examples/lab as is), `literal` (the same fleet written out)
+//! and `builtin`: the literal fleet's inputs held by Terraform's built-in `terraform_data`, no plugin
+//! and nothing read — the floor Terraform itself sets for that many resources on this machine.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,10 +33,10 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
-        sizes: vec![20, 500],
+        sizes: vec![20, 200, 500],
         latency_ms: 50,
         runs: 3,
-        configs: vec!["lab".into(), "literal".into()],
+        configs: vec!["lab".into(), "literal".into(), "builtin".into()],
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -80,6 +84,34 @@ fn literal_config(lab_example: &str, m: &lab::manifest::Manifest) -> String {
         out.push_str(&format!(
             "  depends_on = [baremetal_switch.tor[\"{}\"]]\n}}\n\n",
             n.switch
+        ));
+    }
+    out
+}
+
+/// The literal fleet's inputs in Terraform's built-in `terraform_data`: what Terraform costs for that
+/// many resources in state with no provider at all.
+fn builtin_config(m: &lab::manifest::Manifest) -> String {
+    let mut out = String::new();
+    for n in &m.nodes {
+        let ports = n
+            .switch_ports
+            .iter()
+            .map(|p| {
+                format!(
+                    "{{ switch = \"{}\", port = \"{p}\", networks = [\"prod\"] }}",
+                    n.switch
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "resource \"terraform_data\" \"{name}\" {{\n  input = {{\n    name      = \"{name}\"\n    bmc_url   = \"{url}\"\n    system_id = \"{sys}\"\n    username  = \"{user}\"\n    rack      = \"{rack}\"\n    profile   = \"compute\"\n    ports     = [{ports}]\n  }}\n}}\n\n",
+            name = n.name,
+            url = n.bmc_url,
+            sys = n.system_id,
+            user = n.username,
+            rack = n.rack,
         ));
     }
     out
@@ -133,7 +165,8 @@ fn main() {
             let text = match config.as_str() {
                 "lab" => example,
                 "literal" => literal_config(&example, lab.manifest()),
-                other => panic!("unknown config {other}: lab or literal"),
+                "builtin" => builtin_config(lab.manifest()),
+                other => panic!("unknown config {other}: lab, literal or builtin"),
             };
             std::fs::write(dir.join("main.tf"), text).unwrap();
             let rc = tmp.path().join("cli.tfrc");
@@ -212,16 +245,14 @@ fn main() {
             medians.push((n, m));
             runtime.block_on(lab.shutdown());
         }
-        if let (Some((n0, t0)), Some((n1, t1))) = (medians.first(), medians.last()) {
-            println!(
-                "ratio t({n1}) / t({n0}) = {:.2} (target ≤ 3; {}x the nodes)",
-                t1 / t0,
-                n1 / n0
-            );
-            if let (Some(s0), Some(s1)) = (shares.first(), shares.last()) {
+        if let Some(&(n0, t0)) = medians.first() {
+            for (&(n, t), share) in medians.iter().zip(&shares).skip(1) {
                 println!(
-                    "refresh share (plan minus plan -refresh=false): {s1:.2}s / {s0:.2}s = {:.2}",
-                    s1 / s0
+                    "ratio t({n}) / t({n0}) = {:.2} (target ≤ 3; {}x the nodes); refresh share (plan minus plan -refresh=false) {share:.2}s / {:.2}s = {:.2}",
+                    t / t0,
+                    n / n0,
+                    shares[0],
+                    share / shares[0]
                 );
             }
         }
