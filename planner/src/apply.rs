@@ -4,6 +4,9 @@
 //!   never work on one node; the wave's switch batches follow.
 //! - Transient faults are retried with backoff; a failed step makes everything downstream of it skip,
 //!   and the report says what and why.
+//! - A failure budget (`max_failures`) lets the rolling waves go on while at most that many nodes
+//!   have failed: later waves start, and a wave's switch batches leave out the failed nodes' ports.
+//!   A failed switch batch always stops the waves after it (the switch's state is then unknown).
 //! - A killed apply resumes its run: steps that succeeded are not run again, and a reset that had
 //!   started is issued again only if the node shows that the staged work is still pending.
 //! - A window guard refuses to start a disruptive wave that would not finish, by the estimates, before
@@ -77,6 +80,8 @@ pub struct ApplyOptions {
     pub reset_grace: Duration,
     /// Refuse to start a disruptive wave that would end after this instant.
     pub window_end: Option<Instant>,
+    /// Nodes that may fail before later waves stop starting (0: the first failure stops them).
+    pub max_failures: usize,
     pub lease_ttl: Duration,
     pub progress: Arc<dyn Fn(&Progress) + Send + Sync>,
 }
@@ -93,6 +98,7 @@ impl Default for ApplyOptions {
             poll: Duration::from_millis(500),
             reset_grace: Duration::from_secs(10),
             window_end: None,
+            max_failures: 0,
             lease_ttl: Duration::from_secs(3600),
             progress: Arc::new(|_| {}),
         }
@@ -510,6 +516,14 @@ pub async fn apply(
     let progress = opts.progress.clone();
     let holder = lease_holder(run_id);
     let mut failed_steps: BTreeSet<String> = BTreeSet::new();
+    // Nodes that failed (or were skipped) so far, for the failure budget.
+    let mut failed_nodes: BTreeSet<String> = BTreeSet::new();
+    let switch_steps: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.switch.is_some())
+        .map(|s| s.id.as_str())
+        .collect();
     let of = plan.waves.len();
     for w in &plan.waves {
         let wave_steps: Vec<&Step> = plan.steps.iter().filter(|s| s.wave == w.index).collect();
@@ -549,11 +563,24 @@ pub async fn apply(
             if steps.is_empty() {
                 continue;
             }
+            // The node's first step waits for the wave before it. A failed node there blocks it
+            // only once the failure budget is spent; a failed switch batch always does.
+            let within_budget = failed_nodes.len() <= opts.max_failures;
             let blocked = steps[0]
                 .after
                 .iter()
-                .find(|a| failed_steps.contains(*a))
-                .cloned();
+                .find(|a| {
+                    failed_steps.contains(*a)
+                        && (!within_budget || switch_steps.contains(a.as_str()))
+                })
+                .map(|a| {
+                    budget_note(
+                        a,
+                        switch_steps.contains(a.as_str()),
+                        failed_nodes.len(),
+                        opts.max_failures,
+                    )
+                });
             let Some(spec) = desired.nodes.get(node).cloned() else {
                 return Err(ApplyError::Plan(format!(
                     "the plan names node {node}, which the configuration no longer has"
@@ -570,7 +597,7 @@ pub async fn apply(
                 if let Some(b) = blocked {
                     return steps
                         .into_iter()
-                        .map(|s| (s.id, Err(format!("skipped: {b} failed"))))
+                        .map(|s| (s.id, Err(format!("skipped: {b}"))))
                         .collect::<Vec<_>>();
                 }
                 // The BMC first (every node has one, enrolled or not), then the enrolled node.
@@ -658,8 +685,21 @@ pub async fn apply(
                 report.already_done.push(s.id.clone());
                 continue;
             }
-            if let Some(b) = s.after.iter().find(|a| failed_steps.contains(*a)) {
-                let reason = format!("skipped: {b} failed");
+            // With budget left, the failed nodes' ports are left out and the rest of the batch runs.
+            let within_budget = failed_nodes.len() + node_failed.len() <= opts.max_failures;
+            let blocker = s.after.iter().find(|a| {
+                failed_steps.contains(*a) && (!within_budget || switch_steps.contains(a.as_str()))
+            });
+            if let Some(b) = blocker {
+                let reason = format!(
+                    "skipped: {}",
+                    budget_note(
+                        b,
+                        switch_steps.contains(b.as_str()),
+                        failed_nodes.union(&node_failed).count(),
+                        opts.max_failures
+                    )
+                );
                 progress(&Progress::Skipped {
                     step: s.id.clone(),
                     reason: reason.clone(),
@@ -679,6 +719,37 @@ pub async fn apply(
             let Action::SwitchBatch { changes } = &s.action else {
                 continue;
             };
+            let left_out: Vec<&String> = s
+                .owners
+                .keys()
+                .filter(|n| node_failed.contains(*n) || failed_nodes.contains(*n))
+                .collect();
+            let dropped: BTreeSet<usize> = left_out
+                .iter()
+                .flat_map(|n| s.owners[*n].iter().copied())
+                .collect();
+            let kept: Vec<switch::Change> = changes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, c)| c.clone())
+                .collect();
+            if !left_out.is_empty() {
+                let names: Vec<&str> = left_out.iter().map(|n| n.as_str()).collect();
+                let reason = format!(
+                    "the ports of {} left out (failed; within the failure budget of {})",
+                    names.join(", "),
+                    opts.max_failures
+                );
+                // Reported, not a step of its own (the progress bar counts steps).
+                report
+                    .skipped
+                    .push((format!("{} ({})", s.id, names.join(", ")), reason));
+            }
+            let changes = &kept;
+            if changes.is_empty() {
+                continue;
+            }
             progress(&Progress::Started { step: s.id.clone() });
             inv.journal(run_id, &s.id, None, StepStatus::Started, None)
                 .await?;
@@ -719,6 +790,20 @@ pub async fn apply(
                 inv.record_applied(n, state, run_id).await?;
             }
         }
+        failed_nodes.extend(node_failed);
     }
     Ok(report)
+}
+
+/// Why a step waits for good on `failed`: the failure itself, and the budget when there is one.
+fn budget_note(failed: &str, is_switch: bool, failed_nodes: usize, max_failures: usize) -> String {
+    if max_failures == 0 {
+        format!("{failed} failed")
+    } else if is_switch {
+        format!("{failed} failed (a failed switch batch stops the waves, whatever the budget)")
+    } else {
+        format!(
+            "{failed} failed ({failed_nodes} node(s) failed, more than the failure budget of {max_failures})"
+        )
+    }
 }

@@ -79,6 +79,10 @@ pub struct Step {
     pub wave: usize,
     pub action: Action,
     pub after: Vec<String>,
+    /// For a switch batch: which of its changes (by index) are each node's ports, so that with a
+    /// failure budget a node that failed is left out of the batch and the others' ports still move.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub owners: BTreeMap<String, Vec<usize>>,
 }
 
 /// The plan: steps in a valid order, their waves, and what an operator reads before approving it.
@@ -224,6 +228,7 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                     wave: w.index,
                     action,
                     after: std::mem::take(last),
+                    owners: BTreeMap::new(),
                 });
                 *last = vec![id];
             };
@@ -286,24 +291,21 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
         // One batch per switch for the wave's ports, after the wave's nodes are back.
         let mut wave_batches = Vec::new();
         for (sw, sd) in &diff.switches {
-            let mut changes: Vec<Change> = Vec::new();
-            let port_changes: Vec<Change> = w
-                .nodes
-                .iter()
-                .filter_map(|n| sd.by_node.get(n))
-                .flatten()
-                .cloned()
-                .collect();
-            if port_changes.is_empty() {
+            if !w.nodes.iter().any(|n| sd.by_node.contains_key(n)) {
                 continue;
             }
-            changes.extend(
-                vlans_pending
-                    .get_mut(sw)
-                    .map(std::mem::take)
-                    .unwrap_or_default(),
-            );
-            changes.extend(port_changes);
+            let mut changes: Vec<Change> = vlans_pending
+                .get_mut(sw)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            let mut owners = BTreeMap::new();
+            for n in &w.nodes {
+                if let Some(ports) = sd.by_node.get(n) {
+                    let first = changes.len();
+                    changes.extend(ports.iter().cloned());
+                    owners.insert(n.clone(), (first..changes.len()).collect());
+                }
+            }
             let id = format!("{sw}/wave-{}", w.index);
             steps.push(Step {
                 id: id.clone(),
@@ -317,6 +319,7 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                 } else {
                     wave_end.clone()
                 },
+                owners,
             });
             wave_batches.push(id);
         }
@@ -338,6 +341,7 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                 changes: sd.releases.clone(),
             },
             after: previous_wave_end.clone(),
+            owners: BTreeMap::new(),
         });
         released = true;
     }

@@ -96,6 +96,18 @@ impl Fleet {
         (runs, succeeded)
     }
 
+    /// Sets a node's health through the lab's control endpoint.
+    async fn set_health(&self, node: &str, health: &str) {
+        let control = &self.lab.manifest().control_url;
+        let r = reqwest::Client::new()
+            .put(format!("{control}/nodes/{node}/health"))
+            .json(&serde_json::json!({ "health": health }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
     async fn stats(&self) -> Value {
         let url = format!("{}/stats", self.lab.manifest().control_url);
         reqwest::get(url).await.unwrap().json().await.unwrap()
@@ -373,14 +385,7 @@ async fn a_node_critical_after_its_reset_fails_its_wait_and_what_depends_on_it_i
     let f = fleet(2, Duration::from_millis(100)).await;
     let ex = example();
     let ex = ex.to_str().unwrap();
-    let control = f.lab.manifest().control_url.clone();
-    let r = reqwest::Client::new()
-        .put(format!("{control}/nodes/r1u02/health"))
-        .json(&serde_json::json!({"health": "Critical"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    f.set_health("r1u02", "Critical").await;
     // Observed before anything is done: the plan warns, drift shows the health (not as drift).
     let p = f.run(&["plan", ex]);
     assert!(
@@ -419,6 +424,71 @@ async fn a_node_critical_after_its_reset_fails_its_wait_and_what_depends_on_it_i
     let plan = text(&p);
     assert!(plan.contains("r1u01: VLAN 1→100 on tor1 Gi0/1"), "{plan}");
     assert!(!plan.contains("r1u01: 1 reboot"), "{plan}");
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_budget_lets_later_waves_run_until_it_is_spent() {
+    // Five nodes in one rack, one per wave. r1u02 and r1u03 fail their wait (Critical health).
+    let f = fleet(5, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    for n in ["r1u02", "r1u03"] {
+        f.set_health(n, "Critical").await;
+    }
+    let a = f.run(&[
+        "apply",
+        ex,
+        "-auto-approve",
+        "--max-parallel",
+        "1",
+        "--max-failures",
+        "1",
+    ]);
+    let out = text(&a);
+    assert_eq!(
+        a.status.code(),
+        Some(1),
+        "a failure within the budget still fails the run: {out}"
+    );
+    // Within the budget: r1u02 failed, and the wave after it (r1u03) still ran.
+    assert!(out.contains("failed  r1u02/wait"), "{out}");
+    assert!(
+        out.contains("failed  r1u03/wait"),
+        "r1u03's wave ran after r1u02 failed: {out}"
+    );
+    // r1u02's ports were left out of its wave's switch batch; the batch itself was not skipped.
+    assert!(
+        out.contains("skipped tor1/wave-2 (r1u02): the ports of r1u02 left out"),
+        "{out}"
+    );
+    // Spent: two nodes failed, so the waves after r1u03 did not start, and say why.
+    assert!(
+        out.contains(
+            "skipped r1u04/stage-bios: skipped: r1u03/wait failed (2 node(s) failed, more than the failure budget of 1)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("skipped r1u01"), "{out}");
+    let stats = f.stats().await;
+    let resets = |n: &str| stats["nodes"][n]["resets"].as_u64().unwrap();
+    assert_eq!(
+        (
+            resets("r1u01"),
+            resets("r1u02"),
+            resets("r1u03"),
+            resets("r1u04"),
+            resets("r1u05")
+        ),
+        (1, 1, 1, 0, 0),
+        "{stats}"
+    );
+    // The next plan: r1u01 is done, ports and all; the failed and skipped nodes remain.
+    let p = f.run(&["plan", ex]);
+    let plan = text(&p);
+    assert!(!plan.contains("r1u01:"), "{plan}");
+    assert!(plan.contains("r1u04: 1 reboot"), "{plan}");
+    assert!(plan.contains("r1u02: VLAN 1→100 on tor1"), "{plan}");
     f.lab.shutdown().await;
 }
 

@@ -87,6 +87,11 @@ pub struct ApplyArgs {
     /// Nodes changed at once per wave (overrides the provider's max_parallel).
     #[arg(long)]
     max_parallel: Option<usize>,
+    /// Nodes that may fail before the rolling waves stop (default 0: the first failed node stops
+    /// the waves after it). Within the budget, later waves start and switch batches leave out the
+    /// failed nodes' ports; a failed switch batch always stops the waves. The exit code is still 1.
+    #[arg(long, default_value_t = 0)]
+    max_failures: usize,
     /// The maintenance window left, e.g. 2h or 45m: a disruptive wave that would not finish in it is
     /// not started.
     #[arg(long)]
@@ -529,6 +534,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         reset_grace: planner::schema::parse_duration(&a.reset_grace)
             .map_err(|e| anyhow::anyhow!("--reset-grace {:?}: {e}", a.reset_grace))?,
         window_end,
+        max_failures: a.max_failures,
         progress: progress_sink(plan.steps.len()),
         ..ApplyOptions::default()
     };
