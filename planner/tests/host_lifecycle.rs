@@ -552,7 +552,7 @@ async fn a_bmc_that_fails_mid_deploy_leaves_the_node_for_a_resume_that_finishes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line() {
-    let w = world(3).await;
+    let w = world(4).await;
     let image = b"cli image".to_vec();
     let img = common::image_server(image.clone()).await;
     let first = w.lab.manifest().nodes[0].name.clone();
@@ -629,10 +629,18 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
     );
 
     // A failover policy, and the node fails: bmplan plan shows the move, bmplan apply makes it.
+    // The first standby named is reserved for another project: blue's host may not take it.
     let third = w.lab.manifest().nodes[2].name.clone();
+    let fourth = w.lab.manifest().nodes[3].name.clone();
+    w.inv.put_project("red", None, None).await.unwrap();
+    w.inv
+        .set_node_attributes(&fourth, None, None, None, Some(Some("red".into())))
+        .await
+        .unwrap();
     let h = w.inv.host("blue", "web-1").await.unwrap();
     let mut dep = h.deployment.clone().unwrap();
-    dep["failover"] = json!({"standby_nodes": [third.clone()], "unreachable_after_s": 300});
+    dep["failover"] =
+        json!({"standby_nodes": [fourth.clone(), third.clone()], "unreachable_after_s": 300});
     w.inv
         .set_host_state("blue", "web-1", &h.state, Some(&dep), None)
         .await

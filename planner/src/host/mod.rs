@@ -927,18 +927,23 @@ impl Lifecycle<'_> {
         Ok((health, failure.map(|reason| NodeFailure { node, reason })))
     }
 
-    /// The first free node of the standby pool: the named nodes in order, then the flavor's best
-    /// fit. `None` when the pool is empty.
+    /// The first free node of the standby pool that `project` may use (unowned, or owned by it):
+    /// the named nodes in order, then the flavor's best fit. `None` when the pool is empty.
     pub async fn pick_standby(
         &self,
         policy: &Failover,
+        project: &str,
         not: &str,
     ) -> Result<Option<String>, HostError> {
         let nodes = self
             .inv
             .nodes(&crate::inventory::NodeFilter::default())
             .await?;
-        let free = |n: &crate::inventory::NodeRecord| n.name != not && crate::inventory::is_free(n);
+        let free = |n: &crate::inventory::NodeRecord| {
+            n.name != not
+                && crate::inventory::is_free(n)
+                && n.owner_project.as_deref().is_none_or(|p| p == project)
+        };
         for want in &policy.standby_nodes {
             if nodes.iter().any(|n| &n.name == want && free(n)) {
                 return Ok(Some(want.clone()));

@@ -36,8 +36,21 @@ pub struct HostRecord {
     pub arch: Option<String>,
     pub created_by: String,
     pub created_at: i64,
-    /// What the host was deployed from (see [`crate::host::Deployment`]), once it was.
+    /// What the host was deployed from (see [`crate::host::Deployment`]), once it was. Shown
+    /// without the sealed user data: ciphertext is no one's business in a listing.
+    #[serde(serialize_with = "without_sealed_user_data")]
     pub deployment: Option<serde_json::Value>,
+}
+
+fn without_sealed_user_data<S: serde::Serializer>(
+    deployment: &Option<serde_json::Value>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let mut shown = deployment.clone();
+    if let Some(serde_json::Value::Object(d)) = shown.as_mut() {
+        d.remove("user_data_sealed");
+    }
+    serde::Serialize::serialize(&shown, s)
 }
 
 /// What a new host asks for: a flavor to schedule by, or a node to pin.
@@ -726,5 +739,40 @@ mod tests {
             capacity_detail(&big, "blue", &nodes),
             "no node of the 3 in the inventory matches it"
         );
+    }
+
+    #[test]
+    fn a_host_listing_leaves_the_sealed_user_data_out() {
+        let h = HostRecord {
+            id: 1,
+            name: "web-1".into(),
+            project: "blue".into(),
+            flavor: None,
+            node: Some("r1u01".into()),
+            state: "active".into(),
+            node_state: None,
+            power: None,
+            arch: None,
+            created_by: "ops".into(),
+            created_at: 0,
+            deployment: Some(serde_json::json!({
+                "image_url": "http://127.0.0.1/img",
+                "user_data_sha256": "ab12",
+                "user_data_sealed": "v1:key:ciphertext"
+            })),
+        };
+        let shown = serde_json::to_value(&h).unwrap();
+        assert_eq!(shown["deployment"]["user_data_sha256"], "ab12");
+        assert!(
+            shown["deployment"].get("user_data_sealed").is_none(),
+            "{shown}"
+        );
+        // The record itself still has it (the import reads it back).
+        assert!(h
+            .deployment
+            .as_ref()
+            .unwrap()
+            .get("user_data_sealed")
+            .is_some());
     }
 }

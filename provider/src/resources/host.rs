@@ -394,7 +394,11 @@ impl Handler for HostResource {
         if !node_set && (health == "Critical" || health == "unreachable") {
             if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
                 let life = life(e).await.map_err(|p| vec![p])?;
-                match life.pick_standby(&policy, &prior_node).await {
+                let owner = match prior.get("project").and_then(Value::as_str) {
+                    Some(p) => p.to_string(),
+                    None => project(e).map_err(|p| vec![p])?,
+                };
+                match life.pick_standby(&policy, &owner, &prior_node).await {
                     Ok(Some(to)) => {
                         planned.insert("node".into(), ValueAny::String(to.clone()));
                         for k in ["health", "generation", "node_state", "state"] {

@@ -282,7 +282,9 @@ async fn failovers(inv: &planner::inventory::Inventory) -> anyhow::Result<Vec<Fa
         let policy = planner::host::Deployment::of(&h)
             .and_then(|d| d.failover)
             .unwrap_or_default();
-        let to = life.pick_standby(&policy, &failure.node).await?;
+        let to = life
+            .pick_standby(&policy, &h.project, &failure.node)
+            .await?;
         out.push(Failover {
             host: h,
             failure,
