@@ -516,6 +516,8 @@ pub async fn apply(
     let progress = opts.progress.clone();
     let holder = lease_holder(run_id);
     let mut failed_steps: BTreeSet<String> = BTreeSet::new();
+    // Of those, the steps that did not run because something before them failed.
+    let mut skipped_steps: BTreeSet<String> = BTreeSet::new();
     // Nodes that failed (or were skipped) so far, for the failure budget.
     let mut failed_nodes: BTreeSet<String> = BTreeSet::new();
     let switch_steps: BTreeSet<&str> = plan
@@ -566,21 +568,18 @@ pub async fn apply(
             // The node's first step waits for the wave before it. A failed node there blocks it
             // only once the failure budget is spent; a failed switch batch always does.
             let within_budget = failed_nodes.len() <= opts.max_failures;
-            let blocked = steps[0]
-                .after
-                .iter()
-                .find(|a| {
-                    failed_steps.contains(*a)
-                        && (!within_budget || switch_steps.contains(a.as_str()))
-                })
-                .map(|a| {
-                    budget_note(
-                        a,
-                        switch_steps.contains(a.as_str()),
-                        failed_nodes.len(),
-                        opts.max_failures,
-                    )
-                });
+            let blocked = blocker(&steps[0].after, &failed_steps, &skipped_steps, |a| {
+                !within_budget || switch_steps.contains(a)
+            })
+            .map(|a| {
+                budget_note(
+                    a,
+                    !skipped_steps.contains(a),
+                    switch_steps.contains(a),
+                    failed_nodes.len(),
+                    opts.max_failures,
+                )
+            });
             let Some(spec) = desired.nodes.get(node).cloned() else {
                 return Err(ApplyError::Plan(format!(
                     "the plan names node {node}, which the configuration no longer has"
@@ -667,6 +666,7 @@ pub async fn apply(
                     }
                     Err(e) if e.starts_with("skipped: ") => {
                         failed_steps.insert(id.clone());
+                        skipped_steps.insert(id.clone());
                         node_failed.insert(node);
                         report.skipped.push((id, e));
                     }
@@ -687,15 +687,16 @@ pub async fn apply(
             }
             // With budget left, the failed nodes' ports are left out and the rest of the batch runs.
             let within_budget = failed_nodes.len() + node_failed.len() <= opts.max_failures;
-            let blocker = s.after.iter().find(|a| {
-                failed_steps.contains(*a) && (!within_budget || switch_steps.contains(a.as_str()))
+            let blocked_by = blocker(&s.after, &failed_steps, &skipped_steps, |a| {
+                !within_budget || switch_steps.contains(a)
             });
-            if let Some(b) = blocker {
+            if let Some(b) = blocked_by {
                 let reason = format!(
                     "skipped: {}",
                     budget_note(
                         b,
-                        switch_steps.contains(b.as_str()),
+                        !skipped_steps.contains(b),
+                        switch_steps.contains(b),
                         failed_nodes.union(&node_failed).count(),
                         opts.max_failures
                     )
@@ -707,6 +708,7 @@ pub async fn apply(
                 inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(&reason))
                     .await?;
                 failed_steps.insert(s.id.clone());
+                skipped_steps.insert(s.id.clone());
                 report.skipped.push((s.id.clone(), reason));
                 continue;
             }
@@ -795,15 +797,45 @@ pub async fn apply(
     Ok(report)
 }
 
-/// Why a step waits for good on `failed`: the failure itself, and the budget when there is one.
-fn budget_note(failed: &str, is_switch: bool, failed_nodes: usize, max_failures: usize) -> String {
+/// The step of `after` that keeps a step from running: one that failed (`blocks` says whether
+/// it counts), a step that really failed before one that was itself skipped.
+fn blocker<'a>(
+    after: &'a [String],
+    failed: &BTreeSet<String>,
+    skipped: &BTreeSet<String>,
+    blocks: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    let mut counted = after
+        .iter()
+        .filter(|a| failed.contains(*a) && blocks(a.as_str()));
+    let first = counted.clone().next();
+    counted
+        .find(|a| !skipped.contains(*a))
+        .or(first)
+        .map(String::as_str)
+}
+
+/// Why a step waits for good on `step`: its failure (or that it did not run), and the budget when
+/// there is one.
+fn budget_note(
+    step: &str,
+    ran: bool,
+    is_switch: bool,
+    failed_nodes: usize,
+    max_failures: usize,
+) -> String {
+    let what = if ran {
+        format!("{step} failed")
+    } else {
+        format!("{step} did not run")
+    };
     if max_failures == 0 {
-        format!("{failed} failed")
-    } else if is_switch {
-        format!("{failed} failed (a failed switch batch stops the waves, whatever the budget)")
+        what
+    } else if is_switch && ran {
+        format!("{what} (a failed switch batch stops the waves, whatever the budget)")
     } else {
         format!(
-            "{failed} failed ({failed_nodes} node(s) failed, more than the failure budget of {max_failures})"
+            "{what} ({failed_nodes} node(s) failed, more than the failure budget of {max_failures})"
         )
     }
 }
