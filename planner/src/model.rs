@@ -108,6 +108,80 @@ impl NodeSpec {
     }
 }
 
+/// A `baremetal_host` block, as `bmplan plan` and `apply` act on it: allocated by flavor (or a
+/// pinned node) and deployed from an image. What bmplan does not act on is listed in `not_applied`.
+#[derive(Debug, Clone, Default)]
+pub struct HostSpec {
+    pub name: String,
+    pub flavor: Option<String>,
+    pub node: Option<String>,
+    pub profile: Option<String>,
+    pub image_url: Option<String>,
+    pub image_checksum: Option<String>,
+    pub wait: Option<String>,
+    pub networks: Vec<String>,
+    pub ssh_keys: Vec<String>,
+    pub user_data: Option<Secret>,
+    /// Attributes set in the configuration that only Terraform (or `bmplan hosts …`) acts on.
+    pub not_applied: Vec<&'static str>,
+}
+
+/// What bmplan leaves to Terraform and the `bmplan hosts` commands.
+const HOST_NOT_APPLIED: [&str; 5] = ["power", "adopt", "failover", "rebuild", "reboot"];
+
+fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, Vec<AttrError>> {
+    let mut errs: Vec<AttrError> = Vec::new();
+    let image_url = text_of(attrs, "image_url");
+    let image_checksum = text_of(attrs, "image_checksum");
+    match (&image_url, &image_checksum) {
+        (Some(_), None) => errs.push((
+            "image_checksum".into(),
+            "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
+        )),
+        (_, Some(c)) => {
+            if let Err(m) = crate::host::Checksum::parse(c) {
+                errs.push(("image_checksum".into(), m));
+            }
+        }
+        _ => {}
+    }
+    let wait = text_of(attrs, "wait");
+    if let Some(w) = &wait {
+        if let Err(m) = crate::host::Wait::parse(w) {
+            errs.push(("wait".into(), m));
+        }
+    }
+    let flavor = text_of(attrs, "flavor");
+    let node = text_of(attrs, "node");
+    if flavor.is_none() && node.is_none() {
+        errs.push((
+            "flavor".into(),
+            "a host needs a flavor to be scheduled by, or a node to be pinned to".into(),
+        ));
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    let set = |k: &str| match attrs.get(k) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+    };
+    Ok(HostSpec {
+        name: name.to_string(),
+        flavor,
+        node,
+        profile: text_of(attrs, "profile"),
+        image_url,
+        image_checksum,
+        wait,
+        networks: texts_of(attrs, "networks"),
+        ssh_keys: texts_of(attrs, "ssh_keys"),
+        user_data: text_of(attrs, "user_data").map(Secret::new),
+        not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
+    })
+}
+
 /// The whole desired state.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
@@ -115,6 +189,10 @@ pub struct Desired {
     pub networks: BTreeMap<String, NetworkSpec>,
     pub profiles: BTreeMap<String, ProfileSpec>,
     pub nodes: BTreeMap<String, NodeSpec>,
+    /// `baremetal_host` blocks by name: allocated and deployed by `bmplan apply`.
+    pub hosts: BTreeMap<String, HostSpec>,
+    /// The provider block's `project`: whose hosts those are.
+    pub project: Option<String>,
     pub max_parallel: usize,
     /// Resources the planner does not act on yet, by address.
     pub unplanned: Vec<String>,
@@ -485,6 +563,11 @@ impl Desired {
                 .map(|v| v.max(1.0) as usize)
                 .unwrap_or(10),
             notes: l.notes.clone(),
+            project: l
+                .provider
+                .get("project")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             complete: true,
             ..Desired::default()
         };
@@ -529,6 +612,12 @@ impl Desired {
                     profile_insts.insert(name, i);
                 }
                 "baremetal_node" => {}
+                "baremetal_host" => match host_from_attrs(&name, &i.attrs) {
+                    Ok(h) => {
+                        d.hosts.insert(name, h);
+                    }
+                    Err(e) => errors.extend(located(i, e)),
+                },
                 _ => d.unplanned.push(i.address.clone()),
             }
         }

@@ -256,6 +256,26 @@ fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
     }
 }
 
+/// Runs `bmplan` against the world's inventory, as the operator "ops" with no project preset.
+fn run_bmplan(
+    w: &World,
+    args: &[&str],
+) -> impl std::future::Future<Output = std::process::Output> + 'static {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bmplan"));
+    c.args(args)
+        .env("BAREMETAL_INVENTORY", &w.url)
+        .env("BAREMETAL_CREDENTIALS_KEY", &w.key)
+        .env("BAREMETAL_USER", "ops")
+        .env_remove("BAREMETAL_ROLE")
+        .env_remove("BAREMETAL_PROJECT")
+        .stdin(std::process::Stdio::null());
+    async move {
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
 async fn host(w: &World, name: &str, node: Option<&str>) -> HostRecord {
     w.inv
         .create_host(&NewHost {
@@ -558,20 +578,7 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
     let first = w.lab.manifest().nodes[0].name.clone();
     let other = w.lab.manifest().nodes[1].name.clone();
     host(&w, "web-1", Some(&first)).await;
-    let bmplan = |args: &[&str]| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_bmplan"));
-        c.args(args)
-            .env("BAREMETAL_INVENTORY", &w.url)
-            .env("BAREMETAL_CREDENTIALS_KEY", &w.key)
-            .env("BAREMETAL_USER", "ops")
-            .env_remove("BAREMETAL_ROLE")
-            .env_remove("BAREMETAL_PROJECT");
-        async move {
-            tokio::task::spawn_blocking(move || c.output().unwrap())
-                .await
-                .unwrap()
-        }
-    };
+    let bmplan = |args: &[&str]| run_bmplan(&w, args);
     let sum = format!("sha256:{}", sha256(&image));
     let o = bmplan(&[
         "hosts",
@@ -682,4 +689,105 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
         ProvisionState::Available
     );
     assert!(w.inv.host("blue", "web-1").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hosts_written_in_hcl_are_deployed_and_rebuilt_by_bmplan_apply() {
+    let w = world(2).await;
+    let image = b"hcl image".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let bmplan = |args: &[&str]| run_bmplan(&w, args);
+    let dir = w._dir.path().join("hcl-hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let write = |url: &str, sum: &str| {
+        std::fs::write(
+            dir.join("main.tf"),
+            format!(
+                r##"provider "baremetal" {{
+  project = "blue"
+}}
+
+resource "baremetal_host" "web" {{
+  name           = "web-1"
+  flavor         = "any"
+  image_url      = "{url}"
+  image_checksum = "{sum}"
+  networks       = ["web"]
+  ssh_keys       = ["ssh-ed25519 AAAA hcl@ops"]
+  user_data      = "#cloud-config\n"
+  power          = "on"
+}}
+"##
+            ),
+        )
+        .unwrap()
+    };
+    write(&img.url, &format!("sha256:{}", sha256(&image)));
+
+    // The plan shows the allocation and deployment (a change for -detailed-exitcode), and says
+    // what bmplan leaves to Terraform.
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("+ host blue/web-1 (flavor any): allocate a node, then deploy the image"),
+        "{out}"
+    );
+    assert!(out.contains("`power` is acted on by Terraform"), "{out}");
+
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    let out = common::text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("host blue/web-1: active on node"), "{out}");
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.state, "active");
+    let node = h.node.clone().unwrap();
+    let i = w
+        .lab
+        .manifest()
+        .nodes
+        .iter()
+        .position(|n| n.name == node)
+        .unwrap();
+    assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&image).as_str());
+    assert_eq!(
+        w.node(i)["os"]["seed"]["public_keys"],
+        json!(["ssh-ed25519 AAAA hcl@ops"])
+    );
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
+    // A new image: rebuilt in place, on the same node.
+    let image2 = b"hcl image, second release".to_vec();
+    let img2 = common::image_server(image2.clone()).await;
+    write(&img2.url, &format!("sha256:{}", sha256(&image2)));
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "~ host blue/web-1 (on {node}): rebuild in place (image_url, image_checksum changed"
+        )),
+        "{out}"
+    );
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.node.as_deref(), Some(node.as_str()));
+    assert_eq!(planner::host::Deployment::of(&h).unwrap().generation, 2);
+    assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&image2).as_str());
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
+    // A wrong checksum is caught at load, with where it is.
+    write(&img2.url, "sha256:nothex");
+    let o = bmplan(&["plan", d]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("main.tf:") && out.contains("image_checksum"),
+        "{out}"
+    );
+    w.lab.shutdown().await;
 }

@@ -17,6 +17,7 @@
 //! fails leaves the node in `clean failed`, in maintenance, with the reason. Every state change is
 //! an inventory transition, so the audit log holds each node's sequence.
 
+pub mod change;
 pub mod configdrive;
 pub mod image;
 pub mod media;
@@ -34,6 +35,7 @@ use crate::converge::{self, ConvergeError};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
+pub use change::{change_for, not_applied, HostChange};
 pub use image::Checksum;
 pub use media::MediaServer;
 

@@ -155,8 +155,9 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
         eprintln!("note: {n}");
     }
     println!(
-        "Success! The configuration is valid: {} nodes, {} profiles, {} networks, {} switches{}.",
+        "Success! The configuration is valid: {} nodes, {} hosts, {} profiles, {} networks, {} switches{}.",
         desired.nodes.len(),
+        desired.hosts.len(),
         desired.profiles.len(),
         desired.networks.len(),
         desired.switches.len(),
@@ -194,9 +195,11 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
     )
     .await?;
     let moves = failovers(&inv).await?;
+    let hosts = host_work(&inv, &p.desired).await?;
+    let host_changes = hosts.iter().any(|w| w.change.is_some());
     if a.json {
         let doc = serde_json::json!({
-            "changes": !p.plan.is_empty() || moves.iter().any(|m| m.to.is_some()),
+            "changes": !p.plan.is_empty() || moves.iter().any(|m| m.to.is_some()) || host_changes,
             "plan": p.plan,
             "diff": p.diff,
             "unreachable": p.diff.unreachable,
@@ -204,11 +207,17 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
                 "host": m.host.name, "project": m.host.project, "node": m.failure.node,
                 "reason": m.failure.reason, "to": m.to,
             })).collect::<Vec<_>>(),
+            "hosts": hosts.iter().map(|w| serde_json::json!({
+                "host": w.spec.name, "project": w.project,
+                "node": w.existing.as_ref().and_then(|h| h.node.clone()),
+                "change": w.change.as_ref().map(|c| c.describe()), "notes": w.notes,
+            })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", report::plan_text(&p, style()));
         print!("{}", failover_text(&moves));
+        print!("{}", host_work_text(&hosts));
     }
     if let Some(out) = &a.out {
         let saved = SavedPlan {
@@ -234,7 +243,9 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
         );
     }
     unreachable_is_an_error(&p)?;
-    if a.detailed_exitcode && (!p.plan.is_empty() || moves.iter().any(|m| m.to.is_some())) {
+    if a.detailed_exitcode
+        && (!p.plan.is_empty() || moves.iter().any(|m| m.to.is_some()) || host_changes)
+    {
         return Err(ChangesPresent.into());
     }
     Ok(())
@@ -338,6 +349,173 @@ async fn perform_failovers(
         println!("host {}/{}: moved to {to} ({})", h.project, h.name, h.state);
     }
     Ok(())
+}
+
+/// A host of the configuration, the inventory's host of that name, and what it needs.
+struct HostWork {
+    spec: planner::model::HostSpec,
+    project: String,
+    existing: Option<planner::inventory::HostRecord>,
+    change: Option<planner::host::HostChange>,
+    notes: Vec<String>,
+}
+
+/// Compares the configuration's `baremetal_host` blocks with the inventory's hosts.
+async fn host_work(
+    inv: &planner::inventory::Inventory,
+    desired: &planner::model::Desired,
+) -> anyhow::Result<Vec<HostWork>> {
+    if desired.hosts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(project) = desired
+        .project
+        .clone()
+        .or_else(|| inv.actor().default_project().map(str::to_string))
+    else {
+        bail!("the configuration has hosts: name their project with `project` in the provider block, or BAREMETAL_PROJECT");
+    };
+    let mut out = Vec::new();
+    for spec in desired.hosts.values() {
+        let existing = match inv.host(&project, &spec.name).await {
+            Ok(h) => Some(h),
+            Err(planner::inventory::InventoryError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(HostWork {
+            change: planner::host::change_for(spec, existing.as_ref()),
+            notes: planner::host::not_applied(spec, existing.as_ref()),
+            spec: spec.clone(),
+            project: project.clone(),
+            existing,
+        });
+    }
+    Ok(out)
+}
+
+fn host_work_text(work: &[HostWork]) -> String {
+    let mut s = String::new();
+    if work
+        .iter()
+        .all(|w| w.change.is_none() && w.notes.is_empty())
+    {
+        return s;
+    }
+    s.push_str("\nHosts:\n");
+    for w in work {
+        let on = match w.existing.as_ref().and_then(|h| h.node.as_deref()) {
+            Some(n) => format!("on {n}"),
+            None => match (&w.spec.flavor, &w.spec.node) {
+                (_, Some(n)) => format!("node {n}"),
+                (Some(f), None) => format!("flavor {f}"),
+                (None, None) => String::new(),
+            },
+        };
+        if let Some(c) = &w.change {
+            let mark = if w.existing.is_none() { "+" } else { "~" };
+            s.push_str(&format!(
+                "  {mark} host {}/{} ({on}): {}\n",
+                w.project,
+                w.spec.name,
+                c.describe()
+            ));
+        }
+        for n in &w.notes {
+            s.push_str(&format!("  ! host {}/{}: {n}\n", w.project, w.spec.name));
+        }
+    }
+    s
+}
+
+/// Allocates and deploys the hosts that need it, `max_parallel` at a time. Every host is tried;
+/// the ones that failed are named at the end.
+async fn perform_host_work(
+    inv: &planner::inventory::Inventory,
+    work: &[HostWork],
+    max_parallel: usize,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let todo: Vec<&HostWork> = work.iter().filter(|w| w.change.is_some()).collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let media = planner::host::MediaServer::start("127.0.0.1:0", None)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let life = crate::fleet::life(inv, &media);
+    let life = &life;
+    let results: Vec<(String, anyhow::Result<planner::inventory::HostRecord>)> =
+        futures_util::stream::iter(todo)
+            .map(|w| async move {
+                let who = format!("{}/{}", w.project, w.spec.name);
+                (who, deploy_one(inv, life, w, timeout).await)
+            })
+            .buffer_unordered(max_parallel.max(1))
+            .collect()
+            .await;
+    let mut failed = Vec::new();
+    for (who, r) in results {
+        match r {
+            Ok(h) => println!(
+                "host {who}: {} on node {}",
+                h.state,
+                h.node.as_deref().unwrap_or("-")
+            ),
+            Err(e) => {
+                println!("host {who}: failed: {e:#}");
+                failed.push(who);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} host(s) failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+async fn deploy_one(
+    inv: &planner::inventory::Inventory,
+    life: &planner::host::Lifecycle<'_>,
+    w: &HostWork,
+    timeout: Duration,
+) -> anyhow::Result<planner::inventory::HostRecord> {
+    let spec = &w.spec;
+    let request = match &spec.image_url {
+        Some(url) => Some(planner::host::DeployRequest {
+            image_url: url.clone(),
+            image_checksum: planner::host::Checksum::parse(
+                spec.image_checksum.as_deref().unwrap_or_default(),
+            )
+            .map_err(anyhow::Error::msg)?,
+            user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
+            ssh_keys: spec.ssh_keys.clone(),
+            networks: spec.networks.clone(),
+            wait: match &spec.wait {
+                Some(x) => planner::host::Wait::parse(x).map_err(anyhow::Error::msg)?,
+                None => planner::host::Wait::default(),
+            },
+            profile: spec.profile.clone(),
+            timeout,
+        }),
+        None => None,
+    };
+    let host = match &w.existing {
+        Some(h) => h.clone(),
+        None => {
+            inv.create_host(&planner::inventory::NewHost {
+                name: spec.name.clone(),
+                project: Some(w.project.clone()),
+                flavor: spec.flavor.clone(),
+                node: spec.node.clone(),
+            })
+            .await?
+        }
+    };
+    match &request {
+        Some(req) if host.node.is_some() => Ok(life.deploy(&host, req).await?),
+        _ => Ok(host),
+    }
 }
 
 fn unreachable_is_an_error(p: &run::Prepared) -> anyhow::Result<()> {
@@ -470,6 +648,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
     // A run of this desired state that did not finish is resumed, exactly as it was planned.
     let mut unreachable: Vec<String> = Vec::new();
     let mut failover_moves: Vec<Failover> = Vec::new();
+    let mut host_changes: Vec<HostWork> = Vec::new();
     let (run_id, plan, resumed) = match inv.open_run(&desired_fp).await? {
         Some(open) if saved.is_none() => {
             let plan: planner::plan::Plan =
@@ -507,15 +686,20 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             print!("{}", report::plan_text(&p, style()));
             let moves = failovers(&inv).await?;
             print!("{}", failover_text(&moves));
+            let hosts = host_work(&inv, &p.desired).await?;
+            print!("{}", host_work_text(&hosts));
             unreachable = p.diff.unreachable.keys().cloned().collect();
             if plan.is_empty() {
-                if moves.iter().any(|m| m.to.is_some()) {
+                if moves.iter().any(|m| m.to.is_some()) || hosts.iter().any(|w| w.change.is_some())
+                {
                     confirm(a.auto_approve || saved.is_some())?;
                     perform_failovers(&inv, &moves, wait_timeout).await?;
+                    perform_host_work(&inv, &hosts, desired.max_parallel, wait_timeout).await?;
                 }
                 return unreachable_is_an_error(&p);
             }
             failover_moves = moves;
+            host_changes = hosts;
             confirm(a.auto_approve || saved.is_some())?;
             let run_id = format!(
                 "run-{}-{}",
@@ -582,6 +766,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         );
     }
     perform_failovers(&inv, &failover_moves, wait_timeout).await?;
+    perform_host_work(&inv, &host_changes, desired.max_parallel, wait_timeout).await?;
     if !unreachable.is_empty() {
         bail!(
             "{} devices could not be read and were not changed: {}",

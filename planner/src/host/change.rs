@@ -1,0 +1,218 @@
+//! What `bmplan plan` and `apply` do for the hosts a configuration names: a pure comparison of each
+//! `baremetal_host` block with the host the inventory holds. Terraform keeps its own state and
+//! decides through the provider; bmplan has no state, so the inventory is what it compares with.
+
+use sha2::{Digest, Sha256};
+
+use super::{Checksum, Deployment, Wait};
+use crate::inventory::HostRecord;
+use crate::model::HostSpec;
+
+/// What a host of the configuration needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostChange {
+    /// Not in the inventory: allocated (by flavor, or the pinned node), then deployed when it has
+    /// an image.
+    Create { deploy: bool },
+    /// Allocated and never deployed: the image goes on its node.
+    Deploy,
+    /// Deployed from something else: redeployed in place on the same node.
+    Rebuild { changed: Vec<&'static str> },
+    /// A deployment that stopped (its process killed, its BMC down): resumed on its node.
+    Resume,
+}
+
+impl HostChange {
+    pub fn describe(&self) -> String {
+        match self {
+            HostChange::Create { deploy: true } => "allocate a node, then deploy the image".into(),
+            HostChange::Create { deploy: false } => "allocate a node".into(),
+            HostChange::Deploy => "deploy the image on its node".into(),
+            HostChange::Rebuild { changed } => format!(
+                "rebuild in place ({} changed; the disks are rewritten)",
+                changed.join(", ")
+            ),
+            HostChange::Resume => "resume the deployment that stopped".into(),
+        }
+    }
+}
+
+/// The change `spec` asks of `existing` (the inventory's host of that name), if any.
+pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<HostChange> {
+    let Some(h) = existing else {
+        return Some(HostChange::Create {
+            deploy: spec.image_url.is_some(),
+        });
+    };
+    let url = spec.image_url.as_ref()?;
+    if matches!(h.state.as_str(), "deploying" | "deploy failed") && h.node.is_some() {
+        return Some(HostChange::Resume);
+    }
+    let dep = Deployment::of(h).unwrap_or_default();
+    if dep.adopted {
+        // An adopted host runs what it ran: the configuration's image is not forced on it.
+        return None;
+    }
+    if dep.image_url.is_empty() {
+        return h.node.is_some().then_some(HostChange::Deploy);
+    }
+    let same_sum = match (
+        spec.image_checksum.as_deref().map(Checksum::parse),
+        Checksum::parse(&dep.image_checksum),
+    ) {
+        (Some(Ok(a)), Ok(b)) => a == b,
+        _ => false,
+    };
+    let wait = spec
+        .wait
+        .as_deref()
+        .map(Wait::parse)
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let user_data = spec
+        .user_data
+        .as_ref()
+        .map(|u| hex::encode(Sha256::digest(u.expose().as_bytes())));
+    let mut changed = Vec::new();
+    if *url != dep.image_url {
+        changed.push("image_url");
+    }
+    if !same_sum {
+        changed.push("image_checksum");
+    }
+    if user_data != dep.user_data_sha256 {
+        changed.push("user_data");
+    }
+    if spec.ssh_keys != dep.ssh_keys {
+        changed.push("ssh_keys");
+    }
+    if wait != dep.wait {
+        changed.push("wait");
+    }
+    (!changed.is_empty()).then_some(HostChange::Rebuild { changed })
+}
+
+/// What the configuration asks of a host that `bmplan apply` leaves alone, one line each.
+pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String> {
+    let mut out: Vec<String> = spec
+        .not_applied
+        .iter()
+        .map(|k| format!("`{k}` is acted on by Terraform or `bmplan hosts`, not by bmplan apply"))
+        .collect();
+    let Some(h) = existing else {
+        return out;
+    };
+    if let (Some(want), Some(on)) = (&spec.node, &h.node) {
+        if want != on {
+            out.push(format!(
+                "pinned to {want} but runs on {on}: `bmplan hosts migrate --to {want}` moves it"
+            ));
+        }
+    }
+    if let Some(dep) = Deployment::of(h).filter(|d| !d.image_url.is_empty()) {
+        if spec.profile.is_some() && spec.profile != dep.profile {
+            out.push(format!(
+                "profile {} → {} on a deployed host is not changed by bmplan apply (Terraform changes it in place)",
+                dep.profile.as_deref().unwrap_or("(none)"),
+                spec.profile.as_deref().unwrap_or("(none)")
+            ));
+        }
+        if !spec.networks.is_empty() && spec.networks != dep.networks {
+            out.push(format!(
+                "networks [{}] → [{}] on a deployed host are not changed by bmplan apply (Terraform changes them in place)",
+                dep.networks.join(", "),
+                spec.networks.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bmc::Secret;
+    use serde_json::json;
+
+    const SUM: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn spec() -> HostSpec {
+        HostSpec {
+            name: "web-1".into(),
+            flavor: Some("any".into()),
+            image_url: Some("http://127.0.0.1/a.iso".into()),
+            image_checksum: Some(SUM.into()),
+            ssh_keys: vec!["ssh-ed25519 AAAA".into()],
+            ..HostSpec::default()
+        }
+    }
+
+    fn record(state: &str, deployment: serde_json::Value) -> HostRecord {
+        HostRecord {
+            id: 1,
+            name: "web-1".into(),
+            project: "blue".into(),
+            flavor: Some("any".into()),
+            node: Some("r1u01".into()),
+            state: state.into(),
+            node_state: None,
+            power: None,
+            arch: None,
+            created_by: "ops".into(),
+            created_at: 0,
+            deployment: Some(deployment),
+        }
+    }
+
+    fn deployed() -> serde_json::Value {
+        json!({"image_url": "http://127.0.0.1/a.iso", "image_checksum": SUM,
+               "ssh_keys": ["ssh-ed25519 AAAA"], "wait": "power_off", "generation": 1})
+    }
+
+    #[test]
+    fn each_host_state_gets_the_change_it_needs() {
+        assert_eq!(
+            change_for(&spec(), None),
+            Some(HostChange::Create { deploy: true })
+        );
+        assert_eq!(
+            change_for(&spec(), Some(&record("active", deployed()))),
+            None
+        );
+        let mut other = spec();
+        other.image_url = Some("http://127.0.0.1/b.iso".into());
+        other.user_data = Some(Secret::new("#cloud-config\n"));
+        assert_eq!(
+            change_for(&other, Some(&record("active", deployed()))),
+            Some(HostChange::Rebuild {
+                changed: vec!["image_url", "user_data"]
+            })
+        );
+        assert_eq!(
+            change_for(&spec(), Some(&record("deploying", deployed()))),
+            Some(HostChange::Resume)
+        );
+        assert_eq!(
+            change_for(&spec(), Some(&record("allocated", json!({})))),
+            Some(HostChange::Deploy)
+        );
+        assert_eq!(
+            change_for(&spec(), Some(&record("active", json!({"adopted": true})))),
+            None,
+            "an adopted host keeps what it runs"
+        );
+    }
+
+    #[test]
+    fn what_bmplan_leaves_alone_is_said() {
+        let mut s = spec();
+        s.not_applied = vec!["power"];
+        s.node = Some("r1u02".into());
+        s.profile = Some("webserver".into());
+        let notes = not_applied(&s, Some(&record("active", deployed())));
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].starts_with("`power`"));
+        assert!(notes[1].contains("bmplan hosts migrate --to r1u02"));
+        assert!(notes[2].contains("profile (none) → webserver"));
+    }
+}
