@@ -518,8 +518,9 @@ pub async fn apply(
     let mut failed_steps: BTreeSet<String> = BTreeSet::new();
     // Of those, the steps that did not run because something before them failed.
     let mut skipped_steps: BTreeSet<String> = BTreeSet::new();
-    // Nodes that failed (or were skipped) so far, for the failure budget.
+    // Nodes that failed so far (what the failure budget counts), and nodes that were skipped.
     let mut failed_nodes: BTreeSet<String> = BTreeSet::new();
+    let mut skipped_nodes: BTreeSet<String> = BTreeSet::new();
     let switch_steps: BTreeSet<&str> = plan
         .steps
         .iter()
@@ -556,6 +557,7 @@ pub async fn apply(
         // Node chains, concurrently, each under a lease.
         let sem = Arc::new(tokio::sync::Semaphore::new(opts.max_parallel.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut spawned: BTreeSet<String> = BTreeSet::new();
         for node in &w.nodes {
             let steps: Vec<Step> = wave_steps
                 .iter()
@@ -591,6 +593,7 @@ pub async fn apply(
             let opts = opts.clone();
             let holder = holder.clone();
             let sem = sem.clone();
+            spawned.insert(node.clone());
             tasks.spawn(async move {
                 let _permit = sem.acquire_owned().await;
                 if let Some(b) = blocked {
@@ -651,6 +654,7 @@ pub async fn apply(
         }
         let mut node_ok: BTreeSet<String> = BTreeSet::new();
         let mut node_failed: BTreeSet<String> = BTreeSet::new();
+        let mut node_skipped: BTreeSet<String> = BTreeSet::new();
         while let Some(joined) = tasks.join_next().await {
             let Ok(results) = joined else { continue };
             for (id, r) in results {
@@ -667,7 +671,7 @@ pub async fn apply(
                     Err(e) if e.starts_with("skipped: ") => {
                         failed_steps.insert(id.clone());
                         skipped_steps.insert(id.clone());
-                        node_failed.insert(node);
+                        node_skipped.insert(node);
                         report.skipped.push((id, e));
                     }
                     Err(e) => {
@@ -678,6 +682,23 @@ pub async fn apply(
                 }
             }
         }
+        // A node whose task ended without results (it panicked) failed, whatever it did.
+        for n in &spawned {
+            if !node_ok.contains(n) && !node_failed.contains(n) && !node_skipped.contains(n) {
+                node_failed.insert(n.clone());
+                report.failed.push((
+                    format!("{n}/*"),
+                    "the node's task ended without a result".to_string(),
+                ));
+            }
+        }
+        let failed_so_far: BTreeSet<&String> = failed_nodes.union(&node_failed).collect();
+        let not_done: BTreeSet<&String> = failed_so_far
+            .iter()
+            .copied()
+            .chain(skipped_nodes.iter())
+            .chain(node_skipped.iter())
+            .collect();
         // The wave's switch batches, after its nodes.
         for s in wave_steps.iter().filter(|s| s.switch.is_some()) {
             if journal.get(&s.id) == Some(&StepStatus::Succeeded) {
@@ -686,21 +707,32 @@ pub async fn apply(
                 continue;
             }
             // With budget left, the failed nodes' ports are left out and the rest of the batch runs.
-            let within_budget = failed_nodes.len() + node_failed.len() <= opts.max_failures;
+            // A batch that says whose its changes are not (the releases, or a plan saved before
+            // batches said) is held back by any failure before it, as without a budget.
+            let within_budget = failed_so_far.len() <= opts.max_failures;
+            let attributed = !s.owners.is_empty();
             let blocked_by = blocker(&s.after, &failed_steps, &skipped_steps, |a| {
-                !within_budget || switch_steps.contains(a)
+                !within_budget || !attributed || switch_steps.contains(a)
             });
-            if let Some(b) = blocked_by {
-                let reason = format!(
+            let skip = match blocked_by {
+                Some(b) => Some(format!(
                     "skipped: {}",
                     budget_note(
                         b,
                         !skipped_steps.contains(b),
                         switch_steps.contains(b),
-                        failed_nodes.union(&node_failed).count(),
+                        failed_so_far.len(),
                         opts.max_failures
                     )
-                );
+                )),
+                // Releases undo what removed resources left; a left-out node may still use it.
+                None if !attributed && !not_done.is_empty() => Some(format!(
+                    "skipped: {} node(s) are not done in this run; what removed resources left on the switch is released once every node is",
+                    not_done.len()
+                )),
+                None => None,
+            };
+            if let Some(reason) = skip {
                 progress(&Progress::Skipped {
                     step: s.id.clone(),
                     reason: reason.clone(),
@@ -721,11 +753,7 @@ pub async fn apply(
             let Action::SwitchBatch { changes } = &s.action else {
                 continue;
             };
-            let left_out: Vec<&String> = s
-                .owners
-                .keys()
-                .filter(|n| node_failed.contains(*n) || failed_nodes.contains(*n))
-                .collect();
+            let left_out: Vec<&String> = s.owners.keys().filter(|n| not_done.contains(n)).collect();
             let dropped: BTreeSet<usize> = left_out
                 .iter()
                 .flat_map(|n| s.owners[*n].iter().copied())
@@ -739,7 +767,7 @@ pub async fn apply(
             if !left_out.is_empty() {
                 let names: Vec<&str> = left_out.iter().map(|n| n.as_str()).collect();
                 let reason = format!(
-                    "the ports of {} left out (failed; within the failure budget of {})",
+                    "the ports of {} left out (not done; within the failure budget of {})",
                     names.join(", "),
                     opts.max_failures
                 );
@@ -765,6 +793,15 @@ pub async fn apply(
                     Err(e) => Err(e.to_string()),
                 };
             match result {
+                Ok(()) if !left_out.is_empty() => {
+                    // Partly done: not journaled as succeeded, so a resume runs it whole, and the
+                    // switch's applied state is not recorded (its left-out ports are not there).
+                    let note = "ran without the ports left out; a resume runs the whole batch";
+                    inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(note))
+                        .await?;
+                    progress(&Progress::Succeeded { step: s.id.clone() });
+                    report.succeeded.push(s.id.clone());
+                }
                 Ok(()) => {
                     inv.journal(run_id, &s.id, None, StepStatus::Succeeded, None)
                         .await?;
@@ -787,12 +824,16 @@ pub async fn apply(
                 }
             }
         }
-        for n in node_ok.difference(&node_failed) {
+        for n in node_ok
+            .iter()
+            .filter(|n| !node_failed.contains(*n) && !node_skipped.contains(*n))
+        {
             if let Some(state) = plan.applied.get(n) {
                 inv.record_applied(n, state, run_id).await?;
             }
         }
         failed_nodes.extend(node_failed);
+        skipped_nodes.extend(node_skipped);
     }
     Ok(report)
 }

@@ -163,6 +163,10 @@ pub struct SavedPlan {
     pub vars: Vec<(String, String)>,
     pub desired: String,
     pub plan: Plan,
+    /// The host changes shown with the plan, one line each (`blue/web-1: rebuild in place …`):
+    /// applying the saved plan refuses when the hosts now need something else.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 impl SavedPlan {

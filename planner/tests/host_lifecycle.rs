@@ -771,7 +771,21 @@ resource "baremetal_host" "web" {{
         )),
         "{out}"
     );
-    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    // Saved, the plan carries its host changes: applied after the configuration moved on to yet
+    // another image, it is refused as stale; applied as planned, it rebuilds.
+    let saved = w._dir.path().join("hosts.plan");
+    let o = bmplan(&["plan", d, "-out", saved.to_str().unwrap()]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    write(&img2.url, &format!("sha256:{}", sha256(b"a third image")));
+    let o = bmplan(&["apply", saved.to_str().unwrap()]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("is stale: its hosts now need other changes"),
+        "{out}"
+    );
+    write(&img2.url, &format!("sha256:{}", sha256(&image2)));
+    let o = bmplan(&["apply", saved.to_str().unwrap()]).await;
     assert!(o.status.success(), "{}", common::text(&o));
     let h = w.inv.host("blue", "web-1").await.unwrap();
     assert_eq!(h.node.as_deref(), Some(node.as_str()));

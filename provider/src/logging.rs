@@ -3,7 +3,8 @@
 //! frames of every gRPC call included: 34 MB for one `terraform plan` of 500 nodes, written one
 //! unbuffered line at a time, which cost more CPU than the plan itself. So the provider takes the
 //! variable before tf-provider sees it and logs at the level asked for (INFO by default), with the
-//! transport crates held at WARN unless the level is TRACE. `BAREMETAL_LOG` takes a full
+//! transport crates held at WARN unless the level is TRACE (any other value reads as TRACE, as in
+//! Terraform). `BAREMETAL_LOG` takes a full
 //! `tracing_subscriber` filter (`planner=debug,tower_http=debug`) for anything finer.
 
 use std::fs::File;
@@ -29,7 +30,8 @@ pub fn filter_for(level: Option<&str>) -> String {
         // Terraform's JSON mode is TRACE in JSON; the plugin's file stays text.
         Some("json") => "trace".to_string(),
         Some(l @ ("trace" | "debug" | "info" | "warn" | "error" | "off")) => l.to_string(),
-        Some(_) => "info".to_string(),
+        // Terraform reads any other value (`TF_LOG=1`) as TRACE.
+        Some(_) => "trace".to_string(),
     };
     if level == "trace" {
         return level;
@@ -47,30 +49,41 @@ pub fn filter_for(level: Option<&str>) -> String {
 
 /// Takes `PLUGIN_LOG_FILE` from the environment (so tf-provider does not install its own TRACE
 /// logger) and logs there. Call before any thread starts: it changes the process environment.
-pub fn init() -> anyhow::Result<()> {
+/// A log that cannot be set up never stops the provider: it says why on stderr (which Terraform
+/// logs) and runs without, or with the default level.
+pub fn init() {
     let Some(path) = std::env::var_os("PLUGIN_LOG_FILE") else {
-        return Ok(());
+        return;
     };
     std::env::remove_var("PLUGIN_LOG_FILE");
+    let level = filter_for(
+        std::env::var("TF_LOG_PROVIDER")
+            .or_else(|_| std::env::var("TF_LOG"))
+            .ok()
+            .as_deref(),
+    );
     let filter = match std::env::var("BAREMETAL_LOG") {
-        Ok(f) if !f.trim().is_empty() => f,
-        _ => filter_for(
-            std::env::var("TF_LOG_PROVIDER")
-                .or_else(|_| std::env::var("TF_LOG"))
-                .ok()
-                .as_deref(),
-        ),
+        Ok(f) if !f.trim().is_empty() => EnvFilter::try_new(&f).unwrap_or_else(|e| {
+            eprintln!("BAREMETAL_LOG={f:?} is not a log filter ({e}); logging at {level}");
+            EnvFilter::new(&level)
+        }),
+        _ => EnvFilter::new(&level),
     };
-    let file = File::create(&path)
-        .map_err(|e| anyhow::anyhow!("PLUGIN_LOG_FILE {}: {e}", path.to_string_lossy()))?;
+    let file = match File::create(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "PLUGIN_LOG_FILE {}: {e}; the provider runs without its log",
+                path.to_string_lossy()
+            );
+            return;
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&filter).map_err(|e| {
-            anyhow::anyhow!("BAREMETAL_LOG / TF_LOG_PROVIDER: not a log filter ({filter}): {e}")
-        })?)
+        .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(Mutex::new(file))
         .init();
-    Ok(())
 }
 
 #[cfg(test)]
@@ -86,6 +99,6 @@ mod tests {
         assert_eq!(filter_for(Some("TRACE")), "trace");
         assert_eq!(filter_for(Some("json")), "trace");
         assert!(filter_for(Some("error")).contains("h2=error"));
-        assert!(filter_for(Some("nonsense")).starts_with("info,"));
+        assert_eq!(filter_for(Some("1")), "trace", "as Terraform reads it");
     }
 }

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     // Terraform passes RUST_BACKTRACE through; without this, tf-provider appends a backtrace to every
     // diagnostic the user reads.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
-    logging::init()?;
+    logging::init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

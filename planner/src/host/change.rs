@@ -37,7 +37,10 @@ impl HostChange {
     }
 }
 
-/// The change `spec` asks of `existing` (the inventory's host of that name), if any.
+/// The change `spec` asks of `existing` (the inventory's host of that name), if any. Decided by
+/// the host's state: only an `allocated` host is deployed, only an `active` one it deployed is
+/// rebuilt, and a stopped deployment is resumed; every other state is left alone (see
+/// [`not_applied`], which says why).
 pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<HostChange> {
     let Some(h) = existing else {
         return Some(HostChange::Create {
@@ -45,17 +48,20 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
         });
     };
     let url = spec.image_url.as_ref()?;
-    if matches!(h.state.as_str(), "deploying" | "deploy failed") && h.node.is_some() {
-        return Some(HostChange::Resume);
-    }
+    h.node.as_ref()?;
     let dep = Deployment::of(h).unwrap_or_default();
-    if dep.adopted {
-        // An adopted host runs what it ran: the configuration's image is not forced on it.
-        return None;
+    match h.state.as_str() {
+        "allocated" => Some(HostChange::Deploy),
+        "deploying" | "deploy failed" => Some(HostChange::Resume),
+        // Adopted (by the provider or `bmplan nodes adopt`), or never deployed by us: it runs a
+        // system of its own, which the configuration's image must not overwrite.
+        "active" if dep.adopted || dep.image_url.is_empty() => None,
+        "active" => rebuild(spec, url, &dep),
+        _ => None,
     }
-    if dep.image_url.is_empty() {
-        return h.node.is_some().then_some(HostChange::Deploy);
-    }
+}
+
+fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
     let same_sum = match (
         spec.image_checksum.as_deref().map(Checksum::parse),
         Checksum::parse(&dep.image_checksum),
@@ -74,7 +80,7 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
         .as_ref()
         .map(|u| hex::encode(Sha256::digest(u.expose().as_bytes())));
     let mut changed = Vec::new();
-    if *url != dep.image_url {
+    if url != dep.image_url {
         changed.push("image_url");
     }
     if !same_sum {
@@ -102,6 +108,21 @@ pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String
     let Some(h) = existing else {
         return out;
     };
+    let dep = Deployment::of(h).unwrap_or_default();
+    if spec.image_url.is_some() {
+        match h.state.as_str() {
+            _ if h.node.is_none() => {
+                out.push("has no node: nothing to deploy onto".to_string())
+            }
+            "allocated" | "deploying" | "deploy failed" => {}
+            "active" if dep.adopted || dep.image_url.is_empty() => out.push(
+                "runs a system it was not deployed with (adopted): the configuration's image is not put on it"
+                    .to_string(),
+            ),
+            "active" => {}
+            other => out.push(format!("is {other}: bmplan apply does nothing with it")),
+        }
+    }
     if let (Some(want), Some(on)) = (&spec.node, &h.node) {
         if want != on {
             out.push(format!(
@@ -109,7 +130,7 @@ pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String
             ));
         }
     }
-    if let Some(dep) = Deployment::of(h).filter(|d| !d.image_url.is_empty()) {
+    if !dep.image_url.is_empty() {
         if spec.profile.is_some() && spec.profile != dep.profile {
             out.push(format!(
                 "profile {} → {} on a deployed host is not changed by bmplan apply (Terraform changes it in place)",
@@ -200,6 +221,18 @@ mod tests {
             change_for(&spec(), Some(&record("active", json!({"adopted": true})))),
             None,
             "an adopted host keeps what it runs"
+        );
+        // `bmplan nodes adopt` leaves no deployment at all: still not overwritten.
+        let mut adopted = record("active", json!({}));
+        adopted.deployment = None;
+        assert_eq!(change_for(&spec(), Some(&adopted)), None);
+        assert!(not_applied(&spec(), Some(&adopted))[0].contains("adopted"));
+        // A host the lifecycle holds elsewhere (cleaning failed, migrating…) is left alone, and said so.
+        let failed = record("clean failed", deployed());
+        assert_eq!(change_for(&spec(), Some(&failed)), None);
+        assert_eq!(
+            not_applied(&spec(), Some(&failed)),
+            vec!["is clean failed: bmplan apply does nothing with it".to_string()]
         );
     }
 

@@ -232,6 +232,7 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
                 .collect(),
             desired: run::desired_fingerprint(&p.desired),
             plan: p.plan.clone(),
+            hosts: host_change_lines(&hosts),
         };
         saved
             .write(out)
@@ -393,6 +394,24 @@ async fn host_work(
     Ok(out)
 }
 
+/// The host changes as the saved plan keeps them, to tell a stale one.
+fn host_change_lines(work: &[HostWork]) -> Vec<String> {
+    work.iter()
+        .filter_map(|w| {
+            w.change.as_ref().map(|c| {
+                format!(
+                    "{}/{}: {} from {} {}",
+                    w.project,
+                    w.spec.name,
+                    c.describe(),
+                    w.spec.image_url.as_deref().unwrap_or("-"),
+                    w.spec.image_checksum.as_deref().unwrap_or("-")
+                )
+            })
+        })
+        .collect()
+}
+
 fn host_work_text(work: &[HostWork]) -> String {
     let mut s = String::new();
     if work
@@ -500,9 +519,11 @@ async fn deploy_one(
         }),
         None => None,
     };
-    let host = match &w.existing {
-        Some(h) => h.clone(),
-        None => {
+    // Read again: the node waves ran since the plan, and another run may have got there first.
+    let host = match inv.host(&w.project, &spec.name).await {
+        Ok(h) if planner::host::change_for(spec, Some(&h)).is_none() => return Ok(h),
+        Ok(h) => h,
+        Err(planner::inventory::InventoryError::NotFound { .. }) => {
             inv.create_host(&planner::inventory::NewHost {
                 name: spec.name.clone(),
                 project: Some(w.project.clone()),
@@ -511,10 +532,12 @@ async fn deploy_one(
             })
             .await?
         }
+        Err(e) => return Err(e.into()),
     };
-    match &request {
-        Some(req) if host.node.is_some() => Ok(life.deploy(&host, req).await?),
-        _ => Ok(host),
+    match (&request, &host.node) {
+        (Some(req), Some(_)) => Ok(life.deploy(&host, req).await?),
+        (Some(_), None) => bail!("the host has no node to deploy onto"),
+        (None, _) => Ok(host),
     }
 }
 
@@ -648,7 +671,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
     // A run of this desired state that did not finish is resumed, exactly as it was planned.
     let mut unreachable: Vec<String> = Vec::new();
     let mut failover_moves: Vec<Failover> = Vec::new();
-    let mut host_changes: Vec<HostWork> = Vec::new();
+    let host_changes: Vec<HostWork>;
     let (run_id, plan, resumed) = match inv.open_run(&desired_fp).await? {
         Some(open) if saved.is_none() => {
             let plan: planner::plan::Plan =
@@ -657,6 +680,9 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 "resuming run {} (started by {}): steps already done are not repeated",
                 open.run_id, open.actor
             );
+            // The hosts come after the node waves, as in a new run.
+            host_changes = host_work(&inv, &desired).await?;
+            print!("{}", host_work_text(&host_changes));
             (open.run_id, plan, true)
         }
         _ => {
@@ -687,6 +713,14 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             let moves = failovers(&inv).await?;
             print!("{}", failover_text(&moves));
             let hosts = host_work(&inv, &p.desired).await?;
+            if let Some(s) = &saved {
+                if s.hosts != host_change_lines(&hosts) {
+                    bail!(
+                        "the saved plan {} is stale: its hosts now need other changes; run bmplan plan again",
+                        a.target.display()
+                    );
+                }
+            }
             print!("{}", host_work_text(&hosts));
             unreachable = p.diff.unreachable.keys().cloned().collect();
             if plan.is_empty() {
