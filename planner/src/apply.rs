@@ -714,7 +714,20 @@ pub async fn apply(
             let blocked_by = blocker(&s.after, &failed_steps, &skipped_steps, |a| {
                 !within_budget || !attributed || switch_steps.contains(a)
             });
+            let held_back = |n: usize| {
+                if s.id.ends_with("/release") {
+                    format!(
+                        "skipped: {n} node(s) are not done in this run; what removed resources left on the switch is released once every node is"
+                    )
+                } else {
+                    format!("skipped: {n} node(s) are not done in this run, and this batch does not say whose its changes are (a plan saved by an older bmplan)")
+                }
+            };
             let skip = match blocked_by {
+                // Held back only because the batch is not attributed to nodes.
+                Some(b) if within_budget && !switch_steps.contains(b) => {
+                    Some(held_back(not_done.len()))
+                }
                 Some(b) => Some(format!(
                     "skipped: {}",
                     budget_note(
@@ -726,10 +739,7 @@ pub async fn apply(
                     )
                 )),
                 // Releases undo what removed resources left; a left-out node may still use it.
-                None if !attributed && !not_done.is_empty() => Some(format!(
-                    "skipped: {} node(s) are not done in this run; what removed resources left on the switch is released once every node is",
-                    not_done.len()
-                )),
+                None if !attributed && !not_done.is_empty() => Some(held_back(not_done.len())),
                 None => None,
             };
             if let Some(reason) = skip {

@@ -603,6 +603,52 @@ resource "baremetal_node" "n" {
 /// nodes' waves, then deletes the old VLAN in a last wave of its own; a node removed from the
 /// configuration gets its ports back on the default VLAN. Both then plan as "No changes".
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn within_the_failure_budget_a_removed_vlan_waits_for_the_node_whose_ports_still_use_it() {
+    let f = fleet(2, Duration::from_millis(100)).await;
+    let ex = example();
+    let ex = ex.to_str().unwrap();
+    let a = f.run(&["apply", ex, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    // prod moves from VLAN 100 to 200 (VLAN 100 is then released), while r1u02 needs a reset
+    // (a value changed out of band) and will fail its wait.
+    f.out_of_band(1, "ProcTurboMode", "Enabled").await;
+    f.set_health("r1u02", "Critical").await;
+    let a = f.run(&[
+        "apply",
+        ex,
+        "-var",
+        "prod_vlan=200",
+        "-auto-approve",
+        "--max-parallel",
+        "1",
+        "--max-failures",
+        "1",
+    ]);
+    let out = text(&a);
+    assert_eq!(a.status.code(), Some(1), "{out}");
+    assert!(out.contains("failed  r1u02/wait"), "{out}");
+    assert!(
+        out.contains(
+            "skipped tor1/release: skipped: 1 node(s) are not done in this run; what removed resources left on the switch is released once every node is"
+        ),
+        "{out}"
+    );
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        assert!(st.vlans.contains_key(&100), "VLAN 100 kept: {:?}", st.vlans);
+        for (i, vlan) in [(1, 200), (2, 200), (3, 100), (4, 100)] {
+            assert_eq!(
+                st.ports[&format!("GigabitEthernet0/{i}")].access_vlan,
+                vlan,
+                "Gi0/{i}"
+            );
+        }
+    }
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_removed_vlan_is_deleted_after_its_ports_moved_and_a_removed_node_releases_its_ports() {
     let f = fleet(2, Duration::from_millis(100)).await;
     let ex = example();
