@@ -129,57 +129,54 @@ pub struct HostSpec {
 /// What bmplan leaves to Terraform and the `bmplan hosts` commands.
 const HOST_NOT_APPLIED: [&str; 5] = ["power", "adopt", "failover", "rebuild", "reboot"];
 
+impl HostSpec {
+    /// A host's attributes as they are (the provider's planned values, or an HCL block); what a
+    /// deployment cannot take is found by [`crate::host::DeployRequest::for_spec`].
+    pub fn from_attrs(name: &str, attrs: &Map<String, Value>) -> HostSpec {
+        let set = |k: &str| match attrs.get(k) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        HostSpec {
+            name: name.to_string(),
+            flavor: text_of(attrs, "flavor"),
+            node: text_of(attrs, "node"),
+            profile: text_of(attrs, "profile"),
+            image_url: text_of(attrs, "image_url"),
+            image_checksum: text_of(attrs, "image_checksum"),
+            wait: text_of(attrs, "wait"),
+            networks: texts_of(attrs, "networks"),
+            ssh_keys: texts_of(attrs, "ssh_keys"),
+            user_data: text_of(attrs, "user_data").map(Secret::new),
+            not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
+        }
+    }
+}
+
+/// A `baremetal_host` block as `bmplan` loads it: what a deployment cannot take, and a host with
+/// neither flavor nor node, are errors at their attribute.
 fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, Vec<AttrError>> {
-    let mut errs: Vec<AttrError> = Vec::new();
-    let image_url = text_of(attrs, "image_url");
-    let image_checksum = text_of(attrs, "image_checksum");
-    match (&image_url, &image_checksum) {
-        (Some(_), None) => errs.push((
-            "image_checksum".into(),
-            "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
-        )),
-        (_, Some(c)) => {
-            if let Err(m) = crate::host::Checksum::parse(c) {
-                errs.push(("image_checksum".into(), m));
-            }
-        }
-        _ => {}
-    }
-    let wait = text_of(attrs, "wait");
-    if let Some(w) = &wait {
-        if let Err(m) = crate::host::Wait::parse(w) {
-            errs.push(("wait".into(), m));
-        }
-    }
-    let flavor = text_of(attrs, "flavor");
-    let node = text_of(attrs, "node");
-    if flavor.is_none() && node.is_none() {
+    let h = HostSpec::from_attrs(name, attrs);
+    let mut errs: Vec<AttrError> =
+        match crate::host::DeployRequest::for_spec(&h, Default::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .into_iter()
+                .map(|e| (e.attribute.to_string(), e.message))
+                .collect(),
+        };
+    if h.flavor.is_none() && h.node.is_none() {
         errs.push((
             "flavor".into(),
             "a host needs a flavor to be scheduled by, or a node to be pinned to".into(),
         ));
     }
-    if !errs.is_empty() {
-        return Err(errs);
+    if errs.is_empty() {
+        Ok(h)
+    } else {
+        Err(errs)
     }
-    let set = |k: &str| match attrs.get(k) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(_) => true,
-    };
-    Ok(HostSpec {
-        name: name.to_string(),
-        flavor,
-        node,
-        profile: text_of(attrs, "profile"),
-        image_url,
-        image_checksum,
-        wait,
-        networks: texts_of(attrs, "networks"),
-        ssh_keys: texts_of(attrs, "ssh_keys"),
-        user_data: text_of(attrs, "user_data").map(Secret::new),
-        not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
-    })
 }
 
 /// The whole desired state.

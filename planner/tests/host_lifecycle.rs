@@ -43,6 +43,16 @@ impl World {
         }
     }
 
+    /// The lab index of the node named `name`.
+    fn index_of(&self, name: &str) -> usize {
+        self.lab
+            .manifest()
+            .nodes
+            .iter()
+            .position(|m| m.name == name)
+            .unwrap()
+    }
+
     fn node(&self, i: usize) -> Value {
         let n = &self.lab.fleet.nodes[i];
         let st = n.state();
@@ -295,13 +305,7 @@ async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
     let img = common::image_server(image.clone()).await;
     let h = host(&w, "web-1", None).await;
     let node = h.node.clone().unwrap();
-    let i = w
-        .lab
-        .manifest()
-        .nodes
-        .iter()
-        .position(|m| m.name == node)
-        .unwrap();
+    let i = w.index_of(&node);
 
     // Deploy: the installer powers off when done.
     let h = w
@@ -743,13 +747,7 @@ resource "baremetal_host" "web" {{
     let h = w.inv.host("blue", "web-1").await.unwrap();
     assert_eq!(h.state, "active");
     let node = h.node.clone().unwrap();
-    let i = w
-        .lab
-        .manifest()
-        .nodes
-        .iter()
-        .position(|n| n.name == node)
-        .unwrap();
+    let i = w.index_of(&node);
     assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&image).as_str());
     assert_eq!(
         w.node(i)["os"]["seed"]["public_keys"],

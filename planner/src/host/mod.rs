@@ -172,6 +172,73 @@ pub struct DeployRequest {
     pub timeout: Duration,
 }
 
+/// A host attribute a deployment cannot take, for a diagnostic at that attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub attribute: &'static str,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl DeployRequest {
+    /// The deployment a host's attributes ask for, `None` without an image: what Terraform's
+    /// `baremetal_host` and `bmplan apply`'s HCL hosts both deploy. Every attribute it cannot take
+    /// is named.
+    pub fn for_spec(
+        spec: &crate::model::HostSpec,
+        timeout: Duration,
+    ) -> Result<Option<DeployRequest>, Vec<RequestError>> {
+        let Some(url) = &spec.image_url else {
+            return Ok(None);
+        };
+        let mut errors = Vec::new();
+        let checksum = match spec.image_checksum.as_deref().map(Checksum::parse) {
+            None => {
+                errors.push(RequestError {
+                    attribute: "image_checksum",
+                    title: "Checksum required",
+                    message: "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
+                });
+                None
+            }
+            Some(Err(message)) => {
+                errors.push(RequestError {
+                    attribute: "image_checksum",
+                    title: "Invalid checksum",
+                    message,
+                });
+                None
+            }
+            Some(Ok(c)) => Some(c),
+        };
+        let wait = match spec.wait.as_deref().map(Wait::parse) {
+            None => Wait::default(),
+            Some(Ok(w)) => w,
+            Some(Err(message)) => {
+                errors.push(RequestError {
+                    attribute: "wait",
+                    title: "Invalid wait strategy",
+                    message,
+                });
+                Wait::default()
+            }
+        };
+        match checksum {
+            Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
+                image_url: url.clone(),
+                image_checksum,
+                user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
+                ssh_keys: spec.ssh_keys.clone(),
+                networks: spec.networks.clone(),
+                wait,
+                profile: spec.profile.clone(),
+                timeout,
+            })),
+            _ => Err(errors),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The image could not be read or does not match: no node was touched.

@@ -22,7 +22,7 @@ use super::{name_of, object};
 use crate::engine::{Engine, Problem};
 use crate::resource::{s, Handler, Json, PlanOut};
 use crate::value::Obj;
-use planner::model::texts_of;
+use planner::model::{texts_of, HostSpec};
 
 pub struct HostResource;
 
@@ -227,33 +227,18 @@ async fn apply_profile(
         })
 }
 
+/// The deployment the planned host asks for, built as `bmplan` builds it (the timeout is read after
+/// the attributes, so a bad attribute is reported first).
 fn request(e: &Engine, planned: &Json, op: &str) -> Result<Option<DeployRequest>, Problem> {
-    let Some(url) = s(planned, "image_url") else {
-        return Ok(None);
-    };
-    let sum = s(planned, "image_checksum").ok_or_else(|| {
-        Problem::at(
-            "image_checksum",
-            "Checksum required",
-            "image_url needs image_checksum (sha256:… or sha512:…)",
-        )
+    let spec = HostSpec::from_attrs(&s(planned, "name").unwrap_or_default(), planned);
+    let mut req = DeployRequest::for_spec(&spec, Duration::ZERO).map_err(|errs| {
+        let first = &errs[0];
+        Problem::at(first.attribute, first.title, first.message.clone())
     })?;
-    Ok(Some(DeployRequest {
-        image_url: url,
-        image_checksum: Checksum::parse(&sum)
-            .map_err(|m| Problem::at("image_checksum", "Invalid checksum", m))?,
-        user_data: s(planned, "user_data"),
-        ssh_keys: texts_of(planned, "ssh_keys"),
-        networks: texts_of(planned, "networks"),
-        wait: match s(planned, "wait") {
-            Some(w) => {
-                Wait::parse(&w).map_err(|m| Problem::at("wait", "Invalid wait strategy", m))?
-            }
-            None => Wait::default(),
-        },
-        profile: s(planned, "profile"),
-        timeout: e.timeout(planned, op)?,
-    }))
+    if let Some(r) = req.as_mut() {
+        r.timeout = e.timeout(planned, op)?;
+    }
+    Ok(req)
 }
 
 async fn set_power(e: &Engine, h: &HostRecord, planned: &Json, op: &str) -> Result<(), Problem> {

@@ -328,19 +328,33 @@ fn failover_text(moves: &[Failover]) -> String {
     s
 }
 
-/// Moves each failed host to its standby: its profile, and its image when it has one.
-async fn perform_failovers(
+/// What apply does for hosts after the node waves: the failovers, then the configuration's host
+/// changes, through one deployment endpoint (started only when there is something to do).
+async fn perform_host_actions(
     inv: &planner::inventory::Inventory,
     moves: &[Failover],
+    work: &[HostWork],
+    max_parallel: usize,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    if !moves.iter().any(|m| m.to.is_some()) {
+    if !moves.iter().any(|m| m.to.is_some()) && !work.iter().any(|w| w.change.is_some()) {
         return Ok(());
     }
     let media = planner::host::MediaServer::start("127.0.0.1:0", None)
         .await
         .map_err(anyhow::Error::msg)?;
     let life = crate::fleet::life(inv, &media);
+    perform_failovers(&life, moves, timeout).await?;
+    perform_host_work(inv, &life, work, max_parallel, timeout).await
+}
+
+/// Moves each failed host to its standby: its profile, and its image when it has one.
+async fn perform_failovers(
+    life: &planner::host::Lifecycle<'_>,
+    moves: &[Failover],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let inv = life.inv;
     for m in moves {
         let Some(to) = &m.to else { continue };
         let req = planner::host::DeployRequest::from_record(inv, &m.host, timeout)?;
@@ -450,6 +464,7 @@ fn host_work_text(work: &[HostWork]) -> String {
 /// the ones that failed are named at the end.
 async fn perform_host_work(
     inv: &planner::inventory::Inventory,
+    life: &planner::host::Lifecycle<'_>,
     work: &[HostWork],
     max_parallel: usize,
     timeout: Duration,
@@ -459,11 +474,6 @@ async fn perform_host_work(
     if todo.is_empty() {
         return Ok(());
     }
-    let media = planner::host::MediaServer::start("127.0.0.1:0", None)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let life = crate::fleet::life(inv, &media);
-    let life = &life;
     let results: Vec<(String, anyhow::Result<planner::inventory::HostRecord>)> =
         futures_util::stream::iter(todo)
             .map(|w| async move {
@@ -500,25 +510,13 @@ async fn deploy_one(
     timeout: Duration,
 ) -> anyhow::Result<planner::inventory::HostRecord> {
     let spec = &w.spec;
-    let request = match &spec.image_url {
-        Some(url) => Some(planner::host::DeployRequest {
-            image_url: url.clone(),
-            image_checksum: planner::host::Checksum::parse(
-                spec.image_checksum.as_deref().unwrap_or_default(),
-            )
-            .map_err(anyhow::Error::msg)?,
-            user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
-            ssh_keys: spec.ssh_keys.clone(),
-            networks: spec.networks.clone(),
-            wait: match &spec.wait {
-                Some(x) => planner::host::Wait::parse(x).map_err(anyhow::Error::msg)?,
-                None => planner::host::Wait::default(),
-            },
-            profile: spec.profile.clone(),
-            timeout,
-        }),
-        None => None,
-    };
+    let request = planner::host::DeployRequest::for_spec(spec, timeout).map_err(|errs| {
+        anyhow::anyhow!(errs
+            .iter()
+            .map(|e| format!("{}: {}", e.attribute, e.message))
+            .collect::<Vec<_>>()
+            .join("; "))
+    })?;
     // Read again: the node waves ran since the plan, and another run may have got there first.
     let host = match inv.host(&w.project, &spec.name).await {
         Ok(h) if planner::host::change_for(spec, Some(&h)).is_none() => return Ok(h),
@@ -727,8 +725,8 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 if moves.iter().any(|m| m.to.is_some()) || hosts.iter().any(|w| w.change.is_some())
                 {
                     confirm(a.auto_approve || saved.is_some())?;
-                    perform_failovers(&inv, &moves, wait_timeout).await?;
-                    perform_host_work(&inv, &hosts, desired.max_parallel, wait_timeout).await?;
+                    perform_host_actions(&inv, &moves, &hosts, desired.max_parallel, wait_timeout)
+                        .await?;
                 }
                 return unreachable_is_an_error(&p);
             }
@@ -799,8 +797,14 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
             report.skipped.len()
         );
     }
-    perform_failovers(&inv, &failover_moves, wait_timeout).await?;
-    perform_host_work(&inv, &host_changes, desired.max_parallel, wait_timeout).await?;
+    perform_host_actions(
+        &inv,
+        &failover_moves,
+        &host_changes,
+        desired.max_parallel,
+        wait_timeout,
+    )
+    .await?;
     if !unreachable.is_empty() {
         bail!(
             "{} devices could not be read and were not changed: {}",
