@@ -774,6 +774,12 @@ resource "baremetal_host" "web" {{
     let saved = w._dir.path().join("hosts.plan");
     let o = bmplan(&["plan", d, "-out", saved.to_str().unwrap()]).await;
     assert!(o.status.success(), "{}", common::text(&o));
+    // The image is kept as a digest: a URL may carry credentials.
+    let kept = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        kept.contains("rebuild in place") && !kept.contains(&img2.url),
+        "{kept}"
+    );
     write(&img2.url, &format!("sha256:{}", sha256(b"a third image")));
     let o = bmplan(&["apply", saved.to_str().unwrap()]).await;
     let out = common::text(&o);

@@ -408,18 +408,25 @@ async fn host_work(
     Ok(out)
 }
 
-/// The host changes as the saved plan keeps them, to tell a stale one.
+/// The host changes as the saved plan keeps them, to tell a stale one. The image is kept as a
+/// digest of its URL and checksum: an image URL may carry credentials, and a plan file is not the
+/// place for them.
 fn host_change_lines(work: &[HostWork]) -> Vec<String> {
+    use sha2::{Digest, Sha256};
     work.iter()
         .filter_map(|w| {
             w.change.as_ref().map(|c| {
+                let image = Sha256::digest(format!(
+                    "{} {}",
+                    w.spec.image_url.as_deref().unwrap_or("-"),
+                    w.spec.image_checksum.as_deref().unwrap_or("-")
+                ));
                 format!(
-                    "{}/{}: {} from {} {}",
+                    "{}/{}: {} (image {})",
                     w.project,
                     w.spec.name,
                     c.describe(),
-                    w.spec.image_url.as_deref().unwrap_or("-"),
-                    w.spec.image_checksum.as_deref().unwrap_or("-")
+                    hex::encode(&image[..8])
                 )
             })
         })
