@@ -67,6 +67,15 @@ def node_states(tf):
     return {n["name"]: n["state"] for n in nodes}
 
 
+def history(tf, node):
+    """The node's life read back from the audit log by `bmplan nodes history` (printed for the log)."""
+    r = tf.bmplan("nodes", "history", node, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    h = json.loads(r.stdout)
+    print(f"history of {node}: {h['sequence']}")
+    return h
+
+
 def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform, start_lab):
     lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
     v1, v2 = b"os image v1\n" * 50000, b"os image v2\n" * 50000
@@ -143,15 +152,9 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
             assert lab.node_detail(node)["os"] is None, "the clean wiped the disks"
         # The node's life, read back from the audit log.
         for node in hosts.values():
-            audit = terraform.bmplan("audit", "--node", node, "--format", "json")
-            assert audit.returncode == 0, audit.stderr
-            entries = sorted(json.loads(audit.stdout), key=lambda e: e["id"])
-            states = [e["after"]["state"] for e in entries
-                      if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
-            seq = [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
-            print(node, " → ".join(seq))
-            assert seq == ["available", "deploying", "active", "deploying", "active", "deleting", "cleaning",
-                           "available"], seq
+            h = history(terraform, node)
+            assert h["states"] == ["available", "deploying", "active", "deploying", "active", "deleting",
+                                   "cleaning", "available"], h["sequence"]
         # Then everything else.
         run_ok(terraform, d, "destroy", "-auto-approve", *var2)
     finally:
@@ -256,6 +259,8 @@ resource "baremetal_host" "h" {{
         assert seen["callback"] == 204
         states = node_states(terraform)
         assert states == {"sushy-host": "active"}, states
+        h = history(terraform, "sushy-host")
+        assert h["states"] == ["available", "deploying", "active"], h["sequence"]
         r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
     finally:
@@ -355,12 +360,13 @@ output "node" {{ value = baremetal_host.db.node }}
         assert listed[last]["state"] == "active" and listed[standby]["maintenance"] is True
         r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
-        for node in (first, standby, last):
-            audit = terraform.bmplan("audit", "--node", node, "--format", "json")
-            entries = sorted(json.loads(audit.stdout), key=lambda e: e["id"])
-            states = [e["after"]["state"] for e in entries
-                      if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
-            print(node, " → ".join(s for i, s in enumerate(states) if i == 0 or states[i - 1] != s))
+        # Each node's life: the failed one and the standby left in maintenance, not cleaned.
+        left = ["available", "deploying", "active", "deleting", "clean failed"]
+        for node, states in ((first, left), (standby, left), (last, ["available", "deploying", "active"])):
+            h = history(terraform, node)
+            assert h["states"] == states, h["sequence"]
+        assert history(terraform, first)["sequence"].endswith("clean failed [maintenance]")
+        assert "[host lab/db moved here]" in history(terraform, standby)["sequence"]
     finally:
         images.stop()
 
@@ -402,8 +408,8 @@ resource "baremetal_profile" "web" {{
                    f"{later['password']},{lab.manifest['ca_cert']}\n")
     r = terraform.bmplan("nodes", "enroll", str(csv))
     assert r.returncode == 0, r.stdout + r.stderr
-    audit = json.loads(terraform.bmplan("audit", "--node", later["name"], "--format", "json").stdout)
-    assert any(e["action"] == "node.offline_profile" for e in audit), audit
+    h = history(terraform, later["name"])
+    assert h["sequence"] == "available [offline profile]", h
 
     # The next plan shows the profile's values to put on it; the apply configures it, once.
     r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
@@ -477,12 +483,8 @@ resource "baremetal_host" "legacy" {{
     listed = {x["name"]: x for x in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)}
     assert listed[n["name"]]["state"] == "available"
     assert lab.node_detail(n["name"])["os"] is None
-    audit = json.loads(terraform.bmplan("audit", "--node", n["name"], "--format", "json").stdout)
-    entries = sorted(audit, key=lambda e: e["id"])
-    assert sum(1 for e in entries if e["action"] == "node.power") >= 2
-    states = [e["after"]["state"] for e in entries
-              if e["action"].startswith("node.") and e["outcome"] == "ok" and (e.get("after") or {}).get("state")]
-    seq = [x for i, x in enumerate(states) if i == 0 or states[i - 1] != x]
-    print(" → ".join(seq))
-    assert seq == ["available", "manageable", "active", "deleting", "cleaning", "available"], seq
+    h = history(terraform, n["name"])
+    assert sum(1 for e in h["events"] if e["action"] == "node.power") >= 2, h["events"]
+    assert h["states"] == ["available", "manageable", "active", "deleting", "cleaning", "available"], h["sequence"]
+    assert "active [power off]" in h["sequence"], h["sequence"]
     run_ok(terraform, d, "destroy", "-auto-approve")

@@ -418,6 +418,9 @@ impl NodeState {
         if let Some(t) = &self.transition {
             if t.at <= now {
                 let t = self.transition.take().expect("checked above");
+                if self.wake_at.is_some_and(|w| w <= now) {
+                    self.wake_at = None;
+                }
                 self.power = t.target;
                 if t.boot {
                     self.boot_up(registry, hw);
@@ -534,6 +537,8 @@ impl NodeState {
             self.boot_progress = "None";
         }
         self.transition = Some(Transition { target, at, boot });
+        // A BMC finishes a power transition whether or not anyone asks: wake the node then.
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
 
     /// A boot: count the reset and apply everything staged for it.

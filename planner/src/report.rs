@@ -324,6 +324,26 @@ pub fn audit_rows(entries: &[crate::inventory::AuditEntry]) -> Rows {
     }
 }
 
+/// A node's life, a line per event.
+pub fn history_rows(h: &crate::inventory::NodeHistory) -> Rows {
+    Rows {
+        header: vec!["AT", "ACTOR", "ACTION", "STATE", "WHAT"],
+        cells: h
+            .events
+            .iter()
+            .map(|e| {
+                vec![
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    dash(e.state.as_deref()),
+                    e.what.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 /// ANSI colours, only when writing to a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {

@@ -14,8 +14,7 @@ use planner::enroll::{self};
 use planner::flavor::Flavor;
 use planner::host::{Checksum, DeployRequest, HostError, Lifecycle, MediaServer, Wait};
 use planner::inventory::{
-    AuditFilter, HostRecord, Inventory, NewHost, NodeConfig, NodeRegistration, NodeTls,
-    SwitchRegistration,
+    HostRecord, Inventory, NewHost, NodeConfig, NodeRegistration, NodeTls, SwitchRegistration,
 };
 use planner::lifecycle::ProvisionState;
 use planner::model::{NetworkSpec, PortWant, ProfileLayer};
@@ -97,35 +96,12 @@ impl World {
             .clone()
     }
 
-    /// The node's provision states, oldest first, from the audit log.
+    /// The node's provision states, oldest first, read back from the audit log (the history
+    /// `bmplan nodes history` prints, which is shown on stderr).
     async fn states(&self, node: &str) -> Vec<String> {
-        let entries = self
-            .inv
-            .audit_log(&AuditFilter {
-                node: Some(node.to_string()),
-                ..AuditFilter::default()
-            })
-            .await
-            .unwrap();
-        let mut out: Vec<String> = Vec::new();
-        let mut entries: Vec<_> = entries
-            .into_iter()
-            .filter(|e| e.action.starts_with("node.") && e.outcome == "ok")
-            .collect();
-        entries.sort_by_key(|e| e.id);
-        for e in entries {
-            if let Some(s) = e
-                .after
-                .as_ref()
-                .and_then(|a| a.get("state"))
-                .and_then(Value::as_str)
-            {
-                if out.last().map(String::as_str) != Some(s) {
-                    out.push(s.to_string());
-                }
-            }
-        }
-        out
+        let h = self.inv.node_history(node).await.unwrap();
+        eprintln!("history of {node}: {}", h.sequence);
+        h.states
     }
 }
 
@@ -428,6 +404,11 @@ async fn a_checksum_mismatch_touches_nothing() {
         "no switch change: {:?}",
         w.switch_log()
     );
+    assert_eq!(
+        w.states(&h.node.unwrap()).await,
+        ["available"],
+        "never deploying"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -613,6 +594,9 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
     let o = bmplan(&["hosts", "power", "web-1", "off", "--project", "blue"]).await;
     assert!(o.status.success(), "{}", common::text(&o));
     assert_eq!(w.node(0)["power"], "Off");
+    let o = bmplan(&["hosts", "power", "web-1", "on", "--project", "blue"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(0)["power"], "On");
 
     // Migrate: the deployment (image, networks, keys) is made again on the other node.
     let o = bmplan(&[
@@ -693,6 +677,77 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
         ProvisionState::Available
     );
     assert!(w.inv.host("blue", "web-1").await.is_err());
+
+    // Each node's life, read back from the audit log by `bmplan nodes history`.
+    let history = |node: String| {
+        let w = &w;
+        async move {
+            let o = run_bmplan(w, &["nodes", "history", &node, "--json"]).await;
+            assert!(o.status.success(), "{}", common::text(&o));
+            let h: Value = serde_json::from_slice(&o.stdout).unwrap();
+            eprintln!("history of {node}: {}", h["sequence"].as_str().unwrap());
+            h
+        }
+    };
+    let h = history(first.clone()).await;
+    assert_eq!(
+        h["states"],
+        json!([
+            "available",
+            "deploying",
+            "active",
+            "deleting",
+            "clean failed"
+        ]),
+        "deployed, then left for the migration: {h}"
+    );
+    let seq = h["sequence"].as_str().unwrap();
+    assert!(
+        seq.contains("active [power off] [power on]")
+            && seq.ends_with("clean failed [maintenance]"),
+        "{seq}"
+    );
+    let h = history(other.clone()).await;
+    assert_eq!(
+        h["states"],
+        json!([
+            "available",
+            "deploying",
+            "active",
+            "deleting",
+            "clean failed"
+        ]),
+        "the migration's target, failed over in turn: {h}"
+    );
+    assert!(
+        h["sequence"]
+            .as_str()
+            .unwrap()
+            .starts_with("available [host blue/web-1 moved here]"),
+        "{h}"
+    );
+    let h = history(third.clone()).await;
+    assert_eq!(
+        h["states"],
+        json!([
+            "available",
+            "deploying",
+            "active",
+            "deleting",
+            "cleaning",
+            "available"
+        ]),
+        "the standby: deployed by the failover, then the host deleted with clean: {h}"
+    );
+    // The text form leads with the same line.
+    let o = run_bmplan(&w, &["nodes", "history", &third]).await;
+    assert!(
+        common::text(&o).starts_with(&format!(
+            "{third}: available [host blue/web-1 moved here] → deploying"
+        )),
+        "{}",
+        common::text(&o)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -808,4 +863,92 @@ resource "baremetal_host" "web" {{
         "{out}"
     );
     w.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bmplan_killed_mid_deploy_resumes_when_run_again() {
+    let w = world(1).await;
+    let image = b"an image for a crash".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let node = w.lab.manifest().nodes[0].name.clone();
+    host(&w, "web-1", Some(&node)).await;
+    let sum = format!("sha256:{}", sha256(&image));
+    let args = [
+        "hosts",
+        "deploy",
+        "web-1",
+        "--project",
+        "blue",
+        "--image-url",
+        &img.url,
+        "--image-checksum",
+        &sum,
+        "--network",
+        "web",
+        "--timeout",
+        "60s",
+    ];
+    // The installer hangs, so the deployment is waiting when bmplan is killed (SIGKILL: no
+    // cleanup of any kind runs).
+    w.faults(0, json!({"install_hang": true}));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bmplan"))
+        .args(args)
+        .env("BAREMETAL_INVENTORY", &w.url)
+        .env("BAREMETAL_CREDENTIALS_KEY", &w.key)
+        .env("BAREMETAL_USER", "ops")
+        .env_remove("BAREMETAL_ROLE")
+        .env_remove("BAREMETAL_PROJECT")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while w.lab.fleet.nodes[0].state().install.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the installer never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.state, "deploying", "left as it was when killed");
+    assert_eq!(
+        w.inv.node(&node).await.unwrap().state,
+        ProvisionState::Deploying
+    );
+
+    // Run again (the installer no longer hangs): the deployment starts over on the same node and
+    // finishes; the media the killed process served is replaced by the new process's.
+    w.faults(0, json!({}));
+    let o = run_bmplan(&w, &args).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.state, "active");
+    assert_eq!(h.node.as_deref(), Some(node.as_str()));
+    assert_eq!(w.node(0)["os"]["image_sha256"], sha256(&image).as_str());
+    assert_eq!(w.node(0)["media"], 0, "media ejected");
+    assert_eq!(w.port_vlan(0), 500, "the host's network");
+    // The audit log tells the stop apart: the interrupted deployment is recorded as failed by the
+    // run that resumed it.
+    assert_eq!(
+        w.states(&node).await,
+        [
+            "available",
+            "deploying",
+            "deploy failed",
+            "deploying",
+            "active"
+        ]
+    );
+    let h = w.inv.node_history(&node).await.unwrap();
+    assert!(
+        h.events
+            .iter()
+            .any(|e| e.what.contains("the deployment stopped midway; resumed")),
+        "{:?}",
+        h.events
+    );
 }

@@ -263,6 +263,11 @@ pub trait Bmc: Send + Sync {
         timeout: Duration,
     ) -> Result<(), BmcError>;
 
+    /// Powers a system on and returns once the BMC reports it powering on or on, within `timeout`.
+    /// For booting an installer: one that finishes and powers the server off again before a
+    /// poll would see `On` must not read as a power-on that never happened.
+    async fn power_on_started(&self, system: &str, timeout: Duration) -> Result<(), BmcError>;
+
     async fn boot(&self, system: &str) -> Result<BootSettings, BmcError>;
 
     /// Sets a boot source override (`None` clears it) and, optionally, the boot mode.

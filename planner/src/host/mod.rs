@@ -649,13 +649,11 @@ impl Lifecycle<'_> {
         bmc.set_boot_override(&sys, BootTarget::Cd, BootPersistence::Once, None)
             .await
             .map_err(|e| step("setting a one-time boot from CD", e))?;
-        bmc.power(
-            &sys,
-            PowerAction::On,
-            left("powering on")?.min(Duration::from_secs(600)),
-        )
-        .await
-        .map_err(|e| step("powering on", e))?;
+        // Started is enough: the wait below confirms the installer ran, and a quick one may power
+        // the server off again before a poll would see it on.
+        bmc.power_on_started(&sys, left("powering on")?.min(Duration::from_secs(600)))
+            .await
+            .map_err(|e| step("powering on", e))?;
         self.say(
             node,
             &format!("installer booted; waiting ({})", req.wait.as_str()),

@@ -63,6 +63,12 @@ pub enum NodesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A node's life from the audit log: its states in order, with maintenance, power and hosts.
+    History {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Export every node as CSV or JSON.
     Export(ExportArgs),
     /// Set a node's traits, rack, architecture or owning project.
@@ -601,6 +607,27 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
                     s.push_str(&format!("{:<10} {e}\n", "ERROR"));
                 }
                 emit(&None, &s)
+            }
+        }
+        NodesCommand::History {
+            name,
+            json: as_json,
+        } => {
+            // The node must exist (a clear error otherwise); a removed node's entries stay readable
+            // through `bmplan audit --node`.
+            inv.node(&name).await?;
+            let h = inv.node_history(&name).await?;
+            if as_json {
+                emit(&None, &json(&h)?)
+            } else {
+                emit(
+                    &None,
+                    &format!(
+                        "{name}: {}\n\n{}",
+                        h.sequence,
+                        report::history_rows(&h).table()
+                    ),
+                )
             }
         }
         NodesCommand::Export(a) => {

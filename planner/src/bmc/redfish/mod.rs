@@ -126,9 +126,22 @@ impl RedfishBmc {
         deadline: Instant,
         op: &str,
     ) -> Result<bool, BmcError> {
+        self.wait_power_in(path, &[want], deadline, op).await
+    }
+
+    /// Polls until the power state is one of `wanted`; `false` when the deadline passed first.
+    async fn wait_power_in(
+        &self,
+        path: &str,
+        wanted: &[PowerState],
+        deadline: Instant,
+        op: &str,
+    ) -> Result<bool, BmcError> {
         loop {
             let doc = self.client.get(path, op).await?;
-            if PowerState::parse(&text(&doc, "/PowerState").unwrap_or_default()) == want {
+            if wanted.contains(&PowerState::parse(
+                &text(&doc, "/PowerState").unwrap_or_default(),
+            )) {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -489,6 +502,28 @@ impl Bmc for RedfishBmc {
             Ok(())
         } else {
             Err(timed_out())
+        }
+    }
+
+    async fn power_on_started(&self, system: &str, timeout: Duration) -> Result<(), BmcError> {
+        let deadline = Instant::now() + timeout;
+        let op = "power On";
+        let (path, doc) = self.system_doc(system, op).await?;
+        let started = [PowerState::On, PowerState::PoweringOn];
+        if started.contains(&PowerState::parse(
+            &text(&doc, "/PowerState").unwrap_or_default(),
+        )) {
+            return Ok(());
+        }
+        self.reset(&path, &doc, "On", deadline).await?;
+        if self.wait_power_in(&path, &started, deadline, op).await? {
+            Ok(())
+        } else {
+            Err(BmcError::Timeout {
+                bmc: self.bmc(),
+                operation: op.into(),
+                after: timeout,
+            })
         }
     }
 
