@@ -371,7 +371,7 @@ output "node" {{ value = baremetal_host.db.node }}
         images.stop()
 
 
-def test_a_profile_assigned_to_a_serial_configures_the_server_once_it_is_enrolled(terraform, start_lab, tmp_path):
+def test_a_server_racked_later_is_discovered_takes_the_profile_for_its_serial_and_is_configured(terraform, start_lab):
     lab = start_lab("--nodes", "2", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
     first, later = lab.manifest["nodes"]
     config = f'''
@@ -397,18 +397,38 @@ resource "baremetal_profile" "web" {{
   serials = ["{later['serial']}"]
 }}
 '''
+    # The second server is not in the rack yet: nothing answers at its BMC's address.
+    rr = requests.put(f"{lab.control}/nodes/{later['name']}/faults", json={"absent": True}, timeout=10)
+    assert rr.status_code < 300, rr.text
     d = terraform.workdir("offline", config)
     run_ok(terraform, d, "apply", "-auto-approve")
     assert lab.node_detail(later["name"])["resets"] == 0
 
-    # The server is installed and enrolled (as discovery would): it takes its profile at once.
-    csv = tmp_path / "later.csv"
-    csv.write_text("name,bmc_url,system_id,username,password,ca_cert\n"
-                   f"{later['name']},{later['bmc_url']},{later['system_id']},{later['username']},"
-                   f"{later['password']},{lab.manifest['ca_cert']}\n")
-    r = terraform.bmplan("nodes", "enroll", str(csv))
+    address = later["bmc_url"].split("://", 1)[1]
+    terraform.env["LATER_PW"] = later["password"]
+
+    def discover():
+        r = terraform.bmplan("nodes", "discover", address, "--username", later["username"],
+                             "--password-env", "LATER_PW", "--ca-cert", lab.manifest["ca_cert"],
+                             "--name-prefix", "rack-", "--json")
+        print(r.stderr)
+        return r
+
+    r = discover()
+    assert json.loads(r.stdout or "[]") == [], r.stdout + r.stderr
+    assert [n["serial"] for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)] \
+        == [first["serial"]]
+
+    # It is racked and cabled: discovery finds it, and it takes its profile at once.
+    rr = requests.put(f"{lab.control}/nodes/{later['name']}/faults", json={}, timeout=10)
+    assert rr.status_code < 300, rr.text
+    r = discover()
     assert r.returncode == 0, r.stdout + r.stderr
-    h = history(terraform, later["name"])
+    assert [o["result"] for o in json.loads(r.stdout)] == ["enrolled"], r.stdout
+    found = next(n for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)
+                 if n["serial"] == later["serial"])
+    assert found["name"].startswith("rack-"), found
+    h = history(terraform, found["name"])
     assert h["sequence"] == "available [offline profile]", h
 
     # The next plan shows the profile's values to put on it; the apply configures it, once.

@@ -30,6 +30,9 @@ pub struct Timing {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct NodeFaults {
+    /// The server is not installed yet: its BMC closes every connection at once, as if nothing
+    /// were there. Clearing it is the server being racked and cabled.
+    pub absent: bool,
     /// Accept connections but never answer.
     pub unresponsive: bool,
     /// Every task finishing on this node ends in `Exception`, and its change is not applied.

@@ -164,6 +164,9 @@ async fn connection(
     faults: Arc<Injector>,
     tls: Option<Acceptors>,
 ) {
+    if node.state().faults.absent {
+        return;
+    }
     let mut first = [0u8; 1];
     match stream.peek(&mut first).await {
         Ok(1) => {}
