@@ -952,3 +952,68 @@ async fn a_bmplan_killed_mid_deploy_resumes_when_run_again() {
         h.events
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_whose_bmc_stays_unreachable_past_its_threshold_moves_to_a_standby() {
+    let w = world(2).await;
+    let image = b"an image to move".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let first = w.lab.manifest().nodes[0].name.clone();
+    let standby = w.lab.manifest().nodes[1].name.clone();
+    let h = host(&w, "web-1", Some(&first)).await;
+    let h = w
+        .life()
+        .deploy(&h, &request(&img.url, &image, Wait::PowerOff))
+        .await
+        .unwrap();
+    let mut dep = h.deployment.clone().unwrap();
+    dep["failover"] = json!({"standby_nodes": [standby.clone()], "unreachable_after_s": 2});
+    w.inv
+        .set_host_state("blue", "web-1", &h.state, Some(&dep), None)
+        .await
+        .unwrap();
+
+    // The BMC stops answering (every connection closed). Under the threshold: no move yet.
+    w.faults(0, json!({"absent": true}));
+    let dir = w._dir.path().join("hosts-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("main.tf"), "# nothing but the hosts\n").unwrap();
+    let plan = || run_bmplan(&w, &["plan", dir.to_str().unwrap(), "--detailed-exitcode"]);
+    let o = plan().await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(!out.contains("moves to standby"), "{out}");
+
+    // Past the threshold: the plan moves the host, and the apply does it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let o = plan().await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!("moves to standby {standby}")) && out.contains("has not answered"),
+        "{out}"
+    );
+    eprintln!("{out}");
+    let o = run_bmplan(&w, &["apply", dir.to_str().unwrap(), "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.node.as_deref(), Some(standby.as_str()));
+    assert_eq!(h.state, "active");
+    assert_eq!(w.node(1)["os"]["image_sha256"], sha256(&image).as_str());
+    let left = w.inv.node(&first).await.unwrap();
+    assert!(left.maintenance, "{left:?}");
+    assert_eq!(
+        w.states(&first).await,
+        [
+            "available",
+            "deploying",
+            "active",
+            "deleting",
+            "clean failed"
+        ]
+    );
+    assert_eq!(
+        w.states(&standby).await,
+        ["available", "deploying", "active"]
+    );
+}
