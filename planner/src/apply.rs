@@ -83,6 +83,10 @@ pub struct ApplyOptions {
     /// Nodes that may fail before later waves stop starting (0: the first failure stops them).
     pub max_failures: usize,
     pub lease_ttl: Duration,
+    /// A holder under which the caller already holds the nodes' leases (a host's deployment,
+    /// around the converge runs within it): the run takes its leases under that name and leaves
+    /// them held when it ends.
+    pub held_lease: Option<String>,
     pub progress: Arc<dyn Fn(&Progress) + Send + Sync>,
 }
 
@@ -100,6 +104,7 @@ impl Default for ApplyOptions {
             window_end: None,
             max_failures: 0,
             lease_ttl: Duration::from_secs(3600),
+            held_lease: None,
             progress: Arc::new(|_| {}),
         }
     }
@@ -290,9 +295,52 @@ async fn run_node_step(
     }
 }
 
+/// Takes the leases on a server for `holder`: its BMC's first (every node has one, enrolled or
+/// not), then the enrolled node's. A lease whose holder died on this host is taken over. On a
+/// refusal nothing stays held.
+pub(crate) async fn take_leases(
+    inv: &Inventory,
+    device: &str,
+    node: &str,
+    holder: &str,
+    purpose: &str,
+    ttl: Duration,
+) -> std::result::Result<(), InventoryError> {
+    match inv
+        .acquire_device_lease(device, node, holder, purpose, ttl)
+        .await
+    {
+        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => take_over(
+            inv.take_over_device_lease(device, &old, holder, ttl).await,
+            &old,
+        )?,
+        other => {
+            other?;
+        }
+    }
+    let node_lease = match inv.acquire_lease(node, holder, purpose, ttl).await {
+        // Nodes only in the configuration (not enrolled) have the BMC lease only.
+        Ok(_) | Err(InventoryError::NotFound { .. }) => Ok(()),
+        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
+            take_over(inv.take_over_lease(node, &old, holder, ttl).await, &old)
+        }
+        Err(e) => Err(e),
+    };
+    if node_lease.is_err() {
+        let _ = inv.release_device_lease(device, holder).await;
+    }
+    node_lease
+}
+
+/// Gives back what [`take_leases`] took.
+pub(crate) async fn release_leases(inv: &Inventory, device: &str, node: &str, holder: &str) {
+    let _ = inv.release_lease(node, holder).await;
+    let _ = inv.release_device_lease(device, holder).await;
+}
+
 /// Who holds a lease: the run, the host and the process (`run@host:pid`), so a runner on the same
 /// host can tell a holder that died (`kill -9`) from one still at work.
-fn lease_holder(run_id: &str) -> String {
+pub(crate) fn lease_holder(run_id: &str) -> String {
     format!("{run_id}@{}:{}", host_name(), std::process::id())
 }
 
@@ -514,7 +562,10 @@ pub async fn apply(
         ..ApplyReport::default()
     };
     let progress = opts.progress.clone();
-    let holder = lease_holder(run_id);
+    let holder = opts
+        .held_lease
+        .clone()
+        .unwrap_or_else(|| lease_holder(run_id));
     let mut failed_steps: BTreeSet<String> = BTreeSet::new();
     // Of those, the steps that did not run because something before them failed.
     let mut skipped_steps: BTreeSet<String> = BTreeSet::new();
@@ -602,39 +653,9 @@ pub async fn apply(
                         .map(|s| (s.id, Err(format!("skipped: {b}"))))
                         .collect::<Vec<_>>();
                 }
-                // The BMC first (every node has one, enrolled or not), then the enrolled node.
                 let device = device_key(&spec.bmc_url);
-                let ttl = opts.lease_ttl;
-                let device_lease = match inv
-                    .acquire_device_lease(&device, &spec.name, &holder, "apply", ttl)
-                    .await
-                {
-                    Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
-                        take_over(
-                            inv.take_over_device_lease(&device, &old, &holder, ttl)
-                                .await,
-                            &old,
-                        )
-                    }
-                    other => other.map(|_| ()),
-                };
-                let leased = match device_lease {
-                    Ok(()) => match inv.acquire_lease(&spec.name, &holder, "apply", ttl).await {
-                        // Nodes only in the configuration (not enrolled) have the BMC lease only.
-                        Ok(_) | Err(InventoryError::NotFound { .. }) => Ok(()),
-                        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
-                            take_over(
-                                inv.take_over_lease(&spec.name, &old, &holder, ttl).await,
-                                &old,
-                            )
-                        }
-                        Err(e) => {
-                            let _ = inv.release_device_lease(&device, &holder).await;
-                            Err(e)
-                        }
-                    },
-                    Err(e) => Err(e),
-                };
+                let leased =
+                    take_leases(&inv, &device, &spec.name, &holder, "apply", opts.lease_ttl).await;
                 if let Err(e) = leased {
                     let msg = e.to_string();
                     (opts.progress)(&Progress::Failed {
@@ -646,9 +667,11 @@ pub async fn apply(
                         .map(|s| (s.id, Err(msg.clone())))
                         .collect();
                 }
+                let keep = opts.held_lease.is_some();
                 let r = run_node(inv.clone(), run, spec.clone(), steps, journal, opts).await;
-                let _ = inv.release_lease(&spec.name, &holder).await;
-                let _ = inv.release_device_lease(&device, &holder).await;
+                if !keep {
+                    release_leases(&inv, &device, &spec.name, &holder).await;
+                }
                 r
             });
         }

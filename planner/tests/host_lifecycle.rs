@@ -1017,3 +1017,61 @@ async fn a_host_whose_bmc_stays_unreachable_past_its_threshold_moves_to_a_standb
         ["available", "deploying", "active"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployment_holds_its_nodes_lease_from_start_to_end_so_another_runner_is_refused() {
+    let w = world(1).await;
+    let image = b"an image under a lease".to_vec();
+    let img = common::image_server(image.clone()).await;
+    let node = w.lab.manifest().nodes[0].name.clone();
+    let h = host(&w, "web-1", Some(&node)).await;
+    // The installer waits until the test lets it finish: the deployment is between its converge
+    // runs, in its virtual-media steps.
+    w.faults(0, json!({"install_hang": true}));
+    let life = w.life();
+    let req = request(&img.url, &image, Wait::PowerOff);
+    let deploy = life.deploy(&h, &req);
+    let meanwhile = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while w.lab.fleet.nodes[0].state().install.is_none() {
+            assert!(std::time::Instant::now() < deadline, "no installer");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let leases = w.inv.leases().await.unwrap();
+        let held: Vec<&str> = leases
+            .iter()
+            .filter(|l| l.node == node)
+            .map(|l| l.holder.as_str())
+            .collect();
+        assert!(
+            held.len() == 1 && held[0].starts_with("host blue/web-1@"),
+            "{leases:?}"
+        );
+        // Another runner (an apply elsewhere) taking the node's lease, or its BMC's, is refused
+        // with the deployment named: this is the lease every apply takes before it works on a node.
+        let other = "run-2@elsewhere:1";
+        let ttl = Duration::from_secs(60);
+        let e = w
+            .inv
+            .acquire_lease(&node, other, "apply", ttl)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("host blue/web-1@"), "{e}");
+        let device = planner::apply::device_key(&w.lab.manifest().nodes[0].bmc_url);
+        let e = w
+            .inv
+            .acquire_device_lease(&device, &node, other, "apply", ttl)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("host blue/web-1@"), "{e}");
+        w.faults(0, json!({}));
+    };
+    let (done, ()) = tokio::join!(deploy, meanwhile);
+    assert_eq!(done.unwrap().state, "active");
+    assert!(
+        w.inv.leases().await.unwrap().is_empty(),
+        "the deployment gave its leases back"
+    );
+}

@@ -289,10 +289,72 @@ fn failed(host: &HostRecord, node: &str, what: String) -> HostError {
     }
 }
 
+tokio::task_local! {
+    /// The lease holder of the host operation this task is inside, if any.
+    static HOLDER: String;
+}
+
 impl Lifecycle<'_> {
     fn say(&self, node: &str, msg: &str) {
         tracing::info!(node, "{msg}");
         (self.progress)(node, msg);
+    }
+
+    /// [`Lifecycle::leased`] on the host's node.
+    async fn leased_on_its_node<T>(
+        &self,
+        host: &HostRecord,
+        limit: Duration,
+        op: impl std::future::Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        let node = node_of(host, "")?;
+        self.leased(host, &[&node], limit, op).await
+    }
+
+    /// Runs `op` holding the leases on `nodes` (each node's and its BMC's), as `host P/N@host:pid`,
+    /// so no apply or other operation works on them meanwhile, across every step (virtual media
+    /// included), not only the converge runs within. The converge runs take their leases under the
+    /// same holder and leave them held. Re-entrant: an operation inside another (a migration's
+    /// deployment) runs under the outer one's leases. Refused with the holder named when someone
+    /// else's lease is live; a holder that died on this machine is taken over.
+    async fn leased<T>(
+        &self,
+        host: &HostRecord,
+        nodes: &[&str],
+        limit: Duration,
+        op: impl std::future::Future<Output = Result<T, HostError>>,
+    ) -> Result<T, HostError> {
+        if HOLDER.try_with(|_| ()).is_ok() {
+            return op.await;
+        }
+        let holder = crate::apply::lease_holder(&format!("host {}/{}", host.project, host.name));
+        // Held past the operation's own limit, so a lease never lapses under a live operation.
+        let ttl = limit + Duration::from_secs(600);
+        let mut taken: Vec<(String, String)> = Vec::new();
+        for node in nodes {
+            let device = crate::apply::device_key(&self.inv.node(node).await?.bmc_url);
+            let r = crate::apply::take_leases(
+                self.inv,
+                &device,
+                node,
+                &holder,
+                &format!("host {}/{}", host.project, host.name),
+                ttl,
+            )
+            .await;
+            if let Err(e) = r {
+                for (d, n) in &taken {
+                    crate::apply::release_leases(self.inv, d, n, &holder).await;
+                }
+                return Err(e.into());
+            }
+            taken.push((device, node.to_string()));
+        }
+        let r = HOLDER.scope(holder.clone(), op).await;
+        for (d, n) in &taken {
+            crate::apply::release_leases(self.inv, d, n, &holder).await;
+        }
+        r
     }
 
     async fn bmc(&self, node: &str) -> Result<(RedfishBmc, String), String> {
@@ -310,6 +372,7 @@ impl Lifecycle<'_> {
             max_parallel: self.max_parallel.max(1),
             wait_timeout: limit,
             power_timeout: limit,
+            held_lease: HOLDER.try_with(Clone::clone).ok(),
             ..Default::default()
         };
         match tokio::time::timeout(
@@ -387,6 +450,16 @@ impl Lifecycle<'_> {
     /// Deploys `req` onto the host's node (a rebuild when the host is active). On failure the node
     /// is cleaned and released, and the error says what failed.
     pub async fn deploy(
+        &self,
+        host: &HostRecord,
+        req: &DeployRequest,
+    ) -> Result<HostRecord, HostError> {
+        let node = node_of(host, " to deploy onto")?;
+        self.leased(host, &[&node], req.timeout, self.deploy_held(host, req))
+            .await
+    }
+
+    async fn deploy_held(
         &self,
         host: &HostRecord,
         req: &DeployRequest,
@@ -728,6 +801,16 @@ impl Lifecycle<'_> {
     /// Deletes a deployed host: the node is cleaned and given back. A clean that fails leaves it
     /// in `clean failed`, in maintenance, and the host kept, with the reason.
     pub async fn delete(&self, host: &HostRecord, timeout: Duration) -> Result<(), HostError> {
+        match host.node.clone() {
+            Some(node) => {
+                self.leased(host, &[&node], timeout, self.delete_held(host, timeout))
+                    .await
+            }
+            None => self.delete_held(host, timeout).await,
+        }
+    }
+
+    async fn delete_held(&self, host: &HostRecord, timeout: Duration) -> Result<(), HostError> {
         let Some(node) = host.node.clone() else {
             self.inv.delete_host(&host.project, &host.name).await?;
             return Ok(());
@@ -923,6 +1006,16 @@ impl Lifecycle<'_> {
         profile: Option<String>,
         limit: Duration,
     ) -> Result<(), HostError> {
+        self.leased_on_its_node(host, limit, self.set_profile_held(host, profile, limit))
+            .await
+    }
+
+    async fn set_profile_held(
+        &self,
+        host: &HostRecord,
+        profile: Option<String>,
+        limit: Duration,
+    ) -> Result<(), HostError> {
         let node = node_of(host, "")?;
         let current = self.inv.node_config(&node).await?.host_override;
         let over = HostOverride {
@@ -1044,6 +1137,25 @@ impl Lifecycle<'_> {
         limit: Duration,
     ) -> Result<HostRecord, HostError> {
         let from = node_of(host, " to move from")?;
+        let ttl = limit + req.map_or(Duration::ZERO, |r| r.timeout);
+        self.leased(
+            host,
+            &[&from, to],
+            ttl,
+            self.migrate_held(host, to, reason, req, limit),
+        )
+        .await
+    }
+
+    async fn migrate_held(
+        &self,
+        host: &HostRecord,
+        to: &str,
+        reason: &str,
+        req: Option<&DeployRequest>,
+        limit: Duration,
+    ) -> Result<HostRecord, HostError> {
+        let from = node_of(host, " to move from")?;
         let reason = format!("host {} moves from {from} to {to}: {reason}", host.name);
         self.say(&from, &reason);
         let moved = self
@@ -1112,6 +1224,16 @@ impl Lifecycle<'_> {
         networks: &[String],
         limit: Duration,
     ) -> Result<(), HostError> {
+        self.leased_on_its_node(host, limit, self.move_ports_held(host, networks, limit))
+            .await
+    }
+
+    async fn move_ports_held(
+        &self,
+        host: &HostRecord,
+        networks: &[String],
+        limit: Duration,
+    ) -> Result<(), HostError> {
         let node = node_of(host, "")?;
         self.check_networks(networks).await?;
         let mut dep = Deployment::of(host).unwrap_or_default();
@@ -1143,6 +1265,16 @@ impl Lifecycle<'_> {
 
     /// Powers the host's node on or off (or reboots it).
     pub async fn power(
+        &self,
+        host: &HostRecord,
+        action: PowerAction,
+        limit: Duration,
+    ) -> Result<(), HostError> {
+        self.leased_on_its_node(host, limit, self.power_held(host, action, limit))
+            .await
+    }
+
+    async fn power_held(
         &self,
         host: &HostRecord,
         action: PowerAction,
