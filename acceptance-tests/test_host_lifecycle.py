@@ -371,9 +371,12 @@ output "node" {{ value = baremetal_host.db.node }}
         images.stop()
 
 
-def test_a_server_racked_later_is_discovered_takes_the_profile_for_its_serial_and_is_configured(terraform, start_lab):
-    lab = start_lab("--nodes", "2", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
-    first, later = lab.manifest["nodes"]
+def test_servers_racked_later_are_discovered_take_the_profile_for_their_serial_or_slot_and_are_configured(
+        terraform, start_lab):
+    lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    first, by_serial, by_slot = lab.manifest["nodes"]
+    # The lab's chassis say where they sit: Location.Placement, rack and offset (index + 1).
+    slot = f"{by_slot['rack']}/3"
     config = f'''
 terraform {{
   required_providers {{
@@ -390,53 +393,67 @@ resource "baremetal_node" "n0" {{
   username  = "{first['username']}"
   password  = "{first['password']}"
 }}
-# The second server is not installed yet: its profile waits for its serial number.
+# Two servers are not installed yet: one profile waits for a serial number, one for a slot.
 resource "baremetal_profile" "web" {{
   name    = "web"
   bios    = {{ ProcTurboMode = "Disabled" }}
-  serials = ["{later['serial']}"]
+  serials = ["{by_serial['serial']}"]
+}}
+resource "baremetal_profile" "edge" {{
+  name  = "edge"
+  bios  = {{ ProcTurboMode = "Disabled", SriovGlobalEnable = "Enabled" }}
+  slots = ["{slot}"]
 }}
 '''
-    # The second server is not in the rack yet: nothing answers at its BMC's address.
-    rr = requests.put(f"{lab.control}/nodes/{later['name']}/faults", json={"absent": True}, timeout=10)
-    assert rr.status_code < 300, rr.text
+    # Not in the rack yet: nothing answers at their BMCs' addresses.
+    later = (by_serial, by_slot)
+    for n in later:
+        rr = requests.put(f"{lab.control}/nodes/{n['name']}/faults", json={"absent": True}, timeout=10)
+        assert rr.status_code < 300, rr.text
     d = terraform.workdir("offline", config)
     run_ok(terraform, d, "apply", "-auto-approve")
-    assert lab.node_detail(later["name"])["resets"] == 0
+    assert [lab.node_detail(n["name"])["resets"] for n in later] == [0, 0]
 
-    address = later["bmc_url"].split("://", 1)[1]
-    terraform.env["LATER_PW"] = later["password"]
-
-    def discover():
-        r = terraform.bmplan("nodes", "discover", address, "--username", later["username"],
+    def discover(n):
+        terraform.env["LATER_PW"] = n["password"]
+        r = terraform.bmplan("nodes", "discover", n["bmc_url"].split("://", 1)[1], "--username", n["username"],
                              "--password-env", "LATER_PW", "--ca-cert", lab.manifest["ca_cert"],
                              "--name-prefix", "rack-", "--json")
         print(r.stderr)
         return r
 
-    r = discover()
-    assert json.loads(r.stdout or "[]") == [], r.stdout + r.stderr
+    for n in later:
+        r = discover(n)
+        assert json.loads(r.stdout or "[]") == [], r.stdout + r.stderr
     assert [n["serial"] for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)] \
         == [first["serial"]]
 
-    # It is racked and cabled: discovery finds it, and it takes its profile at once.
-    rr = requests.put(f"{lab.control}/nodes/{later['name']}/faults", json={}, timeout=10)
-    assert rr.status_code < 300, rr.text
-    r = discover()
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert [o["result"] for o in json.loads(r.stdout)] == ["enrolled"], r.stdout
-    found = next(n for n in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)
-                 if n["serial"] == later["serial"])
-    assert found["name"].startswith("rack-"), found
-    h = history(terraform, found["name"])
-    assert h["sequence"] == "available [offline profile]", h
+    # They are racked and cabled: discovery finds them, and each takes its profile at once.
+    for n in later:
+        rr = requests.put(f"{lab.control}/nodes/{n['name']}/faults", json={}, timeout=10)
+        assert rr.status_code < 300, rr.text
+        r = discover(n)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert [o["result"] for o in json.loads(r.stdout)] == ["enrolled"], r.stdout
+        node = next(x for x in json.loads(terraform.bmplan("nodes", "list", "--json").stdout)
+                    if x["serial"] == n["serial"])
+        assert node["name"].startswith("rack-"), node
+        h = history(terraform, node["name"])
+        assert h["sequence"] == "available [offline profile]", h
+        took = [e["what"] for e in h["events"] if e["action"] == "node.offline_profile"]
+        expected = ("took profile web, assigned to its serial number " + n["serial"] if n is by_serial
+                    else f"took profile edge, assigned to its slot {slot}")
+        assert took == [expected], took
 
-    # The next plan shows the profile's values to put on it; the apply configures it, once.
+    # The next plan shows the profiles' values to put on them; the apply configures each, once.
     r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 2 and re.search(r'"ProcTurboMode"\s+= "Enabled" -> "Disabled"', r.stdout), r.stdout
     run_ok(terraform, d, "apply", "-auto-approve")
-    detail = lab.node_detail(later["name"])
+    detail = lab.node_detail(by_serial["name"])
     assert detail["bios"]["ProcTurboMode"] == "Disabled" and detail["resets"] == 1
+    assert detail["bios"]["SriovGlobalEnable"] == "Disabled", "web, not edge"
+    detail = lab.node_detail(by_slot["name"])
+    assert detail["bios"]["SriovGlobalEnable"] == "Enabled" and detail["resets"] == 1, detail["bios"]
     assert lab.node_detail(first["name"])["resets"] == 0, "the node without the profile is untouched"
     r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr

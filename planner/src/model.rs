@@ -265,6 +265,10 @@ pub struct ProfileLayer {
     /// enrolled, before they are installed.
     #[serde(default)]
     pub serials: Vec<String>,
+    /// Offline configuration by place: chassis slots (`RACK/U`, or a blade's slot label as the
+    /// BMC names it) whose server takes this profile when it is enrolled.
+    #[serde(default)]
+    pub slots: Vec<String>,
 }
 
 fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String, Value>> {
@@ -388,6 +392,7 @@ impl ProfileLayer {
             connection_networks,
             bond_mode,
             serials: texts_of(attrs, "serials"),
+            slots: texts_of(attrs, "slots"),
         };
         (layer, errors)
     }

@@ -46,9 +46,11 @@ resource "baremetal_profile" "compute" {
 }
 
 # Offline configuration: servers not installed yet take this profile as soon as they are enrolled
-# (or discovered), by serial number; the next apply configures them.
+# (or discovered), by serial number or by the slot their chassis reports (rack/U); the next apply
+# configures them.
 resource "baremetal_profile" "rack9" {
   name     = "rack9"
   template = baremetal_profile.compute.name
   serials  = ["CN7016390B0042", "CN7016390B0043"]
+  slots    = ["r9/1", "r9/2"]
 }

@@ -222,6 +222,10 @@ pub struct Inventory {
     pub firmware: Vec<FirmwareInfo>,
     pub sensors: Sensors,
     pub bios: BTreeMap<String, Value>,
+    /// Where the server sits, from its chassis' Redfish `Location`: `RACK/U` from `Placement`
+    /// (rack and offset), else `PartLocation.ServiceLabel` (a blade's slot in its enclosure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
     /// Parts of the inventory the BMC could not provide, with why (e.g. "BIOS: HTTP 501").
     pub unavailable: Vec<String>,
 }

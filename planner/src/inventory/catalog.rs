@@ -265,7 +265,7 @@ impl Inventory {
         self.authorize(Object::Node, Access::Write, None, "node.configure", name)
             .await?;
         let c = c.clone();
-        self.update_node(name, "node.configure", None, move |_| {
+        self.update_node(name, "node.configure", None, None, move |_| {
             (
                 "profile = $1, ports = $2, ca_cert_path = $3, host_override = $4".into(),
                 vec![

@@ -168,7 +168,11 @@ fn describe(e: &AuditEntry, changed: Option<&str>) -> Option<String> {
             }
         }
         "node.power" => Some(detail.unwrap_or("power").to_string()),
-        "node.offline_profile" => Some("took the profile assigned to its serial number".into()),
+        "node.offline_profile" => Some(
+            detail
+                .unwrap_or("took the profile assigned to it before it was installed")
+                .to_string(),
+        ),
         "host.create" => Some(with_detail(format!("host {} created", host_of(e)))),
         "host.migrate" => Some(with_detail(format!("host {} moved here", host_of(e)))),
         "host.delete" => Some(with_detail(format!("host {} deleted", host_of(e)))),

@@ -238,6 +238,9 @@ struct Facts {
     manufacturer: Option<String>,
     model: Option<String>,
     serial: Option<String>,
+    /// Where the chassis sits (not stored as a column: it is in `inventory`), for offline
+    /// configuration by slot.
+    slot: Option<String>,
     uuid: Option<String>,
     arch: Option<String>,
     cpus: i64,
@@ -254,6 +257,7 @@ fn facts(inv: &crate::bmc::Inventory) -> Facts {
         manufacturer: inv.manufacturer.clone(),
         model: inv.model.clone(),
         serial: inv.serial.clone().filter(|s| !s.trim().is_empty()),
+        slot: inv.slot.clone(),
         uuid: inv
             .uuid
             .clone()
@@ -489,8 +493,9 @@ impl Inventory {
         tx.commit()
             .await
             .map_err(InventoryError::db("committing an enrollment"))?;
-        if let Some(serial) = facts.as_ref().and_then(|f| f.serial.clone()) {
-            self.offline_profile(&reg.name, &serial).await?;
+        if let Some(f) = &facts {
+            self.offline_profile(&reg.name, f.serial.as_deref(), f.slot.as_deref())
+                .await?;
         }
         Ok(EnrollOutcome {
             name: reg.name.clone(),
@@ -502,25 +507,48 @@ impl Inventory {
 
     /// Offline configuration: a node without a profile whose serial number a profile names takes
     /// that profile (recorded in the audit log). The next apply configures it.
-    async fn offline_profile(&self, name: &str, serial: &str) -> Result<()> {
+    async fn offline_profile(
+        &self,
+        name: &str,
+        serial: Option<&str>,
+        slot: Option<&str>,
+    ) -> Result<()> {
+        if serial.is_none() && slot.is_none() {
+            return Ok(());
+        }
         let mut config = self.node_config(name).await?;
         if config.profile.is_some() {
             return Ok(());
         }
         let layers = self.profile_layers().await?;
-        let Some((profile, _)) = layers
+        let same =
+            |a: &String, b: Option<&str>| b.is_some_and(|b| a.trim().eq_ignore_ascii_case(b));
+        // A serial number names the very server; a slot, wherever it sits: serials first.
+        let by_serial = layers
             .iter()
-            .find(|(_, l)| l.serials.iter().any(|s| s.eq_ignore_ascii_case(serial)))
-        else {
+            .find(|(_, l)| l.serials.iter().any(|s| same(s, serial)))
+            .map(|(p, _)| (p, format!("serial number {}", serial.unwrap_or_default())));
+        let by_slot = || {
+            layers
+                .iter()
+                .find(|(_, l)| l.slots.iter().any(|s| same(s, slot)))
+                .map(|(p, _)| (p, format!("slot {}", slot.unwrap_or_default())))
+        };
+        let Some((profile, matched)) = by_serial.or_else(by_slot) else {
             return Ok(());
         };
         config.profile = Some(profile.clone());
         let c = config.clone();
-        self.update_node(name, "node.offline_profile", None, move |_| {
-            ("profile = $1".into(), vec![Bind::S(c.profile)])
-        })
+        let detail = format!("took profile {profile}, assigned to its {matched}");
+        self.update_node(
+            name,
+            "node.offline_profile",
+            None,
+            Some(detail),
+            move |_| ("profile = $1".into(), vec![Bind::S(c.profile)]),
+        )
         .await?;
-        tracing::info!(node = name, serial, profile = %profile, "offline configuration: the node takes its profile");
+        tracing::info!(node = name, ?serial, ?slot, profile = %profile, "offline configuration: the node takes its profile");
         Ok(())
     }
 
@@ -680,7 +708,7 @@ impl Inventory {
                 "node {name}: maintenance needs a reason (--reason)"
             )));
         }
-        self.update_node(name, "node.maintenance", None, |_| {
+        self.update_node(name, "node.maintenance", None, None, |_| {
             (
                 "maintenance = $1, maintenance_reason = $2".to_string(),
                 vec![
@@ -715,7 +743,7 @@ impl Inventory {
             Some(Some(p)) => Some(p.clone()),
             _ => None,
         };
-        self.update_node(name, "node.update", quota.as_deref(), move |_| {
+        self.update_node(name, "node.update", quota.as_deref(), None, move |_| {
             let mut sets = Vec::new();
             let mut binds = Vec::new();
             let mut add = |col: &str, b: Bind| {
@@ -749,6 +777,7 @@ impl Inventory {
         name: &str,
         action: &str,
         quota_project: Option<&str>,
+        detail: Option<String>,
         f: F,
     ) -> Result<NodeRecord>
     where
@@ -791,7 +820,7 @@ impl Inventory {
                 node: Some(name),
                 before: Some(before.audit_value()),
                 after: Some(after.audit_value()),
-                detail: None,
+                detail,
             },
         )
         .await?;
@@ -925,6 +954,7 @@ mod tests {
             power_state: crate::bmc::PowerState::On,
             health: None,
             bios_version: None,
+            slot: None,
             cpu: Default::default(),
             memory_gib: None,
             nics: vec![],

@@ -398,6 +398,7 @@ pub fn hw(
         power_state: planner::bmc::PowerState::On,
         health: Some("OK".into()),
         bios_version: None,
+        slot: None,
         cpu: planner::bmc::CpuSummary {
             sockets: Some(2),
             cores: Some(cpus / 2),

@@ -117,6 +117,14 @@ fn layer_json(name: &str, layer: &ProfileLayer, nodes: &[String], drift: &[Item]
                 json!(layer.serials)
             },
         ),
+        (
+            "slots",
+            if layer.slots.is_empty() {
+                Value::Null
+            } else {
+                json!(layer.slots)
+            },
+        ),
         ("boot", boot),
         ("firmware", Value::Array(firmware)),
         ("raid", raid),

@@ -396,9 +396,9 @@ impl Bmc for RedfishBmc {
                 Default::default()
             }
         };
-        let sensors = sensors.unwrap_or_else(|e| {
+        let (sensors, slot) = sensors.unwrap_or_else(|e| {
             unavailable.push(format!("sensors: {e}"));
-            Sensors::default()
+            (Sensors::default(), None)
         });
         let _ = path;
         Ok(Inventory {
@@ -422,6 +422,7 @@ impl Bmc for RedfishBmc {
             firmware,
             sensors,
             bios,
+            slot,
             unavailable,
         })
     }
@@ -1219,22 +1220,24 @@ impl RedfishBmc {
             .collect())
     }
 
-    async fn sensors(&self, sys: &Value, op: &str) -> Result<Sensors, BmcError> {
+    /// The chassis' sensors, and where it sits ([`inventory::slot`]).
+    async fn sensors(&self, sys: &Value, op: &str) -> Result<(Sensors, Option<String>), BmcError> {
         let mut s = Sensors::default();
         let Some(chassis) = sys
             .pointer("/Links/Chassis/0/@odata.id")
             .and_then(Value::as_str)
         else {
-            return Ok(s);
+            return Ok((s, None));
         };
         let doc = self.client.get(chassis, op).await?;
+        let slot = inventory::slot(&doc);
         if let Some(t) = nav(&doc, "Thermal") {
             inventory::thermal(&self.client.get(&t, op).await?, &mut s);
         }
         if let Some(p) = nav(&doc, "Power") {
             inventory::power(&self.client.get(&p, op).await?, &mut s);
         }
-        Ok(s)
+        Ok((s, slot))
     }
 }
 
