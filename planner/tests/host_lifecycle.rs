@@ -759,7 +759,7 @@ async fn hosts_written_in_hcl_are_deployed_and_rebuilt_by_bmplan_apply() {
     let dir = w._dir.path().join("hcl-hosts");
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.to_str().unwrap();
-    let write = |url: &str, sum: &str| {
+    let write_with = |url: &str, sum: &str, networks: &str, extra: &str| {
         std::fs::write(
             dir.join("main.tf"),
             format!(
@@ -772,16 +772,17 @@ resource "baremetal_host" "web" {{
   flavor         = "any"
   image_url      = "{url}"
   image_checksum = "{sum}"
-  networks       = ["web"]
+  networks       = ["{networks}"]
   ssh_keys       = ["ssh-ed25519 AAAA hcl@ops"]
   user_data      = "#cloud-config\n"
   power          = "on"
-}}
+{extra}}}
 "##
             ),
         )
         .unwrap()
     };
+    let write = |url: &str, sum: &str| write_with(url, sum, "web", "");
     write(&img.url, &format!("sha256:{}", sha256(&image)));
 
     // The plan shows the allocation and deployment (a change for -detailed-exitcode), and says
@@ -850,6 +851,64 @@ resource "baremetal_host" "web" {{
     assert_eq!(h.node.as_deref(), Some(node.as_str()));
     assert_eq!(planner::host::Deployment::of(&h).unwrap().generation, 2);
     assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&image2).as_str());
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
+    // Networks changed, nothing else: the ports move, and nothing is reinstalled.
+    let sum2 = format!("sha256:{}", sha256(&image2));
+    let installed = w.node(i)["os"]["installed_at"].clone();
+    write_with(&img2.url, &sum2, "prod", "");
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "~ host blue/web-1 (on {node}): ports to [prod] (no reinstall)"
+        )),
+        "{out}"
+    );
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.port_vlan(i), 100, "on prod now");
+    assert_eq!(
+        w.node(i)["os"]["installed_at"],
+        installed,
+        "not reinstalled"
+    );
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(planner::host::Deployment::of(&h).unwrap().generation, 2);
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
+    // Pinned to the other node: the host moves there, as a manual migration.
+    let other = w.lab.manifest().nodes[1 - i].name.clone();
+    write_with(
+        &img2.url,
+        &sum2,
+        "prod",
+        &format!("  node           = \"{other}\"\n"),
+    );
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "~ host blue/web-1 (on {node}): move to node {other}"
+        )),
+        "{out}"
+    );
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    assert_eq!(h.node.as_deref(), Some(other.as_str()));
+    assert_eq!(h.state, "active");
+    assert_eq!(
+        w.node(1 - i)["os"]["image_sha256"],
+        sha256(&image2).as_str()
+    );
+    assert_eq!(w.port_vlan(1 - i), 100, "its networks moved with it");
+    assert!(w.inv.node(&node).await.unwrap().maintenance);
+    assert_eq!(w.states(&other).await, ["available", "deploying", "active"]);
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
 

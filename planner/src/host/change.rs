@@ -20,6 +20,15 @@ pub enum HostChange {
     Rebuild { changed: Vec<&'static str> },
     /// A deployment that stopped (its process killed, its BMC down): resumed on its node.
     Resume,
+    /// Pinned to another node than it runs on: moved there (deployed again on it), and the node
+    /// it leaves goes into maintenance, as a failover does.
+    Migrate { to: String },
+    /// A deployed host's networks or profile changed, nothing that needs a rebuild: its ports
+    /// move and its profile is applied (one reset if the profile needs one), without reinstalling.
+    Reconfigure {
+        networks: Option<Vec<String>>,
+        profile: Option<String>,
+    },
 }
 
 impl HostChange {
@@ -33,6 +42,23 @@ impl HostChange {
                 changed.join(", ")
             ),
             HostChange::Resume => "resume the deployment that stopped".into(),
+            HostChange::Migrate { to } => format!(
+                "move to node {to} (deployed there; the node it leaves goes into maintenance)"
+            ),
+            HostChange::Reconfigure { networks, profile } => {
+                let mut what = Vec::new();
+                if let Some(n) = networks {
+                    what.push(if n.is_empty() {
+                        "ports back to the node's own networks".to_string()
+                    } else {
+                        format!("ports to [{}]", n.join(", "))
+                    });
+                }
+                if let Some(p) = profile {
+                    what.push(format!("profile {p}"));
+                }
+                format!("{} (no reinstall)", what.join(", "))
+            }
         }
     }
 }
@@ -56,9 +82,24 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
         // Adopted (by the provider or `bmplan nodes adopt`), or never deployed by us: it runs a
         // system of its own, which the configuration's image must not overwrite.
         "active" if dep.adopted || dep.image_url.is_empty() => None,
-        "active" => rebuild(spec, url, &dep),
+        "active" => match (&spec.node, &h.node) {
+            (Some(want), Some(on)) if want != on => Some(HostChange::Migrate { to: want.clone() }),
+            _ => rebuild(spec, url, &dep).or_else(|| reconfigure(spec, &dep)),
+        },
         _ => None,
     }
+}
+
+/// Networks or a profile that changed on a deployed host (a profile only when the block names
+/// one: without it, the host keeps what it has).
+fn reconfigure(spec: &HostSpec, dep: &Deployment) -> Option<HostChange> {
+    let networks = (spec.networks != dep.networks).then(|| spec.networks.clone());
+    let profile = spec
+        .profile
+        .clone()
+        .filter(|p| dep.profile.as_ref() != Some(p));
+    (networks.is_some() || profile.is_some())
+        .then_some(HostChange::Reconfigure { networks, profile })
 }
 
 fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
@@ -123,26 +164,13 @@ pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String
             other => out.push(format!("is {other}: bmplan apply does nothing with it")),
         }
     }
+    // A host bmplan would act on (active, deployed by us) moves or is reconfigured; any other
+    // host pinned elsewhere is only named.
+    let acted_on = h.state == "active" && !dep.adopted && !dep.image_url.is_empty();
     if let (Some(want), Some(on)) = (&spec.node, &h.node) {
-        if want != on {
+        if want != on && !(acted_on && spec.image_url.is_some()) {
             out.push(format!(
                 "pinned to {want} but runs on {on}: `bmplan hosts migrate --to {want}` moves it"
-            ));
-        }
-    }
-    if !dep.image_url.is_empty() {
-        if spec.profile.is_some() && spec.profile != dep.profile {
-            out.push(format!(
-                "profile {} → {} on a deployed host is not changed by bmplan apply (Terraform changes it in place)",
-                dep.profile.as_deref().unwrap_or("(none)"),
-                spec.profile.as_deref().unwrap_or("(none)")
-            ));
-        }
-        if !spec.networks.is_empty() && spec.networks != dep.networks {
-            out.push(format!(
-                "networks [{}] → [{}] on a deployed host are not changed by bmplan apply (Terraform changes them in place)",
-                dep.networks.join(", "),
-                spec.networks.join(", ")
             ));
         }
     }
@@ -241,11 +269,56 @@ mod tests {
         let mut s = spec();
         s.not_applied = vec!["power"];
         s.node = Some("r1u02".into());
-        s.profile = Some("webserver".into());
+        // Active and deployed by us: the move is acted on, only `power` is named.
         let notes = not_applied(&s, Some(&record("active", deployed())));
-        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].starts_with("`power`"));
-        assert!(notes[1].contains("bmplan hosts migrate --to r1u02"));
-        assert!(notes[2].contains("profile (none) → webserver"));
+        // Still deploying: the pin elsewhere is named, with the command that moves it.
+        let notes = not_applied(&s, Some(&record("deploying", deployed())));
+        assert!(
+            notes[1].contains("bmplan hosts migrate --to r1u02"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_deployed_host_moves_when_pinned_elsewhere_and_is_reconfigured_without_a_rebuild() {
+        let active = record("active", deployed());
+        let mut s = spec();
+        s.node = Some("r1u02".into());
+        assert_eq!(
+            change_for(&s, Some(&active)),
+            Some(HostChange::Migrate { to: "r1u02".into() })
+        );
+        // Pinned where it runs: nothing.
+        s.node = Some("r1u01".into());
+        assert_eq!(change_for(&s, Some(&active)), None);
+        // Networks and a profile: moved and applied in place.
+        s.networks = vec!["web".into()];
+        s.profile = Some("webserver".into());
+        let c = change_for(&s, Some(&active)).unwrap();
+        assert_eq!(
+            c,
+            HostChange::Reconfigure {
+                networks: Some(vec!["web".into()]),
+                profile: Some("webserver".into())
+            }
+        );
+        assert_eq!(
+            c.describe(),
+            "ports to [web], profile webserver (no reinstall)"
+        );
+        // With an image change as well, the rebuild carries them (it deploys with both).
+        s.image_url = Some("http://127.0.0.1/b.iso".into());
+        assert!(matches!(
+            change_for(&s, Some(&active)),
+            Some(HostChange::Rebuild { .. })
+        ));
+        // No profile named: the host keeps its own, nothing to do for it.
+        let mut s = spec();
+        s.profile = None;
+        let mut with_profile = deployed();
+        with_profile["profile"] = json!("webserver");
+        assert_eq!(change_for(&s, Some(&record("active", with_profile))), None);
     }
 }

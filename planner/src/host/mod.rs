@@ -1020,11 +1020,26 @@ impl Lifecycle<'_> {
         let current = self.inv.node_config(&node).await?.host_override;
         let over = HostOverride {
             networks: current.and_then(|o| o.networks),
-            profile,
+            profile: profile.clone(),
         };
         self.reconfigure(&node, Some(over), limit)
             .await
-            .map_err(|what| failed(host, &node, step("applying the profile", what)))
+            .map_err(|what| failed(host, &node, step("applying the profile", what)))?;
+        // A deployed host's record says which profile it runs with (what bmplan compares).
+        if let Some(mut dep) = Deployment::of(host).filter(|d| d.profile != profile) {
+            dep.profile = profile;
+            let v = serde_json::to_value(&dep).unwrap_or_default();
+            self.inv
+                .set_host_state(
+                    &host.project,
+                    &host.name,
+                    &host.state,
+                    Some(&v),
+                    Some("profile changed"),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether the host's node has failed: its health is Critical, or its BMC has not answered

@@ -467,8 +467,8 @@ fn host_work_text(work: &[HostWork]) -> String {
     s
 }
 
-/// Allocates and deploys the hosts that need it, `max_parallel` at a time. Every host is tried;
-/// the ones that failed are named at the end.
+/// Allocates, deploys, rebuilds, moves or reconfigures the hosts that need it, `max_parallel` at
+/// a time. Every host is tried; the ones that failed are named at the end.
 async fn perform_host_work(
     inv: &planner::inventory::Inventory,
     life: &planner::host::Lifecycle<'_>,
@@ -526,8 +526,31 @@ async fn deploy_one(
     })?;
     // Read again: the node waves ran since the plan, and another run may have got there first.
     let host = match inv.host(&w.project, &spec.name).await {
-        Ok(h) if planner::host::change_for(spec, Some(&h)).is_none() => return Ok(h),
-        Ok(h) => h,
+        Ok(h) => match planner::host::change_for(spec, Some(&h)) {
+            None => return Ok(h),
+            Some(planner::host::HostChange::Migrate { to }) => {
+                return Ok(life
+                    .migrate(
+                        &h,
+                        &to,
+                        "pinned there by the configuration",
+                        request.as_ref(),
+                        timeout,
+                    )
+                    .await?);
+            }
+            Some(planner::host::HostChange::Reconfigure { networks, profile }) => {
+                if let Some(n) = networks {
+                    life.move_ports(&h, &n, timeout).await?;
+                }
+                let h = inv.host(&w.project, &spec.name).await?;
+                if let Some(p) = profile {
+                    life.set_profile(&h, Some(p), timeout).await?;
+                }
+                return Ok(inv.host(&w.project, &spec.name).await?);
+            }
+            Some(_) => h,
+        },
         Err(planner::inventory::InventoryError::NotFound { .. }) => {
             inv.create_host(&planner::inventory::NewHost {
                 name: spec.name.clone(),
