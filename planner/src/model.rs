@@ -122,12 +122,14 @@ pub struct HostSpec {
     pub networks: Vec<String>,
     pub ssh_keys: Vec<String>,
     pub user_data: Option<Secret>,
+    /// `on` or `off`: the power the host should have once it is active.
+    pub power: Option<String>,
     /// Attributes set in the configuration that only Terraform (or `bmplan hosts …`) acts on.
     pub not_applied: Vec<&'static str>,
 }
 
 /// What bmplan leaves to Terraform and the `bmplan hosts` commands.
-const HOST_NOT_APPLIED: [&str; 5] = ["power", "adopt", "failover", "rebuild", "reboot"];
+const HOST_NOT_APPLIED: [&str; 4] = ["adopt", "failover", "rebuild", "reboot"];
 
 impl HostSpec {
     /// A host's attributes as they are (the provider's planned values, or an HCL block); what a
@@ -149,6 +151,7 @@ impl HostSpec {
             networks: texts_of(attrs, "networks"),
             ssh_keys: texts_of(attrs, "ssh_keys"),
             user_data: text_of(attrs, "user_data").map(Secret::new),
+            power: text_of(attrs, "power").map(|p| p.to_ascii_lowercase()),
             not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
         }
     }
@@ -166,6 +169,12 @@ fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, V
                 .map(|e| (e.attribute.to_string(), e.message))
                 .collect(),
         };
+    if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
+        errs.push((
+            "power".into(),
+            format!("power is \"on\" or \"off\", not {p:?}"),
+        ));
+    }
     if h.flavor.is_none() && h.node.is_none() {
         errs.push((
             "flavor".into(),

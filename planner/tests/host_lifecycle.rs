@@ -759,7 +759,7 @@ async fn hosts_written_in_hcl_are_deployed_and_rebuilt_by_bmplan_apply() {
     let dir = w._dir.path().join("hcl-hosts");
     std::fs::create_dir_all(&dir).unwrap();
     let d = dir.to_str().unwrap();
-    let write_with = |url: &str, sum: &str, networks: &str, extra: &str| {
+    let write_with = |url: &str, sum: &str, networks: &str, power: &str, extra: &str| {
         std::fs::write(
             dir.join("main.tf"),
             format!(
@@ -775,18 +775,17 @@ resource "baremetal_host" "web" {{
   networks       = ["{networks}"]
   ssh_keys       = ["ssh-ed25519 AAAA hcl@ops"]
   user_data      = "#cloud-config\n"
-  power          = "on"
+  power          = "{power}"
 {extra}}}
 "##
             ),
         )
         .unwrap()
     };
-    let write = |url: &str, sum: &str| write_with(url, sum, "web", "");
+    let write = |url: &str, sum: &str| write_with(url, sum, "web", "on", "");
     write(&img.url, &format!("sha256:{}", sha256(&image)));
 
-    // The plan shows the allocation and deployment (a change for -detailed-exitcode), and says
-    // what bmplan leaves to Terraform.
+    // The plan shows the allocation and deployment (a change for -detailed-exitcode).
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     let out = common::text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
@@ -794,7 +793,6 @@ resource "baremetal_host" "web" {{
         out.contains("+ host blue/web-1 (flavor any): allocate a node, then deploy the image"),
         "{out}"
     );
-    assert!(out.contains("`power` is acted on by Terraform"), "{out}");
 
     let o = bmplan(&["apply", d, "-auto-approve"]).await;
     let out = common::text(&o);
@@ -857,7 +855,7 @@ resource "baremetal_host" "web" {{
     // Networks changed, nothing else: the ports move, and nothing is reinstalled.
     let sum2 = format!("sha256:{}", sha256(&image2));
     let installed = w.node(i)["os"]["installed_at"].clone();
-    write_with(&img2.url, &sum2, "prod", "");
+    write_with(&img2.url, &sum2, "prod", "on", "");
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     let out = common::text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
@@ -882,12 +880,8 @@ resource "baremetal_host" "web" {{
 
     // Pinned to the other node: the host moves there, as a manual migration.
     let other = w.lab.manifest().nodes[1 - i].name.clone();
-    write_with(
-        &img2.url,
-        &sum2,
-        "prod",
-        &format!("  node           = \"{other}\"\n"),
-    );
+    let pin = format!("  node           = \"{other}\"\n");
+    write_with(&img2.url, &sum2, "prod", "on", &pin);
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     let out = common::text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
@@ -911,6 +905,37 @@ resource "baremetal_host" "web" {{
     assert_eq!(w.states(&other).await, ["available", "deploying", "active"]);
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+
+    // Power, read live: off in the block, on at the BMC, so the plan powers it off; then the
+    // server is powered on behind bmplan's back, and the next plan sees that too.
+    write_with(&img2.url, &sum2, "prod", "off", &pin);
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "~ host blue/web-1 (on {other}): power off (it is on)"
+        )),
+        "{out}"
+    );
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(1 - i)["power"], "Off");
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    w.lab.fleet.nodes[1 - i]
+        .state()
+        .reset("On", Duration::ZERO)
+        .unwrap();
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("power off (it is on)"), "{out}");
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(1 - i)["power"], "Off");
+    let seq = w.inv.node_history(&other).await.unwrap().sequence;
+    assert!(seq.ends_with("active [power off] [power off]"), "{seq}");
 
     // A wrong checksum is caught at load, with where it is.
     write(&img2.url, "sha256:nothex");

@@ -29,6 +29,8 @@ pub enum HostChange {
         networks: Option<Vec<String>>,
         profile: Option<String>,
     },
+    /// An active host whose power (read live) is not what the block says: `on` or `off`.
+    Power { to: String, is: String },
 }
 
 impl HostChange {
@@ -59,6 +61,7 @@ impl HostChange {
                 }
                 format!("{} (no reinstall)", what.join(", "))
             }
+            HostChange::Power { to, is } => format!("power {to} (it is {is})"),
         }
     }
 }
@@ -88,6 +91,31 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
         },
         _ => None,
     }
+}
+
+/// Whether an active host's power, as read from its BMC (`live`: `On`, `Off`, …), is what `spec`
+/// asks. Adopted hosts too: their power is managed like any other's. `None` when the block says
+/// nothing of power, the host is not active, or its power is what it should be.
+pub fn power_change(
+    spec: &HostSpec,
+    existing: Option<&HostRecord>,
+    live: &str,
+) -> Option<HostChange> {
+    let want = spec.power.as_deref()?;
+    let h = existing?;
+    // A transition under way counts as where it goes.
+    let is = match live.to_ascii_lowercase().as_str() {
+        "poweringon" => "on".to_string(),
+        "poweringoff" => "off".to_string(),
+        other => other.to_string(),
+    };
+    if h.state != "active" || h.node.is_none() || is == want {
+        return None;
+    }
+    Some(HostChange::Power {
+        to: want.to_string(),
+        is,
+    })
 }
 
 /// Networks or a profile that changed on a deployed host (a profile only when the block names
@@ -320,5 +348,29 @@ mod tests {
         let mut with_profile = deployed();
         with_profile["profile"] = json!("webserver");
         assert_eq!(change_for(&s, Some(&record("active", with_profile))), None);
+    }
+
+    #[test]
+    fn power_is_changed_on_an_active_host_only_when_it_differs_from_the_block() {
+        let mut s = spec();
+        s.power = Some("off".into());
+        let active = record("active", deployed());
+        assert_eq!(
+            power_change(&s, Some(&active), "On"),
+            Some(HostChange::Power {
+                to: "off".into(),
+                is: "on".into()
+            })
+        );
+        assert_eq!(power_change(&s, Some(&active), "Off"), None);
+        // A transition under way counts as where it goes.
+        assert_eq!(power_change(&s, Some(&active), "PoweringOff"), None);
+        // Not active, or nothing said: nothing to do.
+        assert_eq!(
+            power_change(&s, Some(&record("deploying", deployed())), "On"),
+            None
+        );
+        s.power = None;
+        assert_eq!(power_change(&s, Some(&active), "On"), None);
     }
 }

@@ -35,7 +35,7 @@ use crate::converge::{self, ConvergeError};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
-pub use change::{change_for, not_applied, HostChange};
+pub use change::{change_for, not_applied, power_change, HostChange};
 pub use image::Checksum;
 pub use media::MediaServer;
 
@@ -1225,11 +1225,7 @@ impl Lifecycle<'_> {
 
     /// The host's node's power, read from its BMC.
     pub async fn power_state(&self, host: &HostRecord) -> Result<PowerState, HostError> {
-        let node = node_of(host, "")?;
-        let (bmc, sys) = self.bmc(&node).await.map_err(|w| failed(host, &node, w))?;
-        bmc.power_state(&sys)
-            .await
-            .map_err(|e| failed(host, &node, step("reading power", e)))
+        host_power(self.inv, host).await
     }
 
     /// Moves a deployed host's ports to `networks` (empty: the node's own), without redeploying.
@@ -1310,6 +1306,19 @@ impl Lifecycle<'_> {
             .await?;
         Ok(())
     }
+}
+
+/// The power of a host's node, read from its BMC (no deployment endpoint needed: `bmplan plan`).
+pub async fn host_power(inv: &Inventory, host: &HostRecord) -> Result<PowerState, HostError> {
+    let node = node_of(host, "")?;
+    let (ep, system) = inv
+        .node_endpoint(&node)
+        .await
+        .map_err(|e| failed(host, &node, e.to_string()))?;
+    let bmc = RedfishBmc::new(ep).map_err(|e| failed(host, &node, e.to_string()))?;
+    bmc.power_state(&system)
+        .await
+        .map_err(|e| failed(host, &node, step("reading power", e)))
 }
 
 /// Puts what hosts hold over a desired state loaded from HCL (`bmplan plan/apply/drift`): a node

@@ -397,9 +397,20 @@ async fn host_work(
             Err(planner::inventory::InventoryError::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
+        let mut notes = planner::host::not_applied(spec, existing.as_ref());
+        let mut change = planner::host::change_for(spec, existing.as_ref());
+        // Power is read live, and only asked of a host with nothing else to do.
+        if let (None, Some(_), Some(h)) = (&change, &spec.power, &existing) {
+            if h.state == "active" && h.node.is_some() {
+                match planner::host::host_power(inv, h).await {
+                    Ok(p) => change = planner::host::power_change(spec, Some(h), p.as_str()),
+                    Err(e) => notes.push(format!("power could not be read: {e}")),
+                }
+            }
+        }
         out.push(HostWork {
-            change: planner::host::change_for(spec, existing.as_ref()),
-            notes: planner::host::not_applied(spec, existing.as_ref()),
+            change,
+            notes,
             spec: spec.clone(),
             project: project.clone(),
             existing,
@@ -524,6 +535,16 @@ async fn deploy_one(
             .collect::<Vec<_>>()
             .join("; "))
     })?;
+    if let Some(planner::host::HostChange::Power { to, .. }) = &w.change {
+        let h = inv.host(&w.project, &spec.name).await?;
+        let action = if to == "on" {
+            planner::bmc::PowerAction::On
+        } else {
+            planner::bmc::PowerAction::Off
+        };
+        life.power(&h, action, timeout).await?;
+        return Ok(inv.host(&w.project, &spec.name).await?);
+    }
     // Read again: the node waves ran since the plan, and another run may have got there first.
     let host = match inv.host(&w.project, &spec.name).await {
         Ok(h) => match planner::host::change_for(spec, Some(&h)) {
