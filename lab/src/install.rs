@@ -146,9 +146,12 @@ pub fn run_effects(node: Arc<NodeSim>) {
     let (effects, wake) = {
         let mut st = node.state();
         let effects = std::mem::take(&mut st.outbox);
-        let wake = st.wake_at.filter(|_| !st.wake_scheduled);
+        // A wake is scheduled unless one is already due no later.
+        let wake = st
+            .wake_at
+            .filter(|w| st.wake_scheduled.is_none_or(|s| *w < s));
         if wake.is_some() {
-            st.wake_scheduled = true;
+            st.wake_scheduled = wake;
         }
         (effects, wake)
     };
@@ -182,7 +185,12 @@ pub fn run_effects(node: Arc<NodeSim>) {
         let node = node.clone();
         rt.spawn(async move {
             tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            node.state().wake_scheduled = false;
+            {
+                let mut st = node.state();
+                if st.wake_scheduled == Some(at) {
+                    st.wake_scheduled = None;
+                }
+            }
             run_effects(node);
         });
     }

@@ -219,7 +219,8 @@ pub struct NodeState {
     pub outbox: Vec<Effect>,
     /// When the node has something to do without a request (an installer's deadline).
     pub wake_at: Option<Instant>,
-    pub wake_scheduled: bool,
+    /// When the wake already scheduled fires (a new one is scheduled only if it is earlier).
+    pub wake_scheduled: Option<Instant>,
     pub phone_home_sent: u64,
     pub phone_home_error: Option<String>,
 }
@@ -342,7 +343,7 @@ impl NodeSim {
             install: None,
             outbox: Vec::new(),
             wake_at: None,
-            wake_scheduled: false,
+            wake_scheduled: None,
             phone_home_sent: 0,
             phone_home_error: None,
         };
@@ -434,6 +435,10 @@ impl NodeState {
         }
         if self.install.as_ref().is_some_and(|i| i.deadline <= now) {
             self.installer_due(now, registry, hw);
+        }
+        // Whatever the installer did with the wake, a power transition still under way needs one.
+        if let Some(t) = &self.transition {
+            self.wake_at = Some(self.wake_at.map_or(t.at, |w| w.min(t.at)));
         }
         let mut done = Vec::new();
         for task in self.tasks.values() {

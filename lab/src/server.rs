@@ -210,6 +210,10 @@ async fn handle(
     faults: Arc<Injector>,
 ) -> Result<Response<Answer>, Dropped> {
     let node_faults = node.state().faults.clone();
+    // Not there: connections already open when it was taken away are dropped too.
+    if node_faults.absent {
+        return Err(Dropped);
+    }
     if node_faults.garbage {
         node.count_request();
         return Ok(hostile(Answer::Whole(Full::new(Bytes::from_static(

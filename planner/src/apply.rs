@@ -297,7 +297,8 @@ async fn run_node_step(
 
 /// Takes the leases on a server for `holder`: its BMC's first (every node has one, enrolled or
 /// not), then the enrolled node's. A lease whose holder died on this host is taken over. On a
-/// refusal nothing stays held.
+/// refusal nothing this call took stays held; leases the caller already held (`held`: a host
+/// operation around this run) are left alone.
 pub(crate) async fn take_leases(
     inv: &Inventory,
     device: &str,
@@ -305,6 +306,7 @@ pub(crate) async fn take_leases(
     holder: &str,
     purpose: &str,
     ttl: Duration,
+    held: bool,
 ) -> std::result::Result<(), InventoryError> {
     match inv
         .acquire_device_lease(device, node, holder, purpose, ttl)
@@ -326,7 +328,7 @@ pub(crate) async fn take_leases(
         }
         Err(e) => Err(e),
     };
-    if node_lease.is_err() {
+    if node_lease.is_err() && !held {
         let _ = inv.release_device_lease(device, holder).await;
     }
     node_lease
@@ -654,8 +656,17 @@ pub async fn apply(
                         .collect::<Vec<_>>();
                 }
                 let device = device_key(&spec.bmc_url);
-                let leased =
-                    take_leases(&inv, &device, &spec.name, &holder, "apply", opts.lease_ttl).await;
+                let keep = opts.held_lease.is_some();
+                let leased = take_leases(
+                    &inv,
+                    &device,
+                    &spec.name,
+                    &holder,
+                    "apply",
+                    opts.lease_ttl,
+                    keep,
+                )
+                .await;
                 if let Err(e) = leased {
                     let msg = e.to_string();
                     (opts.progress)(&Progress::Failed {
@@ -667,7 +678,6 @@ pub async fn apply(
                         .map(|s| (s.id, Err(msg.clone())))
                         .collect();
                 }
-                let keep = opts.held_lease.is_some();
                 let r = run_node(inv.clone(), run, spec.clone(), steps, journal, opts).await;
                 if !keep {
                     release_leases(&inv, &device, &spec.name, &holder).await;

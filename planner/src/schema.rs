@@ -229,7 +229,7 @@ pub const PROFILE: ResourceSpec = ResourceSpec {
         attr("template", Kind::String, Optional, "Name of a profile to inherit from; this profile's settings override the template's."),
         attr("bios", StringMap, Optional, "BIOS attributes by registry name. Checked against each node's BIOS registry at plan time. A value changed on a node out of band shows here as drift."),
         attr("serials", StringList, Optional, "Offline configuration: serial numbers of servers that take this profile as soon as they are enrolled (or discovered), before they are even installed. The next apply configures them with no manual step."),
-        attr("slots", StringList, Optional, "Offline configuration by place: chassis slots whose server takes this profile when it is enrolled (or discovered), as the BMC's chassis Location names them: \"RACK/U\" (Placement rack and offset, e.g. \"r1/5\"), or a blade's slot label (\"Slot 3\"). A serial number match wins over a slot."),
+        attr("slots", StringList, Optional, "Offline configuration by place: chassis slots whose server takes this profile when it is enrolled (or discovered), as the BMC's chassis Location names them: \"RACK/U\" (Placement rack and offset, e.g. \"r1/5\"), and for a blade \"RACK/U/LABEL\" with its PartLocation service label (\"r1/5/Slot 3\"). A serial number match wins over a slot."),
         computed("nodes", StringList, "Nodes that take on this profile (directly, or through a profile that inherits from it)."),
     ],
     blocks: &[

@@ -1103,7 +1103,8 @@ async fn a_host_whose_bmc_stays_unreachable_past_its_threshold_moves_to_a_standb
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_deployment_holds_its_nodes_lease_from_start_to_end_so_another_runner_is_refused() {
+async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_another_runner_is_refused(
+) {
     let w = world(1).await;
     let image = b"an image under a lease".to_vec();
     let img = common::image_server(image.clone()).await;
@@ -1131,6 +1132,10 @@ async fn a_deployment_holds_its_nodes_lease_from_start_to_end_so_another_runner_
             held.len() == 1 && held[0].starts_with("host blue/web-1@"),
             "{leases:?}"
         );
+        // The converge run that staged the profile renewed it under the same holder, never
+        // shorter than the deployment's own (twice its 60 s limit, plus 10 minutes).
+        let left = leases[0].expires_at - planner::inventory::now_ms();
+        assert!(left > 700_000, "{left} ms left");
         // Another runner (an apply elsewhere) taking the node's lease, or its BMC's, is refused
         // with the deployment named: this is the lease every apply takes before it works on a node.
         let other = "run-2@elsewhere:1";
@@ -1150,12 +1155,29 @@ async fn a_deployment_holds_its_nodes_lease_from_start_to_end_so_another_runner_
             .unwrap_err()
             .to_string();
         assert!(e.contains("host blue/web-1@"), "{e}");
+        // So is another bmplan process acting on the host meanwhile: exit 6, a conflict.
+        let o = run_bmplan(&w, &["hosts", "power", "web-1", "off", "--project", "blue"]).await;
+        assert_eq!(o.status.code(), Some(6), "{}", common::text(&o));
+        assert!(
+            common::text(&o).contains("leased by host blue/web-1@"),
+            "{}",
+            common::text(&o)
+        );
         w.faults(0, json!({}));
     };
     let (done, ()) = tokio::join!(deploy, meanwhile);
     assert_eq!(done.unwrap().state, "active");
-    assert!(
-        w.inv.leases().await.unwrap().is_empty(),
-        "the deployment gave its leases back"
-    );
+    // Both leases given back: the node's, and its BMC's (another runner takes it now).
+    assert!(w.inv.leases().await.unwrap().is_empty());
+    let device = planner::apply::device_key(&w.lab.manifest().nodes[0].bmc_url);
+    w.inv
+        .acquire_device_lease(
+            &device,
+            &node,
+            "run-3@elsewhere:1",
+            "apply",
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
 }

@@ -629,6 +629,24 @@ async fn a_lease_is_exclusive_until_it_expires_and_then_the_next_runner_takes_ov
             .await
             .unwrap();
         assert_eq!(l.holder, "runner-b", "{}", db.backend);
+        // A renewal by the holder never shortens its lease (a converge run inside a longer host
+        // operation), on the node's lease and on a BMC's.
+        let renewed = inv
+            .acquire_lease("n01", "runner-b", "apply", Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(renewed.expires_at, l.expires_at, "{}", db.backend);
+        let bmc = "https://bmc-n01:443";
+        let d = inv
+            .acquire_device_lease(bmc, "n01", "runner-b", "apply", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let again = inv
+            .acquire_device_lease(bmc, "n01", "runner-b", "apply", Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(again.expires_at, d.expires_at, "{}", db.backend);
+        inv.release_device_lease(bmc, "runner-b").await.unwrap();
         // Releasing by someone else is a no-op; by the holder it frees the node.
         inv.release_lease("n01", "runner-a").await.unwrap();
         assert_eq!(inv.leases().await.unwrap().len(), 1);
@@ -829,5 +847,62 @@ async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and
             member.put_network(&prod).await,
             Err(InventoryError::Forbidden { .. })
         ));
+    }
+}
+
+#[tokio::test]
+async fn a_server_enrolled_later_takes_the_profile_for_its_serial_before_one_for_its_slot() {
+    for db in common::backends().await {
+        let inv = open(&db.url).await;
+        let layer = |serials: &[&str], slots: &[&str]| planner::model::ProfileLayer {
+            serials: serials.iter().map(|s| s.to_string()).collect(),
+            slots: slots.iter().map(|s| s.to_string()).collect(),
+            ..planner::model::ProfileLayer::default()
+        };
+        // "by-slot" is listed first by name, and names the slot both servers report.
+        inv.put_profile("a-by-slot", &layer(&[], &["r7/12"]))
+            .await
+            .unwrap();
+        inv.put_profile("b-by-serial", &layer(&["SN-TWICE"], &[]))
+            .await
+            .unwrap();
+        let facts = |uuid: &str, serial: &str, slot: &str| {
+            let mut f = hw(uuid, serial, "Dell Inc.", "x86_64", 32, 256.0);
+            f.slot = Some(slot.to_string());
+            Verification::Inspected(Box::new(f))
+        };
+        inv.enroll(&reg("twice"), &facts("uuid-1", " sn-twice ", "r7/12"))
+            .await
+            .unwrap();
+        inv.enroll(&reg("placed"), &facts("uuid-2", "SN-OTHER", "R7/12 "))
+            .await
+            .unwrap();
+        assert_eq!(
+            inv.node_config("twice").await.unwrap().profile.as_deref(),
+            Some("b-by-serial"),
+            "a serial names the very server: it wins over a slot ({})",
+            db.backend
+        );
+        assert_eq!(
+            inv.node_config("placed").await.unwrap().profile.as_deref(),
+            Some("a-by-slot"),
+            "{}",
+            db.backend
+        );
+        let took = |h: planner::inventory::NodeHistory| {
+            h.events
+                .into_iter()
+                .filter(|e| e.action == "node.offline_profile")
+                .map(|e| e.what)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            took(inv.node_history("twice").await.unwrap()),
+            ["took profile b-by-serial, assigned to its serial number sn-twice"]
+        );
+        assert_eq!(
+            took(inv.node_history("placed").await.unwrap()),
+            ["took profile a-by-slot, assigned to its slot R7/12"]
+        );
     }
 }

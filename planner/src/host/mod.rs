@@ -328,8 +328,9 @@ impl Lifecycle<'_> {
             return op.await;
         }
         let holder = crate::apply::lease_holder(&format!("host {}/{}", host.project, host.name));
-        // Held past the operation's own limit, so a lease never lapses under a live operation.
-        let ttl = limit + Duration::from_secs(600);
+        // Held past what the operation may take (a deployment that fails is cleaned within as
+        // long again), so a lease never lapses under a live operation.
+        let ttl = limit * 2 + Duration::from_secs(600);
         let mut taken: Vec<(String, String)> = Vec::new();
         for node in nodes {
             let device = crate::apply::device_key(&self.inv.node(node).await?.bmc_url);
@@ -340,6 +341,7 @@ impl Lifecycle<'_> {
                 &holder,
                 &format!("host {}/{}", host.project, host.name),
                 ttl,
+                false,
             )
             .await;
             if let Err(e) = r {
@@ -1054,7 +1056,7 @@ impl Lifecycle<'_> {
         let Some(node) = host.node.clone() else {
             return Ok(("unknown".into(), None));
         };
-        let mut dep = Deployment::of(host).unwrap_or_default();
+        let dep = Deployment::of(host).unwrap_or_default();
         let Some(policy) = dep.failover.clone() else {
             return Ok(("unknown".into(), None));
         };
@@ -1093,10 +1095,8 @@ impl Lifecycle<'_> {
             }
         };
         if since != dep.unreachable_since {
-            dep.unreachable_since = since;
-            let v = serde_json::to_value(&dep).unwrap_or_default();
             self.inv
-                .set_host_state(&host.project, &host.name, &host.state, Some(&v), None)
+                .set_host_unreachable_since(&host.project, &host.name, since)
                 .await?;
         }
         Ok((health, failure.map(|reason| NodeFailure { node, reason })))

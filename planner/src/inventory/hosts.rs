@@ -607,6 +607,69 @@ impl Inventory {
         Ok(after)
     }
 
+    /// Records when a host's node was first found silent (`None`: it answers again), in the
+    /// host's deployment as it is now: read and written in one transaction, so a probe never puts
+    /// back an older state or deployment over an operation that moved on meanwhile.
+    pub async fn set_host_unreachable_since(
+        &self,
+        project: &str,
+        name: &str,
+        since: Option<i64>,
+    ) -> Result<()> {
+        self.authorize(
+            Object::Host,
+            Access::Write,
+            Some(project),
+            "host.state",
+            name,
+        )
+        .await?;
+        let mut tx = self.begin().await?;
+        let before = self.host_in(&mut *tx, project, name).await?;
+        let Some(mut dep) = before.deployment.clone() else {
+            return Ok(());
+        };
+        let Some(obj) = dep.as_object_mut() else {
+            return Ok(());
+        };
+        if obj
+            .get("unreachable_since")
+            .and_then(serde_json::Value::as_i64)
+            == since
+        {
+            return Ok(());
+        }
+        obj.insert("unreachable_since".into(), serde_json::json!(since));
+        sqlx::query("UPDATE hosts SET deployment = $1, updated_at = $2 WHERE id = $3")
+            .bind(dep.to_string())
+            .bind(now_ms())
+            .bind(before.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(InventoryError::db("recording a host's silent node"))?;
+        self.audit(
+            &mut tx,
+            Change {
+                action: "host.state",
+                kind: Object::Host,
+                object: name,
+                project: Some(project),
+                node: before.node.as_deref(),
+                before: Some(serde_json::json!({"state": before.state})),
+                after: Some(serde_json::json!({"state": before.state, "unreachable_since": since})),
+                detail: Some(match since {
+                    Some(_) => "its node's BMC does not answer".into(),
+                    None => "its node's BMC answers again".into(),
+                }),
+            },
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(InventoryError::db("committing a host's silent node"))?;
+        Ok(())
+    }
+
     /// Records a host's lifecycle state (and, when given, its deployment), with an audit entry.
     pub async fn set_host_state(
         &self,

@@ -1,6 +1,8 @@
 //! Leases on nodes: an apply holds one on every node it works on, so two runners never work on one node
-//! at once. A lease has an expiry; a runner renews it while it works. A crashed runner's lease runs
-//! out, and the next runner takes the node over (and resumes from the journal).
+//! at once. A lease has an expiry, long enough for the work it covers (an apply's `lease_ttl`, a host
+//! operation's time limit with a margin); it is not renewed while the work goes on. A runner that died
+//! on the same machine is taken over at once; elsewhere its lease runs out, and the next runner takes
+//! the node over (and resumes from the journal).
 //!
 //! Acquisition is one conditional upsert: it succeeds when the node has no lease, when the lease has
 //! expired, or when the caller already holds it. Both backends run it atomically.
@@ -22,7 +24,8 @@ pub struct Lease {
 
 impl Inventory {
     /// Takes (or renews) the lease on `node` for `holder`, for `ttl`. Refused with [`LeaseHeld`]
-    /// (naming the holder and the expiry) while someone else's lease is live.
+    /// (naming the holder and the expiry) while someone else's lease is live. A renewal by the
+    /// holder never shortens its lease (a converge run inside a longer host operation).
     ///
     /// [`LeaseHeld`]: InventoryError::LeaseHeld
     pub async fn acquire_lease(
@@ -51,7 +54,8 @@ impl Inventory {
             "INSERT INTO leases (node_id, holder, purpose, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (node_id) DO UPDATE SET holder = excluded.holder, purpose = excluded.purpose, \
                acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at ELSE excluded.acquired_at END, \
-               expires_at = excluded.expires_at \
+               expires_at = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > excluded.expires_at \
+                 THEN leases.expires_at ELSE excluded.expires_at END \
              WHERE leases.expires_at <= $4 OR leases.holder = excluded.holder",
         )
         .bind(id)
@@ -98,7 +102,8 @@ impl Inventory {
              ON CONFLICT (device) DO UPDATE SET node = excluded.node, holder = excluded.holder, \
                purpose = excluded.purpose, \
                acquired_at = CASE WHEN device_leases.holder = excluded.holder THEN device_leases.acquired_at ELSE excluded.acquired_at END, \
-               expires_at = excluded.expires_at \
+               expires_at = CASE WHEN device_leases.holder = excluded.holder AND device_leases.expires_at > excluded.expires_at \
+                 THEN device_leases.expires_at ELSE excluded.expires_at END \
              WHERE device_leases.expires_at <= $5 OR device_leases.holder = excluded.holder",
         )
         .bind(device.to_string())

@@ -521,22 +521,38 @@ impl Inventory {
             return Ok(());
         }
         let layers = self.profile_layers().await?;
-        let same =
-            |a: &String, b: Option<&str>| b.is_some_and(|b| a.trim().eq_ignore_ascii_case(b));
+        let same = |a: &String, b: Option<&str>| {
+            b.is_some_and(|b| a.trim().eq_ignore_ascii_case(b.trim()))
+        };
         // A serial number names the very server; a slot, wherever it sits: serials first.
         let by_serial = layers
             .iter()
             .find(|(_, l)| l.serials.iter().any(|s| same(s, serial)))
-            .map(|(p, _)| (p, format!("serial number {}", serial.unwrap_or_default())));
+            .map(|(p, _)| {
+                (
+                    p,
+                    format!("serial number {}", serial.unwrap_or_default().trim()),
+                )
+            });
         let by_slot = || {
             layers
                 .iter()
                 .find(|(_, l)| l.slots.iter().any(|s| same(s, slot)))
-                .map(|(p, _)| (p, format!("slot {}", slot.unwrap_or_default())))
+                .map(|(p, _)| (p, format!("slot {}", slot.unwrap_or_default().trim())))
         };
         let Some((profile, matched)) = by_serial.or_else(by_slot) else {
             return Ok(());
         };
+        let claimants: Vec<&String> = layers
+            .iter()
+            .filter(|(_, l)| {
+                l.serials.iter().any(|s| same(s, serial)) || l.slots.iter().any(|s| same(s, slot))
+            })
+            .map(|(p, _)| p)
+            .collect();
+        if claimants.len() > 1 {
+            tracing::warn!(node = name, ?claimants, chosen = %profile, "more than one profile names this server; the first by serial, else by slot, wins");
+        }
         config.profile = Some(profile.clone());
         let c = config.clone();
         let detail = format!("took profile {profile}, assigned to its {matched}");

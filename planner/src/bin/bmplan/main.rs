@@ -218,7 +218,12 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     if e.downcast_ref::<fleet::Partial>().is_some() {
         return ExitCode::from(8);
     }
-    if let Some(ie) = e.downcast_ref::<I>() {
+    // A host operation's inventory refusals (a lease held, a node taken) count as the inventory's.
+    let inner = match e.downcast_ref::<planner::host::HostError>() {
+        Some(planner::host::HostError::Inventory(ie)) => Some(ie),
+        _ => e.downcast_ref::<I>(),
+    };
+    if let Some(ie) = inner {
         return match ie {
             I::NotFound { .. } => ExitCode::from(5),
             I::Illegal(_)

@@ -273,26 +273,26 @@ pub fn thermal(doc: &Value, into: &mut Sensors) {
     }
 }
 
-/// Consumption and supplies from a `Power` document.
 /// Where a chassis sits, from its `Location` (Resource.Location in the Redfish schema):
-/// `RACK/U` when `Placement` gives the rack and the offset in it, else the `ServiceLabel` of
-/// its `PartLocation` (a blade's slot, "Slot 3"). `None` when the BMC says neither.
+/// `RACK/U` from `Placement` (the rack, and the offset in it), with a blade's
+/// `PartLocation.ServiceLabel` after it when the BMC gives one (`r1/5/Slot 3`). A label alone
+/// ("Slot 3" is in every enclosure) or a rack without an offset names no one place: `None`.
 pub fn slot(chassis: &Value) -> Option<String> {
     let loc = chassis.get("Location")?;
-    let rack = text(loc, "/Placement/Rack").filter(|r| !r.trim().is_empty());
+    let rack = text(loc, "/Placement/Rack").filter(|r| !r.trim().is_empty())?;
     let offset = loc.pointer("/Placement/RackOffset").and_then(|v| match v {
         Value::Number(n) => n.as_u64().map(|u| u.to_string()),
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         _ => None,
-    });
-    if let (Some(rack), Some(offset)) = (rack, offset) {
-        return Some(format!("{}/{offset}", rack.trim()));
+    })?;
+    let place = format!("{}/{offset}", rack.trim());
+    match text(loc, "/PartLocation/ServiceLabel").filter(|l| !l.trim().is_empty()) {
+        Some(label) => Some(format!("{place}/{}", label.trim())),
+        None => Some(place),
     }
-    text(loc, "/PartLocation/ServiceLabel")
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
 }
 
+/// Consumption and supplies from a `Power` document.
 pub fn power(doc: &Value, into: &mut Sensors) {
     into.power_watts = number(doc, "/PowerControl/0/PowerConsumedWatts");
     for p in doc
@@ -313,14 +313,18 @@ pub fn power(doc: &Value, into: &mut Sensors) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_chassis_slot_is_its_rack_and_offset_else_its_service_label() {
+    fn a_chassis_slot_is_its_rack_and_offset_and_a_blade_its_label_there() {
         let rack = serde_json::json!({"Location": {"Placement": {"Rack": "r1", "RackOffset": 5, "Row": "A"}}});
         assert_eq!(slot(&rack).as_deref(), Some("r1/5"));
-        let blade = serde_json::json!({"Location": {"PartLocation": {
-            "ServiceLabel": "Slot 3", "LocationType": "Slot", "LocationOrdinalValue": 3}}});
-        assert_eq!(slot(&blade).as_deref(), Some("Slot 3"));
-        // A rack without an offset says too little: the label, if any, is used instead.
-        let vague = serde_json::json!({"Location": {"Placement": {"Rack": "r1"}}});
+        let blade = serde_json::json!({"Location": {
+            "Placement": {"Rack": "r2", "RackOffset": "20"},
+            "PartLocation": {"ServiceLabel": "Slot 3", "LocationType": "Slot", "LocationOrdinalValue": 3}}});
+        assert_eq!(slot(&blade).as_deref(), Some("r2/20/Slot 3"));
+        // A label alone is in every enclosure, and a rack without an offset is no one place.
+        let label = serde_json::json!({"Location": {"PartLocation": {"ServiceLabel": "Slot 3"}}});
+        assert_eq!(slot(&label), None);
+        let vague = serde_json::json!({"Location": {"Placement": {"Rack": "r1"},
+            "PartLocation": {"ServiceLabel": "Slot 3"}}});
         assert_eq!(slot(&vague), None);
         assert_eq!(slot(&serde_json::json!({"Id": "1U"})), None);
     }

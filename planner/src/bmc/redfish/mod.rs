@@ -396,9 +396,10 @@ impl Bmc for RedfishBmc {
                 Default::default()
             }
         };
-        let (sensors, slot) = sensors.unwrap_or_else(|e| {
+        let (sensors, slot) = sensors;
+        let sensors = sensors.unwrap_or_else(|e| {
             unavailable.push(format!("sensors: {e}"));
-            (Sensors::default(), None)
+            Sensors::default()
         });
         let _ = path;
         Ok(Inventory {
@@ -1220,24 +1221,32 @@ impl RedfishBmc {
             .collect())
     }
 
-    /// The chassis' sensors, and where it sits ([`inventory::slot`]).
-    async fn sensors(&self, sys: &Value, op: &str) -> Result<(Sensors, Option<String>), BmcError> {
-        let mut s = Sensors::default();
+    /// The chassis' sensors, and where it sits ([`inventory::slot`]): the place is kept even
+    /// when the sensors cannot be read.
+    async fn sensors(&self, sys: &Value, op: &str) -> (Result<Sensors, BmcError>, Option<String>) {
         let Some(chassis) = sys
             .pointer("/Links/Chassis/0/@odata.id")
             .and_then(Value::as_str)
         else {
-            return Ok((s, None));
+            return (Ok(Sensors::default()), None);
         };
-        let doc = self.client.get(chassis, op).await?;
+        let doc = match self.client.get(chassis, op).await {
+            Ok(d) => d,
+            Err(e) => return (Err(e), None),
+        };
         let slot = inventory::slot(&doc);
-        if let Some(t) = nav(&doc, "Thermal") {
-            inventory::thermal(&self.client.get(&t, op).await?, &mut s);
+        let sensors = async {
+            let mut s = Sensors::default();
+            if let Some(t) = nav(&doc, "Thermal") {
+                inventory::thermal(&self.client.get(&t, op).await?, &mut s);
+            }
+            if let Some(p) = nav(&doc, "Power") {
+                inventory::power(&self.client.get(&p, op).await?, &mut s);
+            }
+            Ok(s)
         }
-        if let Some(p) = nav(&doc, "Power") {
-            inventory::power(&self.client.get(&p, op).await?, &mut s);
-        }
-        Ok((s, slot))
+        .await;
+        (sensors, slot)
     }
 }
 
