@@ -196,6 +196,20 @@ pub fn run_effects(node: Arc<NodeSim>) {
     }
 }
 
+/// The `Authorization` header line for credentials in `url`'s userinfo, or nothing.
+fn basic_auth(url: &str) -> String {
+    use base64::Engine;
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) => format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(userinfo)
+        ),
+        None => String::new(),
+    }
+}
+
 /// Splits `http://host:port/path` (the lab fetches plain HTTP only: images sit on loopback).
 fn split_http(url: &str) -> Result<(String, String), String> {
     let rest = url
@@ -205,6 +219,8 @@ fn split_http(url: &str) -> Result<(String, String), String> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
+    // Credentials in the URL (`user:password@host`) are sent as basic auth, not as the host.
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let host = if host.contains(':') {
         host.to_string()
     } else {
@@ -283,7 +299,8 @@ pub async fn fetch(url: &str) -> Fetch {
         Err(e) => return Fetch::Failed(e),
     };
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: lab-bmc\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nUser-Agent: lab-bmc\r\n{}\r\n",
+        basic_auth(url)
     );
     match exchange(url, req.into_bytes()).await {
         Ok((200, kept, total, sha)) => Fetch::Done {

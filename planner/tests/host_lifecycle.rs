@@ -1181,3 +1181,130 @@ async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_a
         .await
         .unwrap();
 }
+
+/// An image store that wants basic auth (`deploy:s3cret-pw`): 401 without it. Counts the
+/// requests it let through.
+async fn guarded_image_server(body: Vec<u8>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    let want = format!(
+        "authorization: basic {}",
+        base64::engine::general_purpose::STANDARD.encode("deploy:s3cret-pw")
+    )
+    .to_ascii_lowercase();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            let (body, want, count) = (body.clone(), want.clone(), count.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+                if !head.contains(&want) {
+                    let _ = s
+                        .write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                }
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(header.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+            });
+        }
+    });
+    (format!("127.0.0.1:{}", addr.port()), served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_image_url_with_credentials_is_used_but_never_shown() {
+    let w = world(1).await;
+    let image = b"an image behind a password".to_vec();
+    let (at, served) = guarded_image_server(image.clone()).await;
+    let node = w.lab.manifest().nodes[0].name.clone();
+    host(&w, "web-1", Some(&node)).await;
+    let sum = format!("sha256:{}", sha256(&image));
+    let secrets = ["s3cret-pw", "t0ps3cret"];
+    let deploy = |url: String| {
+        let sum = sum.clone();
+        let w = &w;
+        async move {
+            run_bmplan(
+                w,
+                &[
+                    "hosts",
+                    "deploy",
+                    "web-1",
+                    "--project",
+                    "blue",
+                    "--image-url",
+                    &url,
+                    "--image-checksum",
+                    &sum,
+                    "--timeout",
+                    "60s",
+                ],
+            )
+            .await
+        }
+    };
+    let clean = |what: &str, text: &str| {
+        for s in secrets {
+            assert!(!text.contains(s), "{what} shows {s}:\n{text}");
+        }
+    };
+
+    // A wrong password: refused by the store, and the error masks what was given.
+    let o = deploy(format!("http://deploy:wrong-t0ps3cret@{at}/os.iso")).await;
+    let out = common::text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "cannot read the image http://deploy:***@{at}/os.iso: HTTP 401"
+        )),
+        "{out}"
+    );
+    clean("the refusal", &out);
+
+    // The right one: the image is verified and the BMC fetches it with those credentials.
+    let url = format!("http://deploy:s3cret-pw@{at}/os.iso?token=t0ps3cret");
+    let o = deploy(url.clone()).await;
+    let out = common::text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "verifying http://deploy:***@{at}/os.iso?token=***"
+        )),
+        "{out}"
+    );
+    clean("bmplan hosts deploy", &out);
+    assert_eq!(w.node(0)["os"]["image_sha256"], sha256(&image).as_str());
+    assert!(
+        served.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "verified by bmplan and fetched by the BMC, both with the credentials"
+    );
+    for args in [
+        vec!["hosts", "list", "--json"],
+        vec!["audit", "--format", "json"],
+        vec!["nodes", "history", &node, "--json"],
+    ] {
+        let o = run_bmplan(&w, &args).await;
+        assert!(o.status.success(), "{}", common::text(&o));
+        clean(&args.join(" "), &common::text(&o));
+    }
+    let listed = run_bmplan(&w, &["hosts", "list", "--json"]).await;
+    assert!(
+        common::text(&listed).contains(&format!("http://deploy:***@{at}/os.iso?token=***")),
+        "{}",
+        common::text(&listed)
+    );
+}

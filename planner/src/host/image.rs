@@ -86,19 +86,68 @@ impl Hasher {
     }
 }
 
+/// `url` as it may be shown (progress, logs, errors, listings): a password in it, and the values
+/// of query parameters that carry credentials (signatures, tokens, keys), are replaced by `***`.
+/// The URL itself, credentials and all, still goes to the BMC that fetches the image.
+pub fn shown(url: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        // Not a URL we can take apart: show only what precedes any userinfo or query.
+        let head = url.split(['?', '#']).next().unwrap_or_default();
+        return match head.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => head.to_string(),
+        };
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query().is_some() {
+        let secret = |k: &str| {
+            let k = k.to_ascii_lowercase();
+            [
+                "sig",
+                "token",
+                "key",
+                "secret",
+                "pass",
+                "credential",
+                "auth",
+            ]
+            .iter()
+            .any(|s| k.contains(s))
+        };
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
 /// Downloads `url` (streamed, never held) and compares its digest with `want`. Returns the
 /// image's size. Every failure says what it read and from where; none touches a node.
 pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64, String> {
+    let fetch = url;
+    let url = shown(fetch);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
         .build()
         .map_err(|e| format!("cannot set up an HTTP client: {e}"))?;
-    let mut resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("cannot read the image {url}: {}", error_chain(&e)))?;
+    let mut resp = client.get(fetch).send().await.map_err(|e| {
+        format!(
+            "cannot read the image {url}: {}",
+            error_chain(&e.without_url())
+        )
+    })?;
     if !resp.status().is_success() {
         return Err(format!(
             "cannot read the image {url}: HTTP {}",
@@ -113,7 +162,7 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
     while let Some(chunk) = resp.chunk().await.map_err(|e| {
         format!(
             "reading the image {url} after {bytes} bytes: {}",
-            error_chain(&e)
+            error_chain(&e.without_url())
         )
     })? {
         bytes += chunk.len() as u64;
@@ -134,6 +183,25 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            shown(
+                "http://deploy:s3cret@images.example:8080/os.iso?X-Amz-Signature=abc&arch=x86_64"
+            ),
+            "http://deploy:***@images.example:8080/os.iso?X-Amz-Signature=***&arch=x86_64"
+        );
+        assert_eq!(
+            shown("https://images.example/os.iso?token=t0p"),
+            "https://images.example/os.iso?token=***"
+        );
+        assert_eq!(
+            shown("http://images.example/os.iso"),
+            "http://images.example/os.iso"
+        );
+        assert_eq!(shown("not a url:pw@host?token=x"), "***@host");
+    }
 
     #[test]
     fn checksums_name_their_algorithm_and_length() {

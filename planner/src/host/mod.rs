@@ -469,7 +469,10 @@ impl Lifecycle<'_> {
         let node = node_of(host, " to deploy onto")?;
         let started = Instant::now();
         // 1. The image, before anything else.
-        self.say(&node, &format!("verifying {}", req.image_url));
+        self.say(
+            &node,
+            &format!("verifying {}", image::shown(&req.image_url)),
+        );
         image::verify(&req.image_url, &req.image_checksum, req.timeout)
             .await
             .map_err(HostError::Image)?;

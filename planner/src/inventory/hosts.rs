@@ -37,7 +37,8 @@ pub struct HostRecord {
     pub created_by: String,
     pub created_at: i64,
     /// What the host was deployed from (see [`crate::host::Deployment`]), once it was. Shown
-    /// without the sealed user data: ciphertext is no one's business in a listing.
+    /// without the sealed user data (ciphertext is no one's business in a listing), and with the
+    /// image URL's credentials masked.
     #[serde(serialize_with = "without_sealed_user_data")]
     pub deployment: Option<serde_json::Value>,
 }
@@ -49,6 +50,9 @@ fn without_sealed_user_data<S: serde::Serializer>(
     let mut shown = deployment.clone();
     if let Some(serde_json::Value::Object(d)) = shown.as_mut() {
         d.remove("user_data_sealed");
+        if let Some(serde_json::Value::String(u)) = d.get_mut("image_url") {
+            *u = crate::host::image::shown(u);
+        }
     }
     serde::Serialize::serialize(&shown, s)
 }
