@@ -203,7 +203,13 @@ fn node_diff(
             .iter()
             .flatten()
             .filter(|m| m.inserted)
-            .map(|m| m.image.clone().unwrap_or_else(|| m.uri.clone()))
+            // Shown in plans and drift reports: an image URL's credentials are masked.
+            .map(|m| {
+                m.image
+                    .as_deref()
+                    .map(crate::host::image::shown)
+                    .unwrap_or_else(|| m.uri.clone())
+            })
             .collect(),
         ..NodeDiff::default()
     };

@@ -878,6 +878,22 @@ resource "baremetal_host" "web" {{
     let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
 
+    // Pinned to a node that cannot take it: it stays, and the plan says why.
+    write_with(
+        &img2.url,
+        &sum2,
+        "prod",
+        "on",
+        "  node           = \"r9u99\"\n",
+    );
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("! host blue/web-1: pinned to r9u99, which cannot take it"),
+        "{out}"
+    );
+
     // Pinned to the other node: the host moves there, as a manual migration.
     let other = w.lab.manifest().nodes[1 - i].name.clone();
     let pin = format!("  node           = \"{other}\"\n");
@@ -1114,7 +1130,10 @@ async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_a
     // runs, in its virtual-media steps.
     w.faults(0, json!({"install_hang": true}));
     let life = w.life();
-    let req = request(&img.url, &image, Wait::PowerOff);
+    // A long limit (two hours): the deployment's lease outlasts the one-hour lease of the
+    // converge run inside it, which must not cut it short.
+    let mut req = request(&img.url, &image, Wait::PowerOff);
+    req.timeout = Duration::from_secs(7200);
     let deploy = life.deploy(&h, &req);
     let meanwhile = async {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -1132,10 +1151,10 @@ async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_a
             held.len() == 1 && held[0].starts_with("host blue/web-1@"),
             "{leases:?}"
         );
-        // The converge run that staged the profile renewed it under the same holder, never
-        // shorter than the deployment's own (twice its 60 s limit, plus 10 minutes).
+        // The converge run that staged the profile renewed it under the same holder for an
+        // hour; the deployment's own (twice its limit, plus 10 minutes) still stands.
         let left = leases[0].expires_at - planner::inventory::now_ms();
-        assert!(left > 700_000, "{left} ms left");
+        assert!(left > 4 * 3_600_000, "{left} ms left");
         // Another runner (an apply elsewhere) taking the node's lease, or its BMC's, is refused
         // with the deployment named: this is the lease every apply takes before it works on a node.
         let other = "run-2@elsewhere:1";

@@ -109,7 +109,8 @@ pub fn power_change(
         "poweringoff" => "off".to_string(),
         other => other.to_string(),
     };
-    if h.state != "active" || h.node.is_none() || is == want {
+    if h.state != "active" || h.node.is_none() || is == want || !matches!(is.as_str(), "on" | "off")
+    {
         return None;
     }
     Some(HostChange::Power {
@@ -190,6 +191,24 @@ pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String
             ),
             "active" => {}
             other => out.push(format!("is {other}: bmplan apply does nothing with it")),
+        }
+    }
+    // Without an image the block asks no deployment of bmplan: a deployed host's networks or
+    // profile written there are not changed (Terraform changes them in place).
+    if spec.image_url.is_none() && !dep.image_url.is_empty() {
+        if spec.networks != dep.networks {
+            out.push(format!(
+                "networks [{}] → [{}]: a block without image_url asks nothing of a deployed host in bmplan",
+                dep.networks.join(", "),
+                spec.networks.join(", ")
+            ));
+        }
+        if spec.profile.is_some() && spec.profile != dep.profile {
+            out.push(format!(
+                "profile {} → {}: a block without image_url asks nothing of a deployed host in bmplan",
+                dep.profile.as_deref().unwrap_or("(none)"),
+                spec.profile.as_deref().unwrap_or("(none)")
+            ));
         }
     }
     // A host bmplan would act on (active, deployed by us) moves or is reconfigured; any other

@@ -100,6 +100,9 @@ pub fn shown(url: &str) -> String {
     };
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
+    } else if !u.username().is_empty() {
+        // A user name alone is often a token (`https://TOKEN@store/…`).
+        let _ = u.set_username("***");
     }
     if u.query().is_some() {
         let secret = |k: &str| {
@@ -130,6 +133,28 @@ pub fn shown(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
+}
+
+/// `text` (a BMC's error, say) with `url`, and the secrets in it, replaced by [`shown`]'s form.
+pub fn masked(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &shown(url));
+    if let Ok(u) = reqwest::Url::parse(url) {
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(p) = u.password() {
+            secrets.push(p.to_string());
+        } else if !u.username().is_empty() {
+            secrets.push(u.username().to_string());
+        }
+        for (k, v) in u.query_pairs() {
+            if shown(&format!("http://h/?{k}=x")).ends_with("=***") && !v.is_empty() {
+                secrets.push(v.into_owned());
+            }
+        }
+        for s in secrets.iter().filter(|s| s.len() >= 4) {
+            out = out.replace(s.as_str(), "***");
+        }
+    }
+    out
 }
 
 /// Downloads `url` (streamed, never held) and compares its digest with `want`. Returns the
@@ -201,6 +226,15 @@ mod tests {
             "http://images.example/os.iso"
         );
         assert_eq!(shown("not a url:pw@host?token=x"), "***@host");
+        assert_eq!(
+            shown("https://ghp_T0KEN@store.example/os.iso"),
+            "https://***@store.example/os.iso"
+        );
+        let url = "http://deploy:s3cret@store/os.iso?sig=abcd1234";
+        assert_eq!(
+            masked(&format!("BMC said: cannot fetch {url} (password s3cret refused, sig abcd1234)"), url),
+            "BMC said: cannot fetch http://deploy:***@store/os.iso?sig=*** (password *** refused, sig ***)"
+        );
     }
 
     #[test]

@@ -360,13 +360,7 @@ impl Lifecycle<'_> {
     }
 
     async fn bmc(&self, node: &str) -> Result<(RedfishBmc, String), String> {
-        let (ep, system) = self
-            .inv
-            .node_endpoint(node)
-            .await
-            .map_err(|e| e.to_string())?;
-        let bmc = RedfishBmc::new(ep).map_err(|e| e.to_string())?;
-        Ok((bmc, system))
+        bmc_of(self.inv, node).await
     }
 
     async fn converge(&self, node: &str, limit: Duration) -> Result<(), String> {
@@ -720,7 +714,7 @@ impl Lifecycle<'_> {
             .map_err(|e| step("ejecting media", e))?;
         bmc.insert_media(&sys, &req.image_url)
             .await
-            .map_err(|e| step("inserting the image", e))?;
+            .map_err(|e| image::masked(&step("inserting the image", e), &req.image_url))?;
         bmc.insert_removable_media(&sys, drive_url)
             .await
             .map_err(|e| step("inserting the config drive", e))?;
@@ -1021,6 +1015,8 @@ impl Lifecycle<'_> {
         profile: Option<String>,
         limit: Duration,
     ) -> Result<(), HostError> {
+        // Read again under the lease: what the record says now is what is written back.
+        let host = &self.inv.host(&host.project, &host.name).await?;
         let node = node_of(host, "")?;
         let current = self.inv.node_config(&node).await?.host_override;
         let over = HostOverride {
@@ -1045,102 +1041,6 @@ impl Lifecycle<'_> {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Whether the host's node has failed: its health is Critical, or its BMC has not answered
-    /// for longer than the policy allows (the first silence is recorded, and cleared on an
-    /// answer). `Ok(None)`: healthy, or not failed long enough.
-    /// Also returns the health as read: `OK`/`Warning`/`Critical`, `unreachable` once past the
-    /// threshold, `unreachable for Ns` before it.
-    pub async fn check_failure(
-        &self,
-        host: &HostRecord,
-    ) -> Result<(String, Option<NodeFailure>), HostError> {
-        let Some(node) = host.node.clone() else {
-            return Ok(("unknown".into(), None));
-        };
-        let dep = Deployment::of(host).unwrap_or_default();
-        let Some(policy) = dep.failover.clone() else {
-            return Ok(("unknown".into(), None));
-        };
-        let probe = async {
-            let (bmc, sys) = self.bmc(&node).await?;
-            tokio::time::timeout(Duration::from_secs(30), bmc.power_and_health(&sys))
-                .await
-                .map_err(|_| "no answer within 30s".to_string())?
-                .map_err(|e| e.to_string())
-        };
-        let now = crate::inventory::now_ms();
-        let (health, failure, since) = match probe.await {
-            Ok((_, Some(h))) if h == "Critical" => (
-                h,
-                Some(format!("node {node} reports health Critical")),
-                None,
-            ),
-            Ok((_, h)) => (h.unwrap_or_else(|| "OK".into()), None, None),
-            Err(why) => {
-                let since = dep.unreachable_since.unwrap_or(now);
-                let after = Duration::from_secs(policy.unreachable_after_s);
-                let silent = Duration::from_millis((now - since).max(0) as u64);
-                let failure = (silent >= after).then(|| {
-                    format!(
-                        "node {node}'s BMC has not answered for {}s (more than {}s): {why}",
-                        silent.as_secs(),
-                        after.as_secs()
-                    )
-                });
-                let health = if failure.is_some() {
-                    "unreachable".to_string()
-                } else {
-                    format!("unreachable for {}s", silent.as_secs())
-                };
-                (health, failure, Some(since))
-            }
-        };
-        if since != dep.unreachable_since {
-            self.inv
-                .set_host_unreachable_since(&host.project, &host.name, since)
-                .await?;
-        }
-        Ok((health, failure.map(|reason| NodeFailure { node, reason })))
-    }
-
-    /// The first free node of the standby pool that `project` may use (unowned, or owned by it):
-    /// the named nodes in order, then the flavor's best fit. `None` when the pool is empty.
-    pub async fn pick_standby(
-        &self,
-        policy: &Failover,
-        project: &str,
-        not: &str,
-    ) -> Result<Option<String>, HostError> {
-        let nodes = self
-            .inv
-            .nodes(&crate::inventory::NodeFilter::default())
-            .await?;
-        let free = |n: &crate::inventory::NodeRecord| {
-            n.name != not
-                && crate::inventory::is_free(n)
-                && n.owner_project.as_deref().is_none_or(|p| p == project)
-        };
-        for want in &policy.standby_nodes {
-            if nodes.iter().any(|n| &n.name == want && free(n)) {
-                return Ok(Some(want.clone()));
-            }
-        }
-        if let Some(f) = &policy.standby_flavor {
-            let caps = self.inv.flavors().await?;
-            if let Some(c) = caps.iter().find(|c| &c.flavor.name == f) {
-                let candidates: Vec<_> = nodes
-                    .iter()
-                    .filter(|n| free(n))
-                    .map(|n| n.specs())
-                    .collect();
-                if let Some(best) = c.flavor.rank(&candidates).into_iter().next() {
-                    return Ok(Some(best.name.clone()));
-                }
-            }
-        }
-        Ok(None)
     }
 
     /// Moves a host to `to`: the node it leaves goes into maintenance (and, if it ran the host,
@@ -1248,6 +1148,8 @@ impl Lifecycle<'_> {
         networks: &[String],
         limit: Duration,
     ) -> Result<(), HostError> {
+        // Read again under the lease: what the record says now is what is written back.
+        let host = &self.inv.host(&host.project, &host.name).await?;
         let node = node_of(host, "")?;
         self.check_networks(networks).await?;
         let mut dep = Deployment::of(host).unwrap_or_default();
@@ -1256,9 +1158,14 @@ impl Lifecycle<'_> {
         } else {
             Some(networks.to_vec())
         };
+        // The profile the host's layer has now (set in place, or by the deployment).
+        let current = self.inv.node_config(&node).await?.host_override;
         let over = HostOverride {
             networks: target,
-            profile: dep.profile.clone(),
+            profile: match current {
+                Some(o) => o.profile,
+                None => dep.profile.clone(),
+            },
         };
         self.reconfigure(&node, Some(over), limit)
             .await
@@ -1311,17 +1218,117 @@ impl Lifecycle<'_> {
     }
 }
 
+/// A node's BMC and system id, from the inventory.
+async fn bmc_of(inv: &Inventory, node: &str) -> Result<(RedfishBmc, String), String> {
+    let (ep, system) = inv.node_endpoint(node).await.map_err(|e| e.to_string())?;
+    let bmc = RedfishBmc::new(ep).map_err(|e| e.to_string())?;
+    Ok((bmc, system))
+}
+
 /// The power of a host's node, read from its BMC (no deployment endpoint needed: `bmplan plan`).
 pub async fn host_power(inv: &Inventory, host: &HostRecord) -> Result<PowerState, HostError> {
     let node = node_of(host, "")?;
-    let (ep, system) = inv
-        .node_endpoint(&node)
+    let (bmc, system) = bmc_of(inv, &node)
         .await
-        .map_err(|e| failed(host, &node, e.to_string()))?;
-    let bmc = RedfishBmc::new(ep).map_err(|e| failed(host, &node, e.to_string()))?;
+        .map_err(|e| failed(host, &node, e))?;
     bmc.power_state(&system)
         .await
         .map_err(|e| failed(host, &node, step("reading power", e)))
+}
+
+// Failover reads need only the inventory and the BMCs: `bmplan plan` and the provider's reads call
+// them without starting a deployment endpoint.
+
+/// Whether the host's node has failed: its health is Critical, or its BMC has not answered
+/// for longer than the policy allows (the first silence is recorded, and cleared on an
+/// answer). `Ok(None)`: healthy, or not failed long enough.
+/// Also returns the health as read: `OK`/`Warning`/`Critical`, `unreachable` once past the
+/// threshold, `unreachable for Ns` before it.
+pub async fn check_failure(
+    inv: &Inventory,
+    host: &HostRecord,
+) -> Result<(String, Option<NodeFailure>), HostError> {
+    let Some(node) = host.node.clone() else {
+        return Ok(("unknown".into(), None));
+    };
+    let dep = Deployment::of(host).unwrap_or_default();
+    let Some(policy) = dep.failover.clone() else {
+        return Ok(("unknown".into(), None));
+    };
+    let probe = async {
+        let (bmc, sys) = bmc_of(inv, &node).await?;
+        tokio::time::timeout(Duration::from_secs(30), bmc.power_and_health(&sys))
+            .await
+            .map_err(|_| "no answer within 30s".to_string())?
+            .map_err(|e| e.to_string())
+    };
+    let now = crate::inventory::now_ms();
+    let (health, failure, since) = match probe.await {
+        Ok((_, Some(h))) if h == "Critical" => (
+            h,
+            Some(format!("node {node} reports health Critical")),
+            None,
+        ),
+        Ok((_, h)) => (h.unwrap_or_else(|| "OK".into()), None, None),
+        Err(why) => {
+            let since = dep.unreachable_since.unwrap_or(now);
+            let after = Duration::from_secs(policy.unreachable_after_s);
+            let silent = Duration::from_millis((now - since).max(0) as u64);
+            let failure = (silent >= after).then(|| {
+                format!(
+                    "node {node}'s BMC has not answered for {}s (more than {}s): {why}",
+                    silent.as_secs(),
+                    after.as_secs()
+                )
+            });
+            let health = if failure.is_some() {
+                "unreachable".to_string()
+            } else {
+                format!("unreachable for {}s", silent.as_secs())
+            };
+            (health, failure, Some(since))
+        }
+    };
+    if since != dep.unreachable_since {
+        inv.set_host_unreachable_since(&host.project, &host.name, since)
+            .await?;
+    }
+    Ok((health, failure.map(|reason| NodeFailure { node, reason })))
+}
+
+/// The first free node of the standby pool that `project` may use (unowned, or owned by it):
+/// the named nodes in order, then the flavor's best fit. `None` when the pool is empty.
+pub async fn pick_standby(
+    inv: &Inventory,
+    policy: &Failover,
+    project: &str,
+    not: &str,
+) -> Result<Option<String>, HostError> {
+    let nodes = inv.nodes(&crate::inventory::NodeFilter::default()).await?;
+    let free = |n: &crate::inventory::NodeRecord| {
+        n.name != not
+            && crate::inventory::is_free(n)
+            && n.owner_project.as_deref().is_none_or(|p| p == project)
+    };
+    for want in &policy.standby_nodes {
+        if nodes.iter().any(|n| &n.name == want && free(n)) {
+            return Ok(Some(want.clone()));
+        }
+    }
+    if let Some(f) = &policy.standby_flavor {
+        let caps = inv.flavors().await?;
+        if let Some(c) = caps.iter().find(|c| &c.flavor.name == f) {
+            let candidates: Vec<_> = nodes
+                .iter()
+                .filter(|n| free(n))
+                .map(|n| n.specs())
+                .collect();
+            if let Some(best) = c.flavor.rank(&candidates).into_iter().next() {
+                return Ok(Some(best.name.clone()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Puts what hosts hold over a desired state loaded from HCL (`bmplan plan/apply/drift`): a node

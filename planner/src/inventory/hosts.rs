@@ -382,6 +382,26 @@ impl Inventory {
     }
 
     /// One host, read through `ex` (the pool, or a transaction).
+    /// Locks a host's row for the rest of `tx` (PostgreSQL; SQLite's transaction already holds
+    /// the database), so a read-modify-write of its deployment never loses a concurrent one.
+    async fn lock_host(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        project: &str,
+        name: &str,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "SELECT id FROM hosts WHERE project = $1 AND name = $2{}",
+            self.for_update()
+        ))
+        .bind(project.to_string())
+        .bind(name.to_string())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(InventoryError::db("locking a host"))?;
+        Ok(())
+    }
+
     async fn host_in<'e, E>(&self, ex: E, project: &str, name: &str) -> Result<HostRecord>
     where
         E: sqlx::Executor<'e, Database = Any>,
@@ -629,6 +649,7 @@ impl Inventory {
         )
         .await?;
         let mut tx = self.begin().await?;
+        self.lock_host(&mut tx, project, name).await?;
         let before = self.host_in(&mut *tx, project, name).await?;
         let Some(mut dep) = before.deployment.clone() else {
             return Ok(());
@@ -692,6 +713,7 @@ impl Inventory {
         )
         .await?;
         let mut tx = self.begin().await?;
+        self.lock_host(&mut tx, project, name).await?;
         let before = self.host_in(&mut *tx, project, name).await?;
         let dep = match deployment {
             Some(d) => Some(d.to_string()),

@@ -378,12 +378,11 @@ impl Handler for HostResource {
         let node_set = !matches!(config.get("node"), None | Some(ValueAny::Null));
         if !node_set && (health == "Critical" || health == "unreachable") {
             if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
-                let life = life(e).await.map_err(|p| vec![p])?;
                 let owner = match prior.get("project").and_then(Value::as_str) {
                     Some(p) => p.to_string(),
                     None => project(e).map_err(|p| vec![p])?,
                 };
-                match life.pick_standby(&policy, &owner, &prior_node).await {
+                match planner::host::pick_standby(&e.inv, &policy, &owner, &prior_node).await {
                     Ok(Some(to)) => {
                         planned.insert("node".into(), ValueAny::String(to.clone()));
                         for k in ["health", "generation", "node_state", "state"] {
@@ -457,9 +456,7 @@ impl Handler for HostResource {
         // A host with a failover policy: its node's health, read live (a failed node shows, and
         // the plan moves the host).
         if Deployment::of(&h).is_some_and(|d| d.failover.is_some()) {
-            let (health, _) = life(e)
-                .await?
-                .check_failure(&h)
+            let (health, _) = planner::host::check_failure(&e.inv, &h)
                 .await
                 .map_err(host_problem)?;
             out.insert("health".into(), Value::String(health));
@@ -660,7 +657,7 @@ impl Handler for HostResource {
         let mut out = state_of(e, &h, planned).await;
         if migrated {
             // What the plan could not know: the new node's health.
-            if let Ok((health, _)) = life(e).await?.check_failure(&h).await {
+            if let Ok((health, _)) = planner::host::check_failure(&e.inv, &h).await {
                 out.insert("health".into(), Value::String(health));
             }
         }

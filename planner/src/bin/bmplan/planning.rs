@@ -283,20 +283,15 @@ async fn failovers(inv: &planner::inventory::Inventory) -> anyhow::Result<Vec<Fa
     if with_policy.is_empty() {
         return Ok(Vec::new());
     }
-    let media = planner::host::MediaServer::start("127.0.0.1:0", None)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let life = crate::fleet::life(inv, &media);
+    // Reads only: no deployment endpoint is started for a plan.
     let mut out = Vec::new();
     for h in with_policy {
-        let (_, failure) = life.check_failure(&h).await?;
+        let (_, failure) = planner::host::check_failure(inv, &h).await?;
         let Some(failure) = failure else { continue };
         let policy = planner::host::Deployment::of(&h)
             .and_then(|d| d.failover)
             .unwrap_or_default();
-        let to = life
-            .pick_standby(&policy, &h.project, &failure.node)
-            .await?;
+        let to = planner::host::pick_standby(inv, &policy, &h.project, &failure.node).await?;
         out.push(Failover {
             host: h,
             failure,
@@ -399,11 +394,46 @@ async fn host_work(
         };
         let mut notes = planner::host::not_applied(spec, existing.as_ref());
         let mut change = planner::host::change_for(spec, existing.as_ref());
+        // A move only to a node that can take the host; otherwise it stays, and says why.
+        if let Some(planner::host::HostChange::Migrate { to }) = &change {
+            let why = match inv.node(to).await {
+                Ok(n) if n.owner_project.as_deref().is_some_and(|p| p != project) => {
+                    Some("reserved for another project".to_string())
+                }
+                Ok(n) if planner::inventory::is_free(&n) => None,
+                Ok(n) => Some(format!(
+                    "{}{}{}",
+                    n.state.as_str(),
+                    if n.maintenance {
+                        ", in maintenance"
+                    } else {
+                        ""
+                    },
+                    n.host
+                        .as_deref()
+                        .map(|h| format!(", carrying host {h}"))
+                        .unwrap_or_default()
+                )),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = why {
+                notes.push(format!(
+                    "pinned to {to}, which cannot take it ({why}): it stays where it is"
+                ));
+                change = None;
+            }
+        }
         // Power is read live, and only asked of a host with nothing else to do.
         if let (None, Some(_), Some(h)) = (&change, &spec.power, &existing) {
             if h.state == "active" && h.node.is_some() {
                 match planner::host::host_power(inv, h).await {
-                    Ok(p) => change = planner::host::power_change(spec, Some(h), p.as_str()),
+                    Ok(p) if matches!(p.as_str(), "On" | "Off" | "PoweringOn" | "PoweringOff") => {
+                        change = planner::host::power_change(spec, Some(h), p.as_str())
+                    }
+                    Ok(p) => notes.push(format!(
+                        "power reads {:?}, neither on nor off: not changed",
+                        p.as_str()
+                    )),
                     Err(e) => notes.push(format!("power could not be read: {e}")),
                 }
             }
@@ -535,22 +565,28 @@ async fn deploy_one(
             .collect::<Vec<_>>()
             .join("; "))
     })?;
-    if let Some(planner::host::HostChange::Power { to, .. }) = &w.change {
+    if let Some(planner::host::HostChange::Power { .. }) = &w.change {
         let h = inv.host(&w.project, &spec.name).await?;
-        let action = if to == "on" {
-            planner::bmc::PowerAction::On
-        } else {
-            planner::bmc::PowerAction::Off
-        };
-        life.power(&h, action, timeout).await?;
+        // Still active, and still not as the block says (read again).
+        let live = planner::host::host_power(inv, &h).await?;
+        if planner::host::power_change(spec, Some(&h), live.as_str()).is_some() {
+            power_as_written(life, &h, spec, timeout).await?;
+        }
         return Ok(inv.host(&w.project, &spec.name).await?);
     }
     // Read again: the node waves ran since the plan, and another run may have got there first.
+    // What it needs now must be what the plan showed (a planned move of ports must not turn
+    // into a reinstall); nothing left means another run did it.
     let host = match inv.host(&w.project, &spec.name).await {
         Ok(h) => match planner::host::change_for(spec, Some(&h)) {
             None => return Ok(h),
+            Some(now) if !same_work(w.change.as_ref(), &now) => bail!(
+                "the plan said {:?}, but it now needs {:?}: run bmplan plan again",
+                w.change.as_ref().map(|c| c.describe()).unwrap_or_default(),
+                now.describe()
+            ),
             Some(planner::host::HostChange::Migrate { to }) => {
-                return Ok(life
+                let h = life
                     .migrate(
                         &h,
                         &to,
@@ -558,7 +594,11 @@ async fn deploy_one(
                         request.as_ref(),
                         timeout,
                     )
-                    .await?);
+                    .await?;
+                if spec.power.as_deref() == Some("off") {
+                    power_as_written(life, &h, spec, timeout).await?;
+                }
+                return Ok(inv.host(&w.project, &spec.name).await?);
             }
             Some(planner::host::HostChange::Reconfigure { networks, profile }) => {
                 if let Some(n) = networks {
@@ -583,11 +623,43 @@ async fn deploy_one(
         }
         Err(e) => return Err(e.into()),
     };
-    match (&request, &host.node) {
-        (Some(req), Some(_)) => Ok(life.deploy(&host, req).await?),
+    let host = match (&request, &host.node) {
+        (Some(req), Some(_)) => life.deploy(&host, req).await?,
         (Some(_), None) => bail!("the host has no node to deploy onto"),
-        (None, _) => Ok(host),
+        (None, _) => return Ok(host),
+    };
+    // A deployment ends powered on: a block that says off is obeyed in the same apply.
+    if spec.power.as_deref() == Some("off") {
+        power_as_written(life, &host, spec, timeout).await?;
     }
+    Ok(host)
+}
+
+/// Whether the change a host needs now is the one the plan showed (an allocation planned for a
+/// host another run created is the same deployment).
+fn same_work(planned: Option<&planner::host::HostChange>, now: &planner::host::HostChange) -> bool {
+    use planner::host::HostChange as C;
+    match (planned, now) {
+        (Some(C::Create { .. }), C::Deploy | C::Resume) => true,
+        (Some(p), n) => p == n,
+        (None, _) => false,
+    }
+}
+
+/// Sets the host's power as its block says.
+async fn power_as_written(
+    life: &planner::host::Lifecycle<'_>,
+    h: &planner::inventory::HostRecord,
+    spec: &planner::model::HostSpec,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let action = match spec.power.as_deref() {
+        Some("off") => planner::bmc::PowerAction::Off,
+        Some("on") => planner::bmc::PowerAction::On,
+        _ => return Ok(()),
+    };
+    life.power(h, action, timeout).await?;
+    Ok(())
 }
 
 fn unreachable_is_an_error(p: &run::Prepared) -> anyhow::Result<()> {
