@@ -1246,7 +1246,7 @@ async fn guarded_image_server(body: Vec<u8>) -> (String, Arc<std::sync::atomic::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_image_url_with_credentials_is_used_but_never_shown() {
-    let w = world(1).await;
+    let w = world(2).await;
     let image = b"an image behind a password".to_vec();
     let (at, served) = guarded_image_server(image.clone()).await;
     let node = w.lab.manifest().nodes[0].name.clone();
@@ -1326,4 +1326,38 @@ async fn an_image_url_with_credentials_is_used_but_never_shown() {
         "{}",
         common::text(&listed)
     );
+    // Not at rest in clear either: the inventory's database file holds neither secret (the
+    // URL is sealed with the credentials key, as BMC passwords are).
+    let db = std::fs::read(w._dir.path().join("inv.db")).unwrap();
+    let wal = std::fs::read(w._dir.path().join("inv.db-wal")).unwrap_or_default();
+    for s in secrets {
+        let found = |b: &[u8]| b.windows(s.len()).any(|x| x == s.as_bytes());
+        assert!(
+            !found(&db) && !found(&wal),
+            "{s} is in the inventory's file"
+        );
+    }
+    // Yet a migration redeploys from the sealed URL: the store lets the BMC in again.
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    let other = w.lab.manifest().nodes[1].name.clone();
+    let o = run_bmplan(
+        &w,
+        &[
+            "hosts",
+            "migrate",
+            "web-1",
+            "--project",
+            "blue",
+            "--to",
+            &other,
+            "--timeout",
+            "60s",
+        ],
+    )
+    .await;
+    let out = common::text(&o);
+    assert!(o.status.success(), "{out}");
+    clean("bmplan hosts migrate", &out);
+    assert_eq!(w.node(1)["os"]["image_sha256"], sha256(&image).as_str());
+    assert!(served.load(std::sync::atomic::Ordering::SeqCst) >= before + 2);
 }

@@ -150,7 +150,8 @@ fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
         .as_ref()
         .map(|u| hex::encode(Sha256::digest(u.expose().as_bytes())));
     let mut changed = Vec::new();
-    if url != dep.image_url {
+    // Compared as shown: new credentials for the same image are no reason to reinstall.
+    if super::image::shown(url) != dep.image_url {
         changed.push("image_url");
     }
     if !same_sum {

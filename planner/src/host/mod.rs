@@ -77,7 +77,11 @@ impl Wait {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Deployment {
+    /// The image URL as it may be shown: credentials in it masked ([`image::shown`]).
     pub image_url: String,
+    /// The image URL itself, sealed with the credentials key, when it carries credentials
+    /// (`image_url` then holds it masked): credentials are never at rest in clear.
+    pub image_url_sealed: Option<String>,
     pub image_checksum: String,
     pub wait: Wait,
     pub networks: Vec<String>,
@@ -121,6 +125,14 @@ impl Deployment {
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
+
+    /// The image URL to fetch from: opened with the credentials key when it was sealed.
+    pub fn image_url_for(&self, inv: &Inventory, h: &HostRecord) -> Result<String, HostError> {
+        match &self.image_url_sealed {
+            Some(s) => Ok(inv.open_text(&sealed_image_owner(h), s)?),
+            None => Ok(self.image_url.clone()),
+        }
+    }
 }
 
 impl DeployRequest {
@@ -140,7 +152,7 @@ impl DeployRequest {
             None => None,
         };
         Ok(Some(DeployRequest {
-            image_url: dep.image_url.clone(),
+            image_url: dep.image_url_for(inv, host)?,
             image_checksum: Checksum::parse(&dep.image_checksum).map_err(HostError::Invalid)?,
             user_data,
             ssh_keys: dep.ssh_keys.clone(),
@@ -155,6 +167,11 @@ impl DeployRequest {
 /// Whom a host's sealed user data belongs to.
 pub fn sealed_owner(h: &HostRecord) -> String {
     format!("host:{}/{}", h.project, h.name)
+}
+
+/// Whom a host's sealed image URL belongs to.
+fn sealed_image_owner(h: &HostRecord) -> String {
+    format!("host-image:{}/{}", h.project, h.name)
 }
 
 /// A deployment asked for.
@@ -485,8 +502,18 @@ impl Lifecycle<'_> {
         }
         let rebuild = node_state == crate::lifecycle::ProvisionState::Active;
         let config = self.inv.node_config(&node).await?;
+        // An image URL with credentials is kept sealed, and shown masked.
+        let shown_url = image::shown(&req.image_url);
+        let image_url_sealed = if shown_url == req.image_url {
+            None
+        } else {
+            self.inv
+                .seal_text(&sealed_image_owner(host), &req.image_url)
+                .ok()
+        };
         let dep = Deployment {
-            image_url: req.image_url.clone(),
+            image_url: shown_url,
+            image_url_sealed,
             image_checksum: req.image_checksum.to_string(),
             wait: req.wait,
             networks: req.networks.clone(),

@@ -50,6 +50,7 @@ fn without_sealed_user_data<S: serde::Serializer>(
     let mut shown = deployment.clone();
     if let Some(serde_json::Value::Object(d)) = shown.as_mut() {
         d.remove("user_data_sealed");
+        d.remove("image_url_sealed");
         if let Some(serde_json::Value::String(u)) = d.get_mut("image_url") {
             *u = crate::host::image::shown(u);
         }

@@ -160,7 +160,14 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
                 None => None,
             };
             pairs.extend([
-                ("image_url", Value::String(d.image_url.clone())),
+                (
+                    "image_url",
+                    // The URL as configured (opened when it was sealed for its credentials).
+                    Value::String(
+                        d.image_url_for(&e.inv, h)
+                            .unwrap_or_else(|_| d.image_url.clone()),
+                    ),
+                ),
                 ("image_checksum", Value::String(d.image_checksum.clone())),
                 ("networks", list("networks", &d.networks)),
                 ("ssh_keys", list("ssh_keys", &d.ssh_keys)),
