@@ -570,7 +570,27 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
         let new_text = CredentialsKey::generate().unwrap();
         let new = || CredentialsKey::from_base64(&new_text, "new").unwrap();
         let new_id = new().id().to_string();
-        assert_eq!(inv.rotate_credentials(&new()).await.unwrap(), 4);
+        // A deployed host's sealed values: its user data and an image URL with credentials.
+        inv.put_project("blue", None, None).await.unwrap();
+        inv.create_host(&planner::inventory::NewHost {
+            name: "web-1".into(),
+            project: Some("blue".into()),
+            flavor: None,
+            node: Some("n01".into()),
+        })
+        .await
+        .unwrap();
+        let image = "http://deploy:img-s3cret@store/os.iso";
+        let dep = serde_json::json!({
+            "image_url": "http://deploy:***@store/os.iso",
+            "image_url_sealed": inv.seal_text("host-image:blue/web-1", image).unwrap(),
+            "image_checksum": format!("sha256:{}", "0".repeat(64)),
+            "user_data_sealed": inv.seal_text("host:blue/web-1", "#cloud-config s3cret").unwrap(),
+        });
+        inv.set_host_state("blue", "web-1", "active", Some(&dep), None)
+            .await
+            .unwrap();
+        assert_eq!(inv.rotate_credentials(&new()).await.unwrap(), 6);
         let e = inv.node_endpoint("n01").await.unwrap_err().to_string();
         assert!(e.contains("sealed with key") && e.contains(&new_id), "{e}");
         let rotated = inv.with_key(new());
@@ -587,6 +607,14 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
                 .expose(),
             "pw-of-n02-s3cret"
         );
+        // The host's values open under the new key: a migration or resume still has them.
+        let host = rotated.host("blue", "web-1").await.unwrap();
+        let req =
+            planner::host::DeployRequest::from_record(&rotated, &host, Duration::from_secs(60))
+                .unwrap()
+                .unwrap();
+        assert_eq!(req.image_url, image, "{}", db.backend);
+        assert_eq!(req.user_data.as_deref(), Some("#cloud-config s3cret"));
         // Running it again under the new key is a no-op (an interrupted rotation can be re-run).
         assert_eq!(rotated.rotate_credentials(&new()).await.unwrap(), 0);
         // A tenant never reads credentials: members cannot rotate or list nodes.

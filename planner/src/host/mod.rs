@@ -166,12 +166,21 @@ impl DeployRequest {
 
 /// Whom a host's sealed user data belongs to.
 pub fn sealed_owner(h: &HostRecord) -> String {
-    format!("host:{}/{}", h.project, h.name)
+    sealed_fields(&h.project, &h.name)[0].1.clone()
 }
 
 /// Whom a host's sealed image URL belongs to.
 fn sealed_image_owner(h: &HostRecord) -> String {
-    format!("host-image:{}/{}", h.project, h.name)
+    sealed_fields(&h.project, &h.name)[1].1.clone()
+}
+
+/// The sealed values a host's deployment may hold, each with whom it is sealed for (what a key
+/// rotation re-seals).
+pub fn sealed_fields(project: &str, name: &str) -> [(&'static str, String); 2] {
+    [
+        ("user_data_sealed", format!("host:{project}/{name}")),
+        ("image_url_sealed", format!("host-image:{project}/{name}")),
+    ]
 }
 
 /// A deployment asked for.

@@ -195,6 +195,44 @@ impl Inventory {
                 count += 1;
             }
         }
+        // Hosts' deployments: sealed user data and image URLs.
+        let rows = sqlx::query(
+            "SELECT id, project, name, deployment FROM hosts WHERE deployment IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(InventoryError::db("reading hosts' sealed values"))?;
+        for r in rows {
+            let id = get_i64(&r, "id")?;
+            let (project, name) = (get_str(&r, "project")?, get_str(&r, "name")?);
+            let Ok(mut dep) =
+                serde_json::from_str::<serde_json::Value>(&get_str(&r, "deployment")?)
+            else {
+                continue;
+            };
+            let mut changed = false;
+            for (field, owner) in crate::host::sealed_fields(&project, &name) {
+                let Some(sealed) = dep.get(field).and_then(|v| v.as_str()).map(str::to_string)
+                else {
+                    continue;
+                };
+                if sealed_key_id(&sealed) == Some(new.id()) {
+                    continue;
+                }
+                let secret = old.open(&owner, &sealed)?;
+                dep[field] = serde_json::Value::String(new.seal(&owner, &secret)?);
+                changed = true;
+                count += 1;
+            }
+            if changed {
+                sqlx::query("UPDATE hosts SET deployment = $1 WHERE id = $2")
+                    .bind(dep.to_string())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(InventoryError::db("re-sealing a host's values"))?;
+            }
+        }
         self.audit(
             &mut tx,
             Change {

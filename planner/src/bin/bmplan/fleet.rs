@@ -1051,7 +1051,7 @@ pub async fn credentials(args: &InventoryArgs, cmd: CredentialsCommand) -> anyho
             let new = CredentialsKey::from_file(&new_key_file)?;
             let n = inv.rotate_credentials(&new).await?;
             println!(
-                "re-sealed {n} stored passwords under key {}; use the new key from now on",
+                "re-sealed {n} stored secrets (passwords, hosts' user data and image URLs) under key {}; use the new key from now on",
                 new.id()
             );
             Ok(())
