@@ -217,7 +217,9 @@ async fn keys_rotate_from_the_command_line_and_a_missing_key_is_a_clear_error() 
         new_key.to_str().unwrap(),
     ]);
     assert!(
-        out.starts_with("re-sealed 3 stored secrets (passwords, hosts' user data and image URLs) under key "),
+        out.starts_with(
+            "re-sealed 3 stored secrets (passwords, hosts' user data and image URLs) under key "
+        ),
         "{out}"
     );
     // With the old key, opening now fails and names both keys.
