@@ -1063,19 +1063,17 @@ impl Lifecycle<'_> {
             .await
             .map_err(|what| failed(host, &node, step("applying the profile", what)))?;
         // A deployed host's record says which profile it runs with (what bmplan compares).
-        if let Some(mut dep) = Deployment::of(host).filter(|d| d.profile != profile) {
-            dep.profile = profile;
-            let v = serde_json::to_value(&dep).unwrap_or_default();
-            self.inv
-                .set_host_state(
-                    &host.project,
-                    &host.name,
-                    &host.state,
-                    Some(&v),
-                    Some("profile changed"),
-                )
-                .await?;
-        }
+        let profile = serde_json::json!(profile);
+        self.inv
+            .update_host_deployment(&host.project, &host.name, "profile changed", |d| {
+                if d.is_empty() || d.get("profile").unwrap_or(&serde_json::Value::Null) == &profile
+                {
+                    return false;
+                }
+                d.insert("profile".into(), profile);
+                true
+            })
+            .await?;
         Ok(())
     }
 
@@ -1188,7 +1186,7 @@ impl Lifecycle<'_> {
         let host = &self.inv.host(&host.project, &host.name).await?;
         let node = node_of(host, "")?;
         self.check_networks(networks).await?;
-        let mut dep = Deployment::of(host).unwrap_or_default();
+        let dep = Deployment::of(host).unwrap_or_default();
         let target = if networks.is_empty() {
             None
         } else {
@@ -1206,16 +1204,18 @@ impl Lifecycle<'_> {
         self.reconfigure(&node, Some(over), limit)
             .await
             .map_err(|what| failed(host, &node, step("moving the ports", what)))?;
-        dep.networks = networks.to_vec();
-        let v = serde_json::to_value(&dep).unwrap_or_default();
+        // Only the networks are written, into the deployment as it is now (a host with none gets
+        // one, as before).
         self.inv
-            .set_host_state(
-                &host.project,
-                &host.name,
-                &host.state,
-                Some(&v),
-                Some("networks changed"),
-            )
+            .update_host_deployment(&host.project, &host.name, "networks changed", |d| {
+                if d.is_empty() {
+                    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(&dep) {
+                        *d = m;
+                    }
+                }
+                d.insert("networks".into(), serde_json::json!(networks));
+                true
+            })
             .await?;
         Ok(())
     }
@@ -1326,8 +1326,21 @@ pub async fn check_failure(
         }
     };
     if since != dep.unreachable_since {
-        inv.set_host_unreachable_since(&host.project, &host.name, since)
-            .await?;
+        let detail = match since {
+            Some(_) => "its node's BMC does not answer",
+            None => "its node's BMC answers again",
+        };
+        inv.update_host_deployment(&host.project, &host.name, detail, |d| {
+            let now = d
+                .get("unreachable_since")
+                .and_then(serde_json::Value::as_i64);
+            if d.is_empty() || now == since {
+                return false;
+            }
+            d.insert("unreachable_since".into(), serde_json::json!(since));
+            true
+        })
+        .await?;
     }
     Ok((health, failure.map(|reason| NodeFailure { node, reason })))
 }

@@ -632,15 +632,13 @@ impl Inventory {
         Ok(after)
     }
 
-    /// Records when a host's node was first found silent (`None`: it answers again), in the
-    /// host's deployment as it is now: read and written in one transaction, so a probe never puts
-    /// back an older state or deployment over an operation that moved on meanwhile.
-    pub async fn set_host_unreachable_since(
+    /// Authorizes a write to a host, then opens a transaction with its row locked and the host as
+    /// it is in it: the start of every read-modify-write of a host.
+    async fn begin_host_write(
         &self,
         project: &str,
         name: &str,
-        since: Option<i64>,
-    ) -> Result<()> {
+    ) -> Result<(Transaction<'static, Any>, HostRecord)> {
         self.authorize(
             Object::Host,
             Access::Write,
@@ -652,27 +650,44 @@ impl Inventory {
         let mut tx = self.begin().await?;
         self.lock_host(&mut tx, project, name).await?;
         let before = self.host_in(&mut *tx, project, name).await?;
-        let Some(mut dep) = before.deployment.clone() else {
-            return Ok(());
+        Ok((tx, before))
+    }
+
+    /// Changes keys of a host's deployment as it is now, in one locked transaction, so a writer
+    /// never puts back an older deployment over one that moved on meanwhile (a failover probe, a
+    /// profile or ports changed in place). `change` gets the deployment (an empty map when the
+    /// host has none) and says whether it changed it; only then is it written, with an audit
+    /// entry naming the keys' new values.
+    pub async fn update_host_deployment(
+        &self,
+        project: &str,
+        name: &str,
+        detail: &str,
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> bool,
+    ) -> Result<()> {
+        let (mut tx, before) = self.begin_host_write(project, name).await?;
+        let was = match &before.deployment {
+            Some(serde_json::Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
         };
-        let Some(obj) = dep.as_object_mut() else {
-            return Ok(());
-        };
-        if obj
-            .get("unreachable_since")
-            .and_then(serde_json::Value::as_i64)
-            == since
-        {
+        let mut dep = was.clone();
+        if !change(&mut dep) {
             return Ok(());
         }
-        obj.insert("unreachable_since".into(), serde_json::json!(since));
+        let mut after = serde_json::Map::new();
+        after.insert("state".into(), serde_json::json!(before.state));
+        for (k, v) in &dep {
+            if was.get(k) != Some(v) {
+                after.insert(k.clone(), v.clone());
+            }
+        }
         sqlx::query("UPDATE hosts SET deployment = $1, updated_at = $2 WHERE id = $3")
-            .bind(dep.to_string())
+            .bind(serde_json::Value::Object(dep).to_string())
             .bind(now_ms())
             .bind(before.id)
             .execute(&mut *tx)
             .await
-            .map_err(InventoryError::db("recording a host's silent node"))?;
+            .map_err(InventoryError::db("updating a host's deployment"))?;
         self.audit(
             &mut tx,
             Change {
@@ -682,17 +697,14 @@ impl Inventory {
                 project: Some(project),
                 node: before.node.as_deref(),
                 before: Some(serde_json::json!({"state": before.state})),
-                after: Some(serde_json::json!({"state": before.state, "unreachable_since": since})),
-                detail: Some(match since {
-                    Some(_) => "its node's BMC does not answer".into(),
-                    None => "its node's BMC answers again".into(),
-                }),
+                after: Some(serde_json::Value::Object(after)),
+                detail: Some(detail.to_string()),
             },
         )
         .await?;
         tx.commit()
             .await
-            .map_err(InventoryError::db("committing a host's silent node"))?;
+            .map_err(InventoryError::db("committing a host's deployment"))?;
         Ok(())
     }
 
@@ -705,17 +717,7 @@ impl Inventory {
         deployment: Option<&serde_json::Value>,
         detail: Option<&str>,
     ) -> Result<HostRecord> {
-        self.authorize(
-            Object::Host,
-            Access::Write,
-            Some(project),
-            "host.state",
-            name,
-        )
-        .await?;
-        let mut tx = self.begin().await?;
-        self.lock_host(&mut tx, project, name).await?;
-        let before = self.host_in(&mut *tx, project, name).await?;
+        let (mut tx, before) = self.begin_host_write(project, name).await?;
         let dep = match deployment {
             Some(d) => Some(d.to_string()),
             None => before.deployment.as_ref().map(|d| d.to_string()),
