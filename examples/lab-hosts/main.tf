@@ -14,6 +14,8 @@
 #     -var image_checksum=sha256:$(sha256sum /tmp/images/os.img | cut -d' ' -f1)
 #   bmplan nodes list --json        # two nodes active
 #   terraform destroy ...           # the same -var flags; both nodes available again
+#   bmplan nodes history r1u01      # a node's life from the audit log:
+#                                   # available [host lab/web-1] → deploying → active → … → available
 
 terraform {
   required_providers {
