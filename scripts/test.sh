@@ -39,6 +39,9 @@ pg_bindir() {
 }
 pkgs=()
 command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
+# The well-known types (google/protobuf/empty.proto) come with libprotobuf-dev, a recommendation of
+# protobuf-compiler that --no-install-recommends leaves out.
+[ -f /usr/include/google/protobuf/empty.proto ] || pkgs+=(libprotobuf-dev)
 pg_bindir >/dev/null || pkgs+=(postgresql)
 command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)

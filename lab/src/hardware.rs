@@ -100,6 +100,18 @@ impl Vendor {
         }
     }
 
+    /// Which counts the vendor's BMCs put in the system's `ProcessorSummary`: (`CoreCount`,
+    /// `LogicalProcessorCount`), as seen in dumps of real machines (iDRAC 9 on an R750: both;
+    /// XClarity on an SR670 V2: threads only; iLO 5 on a DL385 Gen10 Plus v2 and a Supermicro
+    /// SYS-821GE: neither).
+    pub fn summary_counts(self) -> (bool, bool) {
+        match self {
+            Vendor::Dell => (true, true),
+            Vendor::Lenovo => (false, true),
+            Vendor::Hpe | Vendor::Supermicro => (false, false),
+        }
+    }
+
     /// The boot override spelling for the virtual CD (Supermicro says `UsbCd`).
     pub fn cd_boot_target(self) -> &'static str {
         match self {

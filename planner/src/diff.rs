@@ -60,6 +60,10 @@ pub struct NodeDiff {
     pub health: Option<String>,
     /// Images inserted in the node's virtual media.
     pub media: Vec<String>,
+    /// Work the BMC holds for the next reset that this configuration did not ask for (open tasks,
+    /// vendor jobs), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<String>,
 }
 
 impl NodeDiff {
@@ -475,6 +479,17 @@ fn node_diff(
             )),
         }
     }
+    // Work the BMC holds for the next reset that the configuration does not account for
+    // (someone's BIOS job, a PMEM task): shown, since the next reset applies it too.
+    d.queued = staged
+        .iter()
+        .filter(|t| {
+            let volume = t.created_volume().is_some() || t.deleted_volume().is_some();
+            let firmware = t.firmware_image().is_some();
+            !((volume && p.raid.is_some()) || (firmware && !p.firmware.is_empty()))
+        })
+        .map(|t| format!("{} {}", t.id, t.describe()))
+        .collect();
     d
 }
 

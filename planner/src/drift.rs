@@ -35,6 +35,8 @@ pub enum Cause {
     Pending,
     /// Changed on the device since the planner applied it.
     OutOfBand,
+    /// Work the BMC holds for the next reset that the configuration did not ask for.
+    Queued,
 }
 
 impl Cause {
@@ -43,6 +45,7 @@ impl Cause {
             Cause::Desired => "desired",
             Cause::Pending => "pending",
             Cause::OutOfBand => "out-of-band",
+            Cause::Queued => "queued",
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct Summary {
     pub ports_unreachable: usize,
     pub out_of_band: usize,
     pub pending: usize,
+    /// Tasks and jobs queued on BMCs for the next reset that the configuration did not ask for.
+    #[serde(default)]
+    pub queued: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,7 +128,7 @@ pub fn report(desired: &Desired, diff: &Diff) -> DriftReport {
                 health: None,
                 media: vec![],
             },
-            (None, Some(nd)) if !nd.is_empty() => NodeDrift {
+            (None, Some(nd)) if !nd.is_empty() || !nd.queued.is_empty() => NodeDrift {
                 node: n.name.clone(),
                 status: Status::Drifted,
                 items: nd
@@ -138,6 +144,12 @@ pub fn report(desired: &Desired, diff: &Diff) -> DriftReport {
                             _ => Cause::Desired,
                         },
                     })
+                    .chain(nd.queued.iter().map(|q| DriftItem {
+                        path: format!("queued.{}", q.split(' ').next().unwrap_or(q)),
+                        desired: None,
+                        live: Some(Value::String(q.clone())),
+                        cause: Cause::Queued,
+                    }))
                     .collect(),
                 reason: None,
                 health: nd.health.clone(),
@@ -167,6 +179,7 @@ pub fn report(desired: &Desired, diff: &Diff) -> DriftReport {
             .filter(|i| i.cause == Cause::OutOfBand)
             .count();
         s.pending += d.items.iter().filter(|i| i.cause == Cause::Pending).count();
+        s.queued += d.items.iter().filter(|i| i.cause == Cause::Queued).count();
         nodes.push(d);
     }
     let mut ports = Vec::new();

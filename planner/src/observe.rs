@@ -233,13 +233,9 @@ async fn read_node(
             }
         },
         async { bmc.virtual_media(&sys).await.ok() },
-        async {
-            if wants_raid || wants_firmware {
-                bmc.staged_tasks().await.ok()
-            } else {
-                None
-            }
-        },
+        // Always read: work queued for the next reset shows in plans and drift reports even
+        // when this configuration manages neither RAID nor firmware.
+        async { bmc.staged_tasks().await.ok() },
     );
     let (power, health) = power?;
     let storage = storage.transpose()?;

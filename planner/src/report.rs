@@ -423,6 +423,15 @@ pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
             p.desired.unplanned.join(", ")
         );
     }
+    for (node, nd) in p.diff.nodes.iter().filter(|(_, d)| !d.queued.is_empty()) {
+        for q in &nd.queued {
+            let _ = writeln!(
+                s,
+                "{} {node}: queued on its BMC for the next reset, not by this configuration: {q}",
+                style.yellow("note:")
+            );
+        }
+    }
     if plan.is_empty() && p.diff.unreachable.is_empty() {
         let _ = writeln!(
             s,

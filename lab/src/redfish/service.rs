@@ -29,7 +29,8 @@ pub fn root(node: &NodeSim) -> Value {
         "Chassis": odata_ref("/redfish/v1/Chassis"),
         "SessionService": odata_ref("/redfish/v1/SessionService"),
         "UpdateService": odata_ref("/redfish/v1/UpdateService"),
-        "TaskService": odata_ref("/redfish/v1/TaskService"),
+        // The schema's (and every real BMC's) name for the link to the task service is `Tasks`.
+        "Tasks": odata_ref("/redfish/v1/TaskService"),
         "Registries": odata_ref("/redfish/v1/Registries"),
         "Links": {"Sessions": odata_ref("/redfish/v1/SessionService/Sessions")},
         "ProtocolFeaturesSupported": {

@@ -127,13 +127,7 @@ pub fn system(node: &NodeSim, st: &NodeState) -> Value {
         "IndicatorLED": "Off",
         "Status": {"State": "Enabled", "Health": st.health, "HealthRollup": st.health},
         "BootProgress": {"LastState": st.boot_progress},
-        "ProcessorSummary": {
-            "Count": hw.sockets,
-            "CoreCount": hw.sockets * hw.cpu.cores,
-            "LogicalProcessorCount": hw.sockets * hw.cpu.threads,
-            "Model": hw.cpu.model,
-            "Status": {"State": "Enabled", "Health": "OK"},
-        },
+        "ProcessorSummary": processor_summary(hw),
         "MemorySummary": {"TotalSystemMemoryGiB": hw.memory_gib, "Status": {"State": "Enabled", "Health": "OK"}},
         "Boot": {
             "BootSourceOverrideTarget": st.boot.target,
@@ -427,6 +421,25 @@ fn patch_secure_boot(node: &NodeSim, req: &Req<'_>) -> Resp {
         ),
         None => bad_request("Base.1.8.PropertyMissing", "The property SecureBootEnable is missing.", &["SecureBootEnable".into()]),
     }
+}
+
+/// The system's `ProcessorSummary` with the counts the vendor's BMCs send, and only those (real
+/// dumps: iDRAC 9 sends `CoreCount` and `LogicalProcessorCount`, XClarity only the latter, iLO 5 and
+/// Supermicro neither): a client must count cores and threads from the Processor members.
+fn processor_summary(hw: &crate::hardware::Hardware) -> Value {
+    let mut summary = json!({
+        "Count": hw.sockets,
+        "Model": hw.cpu.model,
+        "Status": {"State": "Enabled", "Health": "OK"},
+    });
+    let (cores, logical) = hw.vendor.summary_counts();
+    if cores {
+        summary["CoreCount"] = json!(hw.sockets * hw.cpu.cores);
+    }
+    if logical {
+        summary["LogicalProcessorCount"] = json!(hw.sockets * hw.cpu.threads);
+    }
+    summary
 }
 
 fn processor(node: &NodeSim, base: &str, id: &str) -> Resp {

@@ -189,6 +189,31 @@ pub struct Sensors {
     pub fans: Vec<Reading>,
     pub power_watts: Option<f64>,
     pub power_supplies: Vec<Reading>,
+    /// Every other reading (voltage, current, power, energy, humidity…), from a `Sensors`
+    /// collection or the deprecated `Power` resource's `Voltages`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<Reading>,
+    /// Where the readings came from, per chassis: `Sensors`, `ThermalSubsystem`/`PowerSubsystem`
+    /// or the deprecated `Thermal`/`Power`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+impl Sensors {
+    /// How many readings there are (power supplies are devices, not sensors, and not counted).
+    pub fn count(&self) -> usize {
+        self.temperatures.len() + self.fans.len() + self.other.len()
+    }
+}
+
+/// Processors that are not CPUs (GPUs, FPGAs, DSPs, accelerators), grouped by kind and model.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Accelerator {
+    /// The Redfish `ProcessorType`, lower-cased: `gpu`, `fpga`, `dsp`, `accelerator`, `oem`.
+    pub kind: String,
+    pub model: Option<String>,
+    pub manufacturer: Option<String>,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -214,6 +239,9 @@ pub struct Inventory {
     pub health: Option<String>,
     pub bios_version: Option<String>,
     pub cpu: CpuSummary,
+    /// GPUs, FPGAs and other non-CPU processors, never counted as CPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<Accelerator>,
     pub memory_gib: Option<f64>,
     pub nics: Vec<NicInfo>,
     pub controllers: Vec<ControllerInfo>,
@@ -471,6 +499,32 @@ pub struct StagedTask {
     pub target: String,
     /// The request's JSON body, when it had one.
     pub body: Option<serde_json::Value>,
+    /// What the BMC calls the work (`Configure: BIOS.Setup.1-1`, `Task 12`), for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl StagedTask {
+    /// One line for people: the name, the request it will make, its state.
+    pub fn describe(&self) -> String {
+        let request = match (self.operation.as_str(), self.target.as_str()) {
+            ("" | "JOB", _) => String::new(),
+            (op, target) => format!("{op} {target}"),
+        };
+        match (&self.name, request.is_empty()) {
+            (Some(n), true) => format!("{n} ({})", self.state),
+            (Some(n), false) => format!("{n}: {request} ({})", self.state),
+            (None, _) => format!("{request} ({})", self.state),
+        }
+    }
+
+    /// Whether the planner can tell what this work changes (a volume created or deleted, a
+    /// firmware image): anything else is someone else's work queued for the next reset.
+    pub fn understood(&self) -> bool {
+        self.created_volume().is_some()
+            || self.deleted_volume().is_some()
+            || self.firmware_image().is_some()
+    }
 }
 
 impl StagedTask {

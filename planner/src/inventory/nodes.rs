@@ -231,8 +231,18 @@ pub(super) fn node_from_row(r: &AnyRow) -> Result<NodeRecord> {
     })
 }
 
+/// A BMC's origin (scheme, host, port), lower-cased: two spellings of one BMC's URL are one BMC.
+fn bmc_origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
+        Err(_) => url.trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
 /// The facts an inspection gives, as the node columns keep them.
 struct Facts {
+    /// The system's id at its BMC (with the BMC, a node's identity).
+    system_id: String,
     power: String,
     health: Option<String>,
     manufacturer: Option<String>,
@@ -252,6 +262,7 @@ struct Facts {
 fn facts(inv: &crate::bmc::Inventory) -> Facts {
     let cpus = inv.cpu.threads.or(inv.cpu.cores).unwrap_or(0) as i64;
     Facts {
+        system_id: inv.system_id.clone(),
         power: inv.power_state.as_str().to_string(),
         health: inv.health.clone(),
         manufacturer: inv.manufacturer.clone(),
@@ -389,7 +400,7 @@ impl Inventory {
             Err(e) => return Err(e),
         };
         if let Some(f) = &facts {
-            if let Some(other) = self.same_system(&mut tx, f, &reg.name).await? {
+            if let Some(other) = self.same_system(&mut tx, f, reg).await? {
                 tx.rollback().await.ok();
                 return Ok(EnrollOutcome {
                     name: reg.name.clone(),
@@ -569,14 +580,17 @@ impl Inventory {
     }
 
     /// The node (other than `name`) that is the same system, described for the operator.
+    /// Another node that is this system: the same system UUID anywhere; the same BMC and system
+    /// id; or the same manufacturer and serial at another BMC. Two systems of one BMC that share a
+    /// serial (the nodes of a multi-node blade do) are two nodes.
     async fn same_system(
         &self,
         tx: &mut Transaction<'static, Any>,
         f: &Facts,
-        name: &str,
+        reg: &NodeRegistration,
     ) -> Result<Option<String>> {
         let all = self.all_nodes(&mut **tx).await?;
-        for n in all.iter().filter(|n| n.name != name) {
+        for n in all.iter().filter(|n| n.name != reg.name) {
             if let (Some(a), Some(b)) = (&n.system_uuid, &f.uuid) {
                 if a == b {
                     return Ok(Some(format!(
@@ -585,10 +599,19 @@ impl Inventory {
                     )));
                 }
             }
+            let same_bmc = bmc_origin(&n.bmc_url) == bmc_origin(&reg.bmc_url);
+            let their_system = n.system_id.trim();
+            if same_bmc && !their_system.is_empty() && their_system == f.system_id {
+                return Ok(Some(format!(
+                    "already enrolled as {} at {} (same BMC and system {})",
+                    n.name, n.bmc_url, f.system_id
+                )));
+            }
+            let other_system_here = same_bmc && !their_system.is_empty();
             if let (Some(a), Some(b)) = (&n.serial, &f.serial) {
                 let same_maker = n.manufacturer.as_deref().map(crate::flavor::vendor_key)
                     == f.manufacturer.as_deref().map(crate::flavor::vendor_key);
-                if a == b && same_maker {
+                if a == b && same_maker && !other_system_here {
                     return Ok(Some(format!(
                         "already enrolled as {} at {} (same serial number {b})",
                         n.name, n.bmc_url
@@ -972,6 +995,7 @@ mod tests {
             bios_version: None,
             slot: None,
             cpu: Default::default(),
+            accelerators: Vec::new(),
             memory_gib: None,
             nics: vec![],
             controllers: vec![],

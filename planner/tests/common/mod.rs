@@ -406,6 +406,7 @@ pub fn hw(
             model: None,
             arch: Some(arch.into()),
         },
+        accelerators: vec![],
         memory_gib: Some(mem),
         nics: vec![],
         controllers: vec![],

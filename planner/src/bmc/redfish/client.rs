@@ -399,6 +399,13 @@ impl Client {
                 self.expand_refused.store(true, Ordering::Relaxed);
                 self.get(path, operation).await
             }
+            // Some services (static mockup servers, some firmware) answer 404 to any query: the
+            // plain path decides whether the resource exists, and whether expansion is refused.
+            Err(e) if e.status() == Some(404) => {
+                let plain = self.get(path, operation).await?;
+                self.expand_refused.store(true, Ordering::Relaxed);
+                Ok(plain)
+            }
             other => other,
         }
     }

@@ -177,19 +177,30 @@ impl RedfishBmc {
         Ok((uri, doc))
     }
 
-    /// Every link of `links` followed, the reads concurrent (within the client's connection bound).
+    /// Every link of `links` followed once (a link listed twice is one resource), the reads
+    /// concurrent (within the client's connection bound).
     async fn follow_all(
         &self,
         links: &[Value],
         op: &str,
     ) -> Result<Vec<(String, Value)>, BmcError> {
+        let mut seen = std::collections::HashSet::new();
         futures_util::future::try_join_all(
             links
                 .iter()
-                .filter(|l| l.get("@odata.id").is_some())
+                .filter(|l| {
+                    l.get("@odata.id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|u| seen.insert(u.trim_end_matches('/').to_string()))
+                })
                 .map(|l| self.follow(l, op)),
         )
         .await
+    }
+
+    /// The members of the collection a link names, each as (path, document).
+    async fn members_of(&self, path: &str, op: &str) -> Result<Vec<(String, Value)>, BmcError> {
+        self.collection(path, 1, op).await
     }
 
     /// The members of the collection at `path`, each as (path, document): one request where the
@@ -350,25 +361,17 @@ impl Bmc for RedfishBmc {
         let op = "inspect";
         let (path, sys) = self.system_doc(system, op).await?;
         let mut unavailable = Vec::new();
-        let mut cpu = inventory::cpu_summary(&sys);
-        if let Some(procs) = nav(&sys, "Processors") {
-            match self.client.get(&procs, op).await {
-                Ok(c) => {
-                    if let Some(first) = members(&c).first() {
-                        if let Ok(p) = self.client.get(first, op).await {
-                            cpu.arch = inventory::processor_arch(&p);
-                            if cpu.cores.is_none() {
-                                cpu.cores = p
-                                    .get("TotalCores")
-                                    .and_then(Value::as_u64)
-                                    .map(|c| c * cpu.sockets.unwrap_or(1));
-                            }
-                        }
-                    }
+        let processors = match nav(&sys, "Processors") {
+            Some(procs) => match self.members_of(&procs, op).await {
+                Ok(m) => m.into_iter().map(|(_, d)| d).collect(),
+                Err(e) => {
+                    unavailable.push(format!("processors ({procs}): {e}"));
+                    Vec::new()
                 }
-                Err(e) => unavailable.push(format!("processors: {e}")),
-            }
-        }
+            },
+            None => Vec::new(),
+        };
+        let (cpu, accelerators) = inventory::cpus(&sys, &processors);
         let (nics, storage, firmware, bios, sensors) = tokio::join!(
             self.nics(&sys, op),
             self.storage_of(&sys, op),
@@ -376,10 +379,8 @@ impl Bmc for RedfishBmc {
             self.bios(system),
             self.sensors(&sys, op)
         );
-        let nics = nics.unwrap_or_else(|e| {
-            unavailable.push(format!("network interfaces: {e}"));
-            Vec::new()
-        });
+        let (nics, nic_problems) = nics;
+        unavailable.extend(nic_problems);
         let (controllers, drives, volumes, storage_problems) = storage.unwrap_or_else(|e| {
             unavailable.push(format!("storage: {e}"));
             Default::default()
@@ -389,18 +390,19 @@ impl Bmc for RedfishBmc {
             unavailable.push(format!("firmware inventory: {e}"));
             Vec::new()
         });
+        let bios_link = nav(&sys, "Bios");
         let bios = match bios {
             Ok(b) => b.current.into_iter().collect(),
             Err(e) => {
-                unavailable.push(format!("BIOS: {e}"));
+                unavailable.push(match bios_link {
+                    Some(l) => format!("BIOS ({l}): {e}"),
+                    None => format!("BIOS (the System has no Bios link): {e}"),
+                });
                 Default::default()
             }
         };
-        let (sensors, slot) = sensors;
-        let sensors = sensors.unwrap_or_else(|e| {
-            unavailable.push(format!("sensors: {e}"));
-            Sensors::default()
-        });
+        let (sensors, slot, sensor_problems) = sensors;
+        unavailable.extend(sensor_problems);
         let _ = path;
         Ok(Inventory {
             system_id: system.to_string(),
@@ -413,6 +415,7 @@ impl Bmc for RedfishBmc {
             health: text(&sys, "/Status/HealthRollup").or_else(|| text(&sys, "/Status/Health")),
             bios_version: text(&sys, "/BiosVersion"),
             cpu,
+            accelerators,
             memory_gib: sys
                 .pointer("/MemorySummary/TotalSystemMemoryGiB")
                 .and_then(Value::as_f64),
@@ -995,52 +998,63 @@ impl RedfishBmc {
         Ok((bios_path, bios))
     }
 
-    /// Tasks not yet run that say what created them (`Payload`): work staged for the next reset.
-    /// A service without a task service has none.
+    /// Work the BMC holds that has not run to its end, most often for the next reset: the open
+    /// tasks of the task service (where the service root's `Tasks` property points, the DMTF
+    /// schema's name for it and the one every real BMC sends; its collection where the task
+    /// service's `Tasks` points), then the jobs of vendor job queues (Dell iDRAC's `Jobs` under
+    /// its manager). A service without either has none.
     pub async fn staged_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
-        let op = "list staged tasks";
-        let root = self.client.root().await?;
-        let Some(service) = link(root, "/TaskService") else {
-            return Ok(Vec::new());
-        };
-        // The conventional place first (one request with `$expand`), the service's link otherwise.
-        let conventional = format!("{}/Tasks", service.trim_end_matches('/'));
-        let tasks = match self.collection(&conventional, 1, op).await {
-            Ok(t) => t,
-            Err(e) if e.status() == Some(404) => {
-                let doc = self.client.get(&service, op).await?;
-                match nav(&doc, "Tasks") {
-                    Some(p) => self.collection(&p, 1, op).await?,
-                    None => return Ok(Vec::new()),
+        let op = "list queued tasks and jobs";
+        let root = self.client.root().await?.clone();
+        let mut out = Vec::new();
+        if let Some(service) = link(&root, "/Tasks") {
+            let doc = self.client.get(&service, op).await?;
+            if let Some(p) = nav(&doc, "Tasks") {
+                for (uri, t) in self.collection(&p, 1, op).await? {
+                    out.extend(inventory::open_task(&uri, &t));
                 }
             }
-            Err(e) => return Err(e),
+        }
+        out.extend(self.vendor_jobs(&root, op).await?);
+        Ok(out)
+    }
+
+    /// Dell's job queue: linked from the manager (`Links.Jobs`, `Links.Oem.Dell.Jobs`), else at
+    /// the places iDRAC 9 and iDRAC 10 serve it (`{manager}/Jobs`, `{manager}/Oem/Dell/Jobs`) on
+    /// a manager that says it is Dell's. Other managers have none.
+    async fn vendor_jobs(
+        &self,
+        root: &Value,
+        op: &str,
+    ) -> Result<Vec<super::StagedTask>, BmcError> {
+        let Some(managers) = link(root, "/Managers") else {
+            return Ok(Vec::new());
         };
-        Ok(tasks
-            .iter()
-            .filter_map(|(uri, t)| {
-                let state = text(t, "/TaskState").unwrap_or_default();
-                if matches!(
-                    state.as_str(),
-                    "Completed" | "Exception" | "Killed" | "Cancelled" | "Cancelling"
-                ) {
-                    return None;
+        let mut out = Vec::new();
+        for (mgr, doc) in self.members_of(&managers, op).await? {
+            let linked = link(&doc, "/Links/Jobs").or_else(|| link(&doc, "/Links/Oem/Dell/Jobs"));
+            let dell = doc.pointer("/Oem/Dell").is_some()
+                || doc.pointer("/Links/Oem/Dell").is_some()
+                || mgr.contains("iDRAC");
+            let candidates: Vec<String> = match linked {
+                Some(l) => vec![l],
+                None if dell => vec![format!("{mgr}/Jobs"), format!("{mgr}/Oem/Dell/Jobs")],
+                None => Vec::new(),
+            };
+            for jobs in candidates {
+                match self.collection(&jobs, 1, op).await {
+                    Ok(found) => {
+                        for (uri, j) in found {
+                            out.extend(inventory::open_job(&uri, &j));
+                        }
+                        break;
+                    }
+                    Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => continue,
+                    Err(e) => return Err(e),
                 }
-                let payload = t.get("Payload")?;
-                let body = payload.get("JsonBody").and_then(|b| match b {
-                    Value::String(s) => serde_json::from_str(s).ok(),
-                    Value::Object(_) => Some(b.clone()),
-                    _ => None,
-                });
-                Some(super::StagedTask {
-                    id: text(t, "/Id").unwrap_or_else(|| last_segment(uri)),
-                    state,
-                    operation: text(payload, "/HttpOperation")?.to_ascii_uppercase(),
-                    target: text(payload, "/TargetUri")?,
-                    body,
-                })
-            })
-            .collect())
+            }
+        }
+        Ok(out)
     }
 
     /// The attribute registry a Bios resource names: through the service's Registries collection
@@ -1115,56 +1129,92 @@ impl RedfishBmc {
         Ok(BiosRegistry::from_redfish(&doc))
     }
 
-    async fn nics(&self, sys: &Value, op: &str) -> Result<Vec<super::NicInfo>, BmcError> {
-        let Some(eth) = nav(sys, "EthernetInterfaces") else {
-            return Ok(Vec::new());
-        };
-        let mut nics = Vec::new();
-        for m in members(&self.client.get(&eth, op).await?) {
-            if let Some(n) = inventory::nic(&self.client.get(&m, op).await?) {
-                nics.push(n);
-            }
-        }
-        // LLDP neighbours live on the chassis' network adapter ports; match them by MAC.
-        if let Some(chassis) = sys
-            .pointer("/Links/Chassis/0/@odata.id")
-            .and_then(Value::as_str)
-        {
-            if let Ok(lldp) = self.lldp(chassis, op).await {
-                for n in &mut nics {
-                    n.lldp = lldp
-                        .iter()
-                        .find(|(macs, _)| macs.contains(&n.mac))
-                        .map(|(_, l)| l.clone());
-                }
-            }
-        }
-        Ok(nics)
+    /// The chassis a system lives in, as linked from it (every one, not only the first).
+    fn chassis_of(sys: &Value) -> Vec<String> {
+        let mut out: Vec<String> = sys
+            .pointer("/Links/Chassis")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("@odata.id").and_then(Value::as_str).map(String::from))
+            .collect();
+        out.dedup();
+        out
     }
 
-    async fn lldp(
+    /// The server's NICs: the system's `EthernetInterfaces` (physical ones), then the MACs of
+    /// every network adapter of its chassis (`NetworkDeviceFunctions`, `Ports`, vendor OEM
+    /// sections), merged by MAC; with their LLDP neighbours. What could not be read is reported
+    /// with its URL, never dropped silently.
+    async fn nics(&self, sys: &Value, op: &str) -> (Vec<super::NicInfo>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut found = Vec::new();
+        if let Some(eth) = nav(sys, "EthernetInterfaces") {
+            match self.members_of(&eth, op).await {
+                Ok(m) => found.extend(m.iter().filter_map(|(_, d)| {
+                    inventory::not_a_resource(d)
+                        .is_none()
+                        .then(|| inventory::ethernet_interface(d))
+                        .flatten()
+                })),
+                Err(e) => problems.push(format!("network interfaces ({eth}): {e}")),
+            }
+        }
+        let mut lldp = Vec::new();
+        for chassis in Self::chassis_of(sys) {
+            match self.adapters(&chassis, op).await {
+                Ok((nics, neighbours)) => {
+                    found.extend(nics);
+                    lldp.extend(neighbours);
+                }
+                Err(e) => problems.push(format!("network adapters of {chassis}: {e}")),
+            }
+        }
+        let mut nics = inventory::merge_nics(found);
+        for n in &mut nics {
+            n.lldp = lldp
+                .iter()
+                .find(|(macs, _)| macs.contains(&n.mac))
+                .map(|(_, l): &(Vec<String>, super::Lldp)| l.clone());
+        }
+        (nics, problems)
+    }
+
+    /// The NICs and LLDP neighbours of a chassis' network adapters.
+    #[allow(clippy::type_complexity)]
+    async fn adapters(
         &self,
         chassis: &str,
         op: &str,
-    ) -> Result<Vec<(Vec<String>, super::Lldp)>, BmcError> {
+    ) -> Result<(Vec<super::NicInfo>, Vec<(Vec<String>, super::Lldp)>), BmcError> {
         let doc = self.client.get(chassis, op).await?;
-        let mut out = Vec::new();
+        let mut nics = Vec::new();
+        let mut lldp = Vec::new();
         let Some(adapters) = nav(&doc, "NetworkAdapters") else {
-            return Ok(out);
+            return Ok((nics, lldp));
         };
-        for a in members(&self.client.get(&adapters, op).await?) {
-            let adapter = self.client.get(&a, op).await?;
-            let Some(ports) = nav(&adapter, "Ports").or_else(|| nav(&adapter, "NetworkPorts"))
-            else {
+        for (a, adapter) in self.members_of(&adapters, op).await? {
+            if inventory::not_a_resource(&adapter).is_some() || inventory::absent(&adapter) {
                 continue;
-            };
-            for p in members(&self.client.get(&ports, op).await?) {
-                if let Some(found) = inventory::port_lldp(&self.client.get(&p, op).await?) {
-                    out.push(found);
+            }
+            let name = text(&adapter, "/Id").unwrap_or_else(|| last_segment(&a));
+            if let Some(f) = nav(&adapter, "NetworkDeviceFunctions") {
+                for (_, func) in self.members_of(&f, op).await? {
+                    nics.extend(inventory::device_function(&name, &func));
                 }
             }
+            for ports in [nav(&adapter, "Ports"), nav(&adapter, "NetworkPorts")]
+                .into_iter()
+                .flatten()
+            {
+                for (_, port) in self.members_of(&ports, op).await? {
+                    nics.extend(inventory::port_macs(&name, &port));
+                    lldp.extend(inventory::port_lldp(&port));
+                }
+            }
+            nics.extend(inventory::adapter_oem_macs(&name, &adapter));
         }
-        Ok(out)
+        Ok((nics, lldp))
     }
 
     /// Controllers, drives and volumes. A volumes collection that fails (sushy's fake driver answers
@@ -1187,7 +1237,12 @@ impl RedfishBmc {
         let mut drives = Vec::new();
         let mut volumes = Vec::new();
         let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (p, ctl) in self.controllers(sys, op).await? {
+            if let Some(why) = inventory::not_a_resource(&ctl) {
+                problems.push(format!("storage controller ({p}): {why}"));
+                continue;
+            }
             controllers.push(inventory::controller(&ctl));
             let links = ctl
                 .get("Drives")
@@ -1196,10 +1251,37 @@ impl RedfishBmc {
                 .unwrap_or_default();
             let (found, vols) =
                 tokio::join!(self.follow_all(&links, op), self.volumes_of(&p, &ctl, op));
-            drives.extend(found?.iter().map(|(_, d)| inventory::drive(d)));
+            for (uri, d) in found? {
+                // A drive listed by two controllers (or twice by one) is one drive.
+                if !seen.insert(uri.trim_end_matches('/').to_string()) {
+                    continue;
+                }
+                match inventory::not_a_resource(&d) {
+                    Some(why) => problems.push(format!("drive ({uri}): {why}")),
+                    None if inventory::absent(&d) => {}
+                    None => drives.push(inventory::drive(&d)),
+                }
+            }
             match vols {
                 Ok(v) => volumes.extend(v),
-                Err(e) => problems.push(format!("volumes of {}: {e}", last_segment(&p))),
+                Err(e) => problems.push(format!("volumes of {} ({p}): {e}", last_segment(&p))),
+            }
+        }
+        // BMCs without the Storage model (and some beside it) publish SimpleStorage.
+        if let Some(simple) = nav(sys, "SimpleStorage") {
+            match self.members_of(&simple, op).await {
+                Ok(m) => {
+                    for (p, ctl) in m {
+                        match inventory::not_a_resource(&ctl) {
+                            Some(why) => problems.push(format!("simple storage ({p}): {why}")),
+                            None => {
+                                controllers.push(inventory::controller(&ctl));
+                                drives.extend(inventory::simple_storage(&ctl));
+                            }
+                        }
+                    }
+                }
+                Err(e) => problems.push(format!("simple storage ({simple}): {e}")),
             }
         }
         Ok((controllers, drives, volumes, problems))
@@ -1221,32 +1303,104 @@ impl RedfishBmc {
             .collect())
     }
 
-    /// The chassis' sensors, and where it sits ([`inventory::slot`]): the place is kept even
-    /// when the sensors cannot be read.
-    async fn sensors(&self, sys: &Value, op: &str) -> (Result<Sensors, BmcError>, Option<String>) {
-        let Some(chassis) = sys
-            .pointer("/Links/Chassis/0/@odata.id")
-            .and_then(Value::as_str)
-        else {
-            return (Ok(Sensors::default()), None);
-        };
-        let doc = match self.client.get(chassis, op).await {
-            Ok(d) => d,
-            Err(e) => return (Err(e), None),
-        };
-        let slot = inventory::slot(&doc);
-        let sensors = async {
-            let mut s = Sensors::default();
-            if let Some(t) = nav(&doc, "Thermal") {
-                inventory::thermal(&self.client.get(&t, op).await?, &mut s);
+    /// The sensors of every chassis of the system, and where the first sits
+    /// ([`inventory::slot`]; kept even when the sensors cannot be read). Per chassis the
+    /// readings come from the `Sensors` collection where the chassis has one, else from the
+    /// `ThermalSubsystem`/`PowerSubsystem`, else from the deprecated `Thermal`/`Power`; what
+    /// could not be read is reported with its URL.
+    async fn sensors(&self, sys: &Value, op: &str) -> (Sensors, Option<String>, Vec<String>) {
+        let mut s = Sensors::default();
+        let mut slot = None;
+        let mut problems = Vec::new();
+        for (i, chassis) in Self::chassis_of(sys).into_iter().enumerate() {
+            let doc = match self.client.get(&chassis, op).await {
+                Ok(d) => d,
+                Err(e) => {
+                    problems.push(format!("chassis ({chassis}): {e}"));
+                    continue;
+                }
+            };
+            if i == 0 {
+                slot = inventory::slot(&doc);
             }
-            if let Some(p) = nav(&doc, "Power") {
-                inventory::power(&self.client.get(&p, op).await?, &mut s);
+            if let Err(e) = self.chassis_sensors(&doc, &mut s, op).await {
+                problems.push(format!("sensors of {chassis}: {e}"));
             }
-            Ok(s)
         }
-        .await;
-        (sensors, slot)
+        (s, slot, problems)
+    }
+
+    /// One chassis' readings from its most complete source: the `Sensors` collection, the
+    /// `ThermalSubsystem`'s fans, or the deprecated `Thermal`/`Power` (temperatures, fans,
+    /// voltages), the newer winning a tie. Real BMCs publish partial collections (a Supermicro
+    /// with one member in `Sensors` and 56 readings in `Thermal`/`Power`), so no source is taken
+    /// on trust alone. Power supplies come from the `PowerSubsystem`, else from `Power`.
+    async fn chassis_sensors(
+        &self,
+        doc: &Value,
+        s: &mut Sensors,
+        op: &str,
+    ) -> Result<(), BmcError> {
+        let id = text(doc, "/Id").unwrap_or_default();
+        let mut listed = Sensors::default();
+        if let Some(sensors) = nav(doc, "Sensors") {
+            for (_, m) in self.members_of(&sensors, op).await? {
+                inventory::sensor(&m, &mut listed);
+            }
+        }
+        let mut sub = Sensors::default();
+        if let Some(t) = nav(doc, "ThermalSubsystem") {
+            let thermal = self.client.get(&t, op).await?;
+            if let Some(fans) = nav(&thermal, "Fans") {
+                for (_, f) in self.members_of(&fans, op).await? {
+                    inventory::subsystem_fan(&f, &mut sub);
+                }
+            }
+        }
+        let mut legacy = Sensors::default();
+        if let Some(t) = nav(doc, "Thermal") {
+            inventory::thermal(&self.client.get(&t, op).await?, &mut legacy);
+        }
+        if let Some(p) = nav(doc, "Power") {
+            inventory::power(&self.client.get(&p, op).await?, &mut legacy);
+        }
+        let mut supplies = Sensors::default();
+        match nav(doc, "PowerSubsystem") {
+            Some(p) => self.power_subsystem(&p, &mut supplies, op).await?,
+            None => supplies.power_supplies = std::mem::take(&mut legacy.power_supplies),
+        }
+        s.power_supplies.extend(supplies.power_supplies);
+        s.power_watts = s.power_watts.or(legacy.power_watts);
+        let sources = [
+            (listed, "Sensors"),
+            (sub, "ThermalSubsystem"),
+            (legacy, "Thermal/Power"),
+        ];
+        let best = sources.iter().map(|(x, _)| x.count()).max().unwrap_or(0);
+        if best == 0 {
+            return Ok(());
+        }
+        let (chosen, name) = sources
+            .into_iter()
+            .find(|(x, _)| x.count() == best)
+            .expect("the best count is one of the sources'");
+        s.temperatures.extend(chosen.temperatures);
+        s.fans.extend(chosen.fans);
+        s.other.extend(chosen.other);
+        s.sources.push(format!("{id}: {name}"));
+        Ok(())
+    }
+
+    async fn power_subsystem(&self, path: &str, s: &mut Sensors, op: &str) -> Result<(), BmcError> {
+        let sub = self.client.get(path, op).await?;
+        if let Some(psus) = nav(&sub, "PowerSupplies") {
+            for (_, p) in self.members_of(&psus, op).await? {
+                if !inventory::absent(&p) {
+                    inventory::subsystem_supply(&p, s);
+                }
+            }
+        }
+        Ok(())
     }
 }
 
