@@ -217,6 +217,22 @@ fn node_diff(
             .collect(),
         ..NodeDiff::default()
     };
+    // Work the BMC holds for the next reset that the configuration does not account for
+    // (someone's BIOS job, a PMEM task): shown, since the next reset applies it too. Volume and
+    // firmware tasks are the profile's own business when it manages RAID or firmware.
+    let manages_raid = n.profile.as_ref().is_some_and(|p| p.raid.is_some());
+    let manages_firmware = n.profile.as_ref().is_some_and(|p| !p.firmware.is_empty());
+    d.queued = live
+        .staged
+        .iter()
+        .flatten()
+        .filter(|t| {
+            let volume = t.created_volume().is_some() || t.deleted_volume().is_some();
+            let firmware = t.firmware_image().is_some();
+            !((volume && manages_raid) || (firmware && manages_firmware))
+        })
+        .map(|t| format!("{} {}", t.id, t.describe()))
+        .collect();
     let Some(p) = &n.profile else {
         return d;
     };
@@ -479,17 +495,6 @@ fn node_diff(
             )),
         }
     }
-    // Work the BMC holds for the next reset that the configuration does not account for
-    // (someone's BIOS job, a PMEM task): shown, since the next reset applies it too.
-    d.queued = staged
-        .iter()
-        .filter(|t| {
-            let volume = t.created_volume().is_some() || t.deleted_volume().is_some();
-            let firmware = t.firmware_image().is_some();
-            !((volume && p.raid.is_some()) || (firmware && !p.firmware.is_empty()))
-        })
-        .map(|t| format!("{} {}", t.id, t.describe()))
-        .collect();
     d
 }
 

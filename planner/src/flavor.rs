@@ -28,6 +28,16 @@ pub struct Flavor {
     pub traits: BTreeSet<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Minimum GPUs (Redfish processors of type `GPU`), of `gpu_model` when set.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpus: u64,
+    /// A GPU model the node's GPUs must name (case-insensitive substring: `A100`, `MI250X`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_model: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The facts about a node that scheduling looks at.
@@ -41,6 +51,28 @@ pub struct NodeSpecs {
     pub vendor: Option<String>,
     pub model: Option<String>,
     pub traits: BTreeSet<String>,
+    /// Accelerators the node's inspection found.
+    #[serde(default)]
+    pub accelerators: Vec<crate::bmc::Accelerator>,
+}
+
+impl NodeSpecs {
+    /// The node's GPUs, of `model` when given (a case-insensitive substring of the GPU's model).
+    pub fn gpus(&self, model: Option<&str>) -> u64 {
+        let want = model.map(str::to_ascii_lowercase);
+        self.accelerators
+            .iter()
+            .filter(|a| a.kind == "gpu")
+            .filter(|a| match &want {
+                None => true,
+                Some(w) => a
+                    .model
+                    .as_deref()
+                    .is_some_and(|m| m.to_ascii_lowercase().contains(w.as_str())),
+            })
+            .map(|a| a.count)
+            .sum()
+    }
 }
 
 fn same(want: &Option<String>, have: &Option<String>) -> bool {
@@ -109,6 +141,16 @@ impl Flavor {
                 self.model.as_deref().unwrap_or_default()
             ));
         }
+        if self.gpus > 0 || self.gpu_model.is_some() {
+            let have = node.gpus(self.gpu_model.as_deref());
+            let want = self.gpus.max(1);
+            if have < want {
+                why.push(match &self.gpu_model {
+                    Some(m) => format!("{have} {m} GPUs < {want}"),
+                    None => format!("{have} GPUs < {want}"),
+                });
+            }
+        }
         let missing: Vec<&str> = self
             .traits
             .iter()
@@ -125,11 +167,14 @@ impl Flavor {
         self.mismatches(node).is_empty()
     }
 
-    /// Best fit: the node with the least spare capacity first (CPUs, then memory, then disk), then
-    /// by name, so a choice among equals is deterministic.
+    /// Best fit: the node with the least spare capacity first (GPUs, then CPUs, memory and disk),
+    /// then by name, so a choice among equals is deterministic: a host that asks for no GPU does
+    /// not take a GPU server while a plain one fits.
     pub fn best_fit_order(&self, a: &NodeSpecs, b: &NodeSpecs) -> Ordering {
-        (a.cpus - self.cpus.min(a.cpus))
-            .cmp(&(b.cpus - self.cpus.min(b.cpus)))
+        let spare_gpus = |n: &NodeSpecs| n.gpus(None) - self.gpus.min(n.gpus(None));
+        spare_gpus(a)
+            .cmp(&spare_gpus(b))
+            .then((a.cpus - self.cpus.min(a.cpus)).cmp(&(b.cpus - self.cpus.min(b.cpus))))
             .then((a.memory_gib).cmp(&b.memory_gib))
             .then((a.disk_gib).cmp(&b.disk_gib))
             .then(a.traits.len().cmp(&b.traits.len()))
@@ -174,7 +219,48 @@ mod tests {
             vendor: Some("Dell Inc.".into()),
             model: Some("PowerEdge R650".into()),
             traits: traits.iter().map(|t| t.to_string()).collect(),
+            accelerators: Vec::new(),
         }
+    }
+
+    fn gpu(model: &str, count: u64) -> crate::bmc::Accelerator {
+        crate::bmc::Accelerator {
+            kind: "gpu".into(),
+            model: Some(model.into()),
+            manufacturer: None,
+            count,
+        }
+    }
+
+    #[test]
+    fn gpu_flavors_count_gpus_of_the_model_and_plain_flavors_spare_gpu_nodes() {
+        let mut big = node("gpu-1", 64, 512, "x86_64", &["CUSTOM_NVME"]);
+        big.accelerators = vec![gpu("NVIDIA A100-SXM4-80GB", 8)];
+        let mut small = node("gpu-2", 64, 512, "x86_64", &["CUSTOM_NVME"]);
+        small.accelerators = vec![gpu("NVIDIA A40", 2)];
+        let plain = node("cpu-1", 64, 512, "x86_64", &["CUSTOM_NVME"]);
+        let want = Flavor {
+            gpus: 4,
+            gpu_model: Some("a100".into()),
+            ..flavor()
+        };
+        assert!(want.matches(&big));
+        assert_eq!(want.mismatches(&small), ["0 a100 GPUs < 4"]);
+        assert_eq!(want.mismatches(&plain), ["0 a100 GPUs < 4"]);
+        let any = Flavor {
+            gpus: 2,
+            ..flavor()
+        };
+        let all = [big, small, plain];
+        let ranked: Vec<&str> = any.rank(&all).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(ranked, ["gpu-2", "gpu-1"]);
+        // A flavor without GPUs takes the plain server first.
+        let ranked: Vec<&str> = flavor()
+            .rank(&all)
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(ranked, ["cpu-1", "gpu-2", "gpu-1"]);
     }
 
     fn flavor() -> Flavor {

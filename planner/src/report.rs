@@ -18,6 +18,9 @@ pub fn inventory_json(bmc: &str, inv: &Inventory) -> Value {
         "cpu_sockets": inv.cpu.sockets,
         "cpu_cores": inv.cpu.cores,
         "cpu_threads": inv.cpu.threads,
+        "accelerators": inv.accelerators.iter().map(|a| a.count).sum::<u64>(),
+        "sensors": inv.sensors.count(),
+        "firmware": inv.firmware.len(),
         "memory_gib": inv.memory_gib,
         "disk_bytes": inv.disk_bytes(),
         "drives": inv.drives.len(),
@@ -59,6 +62,19 @@ pub fn inventory_text(bmc: &str, inv: &Inventory) -> String {
         opt(&inv.cpu.model),
         opt(&inv.cpu.arch)
     );
+    for a in &inv.accelerators {
+        let _ = writeln!(
+            s,
+            "  {:<9} {} × {}{}",
+            a.kind,
+            a.count,
+            opt(&a.model),
+            a.manufacturer
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         s,
         "  memory    {} GiB",
@@ -110,7 +126,13 @@ pub fn inventory_text(bmc: &str, inv: &Inventory) -> String {
         );
     }
     for f in &inv.firmware {
-        let _ = writeln!(s, "  firmware  {:<22} {}", f.id, opt(&f.version));
+        // The name where the BMC gives one: HPE's ids are bare numbers, Dell's long keys.
+        let _ = writeln!(
+            s,
+            "  firmware  {:<40} {}",
+            f.name.as_deref().unwrap_or(&f.id),
+            opt(&f.version)
+        );
     }
     if let Some(w) = inv.sensors.power_watts {
         let _ = writeln!(s, "  power use {w:.0} W");
@@ -124,6 +146,20 @@ pub fn inventory_text(bmc: &str, inv: &Inventory) -> String {
     if !hot.is_nan() {
         let _ = writeln!(s, "  hottest   {hot:.0} °C");
     }
+    let _ = writeln!(
+        s,
+        "  sensors   {} reading(s): {} temperature, {} fan, {} other; {} power supply(ies){}",
+        inv.sensors.count(),
+        inv.sensors.temperatures.len(),
+        inv.sensors.fans.len(),
+        inv.sensors.other.len(),
+        inv.sensors.power_supplies.len(),
+        if inv.sensors.sources.is_empty() {
+            String::new()
+        } else {
+            format!(" (from {})", inv.sensors.sources.join(", "))
+        }
+    );
     let _ = writeln!(
         s,
         "  bios      {} attribute(s), version {}",

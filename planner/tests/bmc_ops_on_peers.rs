@@ -43,21 +43,22 @@ async fn sushy_inspect_power_boot_secure_boot_media_and_storage() {
     assert!(
         inv.unavailable
             .iter()
-            .any(|u| u.starts_with("BIOS:") && (u.contains("HTTP 501") || u.contains("HTTP 404"))),
+            .any(|u| u.starts_with("BIOS (the System has no Bios link):")
+                && (u.contains("HTTP 501") || u.contains("HTTP 404"))),
         "{:?}",
         inv.unavailable
     );
     assert!(
-        inv.unavailable
-            .iter()
-            .any(|u| u.starts_with("volumes of 1:") && u.contains("HTTP 500")),
+        inv.unavailable.iter().any(|u| u.starts_with(&format!(
+            "volumes of 1 (/redfish/v1/Systems/{sys}/Storage/1):"
+        )) && u.contains("HTTP 500")),
         "{:?}",
         inv.unavailable
     );
     assert!(
-        inv.unavailable
-            .iter()
-            .any(|u| u.starts_with("firmware inventory:") && u.contains("HTTP 404")),
+        inv.unavailable.iter().any(|u| u
+            .starts_with("firmware inventory (/redfish/v1/UpdateService):")
+            && u.contains("HTTP 404")),
         "{:?}",
         inv.unavailable
     );

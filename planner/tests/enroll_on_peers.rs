@@ -267,3 +267,52 @@ async fn discovery_over_a_port_range_finds_the_redfish_services_and_enrolls_thei
     assert_eq!(nodes.as_array().unwrap().len(), 3);
     by_name(&nodes, &format!("localhost-{bport}"));
 }
+
+/// A real Cray EX425 blade (a dump served by sushy-tools' static mockup server): two nodes behind
+/// one BMC with one serial and no UUID. A node is its BMC plus its system id, so both enroll; the
+/// same serial at another BMC is still a duplicate.
+#[tokio::test]
+async fn the_two_nodes_of_a_multi_node_blade_enroll_and_its_serial_elsewhere_is_a_duplicate() {
+    let blade = common::mockup("cray-ex425").await;
+    let elsewhere = common::mockup("cray-ex425").await;
+    let env = Env::new();
+    let csv = format!(
+        "name,bmc_url,system_id,username,password\n\
+         ex-n0,{b},Node0,root,initial0\n\
+         ex-n1,{b},Node1,root,initial0\n\
+         ex-copy,{e},Node0,root,initial0\n",
+        b = blade.url,
+        e = elsewhere.url,
+    );
+    let list = env.dir.path().join("blade.csv");
+    std::fs::write(&list, csv).unwrap();
+    let out = env.bmplan(&["nodes", "enroll", list.to_str().unwrap(), "--json"]);
+    let outcomes: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        by_name(&outcomes, "ex-n0")["result"],
+        "enrolled",
+        "{outcomes:#}"
+    );
+    assert_eq!(
+        by_name(&outcomes, "ex-n1")["result"],
+        "enrolled",
+        "{outcomes:#}"
+    );
+    let copy = by_name(&outcomes, "ex-copy");
+    assert_eq!(copy["result"], "duplicate", "{outcomes:#}");
+    assert!(
+        copy["detail"]
+            .as_str()
+            .unwrap()
+            .contains("same serial number HA19340017"),
+        "{copy}"
+    );
+    assert_eq!(out.status.code(), Some(8));
+    let nodes = env.json(&["nodes", "list", "--json"]);
+    let n1 = by_name(&nodes, "ex-n1");
+    assert_eq!(n1["serial"], "HA19340017");
+    assert_eq!(n1["system_id"], "Node1");
+    // 2 × 64-core EPYC 7763 with two threads per core: 256 threads, not 128.
+    assert_eq!(n1["cpus"], 256, "{n1}");
+}

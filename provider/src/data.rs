@@ -187,6 +187,7 @@ impl Lookup for Node {
             ("disk_gib", Value::from(n.disk_gib)),
             ("macs", json!(macs)),
             ("traits", json!(n.traits)),
+            ("gpus", Value::from(n.specs().gpus(None))),
             ("rack", opt(n.rack.clone())),
             ("host", opt(n.host.clone())),
             ("profile", opt(profile)),

@@ -53,11 +53,12 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
             } else {
                 45 + (node.index % 15) as i64
             };
+            // Array members of a resource carry `@odata.id` (`…#/Temperatures/0`) and their index
+            // as `MemberId`, as the Thermal and Power schemas require.
             let temps: Vec<Value> = (1..=node.hw.sockets)
                 .map(|n| {
                     let hot = cpu_temp >= 95;
                     json!({
-                        "MemberId": format!("CPU{n}"),
                         "Name": format!("CPU{n} Temp"),
                         "ReadingCelsius": cpu_temp,
                         "UpperThresholdCritical": 95,
@@ -66,14 +67,14 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                     })
                 })
                 .chain(std::iter::once(json!({
-                    "MemberId": "Inlet", "Name": "System Board Inlet Temp", "ReadingCelsius": 23,
+                    "Name": "System Board Inlet Temp", "ReadingCelsius": 23,
                     "UpperThresholdCritical": 42, "Status": {"State": "Enabled", "Health": "OK"},
                 })))
                 .collect();
+            let temps = members_of(&format!("{base}/Thermal"), "Temperatures", temps);
             let fans: Vec<Value> = (1..=6)
                 .map(|n| {
                     json!({
-                        "MemberId": format!("Fan{n}"),
                         "Name": format!("System Board Fan{n}"),
                         "Reading": if on { 7200 + 120 * n } else { 0 },
                         "ReadingUnits": "RPM",
@@ -81,6 +82,7 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                     })
                 })
                 .collect();
+            let fans = members_of(&format!("{base}/Thermal"), "Fans", fans);
             ok(json!({
                 "@odata.id": format!("{base}/Thermal"),
                 "@odata.type": "#Thermal.v1_7_0.Thermal",
@@ -98,7 +100,6 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
             let psu = |n: u32| {
                 let failed = health == "Critical" && n == 2;
                 json!({
-                    "MemberId": format!("PSU{n}"),
                     "Name": format!("PS{n} Status"),
                     "PowerCapacityWatts": 1100,
                     "LineInputVoltage": if failed { 0 } else { 230 },
@@ -109,9 +110,9 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                 "@odata.id": format!("{base}/Power"),
                 "@odata.type": "#Power.v1_6_0.Power",
                 "Id": "Power", "Name": "Power",
-                "PowerControl": [{"MemberId": "0", "Name": "System Power Control", "PowerConsumedWatts": watts, "PowerCapacityWatts": 2200}],
-                "PowerSupplies": [psu(1), psu(2)],
-                "Voltages": [{"MemberId": "0", "Name": "System Board 12V", "ReadingVolts": if on { 12.1 } else { 0.0 }, "Status": {"State": "Enabled", "Health": "OK"}}],
+                "PowerControl": members_of(&format!("{base}/Power"), "PowerControl", vec![json!({"Name": "System Power Control", "PowerConsumedWatts": watts, "PowerCapacityWatts": 2200})]),
+                "PowerSupplies": members_of(&format!("{base}/Power"), "PowerSupplies", vec![psu(1), psu(2)]),
+                "Voltages": members_of(&format!("{base}/Power"), "Voltages", vec![json!({"Name": "System Board 12V", "ReadingVolts": if on { 12.1 } else { 0.0 }, "Status": {"State": "Enabled", "Health": "OK"}})]),
             }))
         }
         ["NetworkAdapters"] => ok(collection(
@@ -142,7 +143,8 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
             };
             let mut port = json!({
                 "@odata.id": format!("{base}/NetworkAdapters/{adapter}/Ports/{p}"),
-                "@odata.type": "#Port.v1_7_0.Port",
+                // v1_8_0: the first Port version whose LLDPReceive has SystemName.
+                "@odata.type": "#Port.v1_8_0.Port",
                 "Id": p,
                 "Name": format!("Port {p}"),
                 "LinkStatus": if nic.cable.is_some() { "LinkUp" } else { "LinkDown" },
@@ -154,7 +156,9 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                 port["Ethernet"]["LLDPReceive"] = json!({
                     "ChassisId": switch_chassis_id(switch),
                     "ChassisIdSubtype": "MacAddr",
-                    "PortId": swport,
+                    // LLDP identifiers are octets, given as colon-separated hex (the schema's
+                    // pattern): an interface name's bytes (`Gi0/3` → `47:69:30:2F:33`).
+                    "PortId": hex_octets(swport),
                     "PortIdSubtype": "IfName",
                     "SystemName": switch,
                 });
@@ -163,6 +167,28 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
         }
         _ => not_found(&format!("{base}/{}", segs[2..].join("/"))),
     }
+}
+
+/// Array members as the Redfish schema wants them in a resource: each with its `@odata.id`
+/// (`RESOURCE#/PROPERTY/INDEX`) and its index as `MemberId`.
+fn members_of(resource: &str, property: &str, items: Vec<Value>) -> Vec<Value> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut v)| {
+            v["@odata.id"] = json!(format!("{resource}#/{property}/{i}"));
+            v["MemberId"] = json!(i.to_string());
+            v
+        })
+        .collect()
+}
+
+/// Text as LLDP octets in the Redfish form: upper-case hex pairs joined by colons.
+pub fn hex_octets(s: &str) -> String {
+    s.bytes()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A stable MAC-style chassis id for a switch, as LLDP would carry it.

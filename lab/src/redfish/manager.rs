@@ -34,6 +34,15 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
             "VirtualMedia": odata_ref(&format!("{base}/VirtualMedia")),
             "Links": {"ManagerForServers": [odata_ref(&format!("/redfish/v1/Systems/{}", node.hw.vendor.system_id()))]},
         })),
+        // iDRAC serves its job queue here (Dell's Redfish API guide), unlinked; the lab's jobs run
+        // as tasks, so the queue is empty.
+        (&Method::GET, ["Jobs"]) if node.hw.vendor == crate::hardware::Vendor::Dell => {
+            ok(collection(
+                &format!("{base}/Jobs"),
+                "DellJob",
+                std::iter::empty::<String>(),
+            ))
+        }
         (&Method::GET, ["VirtualMedia"]) => {
             let st = node.state();
             ok(collection(

@@ -105,7 +105,7 @@ pub fn sessions(node: &NodeSim, req: &Req<'_>) -> Resp {
             let st = node.state();
             if st.sessions.values().any(|s| s.to_string() == *id) {
                 ok(
-                    json!({"@odata.id": format!("/redfish/v1/SessionService/Sessions/{id}"), "Id": id, "Name": "User Session", "UserName": node.username}),
+                    json!({"@odata.id": format!("/redfish/v1/SessionService/Sessions/{id}"), "@odata.type": "#Session.v1_3_0.Session", "Id": id, "Name": "User Session", "UserName": node.username}),
                 )
             } else {
                 not_found(id)

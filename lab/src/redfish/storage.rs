@@ -99,6 +99,7 @@ fn controller(node: &NodeSim, cbase: &str) -> Value {
         "Id": ctl,
         "Name": "RAID Controller",
         "StorageControllers": [{
+            "@odata.id": format!("{cbase}#/StorageControllers/0"),
             "MemberId": "0",
             "Name": "RAID Controller",
             "FirmwareVersion": node.hw.raid_fw_version,

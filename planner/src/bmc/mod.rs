@@ -151,13 +151,14 @@ pub enum BmcError {
         #[source]
         source: reqwest::Error,
     },
+    /// The hint carries the transport error's chain (without the request URL), so the error is
+    /// not also given as the source: printed with its causes, it would say everything twice.
     #[error("{bmc}: {operation} failed: could not reach the BMC{}", hint_suffix(.hint))]
     Transport {
         bmc: String,
         operation: String,
         hint: Option<String>,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     #[error("{bmc}: {operation} failed: the BMC refused the credentials for user {username:?} (HTTP 401)")]
     Unauthorized {

@@ -792,6 +792,7 @@ mod tests {
             memory_gib: 256,
             disk_gib: 1000,
             traits: BTreeSet::new(),
+            accelerators: Vec::new(),
             rack: None,
             bmc_url: String::new(),
             system_id: String::new(),

@@ -45,6 +45,8 @@ pub struct NodeRecord {
     pub memory_gib: i64,
     pub disk_gib: i64,
     pub traits: BTreeSet<String>,
+    /// GPUs, FPGAs… its inspection found.
+    pub accelerators: Vec<crate::bmc::Accelerator>,
     pub rack: Option<String>,
     pub bmc_url: String,
     pub system_id: String,
@@ -69,6 +71,7 @@ impl NodeRecord {
             vendor: self.manufacturer.clone(),
             model: self.model.clone(),
             traits: self.traits.clone(),
+            accelerators: self.accelerators.clone(),
         }
     }
 
@@ -179,7 +182,7 @@ pub struct NodeFilter {
 
 const NODE_SELECT: &str = "SELECT n.id, n.name, n.state, n.power, n.health, n.maintenance, n.maintenance_reason, \
      n.last_error, n.manufacturer, n.model, n.serial, n.system_uuid, n.arch, n.cpus, n.memory_gib, n.disk_gib, \
-     n.traits, n.rack, n.bmc_url, n.system_id, n.username, n.ca_cert_pem, n.fingerprint, n.insecure, \
+     n.traits, n.accelerators, n.rack, n.bmc_url, n.system_id, n.username, n.ca_cert_pem, n.fingerprint, n.insecure, \
      n.owner_project, n.created_at, n.updated_at, h.name AS host_name, h.project AS host_project \
      FROM nodes n LEFT JOIN hosts h ON h.node_id = n.id";
 
@@ -218,6 +221,7 @@ pub(super) fn node_from_row(r: &AnyRow) -> Result<NodeRecord> {
         memory_gib: get_i64(r, "memory_gib")?,
         disk_gib: get_i64(r, "disk_gib")?,
         traits,
+        accelerators: serde_json::from_str(&get_str(r, "accelerators")?).unwrap_or_default(),
         rack: get_opt(r, "rack")?,
         bmc_url: get_str(r, "bmc_url")?,
         system_id: get_str(r, "system_id")?,
@@ -256,6 +260,7 @@ struct Facts {
     cpus: i64,
     memory_gib: i64,
     disk_gib: i64,
+    accelerators: String,
     inventory: String,
 }
 
@@ -278,6 +283,7 @@ fn facts(inv: &crate::bmc::Inventory) -> Facts {
         cpus,
         memory_gib: inv.memory_gib.unwrap_or(0.0).round() as i64,
         disk_gib: (inv.disk_bytes() >> 30) as i64,
+        accelerators: serde_json::to_string(&inv.accelerators).unwrap_or_else(|_| "[]".into()),
         inventory: serde_json::to_string(inv).unwrap_or_default(),
     }
 }
@@ -580,9 +586,9 @@ impl Inventory {
     }
 
     /// The node (other than `name`) that is the same system, described for the operator.
-    /// Another node that is this system: the same system UUID anywhere; the same BMC and system
-    /// id; or the same manufacturer and serial at another BMC. Two systems of one BMC that share a
-    /// serial (the nodes of a multi-node blade do) are two nodes.
+    /// Another node that is this system: the same system UUID anywhere, or the same manufacturer
+    /// and serial unless it is another system of the same BMC: the nodes of a multi-node blade
+    /// share a serial (and often have no UUID), and a node is its BMC plus its system id.
     async fn same_system(
         &self,
         tx: &mut Transaction<'static, Any>,
@@ -599,15 +605,11 @@ impl Inventory {
                     )));
                 }
             }
-            let same_bmc = bmc_origin(&n.bmc_url) == bmc_origin(&reg.bmc_url);
+            // Another system of the same BMC (the nodes of a multi-node blade share a serial).
             let their_system = n.system_id.trim();
-            if same_bmc && !their_system.is_empty() && their_system == f.system_id {
-                return Ok(Some(format!(
-                    "already enrolled as {} at {} (same BMC and system {})",
-                    n.name, n.bmc_url, f.system_id
-                )));
-            }
-            let other_system_here = same_bmc && !their_system.is_empty();
+            let other_system_here = bmc_origin(&n.bmc_url) == bmc_origin(&reg.bmc_url)
+                && !their_system.is_empty()
+                && their_system != f.system_id;
             if let (Some(a), Some(b)) = (&n.serial, &f.serial) {
                 let same_maker = n.manufacturer.as_deref().map(crate::flavor::vendor_key)
                     == f.manufacturer.as_deref().map(crate::flavor::vendor_key);
@@ -631,7 +633,8 @@ impl Inventory {
     ) -> Result<()> {
         sqlx::query(
             "UPDATE nodes SET power = $1, health = $2, manufacturer = $3, model = $4, serial = $5, system_uuid = $6, \
-             arch = COALESCE($7, arch), cpus = $8, memory_gib = $9, disk_gib = $10, inventory = $11 WHERE id = $12",
+             arch = COALESCE($7, arch), cpus = $8, memory_gib = $9, disk_gib = $10, inventory = $11, \
+             accelerators = $13 WHERE id = $12",
         )
         .bind(f.power.clone())
         .bind(f.health.clone())
@@ -645,6 +648,7 @@ impl Inventory {
         .bind(f.disk_gib)
         .bind(f.inventory.clone())
         .bind(id)
+        .bind(f.accelerators.clone())
         .execute(&mut **tx)
         .await
         .map_err(same_node_conflict("storing inspection results", name))?;

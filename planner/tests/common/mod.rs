@@ -434,3 +434,46 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A Redfish mockup tree of `tests/fixtures/mockups` served over HTTP by sushy-tools'
+/// `sushy-static` (read-only, no authentication), until dropped.
+pub async fn mockup(name: &str) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mockups")
+        .join(name);
+    assert!(tree.is_dir(), "no mockup {}", tree.display());
+    let port = free_port();
+    let log = dir.path().join("sushy-static.log");
+    let mut child = Command::new(venv_bin("sushy-static"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m"])
+        .arg(&tree)
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("sushy-static exited with {status}");
+        }
+        if let Ok(r) = reqwest::get(format!("{url}/redfish/v1/")).await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "sushy-static did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Peer {
+        child,
+        url,
+        ca: PathBuf::new(),
+        username: "root".into(),
+        password: "mockup".into(),
+        _dir: dir,
+    }
+}

@@ -23,6 +23,8 @@ fn flavor_of(j: &Json) -> Result<Flavor, Problem> {
         model: s(j, "model"),
         description: None,
         traits: planner::model::texts_of(j, "traits").into_iter().collect(),
+        gpus: n("gpus"),
+        gpu_model: s(j, "gpu_model"),
     };
     f.validate().map_err(|e| {
         let at = if e.contains("arch") { "arch" } else { "name" };
@@ -61,6 +63,8 @@ async fn read(e: &Engine, name: &str) -> Result<Option<Json>, Problem> {
                 Value::from(f.traits.into_iter().collect::<Vec<_>>())
             },
         ),
+        ("gpus", num(f.gpus)),
+        ("gpu_model", opt(f.gpu_model)),
         ("matching_nodes", Value::from(c.matching)),
         ("available_nodes", Value::from(c.free)),
     ])))

@@ -326,6 +326,7 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         ("macs", macs),
         ("firmware", firmware),
         ("traits", json!(rec.traits)),
+        ("gpus", Value::from(rec.specs().gpus(None))),
         ("timeouts", keep("timeouts")),
         ("port", Value::Array(ports)),
     ])))

@@ -238,6 +238,12 @@ pub struct FlavorArgs {
     /// Required traits, comma-separated.
     #[arg(long, value_delimiter = ',')]
     traits: Vec<String>,
+    /// Minimum GPUs (of --gpu-model when given).
+    #[arg(long, default_value_t = 0)]
+    gpus: u64,
+    /// A GPU model every counted GPU names (case-insensitive substring: A100, MI250X).
+    #[arg(long)]
+    gpu_model: Option<String>,
     #[arg(long)]
     description: Option<String>,
 }
@@ -777,6 +783,8 @@ pub async fn flavors(args: &InventoryArgs, cmd: FlavorsCommand) -> anyhow::Resul
                 model: a.model,
                 traits: a.traits.into_iter().filter(|t| !t.is_empty()).collect(),
                 description: a.description,
+                gpus: a.gpus,
+                gpu_model: a.gpu_model,
             };
             inv.put_flavor(&f).await?;
             println!("flavor {}: saved", f.name);

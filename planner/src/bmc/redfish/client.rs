@@ -143,7 +143,7 @@ impl Client {
             bmc: self.base.clone(),
             operation: operation.into(),
             hint,
-            source: e,
+            error: e,
         }
     }
 
@@ -174,6 +174,11 @@ impl Client {
             buf.extend_from_slice(&chunk);
         }
         Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// The service root when it has been read already.
+    pub fn cached_root(&self) -> Option<&Value> {
+        self.root.get()
     }
 
     /// The service root (unauthenticated, cached).
@@ -583,14 +588,19 @@ pub fn extended_info(body: &Value) -> Vec<String> {
 
 /// An error and its sources, each said once: what a transport failure really was.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
     while let Some(s) = cur {
         let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
+        // reqwest's outer layer names the request URL, which the error's prefix already says.
+        if !t.starts_with("error sending request for url") && !parts.iter().any(|p| p.contains(&t))
+        {
             parts.push(t);
         }
         cur = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
     }
     parts.join(": ")
 }

@@ -387,7 +387,12 @@ impl Bmc for RedfishBmc {
         });
         unavailable.extend(storage_problems);
         let firmware = firmware.unwrap_or_else(|e| {
-            unavailable.push(format!("firmware inventory: {e}"));
+            let service = self
+                .client
+                .cached_root()
+                .and_then(|r| link(r, "/UpdateService"))
+                .unwrap_or_else(|| "the service root has no UpdateService link".into());
+            unavailable.push(format!("firmware inventory ({service}): {e}"));
             Vec::new()
         });
         let bios_link = nav(&sys, "Bios");
@@ -1019,27 +1024,27 @@ impl RedfishBmc {
         Ok(out)
     }
 
-    /// Dell's job queue: linked from the manager (`Links.Jobs`, `Links.Oem.Dell.Jobs`), else at
-    /// the places iDRAC 9 and iDRAC 10 serve it (`{manager}/Jobs`, `{manager}/Oem/Dell/Jobs`) on
-    /// a manager that says it is Dell's. Other managers have none.
+    /// Dell's job queue, on a service whose root says it is Dell's: linked from the manager
+    /// (`Links.Jobs`, `Links.Oem.Dell.Jobs`), else where iDRAC 9 and iDRAC 10 serve it
+    /// (`{manager}/Jobs`, `{manager}/Oem/Dell/Jobs`). Other services have none.
     async fn vendor_jobs(
         &self,
         root: &Value,
         op: &str,
     ) -> Result<Vec<super::StagedTask>, BmcError> {
-        let Some(managers) = link(root, "/Managers") else {
+        // Only a Dell service has one (its root says `Vendor: Dell` or carries `Oem.Dell`).
+        let dell = text(root, "/Vendor")
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("dell"))
+            || root.pointer("/Oem/Dell").is_some();
+        let Some(managers) = link(root, "/Managers").filter(|_| dell) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for (mgr, doc) in self.members_of(&managers, op).await? {
             let linked = link(&doc, "/Links/Jobs").or_else(|| link(&doc, "/Links/Oem/Dell/Jobs"));
-            let dell = doc.pointer("/Oem/Dell").is_some()
-                || doc.pointer("/Links/Oem/Dell").is_some()
-                || mgr.contains("iDRAC");
             let candidates: Vec<String> = match linked {
                 Some(l) => vec![l],
-                None if dell => vec![format!("{mgr}/Jobs"), format!("{mgr}/Oem/Dell/Jobs")],
-                None => Vec::new(),
+                None => vec![format!("{mgr}/Jobs"), format!("{mgr}/Oem/Dell/Jobs")],
             };
             for jobs in candidates {
                 match self.collection(&jobs, 1, op).await {
