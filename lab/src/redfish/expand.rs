@@ -99,6 +99,18 @@ pub fn ready_json(resp: Resp) -> Option<Value> {
     serde_json::from_slice(&ready_body(resp)?).ok()
 }
 
+/// The JSON body of a response the lab built in memory, read without consuming the response.
+pub fn ready_json_ref(resp: &Resp) -> Option<Value> {
+    let mut collect = pin!(resp.body().clone().collect());
+    match collect
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Ok(c)) => serde_json::from_slice(&c.to_bytes()).ok(),
+        _ => None,
+    }
+}
+
 /// The body of a response the lab built in memory (a `Full`, ready at once).
 fn ready_body(resp: Resp) -> Option<Bytes> {
     let mut collect = pin!(resp.into_body().collect());

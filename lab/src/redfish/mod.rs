@@ -62,8 +62,106 @@ impl Req<'_> {
 }
 
 /// Serves one Redfish request against one node. `path` is the raw request path, `query` its query
-/// string (only `$expand` is served).
+/// string (only `$expand` is served). What the Redfish specification (DSP0266) asks of every
+/// response is done here: `OData-Version` other than 4.0 is refused (412), an unsupported `$`
+/// query parameter too (501), HEAD answers as GET without the body, and a successful GET or HEAD
+/// says which methods the resource allows (`Allow`) and where its schema is (`Link`,
+/// `rel=describedby`).
 pub fn handle(
+    node: &NodeSim,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Resp {
+    if let Some(v) = headers.get("OData-Version") {
+        if v.as_bytes() != b"4.0" {
+            return error(
+                StatusCode::PRECONDITION_FAILED,
+                "Base.1.8.HeaderInvalid",
+                "The service supports OData-Version 4.0 only.",
+                &[],
+            );
+        }
+    }
+    if let Some(param) = query.into_iter().flat_map(|q| q.split('&')).find(|kv| {
+        let name = kv.split('=').next().unwrap_or("");
+        (name.starts_with('$') || name.starts_with("%24"))
+            && name != "$expand"
+            && name != "%24expand"
+    }) {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "Base.1.8.QueryNotSupported",
+            &format!(
+                "The query parameter {param} is not supported by this service; only $expand is."
+            ),
+            &[],
+        );
+    }
+    let head = method == Method::HEAD;
+    let method = if head { &Method::GET } else { method };
+    let mut resp = handle_query(node, method, path, query, headers, body);
+    if method == Method::GET && resp.status() == StatusCode::OK {
+        describe(&mut resp, path);
+    }
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key("Allow") {
+        let allow = allowed_methods(&path_segments(path));
+        resp.headers_mut()
+            .insert("Allow", HeaderValue::from_static(allow));
+    }
+    if head {
+        *resp.body_mut() = Full::new(Bytes::new());
+    }
+    resp
+}
+
+/// The methods a resource allows, by its path (after `/redfish/v1`).
+fn allowed_methods(segs: &[&str]) -> &'static str {
+    match segs {
+        ["SessionService", "Sessions"] | ["SessionService", "Sessions", "Members"] => {
+            "GET, HEAD, POST"
+        }
+        ["SessionService", "Sessions", _] => "GET, HEAD, DELETE",
+        ["Systems", _] | ["Systems", _, "SecureBoot"] | ["Systems", _, "Bios", "Settings"] => {
+            "GET, HEAD, PATCH"
+        }
+        ["Systems", _, "Storage", _, "Volumes"] => "GET, HEAD, POST",
+        ["Systems", _, "Storage", _, "Volumes", _] => "GET, HEAD, DELETE",
+        ["Managers", _, "VirtualMedia", _] => "GET, HEAD, PATCH",
+        _ => "GET, HEAD",
+    }
+}
+
+/// `Allow` and `Link: <schema>; rel=describedby` on a successful GET: the schema is the DMTF
+/// JSON schema of the resource's `@odata.type` (the lab serves no schema store of its own).
+fn path_segments(path: &str) -> Vec<&str> {
+    path.trim_end_matches('/')
+        .strip_prefix("/redfish/v1")
+        .unwrap_or("")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn describe(resp: &mut Resp, path: &str) {
+    let segs = path_segments(path);
+    let link = expand::ready_json_ref(resp).and_then(|doc| {
+        let t = doc.get("@odata.type")?.as_str()?.trim_start_matches('#');
+        let (namespace, _) = t.rsplit_once('.')?;
+        Some(format!(
+            "<https://redfish.dmtf.org/schemas/v1/{namespace}.json>; rel=describedby"
+        ))
+    });
+    let h = resp.headers_mut();
+    h.insert("Allow", HeaderValue::from_static(allowed_methods(&segs)));
+    if let Some(v) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert("Link", v);
+    }
+}
+
+fn handle_query(
     node: &NodeSim,
     method: &Method,
     path: &str,
@@ -120,9 +218,14 @@ fn route(node: &NodeSim, method: &Method, path: &str, headers: &HeaderMap, body:
         headers,
         body,
     };
+    // Open without credentials (DSP0266): the service root, the OData service and metadata
+    // documents, and logging in (a POST to the sessions collection or its Members property).
     let open = req.segs.is_empty()
         || req.segs == ["odata"]
-        || (method == Method::POST && req.segs == ["SessionService", "Sessions"]);
+        || req.segs == ["$metadata"]
+        || (method == Method::POST
+            && (req.segs == ["SessionService", "Sessions"]
+                || req.segs == ["SessionService", "Sessions", "Members"]));
     if !open && !authorized(node, headers) {
         let mut r = error(
             StatusCode::UNAUTHORIZED,
@@ -137,8 +240,12 @@ fn route(node: &NodeSim, method: &Method, path: &str, headers: &HeaderMap, body:
         return r;
     }
     match req.seg(0) {
-        "" => ok(service::root(node)),
+        "" if method == Method::GET => ok(service::root(node)),
+        "" => not_allowed("GET, HEAD"),
         "odata" => ok(service::odata()),
+        "$metadata" if method == Method::GET => service::metadata(),
+        "$metadata" => not_allowed("GET, HEAD"),
+        "AccountService" => service::accounts(node, &req),
         "Systems" => system::route(node, &req),
         "Managers" => manager::route(node, &req),
         "Chassis" => chassis::route(node, &req),
@@ -315,6 +422,14 @@ pub fn not_found(what: &str) -> Resp {
         &format!("The resource at the URI {what} was not found."),
         &[what.to_string()],
     )
+}
+
+/// 405 with the methods the resource allows.
+pub fn not_allowed(allow: &'static str) -> Resp {
+    let mut r = method_not_allowed();
+    r.headers_mut()
+        .insert("Allow", HeaderValue::from_static(allow));
+    r
 }
 
 pub fn method_not_allowed() -> Resp {

@@ -28,6 +28,7 @@ pub fn root(node: &NodeSim) -> Value {
         "Managers": odata_ref("/redfish/v1/Managers"),
         "Chassis": odata_ref("/redfish/v1/Chassis"),
         "SessionService": odata_ref("/redfish/v1/SessionService"),
+        "AccountService": odata_ref("/redfish/v1/AccountService"),
         "UpdateService": odata_ref("/redfish/v1/UpdateService"),
         // The schema's (and every real BMC's) name for the link to the task service is `Tasks`.
         "Tasks": odata_ref("/redfish/v1/TaskService"),
@@ -45,6 +46,190 @@ pub fn root(node: &NodeSim) -> Value {
             "SelectQuery": false,
         },
     })
+}
+
+/// The schemas (file, namespaces) the lab's resources are typed with, for `$metadata`.
+const SCHEMAS: &[(&str, &[&str])] = &[
+    ("ServiceRoot", &["ServiceRoot", "ServiceRoot.v1_11_0"]),
+    (
+        "AccountService",
+        &["AccountService", "AccountService.v1_5_0"],
+    ),
+    ("ManagerAccountCollection", &["ManagerAccountCollection"]),
+    (
+        "ManagerAccount",
+        &["ManagerAccount", "ManagerAccount.v1_4_0"],
+    ),
+    ("RoleCollection", &["RoleCollection"]),
+    ("Role", &["Role", "Role.v1_2_1"]),
+    ("Bios", &["Bios", "Bios.v1_2_0"]),
+    ("BootOptionCollection", &["BootOptionCollection"]),
+    ("BootOption", &["BootOption", "BootOption.v1_0_4"]),
+    ("ChassisCollection", &["ChassisCollection"]),
+    ("Chassis", &["Chassis", "Chassis.v1_14_0"]),
+    ("ComputerSystemCollection", &["ComputerSystemCollection"]),
+    (
+        "ComputerSystem",
+        &["ComputerSystem", "ComputerSystem.v1_20_0"],
+    ),
+    ("Drive", &["Drive", "Drive.v1_9_0"]),
+    (
+        "EthernetInterfaceCollection",
+        &["EthernetInterfaceCollection"],
+    ),
+    (
+        "EthernetInterface",
+        &["EthernetInterface", "EthernetInterface.v1_6_0"],
+    ),
+    ("ManagerCollection", &["ManagerCollection"]),
+    ("Manager", &["Manager", "Manager.v1_10_0"]),
+    ("MemoryCollection", &["MemoryCollection"]),
+    ("Memory", &["Memory", "Memory.v1_11_0"]),
+    ("Message", &["Message", "Message.v1_1_1"]),
+    (
+        "MessageRegistryFileCollection",
+        &["MessageRegistryFileCollection"],
+    ),
+    (
+        "MessageRegistryFile",
+        &["MessageRegistryFile", "MessageRegistryFile.v1_1_3"],
+    ),
+    ("NetworkAdapterCollection", &["NetworkAdapterCollection"]),
+    (
+        "NetworkAdapter",
+        &["NetworkAdapter", "NetworkAdapter.v1_7_0"],
+    ),
+    ("PortCollection", &["PortCollection"]),
+    ("Port", &["Port", "Port.v1_8_0"]),
+    ("Power", &["Power", "Power.v1_6_0"]),
+    ("ProcessorCollection", &["ProcessorCollection"]),
+    ("Processor", &["Processor", "Processor.v1_11_0"]),
+    ("SecureBoot", &["SecureBoot", "SecureBoot.v1_1_0"]),
+    ("SessionCollection", &["SessionCollection"]),
+    ("Session", &["Session", "Session.v1_3_0"]),
+    (
+        "SessionService",
+        &["SessionService", "SessionService.v1_1_8"],
+    ),
+    ("Settings", &["Settings", "Settings.v1_3_5"]),
+    (
+        "SoftwareInventoryCollection",
+        &["SoftwareInventoryCollection"],
+    ),
+    (
+        "SoftwareInventory",
+        &["SoftwareInventory", "SoftwareInventory.v1_4_0"],
+    ),
+    ("StorageCollection", &["StorageCollection"]),
+    ("Storage", &["Storage", "Storage.v1_10_0"]),
+    ("TaskCollection", &["TaskCollection"]),
+    ("Task", &["Task", "Task.v1_5_1"]),
+    ("TaskService", &["TaskService", "TaskService.v1_2_0"]),
+    ("Thermal", &["Thermal", "Thermal.v1_7_0"]),
+    ("UpdateService", &["UpdateService", "UpdateService.v1_8_0"]),
+    ("VirtualMediaCollection", &["VirtualMediaCollection"]),
+    ("VirtualMedia", &["VirtualMedia", "VirtualMedia.v1_3_0"]),
+    ("VolumeCollection", &["VolumeCollection"]),
+    ("Volume", &["Volume", "Volume.v1_6_0"]),
+    ("RedfishExtensions", &["RedfishExtensions.v1_0_0"]),
+    ("Resource", &["Resource", "Resource.v1_0_0"]),
+];
+
+/// The OData metadata document (`/redfish/v1/$metadata`, DSP0266 "OData metadata document"): a
+/// reference to each DMTF schema the lab's resources use, and the entity container, as XML.
+pub fn metadata() -> Resp {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.0\">\n",
+    );
+    for (file, namespaces) in SCHEMAS {
+        x.push_str(&format!(
+            "  <edmx:Reference Uri=\"http://redfish.dmtf.org/schemas/v1/{file}_v1.xml\">\n"
+        ));
+        for ns in *namespaces {
+            x.push_str(&format!("    <edmx:Include Namespace=\"{ns}\"/>\n"));
+        }
+        x.push_str("  </edmx:Reference>\n");
+    }
+    x.push_str(
+        "  <edmx:DataServices>\n\
+         \x20   <Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" Namespace=\"Service\">\n\
+         \x20     <EntityContainer Name=\"Service\" Extends=\"ServiceRoot.v1_11_0.ServiceContainer\"/>\n\
+         \x20   </Schema>\n\
+         \x20 </edmx:DataServices>\n\
+         </edmx:Edmx>\n",
+    );
+    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(x)));
+    let h = r.headers_mut();
+    h.insert("OData-Version", HeaderValue::from_static("4.0"));
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    r
+}
+
+/// The account service: the BMC's one account (the lab's user, an Administrator) and the three
+/// roles every Redfish service predefines (DSP0266 "Roles"). Read-only: the lab's users are fixed.
+pub fn accounts(node: &NodeSim, req: &Req<'_>) -> Resp {
+    let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
+    let base = "/redfish/v1/AccountService";
+    let role = |id: &str, privileges: &[&str]| {
+        json!({
+            "@odata.id": format!("{base}/Roles/{id}"),
+            "@odata.type": "#Role.v1_2_1.Role",
+            "Id": id, "Name": format!("{id} role"), "RoleId": id,
+            "IsPredefined": true,
+            "AssignedPrivileges": privileges,
+        })
+    };
+    match (req.method, &segs[1..]) {
+        (&Method::GET, []) => ok(json!({
+            "@odata.id": base,
+            "@odata.type": "#AccountService.v1_5_0.AccountService",
+            "Id": "AccountService", "Name": "Account Service",
+            "ServiceEnabled": true,
+            "Accounts": odata_ref(&format!("{base}/Accounts")),
+            "Roles": odata_ref(&format!("{base}/Roles")),
+        })),
+        (&Method::GET, ["Accounts"]) => ok(collection(
+            &format!("{base}/Accounts"),
+            "ManagerAccount",
+            [format!("{base}/Accounts/1")],
+        )),
+        (&Method::GET, ["Accounts", "1"]) => ok(json!({
+            "@odata.id": format!("{base}/Accounts/1"),
+            "@odata.type": "#ManagerAccount.v1_4_0.ManagerAccount",
+            "Id": "1", "Name": "User Account",
+            "UserName": node.username,
+            "RoleId": "Administrator",
+            "AccountTypes": ["Redfish"],
+            "Enabled": true, "Locked": false,
+            "Links": {"Role": odata_ref(&format!("{base}/Roles/Administrator"))},
+        })),
+        (&Method::GET, ["Roles"]) => ok(collection(
+            &format!("{base}/Roles"),
+            "Role",
+            ["Administrator", "Operator", "ReadOnly"].map(|r| format!("{base}/Roles/{r}")),
+        )),
+        (&Method::GET, ["Roles", "Administrator"]) => ok(role(
+            "Administrator",
+            &[
+                "Login",
+                "ConfigureManager",
+                "ConfigureUsers",
+                "ConfigureSelf",
+                "ConfigureComponents",
+            ],
+        )),
+        (&Method::GET, ["Roles", "Operator"]) => ok(role(
+            "Operator",
+            &["Login", "ConfigureSelf", "ConfigureComponents"],
+        )),
+        (&Method::GET, ["Roles", "ReadOnly"]) => ok(role("ReadOnly", &["Login", "ConfigureSelf"])),
+        (&Method::GET, _) => not_found(&req.uri()),
+        _ => method_not_allowed(),
+    }
 }
 
 pub fn odata() -> Value {
@@ -76,7 +261,7 @@ pub fn sessions(node: &NodeSim, req: &Req<'_>) -> Resp {
                     .map(|i| format!("/redfish/v1/SessionService/Sessions/{i}")),
             ))
         }
-        (&Method::POST, ["Sessions"]) => {
+        (&Method::POST, ["Sessions"] | ["Sessions", "Members"]) => {
             let body = match req.json() {
                 Ok(b) => b,
                 Err(r) => return r,
