@@ -1013,9 +1013,11 @@ impl RedfishBmc {
         let root = self.client.root().await?.clone();
         let mut out = Vec::new();
         if let Some(service) = link(&root, "/Tasks") {
-            let doc = self.client.get(&service, op).await?;
-            if let Some(p) = nav(&doc, "Tasks") {
-                for (uri, t) in self.collection(&p, 1, op).await? {
+            // One request where the service expands: the task service, its collection and tasks.
+            let doc = self.client.get_expanded(&service, 2, op).await?;
+            if let Some(tasks) = inventory::nav_value(&doc, "Tasks") {
+                let (_, coll) = self.follow(tasks, op).await?;
+                for (uri, t) in self.follow_all(&inventory::member_links(&coll), op).await? {
                     out.extend(inventory::open_task(&uri, &t));
                 }
             }
@@ -1040,7 +1042,7 @@ impl RedfishBmc {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for (mgr, doc) in self.members_of(&managers, op).await? {
+        for (mgr, doc) in self.collection(&managers, 1, op).await? {
             let linked = link(&doc, "/Links/Jobs").or_else(|| link(&doc, "/Links/Oem/Dell/Jobs"));
             let candidates: Vec<String> = match linked {
                 Some(l) => vec![l],
