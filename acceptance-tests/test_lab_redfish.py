@@ -1,6 +1,7 @@
 """The lab's Redfish BMCs, driven by `requests` (not our client): what a real BMC would do, the lab
 must do too."""
 
+import re
 import time
 
 import pytest
@@ -87,7 +88,11 @@ def test_lldp_neighbour_matches_the_manifest_cabling(tls_lab, bmc_of):
         port = bmc.get(port_ref["@odata.id"]).json()
         lldp = port["Ethernet"]["LLDPReceive"]
         assert lldp["SystemName"] == node["switch"]
-        assert lldp["PortId"] == node["switch_ports"][i]
+        # The schema's form for LLDP identifiers: colon-separated upper-case hex octets, here the
+        # bytes of the interface name (PortIdSubtype IfName).
+        assert re.fullmatch(r"[0-9A-F]{2}(:[0-9A-F]{2})*", lldp["PortId"]), lldp["PortId"]
+        assert lldp["PortIdSubtype"] == "IfName"
+        assert bytes.fromhex(lldp["PortId"].replace(":", "")).decode() == node["switch_ports"][i]
         assert port["Ethernet"]["AssociatedMACAddresses"] == [node["macs"][i]]
 
 

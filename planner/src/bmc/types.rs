@@ -211,6 +211,7 @@ impl Sensors {
 pub struct Accelerator {
     /// The Redfish `ProcessorType`, lower-cased: `gpu`, `fpga`, `dsp`, `accelerator`, `oem`.
     pub kind: String,
+    /// The `Model`, else the `PartNumber` (XClarity names GPUs only by part number).
     pub model: Option<String>,
     pub manufacturer: Option<String>,
     pub count: u64,

@@ -231,7 +231,8 @@ pub fn processors(docs: &[Value]) -> Option<(CpuSummary, Vec<Accelerator>)> {
             "Core" | "Thread" => {}
             other => {
                 let kind = other.to_ascii_lowercase();
-                let model = text(p, "/Model").or_else(|| text(p, "/Name"));
+                // Not the Name ("GPU 1" on XCC): that would make each GPU a model of its own.
+                let model = text(p, "/Model").or_else(|| text(p, "/PartNumber"));
                 let manufacturer = text(p, "/Manufacturer");
                 match accelerators
                     .iter_mut()
@@ -769,6 +770,22 @@ mod schema_tests {
                 count: 8
             }]
         );
+    }
+
+    #[test]
+    fn gpus_without_a_model_group_by_part_number_not_by_name() {
+        // XClarity: `Name` "GPU 1".."GPU 8", no `Model`, one `PartNumber`.
+        let members: Vec<Value> = (1..=8)
+            .map(|i| {
+                json!({"Id": format!("GPU{i}"), "Name": format!("GPU {i}"), "ProcessorType": "GPU",
+                    "PartNumber": "26B5-895-A1", "Manufacturer": "NVIDIA Corporation"})
+            })
+            .chain([cpu(32, Some(64))])
+            .collect();
+        let (_, acc) = cpus(&json!({}), &members);
+        assert_eq!(acc.len(), 1, "{acc:?}");
+        assert_eq!(acc[0].count, 8);
+        assert_eq!(acc[0].model.as_deref(), Some("26B5-895-A1"));
     }
 
     #[test]
