@@ -120,6 +120,13 @@ impl Vendor {
         }
     }
 
+    /// Whether the System lists the host's side of the Redfish host interface (the in-band path to the
+    /// BMC) among its EthernetInterfaces, as XClarity does (`ToManager`, linked to the manager's
+    /// HostInterface): a client must not take it for a NIC the server is cabled with.
+    pub fn host_interface_nic(self) -> bool {
+        matches!(self, Vendor::Lenovo)
+    }
+
     /// Whether InsertMedia insists on `TransferProtocolType` (answering 400 without it), as some
     /// XClarity firmware does.
     pub fn insert_requires_protocol(self) -> bool {

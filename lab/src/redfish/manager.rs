@@ -11,6 +11,14 @@ use super::{
 use crate::install::{Effect, Fetch};
 use crate::node::{NodeSim, VirtualMedia};
 
+/// The manager's `HostInterfaces` link, on the profiles whose BMCs have one.
+fn with_host_interfaces(node: &NodeSim, base: &str, mut doc: Value) -> Value {
+    if node.hw.vendor.host_interface_nic() {
+        doc["HostInterfaces"] = odata_ref(&format!("{base}/HostInterfaces"));
+    }
+    doc
+}
+
 pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
     let mid = node.hw.vendor.manager_id();
     let base = format!("/redfish/v1/Managers/{mid}");
@@ -22,18 +30,53 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
         return not_found(&format!("/redfish/v1/Managers/{}", segs[1]));
     }
     match (req.method, &segs[2..]) {
-        (&Method::GET, []) => ok(json!({
-            "@odata.id": base,
-            "@odata.type": "#Manager.v1_10_0.Manager",
-            "Id": mid,
-            "Name": "Manager",
-            "ManagerType": "BMC",
-            "Model": node.hw.vendor.manager_model(),
-            "FirmwareVersion": node.state().firmware.iter().find(|f| f.id == "BMC").map(|f| f.version.clone()),
-            "Status": {"State": "Enabled", "Health": "OK"},
-            "VirtualMedia": odata_ref(&format!("{base}/VirtualMedia")),
-            "Links": {"ManagerForServers": [odata_ref(&format!("/redfish/v1/Systems/{}", node.hw.vendor.system_id()))]},
-        })),
+        (&Method::GET, []) => ok(with_host_interfaces(
+            node,
+            &base,
+            json!({
+                "@odata.id": base,
+                "@odata.type": "#Manager.v1_10_0.Manager",
+                "Id": mid,
+                "Name": "Manager",
+                "ManagerType": "BMC",
+                "Model": node.hw.vendor.manager_model(),
+                "FirmwareVersion": node.state().firmware.iter().find(|f| f.id == "BMC").map(|f| f.version.clone()),
+                "Status": {"State": "Enabled", "Health": "OK"},
+                "VirtualMedia": odata_ref(&format!("{base}/VirtualMedia")),
+                "Links": {"ManagerForServers": [odata_ref(&format!("/redfish/v1/Systems/{}", node.hw.vendor.system_id()))]},
+            }),
+        )),
+        (&Method::GET, ["HostInterfaces"]) if node.hw.vendor.host_interface_nic() => {
+            ok(collection(
+                &format!("{base}/HostInterfaces"),
+                "HostInterface",
+                [format!("{base}/HostInterfaces/1")],
+            ))
+        }
+        (&Method::GET, ["HostInterfaces", "1"]) if node.hw.vendor.host_interface_nic() => {
+            ok(json!({
+                "@odata.id": format!("{base}/HostInterfaces/1"),
+                "@odata.type": "#HostInterface.v1_3_0.HostInterface",
+                "Id": "1",
+                "Name": "Host Interface",
+                "HostInterfaceType": "NetworkHostInterface",
+                "InterfaceEnabled": false,
+                "Status": {"State": "Disabled", "Health": "OK"},
+                "HostEthernetInterfaces": odata_ref(&format!("{base}/HostInterfaces/1/HostEthernetInterfaces")),
+            }))
+        }
+        (&Method::GET, ["HostInterfaces", "1", "HostEthernetInterfaces"])
+            if node.hw.vendor.host_interface_nic() =>
+        {
+            ok(collection(
+                &format!("{base}/HostInterfaces/1/HostEthernetInterfaces"),
+                "EthernetInterface",
+                [format!(
+                    "/redfish/v1/Systems/{}/EthernetInterfaces/ToManager",
+                    node.hw.vendor.system_id()
+                )],
+            ))
+        }
         // iDRAC serves its job queue here (Dell's Redfish API guide), unlinked; the lab's jobs run
         // as tasks, so the queue is empty.
         (&Method::GET, ["Jobs"]) if node.hw.vendor == crate::hardware::Vendor::Dell => {

@@ -82,6 +82,8 @@ const SCHEMAS: &[(&str, &[&str])] = &[
         &["EthernetInterface", "EthernetInterface.v1_6_0"],
     ),
     ("ManagerCollection", &["ManagerCollection"]),
+    ("HostInterfaceCollection", &["HostInterfaceCollection"]),
+    ("HostInterface", &["HostInterface", "HostInterface.v1_3_0"]),
     ("Manager", &["Manager", "Manager.v1_10_0"]),
     ("MemoryCollection", &["MemoryCollection"]),
     ("Memory", &["Memory", "Memory.v1_11_0"]),

@@ -70,8 +70,19 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
             node.hw
                 .nics
                 .iter()
-                .map(|n| format!("{base}/EthernetInterfaces/{}", n.id)),
+                .map(|n| format!("{base}/EthernetInterfaces/{}", n.id))
+                .chain(
+                    node.hw
+                        .vendor
+                        .host_interface_nic()
+                        .then(|| format!("{base}/EthernetInterfaces/ToManager")),
+                ),
         )),
+        (&Method::GET, ["EthernetInterfaces", "ToManager"])
+            if node.hw.vendor.host_interface_nic() =>
+        {
+            ok(host_interface_nic(node, &base))
+        }
         (&Method::GET, ["EthernetInterfaces", id]) => {
             match node.hw.nics.iter().find(|n| n.id == *id) {
                 Some(n) => ok(json!({
@@ -421,6 +432,37 @@ fn patch_secure_boot(node: &NodeSim, req: &Req<'_>) -> Resp {
         ),
         None => bad_request("Base.1.8.PropertyMissing", "The property SecureBootEnable is missing.", &["SecureBootEnable".into()]),
     }
+}
+
+/// The host's side of the Redfish host interface, as XClarity lists it (`ToManager`): physical,
+/// disabled until the OS brings it up, linked to the manager's HostInterface. Its MAC is a locally
+/// administered one derived from the node's serial.
+pub fn host_interface_nic(node: &NodeSim, base: &str) -> Value {
+    let h = node
+        .hw
+        .serial
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let mac = format!(
+        "0a:8f:{:02x}:{:02x}:{:02x}:{:02x}",
+        (h >> 24) & 0xff,
+        (h >> 16) & 0xff,
+        (h >> 8) & 0xff,
+        h & 0xff
+    );
+    let mid = node.hw.vendor.manager_id();
+    json!({
+        "@odata.id": format!("{base}/EthernetInterfaces/ToManager"),
+        "@odata.type": "#EthernetInterface.v1_6_0.EthernetInterface",
+        "Id": "ToManager",
+        "Name": "Host Ethernet Interface",
+        "EthernetInterfaceType": "Physical",
+        "MACAddress": mac,
+        "PermanentMACAddress": mac,
+        "InterfaceEnabled": false,
+        "Status": {"State": "Disabled", "Health": "OK"},
+        "Links": {"HostInterface": odata_ref(&format!("/redfish/v1/Managers/{mid}/HostInterfaces/1"))},
+    })
 }
 
 /// The system's `ProcessorSummary` with the counts the vendor's BMCs send, and only those (real
