@@ -117,3 +117,86 @@ resource "baremetal_node" "n" {
     }
     lab.shutdown().await;
 }
+
+/// A loopback HTTP server answering every request with `body` (JSON), counting the connections it
+/// gets: a hostile BMC, or a capture server that must never hear from the client.
+async fn canned_server(
+    body: impl Fn(u16) -> String + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    let body = std::sync::Arc::new(body);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16384];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let b = body(port);
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                    b.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// A BMC whose service root links its sessions and systems to another origin (over plain HTTP):
+/// `bmplan inspect` refuses the links with an error naming them, and the other origin never gets
+/// a connection, so neither the password nor a session token leaves the BMC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_to_another_origin_are_refused_and_get_no_credentials() {
+    let (capture, captured) = canned_server(|_| "{}".to_string()).await;
+    let (bmc, _) = canned_server(move |_| {
+        format!(
+            r#"{{"@odata.id": "/redfish/v1/", "RedfishVersion": "1.15.0",
+                "Systems": {{"@odata.id": "http://127.0.0.1:{capture}/steal/Systems"}},
+                "Links": {{"Sessions": {{"@odata.id": "http://127.0.0.1:{capture}/steal/Sessions"}}}}}}"#
+        )
+    })
+    .await;
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_bmplan"))
+        .args([
+            "inspect",
+            &format!("http://127.0.0.1:{bmc}"),
+            "--username",
+            "root",
+            "--password-env",
+            "HOSTILE_BMC_PASSWORD",
+            "--timeout",
+            "5",
+        ])
+        .env("HOSTILE_BMC_PASSWORD", "calvin-secret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "the BMC links to http://127.0.0.1:{capture}/steal/Systems, which is not the BMC's own origin"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("calvin-secret"), "{all}");
+    assert_eq!(
+        captured.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the other origin was contacted"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

@@ -160,6 +160,12 @@ pub enum BmcError {
         hint: Option<String>,
         error: reqwest::Error,
     },
+    #[error("{bmc}: {operation} refused: the BMC links to {link}, which is not the BMC's own origin (scheme, host and port); credentials are sent to the BMC only, so the link is not followed")]
+    CrossOrigin {
+        bmc: String,
+        operation: String,
+        link: String,
+    },
     #[error("{bmc}: {operation} failed: the BMC refused the credentials for user {username:?} (HTTP 401)")]
     Unauthorized {
         bmc: String,

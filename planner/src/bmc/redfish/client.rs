@@ -111,13 +111,36 @@ impl Client {
         &self.base
     }
 
-    /// Absolute URL for a path (`/redfish/v1/...`) or an absolute link the BMC returned.
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_string()
-        } else {
-            format!("{}{}", self.base, path)
+    /// The URL of a path (`/redfish/v1/...`) or of a link the BMC returned, on the BMC's own origin
+    /// only: a link to another scheme, host or port (HTTPS to HTTP included) is refused, so the
+    /// session token and the password never leave the BMC they belong to. A path without its
+    /// leading slash is taken from the root (`@evil/x` cannot become userinfo).
+    pub fn url_for(&self, path: &str, operation: &str) -> Result<String, BmcError> {
+        let lower = path.trim_start().to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("//")
+        {
+            let same = reqwest::Url::parse(path.trim())
+                .or_else(|_| reqwest::Url::parse(&format!("{}:{}", self.scheme(), path.trim())))
+                .ok()
+                .filter(|u| u.origin().ascii_serialization() == self.base);
+            return match same {
+                Some(u) => Ok(u.to_string()),
+                None => Err(BmcError::CrossOrigin {
+                    bmc: self.base.clone(),
+                    operation: operation.into(),
+                    link: without_userinfo(path),
+                }),
+            };
         }
+        if path.starts_with('/') {
+            Ok(format!("{}{}", self.base, path))
+        } else {
+            Ok(format!("{}/{}", self.base, path))
+        }
+    }
+
+    fn scheme(&self) -> &str {
+        self.base.split(':').next().unwrap_or("https")
     }
 
     fn transport(&self, operation: &str, e: reqwest::Error) -> BmcError {
@@ -206,9 +229,15 @@ impl Client {
             .and_then(Value::as_str)
             .unwrap_or("/redfish/v1/SessionService/Sessions")
             .to_string();
+        // A session service on another origin is not ours to give the password to: basic auth
+        // to the BMC itself is what is left.
+        let Ok(url) = self.url_for(&sessions, "log in") else {
+            tracing::warn!(bmc = %self.base, "the service root links its sessions to another origin; not logging in there");
+            return Ok(Auth::Basic);
+        };
         let body = json!({"UserName": self.ep.username, "Password": self.ep.password.expose()});
         let sent = self
-            .with_headers(self.http.post(self.url(&sessions)))
+            .with_headers(self.http.post(url))
             .json(&body)
             .send()
             .await;
@@ -284,7 +313,8 @@ impl Client {
         loop {
             attempt += 1;
             let auth = self.current_auth(needs_auth).await?;
-            let mut b = self.with_headers(self.http.request(method.clone(), self.url(path)));
+            let url = self.url_for(path, operation)?;
+            let mut b = self.with_headers(self.http.request(method.clone(), url));
             b = match &auth {
                 Auth::Token { token, .. } => b.header("X-Auth-Token", token.expose()),
                 Auth::Basic => b.basic_auth(&self.ep.username, Some(self.ep.password.expose())),
@@ -551,12 +581,28 @@ impl Client {
             location: Some(loc),
         } = auth
         {
+            let Ok(url) = self.url_for(&loc, "log out") else {
+                return;
+            };
             let _ = self
-                .with_headers(self.http.delete(self.url(&loc)))
+                .with_headers(self.http.delete(url))
                 .header("X-Auth-Token", token.expose())
                 .send()
                 .await;
         }
+    }
+}
+
+/// A link as it may be shown: any user name and password in it replaced by `***`.
+fn without_userinfo(link: &str) -> String {
+    match reqwest::Url::parse(link.trim()) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("***");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "a link that is not a URL".into(),
     }
 }
 
@@ -608,6 +654,49 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_followed_on_the_bmcs_own_origin_only() {
+        let ep = Endpoint::new(
+            "https://10.1.0.21:8443",
+            "root",
+            "secret",
+            crate::bmc::TlsTrust::Insecure,
+        );
+        let c = Client::new(ep).unwrap();
+        let op = "read";
+        assert_eq!(
+            c.url_for("/redfish/v1/Systems", op).unwrap(),
+            "https://10.1.0.21:8443/redfish/v1/Systems"
+        );
+        // An absolute link to the same origin is fine, whatever its case.
+        assert_eq!(
+            c.url_for("HTTPS://10.1.0.21:8443/redfish/v1/Systems/1", op)
+                .unwrap(),
+            "https://10.1.0.21:8443/redfish/v1/Systems/1"
+        );
+        // Another host, another port, a downgrade to HTTP, a protocol-relative link: refused.
+        for link in [
+            "https://capture.example/steal/Sessions",
+            "https://10.1.0.21:9443/redfish/v1",
+            "http://10.1.0.21:8443/redfish/v1/Systems",
+            "//capture.example/steal",
+        ] {
+            let e = c.url_for(link, op).unwrap_err();
+            assert!(matches!(e, BmcError::CrossOrigin { .. }), "{link}: {e}");
+        }
+        // A path without its slash cannot turn the host into userinfo.
+        assert_eq!(
+            c.url_for("@capture.example/x", op).unwrap(),
+            "https://10.1.0.21:8443/@capture.example/x"
+        );
+        // Credentials in a refused link are not repeated in the error.
+        let e = c
+            .url_for("https://admin:hunter2@capture.example/x", op)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2") && !e.contains("admin"), "{e}");
+    }
 
     #[test]
     fn extended_info_prefers_message_entries() {
