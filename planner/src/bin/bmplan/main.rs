@@ -284,7 +284,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
-    use planner::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
+    use planner::switch::{Switch, SwitchEndpoint};
     let secret = |var: &str| {
         std::env::var(var)
             .with_context(|| format!("the environment variable {var} is not set"))
@@ -301,12 +301,8 @@ async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
             .transpose()?,
         timeout: Duration::from_secs(args.timeout),
     };
-    let switch: Box<dyn Switch> = match args.driver.as_str() {
-        "cisco_ios" => Box::new(IosSwitch::new(ep)),
-        other => {
-            anyhow::bail!("switch driver {other:?} is not supported yet; supported: cisco_ios")
-        }
-    };
+    // The one factory the planner and the provider use: every driver the help text offers.
+    let switch: Box<dyn Switch> = planner::switch::open(&args.driver, ep)?;
     let state = switch.read().await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&state)?);
