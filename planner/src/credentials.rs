@@ -35,6 +35,14 @@ pub enum CredentialsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the credentials key file {path} can be read by its group or by others (mode {mode:03o}); only its owner may: chmod 600 {path}")]
+    KeyFileExposed { path: String, mode: u32 },
+    #[error("cannot write the credentials key file {path}: {source}")]
+    KeyFileWrite {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the credentials of {owner} were sealed with key {sealed_with}, but the configured key is {configured}")]
     WrongKey {
         owner: String,
@@ -90,7 +98,24 @@ impl CredentialsKey {
         CredentialsKey::from_bytes(&bytes, origin)
     }
 
+    /// The key in a file that only its owner can read (mode 0600 or stricter): a key file the
+    /// group or others can read is refused, as ssh refuses such a private key.
     pub fn from_file(path: &Path) -> Result<CredentialsKey, CredentialsError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path).map_err(|source| CredentialsError::KeyFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(CredentialsError::KeyFileExposed {
+                    path: path.display().to_string(),
+                    mode,
+                });
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::KeyFile {
             path: path.display().to_string(),
             source,
@@ -112,6 +137,39 @@ impl CredentialsKey {
             }
         }
         Ok(None)
+    }
+
+    /// Writes a key file readable by its owner only (mode 0600, also when the file existed).
+    /// Without `overwrite`, an existing file is left alone and refused: overwriting a key loses
+    /// every secret sealed with it.
+    pub fn write_file(path: &Path, text: &str, overwrite: bool) -> Result<(), CredentialsError> {
+        use std::io::Write as _;
+        let err = |source| CredentialsError::KeyFileWrite {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true);
+        if overwrite {
+            opts.create(true).truncate(true);
+        } else {
+            opts.create_new(true);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            opts.mode(0o600);
+            let mut f = opts.open(path).map_err(err)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(err)?;
+            f.write_all(text.as_bytes()).map_err(err)?;
+            f.write_all(b"\n").map_err(err)
+        }
+        #[cfg(not(unix))]
+        {
+            let mut f = opts.open(path).map_err(err)?;
+            f.write_all(text.as_bytes()).map_err(err)
+        }
     }
 
     /// A new random key, as the base64 text `from_base64` reads.
@@ -213,6 +271,34 @@ mod tests {
             k.open("node:2", &sealed),
             Err(CredentialsError::Corrupt { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_are_written_0600_and_read_only_when_no_one_else_can() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials.key");
+        let text = CredentialsKey::generate().unwrap();
+        CredentialsKey::write_file(&path, &text, false).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(CredentialsKey::from_file(&path).is_ok());
+        // Not overwritten unless asked: a new key would orphan every sealed secret.
+        assert!(matches!(
+            CredentialsKey::write_file(&path, &text, false),
+            Err(CredentialsError::KeyFileWrite { .. })
+        ));
+        // Readable by the group or others: refused, naming the mode and the fix.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = CredentialsKey::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("mode 644") && e.contains("chmod 600"), "{e}");
+        // Overwriting rewrites the mode too.
+        CredentialsKey::write_file(&path, &text, true).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

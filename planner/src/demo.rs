@@ -77,8 +77,8 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     };
     let key_text = CredentialsKey::generate()?;
     let key_path = dir.join("credentials.key");
-    std::fs::write(&key_path, &key_text)
-        .with_context(|| format!("writing {}", key_path.display()))?;
+    // Readable by its owner only, as every key file must be.
+    CredentialsKey::write_file(&key_path, &key_text, true)?;
     let inventory_url = format!("sqlite://{}", dir.join("inventory.db").display());
     let inventory = Inventory::open(
         &inventory_url,

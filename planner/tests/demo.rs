@@ -31,6 +31,14 @@ async fn demo_enrolls_schedules_plans_applies_and_reports_drift_on_the_lab() {
         text.contains("web-3 (general): refused: quota exceeded: project demo may have 2 hosts"),
         "{text}"
     );
+    // The demo's credentials key is readable by its owner only, and opens as a key file.
+    let key = dir.path().join("credentials.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(planner::credentials::CredentialsKey::from_file(&key).is_ok());
     // The inventory is a real SQLite file with every node available.
     let inv = planner::inventory::Inventory::open(
         &format!("sqlite://{}", dir.path().join("inventory.db").display()),

@@ -209,7 +209,7 @@ async fn the_audit_log_exports_as_csv_and_json_filtered_by_time_and_node() {
 async fn keys_rotate_from_the_command_line_and_a_missing_key_is_a_clear_error() {
     let cli = setup().await;
     let new_key = cli.dir.path().join("new.key");
-    std::fs::write(&new_key, cli.ok(&["credentials", "keygen"])).unwrap();
+    cli.ok(&["credentials", "keygen", "--out", new_key.to_str().unwrap()]);
     let out = cli.ok(&[
         "credentials",
         "rotate",
@@ -261,4 +261,25 @@ async fn keys_rotate_from_the_command_line_and_a_missing_key_is_a_clear_error() 
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("consistent"));
+    // `keygen --out` wrote it for its owner only; once others can read it, it is refused.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&new_key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::set_permissions(&new_key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_bmplan"))
+        .args(["inventory", "check"])
+        .arg("--inventory")
+        .arg(&cli.url)
+        .env_remove("BAREMETAL_INVENTORY")
+        .env("BAREMETAL_CREDENTIALS_KEY_FILE", &new_key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("can be read by its group or by others (mode 640)"),
+        "{err}"
+    );
 }

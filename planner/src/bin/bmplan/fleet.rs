@@ -416,7 +416,12 @@ pub struct AuditArgs {
 #[derive(Subcommand)]
 pub enum CredentialsCommand {
     /// Print a new random key (base64) for BAREMETAL_CREDENTIALS_KEY or a key file.
-    Keygen,
+    Keygen {
+        /// Write the key to this file, readable by its owner only (0600), instead of printing it.
+        /// An existing file is refused.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Re-seal every stored password under a new key (the current key comes from the environment).
     Rotate {
         /// File holding the new key.
@@ -1050,8 +1055,15 @@ pub async fn audit(args: &InventoryArgs, a: AuditArgs) -> anyhow::Result<()> {
 
 pub async fn credentials(args: &InventoryArgs, cmd: CredentialsCommand) -> anyhow::Result<()> {
     match cmd {
-        CredentialsCommand::Keygen => {
-            println!("{}", CredentialsKey::generate()?);
+        CredentialsCommand::Keygen { out } => {
+            let key = CredentialsKey::generate()?;
+            match out {
+                Some(path) => {
+                    CredentialsKey::write_file(&path, &key, false)?;
+                    eprintln!("credentials key written to {} (mode 0600)", path.display());
+                }
+                None => println!("{key}"),
+            }
             Ok(())
         }
         CredentialsCommand::Rotate { new_key_file } => {
