@@ -155,7 +155,7 @@ impl Client {
                 || chain.contains("Certificate")
                 || chain.contains("fingerprint")
             {
-                Some(format!("TLS: {chain}; pass the BMC's CA bundle, pin its fingerprint, or opt in to insecure"))
+                Some(tls_hint(&chain))
             } else {
                 Some(format!("connection failed: {chain}"))
             }
@@ -591,6 +591,44 @@ impl Client {
                 .await;
         }
     }
+}
+
+/// What a failed TLS handshake means, in words, with what to do: rustls/webpki name the reason
+/// (`CaUsedAsEndEntity`, `UnknownIssuer`…), which is kept at the end for search.
+fn tls_hint(chain: &str) -> String {
+    let fix = "pass the CA that issued it with --ca-cert (ca_cert), pin the certificate's SHA-256 with --fingerprint (fingerprint), or, for a lab only, --insecure";
+    let reason = [
+        (
+            "CaUsedAsEndEntity",
+            "the server's certificate is a CA certificate used as an end-entity (self-signed)",
+        ),
+        (
+            "UnknownIssuer",
+            "the server's certificate was issued by a CA that is not trusted",
+        ),
+        (
+            "NotValidForName",
+            "the server's certificate is not valid for this address",
+        ),
+        ("Expired", "the server's certificate has expired"),
+        (
+            "NotValidYet",
+            "the server's certificate is not valid yet (check the clocks)",
+        ),
+        (
+            "BadSignature",
+            "the server's certificate has a bad signature",
+        ),
+        (
+            "does not match the pinned",
+            "the server's certificate does not match the pinned fingerprint",
+        ),
+    ]
+    .iter()
+    .find(|(needle, _)| chain.contains(needle))
+    .map(|(_, words)| *words)
+    .unwrap_or("the server's certificate was not accepted");
+    format!("TLS: {reason}; {fix} [{chain}]")
 }
 
 /// A link as it may be shown: any user name and password in it replaced by `***`.
