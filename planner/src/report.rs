@@ -221,30 +221,89 @@ pub struct Rows {
     pub cells: Vec<Vec<String>>,
 }
 
+/// The widest a table cell is shown (but the last column's) unless the table is wide.
+pub const MAX_CELL: usize = 60;
+
+/// Text from a BMC, a switch or a file, safe for a terminal: control characters (escape sequences,
+/// carriage returns, NULs) are shown escaped (`\u{1b}`), never sent raw; with `keep_newlines`,
+/// line breaks stay.
+pub fn printable(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if bad(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// At most `max` characters, the last of them `…` when some were cut.
+fn shortened(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
 impl Rows {
-    /// Columns padded to their widest cell; the last column is not padded.
+    /// Columns padded to their widest cell, cells over [`MAX_CELL`] characters cut with `…` (the
+    /// last column is neither padded nor cut); every cell made [`printable`].
     pub fn table(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.cells {
+        self.render(false)
+    }
+
+    /// As [`Rows::table`]; `wide` shows every cell whole.
+    pub fn render(&self, wide: bool) -> String {
+        let last = self.header.len().saturating_sub(1);
+        let shown = |i: usize, c: &str| -> String {
+            let c = printable(c, false);
+            if wide || i == last {
+                c.into_owned()
+            } else {
+                shortened(&c, MAX_CELL)
+            }
+        };
+        let header: Vec<String> = self.header.iter().map(|h| h.to_string()).collect();
+        let rows: Vec<Vec<String>> = self
+            .cells
+            .iter()
+            .map(|r| r.iter().enumerate().map(|(i, c)| shown(i, c)).collect())
+            .collect();
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+        for row in &rows {
             for (i, c) in row.iter().enumerate() {
-                widths[i] = widths[i].max(c.chars().count());
+                if i < widths.len() {
+                    widths[i] = widths[i].max(c.chars().count());
+                }
             }
         }
-        let line = |cells: Vec<&str>| {
+        // Padded by hand: a format width is limited to 65535 and a cell is not.
+        let line = |cells: &[String]| {
             let mut s = String::new();
-            let last = cells.len().saturating_sub(1);
+            let end = cells.len().saturating_sub(1);
             for (i, c) in cells.iter().enumerate() {
-                if i == last {
-                    s.push_str(c);
-                } else {
-                    let _ = write!(s, "{c:<w$}  ", w = widths[i]);
+                s.push_str(c);
+                if i != end {
+                    let w = widths.get(i).copied().unwrap_or(0);
+                    s.extend(std::iter::repeat_n(
+                        ' ',
+                        w.saturating_sub(c.chars().count()) + 2,
+                    ));
                 }
             }
             s.trim_end().to_string() + "\n"
         };
-        let mut out = line(self.header.clone());
-        for row in &self.cells {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        let mut out = line(&header);
+        for row in &rows {
+            out.push_str(&line(row));
         }
         out
     }
@@ -898,4 +957,34 @@ pub fn drift_junit(r: &crate::drift::DriftReport) -> String {
     }
     let _ = writeln!(s, "  </testsuite>\n</testsuites>");
     s
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn a_70_kb_cell_is_cut_and_an_escape_sequence_is_shown_escaped() {
+        let rows = Rows {
+            header: vec!["NAME", "MODEL", "STATE"],
+            cells: vec![
+                vec!["r1u01".into(), "X".repeat(70_000), "available".into()],
+                vec![
+                    "r1u02".into(),
+                    "\u{1b}[2J\u{1b}[31mPowerEdge".into(),
+                    "active\r\n".into(),
+                ],
+            ],
+        };
+        let t = rows.table();
+        assert!(t.len() < 500, "{} bytes", t.len());
+        assert!(t.contains(&format!("{}…", "X".repeat(MAX_CELL - 1))));
+        assert!(!t.contains('\u{1b}') && !t.contains('\r'), "{t:?}");
+        assert!(t.contains("\\u{1b}[2J\\u{1b}[31mPowerEdge"), "{t}");
+        assert_eq!(t.lines().count(), 3);
+        // Wide: whole, and still no panic past the format width limit.
+        let w = rows.render(true);
+        assert!(w.contains(&"X".repeat(70_000)));
+        assert!(w.lines().all(|l| !l.contains('\u{1b}')));
+    }
 }

@@ -200,3 +200,79 @@ async fn links_to_another_origin_are_refused_and_get_no_credentials() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// A BMC whose Model is 70 kB with terminal escape sequences in it, and whose serial carries a
+/// carriage return: enrolled, then listed. The table cuts the cell with `…` and shows the escapes
+/// escaped (it used to panic on every `nodes list`); `--wide` shows the cell whole; `inspect` shows
+/// no raw escape either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_70_kb_model_with_escape_sequences_is_listed_cut_and_escaped() {
+    let tree = common::mockup_copy("dmtf-rackmount1");
+    let sys = tree.path().join("Systems/437XR1138R2/index.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sys).unwrap()).unwrap();
+    doc["Model"] = serde_json::json!(format!("\u{1b}[2J\u{1b}[31m{}", "M".repeat(70_000)));
+    doc["SerialNumber"] = serde_json::json!("437XR1138R2\rOWNED");
+    std::fs::write(&sys, doc.to_string()).unwrap();
+    let peer = common::mockup_at(tree.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bmplan"))
+            .args(args)
+            .env(
+                "BAREMETAL_INVENTORY",
+                format!("sqlite://{}", dir.path().join("inv.db").display()),
+            )
+            .env(
+                "BAREMETAL_CREDENTIALS_KEY",
+                planner::credentials::CredentialsKey::generate().unwrap(),
+            )
+            .env("HOSTILE_PW", "pw")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let csv = dir.path().join("bmcs.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "name,bmc_url,username,password\nhostile,{},root,pw\n",
+            peer.url
+        ),
+    )
+    .unwrap();
+    let out = run(&["nodes", "enroll", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&["nodes", "list"]);
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !shown.contains('\u{1b}') && !shown.contains('\r'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+    assert!(
+        shown.contains('…') && shown.len() < 2000,
+        "{} bytes",
+        shown.len()
+    );
+    let out = run(&["nodes", "list", "--wide"]);
+    let wide = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(wide.contains(&"M".repeat(70_000)) && !wide.contains('\u{1b}'));
+    let out = run(&[
+        "inspect",
+        &peer.url,
+        "--username",
+        "root",
+        "--password-env",
+        "HOSTILE_PW",
+    ]);
+    let inspected = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!inspected.contains('\u{1b}') && !inspected.contains('\r'));
+    assert!(
+        inspected.contains("437XR1138R2\\u{d}OWNED"),
+        "{inspected:.300}"
+    );
+}

@@ -438,16 +438,43 @@ pub fn text(o: &std::process::Output) -> String {
 /// A Redfish mockup tree of `tests/fixtures/mockups` served over HTTP by sushy-tools'
 /// `sushy-static` (read-only, no authentication), until dropped.
 pub async fn mockup(name: &str) -> Peer {
-    let dir = tempfile::tempdir().unwrap();
     let tree = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/mockups")
         .join(name);
     assert!(tree.is_dir(), "no mockup {}", tree.display());
+    mockup_at(&tree).await
+}
+
+/// A copy of mockup `name` in a temporary directory, for a test to make hostile.
+pub fn mockup_copy(name: &str) -> tempfile::TempDir {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mockups")
+        .join(name);
+    let to = tempfile::tempdir().unwrap();
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), target).unwrap();
+            }
+        }
+    }
+    copy(&from, to.path());
+    to
+}
+
+/// A Redfish mockup tree at `tree` served by `sushy-static`, until dropped.
+pub async fn mockup_at(tree: &Path) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = dir.path().join("sushy-static.log");
     let mut child = Command::new(venv_bin("sushy-static"))
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m"])
-        .arg(&tree)
+        .arg(tree)
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
         .stderr(Stdio::from(
             std::fs::File::create(dir.path().join("err")).unwrap(),

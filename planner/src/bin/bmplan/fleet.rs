@@ -33,6 +33,9 @@ pub struct InventoryArgs {
     /// The project(s) the acting member belongs to, comma-separated (default: $BAREMETAL_PROJECT).
     #[arg(long = "as-project", global = true, value_name = "PROJECT")]
     pub as_project: Option<String>,
+    /// Tables: show every cell whole (by default a cell over 60 characters ends with …).
+    #[arg(long, global = true)]
+    pub wide: bool,
 }
 
 impl InventoryArgs {
@@ -592,7 +595,7 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
             if a.json {
                 emit(&None, &json(&nodes)?)
             } else {
-                emit(&None, &report::node_rows(&nodes).table())
+                emit(&None, &report::node_rows(&nodes).render(args.wide))
             }
         }
         NodesCommand::Show {
@@ -636,7 +639,7 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
                     &format!(
                         "{name}: {}\n\n{}",
                         h.sequence,
-                        report::history_rows(&h).table()
+                        report::history_rows(&h).render(args.wide)
                     ),
                 )
             }
@@ -823,7 +826,7 @@ pub async fn flavors(args: &InventoryArgs, cmd: FlavorsCommand) -> anyhow::Resul
                     })
                     .collect(),
             };
-            emit(&None, &rows.table())
+            emit(&None, &rows.render(args.wide))
         }
         FlavorsCommand::Delete { name } => {
             inv.delete_flavor(&name).await?;
@@ -866,7 +869,7 @@ pub async fn projects(args: &InventoryArgs, cmd: ProjectsCommand) -> anyhow::Res
                     })
                     .collect(),
             };
-            emit(&None, &rows.table())
+            emit(&None, &rows.render(args.wide))
         }
     }
 }
@@ -916,7 +919,7 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             if as_json {
                 emit(&None, &json(&hosts)?)
             } else {
-                emit(&None, &report::host_rows(&hosts).table())
+                emit(&None, &report::host_rows(&hosts).render(args.wide))
             }
         }
         HostsCommand::Export(a) => {
@@ -1046,7 +1049,7 @@ pub async fn audit(args: &InventoryArgs, a: AuditArgs) -> anyhow::Result<()> {
         })
         .await?;
     let text = match a.format {
-        AuditFormat::Table => report::audit_rows(&entries).table(),
+        AuditFormat::Table => report::audit_rows(&entries).render(args.wide),
         AuditFormat::Csv => report::audit_rows(&entries).csv(),
         AuditFormat::Json => json(&entries)?,
     };
@@ -1126,7 +1129,7 @@ pub async fn inventory(args: &InventoryArgs, cmd: InventoryCommand) -> anyhow::R
                     })
                     .collect(),
             };
-            emit(&None, &rows.table())
+            emit(&None, &rows.render(args.wide))
         }
     }
 }

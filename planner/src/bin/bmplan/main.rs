@@ -202,7 +202,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<planning::ChangesPresent>().is_some() => ExitCode::from(2),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // What a BMC or a switch said can be in the error: shown escaped, never raw.
+            eprintln!(
+                "error: {}",
+                planner::report::printable(&format!("{e:#}"), true)
+            );
             exit_code(&e)
         }
     }
@@ -307,7 +311,10 @@ async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&state)?);
     } else {
-        print!("{}", planner::report::switch_text(&args.address, &state));
+        print!(
+            "{}",
+            planner::report::printable(&planner::report::switch_text(&args.address, &state), true)
+        );
     }
     Ok(())
 }
@@ -362,7 +369,11 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&planner::report::inventory_json(bmc.address(), &inv))?
         );
     } else {
-        print!("{}", planner::report::inventory_text(bmc.address(), &inv));
+        // Everything in it comes from the BMC: control characters are shown escaped.
+        print!(
+            "{}",
+            planner::report::printable(&planner::report::inventory_text(bmc.address(), &inv), true)
+        );
     }
     Ok(())
 }
