@@ -596,7 +596,7 @@ impl Client {
 /// What a failed TLS handshake means, in words, with what to do: rustls/webpki name the reason
 /// (`CaUsedAsEndEntity`, `UnknownIssuer`…), which is kept at the end for search.
 fn tls_hint(chain: &str) -> String {
-    let fix = "pass the CA that issued it with --ca-cert (ca_cert), pin the certificate's SHA-256 with --fingerprint (fingerprint), or, for a lab only, --insecure";
+    let fix = "pass the CA bundle that issued it with --ca-cert (ca_cert), pin the certificate's SHA-256 with --fingerprint (fingerprint), or, for a lab only, --insecure";
     let reason = [
         (
             "CaUsedAsEndEntity",
