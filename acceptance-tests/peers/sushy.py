@@ -34,19 +34,23 @@ class SushyEmulator:
         exe = os.path.join(os.path.dirname(sys.executable), "sushy-emulator")
         self.proc = subprocess.Popen([exe, "--config", str(config)], stdout=self.log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.wait_ready("sushy-emulator", "/redfish/v1", startup_timeout)
+
+    def wait_ready(self, what, path, startup_timeout):
+        """Waits until the service root answers 200; fails with the log's name if it exits."""
         deadline = time.monotonic() + startup_timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"sushy-emulator exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(f"{what} exited with {self.proc.returncode}; see {self.log.name}")
             try:
-                if requests.get(self.url + "/redfish/v1", timeout=2).status_code == 200:
-                    break
+                if requests.get(self.url + path, timeout=2).status_code == 200:
+                    return
             except requests.exceptions.ConnectionError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("sushy-emulator did not start")
-            time.sleep(0.2)
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(0.1)
 
     def stop(self):
         if self.proc.poll() is None:
