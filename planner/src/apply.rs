@@ -390,10 +390,7 @@ fn take_over(
 /// The key of a BMC's lease: its origin (scheme, host, port), lowercased, so two spellings of
 /// one BMC's URL (a trailing slash, a path) are one device.
 pub fn device_key(bmc_url: &str) -> String {
-    match reqwest::Url::parse(bmc_url) {
-        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
-        Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
-    }
+    crate::bmc::origin(bmc_url)
 }
 
 /// What the BMC has staged for the next reset; a BMC that will not say has nothing we can see.

@@ -214,6 +214,15 @@ pub enum BmcError {
     Ambiguous { bmc: String, detail: String },
 }
 
+/// A BMC's origin (scheme, host, port), lower-cased: two spellings of one BMC's URL (a trailing
+/// slash, a path) are one BMC. The key of its lease and of its identity.
+pub fn origin(bmc_url: &str) -> String {
+    match reqwest::Url::parse(bmc_url) {
+        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
+        Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
 fn hint_suffix(h: &Option<String>) -> String {
     h.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }

@@ -235,14 +235,6 @@ pub(super) fn node_from_row(r: &AnyRow) -> Result<NodeRecord> {
     })
 }
 
-/// A BMC's origin (scheme, host, port), lower-cased: two spellings of one BMC's URL are one BMC.
-fn bmc_origin(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
-        Err(_) => url.trim_end_matches('/').to_ascii_lowercase(),
-    }
-}
-
 /// The facts an inspection gives, as the node columns keep them.
 struct Facts {
     /// The system's id at its BMC (with the BMC, a node's identity).
@@ -607,7 +599,8 @@ impl Inventory {
             }
             // Another system of the same BMC (the nodes of a multi-node blade share a serial).
             let their_system = n.system_id.trim();
-            let other_system_here = bmc_origin(&n.bmc_url) == bmc_origin(&reg.bmc_url)
+            let other_system_here = crate::bmc::origin(&n.bmc_url)
+                == crate::bmc::origin(&reg.bmc_url)
                 && !their_system.is_empty()
                 && their_system != f.system_id;
             if let (Some(a), Some(b)) = (&n.serial, &f.serial) {

@@ -372,12 +372,26 @@ impl Bmc for RedfishBmc {
             None => Vec::new(),
         };
         let (cpu, accelerators) = inventory::cpus(&sys, &processors);
+        // Each chassis document is read once, for its adapters and its sensors both.
+        let docs = self.chassis_docs(&sys, op).await;
+        // Where the server sits: the first chassis' place, kept even when its sensors fail.
+        let slot = docs
+            .first()
+            .and_then(|(_, d)| d.as_ref().ok())
+            .and_then(inventory::slot);
+        let mut chassis = Vec::new();
+        for (uri, doc) in docs {
+            match doc {
+                Ok(d) => chassis.push((uri, d)),
+                Err(e) => unavailable.push(format!("chassis ({uri}): {e}")),
+            }
+        }
         let (nics, storage, firmware, bios, sensors) = tokio::join!(
-            self.nics(&sys, op),
+            self.nics(&sys, &chassis, op),
             self.storage_of(&sys, op),
             self.firmware(op),
             self.bios(system),
-            self.sensors(&sys, op)
+            self.sensors(&chassis, op)
         );
         let (nics, nic_problems) = nics;
         unavailable.extend(nic_problems);
@@ -406,7 +420,7 @@ impl Bmc for RedfishBmc {
                 Default::default()
             }
         };
-        let (sensors, slot, sensor_problems) = sensors;
+        let (sensors, sensor_problems) = sensors;
         unavailable.extend(sensor_problems);
         let _ = path;
         Ok(Inventory {
@@ -1136,24 +1150,34 @@ impl RedfishBmc {
         Ok(BiosRegistry::from_redfish(&doc))
     }
 
-    /// The chassis a system lives in, as linked from it (every one, not only the first).
-    fn chassis_of(sys: &Value) -> Vec<String> {
-        let mut out: Vec<String> = sys
+    /// The chassis a system lives in, as linked from it (every one, not only the first), each
+    /// read once, concurrently: (its path, its document or why not).
+    async fn chassis_docs(&self, sys: &Value, op: &str) -> Vec<(String, Result<Value, BmcError>)> {
+        let mut links: Vec<String> = sys
             .pointer("/Links/Chassis")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|c| c.get("@odata.id").and_then(Value::as_str).map(String::from))
             .collect();
-        out.dedup();
-        out
+        links.dedup();
+        futures_util::future::join_all(links.into_iter().map(|uri| async move {
+            let doc = self.client.get(&uri, op).await;
+            (uri, doc)
+        }))
+        .await
     }
 
     /// The server's NICs: the system's `EthernetInterfaces` (physical ones), then the MACs of
     /// every network adapter of its chassis (`NetworkDeviceFunctions`, `Ports`, vendor OEM
     /// sections), merged by MAC; with their LLDP neighbours. What could not be read is reported
     /// with its URL, never dropped silently.
-    async fn nics(&self, sys: &Value, op: &str) -> (Vec<super::NicInfo>, Vec<String>) {
+    async fn nics(
+        &self,
+        sys: &Value,
+        chassis: &[(String, Value)],
+        op: &str,
+    ) -> (Vec<super::NicInfo>, Vec<String>) {
         let mut problems = Vec::new();
         let mut found = Vec::new();
         if let Some(eth) = nav(sys, "EthernetInterfaces") {
@@ -1168,13 +1192,13 @@ impl RedfishBmc {
             }
         }
         let mut lldp = Vec::new();
-        for chassis in Self::chassis_of(sys) {
-            match self.adapters(&chassis, op).await {
+        for (uri, doc) in chassis {
+            match self.adapters(doc, op).await {
                 Ok((nics, neighbours)) => {
                     found.extend(nics);
                     lldp.extend(neighbours);
                 }
-                Err(e) => problems.push(format!("network adapters of {chassis}: {e}")),
+                Err(e) => problems.push(format!("network adapters of {uri}: {e}")),
             }
         }
         let mut nics = inventory::merge_nics(found);
@@ -1191,13 +1215,12 @@ impl RedfishBmc {
     #[allow(clippy::type_complexity)]
     async fn adapters(
         &self,
-        chassis: &str,
+        doc: &Value,
         op: &str,
     ) -> Result<(Vec<super::NicInfo>, Vec<(Vec<String>, super::Lldp)>), BmcError> {
-        let doc = self.client.get(chassis, op).await?;
         let mut nics = Vec::new();
         let mut lldp = Vec::new();
-        let Some(adapters) = nav(&doc, "NetworkAdapters") else {
+        let Some(adapters) = nav(doc, "NetworkAdapters") else {
             return Ok((nics, lldp));
         };
         for (a, adapter) in self.members_of(&adapters, op).await? {
@@ -1310,31 +1333,17 @@ impl RedfishBmc {
             .collect())
     }
 
-    /// The sensors of every chassis of the system, and where the first sits
-    /// ([`inventory::slot`]; kept even when the sensors cannot be read). Per chassis the
-    /// readings come from the `Sensors` collection where the chassis has one, else from the
-    /// `ThermalSubsystem`/`PowerSubsystem`, else from the deprecated `Thermal`/`Power`; what
-    /// could not be read is reported with its URL.
-    async fn sensors(&self, sys: &Value, op: &str) -> (Sensors, Option<String>, Vec<String>) {
+    /// The sensors of every chassis of the system (each from its most complete source, see
+    /// `chassis_sensors`); what could not be read is reported with its URL.
+    async fn sensors(&self, chassis: &[(String, Value)], op: &str) -> (Sensors, Vec<String>) {
         let mut s = Sensors::default();
-        let mut slot = None;
         let mut problems = Vec::new();
-        for (i, chassis) in Self::chassis_of(sys).into_iter().enumerate() {
-            let doc = match self.client.get(&chassis, op).await {
-                Ok(d) => d,
-                Err(e) => {
-                    problems.push(format!("chassis ({chassis}): {e}"));
-                    continue;
-                }
-            };
-            if i == 0 {
-                slot = inventory::slot(&doc);
-            }
-            if let Err(e) = self.chassis_sensors(&doc, &mut s, op).await {
-                problems.push(format!("sensors of {chassis}: {e}"));
+        for (uri, doc) in chassis {
+            if let Err(e) = self.chassis_sensors(doc, &mut s, op).await {
+                problems.push(format!("sensors of {uri}: {e}"));
             }
         }
-        (s, slot, problems)
+        (s, problems)
     }
 
     /// One chassis' readings from its most complete source: the `Sensors` collection, the
