@@ -355,6 +355,18 @@ fn node_diff(
                 if have.raid.as_deref().map(str::to_ascii_uppercase) == Some(v.level.clone()) {
                     keep.insert(have.id.clone());
                     used.extend(have.drives.iter().cloned());
+                    // A volume is never resized in place: a different drive count is refused,
+                    // not silently read as in sync (nor deleted and recreated with its data).
+                    if let Some(n) = v.drives.filter(|n| *n as usize != have.drives.len()) {
+                        errors.push(err(
+                            format!("raid.{}", v.name),
+                            format!(
+                                "RAID volume {} exists with {} drives and the configuration asks for {n}: a volume's drive count cannot be changed in place (give the new volume another name to replace it)",
+                                v.name,
+                                have.drives.len()
+                            ),
+                        ));
+                    }
                 }
             }
         }

@@ -23,11 +23,12 @@ pub const MAX_ADDRESSES: usize = 65_536;
 pub enum EnrollError {
     #[error("{file}: {detail}")]
     File { file: String, detail: String },
-    #[error("{file}, row {row}: {detail}")]
-    Row {
+    /// Problems of a BMC list's cells, each with its row and column (all of them, one per line).
+    #[error("{shown}")]
+    Rows {
         file: String,
-        row: usize,
-        detail: String,
+        problems: Vec<CellProblem>,
+        shown: String,
     },
     #[error("{0}")]
     Range(String),
@@ -35,35 +36,50 @@ pub enum EnrollError {
     Inventory(#[from] InventoryError),
 }
 
+/// One entry of a BMC list as written: every cell as text (JSON booleans allowed for `insecure`),
+/// judged by [`check_entry`] so that nothing is read as a default.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Entry {
-    name: String,
-    bmc_url: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    bmc_url: Option<String>,
     #[serde(default)]
     system_id: Option<String>,
-    username: String,
-    password: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
     #[serde(default)]
     ca_cert: Option<String>,
     #[serde(default)]
     fingerprint: Option<String>,
-    #[serde(default, deserialize_with = "flag")]
-    insecure: bool,
+    #[serde(default)]
+    insecure: Option<Flag>,
 }
 
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum F {
-        B(bool),
-        S(String),
-    }
-    Ok(match Option::<F>::deserialize(d)? {
-        None => false,
-        Some(F::B(b)) => b,
-        Some(F::S(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"),
-    })
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Text(String),
 }
+
+/// The columns of a BMC list, in their documented order.
+const COLUMNS: [&str; 8] = [
+    "name",
+    "bmc_url",
+    "system_id",
+    "username",
+    "password",
+    "ca_cert",
+    "fingerprint",
+    "insecure",
+];
+
+/// The largest BMC list read, in bytes.
+pub const MAX_LIST: u64 = 16 << 20;
 
 fn nonempty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
@@ -73,41 +89,113 @@ fn nonempty(s: Option<String>) -> Option<String> {
 /// live in a repository without its secrets).
 fn password_value(v: &str) -> Result<Secret, String> {
     match v.strip_prefix("env:") {
-        Some(var) => std::env::var(var).map(Secret::new).map_err(|_| {
-            format!("the password names the environment variable {var}, which is not set")
-        }),
+        Some(var) => match std::env::var(var) {
+            Ok(p) if !p.is_empty() => Ok(Secret::new(p)),
+            Ok(_) => Err(format!(
+                "the password names the environment variable {var}, which is empty"
+            )),
+            Err(_) => Err(format!(
+                "the password names the environment variable {var}, which is not set"
+            )),
+        },
         None => Ok(Secret::new(v)),
     }
+}
+
+/// What is wrong with one cell: its row (the file's line for CSV, the element's number for JSON),
+/// its column, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellProblem {
+    pub row: usize,
+    pub column: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for CellProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "row {}, column {}: {}",
+            self.row, self.column, self.detail
+        )
+    }
+}
+
+fn show_problems(file: &str, problems: &[CellProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{file}: {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads a BMC list: CSV (header `name,bmc_url,system_id,username,password` and optionally
 /// `ca_cert,fingerprint,insecure`) or JSON (an array of objects with those keys), chosen by the file's
 /// extension (or its first character). `ca_cert` is a PEM file, relative to the list's directory.
+///
+/// Strict: `insecure` is `true` or `false` (or empty); names, users and passwords are not empty; a
+/// URL carrying `user:password@` is refused; every problem of every row is reported with its row
+/// and column, and nothing is enrolled from a list that has one.
 pub fn read_bmc_list(path: &Path) -> Result<Vec<NodeRegistration>, EnrollError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| EnrollError::File {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_LIST + 1).read_to_end(&mut bytes))
+        .map_err(|e| EnrollError::File {
+            file: file.clone(),
+            detail: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_LIST {
+        return Err(EnrollError::File {
+            file,
+            detail: format!("the list is larger than {MAX_LIST} bytes"),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| EnrollError::File {
         file: file.clone(),
-        detail: e.to_string(),
+        detail: format!(
+            "not UTF-8 (byte {} is not valid text)",
+            e.utf8_error().valid_up_to()
+        ),
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         || text.trim_start().starts_with('[');
+    let mut problems: Vec<CellProblem> = Vec::new();
     let entries: Vec<(usize, Entry)> = if is_json {
-        let v: Vec<Entry> = serde_json::from_str(&text).map_err(|e| EnrollError::File {
-            file: file.clone(),
-            detail: format!("not a JSON list of BMCs: {e}"),
-        })?;
-        v.into_iter().enumerate().map(|(i, e)| (i + 1, e)).collect()
+        let v: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| EnrollError::File {
+                file: file.clone(),
+                detail: format!("not a JSON list of BMCs: {e}"),
+            })?;
+        let mut out = Vec::new();
+        for (i, item) in v.into_iter().enumerate() {
+            match serde_json::from_value::<Entry>(item) {
+                Ok(e) => out.push((i + 1, e)),
+                Err(e) => problems.push(CellProblem {
+                    row: i + 1,
+                    column: column_of(&e.to_string()),
+                    detail: format!("{e}; the keys are {}", COLUMNS.join(", ")),
+                }),
+            }
+        }
+        out
     } else {
         let mut rdr = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .comment(Some(b'#'))
+            .flexible(true)
             .from_reader(text.as_bytes());
-        let headers = rdr.headers().map_err(|e| EnrollError::File {
-            file: file.clone(),
-            detail: e.to_string(),
-        })?;
+        let headers = rdr
+            .headers()
+            .map_err(|e| EnrollError::File {
+                file: file.clone(),
+                detail: e.to_string(),
+            })?
+            .clone();
         for required in ["name", "bmc_url", "username", "password"] {
             if !headers.iter().any(|h| h == required) {
                 return Err(EnrollError::File {
@@ -119,101 +207,257 @@ pub fn read_bmc_list(path: &Path) -> Result<Vec<NodeRegistration>, EnrollError> 
                 });
             }
         }
-        let known = [
-            "name",
-            "bmc_url",
-            "system_id",
-            "username",
-            "password",
-            "ca_cert",
-            "fingerprint",
-            "insecure",
-        ];
-        if let Some(h) = headers.iter().find(|h| !known.contains(h)) {
+        if let Some(h) = headers.iter().find(|h| !COLUMNS.contains(h)) {
             return Err(EnrollError::File {
                 file,
-                detail: format!("unknown CSV column {h:?} (known: {})", known.join(", ")),
+                detail: format!(
+                    "unknown CSV column {:?}{} (known: {})",
+                    crate::report::printable(h, false),
+                    did_you_mean(h),
+                    COLUMNS.join(", ")
+                ),
+            });
+        }
+        let mut seen_cols = std::collections::BTreeSet::new();
+        if let Some(h) = headers.iter().find(|h| !seen_cols.insert(*h)) {
+            return Err(EnrollError::File {
+                file,
+                detail: format!("the CSV header names the column {h:?} twice"),
             });
         }
         let mut out = Vec::new();
-        for (i, rec) in rdr.deserialize::<Entry>().enumerate() {
-            let row = i + 2;
-            let e = rec.map_err(|e| EnrollError::Row {
-                file: file.clone(),
-                row,
-                detail: e.to_string(),
-            })?;
-            out.push((row, e));
+        for rec in rdr.records() {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(CellProblem {
+                        row: e.position().map_or(0, |p| p.line() as usize),
+                        column: "-".into(),
+                        detail: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let row = rec.position().map_or(0, |p| p.line() as usize);
+            if rec.len() != headers.len() {
+                problems.push(CellProblem {
+                    row,
+                    column: "-".into(),
+                    detail: format!(
+                        "the row has {} fields and the header {}",
+                        rec.len(),
+                        headers.len()
+                    ),
+                });
+                continue;
+            }
+            match rec.deserialize::<Entry>(Some(&headers)) {
+                Ok(e) => out.push((row, e)),
+                Err(e) => problems.push(CellProblem {
+                    row,
+                    column: column_of(&e.to_string()),
+                    detail: e.to_string(),
+                }),
+            }
         }
         out
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let mut regs = Vec::new();
-    let mut names = std::collections::BTreeSet::new();
+    let mut names: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut targets: std::collections::BTreeMap<(String, String), usize> =
+        std::collections::BTreeMap::new();
     for (row, e) in entries {
-        let err = |detail: String| EnrollError::Row {
+        let before = problems.len();
+        let Some(reg) = check_entry(row, e, base, &mut problems) else {
+            continue;
+        };
+        if problems.len() > before {
+            continue;
+        }
+        if let Some(first) = names.insert(reg.name.clone(), row) {
+            problems.push(CellProblem {
+                row,
+                column: "name".into(),
+                detail: format!("the name {} is also on row {first}", reg.name),
+            });
+            continue;
+        }
+        let target = (reg.bmc_url.clone(), reg.system_id.clone());
+        if let Some(first) = targets.insert(target, row) {
+            problems.push(CellProblem {
+                row,
+                column: "bmc_url".into(),
+                detail: format!(
+                    "the BMC {} (system {:?}) is also on row {first}",
+                    reg.bmc_url, reg.system_id
+                ),
+            });
+            continue;
+        }
+        regs.push(reg);
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| p.row);
+        return Err(EnrollError::Rows {
             file: file.clone(),
-            row,
-            detail,
-        };
-        let name = e.name.trim().to_string();
-        if name.is_empty() {
-            return Err(err("the name is empty".into()));
-        }
-        if !names.insert(name.clone()) {
-            return Err(err(format!("the name {name} appears twice in the list")));
-        }
-        let url = e.bmc_url.trim().trim_end_matches('/').to_string();
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(err(format!(
-                "bmc_url {url:?} must start with https:// (or http:// for a lab)"
-            )));
-        }
-        let ca_cert_pem = match nonempty(e.ca_cert) {
-            Some(p) => {
-                let p = base.join(p);
-                let pem = std::fs::read_to_string(&p)
-                    .map_err(|x| err(format!("ca_cert {}: {x}", p.display())))?;
-                if !pem.contains("BEGIN CERTIFICATE") {
-                    return Err(err(format!(
-                        "ca_cert {} holds no PEM certificate",
-                        p.display()
-                    )));
-                }
-                Some(pem)
-            }
-            None => None,
-        };
-        let fingerprint = nonempty(e.fingerprint);
-        if let Some(fp) = &fingerprint {
-            if crate::bmc::parse_fingerprint(fp).is_none() {
-                return Err(err(format!(
-                    "fingerprint {fp:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
-                )));
-            }
-        }
-        if [ca_cert_pem.is_some(), fingerprint.is_some(), e.insecure]
-            .iter()
-            .filter(|b| **b)
-            .count()
-            > 1
-        {
-            return Err(err("choose one of ca_cert, fingerprint and insecure".into()));
-        }
-        regs.push(NodeRegistration {
-            name,
-            bmc_url: url,
-            system_id: nonempty(e.system_id).unwrap_or_default(),
-            username: e.username.trim().to_string(),
-            password: password_value(&e.password).map_err(err)?,
-            tls: NodeTls {
-                ca_cert_pem,
-                fingerprint,
-                insecure: e.insecure,
-            },
+            shown: show_problems(&file, &problems),
+            problems,
         });
     }
     Ok(regs)
+}
+
+fn did_you_mean(column: &str) -> String {
+    COLUMNS
+        .iter()
+        .find(|c| {
+            let (a, b) = (column.to_ascii_lowercase(), c.to_string());
+            a.len().abs_diff(b.len()) <= 2
+                && a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() <= 2
+        })
+        .map(|c| format!(" (did you mean {c:?}?)"))
+        .unwrap_or_default()
+}
+
+/// The column a serde message names (`unknown field `x``, `missing field `x``), else `-`.
+fn column_of(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .map(|c| crate::report::printable(c, false).into_owned())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Judges one entry, cell by cell; `None` (with its problems recorded) when it cannot be read.
+fn check_entry(
+    row: usize,
+    e: Entry,
+    base: &Path,
+    problems: &mut Vec<CellProblem>,
+) -> Option<NodeRegistration> {
+    let mut bad = |column: &str, detail: String| {
+        problems.push(CellProblem {
+            row,
+            column: column.into(),
+            detail,
+        })
+    };
+    let name = e.name.unwrap_or_default().trim().to_string();
+    if let Err(m) = crate::rules::name_ok(&name) {
+        bad("name", m);
+    }
+    let raw_url = e.bmc_url.unwrap_or_default();
+    let url = match crate::rules::url_ok(raw_url.trim(), &["https", "http"]) {
+        Ok(u) => Some(u),
+        Err(m) => {
+            bad("bmc_url", m);
+            None
+        }
+    };
+    let username = e.username.unwrap_or_default().trim().to_string();
+    if username.is_empty() {
+        bad("username", "the user is empty".into());
+    }
+    let password = match e.password.as_deref().map(str::trim) {
+        None | Some("") => {
+            bad("password", "the password is empty".into());
+            None
+        }
+        Some(p) => match password_value(p) {
+            Ok(s) => Some(s),
+            Err(m) => {
+                bad("password", m);
+                None
+            }
+        },
+    };
+    let insecure = match e.insecure {
+        None => false,
+        Some(Flag::Bool(b)) => b,
+        Some(Flag::Text(t)) => match t.trim() {
+            "" | "false" => false,
+            "true" => true,
+            other => {
+                bad(
+                    "insecure",
+                    format!(
+                        "{} is not true or false",
+                        crate::report::printable(&format!("{other:?}"), false)
+                    ),
+                );
+                false
+            }
+        },
+    };
+    let ca_cert_pem = match nonempty(e.ca_cert) {
+        Some(p) => {
+            let p = base.join(p);
+            match std::fs::read_to_string(&p) {
+                Ok(pem) if pem.contains("BEGIN CERTIFICATE") => Some(pem),
+                Ok(_) => {
+                    bad(
+                        "ca_cert",
+                        format!("{} holds no PEM certificate", p.display()),
+                    );
+                    None
+                }
+                Err(x) => {
+                    bad("ca_cert", format!("{}: {x}", p.display()));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let fingerprint = nonempty(e.fingerprint);
+    if let Some(fp) = &fingerprint {
+        if crate::bmc::parse_fingerprint(fp).is_none() {
+            bad(
+                "fingerprint",
+                "not a SHA-256 fingerprint (64 hex digits, colons allowed)".into(),
+            );
+        }
+    }
+    let trusts = [
+        ("ca_cert", ca_cert_pem.is_some()),
+        ("fingerprint", fingerprint.is_some()),
+        ("insecure", insecure),
+    ];
+    let set: Vec<&str> = trusts.iter().filter(|t| t.1).map(|t| t.0).collect();
+    if set.len() > 1 {
+        bad(
+            set[1],
+            format!("{} contradict each other: choose one", set.join(" and ")),
+        );
+    }
+    if let (Some(u), Some(k)) = (&url, set.iter().find(|k| **k != "insecure")) {
+        if u.scheme() == "http" {
+            bad(
+                k,
+                "set on an http:// BMC, which would be reached in clear; use https://".into(),
+            );
+        }
+    }
+    let system_id = nonempty(e.system_id).unwrap_or_default();
+    if system_id.chars().any(char::is_control) {
+        bad(
+            "system_id",
+            "the system id holds a control character".into(),
+        );
+    }
+    Some(NodeRegistration {
+        name,
+        bmc_url: url.map(|_| raw_url.trim().trim_end_matches('/').to_string())?,
+        system_id,
+        username,
+        password: password?,
+        tls: NodeTls {
+            ca_cert_pem,
+            fingerprint,
+            insecure,
+        },
+    })
 }
 
 /// Talks to one BMC: verifies the credentials, picks the system, inspects it.

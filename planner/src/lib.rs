@@ -25,6 +25,7 @@ pub mod observe;
 pub mod plan;
 pub mod project;
 pub mod report;
+pub mod rules;
 pub mod run;
 pub mod schema;
 pub mod switch;

@@ -591,7 +591,7 @@ impl Desired {
         };
         let mut layers: BTreeMap<String, ProfileLayer> = BTreeMap::new();
         let mut profile_insts: BTreeMap<String, &Instance> = BTreeMap::new();
-        let mut names: BTreeMap<(&str, String), &str> = BTreeMap::new();
+        let mut names: BTreeMap<(&str, String), &Instance> = BTreeMap::new();
         let located = |i: &Instance, errs: Vec<AttrError>| -> Vec<LoadError> {
             errs.into_iter()
                 .map(|(path, m)| i.error(&path, m))
@@ -599,8 +599,15 @@ impl Desired {
         };
         for i in &l.instances {
             let name = s(i, "name").unwrap_or_default();
-            if let Some(prev) = names.insert((i.kind.as_str(), name.clone()), &i.address) {
-                errors.push(i.error("name", format!("the name {name:?} is also used by {prev}")));
+            if let Some(prev) = names.insert((i.kind.as_str(), name.clone()), i) {
+                errors.push(i.error(
+                    "name",
+                    format!("the name {name:?} is also used by {}", prev.address),
+                ));
+                errors.push(prev.error(
+                    "name",
+                    format!("the name {name:?} is also used by {}", i.address),
+                ));
                 continue;
             }
             match i.kind.as_str() {
@@ -732,22 +739,30 @@ impl Desired {
                 },
             );
         }
-        // A switch port belongs to one node.
-        let mut owners: BTreeMap<(String, String), String> = BTreeMap::new();
+        // A switch port belongs to one node: both claims are reported, each at its port block.
+        let mut owners: BTreeMap<(String, String), (&NodeSpec, usize)> = BTreeMap::new();
+        let instance = |n: &NodeSpec| l.instances.iter().find(|i| i.address == n.address);
         for n in d.nodes.values() {
-            for p in &n.ports {
-                if let Some(other) =
-                    owners.insert((p.switch.clone(), p.port.clone()), n.name.clone())
-                {
-                    let i = l
-                        .instances
-                        .iter()
-                        .find(|i| i.address == n.address)
-                        .expect("from instances");
-                    errors.push(i.error(
-                        "port",
-                        format!("{} {} is also cabled to node {other}", p.switch, p.port),
-                    ));
+            for (k, p) in n.ports.iter().enumerate() {
+                let key = (p.switch.clone(), p.port.clone());
+                if let Some((other, j)) = owners.get(&key).copied() {
+                    if let Some(i) = instance(n) {
+                        errors.push(i.error(
+                            &format!("port.{k}"),
+                            format!(
+                                "{} {} is also cabled to node {}",
+                                p.switch, p.port, other.name
+                            ),
+                        ));
+                    }
+                    if let Some(i) = instance(other) {
+                        errors.push(i.error(
+                            &format!("port.{j}"),
+                            format!("{} {} is also cabled to node {}", p.switch, p.port, n.name),
+                        ));
+                    }
+                } else {
+                    owners.insert(key, (n, k));
                 }
             }
         }

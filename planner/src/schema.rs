@@ -582,13 +582,28 @@ pub fn validate_provider(s: &ProviderSettings) -> Vec<AttrProblem> {
         }
     }
     if let Some(n) = s.max_parallel {
-        if n < 1 {
+        if n < 1 || n as u64 > crate::rules::MAX_PARALLEL {
             out.push(AttrProblem {
                 attribute: "max_parallel",
-                summary: "max_parallel must be at least 1".into(),
+                summary: format!(
+                    "max_parallel must be a whole number from 1 to {}",
+                    crate::rules::MAX_PARALLEL
+                ),
                 detail: format!(
                     "max_parallel is {n}; set it to the number of nodes a wave may change at once."
                 ),
+            });
+        }
+    }
+    for (attribute, path) in [
+        ("ca_cert", &s.ca_cert),
+        ("credentials_key_file", &s.credentials_key_file),
+    ] {
+        if let Some(Err(detail)) = path.as_deref().map(crate::rules::file_ok) {
+            out.push(AttrProblem {
+                attribute,
+                summary: "No such file".into(),
+                detail,
             });
         }
     }
@@ -676,7 +691,7 @@ mod tests {
             ..Default::default()
         };
         let attrs: Vec<&str> = validate_provider(&s).iter().map(|p| p.attribute).collect();
-        assert_eq!(attrs, ["role", "max_parallel", "insecure"]);
+        assert_eq!(attrs, ["role", "max_parallel", "ca_cert", "insecure"]);
         assert!(validate_provider(&ProviderSettings::default()).is_empty());
     }
 

@@ -175,7 +175,13 @@ impl<H: Handler> Resource for SpecResource<H> {
 
     async fn validate<'a>(&self, diags: &mut Diagnostics, config: ValueAny) -> Option<()> {
         let config = self.decode(diags, config)?;
-        let problems = self.handler.validate(&value::obj_to_json(&config));
+        let json = value::obj_to_json(&config);
+        // The rules bmplan's loader applies, then the resource's own.
+        let mut problems = crate::resources::attr_problems(
+            "Invalid configuration",
+            planner::rules::resource(self.handler.spec().name, &json),
+        );
+        problems.extend(self.handler.validate(&json));
         self.report(diags, problems);
         Some(())
     }

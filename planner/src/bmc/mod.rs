@@ -111,6 +111,13 @@ pub struct Limits {
     /// Largest answer read: a BMC that sends more (a runaway log, a hostile device) gets an error,
     /// not the client's memory.
     pub max_body: usize,
+    /// Most members one collection may list: a longer one (a runaway or self-referencing
+    /// collection) is reported, not followed.
+    pub max_members: usize,
+    /// Most documents one inventory walk of a BMC reads (one operation: inspect, plan, enroll).
+    pub max_documents: u64,
+    /// Most bytes of answers one operation on a BMC reads, all documents together.
+    pub max_read_bytes: u64,
 }
 
 /// The default bound on one answer: the largest BIOS attribute registries are a few MiB.
@@ -126,6 +133,9 @@ impl Default for Limits {
             backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(5),
             max_body: MAX_BODY,
+            max_members: 1024,
+            max_documents: 4096,
+            max_read_bytes: 256 << 20,
         }
     }
 }
@@ -181,6 +191,13 @@ pub enum BmcError {
     },
     #[error("{bmc}: {operation} returned a body that is not the expected JSON: {detail}")]
     Decode {
+        bmc: String,
+        operation: String,
+        detail: String,
+    },
+    /// A walk over the BMC's documents went over one of its bounds ([`Limits`]): what, and where.
+    #[error("{bmc}: {operation} stopped: {detail}")]
+    OverBudget {
         bmc: String,
         operation: String,
         detail: String,

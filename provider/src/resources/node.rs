@@ -353,36 +353,8 @@ impl Handler for NodeResource {
     }
 
     fn validate(&self, config: &Json) -> Vec<Problem> {
+        // URL, TLS and credential rules are `planner::rules`, applied to every resource.
         let mut out = Vec::new();
-        if let Some(url) = s(config, "bmc_url") {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                out.push(Problem::at(
-                    "bmc_url",
-                    "Invalid BMC URL",
-                    format!("{url:?} must start with https:// (or http:// for a lab)"),
-                ));
-            }
-        }
-        if let Some(fp) = s(config, "fingerprint") {
-            if planner::bmc::parse_fingerprint(&fp).is_none() {
-                out.push(Problem::at(
-                    "fingerprint",
-                    "Invalid fingerprint",
-                    "a SHA-256 fingerprint is 64 hex digits (colons allowed)",
-                ));
-            }
-        }
-        let tls = ["ca_cert", "fingerprint", "insecure"]
-            .iter()
-            .filter(|k| config.get(**k).is_some_and(|v| v != &Value::Bool(false)))
-            .count();
-        if tls > 1 {
-            out.push(Problem::at(
-                "insecure",
-                "Conflicting TLS settings",
-                "choose one of ca_cert, fingerprint and insecure",
-            ));
-        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, p) in ports_of(config).iter().enumerate() {
             if !seen.insert((p.switch.clone(), p.port.clone())) {

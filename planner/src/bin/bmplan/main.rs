@@ -171,7 +171,21 @@ struct LabArgs {
     task_delay_ms: u64,
 }
 
+/// Restores the default disposition of SIGPIPE (Rust ignores it, so a write to a closed pipe
+/// becomes an error that `println!` turns into a panic).
+#[allow(unsafe_code)]
+fn default_sigpipe() {
+    // SAFETY: called first in `main`, before any other thread exists; `signal` with SIG_DFL has no
+    // other effect than the disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    // Output piped into `head` or a closed pager ends the process quietly, as for any Unix tool,
+    // instead of a panic on the broken pipe.
+    default_sigpipe();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("BMPLAN_LOG"))
         .with_writer(std::io::stderr)

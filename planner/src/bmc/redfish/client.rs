@@ -3,7 +3,7 @@
 //! 5xx; POST only when nothing reached the BMC or it said "not ready"), `If-Match` with the 412
 //! fallbacks, task monitors, and a bound on concurrent requests per BMC.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{
@@ -54,6 +54,9 @@ pub struct Client {
     root: OnceCell<Value>,
     /// Set when the service advertised `$expand` but refused it: ask plainly from then on.
     expand_refused: AtomicBool,
+    /// Answers read so far, and their bytes: what a walk's budget is measured against.
+    documents: AtomicU64,
+    bytes: AtomicU64,
 }
 
 /// How many levels of subordinate resources the service inlines in one answer with
@@ -104,11 +107,26 @@ impl Client {
             permits,
             root: OnceCell::new(),
             expand_refused: AtomicBool::new(false),
+            documents: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         })
     }
 
     pub fn address(&self) -> &str {
         &self.base
+    }
+
+    /// The bounds this client was made with.
+    pub fn limits(&self) -> &super::super::Limits {
+        &self.ep.limits
+    }
+
+    /// Answers read by this client so far, and their bytes.
+    pub fn read_so_far(&self) -> (u64, u64) {
+        (
+            self.documents.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// The URL of a path (`/redfish/v1/...`) or of a link the BMC returned, on the BMC's own origin
@@ -196,6 +214,8 @@ impl Client {
             }
             buf.extend_from_slice(&chunk);
         }
+        self.documents.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
@@ -292,7 +312,8 @@ impl Client {
     }
 
     /// Sends a request with auth, retries and backoff. Non-2xx answers become errors; 202 and other
-    /// 2xx are returned.
+    /// 2xx are returned. One deadline, `request_timeout` from the call, bounds everything: the
+    /// login, connecting, headers, the body, every retry and every backoff.
     pub async fn request(
         &self,
         method: Method,
@@ -308,13 +329,27 @@ impl Client {
             .expect("the semaphore is never closed");
         let needs_auth = !matches!(path.trim_end_matches('/'), "/redfish/v1" | "/redfish");
         let limits = self.ep.limits;
+        let deadline = Instant::now() + limits.request_timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let out_of_time = || BmcError::Timeout {
+            bmc: self.base.clone(),
+            operation: operation.into(),
+            after: limits.request_timeout,
+        };
         let mut relogged = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let auth = self.current_auth(needs_auth).await?;
+            let auth = tokio::time::timeout(left(), self.current_auth(needs_auth))
+                .await
+                .map_err(|_| out_of_time())??;
+            if left().is_zero() {
+                return Err(out_of_time());
+            }
             let url = self.url_for(path, operation)?;
-            let mut b = self.with_headers(self.http.request(method.clone(), url));
+            let mut b = self
+                .with_headers(self.http.request(method.clone(), url))
+                .timeout(left());
             b = match &auth {
                 Auth::Token { token, .. } => b.header("X-Auth-Token", token.expose()),
                 Auth::Basic => b.basic_auth(&self.ep.username, Some(self.ep.password.expose())),
@@ -337,7 +372,8 @@ impl Client {
                     let tls = error_chain(&e).to_ascii_lowercase().contains("certificate");
                     let retry = !tls
                         && (idempotent(&method) || e.is_connect())
-                        && attempt < limits.attempts;
+                        && attempt < limits.attempts
+                        && backoff < left();
                     if retry {
                         tracing::debug!(bmc = %self.base, operation, attempt, error = %e, "retrying after a transport error");
                         tokio::time::sleep(backoff).await;
@@ -361,7 +397,9 @@ impl Client {
                     username: self.ep.username.clone(),
                 });
             }
-            let text = self.body(resp, operation).await?;
+            let text = tokio::time::timeout(left(), self.body(resp, operation))
+                .await
+                .map_err(|_| out_of_time())??;
             let parsed: Option<Value> = if text.trim().is_empty() {
                 Some(Value::Null)
             } else {
@@ -370,10 +408,11 @@ impl Client {
             if status.is_server_error() {
                 // 503 means the BMC did not take the request: "not ready", retryable even for POST.
                 let not_ready = status == StatusCode::SERVICE_UNAVAILABLE;
-                if (idempotent(&method) || not_ready) && attempt < limits.attempts {
-                    let wait = retry_after(&headers)
-                        .map(|d| d.min(limits.max_backoff))
-                        .unwrap_or(backoff);
+                let wait = retry_after(&headers)
+                    .map(|d| d.min(limits.max_backoff))
+                    .unwrap_or(backoff);
+                if (idempotent(&method) || not_ready) && attempt < limits.attempts && wait < left()
+                {
                     tracing::debug!(bmc = %self.base, operation, attempt, status = status.as_u16(), "retrying after a server error");
                     tokio::time::sleep(wait).await;
                     continue;

@@ -173,8 +173,41 @@ impl RedfishBmc {
         if inventory::expanded(link) {
             return Ok((uri, link.clone()));
         }
+        self.within_budget(&uri, op)?;
         let doc = self.client.get(&uri, op).await?;
         Ok((uri, doc))
+    }
+
+    /// Whether the walk may read one more document: a BMC that has already sent `max_documents`
+    /// answers or `max_read_bytes` bytes in this operation is stopped and reported, at `next`.
+    fn within_budget(&self, next: &str, op: &str) -> Result<(), BmcError> {
+        let limits = self.client.limits();
+        let (documents, bytes) = self.client.read_so_far();
+        let over = if documents >= limits.max_documents {
+            Some(format!(
+                "{documents} documents read, the most one operation reads from a BMC ({})",
+                limits.max_documents
+            ))
+        } else if bytes >= limits.max_read_bytes {
+            Some(format!(
+                "{} MiB read, the most one operation reads from a BMC ({} MiB)",
+                bytes >> 20,
+                limits.max_read_bytes >> 20
+            ))
+        } else {
+            None
+        };
+        match over {
+            Some(what) => Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "{what}; the next link was {}",
+                    crate::report::printable(next, false)
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Every link of `links` followed once (a link listed twice is one resource), the reads
@@ -184,6 +217,17 @@ impl RedfishBmc {
         links: &[Value],
         op: &str,
     ) -> Result<Vec<(String, Value)>, BmcError> {
+        let max = self.client.limits().max_members;
+        if links.len() > max {
+            return Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "a list of {} links, more than the {max} one resource may list; not followed",
+                    links.len()
+                ),
+            });
+        }
         let mut seen = std::collections::HashSet::new();
         futures_util::future::try_join_all(
             links
@@ -212,8 +256,46 @@ impl RedfishBmc {
         levels: u32,
         op: &str,
     ) -> Result<Vec<(String, Value)>, BmcError> {
+        self.within_budget(path, op)?;
         let coll = self.client.get_expanded(path, levels, op).await?;
-        self.follow_all(&inventory::member_links(&coll), op).await
+        let links = inventory::member_links(&coll);
+        let max = self.client.limits().max_members;
+        if links.len() > max {
+            return Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "the collection {} lists {} members, more than the {max} a collection may hold; not followed",
+                    crate::report::printable(path, false),
+                    links.len()
+                ),
+            });
+        }
+        // A member that is the collection itself (or its parent) would be read again and again.
+        let own = path.trim_end_matches('/');
+        if let Some(l) = links
+            .iter()
+            .filter_map(|l| l.get("@odata.id").and_then(Value::as_str))
+            .find(|u| {
+                let u = u
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or(u)
+                    .trim_end_matches('/');
+                u == own || own.starts_with(&format!("{u}/"))
+            })
+        {
+            return Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "the collection {} lists {} as its own member: a cycle, not followed",
+                    crate::report::printable(path, false),
+                    crate::report::printable(l, false)
+                ),
+            });
+        }
+        self.follow_all(&links, op).await
     }
 
     /// Storage controllers of a system: (controller path, document). Asked with three levels of

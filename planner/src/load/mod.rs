@@ -17,7 +17,20 @@ use hcl::edit::Span as _;
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use serde_json::{Map, Value};
 
+use crate::model;
 use crate::schema::{self, AttrSpec, BlockSpec, Kind};
+
+mod strict;
+mod text;
+pub use text::{MAX_DEPTH, MAX_FILE};
+
+/// The most instances one resource block may make (`count`, `for_each`), and the most numbers
+/// `range()` may return.
+pub const MAX_INSTANCES: u64 = 100_000;
+/// The widest field `format()` pads to.
+pub const MAX_FORMAT_WIDTH: usize = 10_000;
+/// The largest file `file()` reads, in bytes.
+pub const MAX_READ: u64 = 64 << 20;
 
 /// Where something is in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +61,20 @@ impl fmt::Display for LoadError {
             Some(l) => {
                 write!(f, "{l}: {}", self.message)?;
                 if !l.text.is_empty() {
+                    // A long line is shown as a window of 100 characters around the column.
+                    let col = l.col.saturating_sub(1);
+                    let skip = col.saturating_sub(60);
+                    let window: String = l.text.chars().skip(skip).take(100).collect();
+                    let lead = if skip > 0 { "…" } else { "" };
+                    let tail = if l.text.chars().count() > skip + 100 {
+                        "…"
+                    } else {
+                        ""
+                    };
                     write!(
                         f,
-                        "\n  {}\n  {}^",
-                        l.text,
-                        " ".repeat(l.col.saturating_sub(1))
+                        "\n  {lead}{window}{tail}\n  {}^",
+                        " ".repeat(col - skip + lead.chars().count())
                     )?;
                 }
                 Ok(())
@@ -145,31 +167,34 @@ pub struct LoadOptions {
 struct File {
     path: PathBuf,
     text: String,
+    lines: text::Lines,
     body: Body,
 }
 
 fn location(file: &File, offset: usize) -> Location {
-    let before = &file.text[..offset.min(file.text.len())];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let col = before[line_start..].chars().count() + 1;
-    let text = file.text[line_start..]
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    Location {
-        file: file.path.clone(),
-        line,
-        col,
-        text,
-    }
+    file.lines.locate(&file.path, &file.text, offset)
+}
+
+/// Reads a configuration file, refusing (at their place) sizes, encodings and nestings the parser
+/// should never see.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| LoadError {
+            location: None,
+            message: format!("{}: {e}", path.display()),
+        })?;
+    text::checked(path, bytes)
 }
 
 fn parse_file(path: &Path, text: String) -> Result<File, LoadError> {
+    text::check(path, &text)?;
     match hcl::edit::parser::parse_body(&text) {
         Ok(body) => Ok(File {
             path: path.to_path_buf(),
+            lines: text::Lines::new(&text),
             text,
             body,
         }),
@@ -210,9 +235,18 @@ fn functions(ctx: &mut Context) {
         "file",
         FuncDef::new(
             |a| {
-                std::fs::read_to_string(s(&a, 0))
-                    .map(hcl::Value::from)
-                    .map_err(|e| format!("cannot read {:?}: {e}", s(&a, 0)))
+                use std::io::Read;
+                let path = s(&a, 0);
+                let mut text = String::new();
+                std::fs::File::open(&path)
+                    .and_then(|f| f.take(MAX_READ + 1).read_to_string(&mut text))
+                    .map_err(|e| format!("cannot read {path:?}: {e}"))?;
+                if text.len() as u64 > MAX_READ {
+                    return Err(format!(
+                        "{path:?} is larger than the {MAX_READ} bytes file() reads"
+                    ));
+                }
+                Ok(hcl::Value::from(text))
             },
             [P::String],
         ),
@@ -418,11 +452,18 @@ fn functions(ctx: &mut Context) {
                         hcl::Value::String(s) => s.clone(),
                         other => hcl_to_json(other).to_string(),
                     };
-                    let width: usize = spec
+                    let digits = spec
                         .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-                        .trim_start_matches('0')
-                        .parse()
-                        .unwrap_or(0);
+                        .trim_start_matches('0');
+                    let width: usize = match digits.parse() {
+                        Ok(w) if w <= MAX_FORMAT_WIDTH => w,
+                        Ok(_) | Err(_) if !digits.is_empty() => {
+                            return Err(format!(
+                                "format: the width {digits} is over {MAX_FORMAT_WIDTH}"
+                            ))
+                        }
+                        _ => 0,
+                    };
                     let pad = if spec.starts_with('0') { '0' } else { ' ' };
                     for _ in text.chars().count()..width {
                         out.push(pad);
@@ -481,6 +522,12 @@ fn functions(ctx: &mut Context) {
                 [s, e] => (*s, *e),
                 _ => return Err("range takes one or two numbers".into()),
             };
+            let n = (end as i128 - start as i128).max(0);
+            if n > MAX_INSTANCES as i128 {
+                return Err(format!(
+                    "range({start}, {end}) would hold {n} numbers; at most {MAX_INSTANCES}"
+                ));
+            }
             Ok(hcl::Value::Array(
                 (start..end).map(hcl::Value::from).collect(),
             ))
@@ -501,11 +548,7 @@ fn tfvars_file(
     path: &Path,
     into: &mut BTreeMap<String, (hcl::Value, Option<Location>)>,
 ) -> Result<(), LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        location: None,
-        message: format!("{}: {e}", path.display()),
-    })?;
-    let file = parse_file(path, text)?;
+    let file = parse_file(path, read_text(path)?)?;
     let ctx = Context::new();
     for s in file.body.iter() {
         if let Structure::Attribute(a) = s {
@@ -699,17 +742,46 @@ fn attribute<'b>(block: &'b Block, name: &str) -> Option<&'b hcl::edit::structur
     })
 }
 
-/// Converts a variable's value to its declared type (`number`, `bool`, `string`; others as given).
-fn typed(value: hcl::Value, ty: Option<&str>) -> hcl::Value {
-    match (ty, &value) {
+/// Converts a variable's value to its declared type (`number`, `bool`, `string`; collections are
+/// checked for their shape). A value that does not convert is an error, never a default.
+fn typed(value: hcl::Value, ty: Option<&str>) -> Result<hcl::Value, String> {
+    let ty = ty.map(|t| t.split_whitespace().collect::<String>());
+    let mismatch = |want: &str| format!("the value {value} is not {want}");
+    match (ty.as_deref(), &value) {
+        (_, hcl::Value::Null) => Ok(value),
+        (Some("number"), hcl::Value::Number(_)) => Ok(value),
         (Some("number"), hcl::Value::String(s)) => s
+            .trim()
             .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
             .map(|f| json_to_hcl(&serde_json::json!(f)))
-            .unwrap_or(value),
+            .ok_or_else(|| mismatch("a number")),
+        (Some("number"), _) => Err(mismatch("a number")),
+        (Some("bool"), hcl::Value::Bool(_)) => Ok(value),
         (Some("bool"), hcl::Value::String(s)) if s == "true" || s == "false" => {
-            (s == "true").into()
+            Ok((s == "true").into())
         }
-        _ => value,
+        (Some("bool"), _) => Err(mismatch("true or false")),
+        (Some("string"), hcl::Value::String(_)) => Ok(value),
+        (Some("string"), hcl::Value::Number(n)) => Ok(n.to_string().into()),
+        (Some("string"), hcl::Value::Bool(b)) => Ok(b.to_string().into()),
+        (Some("string"), _) => Err(mismatch("a string")),
+        (Some(t), hcl::Value::Array(_))
+            if t.starts_with("list(") || t.starts_with("set(") || t.starts_with("tuple(") =>
+        {
+            Ok(value)
+        }
+        (Some(t), _)
+            if t.starts_with("list(") || t.starts_with("set(") || t.starts_with("tuple(") =>
+        {
+            Err(mismatch("a list"))
+        }
+        (Some(t), hcl::Value::Object(_)) if t.starts_with("map(") || t.starts_with("object(") => {
+            Ok(value)
+        }
+        (Some(t), _) if t.starts_with("map(") || t.starts_with("object(") => Err(mismatch("a map")),
+        _ => Ok(value),
     }
 }
 
@@ -737,12 +809,9 @@ pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Loaded, LoadErrors> {
     }
     let mut sources = Vec::new();
     for p in paths {
-        match std::fs::read_to_string(&p) {
+        match read_text(&p) {
             Ok(text) => sources.push((p, text)),
-            Err(e) => errors.push(LoadError {
-                location: None,
-                message: format!("{}: {e}", p.display()),
-            }),
+            Err(e) => errors.push(e),
         }
     }
     if !errors.is_empty() {
@@ -793,9 +862,45 @@ pub fn load_sources(
                 continue;
             }
             let Some(name) = b.labels.first().map(|l| l.as_str().to_string()) else {
+                errors.push(err_at(
+                    f,
+                    b.span(),
+                    "a variable block needs a name: variable \"NAME\" { … }".into(),
+                ));
                 continue;
             };
             let loc = location(f, b.span().map(|r| r.start).unwrap_or(0));
+            for s in b.body.iter() {
+                let (key, span, known) = match s {
+                    Structure::Attribute(a) => (a.key.as_str(), a.span(), strict::VARIABLE_ATTRS),
+                    Structure::Block(c) => (c.ident.as_str(), c.span(), strict::VARIABLE_BLOCKS),
+                };
+                if !known.contains(&key) {
+                    errors.push(err_at(
+                        f,
+                        span,
+                        format!(
+                            "variable {name:?}: unsupported argument {key:?}; a variable takes {}{}",
+                            strict::VARIABLE_ATTRS.join(", "),
+                            strict::did_you_mean(key, strict::VARIABLE_ATTRS.iter().copied())
+                        ),
+                    ));
+                }
+            }
+            if let Some(prev) = decls.get(&name) {
+                errors.push(LoadError {
+                    location: Some(loc.clone()),
+                    message: format!(
+                        "variable {name:?} is declared twice; the other is at {}",
+                        prev.location
+                    ),
+                });
+                errors.push(LoadError {
+                    location: Some(prev.location.clone()),
+                    message: format!("variable {name:?} is declared twice; the other is at {loc}"),
+                });
+                continue;
+            }
             let ty = attribute(b, "type").map(|a| {
                 let e: hcl::Expression = a.value.clone().into();
                 e.to_string()
@@ -881,9 +986,27 @@ pub fn load_sources(
     let mut vars = hcl::Map::new();
     for (name, d) in &decls {
         let v = match given.remove(name) {
-            Some((v, _)) => typed(v, d.ty.as_deref()),
+            Some((v, at)) => match typed(v, d.ty.as_deref()) {
+                Ok(v) => v,
+                Err(m) => {
+                    errors.push(LoadError {
+                        location: Some(at.unwrap_or_else(|| d.location.clone())),
+                        message: format!("variable {name:?}: {m}"),
+                    });
+                    continue;
+                }
+            },
             None => match &d.default {
-                Some(v) => v.clone(),
+                Some(v) => match typed(v.clone(), d.ty.as_deref()) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        errors.push(LoadError {
+                            location: Some(d.location.clone()),
+                            message: format!("variable {name:?}: default: {m}"),
+                        });
+                        continue;
+                    }
+                },
                 None => {
                     errors.push(LoadError {
                         location: Some(d.location.clone()),
@@ -923,16 +1046,48 @@ pub fn load_sources(
 
     // Locals, evaluated until every one that can be is (they may refer to each other).
     let mut pending_locals: Vec<(&File, &hcl::edit::structure::Attribute)> = Vec::new();
+    let mut local_at: BTreeMap<String, Location> = BTreeMap::new();
     for f in &files {
         for b in f.body.iter().filter_map(Structure::as_block) {
             if b.ident.as_str() == "locals" {
                 for s in b.body.iter() {
-                    if let Structure::Attribute(a) = s {
-                        pending_locals.push((f, a));
+                    match s {
+                        Structure::Attribute(a) => {
+                            let at = location(f, a.span().map(|r| r.start).unwrap_or(0));
+                            let key = a.key.as_str().to_string();
+                            if let Some(prev) = local_at.get(&key) {
+                                errors.push(LoadError {
+                                    location: Some(at.clone()),
+                                    message: format!(
+                                        "local.{key} is defined twice; the other is at {prev}"
+                                    ),
+                                });
+                                errors.push(LoadError {
+                                    location: Some(prev.clone()),
+                                    message: format!(
+                                        "local.{key} is defined twice; the other is at {at}"
+                                    ),
+                                });
+                                continue;
+                            }
+                            local_at.insert(key, at);
+                            pending_locals.push((f, a));
+                        }
+                        Structure::Block(c) => errors.push(err_at(
+                            f,
+                            c.span(),
+                            format!(
+                                "locals hold attributes (name = value), not a {:?} block",
+                                c.ident.as_str()
+                            ),
+                        )),
                     }
                 }
             }
         }
+    }
+    if !errors.is_empty() {
+        return Err(LoadErrors(errors));
     }
     let mut locals = hcl::Map::new();
     loop {
@@ -962,6 +1117,33 @@ pub fn load_sources(
             break;
         }
         if !progress {
+            // Name a cycle as a cycle, at each of its members.
+            let graph: BTreeMap<String, BTreeSet<String>> = pending_locals
+                .iter()
+                .map(|(_, a)| {
+                    let e: hcl::Expression = a.value.clone().into();
+                    (
+                        a.key.as_str().to_string(),
+                        strict::references(&e.to_string(), "local"),
+                    )
+                })
+                .collect();
+            if let Some(c) = strict::cycle(&graph) {
+                let shown = c
+                    .iter()
+                    .map(|n| format!("local.{n}"))
+                    .collect::<Vec<_>>()
+                    .join(" -> ");
+                return Err(LoadErrors(
+                    c[..c.len() - 1]
+                        .iter()
+                        .map(|n| LoadError {
+                            location: local_at.get(n).cloned(),
+                            message: format!("local.{n} is part of a reference cycle: {shown}"),
+                        })
+                        .collect(),
+                ));
+            }
             return Err(LoadErrors(last_errors));
         }
     }
@@ -969,42 +1151,98 @@ pub fn load_sources(
 
     // The provider block, other blocks noted.
     let mut pending: Vec<Pending> = Vec::new();
+    let mut provider_at: Option<Location> = None;
+    let mut resource_at: BTreeMap<(String, String), Location> = BTreeMap::new();
     for f in &files {
+        for s in f.body.iter() {
+            if let Structure::Attribute(a) = s {
+                errors.push(err_at(
+                    f,
+                    a.span(),
+                    format!(
+                        "an attribute ({:?}) outside any block: a configuration file holds blocks (resource, variable, locals, provider…)",
+                        a.key.as_str()
+                    ),
+                ));
+            }
+        }
         for b in f.body.iter().filter_map(Structure::as_block) {
             let labels: Vec<String> = b.labels.iter().map(|l| l.as_str().to_string()).collect();
+            let at = location(f, b.span().map(|r| r.start).unwrap_or(0));
             match (b.ident.as_str(), labels.as_slice()) {
-                ("provider", [p]) if p == "baremetal" => {
+                ("provider", [p]) if p == "baremetal" && attribute(b, "alias").is_none() => {
+                    if let Some(prev) = &provider_at {
+                        errors.push(LoadError {
+                            location: Some(at.clone()),
+                            message: format!("provider \"baremetal\" is configured twice; the other block is at {prev}"),
+                        });
+                        errors.push(LoadError {
+                            location: Some(prev.clone()),
+                            message: format!("provider \"baremetal\" is configured twice; the other block is at {at}"),
+                        });
+                        continue;
+                    }
+                    provider_at = Some(at.clone());
                     let mut locs = BTreeMap::new();
-                    match eval_body(f, &b.body, &mut ctx.clone(), "", &mut locs, &["alias"]) {
-                        Ok(m) => loaded.provider = m,
+                    match eval_body(f, &b.body, &mut ctx.clone(), "", &mut locs, &[]) {
+                        Ok(m) => {
+                            errors.extend(check_provider(&m, &locs, &at));
+                            loaded.provider = m;
+                        }
                         Err(e) => errors.push(e),
                     }
                 }
-                ("provider", [p]) => loaded.notes.push(format!(
-                    "provider {p:?} is not baremetal: its configuration is ignored"
-                )),
-                ("resource", [kind, name]) if kind.starts_with("baremetal_") => {
-                    if schema::resource(kind).is_none() {
-                        errors.push(err_at(
-                            f,
-                            b.span(),
-                            format!(
-                                "unknown resource type {kind:?}; known: {}",
-                                schema::RESOURCES
-                                    .iter()
-                                    .map(|r| r.name)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
+                ("provider", [p]) if p == "baremetal" => loaded.notes.push(
+                    "provider \"baremetal\" with an alias is not read by bmplan: ignored".into(),
+                ),
+                ("resource", labels) if labels.len() != 2 => errors.push(LoadError {
+                    location: Some(at),
+                    message: format!(
+                        "a resource block takes two labels, its type and its name (resource \"baremetal_node\" \"r1u01\"); this one has {}",
+                        labels.len()
+                    ),
+                }),
+                ("resource", [kind, name]) if kind.starts_with("baremetal_") && schema::resource(kind).is_some() => {
+                    if let Some(prev) = resource_at.get(&(kind.clone(), name.clone())) {
+                        errors.push(LoadError {
+                            location: Some(at.clone()),
+                            message: format!("resource {kind}.{name} is declared twice; the other is at {prev}"),
+                        });
+                        errors.push(LoadError {
+                            location: Some(prev.clone()),
+                            message: format!("resource {kind}.{name} is declared twice; the other is at {at}"),
+                        });
                         continue;
                     }
+                    if let Err(e) = strict::name_label(name) {
+                        errors.push(LoadError { location: Some(at), message: format!("resource {kind}: {e}") });
+                        continue;
+                    }
+                    resource_at.insert((kind.clone(), name.clone()), at);
                     pending.push(Pending {
                         file: f,
                         block: b,
                         kind: kind.clone(),
                         name: name.clone(),
                     });
+                }
+                ("provider", [p]) => loaded.notes.push(format!(
+                    "provider {p:?} is not baremetal: its configuration is ignored"
+                )),
+                ("resource", [kind, _]) if kind.starts_with("baremetal_") => {
+                    errors.push(err_at(
+                        f,
+                        b.span(),
+                        format!(
+                            "unknown resource type {kind:?}{}; known: {}",
+                            strict::did_you_mean(kind, schema::RESOURCES.iter().map(|r| r.name)),
+                            schema::RESOURCES
+                                .iter()
+                                .map(|r| r.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
                 }
                 ("resource", [kind, name]) => loaded.notes.push(format!(
                     "resource {kind}.{name} belongs to another provider: ignored"
@@ -1016,10 +1254,18 @@ pub fn load_sources(
                     .notes
                     .push(format!("module {name:?} is not loaded by bmplan: ignored")),
                 (
-                    "variable" | "locals" | "terraform" | "output" | "moved" | "import" | "check",
+                    "variable" | "locals" | "terraform" | "output" | "moved" | "import" | "check"
+                    | "removed",
                     _,
                 ) => {}
-                (other, _) => loaded.notes.push(format!("block {other:?} ignored")),
+                (other, _) => errors.push(LoadError {
+                    location: Some(at),
+                    message: format!(
+                        "unknown block type {other:?}{}; a configuration holds {}",
+                        strict::did_you_mean(other, strict::top_level_blocks().iter().copied()),
+                        strict::top_level_blocks().join(", ")
+                    ),
+                }),
             }
         }
     }
@@ -1057,13 +1303,54 @@ pub fn load_sources(
             break;
         }
         if !progress {
+            // Name a cycle between resources as a cycle, at each of its members.
+            let graph: BTreeMap<String, BTreeSet<String>> = pending
+                .iter()
+                .map(|p| {
+                    let text = p.block.body.to_string();
+                    let refs = schema::RESOURCES
+                        .iter()
+                        .flat_map(|r| {
+                            strict::references(&text, r.name)
+                                .into_iter()
+                                .map(move |n| format!("{}.{n}", r.name))
+                        })
+                        .collect();
+                    (format!("{}.{}", p.kind, p.name), refs)
+                })
+                .collect();
+            if let Some(c) = strict::cycle(&graph) {
+                let shown = c.join(" -> ");
+                return Err(LoadErrors(
+                    c[..c.len() - 1]
+                        .iter()
+                        .map(|n| {
+                            let (kind, name) = n.split_once('.').unwrap_or((n, ""));
+                            LoadError {
+                                location: resource_at
+                                    .get(&(kind.to_string(), name.to_string()))
+                                    .cloned(),
+                                message: format!("{n} is part of a reference cycle: {shown}"),
+                            }
+                        })
+                        .collect(),
+                ));
+            }
             return Err(LoadErrors(last_errors));
         }
     }
     loaded.instances.sort_by(|a, b| a.address.cmp(&b.address));
     let mut problems = Vec::new();
     for i in &loaded.instances {
-        problems.extend(check_schema(i));
+        let found = check_schema(i);
+        if found.is_empty() {
+            problems.extend(
+                crate::rules::resource(&i.kind, &i.attrs)
+                    .into_iter()
+                    .map(|(path, m)| i.error(&path, m)),
+            );
+        }
+        problems.extend(found);
     }
     if !problems.is_empty() {
         return Err(LoadErrors(problems));
@@ -1111,7 +1398,18 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
             .map_err(|e| err_at(f, fe.span(), format!("for_each: {}", e.kind())))?;
         let mut instances = Vec::new();
         let mut by_key = hcl::Map::new();
-        for (k, v) in collection(&items).map_err(|m| err_at(f, fe.span(), m))? {
+        let items = collection(&items).map_err(|m| err_at(f, fe.span(), m))?;
+        if items.len() as u64 > MAX_INSTANCES {
+            return Err(err_at(
+                f,
+                fe.span(),
+                format!(
+                    "for_each makes {} instances; a resource block makes at most {MAX_INSTANCES}",
+                    items.len()
+                ),
+            ));
+        }
+        for (k, v) in items {
             let key = k.as_str().unwrap_or_default().to_string();
             let mut each = hcl::Map::new();
             each.insert("key".to_string(), k.clone());
@@ -1134,6 +1432,13 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
             .map_err(|e| err_at(f, c.span(), format!("count: {}", e.kind())))?
             .as_u64()
             .ok_or_else(|| err_at(f, c.span(), "count must be a whole number".into()))?;
+        if n > MAX_INSTANCES {
+            return Err(err_at(
+                f,
+                c.span(),
+                format!("count is {n}; a resource block makes at most {MAX_INSTANCES} instances"),
+            ));
+        }
         let mut instances = Vec::new();
         let mut list = Vec::new();
         for i in 0..n {
@@ -1193,10 +1498,19 @@ fn check_attrs(
             if a.presence == schema::Presence::Computed && k != "id" {
                 out.push(inst.error(&path, format!("{k} is computed and cannot be set")));
             } else if !kind_ok(a.kind, v) {
-                out.push(inst.error(&path, format!("{k} must be {}, not {v}", kind_name(a.kind))));
+                out.push(inst.error(
+                    &path,
+                    format!("{k} must be {}, not {}", kind_name(a.kind), shown(v)),
+                ));
             }
         } else if let Some(bs) = blocks.iter().find(|b| b.name == k) {
-            let list = v.as_array().cloned().unwrap_or_default();
+            let Some(list) = v.as_array().filter(|l| l.iter().all(Value::is_object)) else {
+                out.push(inst.error(
+                    &path,
+                    format!("{k} is a block: write {k} {{ … }}, not {k} = {}", shown(v)),
+                ));
+                continue;
+            };
             if bs.max_one && list.len() > 1 {
                 out.push(inst.error(
                     &format!("{path}.1"),
@@ -1214,11 +1528,24 @@ fn check_attrs(
                 .map(|a| a.name)
                 .chain(blocks.iter().map(|b| b.name))
                 .collect();
+            // An unknown block is shown where it starts (its first occurrence).
+            let at = if v.as_array().is_some_and(|l| l.iter().all(Value::is_object))
+                && inst.attr_locations.contains_key(&format!("{path}.0"))
+            {
+                format!("{path}.0")
+            } else {
+                path.clone()
+            };
+            let whose = if prefix.is_empty() {
+                inst.kind.clone()
+            } else {
+                format!("{} block", prefix.trim_end_matches('.'))
+            };
             out.push(inst.error(
-                &path,
+                &at,
                 format!(
-                    "unsupported argument {k:?}; {} takes {}",
-                    inst.kind,
+                    "unsupported argument {k:?}{}; {whose} takes {}",
+                    strict::did_you_mean(k, known.iter().copied()),
                     known.join(", ")
                 ),
             ));
@@ -1233,6 +1560,82 @@ fn check_attrs(
             out.push(inst.error(at, format!("{}{} is required", prefix, a.name)));
         }
     }
+}
+
+/// A value as an error message may show it: escaped, and cut after 60 characters.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    let cut: String = text.chars().take(60).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{}{more}", crate::report::printable(&cut, false))
+}
+
+/// Checks the `provider "baremetal"` block: known settings of the right types, and the rules the
+/// provider's own validation applies (conflicts, ranges, files).
+fn check_provider(
+    m: &Map<String, Value>,
+    locs: &BTreeMap<String, Location>,
+    block: &Location,
+) -> Vec<LoadError> {
+    let mut out = Vec::new();
+    let at = |k: &str| Some(locs.get(k).cloned().unwrap_or_else(|| block.clone()));
+    let known = || schema::PROVIDER.iter().map(|a| a.name);
+    for (k, v) in m {
+        match schema::PROVIDER.iter().find(|a| a.name == k) {
+            None => out.push(LoadError {
+                location: at(k),
+                message: format!(
+                    "provider \"baremetal\": unsupported argument {k:?}{}; it takes {}",
+                    strict::did_you_mean(k, known()),
+                    known().collect::<Vec<_>>().join(", ")
+                ),
+            }),
+            Some(a) if !kind_ok(a.kind, v) => out.push(LoadError {
+                location: at(k),
+                message: format!(
+                    "provider \"baremetal\": {k} must be {}, not {}",
+                    kind_name(a.kind),
+                    shown(v)
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    let text = |k: &str| model::text_of(m, k);
+    let settings = schema::ProviderSettings {
+        inventory: text("inventory"),
+        project: text("project"),
+        role: text("role"),
+        credentials_key: text("credentials_key"),
+        credentials_key_file: text("credentials_key_file"),
+        ca_cert: text("ca_cert"),
+        insecure: m.get("insecure").and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => Some(s == "true"),
+            _ => None,
+        }),
+        max_parallel: m
+            .get("max_parallel")
+            .and_then(|v| match v {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            })
+            .map(|f: f64| if f.fract() == 0.0 { f as i64 } else { 0 }),
+        default_timeout: text("default_timeout"),
+        media_listen: text("media_listen"),
+        media_url: text("media_url"),
+    };
+    for p in schema::validate_provider(&settings) {
+        out.push(LoadError {
+            location: at(p.attribute),
+            message: format!("provider \"baremetal\": {}: {}", p.summary, p.detail),
+        });
+    }
+    out
 }
 
 /// Checks an instance against its resource schema: known attributes and blocks, types, required ones.
