@@ -45,6 +45,8 @@ command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
 pg_bindir >/dev/null || pkgs+=(postgresql)
 command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
+# GNU time measures the peak memory of bmplan under hostile BMCs (planner/tests/hostile_bmc.rs).
+[ -x /usr/bin/time ] || pkgs+=(time)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"
   as_root apt-get update -qq

@@ -63,6 +63,7 @@ struct Entry {
 #[serde(untagged)]
 enum Flag {
     Bool(bool),
+    Number(f64),
     Text(String),
 }
 
@@ -265,8 +266,6 @@ pub fn read_bmc_list(path: &Path) -> Result<Vec<NodeRegistration>, EnrollError> 
     let base = path.parent().unwrap_or(Path::new("."));
     let mut regs = Vec::new();
     let mut names: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    let mut targets: std::collections::BTreeMap<(String, String), usize> =
-        std::collections::BTreeMap::new();
     for (row, e) in entries {
         let before = problems.len();
         let Some(reg) = check_entry(row, e, base, &mut problems) else {
@@ -280,18 +279,6 @@ pub fn read_bmc_list(path: &Path) -> Result<Vec<NodeRegistration>, EnrollError> 
                 row,
                 column: "name".into(),
                 detail: format!("the name {} is also on row {first}", reg.name),
-            });
-            continue;
-        }
-        let target = (reg.bmc_url.clone(), reg.system_id.clone());
-        if let Some(first) = targets.insert(target, row) {
-            problems.push(CellProblem {
-                row,
-                column: "bmc_url".into(),
-                detail: format!(
-                    "the BMC {} (system {:?}) is also on row {first}",
-                    reg.bmc_url, reg.system_id
-                ),
             });
             continue;
         }
@@ -375,6 +362,10 @@ fn check_entry(
     let insecure = match e.insecure {
         None => false,
         Some(Flag::Bool(b)) => b,
+        Some(Flag::Number(n)) => {
+            bad("insecure", format!("{n} is not true or false"));
+            false
+        }
         Some(Flag::Text(t)) => match t.trim() {
             "" | "false" => false,
             "true" => true,
@@ -486,7 +477,7 @@ pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification 
                     "{}: the BMC manages {} systems ({}); give system_id",
                     reg.bmc_url,
                     many.len(),
-                    many.join(", ")
+                    crate::report::few(many)
                 ))
             }
         }

@@ -127,7 +127,7 @@ pub async fn system_id(bmc: &RedfishBmc, n: &NodeSpec) -> Result<String, BmcErro
             detail: format!(
                 "the BMC manages {} systems ({}); set system_id",
                 many.len(),
-                many.join(", ")
+                crate::report::few(many)
             ),
         }),
     }

@@ -243,6 +243,19 @@ pub fn printable(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A list of names as a message shows it: the first eight, then how many in all; each escaped.
+pub fn few(items: &[String]) -> String {
+    let mut shown: Vec<String> = items
+        .iter()
+        .take(8)
+        .map(|i| printable(&shortened(i, MAX_CELL), false).into_owned())
+        .collect();
+    if items.len() > 8 {
+        shown.push(format!("… {} in all", items.len()));
+    }
+    shown.join(", ")
+}
+
 /// At most `max` characters, the last of them `…` when some were cut.
 fn shortened(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -308,11 +321,12 @@ impl Rows {
         out
     }
 
+    /// The rows as CSV, each cell [`printable`] (a CSV is read in terminals too).
     pub fn csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
         let _ = w.write_record(&self.header);
         for row in &self.cells {
-            let _ = w.write_record(row);
+            let _ = w.write_record(row.iter().map(|c| printable(c, false).into_owned()));
         }
         String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
     }

@@ -276,3 +276,270 @@ async fn a_70_kb_model_with_escape_sequences_is_listed_cut_and_escaped() {
         "{inspected:.300}"
     );
 }
+
+/// What a hostile BMC of [`hostile_bmc`] does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Hostility {
+    /// `Systems` lists 20,000 members, each of which is that same 20,000-member collection.
+    SelfReferencing,
+    /// `Systems` lists itself (and the service root) as its members.
+    CycleOfLinks,
+    /// `Systems` answers a 200 MB body, chunked (no length announced), as fast as it can.
+    HugeChunked,
+    /// `Systems` answers a chunked body that never ends, as fast as it can.
+    EndlessChunked,
+    /// Every answer sends its headers one byte every 300 ms, never finishing them.
+    Slowloris,
+    /// `Systems` answers a chunked body that never ends, a small chunk every 200 ms.
+    Dribble,
+    /// Every answer is a 302 back to the same path.
+    RedirectLoop,
+}
+
+/// A BMC speaking plain HTTP on loopback that behaves as `how` says once the service root is read
+/// (the root itself is honest, except for the slowloris and the redirect loop). Written here, byte by
+/// byte, because no well-behaved server would do any of it.
+async fn hostile_bmc(how: Hostility) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&req).to_string();
+                let path = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .split('?')
+                    .next()
+                    .unwrap_or("/")
+                    .trim_end_matches('/')
+                    .to_string();
+                let json = |body: String| {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let root = r##"{"@odata.id":"/redfish/v1","@odata.type":"#ServiceRoot.v1_5_0.ServiceRoot","Id":"RootService","Name":"Root Service","RedfishVersion":"1.6.0","Systems":{"@odata.id":"/redfish/v1/Systems"}}"##;
+                match how {
+                    Hostility::Slowloris => {
+                        for b in b"HTTP/1.1 200 OK\r\nX-Slow: "
+                            .iter()
+                            .chain(std::iter::repeat(&b'a'))
+                        {
+                            if sock.write_all(&[*b]).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                    }
+                    Hostility::RedirectLoop => {
+                        let _ = sock
+                            .write_all(format!("HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
+                            .await;
+                    }
+                    _ if path == "/redfish/v1" || path == "/redfish" => {
+                        let _ = sock.write_all(json(root.to_string()).as_bytes()).await;
+                    }
+                    Hostility::SelfReferencing if path.starts_with("/redfish/v1/Systems") => {
+                        let members: Vec<String> = (0..20_000)
+                            .map(|i| format!(r#"{{"@odata.id":"/redfish/v1/Systems/{i}"}}"#))
+                            .collect();
+                        let body = format!(
+                            r#"{{"@odata.id":"{path}","Name":"Systems","Members@odata.count":20000,"Members":[{}]}}"#,
+                            members.join(",")
+                        );
+                        let _ = sock.write_all(json(body).as_bytes()).await;
+                    }
+                    Hostility::CycleOfLinks if path == "/redfish/v1/Systems" => {
+                        let body = r#"{"@odata.id":"/redfish/v1/Systems","Name":"Systems","Members@odata.count":2,"Members":[{"@odata.id":"/redfish/v1/Systems"},{"@odata.id":"/redfish/v1"}]}"#;
+                        let _ = sock.write_all(json(body.to_string()).as_bytes()).await;
+                    }
+                    Hostility::HugeChunked | Hostility::EndlessChunked | Hostility::Dribble
+                        if path == "/redfish/v1/Systems" =>
+                    {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                            .await;
+                        let chunk = vec![b' '; 1 << 20];
+                        let mut sent = 0usize;
+                        loop {
+                            let piece: &[u8] = if how == Hostility::Dribble {
+                                b"          "
+                            } else {
+                                &chunk
+                            };
+                            let mut frame = format!("{:x}\r\n", piece.len()).into_bytes();
+                            frame.extend_from_slice(piece);
+                            frame.extend_from_slice(b"\r\n");
+                            if sock.write_all(&frame).await.is_err() {
+                                return;
+                            }
+                            sent += piece.len();
+                            if how == Hostility::HugeChunked && sent >= 200 << 20 {
+                                let _ = sock.write_all(b"0\r\n\r\n").await;
+                                return;
+                            }
+                            if how == Hostility::Dribble {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                            }
+                        }
+                    }
+                    _ => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Peak resident memory of a finished child, in KiB, from `/usr/bin/time -f %M` (installed by the
+/// test command), and its output.
+fn run_measured(args: &[&str], envs: &[(&str, String)]) -> (std::process::Output, u64, Duration) {
+    let started = Instant::now();
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "PEAK_RSS_KIB=%M", env!("CARGO_BIN_EXE_bmplan")])
+        .args(args)
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let peak = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("PEAK_RSS_KIB="))
+        .next_back()
+        .and_then(|v| v.trim().parse().ok())
+        .expect("/usr/bin/time reports the peak");
+    (out, peak, took)
+}
+
+/// Seven hostile BMCs enrolled in one list with two healthy lab nodes: each hostile one is reported
+/// with what it did and where, within one `--timeout` (3 s) of its own, in bounded memory, and the
+/// two healthy nodes are enrolled. Before: the self-referencing collection alone grew `bmplan` to
+/// 7.6 GB and aborted the whole run with 0 of 5 enrolled; a slowloris cost 5 × the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_bmcs_in_an_enrollment_are_bounded_and_the_healthy_ones_are_enrolled() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = Lab::start(LabConfig {
+        nodes: 2,
+        switches: 1,
+        tls: false,
+        dir: dir.path().to_path_buf(),
+        ..LabConfig::default()
+    })
+    .await
+    .unwrap();
+    let m = lab.manifest().clone();
+    let kinds = [
+        (
+            "selfref",
+            Hostility::SelfReferencing,
+            "lists 20000 members, more than the 1024",
+        ),
+        (
+            "cycle",
+            Hostility::CycleOfLinks,
+            "as its own member: a cycle",
+        ),
+        (
+            "huge",
+            Hostility::HugeChunked,
+            "more than the 16 MiB this client reads",
+        ),
+        (
+            "endless",
+            Hostility::EndlessChunked,
+            "more than the 16 MiB this client reads",
+        ),
+        ("slowloris", Hostility::Slowloris, "within 3s"),
+        ("dribble", Hostility::Dribble, "within 3s"),
+        (
+            "redirect",
+            Hostility::RedirectLoop,
+            "redirects to /redfish/v1",
+        ),
+    ];
+    let mut csv = String::from("name,bmc_url,system_id,username,password\n");
+    for n in &m.nodes {
+        csv += &format!(
+            "{},{},{},{},{}\n",
+            n.name, n.bmc_http_url, n.system_id, n.username, n.password
+        );
+    }
+    for (name, how, _) in &kinds {
+        csv += &format!("{name},{},,root,pw\n", hostile_bmc(*how).await);
+    }
+    let list = dir.path().join("bmcs.csv");
+    std::fs::write(&list, csv).unwrap();
+    let envs = [
+        (
+            "BAREMETAL_INVENTORY",
+            format!("sqlite://{}", dir.path().join("inv.db").display()),
+        ),
+        (
+            "BAREMETAL_CREDENTIALS_KEY",
+            planner::credentials::CredentialsKey::generate().unwrap(),
+        ),
+    ];
+    let (out, peak_kib, took) = run_measured(
+        &[
+            "nodes",
+            "enroll",
+            list.to_str().unwrap(),
+            "--timeout",
+            "3",
+            "--json",
+        ],
+        &envs,
+    );
+    let shown = text(&out);
+    eprintln!(
+        "enrollment of 2 healthy + 7 hostile BMCs: {took:?}, peak RSS {} MiB",
+        peak_kib / 1024
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {shown}"));
+    let rows = report
+        .as_array()
+        .or_else(|| report["results"].as_array())
+        .unwrap_or_else(|| panic!("{report}"));
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {report}"))
+            .to_string()
+    };
+    for n in &m.nodes {
+        let r = row(&n.name);
+        assert!(r.contains("enrolled") || r.contains("created"), "{r}");
+    }
+    for (name, _, says) in &kinds {
+        let r = row(name);
+        assert!(r.contains(says), "{name}: wanted {says:?} in {r}");
+    }
+    // One timeout (3 s) per hostile BMC at most, all concurrent, plus start-up: never 5 × 3 s.
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    // Bodies are cut at 16 MiB each; the 20,000-member collection is refused whole.
+    assert!(peak_kib < 400 * 1024, "peak RSS {peak_kib} KiB");
+    lab.shutdown().await;
+}

@@ -189,6 +189,13 @@ pub enum BmcError {
         status: u16,
         messages: Vec<String>,
     },
+    #[error("{bmc}: {operation} failed: the BMC redirects to {location} (HTTP {status}); redirects are not followed, so credentials never leave the BMC's own address")]
+    Redirect {
+        bmc: String,
+        operation: String,
+        status: u16,
+        location: String,
+    },
     #[error("{bmc}: {operation} returned a body that is not the expected JSON: {detail}")]
     Decode {
         bmc: String,
@@ -260,7 +267,7 @@ impl BmcError {
     /// The HTTP status, for errors that carry one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            BmcError::Status { status, .. } => Some(*status),
+            BmcError::Status { status, .. } | BmcError::Redirect { status, .. } => Some(*status),
             BmcError::Unauthorized { .. } => Some(401),
             _ => None,
         }

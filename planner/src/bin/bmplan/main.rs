@@ -367,7 +367,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
                         detail: format!(
                             "the BMC manages {} systems ({}); choose one with --system",
                             many.len(),
-                            many.join(", ")
+                            planner::report::few(many)
                         ),
                     }
                     .into())

@@ -418,6 +418,19 @@ impl Client {
                     continue;
                 }
             }
+            if status.is_redirection() {
+                let location = headers
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(crate::rules::redacted)
+                    .unwrap_or_else(|| "nowhere (no Location)".into());
+                return Err(BmcError::Redirect {
+                    bmc: self.base.clone(),
+                    operation: operation.into(),
+                    status: status.as_u16(),
+                    location,
+                });
+            }
             if !status.is_success() {
                 return Err(BmcError::Status {
                     bmc: self.base.clone(),

@@ -178,6 +178,49 @@ impl RedfishBmc {
         Ok((uri, doc))
     }
 
+    /// The member links of the collection document `coll` read at `path`, refused (what and where)
+    /// when there are more than `max_members` or when one is the collection itself or one of its
+    /// parents: a cycle that would be read again and again.
+    fn checked_links(&self, path: &str, coll: &Value, op: &str) -> Result<Vec<Value>, BmcError> {
+        let links = inventory::member_links(coll);
+        let max = self.client.limits().max_members;
+        if links.len() > max {
+            return Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "the collection {} lists {} members, more than the {max} a collection may hold; not followed",
+                    crate::report::printable(path, false),
+                    links.len()
+                ),
+            });
+        }
+        let own = path.trim_end_matches('/');
+        let cyclic = links
+            .iter()
+            .filter_map(|l| l.get("@odata.id").and_then(Value::as_str))
+            .find(|u| {
+                let u = u
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or(u)
+                    .trim_end_matches('/');
+                u == own || own.starts_with(&format!("{u}/"))
+            });
+        if let Some(l) = cyclic {
+            return Err(BmcError::OverBudget {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!(
+                    "the collection {} lists {} as its own member: a cycle, not followed",
+                    crate::report::printable(path, false),
+                    crate::report::printable(l, false)
+                ),
+            });
+        }
+        Ok(links)
+    }
+
     /// Whether the walk may read one more document: a BMC that has already sent `max_documents`
     /// answers or `max_read_bytes` bytes in this operation is stopped and reported, at `next`.
     fn within_budget(&self, next: &str, op: &str) -> Result<(), BmcError> {
@@ -258,43 +301,7 @@ impl RedfishBmc {
     ) -> Result<Vec<(String, Value)>, BmcError> {
         self.within_budget(path, op)?;
         let coll = self.client.get_expanded(path, levels, op).await?;
-        let links = inventory::member_links(&coll);
-        let max = self.client.limits().max_members;
-        if links.len() > max {
-            return Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
-                    "the collection {} lists {} members, more than the {max} a collection may hold; not followed",
-                    crate::report::printable(path, false),
-                    links.len()
-                ),
-            });
-        }
-        // A member that is the collection itself (or its parent) would be read again and again.
-        let own = path.trim_end_matches('/');
-        if let Some(l) = links
-            .iter()
-            .filter_map(|l| l.get("@odata.id").and_then(Value::as_str))
-            .find(|u| {
-                let u = u
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or(u)
-                    .trim_end_matches('/');
-                u == own || own.starts_with(&format!("{u}/"))
-            })
-        {
-            return Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
-                    "the collection {} lists {} as its own member: a cycle, not followed",
-                    crate::report::printable(path, false),
-                    crate::report::printable(l, false)
-                ),
-            });
-        }
+        let links = self.checked_links(path, &coll, op)?;
         self.follow_all(&links, op).await
     }
 
@@ -433,10 +440,10 @@ impl Bmc for RedfishBmc {
 
     async fn systems(&self) -> Result<Vec<String>, BmcError> {
         let path = self.collection_path("Systems").await?;
-        Ok(members(&self.client.get(&path, "list systems").await?)
-            .iter()
-            .map(|m| last_segment(m))
-            .collect())
+        let coll = self.client.get(&path, "list systems").await?;
+        self.checked_links(&path, &coll, "list systems")?;
+        let listed = members(&coll);
+        Ok(listed.iter().map(|m| last_segment(m)).collect())
     }
 
     async fn inspect(&self, system: &str) -> Result<Inventory, BmcError> {
