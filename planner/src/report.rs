@@ -460,9 +460,12 @@ pub struct Style {
 }
 
 impl Style {
+    /// Colour is marked with private-use characters here and made escape sequences by
+    /// [`terminal_text`] only after everything else in the text has been made [`printable`]: the
+    /// only escapes that reach a terminal are these colours, never a BMC's or a file's.
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
+            format!("{MARK_OPEN}{code}{MARK_CLOSE}{s}{MARK_OPEN}0{MARK_CLOSE}")
         } else {
             s.to_string()
         }
@@ -489,8 +492,41 @@ fn value_text(v: &Option<Value>) -> String {
     }
 }
 
-/// `old → new`; long values are shown as a word diff (`similar`), so the change stands out.
-pub fn change_text(old: &str, new: &str, style: Style) -> String {
+const MARK_OPEN: char = '\u{E000}';
+const MARK_CLOSE: char = '\u{E001}';
+/// The SGR codes [`Style`] paints with: reset, bold, red, green, yellow.
+const COLOURS: [&str; 5] = ["0", "1", "31", "32", "33"];
+
+/// A rendered text made safe for a terminal: every control character in it escaped (line breaks
+/// kept), then [`Style`]'s colour marks turned into their escape sequences.
+fn terminal_text(text: &str) -> String {
+    let safe = printable(text, true);
+    if !safe.contains(MARK_OPEN) {
+        return safe.into_owned();
+    }
+    let mut out = String::with_capacity(safe.len());
+    let mut rest: &str = &safe;
+    while let Some(i) = rest.find(MARK_OPEN) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + MARK_OPEN.len_utf8()..];
+        match after.find(MARK_CLOSE) {
+            Some(j) if COLOURS.contains(&&after[..j]) => {
+                out.push_str(&format!("\x1b[{}m", &after[..j]));
+                rest = &after[j + MARK_CLOSE.len_utf8()..];
+            }
+            _ => {
+                out.push_str("\\u{e000}");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `old → new`; long values are shown as a word diff (`similar`), so the change stands out. Colour
+/// is marked, not sent: the text goes through [`plan_text`].
+fn change_text(old: &str, new: &str, style: Style) -> String {
     if old.len() + new.len() <= 80 {
         return format!("{old} → {new}");
     }
@@ -507,8 +543,13 @@ pub fn change_text(old: &str, new: &str, style: Style) -> String {
     out
 }
 
-/// The plan as an operator reads it before approving: every disruption, wave by wave.
+/// The plan as an operator reads it before approving: every disruption, wave by wave. Safe for a
+/// terminal: what BMCs, switches and files said is escaped; only its own colours are sent.
 pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
+    terminal_text(&plan_text_marked(p, style))
+}
+
+fn plan_text_marked(p: &crate::run::Prepared, style: Style) -> String {
     use crate::plan::Action;
     let mut s = String::new();
     let plan = &p.plan;
@@ -753,7 +794,12 @@ fn status_text(status: crate::drift::Status, style: Style) -> String {
 }
 
 /// The drift report for a terminal.
+/// The drift report as text, safe for a terminal as [`plan_text`] is.
 pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
+    terminal_text(&drift_text_marked(r, style))
+}
+
+fn drift_text_marked(r: &crate::drift::DriftReport, style: Style) -> String {
     use crate::drift::Status;
     let mut s = String::new();
     let m = &r.summary;
@@ -807,6 +853,10 @@ pub fn drift_text(r: &crate::drift::DriftReport, style: Style) -> String {
 
 /// The drift report for a change ticket.
 pub fn drift_markdown(r: &crate::drift::DriftReport) -> String {
+    printable(&drift_markdown_raw(r), true).into_owned()
+}
+
+fn drift_markdown_raw(r: &crate::drift::DriftReport) -> String {
     let mut s = String::new();
     let m = &r.summary;
     let _ = writeln!(s, "# Drift report\n");
@@ -881,7 +931,12 @@ fn xml(s: &str) -> String {
 
 /// The drift report as JUnit XML: one test case per node and per port; drift is a failure and an
 /// unreachable device an error, so a CI pipeline fails on either.
+/// JUnit XML, which cannot hold control characters: they are escaped as text.
 pub fn drift_junit(r: &crate::drift::DriftReport) -> String {
+    printable(&drift_junit_raw(r), true).into_owned()
+}
+
+fn drift_junit_raw(r: &crate::drift::DriftReport) -> String {
     use crate::drift::Status;
     let m = &r.summary;
     let tests = m.nodes + m.ports;
@@ -976,6 +1031,17 @@ pub fn drift_junit(r: &crate::drift::DriftReport) -> String {
 #[cfg(test)]
 mod table_tests {
     use super::*;
+
+    #[test]
+    fn terminal_text_escapes_what_it_was_given_and_sends_only_its_own_colours() {
+        let style = Style { color: true };
+        let hostile = "model \u{1b}]0;owned\u{7}\u{1b}[2J";
+        let t = terminal_text(&format!("{} {hostile}\n", style.red("-")));
+        assert_eq!(t, "\u{1b}[31m-\u{1b}[0m model \\u{1b}]0;owned\\u{7}\\u{1b}[2J\n");
+        // A mark that is not one of ours is shown, not obeyed.
+        let t = terminal_text("\u{E000}8\u{E001}hidden");
+        assert!(!t.contains('\u{1b}') && t.contains("hidden"), "{t:?}");
+    }
 
     #[test]
     fn a_70_kb_cell_is_cut_and_an_escape_sequence_is_shown_escaped() {

@@ -543,3 +543,37 @@ async fn hostile_bmcs_in_an_enrollment_are_bounded_and_the_healthy_ones_are_enro
     assert!(peak_kib < 400 * 1024, "peak RSS {peak_kib} KiB");
     lab.shutdown().await;
 }
+
+/// `inspect` refuses what would leak or mislead before any connection: TLS trust given for an
+/// http:// URL (it used to be ignored and the BMC read in clear), and a URL carrying a password.
+#[test]
+fn inspect_refuses_tls_flags_on_http_and_credentials_in_the_url() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bmplan"))
+            .args(args)
+            .env("HOSTILE_PW", "pw")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let fp = "ab".repeat(32);
+    let closed = format!("127.0.0.1:{}", common::free_port());
+    for flags in [
+        vec!["--fingerprint", fp.as_str()],
+        vec!["--ca-cert", "/etc/hostname"],
+    ] {
+        let url = format!("http://{closed}");
+        let mut args = vec!["inspect", url.as_str(), "--username", "root", "--password-env", "HOSTILE_PW"];
+        args.extend(flags.iter().copied());
+        let out = run(&args);
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(shown.contains("the URL is http://"), "{shown}");
+    }
+    let url = format!("https://root:hunter2@{closed}");
+    let out = run(&["inspect", &url, "--username", "root", "--password-env", "HOSTILE_PW"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("carries a user or password"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}

@@ -8,7 +8,7 @@ resource "baremetal_node" "r1u01" {
   bmc_url   = "https://10.1.0.11"
   username  = "root"
   password  = var.bmc_password
-  ca_cert   = "/etc/pki/bmc-ca.pem"
+  ca_cert   = "${path.module}/bmc-ca.pem" # the PEM bundle of the CA that issued the BMCs' certificates
   rack      = "r1"
   profile   = "compute"
 

@@ -342,6 +342,14 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
             args.password_env
         )
     })?;
+    if (args.ca_cert.is_some() || args.fingerprint.is_some())
+        && args.url.trim().to_ascii_lowercase().starts_with("http://")
+    {
+        anyhow::bail!(
+            "{}: --ca-cert and --fingerprint verify TLS, but the URL is http://: the BMC would be reached in clear, unverified; use https://",
+            planner::rules::redacted(&args.url)
+        );
+    }
     let tls = match (args.ca_cert, args.fingerprint, args.insecure) {
         (Some(ca), _, _) => TlsTrust::CaBundle(ca),
         (_, Some(fp), _) => TlsTrust::Fingerprint(fp),

@@ -96,6 +96,12 @@ impl Client {
                 detail: "expected an http or https URL with a host".into(),
             });
         }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(BmcError::BadEndpoint {
+                bmc: crate::rules::redacted(&ep.url),
+                detail: "the URL carries a user or password; give them as the username and password, never in the URL".into(),
+            });
+        }
         let base = parsed.origin().ascii_serialization();
         let http = http_client(&ep)?;
         let permits = Semaphore::new(ep.limits.max_connections.max(1));
