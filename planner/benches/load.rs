@@ -49,7 +49,12 @@ fn main() {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         match flag.as_str() {
-            "--networks" => networks = it.next().and_then(|v| v.parse().ok()).expect("--networks N"),
+            "--networks" => {
+                networks = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--networks N")
+            }
             "--runs" => runs = it.next().and_then(|v| v.parse().ok()).expect("--runs R"),
             "--bench" => {}
             other => panic!("unknown argument {other}"),

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod drift;
 pub mod enroll;
 pub mod flavor;
+pub mod fuzz;
 pub mod host;
 pub mod inventory;
 pub mod lifecycle;

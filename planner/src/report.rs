@@ -1037,7 +1037,10 @@ mod table_tests {
         let style = Style { color: true };
         let hostile = "model \u{1b}]0;owned\u{7}\u{1b}[2J";
         let t = terminal_text(&format!("{} {hostile}\n", style.red("-")));
-        assert_eq!(t, "\u{1b}[31m-\u{1b}[0m model \\u{1b}]0;owned\\u{7}\\u{1b}[2J\n");
+        assert_eq!(
+            t,
+            "\u{1b}[31m-\u{1b}[0m model \\u{1b}]0;owned\\u{7}\\u{1b}[2J\n"
+        );
         // A mark that is not one of ours is shown, not obeyed.
         let t = terminal_text("\u{E000}8\u{E001}hidden");
         assert!(!t.contains('\u{1b}') && t.contains("hidden"), "{t:?}");

@@ -193,7 +193,6 @@ fn files(dir: &Path, exts: &[&str]) -> Vec<Vec<u8>> {
 
 #[test]
 fn fuzz_hcl_loader() {
-    use planner::load::{load_sources, LoadOptions};
     let mut corpus = files(&repo("examples"), &[".tf"]);
     corpus.extend(files(&repo("fuzz/seeds/hcl_loader"), &[""]));
     let dict: &[&[u8]] = &[
@@ -224,38 +223,13 @@ fn fuzz_hcl_loader() {
         b"#",
         b"//",
     ];
-    let opts = LoadOptions {
-        env: Some(Vec::new()),
-        ..LoadOptions::default()
-    };
-    let dir = Path::new("/nonexistent-bmplan-fuzz");
     fuzz("hcl_loader", corpus, dict, |data| {
-        let text = String::from_utf8_lossy(data);
-        // file() of a device or of /proc would read what is not configuration.
-        if text.contains("/dev") || text.contains("/proc") || text.contains("/sys") {
-            return;
-        }
-        let main = PathBuf::from("/nonexistent-bmplan-fuzz/main.tf");
-        match load_sources(dir, vec![(main, text.into_owned())], &opts) {
-            Ok(l) => {
-                let _ = planner::model::Desired::from_loaded(&l);
-            }
-            Err(errors) => {
-                // Every error of a loaded file says where it is, or is about a whole file.
-                for e in &errors.0 {
-                    let _ = e.to_string();
-                }
-            }
-        }
+        planner::fuzz::hcl_loader(&String::from_utf8_lossy(data))
     });
 }
 
 #[test]
 fn fuzz_redfish_documents() {
-    use planner::bmc::redfish::client::{expand_levels, extended_info};
-    use planner::bmc::redfish::inventory as inv;
-    use planner::bmc::BiosRegistry;
-    use serde_json::Value;
     let mut corpus = files(&repo("planner/tests/fixtures/redfish"), &[".json"]);
     corpus.extend(
         files(
@@ -278,38 +252,16 @@ fn fuzz_redfish_documents() {
         b"\"Attributes\":{",
         b"\"Links\":{",
     ];
-    fuzz("redfish_documents", corpus, dict, |data| {
-        let Ok(doc) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        let _ = inv::cpu_summary(&doc);
-        let _ = inv::processor_arch(&doc);
-        let _ = inv::nic(&doc);
-        let _ = inv::port_lldp(&doc);
-        let _ = inv::drive(&doc);
-        let _ = inv::volume(&doc, "RAID.1");
-        let _ = inv::controller(&doc);
-        let _ = inv::firmware(&doc);
-        let _ = inv::members(&doc);
-        let _ = inv::member_links(&doc);
-        let _ = inv::nav(&doc, "Storage");
-        let _ = inv::link(&doc, "/Bios");
-        let _ = expand_levels(&doc);
-        let _ = extended_info(&doc);
-        let reg = BiosRegistry::from_redfish(&doc);
-        if let Some(attrs) = doc.get("Attributes").and_then(Value::as_object) {
-            let _ = reg.validate(attrs);
-        }
-        if let Some(s) = doc.as_str() {
-            let _ = inv::normalize_mac(s);
-            let _ = inv::last_segment(s);
-        }
-    });
+    fuzz(
+        "redfish_documents",
+        corpus,
+        dict,
+        planner::fuzz::redfish_documents,
+    );
 }
 
 #[test]
 fn fuzz_switch_output() {
-    use planner::switch::{eapi, ios, netconf};
     let corpus = files(&repo("fuzz/seeds/switch_output"), &[""]);
     let dict: &[&[u8]] = &[
         b"interface GigabitEthernet0/1\n",
@@ -321,21 +273,7 @@ fn fuzz_switch_output() {
         b"!\n",
     ];
     fuzz("switch_output", corpus, dict, |data| {
-        let text = String::from_utf8_lossy(data);
-        let _ = ios::parse_vlans(&text);
-        let _ = ios::parse_interfaces(&text);
-        let _ = ios::canonical(&text);
-        let _ = netconf::parse_config(&text);
-        let _ = netconf::rpc_errors(&text);
-        let _ = eapi::canonical(&text);
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            let null = serde_json::Value::Null;
-            let _ = eapi::parse_state(
-                &v,
-                v.get("switchports").unwrap_or(&null),
-                v.get("interfaces").unwrap_or(&null),
-            );
-        }
+        planner::fuzz::switch_output(&String::from_utf8_lossy(data))
     });
 }
 
@@ -431,7 +369,7 @@ async fn fuzz_redfish_walker_against_a_mutating_bmc() {
     use planner::bmc::{Bmc, Endpoint, Limits, TlsTrust};
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let root = repo("planner/tests/fixtures/mockups/dmtf-rackmount1");
     let mut docs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -458,24 +396,9 @@ async fn fuzz_redfish_walker_against_a_mutating_bmc() {
         while let Ok((mut sock, _)) = listener.accept().await {
             let table = table.clone();
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&req).to_string();
-                let path = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .split('?')
-                    .next()
-                    .unwrap_or("/")
-                    .trim_end_matches('/')
-                    .to_string();
+                let Some(path) = common::read_request_path(&mut sock).await else {
+                    return;
+                };
                 let body = table.lock().unwrap().get(&path).cloned();
                 let resp = match body {
                     Some(b) => {

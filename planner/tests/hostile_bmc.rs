@@ -123,7 +123,7 @@ resource "baremetal_node" "n" {
 async fn canned_server(
     body: impl Fn(u16) -> String + Send + Sync + 'static,
 ) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -134,13 +134,8 @@ async fn canned_server(
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let body = body.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 16384];
-                let mut got = Vec::new();
-                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
+                if common::read_request_path(&mut sock).await.is_none() {
+                    return;
                 }
                 let b = body(port);
                 let resp = format!(
@@ -300,7 +295,7 @@ enum Hostility {
 /// (the root itself is honest, except for the slowloris and the redirect loop). Written here, byte by
 /// byte, because no well-behaved server would do any of it.
 async fn hostile_bmc(how: Hostility) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -309,24 +304,9 @@ async fn hostile_bmc(how: Hostility) -> String {
                 return;
             };
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&req).to_string();
-                let path = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .split('?')
-                    .next()
-                    .unwrap_or("/")
-                    .trim_end_matches('/')
-                    .to_string();
+                let Some(path) = common::read_request_path(&mut sock).await else {
+                    return;
+                };
                 let json = |body: String| {
                     format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -563,7 +543,14 @@ fn inspect_refuses_tls_flags_on_http_and_credentials_in_the_url() {
         vec!["--ca-cert", "/etc/hostname"],
     ] {
         let url = format!("http://{closed}");
-        let mut args = vec!["inspect", url.as_str(), "--username", "root", "--password-env", "HOSTILE_PW"];
+        let mut args = vec![
+            "inspect",
+            url.as_str(),
+            "--username",
+            "root",
+            "--password-env",
+            "HOSTILE_PW",
+        ];
         args.extend(flags.iter().copied());
         let out = run(&args);
         let shown = text(&out);
@@ -571,7 +558,14 @@ fn inspect_refuses_tls_flags_on_http_and_credentials_in_the_url() {
         assert!(shown.contains("the URL is http://"), "{shown}");
     }
     let url = format!("https://root:hunter2@{closed}");
-    let out = run(&["inspect", &url, "--username", "root", "--password-env", "HOSTILE_PW"]);
+    let out = run(&[
+        "inspect",
+        &url,
+        "--username",
+        "root",
+        "--password-env",
+        "HOSTILE_PW",
+    ]);
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("carries a user or password"), "{shown}");

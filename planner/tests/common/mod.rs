@@ -504,3 +504,28 @@ pub async fn mockup_at(tree: &Path) -> Peer {
         _dir: dir,
     }
 }
+
+/// Reads one HTTP request's head from a raw socket (for servers written in a test to misbehave on
+/// purpose) and returns its path without query or trailing slash; `None` when the peer went away.
+pub async fn read_request_path(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&req).to_string();
+    Some(
+        head.split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .split('?')
+            .next()
+            .unwrap_or("/")
+            .trim_end_matches('/')
+            .to_string(),
+    )
+}

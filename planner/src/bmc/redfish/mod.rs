@@ -185,15 +185,14 @@ impl RedfishBmc {
         let links = inventory::member_links(coll);
         let max = self.client.limits().max_members;
         if links.len() > max {
-            return Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
+            return Err(self.over_budget(
+                op,
+                format!(
                     "the collection {} lists {} members, more than the {max} a collection may hold; not followed",
                     crate::report::printable(path, false),
                     links.len()
                 ),
-            });
+            ));
         }
         let own = path.trim_end_matches('/');
         let cyclic = links
@@ -208,17 +207,24 @@ impl RedfishBmc {
                 u == own || own.starts_with(&format!("{u}/"))
             });
         if let Some(l) = cyclic {
-            return Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
+            return Err(self.over_budget(
+                op,
+                format!(
                     "the collection {} lists {} as its own member: a cycle, not followed",
                     crate::report::printable(path, false),
                     crate::report::printable(l, false)
                 ),
-            });
+            ));
         }
         Ok(links)
+    }
+
+    fn over_budget(&self, op: &str, detail: String) -> BmcError {
+        BmcError::OverBudget {
+            bmc: self.bmc(),
+            operation: op.into(),
+            detail,
+        }
     }
 
     /// Whether the walk may read one more document: a BMC that has already sent `max_documents`
@@ -241,14 +247,13 @@ impl RedfishBmc {
             None
         };
         match over {
-            Some(what) => Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
+            Some(what) => Err(self.over_budget(
+                op,
+                format!(
                     "{what}; the next link was {}",
                     crate::report::printable(next, false)
                 ),
-            }),
+            )),
             None => Ok(()),
         }
     }
@@ -262,14 +267,13 @@ impl RedfishBmc {
     ) -> Result<Vec<(String, Value)>, BmcError> {
         let max = self.client.limits().max_members;
         if links.len() > max {
-            return Err(BmcError::OverBudget {
-                bmc: self.bmc(),
-                operation: op.into(),
-                detail: format!(
+            return Err(self.over_budget(
+                op,
+                format!(
                     "a list of {} links, more than the {max} one resource may list; not followed",
                     links.len()
                 ),
-            });
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         futures_util::future::try_join_all(
