@@ -295,6 +295,7 @@ fn fuzz_bmc_list_enroller() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
     let mut corpus = files(&repo("examples/inventory"), &[".csv", ".json"]);
+    corpus.extend(files(&repo("fuzz/seeds/bmc_list"), &[""]));
     corpus.push(
         b"name,bmc_url,system_id,username,password,ca_cert,fingerprint,insecure\n\
           r1,https://10.0.0.1,,root,pw,ca.pem,,\nr2,https://10.0.0.2,1,root,env:HOME,,,true\n"

@@ -521,6 +521,37 @@ async fn hostile_bmcs_in_an_enrollment_are_bounded_and_the_healthy_ones_are_enro
     assert!(took < Duration::from_secs(12), "{took:?}");
     // Bodies are cut at 16 MiB each; the 20,000-member collection is refused whole.
     assert!(peak_kib < 400 * 1024, "peak RSS {peak_kib} KiB");
+
+    // Each on its own, with `inspect`: its time and memory.
+    let mut table = String::from("| BMC | exit | seconds | peak RSS MiB |\n|---|---|---|---|\n");
+    for (name, how, says) in &kinds {
+        let url = hostile_bmc(*how).await;
+        let (out, peak_kib, took) = run_measured(
+            &[
+                "inspect",
+                &url,
+                "--username",
+                "root",
+                "--password-env",
+                "HOSTILE_PW",
+                "--timeout",
+                "3",
+            ],
+            &[("HOSTILE_PW", "pw".to_string())],
+        );
+        let shown = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{name}: {shown}");
+        assert!(shown.contains(says), "{name}: wanted {says:?} in {shown}");
+        assert!(took < Duration::from_secs(8), "{name}: {took:?}");
+        assert!(peak_kib < 200 * 1024, "{name}: peak RSS {peak_kib} KiB");
+        table += &format!(
+            "| {name} | {} | {:.2} | {} |\n",
+            out.status.code().unwrap_or(-1),
+            took.as_secs_f64(),
+            peak_kib / 1024
+        );
+    }
+    eprintln!("bmplan inspect --timeout 3, one hostile BMC each:\n{table}");
     lab.shutdown().await;
 }
 
