@@ -934,3 +934,34 @@ async fn a_server_enrolled_later_takes_the_profile_for_its_serial_before_one_for
         );
     }
 }
+
+/// Names are judged by the inventory itself, whichever front end brings them: empty, control
+/// characters (a terminal escape), over 253 bytes and surrounding spaces are refused, on both
+/// backends, and nothing is recorded.
+#[tokio::test]
+async fn bad_names_are_refused_by_the_inventory_whatever_the_front_end() {
+    for db in common::backends().await {
+        let inv = open(&db.url).await;
+        let long = "n".repeat(254);
+        for bad in ["", "\u{1b}[2Jowned", long.as_str(), " padded"] {
+            let e = inv.put_project(bad, None, None).await.unwrap_err();
+            assert!(matches!(e, InventoryError::Invalid(_)), "{e}");
+            let e = inv
+                .enroll(
+                    &reg(bad),
+                    &Verification::Inspected(Box::new(hw(
+                        "U1",
+                        "S1",
+                        "Dell Inc.",
+                        "x86_64",
+                        8,
+                        64.0,
+                    ))),
+                )
+                .await
+                .unwrap_err();
+            assert!(e.to_string().starts_with("node: "), "{e}");
+        }
+        assert!(inv.nodes(&NodeFilter::default()).await.unwrap().is_empty());
+    }
+}

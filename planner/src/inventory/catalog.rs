@@ -197,6 +197,7 @@ impl Inventory {
 
     /// Creates or replaces a network (admin).
     pub async fn put_network(&self, n: &NetworkSpec) -> Result<()> {
+        super::valid_name("network", &n.name)?;
         self.put_doc(NETWORKS, &n.name, n).await
     }
 
@@ -229,6 +230,7 @@ impl Inventory {
 
     /// Creates or replaces a profile as written (its template is merged in when it is used).
     pub async fn put_profile(&self, name: &str, layer: &ProfileLayer) -> Result<()> {
+        super::valid_name("profile", name)?;
         self.put_doc(PROFILES, name, layer).await
     }
 

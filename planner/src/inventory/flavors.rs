@@ -38,6 +38,7 @@ impl Inventory {
 
     /// Creates or replaces a flavor (admin).
     pub async fn put_flavor(&self, flavor: &Flavor) -> Result<()> {
+        super::valid_name("flavor", &flavor.name)?;
         self.authorize(
             Object::Flavor,
             Access::Write,

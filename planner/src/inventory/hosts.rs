@@ -148,6 +148,7 @@ impl Inventory {
     /// Allocates a node to a new host, atomically: the host row, the node's allocation, the quota
     /// check and the audit entry commit together or not at all.
     pub async fn create_host(&self, req: &NewHost) -> Result<HostRecord> {
+        super::valid_name("host", &req.name)?;
         let project = match req
             .project
             .as_deref()

@@ -118,6 +118,12 @@ pub enum InventoryError {
     Invalid(String),
 }
 
+/// Every name the inventory records (nodes, switches, networks, profiles, flavors, hosts, projects)
+/// follows [`crate::rules::name_ok`], whichever front end brought it.
+fn valid_name(kind: &str, name: &str) -> Result<()> {
+    crate::rules::name_ok(name).map_err(|m| InventoryError::Invalid(format!("{kind}: {m}")))
+}
+
 impl InventoryError {
     fn db(operation: impl Into<String>) -> impl FnOnce(sqlx::Error) -> InventoryError {
         let operation = operation.into();

@@ -381,6 +381,7 @@ impl Inventory {
         reg: &NodeRegistration,
         verification: &Verification,
     ) -> Result<EnrollOutcome> {
+        super::valid_name("node", &reg.name)?;
         self.authorize(Object::Node, Access::Write, None, "node.enroll", &reg.name)
             .await?;
         let key = self.key()?;

@@ -24,6 +24,7 @@ impl Inventory {
         max_hosts: Option<i64>,
         max_nodes: Option<i64>,
     ) -> Result<ProjectRecord> {
+        super::valid_name("project", name)?;
         self.authorize(Object::Project, Access::Write, None, "project.put", name)
             .await?;
         if name.trim().is_empty() || name.contains(',') {

@@ -33,6 +33,7 @@ pub struct SwitchRegistration {
 impl Inventory {
     /// Creates or updates a switch (admin); the password is sealed.
     pub async fn put_switch(&self, reg: &SwitchRegistration) -> Result<SwitchRecord> {
+        super::valid_name("switch", &reg.name)?;
         self.authorize(Object::Switch, Access::Write, None, "switch.put", &reg.name)
             .await?;
         let key = self.key()?;
