@@ -155,6 +155,8 @@ fn cases() -> Vec<Case> {
         case("jsondecode of broken JSON", "locals {\n  s = jsondecode(\"{\")\n}\n", 2, "not JSON"),
         case("unknown function", "locals {\n  s = nosuch(1)\n}\n", 2, "nosuch"),
         case("dynamic block without for_each", &with_url("  dynamic \"port\" {\n    content {\n      switch = \"{switch}\"\n      port   = \"{port2}\"\n    }\n  }"), 8, "needs for_each"),
+        case("timeouts with a typo", &with_url("  timeouts {\n    craete = \"40m\"\n  }"), 9, "did you mean \"create\""),
+        case("timeouts not a duration", &with_url("  timeouts {\n    create = \"forty minutes\"\n  }"), 9, "is not a duration"),
         case("locals holding a block", "locals {\n  inner {\n  }\n}\n", 2, "locals hold attributes"),
         // Syntax and text.
         case("unterminated string", &net("  name    = \"extra\n  vlan_id = 200"), 2, "malformed HCL"),

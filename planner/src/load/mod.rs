@@ -612,11 +612,13 @@ fn eval_body(
             }
             Structure::Block(b) => {
                 let ident = b.ident.as_str();
-                if ident == "lifecycle"
-                    || ident == "timeouts"
-                    || ident == "connection"
-                    || ident == "provisioner"
-                {
+                if ident == "timeouts" && prefix.is_empty() {
+                    // Read by the provider, not the plan; judged here all the same, so that a typo
+                    // or a duration that does not parse is an error, not a default.
+                    check_timeouts(file, b, ctx)?;
+                    continue;
+                }
+                if ident == "lifecycle" || ident == "connection" || ident == "provisioner" {
                     continue;
                 }
                 if ident == "dynamic" {
@@ -702,6 +704,44 @@ fn eval_body(
         }
     }
     Ok(out)
+}
+
+/// A `timeouts { create = "40m" }` block: known operations, and durations that parse.
+fn check_timeouts(file: &File, b: &Block, ctx: &Context) -> Result<(), LoadError> {
+    const OPS: [&str; 3] = ["create", "update", "delete"];
+    for s in b.body.iter() {
+        let Structure::Attribute(a) = s else {
+            return Err(err_at(
+                file,
+                s.span(),
+                "timeouts holds durations (create = \"40m\"), not blocks".into(),
+            ));
+        };
+        let key = a.key.as_str();
+        if !OPS.contains(&key) {
+            return Err(err_at(
+                file,
+                a.span(),
+                format!(
+                    "timeouts: unsupported argument {key:?}{}; it takes create, update, delete",
+                    strict::did_you_mean(key, OPS)
+                ),
+            ));
+        }
+        let expr: hcl::Expression = a.value.clone().into();
+        let v = expr
+            .evaluate(ctx)
+            .map_err(|e| err_at(file, a.span(), format!("timeouts.{key}: {}", e.kind())))?;
+        let text = v.as_str().unwrap_or_default();
+        if let Err(m) = schema::parse_duration(text) {
+            return Err(err_at(
+                file,
+                a.span(),
+                format!("timeouts.{key}: {v} is not a duration: {m}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn push_block(out: &mut Map<String, Value>, name: &str, o: Map<String, Value>) {
