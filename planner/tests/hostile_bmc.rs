@@ -349,7 +349,7 @@ async fn hostile_bmc(how: Hostility) -> String {
                         let _ = sock.write_all(json(body.to_string()).as_bytes()).await;
                     }
                     Hostility::HugeChunked | Hostility::EndlessChunked | Hostility::Dribble
-                        if path == "/redfish/v1/Systems" =>
+                        if path.starts_with("/redfish/v1/Systems") =>
                     {
                         let _ = sock
                             .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
@@ -552,6 +552,61 @@ async fn hostile_bmcs_in_an_enrollment_are_bounded_and_the_healthy_ones_are_enro
         );
     }
     eprintln!("bmplan inspect --timeout 3, one hostile BMC each:\n{table}");
+
+    // And `plan` over the same: every hostile node is reported unreachable with its reason, the
+    // healthy one is planned, in one timeout.
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir(&cfg).unwrap();
+    let mut tf = String::from(
+        "resource \"baremetal_profile\" \"p\" {\n  name = \"p\"\n  bios = { ProcTurboMode = \"Disabled\" }\n}\n",
+    );
+    let good = &m.nodes[0];
+    let node = |name: &str, url: &str, system: &str, user: &str, pw: &str| {
+        format!(
+            "resource \"baremetal_node\" \"{name}\" {{\n  name      = \"{name}\"\n  bmc_url   = \"{url}\"\n  system_id = \"{system}\"\n  username  = \"{user}\"\n  password  = \"{pw}\"\n  profile   = baremetal_profile.p.name\n}}\n"
+        )
+    };
+    tf += &node(
+        "healthy",
+        &good.bmc_http_url,
+        &good.system_id,
+        &good.username,
+        &good.password,
+    );
+    for (name, how, _) in &kinds {
+        tf += &node(name, &hostile_bmc(*how).await, "1", "root", "pw");
+    }
+    std::fs::write(cfg.join("main.tf"), tf).unwrap();
+    let (out, peak_kib, took) = run_measured(
+        &["plan", cfg.to_str().unwrap(), "--bmc-timeout", "3"],
+        &[envs[0].clone()],
+    );
+    let shown = text(&out);
+    eprintln!(
+        "plan of 1 healthy + 7 hostile nodes: {took:?}, peak RSS {} MiB",
+        peak_kib / 1024
+    );
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("healthy") && shown.contains("ProcTurboMode"),
+        "{shown}"
+    );
+    for (name, how, says) in &kinds {
+        // A plan reads the system it is given (`/Systems/1`) without listing the collection: the
+        // self-referencing and cyclic collections are not on its path, the rest are.
+        let says = match how {
+            Hostility::SelfReferencing | Hostility::CycleOfLinks => "",
+            _ => says,
+        };
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.contains(&format!("unreachable node {name}:")) && l.contains(says)),
+            "{name} not reported with {says:?}: {shown}"
+        );
+    }
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    assert!(peak_kib < 400 * 1024, "peak RSS {peak_kib} KiB");
     lab.shutdown().await;
 }
 

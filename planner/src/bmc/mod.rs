@@ -265,6 +265,15 @@ fn problems_list(p: &[String]) -> String {
 
 impl BmcError {
     /// The HTTP status, for errors that carry one.
+    /// Whether the BMC did not answer within the request's deadline.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            BmcError::Timeout { .. } => true,
+            BmcError::Transport { error, .. } => error.is_timeout(),
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             BmcError::Status { status, .. } | BmcError::Redirect { status, .. } => Some(*status),

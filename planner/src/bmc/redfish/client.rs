@@ -57,6 +57,10 @@ pub struct Client {
     /// Answers read so far, and their bytes: what a walk's budget is measured against.
     documents: AtomicU64,
     bytes: AtomicU64,
+    /// Set for read-only passes: once a request has used its whole deadline, later requests fail
+    /// at once (`timed_out` records that one did).
+    give_up_after_timeout: bool,
+    timed_out: AtomicBool,
 }
 
 /// How many levels of subordinate resources the service inlines in one answer with
@@ -115,11 +119,19 @@ impl Client {
             expand_refused: AtomicBool::new(false),
             documents: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            give_up_after_timeout: false,
+            timed_out: AtomicBool::new(false),
         })
     }
 
     pub fn address(&self) -> &str {
         &self.base
+    }
+
+    /// For a read-only pass: after one request has used its whole deadline, the others fail at once
+    /// (a BMC that did not answer in the timeout is not waited for again by the same pass).
+    pub fn give_up_after_a_timeout(&mut self) {
+        self.give_up_after_timeout = true;
     }
 
     /// The bounds this client was made with.
@@ -333,6 +345,33 @@ impl Client {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        let limits = self.ep.limits;
+        if self.give_up_after_timeout && self.timed_out.load(Ordering::Relaxed) {
+            return Err(BmcError::Timeout {
+                bmc: self.base.clone(),
+                operation: format!("{operation} (not asked: an earlier request of this pass got no answer in time)"),
+                after: limits.request_timeout,
+            });
+        }
+        let result = self
+            .request_within(method, path, body, if_match, operation)
+            .await;
+        if let Err(e) = &result {
+            if e.is_timeout() {
+                self.timed_out.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    async fn request_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+        operation: &str,
+    ) -> Result<Response, BmcError> {
         let needs_auth = !matches!(path.trim_end_matches('/'), "/redfish/v1" | "/redfish");
         let limits = self.ep.limits;
         let deadline = Instant::now() + limits.request_timeout;
