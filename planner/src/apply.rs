@@ -848,7 +848,7 @@ pub async fn apply(
                     progress(&Progress::Succeeded { step: s.id.clone() });
                     report.succeeded.push(s.id.clone());
                     if let Some(state) = plan.applied.get(&format!("switch {sw_name}")) {
-                        inv.record_applied(&format!("switch {sw_name}"), state, run_id)
+                        inv.record_applied(&format!("switch {sw_name}"), state, None, run_id)
                             .await?;
                     }
                 }
@@ -869,7 +869,8 @@ pub async fn apply(
             .filter(|n| !node_failed.contains(*n) && !node_skipped.contains(*n))
         {
             if let Some(state) = plan.applied.get(n) {
-                inv.record_applied(n, state, run_id).await?;
+                inv.record_applied(n, state, plan.before.get(n), run_id)
+                    .await?;
             }
         }
         failed_nodes.extend(node_failed);

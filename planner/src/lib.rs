@@ -3,8 +3,10 @@
 //! Modules are named after domain nouns: `bmc` (reaching BMCs over Redfish), `switch` (top-of-rack
 //! switches), `lifecycle` (the node state machine), `flavor` (matching and best fit), `project` (roles
 //! and permissions), `credentials` (sealing at rest), `inventory` (the sqlx store), `enroll` (bulk
-//! enrollment and discovery), `report` and `demo`. The planning core (`model`, `load`, `diff`, `plan`,
-//! `apply`) arrives with its issue.
+//! enrollment and discovery), `report` and `demo`. The planning core: `load` (HCL to resource
+//! instances), `rules` (the static rules both tools apply), `model` (the desired state), `observe`
+//! (live state), `diff`, `plan`, `drift`, `run` and `apply` (journaled waves), `converge` (the
+//! provider's path) and `host` (deployment).
 
 pub mod apply;
 pub mod bmc;

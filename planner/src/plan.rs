@@ -97,6 +97,9 @@ pub struct Plan {
     pub observed_fingerprint: String,
     /// What to record as applied once the node's steps succeed (for out-of-band detection).
     pub applied: BTreeMap<String, BTreeMap<String, Value>>,
+    /// What the devices showed before, for the same paths as `applied` (the audit's `before`).
+    #[serde(default)]
+    pub before: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -431,12 +434,27 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                 .map(|(name, s)| (format!("switch {name}"), s.managed.clone())),
         )
         .collect();
+    let before = diff
+        .nodes
+        .iter()
+        .filter(|(n, _)| waves.iter().any(|w| w.nodes.contains(n)))
+        .map(|(n, d)| {
+            let live = d
+                .items
+                .iter()
+                .filter(|i| d.applied.contains_key(&i.path))
+                .filter_map(|i| i.live.clone().map(|v| (i.path.clone(), v)))
+                .collect();
+            (n.clone(), live)
+        })
+        .collect();
     Plan {
         steps,
         waves,
         disruptions,
         observed_fingerprint: fingerprint(diff),
         applied,
+        before,
     }
 }
 

@@ -351,6 +351,44 @@ async fn quotas_limit_hosts_and_nodes_per_project() {
         let projects = inv.projects().await.unwrap();
         let tiny = projects.iter().find(|p| p.name == "tiny").unwrap();
         assert_eq!((tiny.hosts, tiny.nodes), (1, 1));
+        // Capacity: two free nodes left (n03, n04); the third host finds none.
+        inv.put_project("big", None, None).await.unwrap();
+        inv.create_host(&host("big", "x1")).await.unwrap();
+        inv.create_host(&host("big", "x2")).await.unwrap();
+        let e = inv.create_host(&host("big", "x3")).await.unwrap_err();
+        assert!(matches!(e, InventoryError::NoCapacity { .. }), "{e}");
+        // Every refusal is in the audit log with its reason: two quotas and the capacity.
+        let denied = inv
+            .audit_log(&AuditFilter {
+                outcome: Some("denied".into()),
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        let seen: Vec<(&str, &str, Option<&str>)> = denied
+            .iter()
+            .map(|e| (e.action.as_str(), e.object.as_str(), e.project.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("host.create", "c", Some("small")),
+                ("node.update", "n04", Some("tiny")),
+                ("host.create", "x3", Some("big")),
+            ],
+            "{}: {denied:#?}",
+            db.backend
+        );
+        assert!(denied[0]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("quota exceeded"));
+        assert!(denied[2]
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("no capacity"));
     }
 }
 

@@ -354,5 +354,27 @@ async fn every_malformed_configuration_is_refused_at_its_place_and_touches_no_de
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
     let s = stats(&m).await;
     assert_eq!(s["nodes"][&m.nodes[0].name]["resets"], 1, "{s}");
+    // Its audit row says what the node showed before and what it has now.
+    let inv = planner::inventory::Inventory::open(
+        &format!("sqlite://{}", dir.path().join("inv.db").display()),
+        planner::project::Actor::admin("t"),
+        None,
+    )
+    .await
+    .unwrap();
+    let rows = inv.audit_log(&Default::default()).await.unwrap();
+    let configured = rows
+        .iter()
+        .find(|e| e.action == "apply.configure" && e.object == m.nodes[0].name)
+        .unwrap_or_else(|| panic!("no apply.configure row: {rows:#?}"));
+    assert_eq!(
+        configured.after.as_ref().unwrap()["bios.ProcTurboMode"],
+        "Disabled"
+    );
+    let before = configured.before.as_ref().expect("before is filled");
+    assert!(
+        before["bios.ProcTurboMode"].is_string() && before["bios.ProcTurboMode"] != "Disabled",
+        "{before}"
+    );
     lab.shutdown().await;
 }

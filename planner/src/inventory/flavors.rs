@@ -38,7 +38,6 @@ impl Inventory {
 
     /// Creates or replaces a flavor (admin).
     pub async fn put_flavor(&self, flavor: &Flavor) -> Result<()> {
-        super::valid_name("flavor", &flavor.name)?;
         self.authorize(
             Object::Flavor,
             Access::Write,
@@ -47,6 +46,7 @@ impl Inventory {
             &flavor.name,
         )
         .await?;
+        super::valid_name("flavor", &flavor.name)?;
         flavor.validate().map_err(InventoryError::Invalid)?;
         let mut tx = self.begin().await?;
         let before = self.flavor_unchecked(&mut *tx, &flavor.name).await.ok();

@@ -147,8 +147,32 @@ fn capacity_detail(flavor: &Flavor, project: &str, nodes: &[NodeRecord]) -> Stri
 impl Inventory {
     /// Allocates a node to a new host, atomically: the host row, the node's allocation, the quota
     /// check and the audit entry commit together or not at all.
+    /// Allocates a node to a new host. A refusal for quota or capacity is recorded in the audit log
+    /// with its reason (permission refusals are recorded where they are decided).
     pub async fn create_host(&self, req: &NewHost) -> Result<HostRecord> {
-        super::valid_name("host", &req.name)?;
+        let result = self.allocate_host(req).await;
+        if let Err(e @ (InventoryError::Quota { .. } | InventoryError::NoCapacity { .. })) = &result
+        {
+            let project = match e {
+                InventoryError::Quota { project, .. } => Some(project.clone()),
+                _ => req
+                    .project
+                    .clone()
+                    .or_else(|| self.actor.default_project().map(str::to_string)),
+            };
+            self.record_denied(
+                Object::Host,
+                "host.create",
+                &req.name,
+                project.as_deref(),
+                &e.to_string(),
+            )
+            .await?;
+        }
+        result
+    }
+
+    async fn allocate_host(&self, req: &NewHost) -> Result<HostRecord> {
         let project = match req
             .project
             .as_deref()
@@ -170,6 +194,7 @@ impl Inventory {
             &req.name,
         )
         .await?;
+        super::valid_name("host", &req.name)?;
         if req.flavor.is_none() && req.node.is_none() {
             return Err(InventoryError::Invalid(format!(
                 "host {}: give a flavor to schedule by, or a node",

@@ -381,9 +381,9 @@ impl Inventory {
         reg: &NodeRegistration,
         verification: &Verification,
     ) -> Result<EnrollOutcome> {
-        super::valid_name("node", &reg.name)?;
         self.authorize(Object::Node, Access::Write, None, "node.enroll", &reg.name)
             .await?;
+        super::valid_name("node", &reg.name)?;
         let key = self.key()?;
         if reg.name.trim().is_empty() {
             return Err(InventoryError::Invalid("a node needs a name".into()));
@@ -823,7 +823,15 @@ impl Inventory {
         let mut tx = self.begin().await?;
         let before = self.node_in(&mut *tx, name).await?;
         if let Some(p) = quota_project {
-            self.check_node_quota(&mut tx, p, &before).await?;
+            if let Err(e) = self.check_node_quota(&mut tx, p, &before).await {
+                // The refusal is recorded after the transaction that was refused is dropped.
+                drop(tx);
+                if matches!(e, InventoryError::Quota { .. }) {
+                    self.record_denied(Object::Node, action, name, Some(p), &e.to_string())
+                        .await?;
+                }
+                return Err(e);
+            }
         }
         let (sets, binds) = f(&before);
         if !sets.is_empty() {

@@ -24,9 +24,9 @@ impl Inventory {
         max_hosts: Option<i64>,
         max_nodes: Option<i64>,
     ) -> Result<ProjectRecord> {
-        super::valid_name("project", name)?;
         self.authorize(Object::Project, Access::Write, None, "project.put", name)
             .await?;
+        super::valid_name("project", name)?;
         if name.trim().is_empty() || name.contains(',') {
             return Err(InventoryError::Invalid(format!(
                 "{name:?} is not a project name (non-empty, no commas)"

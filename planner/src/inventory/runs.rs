@@ -101,21 +101,28 @@ impl Inventory {
             .map_err(InventoryError::db("committing a run's end"))
     }
 
-    /// Records what the planner applied to an object, with an audit entry of the change.
+    /// Records what the planner applied to an object, with an audit entry of the change: its
+    /// `before` is what the device showed (`observed`, when the plan read it), else what was last
+    /// applied.
     pub async fn record_applied(
         &self,
         object: &str,
         state: &BTreeMap<String, Value>,
+        observed: Option<&BTreeMap<String, Value>>,
         run_id: &str,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let before = sqlx::query("SELECT state FROM applied_state WHERE object = $1")
+        let last_applied = sqlx::query("SELECT state FROM applied_state WHERE object = $1")
             .bind(object.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(InventoryError::db("reading applied state"))?
             .and_then(|r| get_str(&r, "state").ok())
             .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+        let before = match observed.filter(|o| !o.is_empty()) {
+            Some(o) => Some(serde_json::to_value(o).unwrap_or_default()),
+            None => last_applied,
+        };
         let text = serde_json::to_string(state).unwrap_or_default();
         sqlx::query(
             "INSERT INTO applied_state (object, state, run_id, updated_at) VALUES ($1, $2, $3, $4) \

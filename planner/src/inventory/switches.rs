@@ -33,9 +33,9 @@ pub struct SwitchRegistration {
 impl Inventory {
     /// Creates or updates a switch (admin); the password is sealed.
     pub async fn put_switch(&self, reg: &SwitchRegistration) -> Result<SwitchRecord> {
-        super::valid_name("switch", &reg.name)?;
         self.authorize(Object::Switch, Access::Write, None, "switch.put", &reg.name)
             .await?;
+        super::valid_name("switch", &reg.name)?;
         let key = self.key()?;
         let mut tx = self.begin().await?;
         let before = self.switch_in(&mut tx, &reg.name).await.ok();
