@@ -308,6 +308,31 @@ pub(crate) async fn take_leases(
     ttl: Duration,
     held: bool,
 ) -> std::result::Result<(), InventoryError> {
+    let taken = try_leases(inv, device, node, holder, purpose, ttl, held).await;
+    // A refusal is audited: who wanted the server, for what, and who holds it.
+    if let Err(e @ InventoryError::LeaseHeld { .. }) = &taken {
+        let reason = format!("{holder} wanted it for {purpose}: {e}");
+        inv.record_denied(
+            crate::project::Object::Node,
+            "lease.acquire",
+            node,
+            None,
+            &reason,
+        )
+        .await?;
+    }
+    taken
+}
+
+async fn try_leases(
+    inv: &Inventory,
+    device: &str,
+    node: &str,
+    holder: &str,
+    purpose: &str,
+    ttl: Duration,
+    held: bool,
+) -> std::result::Result<(), InventoryError> {
     match inv
         .acquire_device_lease(device, node, holder, purpose, ttl)
         .await

@@ -940,6 +940,30 @@ async fn two_applies_at_once_never_work_on_one_server_and_the_loser_says_who_hol
             .unwrap();
         assert!(c.status.success(), "{}: {}", db.backend, text(&c));
         assert_eq!(f.resets().await, vec![1; 4], "{}", db.backend);
+        // Each lease refused to the loser is in the audit log, naming who held it.
+        let inv =
+            planner::inventory::Inventory::open(&db.url, planner::project::Actor::admin("t"), None)
+                .await
+                .unwrap();
+        let refused: Vec<_> = inv
+            .audit_log(&planner::inventory::AuditFilter {
+                outcome: Some("denied".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "lease.acquire")
+            .collect();
+        assert!(!refused.is_empty(), "{}: no refusal audited", db.backend);
+        assert!(
+            refused.iter().all(|e| e
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("is leased by"))),
+            "{}: {refused:#?}",
+            db.backend
+        );
         f.lab.shutdown().await;
     }
 }
