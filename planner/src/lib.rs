@@ -12,6 +12,7 @@ pub mod apply;
 pub mod bmc;
 pub mod converge;
 pub mod credentials;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod diff;
 pub mod docs;
