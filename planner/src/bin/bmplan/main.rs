@@ -171,21 +171,27 @@ struct LabArgs {
     task_delay_ms: u64,
 }
 
-/// Restores the default disposition of SIGPIPE (Rust ignores it, so a write to a closed pipe
-/// becomes an error that `println!` turns into a panic).
-#[allow(unsafe_code)]
-fn default_sigpipe() {
-    // SAFETY: called first in `main`, before any other thread exists; `signal` with SIG_DFL has no
-    // other effect than the disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+/// Output piped into a command that stops reading (`bmplan nodes list | head -1`) ends bmplan
+/// quietly with the status a SIGPIPE would give (141), instead of `println!`'s panic. SIGPIPE itself
+/// stays ignored, as Rust sets it: a BMC or switch closing its socket must never kill the process.
+fn quiet_on_a_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 fn main() -> ExitCode {
-    // Output piped into `head` or a closed pager ends the process quietly, as for any Unix tool,
-    // instead of a panic on the broken pipe.
-    default_sigpipe();
+    quiet_on_a_closed_stdout();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("BMPLAN_LOG"))
         .with_writer(std::io::stderr)
