@@ -1000,6 +1000,20 @@ async fn bad_names_are_refused_by_the_inventory_whatever_the_front_end() {
                 .unwrap_err();
             assert!(e.to_string().starts_with("node: "), "{e}");
         }
+        let mut with_password = reg("n1");
+        with_password.bmc_url = "https://root:calvin@10.0.0.9".into();
+        let e = inv
+            .enroll(
+                &with_password,
+                &Verification::Inspected(Box::new(hw("U2", "S2", "Dell Inc.", "x86_64", 8, 64.0))),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("carries a user or password")
+                && !e.to_string().contains("calvin"),
+            "{e}"
+        );
         assert!(inv.nodes(&NodeFilter::default()).await.unwrap().is_empty());
     }
 }

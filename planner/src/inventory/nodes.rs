@@ -384,6 +384,9 @@ impl Inventory {
         self.authorize(Object::Node, Access::Write, None, "node.enroll", &reg.name)
             .await?;
         super::valid_name("node", &reg.name)?;
+        // A URL is shown in listings, exports and the audit log: never one carrying credentials.
+        crate::rules::url_ok(&reg.bmc_url, &["https", "http"])
+            .map_err(|m| InventoryError::Invalid(format!("node {}: bmc_url: {m}", reg.name)))?;
         let key = self.key()?;
         if reg.name.trim().is_empty() {
             return Err(InventoryError::Invalid("a node needs a name".into()));
