@@ -308,7 +308,33 @@ pub(crate) async fn take_leases(
     ttl: Duration,
     held: bool,
 ) -> std::result::Result<(), InventoryError> {
-    let taken = try_leases(inv, device, node, holder, purpose, ttl, held).await;
+    let taken = async {
+        match inv
+            .acquire_device_lease(device, node, holder, purpose, ttl)
+            .await
+        {
+            Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => take_over(
+                inv.take_over_device_lease(device, &old, holder, ttl).await,
+                &old,
+            )?,
+            other => {
+                other?;
+            }
+        }
+        let node_lease = match inv.acquire_lease(node, holder, purpose, ttl).await {
+            // Nodes only in the configuration (not enrolled) have the BMC lease only.
+            Ok(_) | Err(InventoryError::NotFound { .. }) => Ok(()),
+            Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
+                take_over(inv.take_over_lease(node, &old, holder, ttl).await, &old)
+            }
+            Err(e) => Err(e),
+        };
+        if node_lease.is_err() && !held {
+            let _ = inv.release_device_lease(device, holder).await;
+        }
+        node_lease
+    }
+    .await;
     // A refusal is audited: who wanted the server, for what, and who holds it.
     if let Err(e @ InventoryError::LeaseHeld { .. }) = &taken {
         let reason = format!("{holder} wanted it for {purpose}: {e}");
@@ -322,41 +348,6 @@ pub(crate) async fn take_leases(
         .await?;
     }
     taken
-}
-
-async fn try_leases(
-    inv: &Inventory,
-    device: &str,
-    node: &str,
-    holder: &str,
-    purpose: &str,
-    ttl: Duration,
-    held: bool,
-) -> std::result::Result<(), InventoryError> {
-    match inv
-        .acquire_device_lease(device, node, holder, purpose, ttl)
-        .await
-    {
-        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => take_over(
-            inv.take_over_device_lease(device, &old, holder, ttl).await,
-            &old,
-        )?,
-        other => {
-            other?;
-        }
-    }
-    let node_lease = match inv.acquire_lease(node, holder, purpose, ttl).await {
-        // Nodes only in the configuration (not enrolled) have the BMC lease only.
-        Ok(_) | Err(InventoryError::NotFound { .. }) => Ok(()),
-        Err(InventoryError::LeaseHeld { holder: old, .. }) if holder_died(&old) => {
-            take_over(inv.take_over_lease(node, &old, holder, ttl).await, &old)
-        }
-        Err(e) => Err(e),
-    };
-    if node_lease.is_err() && !held {
-        let _ = inv.release_device_lease(device, holder).await;
-    }
-    node_lease
 }
 
 /// Gives back what [`take_leases`] took.

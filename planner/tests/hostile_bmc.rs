@@ -211,22 +211,7 @@ async fn a_70_kb_model_with_escape_sequences_is_listed_cut_and_escaped() {
     std::fs::write(&sys, doc.to_string()).unwrap();
     let peer = common::mockup_at(tree.path()).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_bmplan"))
-            .args(args)
-            .env(
-                "BAREMETAL_INVENTORY",
-                format!("sqlite://{}", dir.path().join("inv.db").display()),
-            )
-            .env(
-                "BAREMETAL_CREDENTIALS_KEY",
-                planner::credentials::CredentialsKey::generate().unwrap(),
-            )
-            .env("HOSTILE_PW", "pw")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::bmplan_in(dir.path(), args, &[("HOSTILE_PW", "pw")]);
     let csv = dir.path().join("bmcs.csv");
     std::fs::write(
         &csv,

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lab::{Lab, LabConfig};
@@ -109,21 +108,7 @@ async fn every_malformed_row_is_refused_with_its_row_and_column_and_nothing_is_e
         };
         let list = dir.path().join(file);
         std::fs::write(&list, text).unwrap();
-        let run = |args: &[&str]| {
-            Command::new(env!("CARGO_BIN_EXE_bmplan"))
-                .args(args)
-                .env(
-                    "BAREMETAL_INVENTORY",
-                    format!("sqlite://{}", dir.path().join("inv.db").display()),
-                )
-                .env(
-                    "BAREMETAL_CREDENTIALS_KEY",
-                    planner::credentials::CredentialsKey::generate().unwrap(),
-                )
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        };
+        let run = |args: &[&str]| common::bmplan_in(dir.path(), args, &[]);
         let o = run(&["nodes", "enroll", list.to_str().unwrap()]);
         let out = common::text(&o);
         let listed = run(&["nodes", "list", "--json"]);
@@ -147,12 +132,7 @@ async fn every_malformed_row_is_refused_with_its_row_and_column_and_nothing_is_e
             ));
         }
     }
-    let stats: serde_json::Value = reqwest::get(format!("{}/stats", m.control_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = common::lab_stats(&m.control_url).await;
     assert_eq!(stats["nodes"][&n.name]["requests"], 0, "{stats}");
     assert!(
         failures.is_empty(),

@@ -287,15 +287,6 @@ fn apply(dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
-async fn stats(m: &lab::manifest::Manifest) -> serde_json::Value {
-    reqwest::get(format!("{}/stats", m.control_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_malformed_configuration_is_refused_at_its_place_and_touches_no_device() {
     let labdir = tempfile::tempdir().unwrap();
@@ -334,7 +325,7 @@ async fn every_malformed_configuration_is_refused_at_its_place_and_touches_no_de
             ));
         }
     }
-    let s = stats(&m).await;
+    let s = common::lab_stats(&m.control_url).await;
     for n in &m.nodes {
         assert_eq!(s["nodes"][&n.name]["requests"], 0, "{}: {s}", n.name);
         assert_eq!(s["nodes"][&n.name]["resets"], 0, "{}: {s}", n.name);
@@ -352,7 +343,7 @@ async fn every_malformed_configuration_is_refused_at_its_place_and_touches_no_de
     std::fs::write(dir.path().join("main.tf"), &base).unwrap();
     let o = apply(dir.path());
     assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
-    let s = stats(&m).await;
+    let s = common::lab_stats(&m.control_url).await;
     assert_eq!(s["nodes"][&m.nodes[0].name]["resets"], 1, "{s}");
     // Its audit row says what the node showed before and what it has now.
     let inv = planner::inventory::Inventory::open(

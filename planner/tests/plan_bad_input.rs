@@ -119,12 +119,7 @@ async fn an_unknown_bios_attribute_is_refused_at_its_line_against_the_nodes_regi
         "{out}"
     );
     // Nothing was staged on the node.
-    let stats: serde_json::Value = reqwest::get(format!("{}/stats", m.control_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = common::lab_stats(&m.control_url).await;
     assert_eq!(stats["nodes"]["r1u01"]["resets"], 0);
     lab.shutdown().await;
 }

@@ -98,6 +98,18 @@ fn port(name: &str, vlan: u16) -> Port {
     }
 }
 
+/// Switch tor1 with `vlans` and access ports on the given VLANs.
+fn tor1(vlans: &[(u16, &str)], ports: &[(&str, u16)]) -> SwitchState {
+    let mut sw = SwitchState::default();
+    for (id, name) in vlans {
+        sw.vlans.insert(*id, name.to_string());
+    }
+    for (p, v) in ports {
+        sw.ports.insert(p.to_string(), port(p, *v));
+    }
+    sw
+}
+
 #[test]
 fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet");
@@ -118,16 +130,14 @@ fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
                 .into(),
         ),
     );
-    let mut sw = SwitchState::default();
-    sw.vlans.insert(1, "default".into());
-    sw.vlans.insert(100, "prod".into());
-    for (p, v) in [
-        ("GigabitEthernet0/1", 100),
-        ("GigabitEthernet0/2", 1),
-        ("GigabitEthernet0/9", 1),
-    ] {
-        sw.ports.insert(p.into(), port(p, v));
-    }
+    let sw = tor1(
+        &[(1, "default"), (100, "prod")],
+        &[
+            ("GigabitEthernet0/1", 100),
+            ("GigabitEthernet0/2", 1),
+            ("GigabitEthernet0/9", 1),
+        ],
+    );
     observed.switches.insert("tor1".into(), Seen::Live(sw));
     let diff = planner::diff::diff(&desired, &observed, &Default::default());
     let plan = planner::plan::plan(&desired, &diff);
@@ -193,21 +203,18 @@ fn what_removed_resources_left_on_a_switch_is_undone_last_ports_before_vlans() {
     observed
         .nodes
         .insert("r2u01".into(), Seen::Live(live("Disabled", None, "UEFI")));
-    let mut sw = SwitchState::default();
-    for (id, name) in [(1, "default"), (100, "prod"), (300, "old"), (400, "legacy")] {
-        sw.vlans.insert(id, name.into());
-    }
-    for (p, v) in [
-        ("GigabitEthernet0/1", 100),
-        ("GigabitEthernet0/2", 100),
-        ("GigabitEthernet0/9", 100),
-        // A node removed from the configuration left its port on VLAN 300.
-        ("GigabitEthernet0/5", 300),
-        // Someone else's port on VLAN 400, which the planner created once.
-        ("GigabitEthernet0/7", 400),
-    ] {
-        sw.ports.insert(p.into(), port(p, v));
-    }
+    let sw = tor1(
+        &[(1, "default"), (100, "prod"), (300, "old"), (400, "legacy")],
+        &[
+            ("GigabitEthernet0/1", 100),
+            ("GigabitEthernet0/2", 100),
+            ("GigabitEthernet0/9", 100),
+            // A node removed from the configuration left its port on VLAN 300.
+            ("GigabitEthernet0/5", 300),
+            // Someone else's port on VLAN 400, which the planner created once.
+            ("GigabitEthernet0/7", 400),
+        ],
+    );
     observed.switches.insert("tor1".into(), Seen::Live(sw));
     let mut applied: planner::diff::Applied = Default::default();
     applied.insert(
@@ -320,16 +327,14 @@ fn fixture() -> (planner::run::Prepared, planner::drift::DriftReport) {
             "https://bmc-r2u01.example: HTTP 500: \u{1b}[2J\u{1b}]0;owned\u{7}".into(),
         ),
     );
-    let mut sw = SwitchState::default();
-    sw.vlans.insert(1, "default".into());
-    sw.vlans.insert(100, "prod".into());
-    for (p, v) in [
-        ("GigabitEthernet0/1", 100),
-        ("GigabitEthernet0/2", 1),
-        ("GigabitEthernet0/9", 100),
-    ] {
-        sw.ports.insert(p.into(), port(p, v));
-    }
+    let sw = tor1(
+        &[(1, "default"), (100, "prod")],
+        &[
+            ("GigabitEthernet0/1", 100),
+            ("GigabitEthernet0/2", 1),
+            ("GigabitEthernet0/9", 100),
+        ],
+    );
     observed.switches.insert("tor1".into(), Seen::Live(sw));
     let mut applied: planner::diff::Applied = BTreeMap::new();
     applied.insert(

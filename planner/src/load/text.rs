@@ -54,38 +54,35 @@ fn error_at(path: &Path, text: &str, offset: usize, message: String) -> LoadErro
     }
 }
 
+fn too_large(path: &Path, len: usize) -> Result<(), LoadError> {
+    if len <= MAX_FILE {
+        return Ok(());
+    }
+    Err(LoadError {
+        location: None,
+        message: format!(
+            "{}: the file is {len} bytes; configuration files are at most {MAX_FILE}",
+            path.display()
+        ),
+    })
+}
+
 /// A file's bytes as text: refused (at the offending line) when too large, not UTF-8, starting with
 /// a byte-order mark, or nested deeper than [`MAX_DEPTH`].
 pub fn checked(path: &Path, bytes: Vec<u8>) -> Result<String, LoadError> {
-    if bytes.len() > MAX_FILE {
-        return Err(LoadError {
-            location: None,
-            message: format!(
-                "{}: the file is {} bytes; configuration files are at most {MAX_FILE}",
-                path.display(),
-                bytes.len()
-            ),
-        });
-    }
+    too_large(path, bytes.len())?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
             let good = e.utf8_error().valid_up_to();
-            let bytes = e.into_bytes();
-            let before = String::from_utf8_lossy(&bytes[..good]).into_owned();
-            let mut shown = before.clone();
+            let bad = e.as_bytes()[good];
+            // The text up to the bad byte, which is shown as U+FFFD where the caret points.
+            let mut shown = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
             shown.push('\u{fffd}');
-            let mut loc = Lines::new(&shown).locate(path, &shown, good);
-            loc.text = crate::report::printable(
-                shown[shown[..good].rfind('\n').map_or(0, |i| i + 1)..].trim_end_matches('\n'),
-                false,
-            )
-            .into_owned();
             return Err(LoadError {
-                location: Some(loc),
+                location: Some(Lines::new(&shown).locate(path, &shown, good)),
                 message: format!(
-                    "the file is not UTF-8: byte 0x{:02x} at offset {good} is not valid here",
-                    bytes[good]
+                    "the file is not UTF-8: byte 0x{bad:02x} at offset {good} is not valid here"
                 ),
             });
         }
@@ -96,16 +93,7 @@ pub fn checked(path: &Path, bytes: Vec<u8>) -> Result<String, LoadError> {
 
 /// The checks of [`checked`] on text already decoded.
 pub fn check(path: &Path, text: &str) -> Result<(), LoadError> {
-    if text.len() > MAX_FILE {
-        return Err(LoadError {
-            location: None,
-            message: format!(
-                "{}: the file is {} bytes; configuration files are at most {MAX_FILE}",
-                path.display(),
-                text.len()
-            ),
-        });
-    }
+    too_large(path, text.len())?;
     if text.starts_with('\u{feff}') {
         return Err(error_at(
             path,

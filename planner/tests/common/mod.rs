@@ -529,3 +529,33 @@ pub async fn read_request_path(sock: &mut tokio::net::TcpStream) -> Option<Strin
             .to_string(),
     )
 }
+
+/// The lab's counters (`GET {control_url}/stats`): requests, resets and applied changes per node,
+/// commands per switch.
+pub async fn lab_stats(control_url: &str) -> serde_json::Value {
+    reqwest::get(format!("{control_url}/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Runs `bmplan ARGS` on a SQLite inventory in `dir`, with a fresh credentials key and `envs`.
+pub fn bmplan_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bmplan"));
+    c.args(args)
+        .env(
+            "BAREMETAL_INVENTORY",
+            format!("sqlite://{}", dir.join("inv.db").display()),
+        )
+        .env(
+            "BAREMETAL_CREDENTIALS_KEY",
+            planner::credentials::CredentialsKey::generate().unwrap(),
+        )
+        .stdin(Stdio::null());
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
