@@ -8,28 +8,21 @@
 //! (live state), `diff`, `plan`, `drift`, `run` and `apply` (journaled waves), `converge` (the
 //! provider's path) and `host` (deployment).
 
+pub use planner_core::{
+    deploy, diff, docs, drift, flavor, hardware, history, lifecycle, load, model, observed, plan,
+    ports, project, records, report, rules, schema,
+};
+
 pub mod apply;
 pub mod bmc;
 pub mod converge;
 pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod diff;
-pub mod docs;
-pub mod drift;
 pub mod enroll;
-pub mod flavor;
 pub mod fuzz;
 pub mod host;
 pub mod inventory;
-pub mod lifecycle;
-pub mod load;
-pub mod model;
 pub mod observe;
-pub mod plan;
-pub mod project;
-pub mod report;
-pub mod rules;
 pub mod run;
-pub mod schema;
 pub mod switch;

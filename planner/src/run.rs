@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::diff::{self, Applied, Diff};
 use crate::load::{self, LoadError, LoadErrors, LoadOptions, Loaded};
 use crate::model::Desired;
-use crate::observe::{self, ObserveOptions, Observed};
+use crate::observe::{self, ObserveOptions};
 use crate::plan::{self, Plan};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +31,7 @@ pub fn load(dir: &Path, opts: &LoadOptions) -> Result<(Loaded, Desired), LoadErr
     Ok((loaded, desired))
 }
 
-/// Everything one planning pass produced.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub loaded: Loaded,
-    pub desired: Desired,
-    pub observed: Observed,
-    pub diff: Diff,
-    pub plan: Plan,
-    pub observe_seconds: f64,
-}
+pub use planner_core::plan::Prepared;
 
 /// The desired state's fingerprint (secrets left out): a resumed apply continues the run of the
 /// same desired state.

@@ -647,10 +647,9 @@ async fn credentials_are_sealed_at_rest_open_for_the_engine_and_rotate_to_a_new_
         );
         // The host's values open under the new key: a migration or resume still has them.
         let host = rotated.host("blue", "web-1").await.unwrap();
-        let req =
-            planner::host::DeployRequest::from_record(&rotated, &host, Duration::from_secs(60))
-                .unwrap()
-                .unwrap();
+        let req = planner::host::request_from_record(&rotated, &host, Duration::from_secs(60))
+            .unwrap()
+            .unwrap();
         assert_eq!(req.image_url, image, "{}", db.backend);
         assert_eq!(req.user_data.as_deref(), Some("#cloud-config s3cret"));
         // Running it again under the new key is a no-op (an interrupted rotation can be re-run).

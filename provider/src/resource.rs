@@ -394,7 +394,7 @@ impl<H: Handler> Resource for SpecResource<H> {
 }
 
 /// A string attribute of a JSON object (the loader's reading of it).
-pub use planner::model::text_of as s;
+pub use planner::load::text_of as s;
 
 /// Runs `f` within `limit`, as a timeout the user can act on.
 pub async fn within<T>(

@@ -6,7 +6,6 @@
 
 pub mod redfish;
 mod tls;
-mod types;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,57 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-pub use tls::parse_fingerprint;
-pub use types::*;
-
-/// How to trust a BMC's TLS certificate. Verification is on unless `Insecure` is chosen explicitly.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum TlsTrust {
-    /// Trust no certificate authority beyond what the BMC endpoint is given: BMC certificates are
-    /// private, so public roots are never loaded.
-    #[default]
-    NoExtraRoots,
-    /// Trust certificates issued by the CAs in this PEM file.
-    CaBundle(PathBuf),
-    /// Trust certificates issued by the CAs in this PEM text (how the inventory keeps a node's CA).
-    CaPem(String),
-    /// Trust exactly the certificate whose SHA-256 fingerprint (hex, colons optional) is given.
-    Fingerprint(String),
-    /// Skip verification. Only on explicit request.
-    Insecure,
-}
-
-/// A password or token that never reaches a log line, even through `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Secret {
-        Secret(s.to_string())
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
+pub use planner_core::hardware::*;
 
 /// Where a node's BMC is and how to reach it.
 #[derive(Debug, Clone)]

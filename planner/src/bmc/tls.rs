@@ -9,19 +9,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use super::{BmcError, Endpoint, TlsTrust};
-
-/// Normalises a fingerprint to 64 lowercase hex digits; accepts colons, spaces and a `sha256:` prefix.
-pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("sha256:")
-        .or_else(|| s.strip_prefix("SHA256:"))
-        .unwrap_or(s);
-    let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
-    let bytes = hex::decode(hex).ok()?;
-    bytes.try_into().ok()
-}
+use super::{parse_fingerprint, BmcError, Endpoint, TlsTrust};
 
 /// Accepts exactly the server certificate whose SHA-256 matches the pin; signatures are still checked.
 #[derive(Debug)]

@@ -17,7 +17,6 @@
 //! fails leaves the node in `clean failed`, in maintenance, with the reason. Every state change is
 //! an inventory transition, so the audit log holds each node's sequence.
 
-pub mod change;
 pub mod configdrive;
 pub mod image;
 pub mod media;
@@ -25,7 +24,6 @@ pub mod media;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::apply::ApplyOptions;
@@ -35,234 +33,46 @@ use crate::converge::{self, ConvergeError};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
-pub use change::{change_for, not_applied, power_change, HostChange};
-pub use image::Checksum;
 pub use media::MediaServer;
 
-/// How a deployment knows the operating system is installed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Wait {
-    /// The installer powers the server off when it is done (then the server boots from disk).
-    #[default]
-    PowerOff,
-    /// Redfish `BootProgress.LastState` reaches `OSRunning` (the installer reboots into the OS).
-    BootProgress,
-    /// The installed system calls back (cloud-init `phone_home` to the media endpoint).
-    Callback,
-}
+pub use planner_core::deploy::*;
 
-impl Wait {
-    pub fn parse(s: &str) -> Result<Wait, String> {
-        match s {
-            "power_off" => Ok(Wait::PowerOff),
-            "boot_progress" => Ok(Wait::BootProgress),
-            "callback" => Ok(Wait::Callback),
-            other => Err(format!(
-                "wait strategy {other:?}: use power_off, boot_progress or callback"
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Wait::PowerOff => "power_off",
-            Wait::BootProgress => "boot_progress",
-            Wait::Callback => "callback",
-        }
+/// The image URL of a deployment to fetch from: opened with the credentials key when it was sealed.
+pub fn image_url_for(
+    dep: &Deployment,
+    inv: &Inventory,
+    h: &HostRecord,
+) -> Result<String, HostError> {
+    match &dep.image_url_sealed {
+        Some(s) => Ok(inv.open_text(&sealed_image_owner(h), s)?),
+        None => Ok(dep.image_url.clone()),
     }
 }
 
-/// What a host was deployed from, as the inventory keeps it. The user data is kept as a digest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Deployment {
-    /// The image URL as it may be shown: credentials in it masked ([`image::shown`]).
-    pub image_url: String,
-    /// The image URL itself, sealed with the credentials key, when it carries credentials
-    /// (`image_url` then holds it masked): credentials are never at rest in clear.
-    pub image_url_sealed: Option<String>,
-    pub image_checksum: String,
-    pub wait: Wait,
-    pub networks: Vec<String>,
-    pub ssh_keys: Vec<String>,
-    pub user_data_sha256: Option<String>,
-    pub profile: Option<String>,
-    /// 1 for the first deployment, one more for each rebuild.
-    pub generation: u32,
-    /// The profile the node had before the host: what cleaning brings it back to.
-    pub baseline_profile: Option<String>,
-    /// The user data, sealed with the credentials key (so an import reads it back).
-    pub user_data_sealed: Option<String>,
-    /// Adopted: the server ran its system before it became a host; nothing was deployed.
-    pub adopted: bool,
-    /// Where the host goes when its node fails.
-    pub failover: Option<Failover>,
-    /// Since when (ms since the epoch) the node's BMC has not answered, while it does not.
-    pub unreachable_since: Option<i64>,
-}
-
-/// A host's failover policy: a standby pool (nodes, in order of preference, then a flavor) and
-/// how long a BMC may stay unreachable before its host moves.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Failover {
-    pub standby_nodes: Vec<String>,
-    pub standby_flavor: Option<String>,
-    pub unreachable_after_s: u64,
-}
-
-/// Why a host should move, when it should.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFailure {
-    pub node: String,
-    pub reason: String,
-}
-
-impl Deployment {
-    pub fn of(h: &HostRecord) -> Option<Deployment> {
-        h.deployment
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-    }
-
-    /// The image URL to fetch from: opened with the credentials key when it was sealed.
-    pub fn image_url_for(&self, inv: &Inventory, h: &HostRecord) -> Result<String, HostError> {
-        match &self.image_url_sealed {
-            Some(s) => Ok(inv.open_text(&sealed_image_owner(h), s)?),
-            None => Ok(self.image_url.clone()),
-        }
-    }
-}
-
-impl DeployRequest {
-    /// The deployment a host was made from, to make it again (a migration, a resume from the
-    /// command line). The user data is opened with the credentials key.
-    pub fn from_record(
-        inv: &Inventory,
-        host: &HostRecord,
-        timeout: Duration,
-    ) -> Result<Option<DeployRequest>, HostError> {
-        let Some(dep) = Deployment::of(host).filter(|d| !d.adopted && !d.image_url.is_empty())
-        else {
-            return Ok(None);
-        };
-        let user_data = match &dep.user_data_sealed {
-            Some(s) => Some(inv.open_text(&sealed_owner(host), s)?),
-            None => None,
-        };
-        Ok(Some(DeployRequest {
-            image_url: dep.image_url_for(inv, host)?,
-            image_checksum: Checksum::parse(&dep.image_checksum).map_err(HostError::Invalid)?,
-            user_data,
-            ssh_keys: dep.ssh_keys.clone(),
-            networks: dep.networks.clone(),
-            wait: dep.wait,
-            profile: dep.profile.clone(),
-            timeout,
-        }))
-    }
-}
-
-/// Whom a host's sealed user data belongs to.
-pub fn sealed_owner(h: &HostRecord) -> String {
-    sealed_fields(&h.project, &h.name)[0].1.clone()
-}
-
-/// Whom a host's sealed image URL belongs to.
-fn sealed_image_owner(h: &HostRecord) -> String {
-    sealed_fields(&h.project, &h.name)[1].1.clone()
-}
-
-/// The sealed values a host's deployment may hold, each with whom it is sealed for (what a key
-/// rotation re-seals).
-pub fn sealed_fields(project: &str, name: &str) -> [(&'static str, String); 2] {
-    [
-        ("user_data_sealed", format!("host:{project}/{name}")),
-        ("image_url_sealed", format!("host-image:{project}/{name}")),
-    ]
-}
-
-/// A deployment asked for.
-#[derive(Debug, Clone)]
-pub struct DeployRequest {
-    pub image_url: String,
-    pub image_checksum: Checksum,
-    pub user_data: Option<String>,
-    pub ssh_keys: Vec<String>,
-    /// The host's networks; empty keeps the node's configured ones.
-    pub networks: Vec<String>,
-    pub wait: Wait,
-    pub profile: Option<String>,
-    /// The whole deployment, from the checksum to the host active.
-    pub timeout: Duration,
-}
-
-/// A host attribute a deployment cannot take, for a diagnostic at that attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestError {
-    pub attribute: &'static str,
-    pub title: &'static str,
-    pub message: String,
-}
-
-impl DeployRequest {
-    /// The deployment a host's attributes ask for, `None` without an image: what Terraform's
-    /// `baremetal_host` and `bmplan apply`'s HCL hosts both deploy. Every attribute it cannot take
-    /// is named.
-    pub fn for_spec(
-        spec: &crate::model::HostSpec,
-        timeout: Duration,
-    ) -> Result<Option<DeployRequest>, Vec<RequestError>> {
-        let Some(url) = &spec.image_url else {
-            return Ok(None);
-        };
-        let mut errors = Vec::new();
-        let checksum = match spec.image_checksum.as_deref().map(Checksum::parse) {
-            None => {
-                errors.push(RequestError {
-                    attribute: "image_checksum",
-                    title: "Checksum required",
-                    message: "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
-                });
-                None
-            }
-            Some(Err(message)) => {
-                errors.push(RequestError {
-                    attribute: "image_checksum",
-                    title: "Invalid checksum",
-                    message,
-                });
-                None
-            }
-            Some(Ok(c)) => Some(c),
-        };
-        let wait = match spec.wait.as_deref().map(Wait::parse) {
-            None => Wait::default(),
-            Some(Ok(w)) => w,
-            Some(Err(message)) => {
-                errors.push(RequestError {
-                    attribute: "wait",
-                    title: "Invalid wait strategy",
-                    message,
-                });
-                Wait::default()
-            }
-        };
-        match checksum {
-            Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
-                image_url: url.clone(),
-                image_checksum,
-                user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
-                ssh_keys: spec.ssh_keys.clone(),
-                networks: spec.networks.clone(),
-                wait,
-                profile: spec.profile.clone(),
-                timeout,
-            })),
-            _ => Err(errors),
-        }
-    }
+/// The deployment a host was made from, to make it again (a migration, a resume from the
+/// command line). The user data is opened with the credentials key.
+pub fn request_from_record(
+    inv: &Inventory,
+    host: &HostRecord,
+    timeout: Duration,
+) -> Result<Option<DeployRequest>, HostError> {
+    let Some(dep) = Deployment::of(host).filter(|d| !d.adopted && !d.image_url.is_empty()) else {
+        return Ok(None);
+    };
+    let user_data = match &dep.user_data_sealed {
+        Some(s) => Some(inv.open_text(&sealed_owner(host), s)?),
+        None => None,
+    };
+    Ok(Some(DeployRequest {
+        image_url: image_url_for(&dep, inv, host)?,
+        image_checksum: Checksum::parse(&dep.image_checksum).map_err(HostError::Invalid)?,
+        user_data,
+        ssh_keys: dep.ssh_keys.clone(),
+        networks: dep.networks.clone(),
+        wait: dep.wait,
+        profile: dep.profile.clone(),
+        timeout,
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,32 +2,13 @@
 //! was allowed. Rows are written in the transaction of the change they describe; refusals get a row of
 //! their own. Values pass through [`redact`] on the way in.
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{get_i64, get_opt, get_str, now_ms, Inventory, InventoryError, Result};
 use crate::project::{Access, Object};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: String,
-    pub at_ms: i64,
-    pub actor: String,
-    pub role: String,
-    pub project: Option<String>,
-    pub action: String,
-    pub object_kind: String,
-    pub object: String,
-    pub node: Option<String>,
-    /// `ok`, `denied` or `failed`.
-    pub outcome: String,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    pub detail: Option<String>,
-}
+pub use planner_core::records::AuditEntry;
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

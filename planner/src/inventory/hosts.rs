@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -21,42 +20,7 @@ use super::{
 use crate::flavor::Flavor;
 use crate::lifecycle::ProvisionState;
 use crate::project::{Access, Object};
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostRecord {
-    pub id: i64,
-    pub name: String,
-    pub project: String,
-    pub flavor: Option<String>,
-    pub node: Option<String>,
-    /// `allocated` (a node is reserved), then the deployment states of the host lifecycle.
-    pub state: String,
-    pub node_state: Option<ProvisionState>,
-    pub power: Option<String>,
-    pub arch: Option<String>,
-    pub created_by: String,
-    pub created_at: i64,
-    /// What the host was deployed from (see [`crate::host::Deployment`]), once it was. Shown
-    /// without the sealed user data (ciphertext is no one's business in a listing), and with the
-    /// image URL's credentials masked.
-    #[serde(serialize_with = "without_sealed_user_data")]
-    pub deployment: Option<serde_json::Value>,
-}
-
-fn without_sealed_user_data<S: serde::Serializer>(
-    deployment: &Option<serde_json::Value>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    let mut shown = deployment.clone();
-    if let Some(serde_json::Value::Object(d)) = shown.as_mut() {
-        d.remove("user_data_sealed");
-        d.remove("image_url_sealed");
-        if let Some(serde_json::Value::String(u)) = d.get_mut("image_url") {
-            *u = crate::host::image::shown(u);
-        }
-    }
-    serde::Serialize::serialize(&shown, s)
-}
+pub use planner_core::records::HostRecord;
 
 /// What a new host asks for: a flavor to schedule by, or a node to pin.
 #[derive(Debug, Clone, Default)]

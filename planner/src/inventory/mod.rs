@@ -405,19 +405,7 @@ fn get_opt_i64(row: &AnyRow, col: &str) -> Result<Option<i64>> {
         .map_err(InventoryError::db(format!("reading column {col}")))
 }
 
-/// Unix milliseconds as RFC 3339 UTC (`2026-11-23T04:06:27Z`).
-pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        tod / 3600,
-        (tod % 3600) / 60,
-        tod % 60
-    )
-}
+pub use planner_core::records::format_time;
 
 /// Parses `2026-11-23`, `2026-11-23T04:06:27Z` (or with a space, fractions and `+00:00` ignored), or a
 /// duration back from now (`90m`, `24h`, `7d`) into Unix milliseconds.
@@ -455,19 +443,7 @@ pub fn parse_since(s: &str, now: i64) -> Option<i64> {
     Some(secs * 1000)
 }
 
-// Howard Hinnant's civil-calendar algorithms.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+// Howard Hinnant's civil-calendar algorithm (its inverse is `planner_core::records`).
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

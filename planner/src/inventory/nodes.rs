@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
@@ -12,9 +11,9 @@ use super::{
     get_i64, get_opt, get_opt_i64, get_str, now_ms, pause_point, Inventory, InventoryError, Result,
 };
 use crate::bmc::{Endpoint, Secret, TlsTrust};
-use crate::flavor::NodeSpecs;
 use crate::lifecycle::{self, Event, ProvisionState};
 use crate::project::{Access, Object};
+pub use planner_core::records::NodeRecord;
 
 /// How to trust a node's BMC certificate, as the inventory keeps it (the CA's PEM text, not a path,
 /// so a shared inventory works from any machine).
@@ -23,74 +22,6 @@ pub struct NodeTls {
     pub ca_cert_pem: Option<String>,
     pub fingerprint: Option<String>,
     pub insecure: bool,
-}
-
-/// A node as the inventory lists it. Credentials are not part of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NodeRecord {
-    pub id: i64,
-    pub name: String,
-    pub state: ProvisionState,
-    pub power: Option<String>,
-    pub health: Option<String>,
-    pub maintenance: bool,
-    pub maintenance_reason: Option<String>,
-    pub last_error: Option<String>,
-    pub manufacturer: Option<String>,
-    pub model: Option<String>,
-    pub serial: Option<String>,
-    pub system_uuid: Option<String>,
-    pub arch: Option<String>,
-    pub cpus: i64,
-    pub memory_gib: i64,
-    pub disk_gib: i64,
-    pub traits: BTreeSet<String>,
-    /// GPUs, FPGAs… its inspection found.
-    pub accelerators: Vec<crate::bmc::Accelerator>,
-    pub rack: Option<String>,
-    pub bmc_url: String,
-    pub system_id: String,
-    pub username: String,
-    pub tls_mode: String,
-    pub owner_project: Option<String>,
-    /// The host allocated on this node, and its project.
-    pub host: Option<String>,
-    pub project: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl NodeRecord {
-    pub fn specs(&self) -> NodeSpecs {
-        NodeSpecs {
-            name: self.name.clone(),
-            cpus: self.cpus.max(0) as u64,
-            memory_gib: self.memory_gib.max(0) as u64,
-            disk_gib: self.disk_gib.max(0) as u64,
-            arch: self.arch.clone(),
-            vendor: self.manufacturer.clone(),
-            model: self.model.clone(),
-            traits: self.traits.clone(),
-            accelerators: self.accelerators.clone(),
-        }
-    }
-
-    fn audit_value(&self) -> Value {
-        serde_json::json!({
-            "state": self.state.as_str(),
-            "maintenance": self.maintenance,
-            "maintenance_reason": self.maintenance_reason,
-            "bmc_url": self.bmc_url,
-            "system_id": self.system_id,
-            "username": self.username,
-            "tls": self.tls_mode,
-            "serial": self.serial,
-            "system_uuid": self.system_uuid,
-            "owner_project": self.owner_project,
-            "traits": self.traits,
-            "rack": self.rack,
-        })
-    }
 }
 
 /// What an operator gives to enroll a node.

@@ -212,7 +212,7 @@ impl Inventory {
                 continue;
             };
             let mut changed = false;
-            for (field, owner) in crate::host::sealed_fields(&project, &name) {
+            for (field, owner) in crate::deploy::sealed_fields(&project, &name) {
                 let Some(sealed) = dep.get(field).and_then(|v| v.as_str()).map(str::to_string)
                 else {
                     continue;

@@ -13,19 +13,7 @@ use super::{
     SwitchError, SwitchState, VlanSet,
 };
 
-/// Expands `Et1`/`eth1` to `Ethernet1` and `Po1` to `Port-Channel1`, as EOS names them.
-pub fn canonical(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (kind, num) = (lower[..split].trim(), name.trim()[split..].trim());
-    match kind {
-        "et" | "eth" | "ethernet" => format!("Ethernet{num}"),
-        "po" | "port-channel" => format!("Port-Channel{num}"),
-        _ => name.trim().to_string(),
-    }
-}
+pub use planner_core::ports::eos_canonical as canonical;
 
 /// Parses EOS's trunk allowed list: `ALL`, `NONE`, or `1-5,10`.
 fn allowed(s: &str) -> VlanSet {

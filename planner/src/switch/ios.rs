@@ -27,16 +27,7 @@ pub struct CommandSet {
 
 pub const IOS: CommandSet = CommandSet {
     name: "cisco_ios",
-    interface_names: &[
-        ("tengigabitethernet", "TenGigabitEthernet"),
-        ("gigabitethernet", "GigabitEthernet"),
-        ("fastethernet", "FastEthernet"),
-        ("port-channel", "Port-channel"),
-        ("te", "TenGigabitEthernet"),
-        ("gi", "GigabitEthernet"),
-        ("fa", "FastEthernet"),
-        ("po", "Port-channel"),
-    ],
+    interface_names: planner_core::ports::IOS_INTERFACE_NAMES,
     error_patterns: &[
         "% Invalid",
         "% Incomplete",
@@ -50,21 +41,6 @@ pub const IOS: CommandSet = CommandSet {
     info_patterns: &["% Access VLAN does not exist"],
     save: "write memory",
 };
-
-/// Expands `Gi0/1` to `GigabitEthernet0/1`; unknown names pass unchanged.
-pub fn canonical(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (kind, num) = (lower[..split].trim(), &name.trim()[split..]);
-    for (abbr, long) in IOS.interface_names {
-        if kind == *abbr {
-            return format!("{long}{}", num.trim());
-        }
-    }
-    name.trim().to_string()
-}
 
 /// Parses `show vlan brief` (or `show vlan`): id → name.
 pub fn parse_vlans(text: &str) -> BTreeMap<u16, String> {
@@ -88,23 +64,7 @@ fn parse_list(s: &str) -> Option<BTreeSet<u16>> {
     Some(set)
 }
 
-/// `10,20-22` from a set.
-pub fn format_list(set: &BTreeSet<u16>) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut it = set.iter().copied().peekable();
-    while let Some(start) = it.next() {
-        let mut end = start;
-        while it.peek() == Some(&(end + 1)) {
-            end = it.next().unwrap_or(end);
-        }
-        out.push(if end > start {
-            format!("{start}-{end}")
-        } else {
-            start.to_string()
-        });
-    }
-    out.join(",")
-}
+pub use planner_core::ports::{ios_canonical as canonical, vlan_list as format_list};
 
 /// Parses the `interface` blocks of `show running-config`. An absent `switchport mode` is IOS's
 /// default (dynamic auto), which behaves as access towards a server.

@@ -22,7 +22,7 @@ fn flavor_of(j: &Json) -> Result<Flavor, Problem> {
         vendor: s(j, "vendor"),
         model: s(j, "model"),
         description: None,
-        traits: planner::model::texts_of(j, "traits").into_iter().collect(),
+        traits: planner::load::texts_of(j, "traits").into_iter().collect(),
         gpus: n("gpus"),
         gpu_model: s(j, "gpu_model"),
     };

@@ -22,7 +22,8 @@ use super::{name_of, object};
 use crate::engine::{Engine, Problem};
 use crate::resource::{s, Handler, Json, PlanOut};
 use crate::value::Obj;
-use planner::model::{texts_of, HostSpec};
+use planner::load::texts_of;
+use planner::model::HostSpec;
 
 pub struct HostResource;
 
@@ -164,7 +165,7 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
                     "image_url",
                     // The URL as configured (opened when it was sealed for its credentials).
                     Value::String(
-                        d.image_url_for(&e.inv, h)
+                        planner::host::image_url_for(d, &e.inv, h)
                             .unwrap_or_else(|_| d.image_url.clone()),
                     ),
                 ),

@@ -32,7 +32,7 @@ fn ports_of(j: &Json) -> Vec<PortWant> {
                 .map(|p| PortWant {
                     switch: s(p, "switch").unwrap_or_default(),
                     port: s(p, "port").unwrap_or_default(),
-                    networks: planner::model::texts_of(p, "networks"),
+                    networks: planner::load::texts_of(p, "networks"),
                     vlans: Vec::new(),
                     mac: s(p, "mac"),
                     pxe: p.get("pxe") == Some(&Value::Bool(true)),

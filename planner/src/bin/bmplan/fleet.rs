@@ -993,7 +993,7 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             let project = host_project(&inv, in_project)?;
             let h = inv.host(&project, &name).await?;
             let (media, timeout) = l.start().await?;
-            let req = planner::host::DeployRequest::from_record(&inv, &h, timeout)?;
+            let req = planner::host::request_from_record(&inv, &h, timeout)?;
             let h = life(&inv, &media)
                 .migrate(&h, &to, &reason, req.as_ref(), timeout)
                 .await?;

@@ -352,7 +352,7 @@ async fn perform_failovers(
     let inv = life.inv;
     for m in moves {
         let Some(to) = &m.to else { continue };
-        let req = planner::host::DeployRequest::from_record(inv, &m.host, timeout)?;
+        let req = planner::host::request_from_record(inv, &m.host, timeout)?;
         let h = life
             .migrate(&m.host, to, &m.failure.reason, req.as_ref(), timeout)
             .await?;

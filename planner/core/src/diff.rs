@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::bmc::{AttrType, BiosRegistry, VolumeSpec};
+use crate::hardware::{AttrType, BiosRegistry, VolumeSpec};
 use crate::model::{Desired, NodeSpec, PortWant};
-use crate::observe::{NodeLive, Observed, Seen};
-use crate::switch::{self, Change, Port, PortMode, SwitchState, VlanSet};
+use crate::observed::{NodeLive, Observed, Seen};
+use crate::ports::{self, Change, Port, PortMode, SwitchState, VlanSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,7 +211,7 @@ fn node_diff(
             .map(|m| {
                 m.image
                     .as_deref()
-                    .map(crate::host::image::shown)
+                    .map(crate::text::shown)
                     .unwrap_or_else(|| m.uri.clone())
             })
             .collect(),
@@ -339,7 +339,7 @@ fn node_diff(
             }
         }
     }
-    let staged: &[crate::bmc::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
+    let staged: &[crate::hardware::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
     // RAID: the listed volumes exist with their level; others are deleted. A creation or deletion
     // already staged for the next reset is pending, not planned again.
     if let (Some(want), Some(vols)) = (&p.raid, &live.volumes) {
@@ -566,7 +566,7 @@ fn switch_diff(
         .get(name)
         .map(|s| s.driver.as_str())
         .unwrap_or("");
-    let canonical = switch::canonical_for(driver);
+    let canonical = ports::canonical_for(driver);
     let mut d = SwitchDiff {
         switch: name.to_string(),
         ..SwitchDiff::default()
@@ -601,7 +601,7 @@ fn switch_diff(
             let mut names: Vec<String> = members.iter().map(|m| canonical(&m.port)).collect();
             names.sort();
             let id = channel_id(&names);
-            let mode = members[0].bond_mode.unwrap_or(switch::BondMode::Lacp);
+            let mode = members[0].bond_mode.unwrap_or(ports::BondMode::Lacp);
             let live_groups: Vec<String> = names
                 .iter()
                 .map(|m| match live.ports.get(m).and_then(|p| p.channel_group) {
@@ -685,7 +685,7 @@ fn switch_diff(
             .insert(format!("vlan.{v}"), Value::String(name.clone()));
         wanted.push(Change::CreateVlan { id: *v, name });
     }
-    let vlan_changes = switch::pending(live, &wanted, canonical);
+    let vlan_changes = ports::pending(live, &wanted, canonical);
     d.vlans = vlan_changes
         .iter()
         .filter_map(|c| match c {
@@ -701,7 +701,7 @@ fn switch_diff(
         .chain(per_node.iter())
         .map(|(_, c, _)| c.clone())
         .collect();
-    let todo = switch::pending(live, &all, canonical);
+    let todo = ports::pending(live, &all, canonical);
     let mut todo_ports: BTreeMap<String, Vec<Change>> = BTreeMap::new();
     let mut todo_bonds: BTreeSet<u32> = BTreeSet::new();
     for c in todo {
@@ -791,8 +791,8 @@ fn releases(
         }
     }
     // VLANs last, judged on the switch as every other change of the plan leaves it.
-    let after_changes = switch::simulated(live, &d.changes, canonical);
-    let after_undo = switch::simulated(&after_changes, &undo, canonical);
+    let after_changes = ports::simulated(live, &d.changes, canonical);
+    let after_undo = ports::simulated(&after_changes, &undo, canonical);
     for id in gone("vlan.") {
         let Ok(id) = id.parse::<u16>() else { continue };
         let users: Vec<String> = after_undo
@@ -814,7 +814,7 @@ fn releases(
             d.kept_vlans.insert(id, users);
         }
     }
-    d.releases = switch::pending(&after_changes, &undo, canonical);
+    d.releases = ports::pending(&after_changes, &undo, canonical);
 }
 
 /// A port-channel's number: the trailing number of its first member (`Gi0/3` → 3), else one
@@ -885,7 +885,7 @@ pub fn diff(desired: &Desired, observed: &Observed, applied: &Applied) -> Diff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bmc::{BiosAttribute, BiosState, BootSettings, PowerState, SecureBoot};
+    use crate::hardware::{BiosAttribute, BiosState, BootSettings, PowerState, SecureBoot};
     use crate::model::ProfileSpec;
 
     fn registry() -> BiosRegistry {
@@ -1021,7 +1021,7 @@ mod tests {
 
     #[test]
     fn firmware_behind_its_version_is_staged_and_an_unknown_component_is_an_error() {
-        use crate::bmc::FirmwareInfo;
+        use crate::hardware::FirmwareInfo;
         use crate::model::FirmwareWant;
         let mut n = node(&[], None, None);
         n.profile.as_mut().unwrap().firmware = vec![

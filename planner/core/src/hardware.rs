@@ -1,7 +1,8 @@
-//! Plain data the [`Bmc`](super::Bmc) trait speaks in: inventory, power, boot, BIOS, storage, media and
-//! tasks. No I/O here; the BIOS registry's validation is a pure function.
+//! Plain data a BMC speaks in (inventory, power, boot, BIOS, storage, media and tasks), with the
+//! credentials and TLS trust of an endpoint. No I/O here; the BIOS registry's validation is a pure function.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -646,4 +647,65 @@ mod tests {
         assert_eq!(BootTarget::parse("Pxe"), Some(BootTarget::Pxe));
         assert_eq!(BootTarget::parse("Floppy"), None);
     }
+}
+
+/// How to trust a BMC's TLS certificate. Verification is on unless `Insecure` is chosen explicitly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum TlsTrust {
+    /// Trust no certificate authority beyond what the BMC endpoint is given: BMC certificates are
+    /// private, so public roots are never loaded.
+    #[default]
+    NoExtraRoots,
+    /// Trust certificates issued by the CAs in this PEM file.
+    CaBundle(PathBuf),
+    /// Trust certificates issued by the CAs in this PEM text (how the inventory keeps a node's CA).
+    CaPem(String),
+    /// Trust exactly the certificate whose SHA-256 fingerprint (hex, colons optional) is given.
+    Fingerprint(String),
+    /// Skip verification. Only on explicit request.
+    Insecure,
+}
+
+/// A password or token that never reaches a log line, even through `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret(s.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret(s)
+    }
+}
+
+/// Normalises a fingerprint to 64 lowercase hex digits; accepts colons, spaces and a `sha256:` prefix.
+pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("sha256:")
+        .or_else(|| s.strip_prefix("SHA256:"))
+        .unwrap_or(s);
+    let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+    let bytes = hex::decode(hex).ok()?;
+    bytes.try_into().ok()
 }

@@ -35,7 +35,7 @@ impl Lines {
             file: path.to_path_buf(),
             line,
             col,
-            text: crate::report::printable(line_text, false).into_owned(),
+            text: crate::text::printable(line_text, false).into_owned(),
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn name_label(name: &str) -> Result<(), String> {
     {
         return Err(format!(
             "the name label {} is not an identifier (a letter or _, then letters, digits, _ and -; at most 64)",
-            crate::report::printable(&format!("{name:?}"), false)
+            crate::text::printable(&format!("{name:?}"), false)
         ));
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Loading a Terraform configuration directory: `*.tf`, `terraform.tfvars`, `*.auto.tfvars`, `-var`,
 //! `-var-file` and `TF_VAR_*`, evaluated into plain resource instances (JSON objects) that
-//! [`crate::model`] turns into the desired state.
+//! `model` turns into the desired state.
 //!
 //! What is evaluated: `variable` blocks (default, type, sensitive), `locals`, `provider "baremetal"`,
 //! every `resource "baremetal_*"` with `count` and `for_each` over known collections, `dynamic` blocks,
@@ -17,7 +17,6 @@ use hcl::edit::Span as _;
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 use serde_json::{Map, Value};
 
-use crate::model;
 use crate::schema::{self, AttrSpec, BlockSpec, Kind};
 
 mod strict;
@@ -1607,7 +1606,7 @@ fn shown(v: &Value) -> String {
     let text = v.to_string();
     let cut: String = text.chars().take(60).collect();
     let more = if cut.len() < text.len() { "…" } else { "" };
-    format!("{}{more}", crate::report::printable(&cut, false))
+    format!("{}{more}", crate::text::printable(&cut, false))
 }
 
 /// Checks the `provider "baremetal"` block: known settings of the right types, and the rules the
@@ -1644,7 +1643,7 @@ fn check_provider(
     if !out.is_empty() {
         return out;
     }
-    let text = |k: &str| model::text_of(m, k);
+    let text = |k: &str| text_of(m, k);
     let settings = schema::ProviderSettings {
         inventory: text("inventory"),
         project: text("project"),
@@ -1686,6 +1685,33 @@ fn check_schema(inst: &Instance) -> Vec<LoadError> {
     let mut out = Vec::new();
     check_attrs(inst, &inst.attrs, spec.attrs, spec.blocks, "", &mut out);
     out
+}
+
+/// An attribute as text (numbers and bools written out), `None` when absent or null.
+pub fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
+    attrs.get(k).filter(|v| !v.is_null()).map(scalar_text)
+}
+
+/// A list-of-strings attribute, empty when absent or null (other elements are skipped).
+pub fn texts_of(attrs: &Map<String, Value>, k: &str) -> Vec<String> {
+    attrs
+        .get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A scalar attribute as text (a string as it is, anything else as JSON).
+pub fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

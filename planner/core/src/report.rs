@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::bmc::Inventory;
-use crate::switch::{PortMode, SwitchState, VlanSet};
+use crate::hardware::Inventory;
+use crate::ports::{PortMode, SwitchState, VlanSet};
+pub use crate::text::{few, printable, shortened, MAX_CELL};
 
 /// One JSON document with the inventory and its totals.
 pub fn inventory_json(bmc: &str, inv: &Inventory) -> Value {
@@ -190,7 +191,7 @@ pub fn switch_text(address: &str, st: &SwitchState) -> String {
     for p in st.ports.values() {
         let allowed = match &p.trunk_allowed {
             VlanSet::All => "all".to_string(),
-            VlanSet::Only(v) => crate::switch::ios::format_list(v),
+            VlanSet::Only(v) => crate::ports::vlan_list(v),
         };
         let _ = writeln!(
             s,
@@ -219,51 +220,6 @@ pub fn switch_text(address: &str, st: &SwitchState) -> String {
 pub struct Rows {
     pub header: Vec<&'static str>,
     pub cells: Vec<Vec<String>>,
-}
-
-/// The widest a table cell is shown (but the last column's) unless the table is wide.
-pub const MAX_CELL: usize = 60;
-
-/// Text from a BMC, a switch or a file, safe for a terminal: control characters (escape sequences,
-/// carriage returns, NULs) are shown escaped (`\u{1b}`), never sent raw; with `keep_newlines`,
-/// line breaks stay.
-pub fn printable(text: &str, keep_newlines: bool) -> std::borrow::Cow<'_, str> {
-    let bad = |c: char| c.is_control() && !(keep_newlines && c == '\n');
-    if !text.chars().any(bad) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if bad(c) {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// A list of names as a message shows it: the first eight, then how many in all; each escaped.
-pub fn few(items: &[String]) -> String {
-    let mut shown: Vec<String> = items
-        .iter()
-        .take(8)
-        .map(|i| printable(&shortened(i, MAX_CELL), false).into_owned())
-        .collect();
-    if items.len() > 8 {
-        shown.push(format!("… {} in all", items.len()));
-    }
-    shown.join(", ")
-}
-
-/// At most `max` characters, the last of them `…` when some were cut.
-fn shortened(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-    s.push('…');
-    s
 }
 
 impl Rows {
@@ -337,7 +293,7 @@ fn dash(v: Option<&str>) -> String {
 }
 
 /// The node listing: what an operator needs at a glance.
-pub fn node_rows(nodes: &[crate::inventory::NodeRecord]) -> Rows {
+pub fn node_rows(nodes: &[crate::records::NodeRecord]) -> Rows {
     Rows {
         header: vec![
             "NAME", "STATE", "POWER", "MAINT", "MODEL", "SERIAL", "CPUS", "MEM_GIB", "DISK_GIB",
@@ -370,7 +326,7 @@ pub fn node_rows(nodes: &[crate::inventory::NodeRecord]) -> Rows {
     }
 }
 
-pub fn host_rows(hosts: &[crate::inventory::HostRecord]) -> Rows {
+pub fn host_rows(hosts: &[crate::records::HostRecord]) -> Rows {
     Rows {
         header: vec![
             "PROJECT",
@@ -399,14 +355,14 @@ pub fn host_rows(hosts: &[crate::inventory::HostRecord]) -> Rows {
                     dash(h.power.as_deref()),
                     dash(h.arch.as_deref()),
                     h.created_by.clone(),
-                    crate::inventory::format_time(h.created_at),
+                    crate::records::format_time(h.created_at),
                 ]
             })
             .collect(),
     }
 }
 
-pub fn audit_rows(entries: &[crate::inventory::AuditEntry]) -> Rows {
+pub fn audit_rows(entries: &[crate::records::AuditEntry]) -> Rows {
     let compact = |v: &Option<Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
     Rows {
         header: vec![
@@ -434,7 +390,7 @@ pub fn audit_rows(entries: &[crate::inventory::AuditEntry]) -> Rows {
 }
 
 /// A node's life, a line per event.
-pub fn history_rows(h: &crate::inventory::NodeHistory) -> Rows {
+pub fn history_rows(h: &crate::history::NodeHistory) -> Rows {
     Rows {
         header: vec!["AT", "ACTOR", "ACTION", "STATE", "WHAT"],
         cells: h
@@ -545,11 +501,11 @@ fn change_text(old: &str, new: &str, style: Style) -> String {
 
 /// The plan as an operator reads it before approving: every disruption, wave by wave. Safe for a
 /// terminal: what BMCs, switches and files said is escaped; only its own colours are sent.
-pub fn plan_text(p: &crate::run::Prepared, style: Style) -> String {
+pub fn plan_text(p: &crate::plan::Prepared, style: Style) -> String {
     terminal_text(&plan_text_marked(p, style))
 }
 
-fn plan_text_marked(p: &crate::run::Prepared, style: Style) -> String {
+fn plan_text_marked(p: &crate::plan::Prepared, style: Style) -> String {
     use crate::plan::Action;
     let mut s = String::new();
     let plan = &p.plan;
@@ -704,7 +660,7 @@ fn plan_text_marked(p: &crate::run::Prepared, style: Style) -> String {
 
 /// Template compliance: the nodes with pending changes, grouped by the profile they take on and
 /// the templates it inherits, so a change made at a template shows on every node it reaches.
-fn by_profile(p: &crate::run::Prepared, style: Style) -> String {
+fn by_profile(p: &crate::plan::Prepared, style: Style) -> String {
     let mut groups: std::collections::BTreeMap<String, Vec<(String, usize)>> =
         std::collections::BTreeMap::new();
     for (node, d) in &p.diff.nodes {
@@ -762,8 +718,8 @@ fn state_note(n: &crate::drift::NodeDrift) -> String {
     }
 }
 
-fn change_line(c: &crate::switch::Change) -> String {
-    use crate::switch::Change;
+fn change_line(c: &crate::ports::Change) -> String {
+    use crate::ports::Change;
     match c {
         Change::CreateVlan { id, name } => format!("create VLAN {id} ({name})"),
         Change::DeleteVlan { id } => format!("delete VLAN {id}"),

@@ -8,9 +8,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::bmc::{Secret, TlsTrust};
-use crate::load::{Instance, LoadError, LoadErrors, Loaded};
-use crate::switch::{BondMode, VLAN_MAX, VLAN_MIN};
+use crate::deploy::host_from_attrs;
+pub use crate::deploy::HostSpec;
+use crate::hardware::{Secret, TlsTrust};
+use crate::load::{scalar_text, text_of, texts_of, Instance, LoadError, LoadErrors, Loaded};
+use crate::ports::{BondMode, VLAN_MAX, VLAN_MIN};
+use crate::rules::AttrError;
 
 #[derive(Debug, Clone)]
 pub struct SwitchSpec {
@@ -108,86 +111,6 @@ impl NodeSpec {
     }
 }
 
-/// A `baremetal_host` block, as `bmplan plan` and `apply` act on it: allocated by flavor (or a
-/// pinned node) and deployed from an image. What bmplan does not act on is listed in `not_applied`.
-#[derive(Debug, Clone, Default)]
-pub struct HostSpec {
-    pub name: String,
-    pub flavor: Option<String>,
-    pub node: Option<String>,
-    pub profile: Option<String>,
-    pub image_url: Option<String>,
-    pub image_checksum: Option<String>,
-    pub wait: Option<String>,
-    pub networks: Vec<String>,
-    pub ssh_keys: Vec<String>,
-    pub user_data: Option<Secret>,
-    /// `on` or `off`: the power the host should have once it is active.
-    pub power: Option<String>,
-    /// Attributes set in the configuration that only Terraform (or `bmplan hosts …`) acts on.
-    pub not_applied: Vec<&'static str>,
-}
-
-/// What bmplan leaves to Terraform and the `bmplan hosts` commands.
-const HOST_NOT_APPLIED: [&str; 4] = ["adopt", "failover", "rebuild", "reboot"];
-
-impl HostSpec {
-    /// A host's attributes as they are (the provider's planned values, or an HCL block); what a
-    /// deployment cannot take is found by [`crate::host::DeployRequest::for_spec`].
-    pub fn from_attrs(name: &str, attrs: &Map<String, Value>) -> HostSpec {
-        let set = |k: &str| match attrs.get(k) {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(_) => true,
-        };
-        HostSpec {
-            name: name.to_string(),
-            flavor: text_of(attrs, "flavor"),
-            node: text_of(attrs, "node"),
-            profile: text_of(attrs, "profile"),
-            image_url: text_of(attrs, "image_url"),
-            image_checksum: text_of(attrs, "image_checksum"),
-            wait: text_of(attrs, "wait"),
-            networks: texts_of(attrs, "networks"),
-            ssh_keys: texts_of(attrs, "ssh_keys"),
-            user_data: text_of(attrs, "user_data").map(Secret::new),
-            power: text_of(attrs, "power").map(|p| p.to_ascii_lowercase()),
-            not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
-        }
-    }
-}
-
-/// A `baremetal_host` block as `bmplan` loads it: what a deployment cannot take, and a host with
-/// neither flavor nor node, are errors at their attribute.
-fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, Vec<AttrError>> {
-    let h = HostSpec::from_attrs(name, attrs);
-    let mut errs: Vec<AttrError> =
-        match crate::host::DeployRequest::for_spec(&h, Default::default()) {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .into_iter()
-                .map(|e| (e.attribute.to_string(), e.message))
-                .collect(),
-        };
-    if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
-        errs.push((
-            "power".into(),
-            format!("power is \"on\" or \"off\", not {p:?}"),
-        ));
-    }
-    if h.flavor.is_none() && h.node.is_none() {
-        errs.push((
-            "flavor".into(),
-            "a host needs a flavor to be scheduled by, or a node to be pinned to".into(),
-        ));
-    }
-    if errs.is_empty() {
-        Ok(h)
-    } else {
-        Err(errs)
-    }
-}
-
 /// The whole desired state.
 #[derive(Debug, Clone, Default)]
 pub struct Desired {
@@ -234,13 +157,6 @@ fn n(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn blocks<'a>(i: &'a Instance, k: &str) -> Vec<&'a serde_json::Map<String, Value>> {
     i.attrs
         .get(k)
@@ -248,9 +164,6 @@ fn blocks<'a>(i: &'a Instance, k: &str) -> Vec<&'a serde_json::Map<String, Value
         .map(|a| a.iter().filter_map(Value::as_object).collect())
         .unwrap_or_default()
 }
-
-/// A problem with one attribute of one resource: the attribute's dotted path and what is wrong.
-pub type AttrError = (String, String);
 
 fn attr_error(path: impl Into<String>, message: impl Into<String>) -> AttrError {
     (path.into(), message.into())
@@ -285,25 +198,6 @@ fn block_list<'a>(attrs: &'a Map<String, Value>, k: &str) -> Vec<&'a Map<String,
         .get(k)
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_object).collect())
-        .unwrap_or_default()
-}
-
-/// An attribute as text (numbers and bools written out), `None` when absent or null.
-pub fn text_of(attrs: &Map<String, Value>, k: &str) -> Option<String> {
-    attrs.get(k).filter(|v| !v.is_null()).map(scalar_text)
-}
-
-/// A list-of-strings attribute, empty when absent or null (other elements are skipped).
-pub fn texts_of(attrs: &Map<String, Value>, k: &str) -> Vec<String> {
-    attrs
-        .get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
         .unwrap_or_default()
 }
 
@@ -545,12 +439,12 @@ pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec
 /// Reads a `baremetal_switch`'s attributes.
 pub fn switch_from_attrs(attrs: &Map<String, Value>) -> Result<SwitchSpec, Vec<AttrError>> {
     let driver = text_of(attrs, "driver").unwrap_or_default();
-    if !crate::switch::DRIVERS.contains(&driver.as_str()) {
+    if !crate::ports::DRIVERS.contains(&driver.as_str()) {
         return Err(vec![attr_error(
             "driver",
             format!(
                 "driver {driver:?} is not one of {}",
-                crate::switch::DRIVERS.join(", ")
+                crate::ports::DRIVERS.join(", ")
             ),
         )]);
     }
@@ -670,7 +564,7 @@ impl Desired {
             let tls = if let Some(ca) = s(i, "ca_cert") {
                 TlsTrust::CaBundle(PathBuf::from(ca))
             } else if let Some(fp) = s(i, "fingerprint") {
-                if crate::bmc::parse_fingerprint(&fp).is_none() {
+                if crate::hardware::parse_fingerprint(&fp).is_none() {
                     errors.push(i.error(
                         "fingerprint",
                         "not a SHA-256 fingerprint (64 hex digits, colons allowed)",

@@ -53,7 +53,7 @@ pub struct NodeSpecs {
     pub traits: BTreeSet<String>,
     /// Accelerators the node's inspection found.
     #[serde(default)]
-    pub accelerators: Vec<crate::bmc::Accelerator>,
+    pub accelerators: Vec<crate::hardware::Accelerator>,
 }
 
 impl NodeSpecs {
@@ -223,8 +223,8 @@ mod tests {
         }
     }
 
-    fn gpu(model: &str, count: u64) -> crate::bmc::Accelerator {
-        crate::bmc::Accelerator {
+    fn gpu(model: &str, count: u64) -> crate::hardware::Accelerator {
+        crate::hardware::Accelerator {
             kind: "gpu".into(),
             model: Some(model.into()),
             manufacturer: None,

@@ -7,8 +7,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::AttrError;
-
 /// The longest name of a node, switch, network, profile, flavor or host, in bytes (a DNS name's).
 pub const MAX_NAME: usize = 253;
 /// The longest string any attribute may hold (user data and PEM bundles included), in bytes.
@@ -65,7 +63,7 @@ pub fn name_ok(name: &str) -> Result<(), String> {
     if name.chars().any(char::is_control) {
         return Err(format!(
             "the name {} holds a control character",
-            crate::report::printable(name, false)
+            crate::text::printable(name, false)
         ));
     }
     if name.trim() != name {
@@ -75,9 +73,9 @@ pub fn name_ok(name: &str) -> Result<(), String> {
 }
 
 /// A URL with one of `schemes`, a host, and no user or password in it.
-pub fn url_ok(url: &str, schemes: &[&str]) -> Result<reqwest::Url, String> {
+pub fn url_ok(url: &str, schemes: &[&str]) -> Result<url::Url, String> {
     let shown = redacted(url);
-    let u = reqwest::Url::parse(url).map_err(|e| format!("{shown} is not a URL: {e}"))?;
+    let u = url::Url::parse(url).map_err(|e| format!("{shown} is not a URL: {e}"))?;
     if !schemes.contains(&u.scheme()) {
         return Err(format!(
             "{shown} must start with {}",
@@ -102,20 +100,14 @@ pub fn url_ok(url: &str, schemes: &[&str]) -> Result<reqwest::Url, String> {
     Ok(u)
 }
 
-/// A URL as it may be shown: any `user:password@` before the host is replaced by `…@`.
-pub fn redacted(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let shown = match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://…{}", &rest[at..]),
-        None => url.to_string(),
-    };
-    crate::report::printable(&shown, false).into_owned()
-}
+pub use crate::text::redacted;
+
+/// A problem with one attribute of one resource: the attribute's dotted path and what is wrong.
+pub type AttrError = (String, String);
 
 /// `HOST:PORT` (an IPv6 host in brackets), with a port from 1 to 65535.
 pub fn host_port_ok(address: &str) -> Result<(), String> {
-    let shown = crate::report::printable(address, false);
+    let shown = crate::text::printable(address, false);
     let Some((host, port)) = address.rsplit_once(':') else {
         return Err(format!("{shown} is not HOST:PORT"));
     };
@@ -127,7 +119,7 @@ pub fn host_port_ok(address: &str) -> Result<(), String> {
         Ok(p) if (1..=65535).contains(&p) => Ok(()),
         _ => Err(format!(
             "{shown}: the port {} is not a number from 1 to 65535",
-            crate::report::printable(port, false)
+            crate::text::printable(port, false)
         )),
     }
 }
@@ -138,11 +130,11 @@ pub fn file_ok(path: &str) -> Result<(), String> {
         Ok(m) if m.is_file() => Ok(()),
         Ok(_) => Err(format!(
             "{} is not a file",
-            crate::report::printable(path, false)
+            crate::text::printable(path, false)
         )),
         Err(e) => Err(format!(
             "cannot read {}: {e}",
-            crate::report::printable(path, false)
+            crate::text::printable(path, false)
         )),
     }
 }
@@ -237,7 +229,7 @@ fn node(attrs: &Map<String, Value>, out: &mut Vec<AttrError>) {
         }
     }
     if let Some(fp) = fp {
-        if crate::bmc::parse_fingerprint(fp).is_none() {
+        if crate::hardware::parse_fingerprint(fp).is_none() {
             out.push(problem(
                 "fingerprint",
                 "not a SHA-256 fingerprint (64 hex digits, colons allowed)",

@@ -4,9 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Checksum, Deployment, Wait};
-use crate::inventory::HostRecord;
-use crate::model::HostSpec;
+use super::{Checksum, Deployment, HostSpec, Wait};
+use crate::records::HostRecord;
 
 /// What a host of the configuration needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +227,7 @@ pub fn not_applied(spec: &HostSpec, existing: Option<&HostRecord>) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bmc::Secret;
+    use crate::hardware::Secret;
     use serde_json::json;
 
     const SUM: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bmc::VolumeSpec;
 use crate::diff::{Diff, ItemState};
+use crate::hardware::VolumeSpec;
 use crate::model::Desired;
-use crate::switch::Change;
+use crate::ports::Change;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -456,6 +456,17 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
         applied,
         before,
     }
+}
+
+/// Everything one planning pass produced.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub loaded: crate::load::Loaded,
+    pub desired: crate::model::Desired,
+    pub observed: crate::observed::Observed,
+    pub diff: Diff,
+    pub plan: Plan,
+    pub observe_seconds: f64,
 }
 
 #[cfg(test)]

@@ -1,0 +1,289 @@
+//! Deployment as plain data and rules: what a host is deployed from (image, checksum, how its end
+//! is seen), what its attributes ask for ([`DeployRequest::for_spec`]), which change a host needs
+//! ([`change`]), and which of its values are sealed for whom. The engine (`planner::host`) carries
+//! deployments out.
+
+pub mod change;
+pub mod image;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use serde_json::{Map, Value};
+
+use crate::hardware::Secret;
+use crate::load::{text_of, texts_of};
+use crate::records::HostRecord;
+use crate::rules::AttrError;
+
+pub use change::{change_for, not_applied, power_change, HostChange};
+pub use image::Checksum;
+
+/// How a deployment knows the operating system is installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Wait {
+    /// The installer powers the server off when it is done (then the server boots from disk).
+    #[default]
+    PowerOff,
+    /// Redfish `BootProgress.LastState` reaches `OSRunning` (the installer reboots into the OS).
+    BootProgress,
+    /// The installed system calls back (cloud-init `phone_home` to the media endpoint).
+    Callback,
+}
+
+impl Wait {
+    pub fn parse(s: &str) -> Result<Wait, String> {
+        match s {
+            "power_off" => Ok(Wait::PowerOff),
+            "boot_progress" => Ok(Wait::BootProgress),
+            "callback" => Ok(Wait::Callback),
+            other => Err(format!(
+                "wait strategy {other:?}: use power_off, boot_progress or callback"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Wait::PowerOff => "power_off",
+            Wait::BootProgress => "boot_progress",
+            Wait::Callback => "callback",
+        }
+    }
+}
+
+/// What a host was deployed from, as the inventory keeps it. The user data is kept as a digest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Deployment {
+    /// The image URL as it may be shown: credentials in it masked ([`image::shown`]).
+    pub image_url: String,
+    /// The image URL itself, sealed with the credentials key, when it carries credentials
+    /// (`image_url` then holds it masked): credentials are never at rest in clear.
+    pub image_url_sealed: Option<String>,
+    pub image_checksum: String,
+    pub wait: Wait,
+    pub networks: Vec<String>,
+    pub ssh_keys: Vec<String>,
+    pub user_data_sha256: Option<String>,
+    pub profile: Option<String>,
+    /// 1 for the first deployment, one more for each rebuild.
+    pub generation: u32,
+    /// The profile the node had before the host: what cleaning brings it back to.
+    pub baseline_profile: Option<String>,
+    /// The user data, sealed with the credentials key (so an import reads it back).
+    pub user_data_sealed: Option<String>,
+    /// Adopted: the server ran its system before it became a host; nothing was deployed.
+    pub adopted: bool,
+    /// Where the host goes when its node fails.
+    pub failover: Option<Failover>,
+    /// Since when (ms since the epoch) the node's BMC has not answered, while it does not.
+    pub unreachable_since: Option<i64>,
+}
+
+/// A host's failover policy: a standby pool (nodes, in order of preference, then a flavor) and
+/// how long a BMC may stay unreachable before its host moves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Failover {
+    pub standby_nodes: Vec<String>,
+    pub standby_flavor: Option<String>,
+    pub unreachable_after_s: u64,
+}
+
+/// Why a host should move, when it should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFailure {
+    pub node: String,
+    pub reason: String,
+}
+
+impl Deployment {
+    pub fn of(h: &HostRecord) -> Option<Deployment> {
+        h.deployment
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+}
+
+/// Whom a host's sealed user data belongs to.
+pub fn sealed_owner(h: &HostRecord) -> String {
+    sealed_fields(&h.project, &h.name)[0].1.clone()
+}
+
+/// Whom a host's sealed image URL belongs to.
+pub fn sealed_image_owner(h: &HostRecord) -> String {
+    sealed_fields(&h.project, &h.name)[1].1.clone()
+}
+
+/// The sealed values a host's deployment may hold, each with whom it is sealed for (what a key
+/// rotation re-seals).
+pub fn sealed_fields(project: &str, name: &str) -> [(&'static str, String); 2] {
+    [
+        ("user_data_sealed", format!("host:{project}/{name}")),
+        ("image_url_sealed", format!("host-image:{project}/{name}")),
+    ]
+}
+
+/// A deployment asked for.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    pub image_url: String,
+    pub image_checksum: Checksum,
+    pub user_data: Option<String>,
+    pub ssh_keys: Vec<String>,
+    /// The host's networks; empty keeps the node's configured ones.
+    pub networks: Vec<String>,
+    pub wait: Wait,
+    pub profile: Option<String>,
+    /// The whole deployment, from the checksum to the host active.
+    pub timeout: Duration,
+}
+
+/// A host attribute a deployment cannot take, for a diagnostic at that attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub attribute: &'static str,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl DeployRequest {
+    /// The deployment a host's attributes ask for, `None` without an image: what Terraform's
+    /// `baremetal_host` and `bmplan apply`'s HCL hosts both deploy. Every attribute it cannot take
+    /// is named.
+    pub fn for_spec(
+        spec: &HostSpec,
+        timeout: Duration,
+    ) -> Result<Option<DeployRequest>, Vec<RequestError>> {
+        let Some(url) = &spec.image_url else {
+            return Ok(None);
+        };
+        let mut errors = Vec::new();
+        let checksum = match spec.image_checksum.as_deref().map(Checksum::parse) {
+            None => {
+                errors.push(RequestError {
+                    attribute: "image_checksum",
+                    title: "Checksum required",
+                    message: "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
+                });
+                None
+            }
+            Some(Err(message)) => {
+                errors.push(RequestError {
+                    attribute: "image_checksum",
+                    title: "Invalid checksum",
+                    message,
+                });
+                None
+            }
+            Some(Ok(c)) => Some(c),
+        };
+        let wait = match spec.wait.as_deref().map(Wait::parse) {
+            None => Wait::default(),
+            Some(Ok(w)) => w,
+            Some(Err(message)) => {
+                errors.push(RequestError {
+                    attribute: "wait",
+                    title: "Invalid wait strategy",
+                    message,
+                });
+                Wait::default()
+            }
+        };
+        match checksum {
+            Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
+                image_url: url.clone(),
+                image_checksum,
+                user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
+                ssh_keys: spec.ssh_keys.clone(),
+                networks: spec.networks.clone(),
+                wait,
+                profile: spec.profile.clone(),
+                timeout,
+            })),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A `baremetal_host` block, as `bmplan plan` and `apply` act on it: allocated by flavor (or a
+/// pinned node) and deployed from an image. What bmplan does not act on is listed in `not_applied`.
+#[derive(Debug, Clone, Default)]
+pub struct HostSpec {
+    pub name: String,
+    pub flavor: Option<String>,
+    pub node: Option<String>,
+    pub profile: Option<String>,
+    pub image_url: Option<String>,
+    pub image_checksum: Option<String>,
+    pub wait: Option<String>,
+    pub networks: Vec<String>,
+    pub ssh_keys: Vec<String>,
+    pub user_data: Option<Secret>,
+    /// `on` or `off`: the power the host should have once it is active.
+    pub power: Option<String>,
+    /// Attributes set in the configuration that only Terraform (or `bmplan hosts …`) acts on.
+    pub not_applied: Vec<&'static str>,
+}
+
+/// What bmplan leaves to Terraform and the `bmplan hosts` commands.
+const HOST_NOT_APPLIED: [&str; 4] = ["adopt", "failover", "rebuild", "reboot"];
+
+impl HostSpec {
+    /// A host's attributes as they are (the provider's planned values, or an HCL block); what a
+    /// deployment cannot take is found by [`DeployRequest::for_spec`].
+    pub fn from_attrs(name: &str, attrs: &Map<String, Value>) -> HostSpec {
+        let set = |k: &str| match attrs.get(k) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        HostSpec {
+            name: name.to_string(),
+            flavor: text_of(attrs, "flavor"),
+            node: text_of(attrs, "node"),
+            profile: text_of(attrs, "profile"),
+            image_url: text_of(attrs, "image_url"),
+            image_checksum: text_of(attrs, "image_checksum"),
+            wait: text_of(attrs, "wait"),
+            networks: texts_of(attrs, "networks"),
+            ssh_keys: texts_of(attrs, "ssh_keys"),
+            user_data: text_of(attrs, "user_data").map(Secret::new),
+            power: text_of(attrs, "power").map(|p| p.to_ascii_lowercase()),
+            not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
+        }
+    }
+}
+
+/// A `baremetal_host` block as `bmplan` loads it: what a deployment cannot take, and a host with
+/// neither flavor nor node, are errors at their attribute.
+pub fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, Vec<AttrError>> {
+    let h = HostSpec::from_attrs(name, attrs);
+    let mut errs: Vec<AttrError> = match DeployRequest::for_spec(&h, Default::default()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .into_iter()
+            .map(|e| (e.attribute.to_string(), e.message))
+            .collect(),
+    };
+    if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
+        errs.push((
+            "power".into(),
+            format!("power is \"on\" or \"off\", not {p:?}"),
+        ));
+    }
+    if h.flavor.is_none() && h.node.is_none() {
+        errs.push((
+            "flavor".into(),
+            "a host needs a flavor to be scheduled by, or a node to be pinned to".into(),
+        ));
+    }
+    if errs.is_empty() {
+        Ok(h)
+    } else {
+        Err(errs)
+    }
+}
