@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bmc::redfish::RedfishBmc;
 use crate::bmc::{
     ApplyTime, Bmc, BmcError, BootMode, BootPersistence, BootTarget, Limits, PowerAction,
-    PowerState,
+    PowerState, Session,
 };
+use crate::drivers::Drivers;
 use crate::inventory::{Inventory, InventoryError, StepStatus};
 use crate::model::{Desired, NodeSpec};
 use crate::observe::{endpoint, switch_endpoint};
@@ -88,6 +88,8 @@ pub struct ApplyOptions {
     /// them held when it ends.
     pub held_lease: Option<String>,
     pub progress: Arc<dyn Fn(&Progress) + Send + Sync>,
+    /// Where BMC and switch clients come from.
+    pub drivers: Arc<dyn Drivers>,
 }
 
 impl Default for ApplyOptions {
@@ -106,6 +108,7 @@ impl Default for ApplyOptions {
             lease_ttl: Duration::from_secs(3600),
             held_lease: None,
             progress: Arc::new(|_| {}),
+            drivers: crate::drivers::wired(),
         }
     }
 }
@@ -146,7 +149,7 @@ fn transient(e: &BmcError) -> bool {
 
 /// Everything staged for the next reset has been applied (used to tell whether a reset that was
 /// started before a crash happened, and by the wait step).
-async fn staged_work_done(bmc: &RedfishBmc, sys: &str, n: &NodeSpec) -> Result<bool, BmcError> {
+async fn staged_work_done(bmc: &dyn Bmc, sys: &str, n: &NodeSpec) -> Result<bool, BmcError> {
     let Some(p) = &n.profile else {
         return Ok(true);
     };
@@ -186,7 +189,7 @@ async fn staged_work_done(bmc: &RedfishBmc, sys: &str, n: &NodeSpec) -> Result<b
 }
 
 async fn run_node_step(
-    bmc: &RedfishBmc,
+    bmc: &dyn Bmc,
     n: &NodeSpec,
     step: &Step,
     resumed_reset: bool,
@@ -410,7 +413,7 @@ pub fn device_key(bmc_url: &str) -> String {
 }
 
 /// What the BMC has staged for the next reset; a BMC that will not say has nothing we can see.
-async fn staged_or_none(bmc: &RedfishBmc) -> Vec<crate::bmc::StagedTask> {
+async fn staged_or_none(bmc: &dyn Bmc) -> Vec<crate::bmc::StagedTask> {
     bmc.staged_tasks().await.unwrap_or_default()
 }
 
@@ -419,7 +422,7 @@ async fn staged_or_none(bmc: &RedfishBmc) -> Vec<crate::bmc::StagedTask> {
 /// so the node is watched for `reset_grace` first — a power transition, or the staged work
 /// applied, means the reset happened — and the reset is sent again only when neither shows.
 async fn reset_once(
-    bmc: &RedfishBmc,
+    bmc: &dyn Bmc,
     sys: &str,
     n: &NodeSpec,
     opts: &ApplyOptions,
@@ -447,7 +450,7 @@ async fn reset_once(
 /// Whether a reset that may have been sent shows on the node within `reset_grace`: a power
 /// transition under way, or the staged work applied. The power state is read before the staged
 /// work, so a reset that completes between the two reads is still seen.
-async fn reset_seen(bmc: &RedfishBmc, sys: &str, n: &NodeSpec, opts: &ApplyOptions) -> bool {
+async fn reset_seen(bmc: &dyn Bmc, sys: &str, n: &NodeSpec, opts: &ApplyOptions) -> bool {
     let deadline = Instant::now() + opts.reset_grace;
     loop {
         let power = bmc.power_state(sys).await;
@@ -477,7 +480,7 @@ async fn run_node(
 ) -> Vec<(String, Result<bool, String>)> {
     let mut out = Vec::new();
     let progress = opts.progress.clone();
-    let bmc = match RedfishBmc::new(endpoint(&n, opts.limits)) {
+    let bmc = match opts.drivers.bmc(endpoint(&n, opts.limits), Session::Change) {
         Ok(b) => b,
         Err(e) => {
             for s in steps {
@@ -524,7 +527,7 @@ async fn run_node(
         }
         let mut attempt = 1;
         let result = loop {
-            match run_node_step(&bmc, &n, &s, resumed_reset, &opts).await {
+            match run_node_step(bmc.as_ref(), &n, &s, resumed_reset, &opts).await {
                 Ok(()) => break Ok(()),
                 Err(e) if transient(&e) && attempt < opts.attempts && s.action != Action::Reset => {
                     progress(&Progress::Retrying {
@@ -559,7 +562,7 @@ async fn run_node(
             }
         }
     }
-    bmc.client().logout().await;
+    bmc.logout().await;
     out
 }
 
@@ -839,15 +842,17 @@ pub async fn apply(
             progress(&Progress::Started { step: s.id.clone() });
             inv.journal(run_id, &s.id, None, StepStatus::Started, None)
                 .await?;
-            let result =
-                match switch::open(&spec.driver, switch_endpoint(spec, Duration::from_secs(60))) {
-                    Ok(sw) => sw
-                        .apply(changes)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+            let result = match opts
+                .drivers
+                .switch(&spec.driver, switch_endpoint(spec, Duration::from_secs(60)))
+            {
+                Ok(sw) => sw
+                    .apply(changes)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
             match result {
                 Ok(()) if !left_out.is_empty() => {
                     // Partly done: not journaled as succeeded, so a resume runs it whole, and the

@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{Bmc, Limits, Secret};
+use crate::bmc::{Limits, Secret};
 use crate::inventory::{
     EnrollOutcome, EnrollResult, Inventory, InventoryError, NodeRegistration, NodeTls, Verification,
 };
@@ -455,7 +454,7 @@ fn check_entry(
 pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification {
     let mut ep = reg.endpoint();
     ep.limits = limits;
-    let bmc = match RedfishBmc::new(ep) {
+    let bmc = match crate::bmc::open(ep, crate::bmc::Session::Change) {
         Ok(b) => b,
         Err(e) => return Verification::VerifyFailed(e.to_string()),
     };
@@ -493,7 +492,7 @@ pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification 
         Ok(inv) => Verification::Inspected(Box::new(inv)),
         Err(e) => Verification::InspectFailed(e.to_string()),
     };
-    bmc.client().logout().await;
+    bmc.logout().await;
     v
 }
 
@@ -698,18 +697,12 @@ async fn probe(url: String, login: &DiscoveryLogin, timeout: Duration) -> Probe 
         detail: Some(detail),
         systems: vec![],
     };
-    let bmc = match RedfishBmc::new(ep) {
+    let bmc = match crate::bmc::open(ep, crate::bmc::Session::Change) {
         Ok(b) => b,
         Err(e) => return fail("error", e.to_string()),
     };
-    match bmc.client().root().await {
-        Ok(root) if root.get("RedfishVersion").is_some() || root.get("Systems").is_some() => {}
-        Ok(_) => {
-            return fail(
-                "error",
-                "answered, but not with a Redfish service root".into(),
-            )
-        }
+    match bmc.probe().await {
+        Ok(()) => {}
         Err(crate::bmc::BmcError::Transport { hint, .. })
             if hint
                 .as_deref()
@@ -724,7 +717,7 @@ async fn probe(url: String, login: &DiscoveryLogin, timeout: Duration) -> Probe 
     }
     match bmc.systems().await {
         Ok(systems) => {
-            bmc.client().logout().await;
+            bmc.logout().await;
             Probe {
                 url,
                 found: "redfish".into(),
@@ -789,10 +782,10 @@ pub async fn manage(
     }
     let (mut ep, system) = inventory.node_endpoint(name).await?;
     ep.limits = limits;
-    let outcome = match RedfishBmc::new(ep) {
+    let outcome = match crate::bmc::open(ep, crate::bmc::Session::Change) {
         Ok(bmc) => {
             let r = bmc.systems().await;
-            bmc.client().logout().await;
+            bmc.logout().await;
             match r {
                 Ok(s) if s.contains(&system) => Ok(()),
                 Ok(s) => Err(format!("no system {system:?} (it has {})", s.join(", "))),
@@ -818,10 +811,10 @@ pub async fn inspect(
     inventory.transition(name, Event::Inspect, None).await?;
     let (mut ep, system) = inventory.node_endpoint(name).await?;
     ep.limits = limits;
-    let result = match RedfishBmc::new(ep) {
+    let result = match crate::bmc::open(ep, crate::bmc::Session::Change) {
         Ok(bmc) => {
             let r = bmc.inspect(&system).await;
-            bmc.client().logout().await;
+            bmc.logout().await;
             r.map_err(|e| e.to_string())
         }
         Err(e) => Err(e.to_string()),

@@ -13,16 +13,17 @@ pub use planner_core::{
     ports, project, records, report, rules, schema,
 };
 
+pub use planner_inventory::{self as inventory, credentials};
+
 pub mod apply;
 pub mod bmc;
 pub mod converge;
-pub mod credentials;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod drivers;
 pub mod enroll;
 pub mod fuzz;
 pub mod host;
-pub mod inventory;
 pub mod observe;
 pub mod run;
 pub mod switch;

@@ -9,20 +9,32 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::bmc::redfish::RedfishBmc;
-use crate::bmc::{BiosRegistry, BiosState, Bmc, BmcError, Endpoint, Limits};
+use crate::bmc::{BiosRegistry, BiosState, Bmc, BmcError, Endpoint, Limits, Session};
+use crate::drivers::Drivers;
 use crate::model::{Desired, NodeSpec, SwitchSpec};
-use crate::switch::{self, SwitchEndpoint};
+use crate::switch::SwitchEndpoint;
 
 pub use planner_core::observed::{NodeLive, Observed, Seen};
 
 /// Bounds of one observation.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ObserveOptions {
     /// Nodes read at once.
     pub concurrency: usize,
     pub limits: Limits,
     pub switch_timeout: Duration,
+    /// Where BMC and switch clients come from.
+    pub drivers: Arc<dyn Drivers>,
+}
+
+impl std::fmt::Debug for ObserveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveOptions")
+            .field("concurrency", &self.concurrency)
+            .field("limits", &self.limits)
+            .field("switch_timeout", &self.switch_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Nodes read at once unless told otherwise: a 1000-node pass in two rounds within ~150 MB.
@@ -39,6 +51,7 @@ impl Default for ObserveOptions {
                 ..Limits::default()
             },
             switch_timeout: Duration::from_secs(30),
+            drivers: crate::drivers::wired(),
         }
     }
 }
@@ -65,7 +78,7 @@ pub fn switch_endpoint(s: &SwitchSpec, timeout: Duration) -> SwitchEndpoint {
 }
 
 /// Picks the system: the configured id, else the only one.
-pub async fn system_id(bmc: &RedfishBmc, n: &NodeSpec) -> Result<String, BmcError> {
+pub async fn system_id(bmc: &dyn Bmc, n: &NodeSpec) -> Result<String, BmcError> {
     if let Some(s) = &n.system_id {
         return Ok(s.clone());
     }
@@ -93,7 +106,7 @@ pub struct RegistryCache {
 
 impl RegistryCache {
     /// The registry `bios` names, read through `bmc` by the first node that asks.
-    async fn get(&self, bmc: &RedfishBmc, bios: &BiosState) -> Result<Arc<BiosRegistry>, BmcError> {
+    async fn get(&self, bmc: &dyn Bmc, bios: &BiosState) -> Result<Arc<BiosRegistry>, BmcError> {
         let Some(name) = bios.registry.as_deref().filter(|n| !n.is_empty()) else {
             return bmc.registry_for(bios).await.map(Arc::new);
         };
@@ -107,35 +120,31 @@ impl RegistryCache {
     }
 }
 
-/// Reads one node.
-pub async fn observe_node(n: &NodeSpec, limits: Limits) -> Result<NodeLive, BmcError> {
-    observe_node_with(n, limits, &RegistryCache::default(), None).await
-}
-
 /// Reads one node, then gives back `permit` (the fleet's bound on nodes read at once) before
 /// ending the BMC session, so closing one session does not hold up the next node's reads. The
 /// session is ended whether the reads succeeded or not.
 async fn observe_node_with(
+    drivers: &dyn Drivers,
     n: &NodeSpec,
     limits: Limits,
     registries: &RegistryCache,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<NodeLive, BmcError> {
-    let bmc = RedfishBmc::snapshot(endpoint(n, limits))?;
-    let live = read_node(&bmc, n, registries).await;
+    let bmc = drivers.bmc(endpoint(n, limits), Session::Observe)?;
+    let live = read_node(bmc.as_ref(), n, registries).await;
     drop(permit);
-    bmc.client().logout().await;
+    bmc.logout().await;
     live
 }
 
 async fn read_node(
-    bmc: &RedfishBmc,
+    bmc: &dyn Bmc,
     n: &NodeSpec,
     registries: &RegistryCache,
 ) -> Result<NodeLive, BmcError> {
     // The service root first: a BMC that cannot answer it fails here once, instead of once in
     // each of the concurrent reads below.
-    bmc.client().root().await?;
+    bmc.probe().await?;
     let sys = system_id(bmc, n).await?;
     let profile = n.profile.clone().unwrap_or_default();
     let wants_bios = !profile.bios.is_empty();
@@ -246,9 +255,11 @@ pub async fn observe(desired: &Desired, mut opts: ObserveOptions) -> Observed {
         let n = n.clone();
         let sem = sem.clone();
         let registries = registries.clone();
+        let drivers = opts.drivers.clone();
+        let limits = opts.limits;
         nodes.spawn(async move {
             let permit = sem.acquire_owned().await.ok();
-            let r = observe_node_with(&n, opts.limits, &registries, permit).await;
+            let r = observe_node_with(drivers.as_ref(), &n, limits, &registries, permit).await;
             (
                 n.name,
                 match r {
@@ -264,8 +275,9 @@ pub async fn observe(desired: &Desired, mut opts: ObserveOptions) -> Observed {
     for s in desired.switches.values() {
         let s = s.clone();
         let timeout = opts.switch_timeout;
+        let drivers = opts.drivers.clone();
         switches.spawn(async move {
-            let r = match switch::open(&s.driver, switch_endpoint(&s, timeout)) {
+            let r = match drivers.switch(&s.driver, switch_endpoint(&s, timeout)) {
                 Ok(sw) => sw.read().await,
                 Err(e) => Err(e),
             };

@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use lab::faults::FaultConfig;
 use lab::{Lab, LabConfig};
-use planner::bmc::redfish::RedfishBmc;
 use planner::bmc::{
     ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, Endpoint, Limits, PowerAction,
-    PowerState, TlsTrust, VolumeSpec,
+    PowerState, Session, TlsTrust, VolumeSpec,
 };
 use serde_json::{json, Map, Value};
 
@@ -26,7 +25,7 @@ async fn lab(nodes: usize, dir: &std::path::Path) -> Lab {
     .expect("lab starts")
 }
 
-fn bmc(lab: &Lab, i: usize) -> (RedfishBmc, String) {
+fn bmc(lab: &Lab, i: usize) -> (Box<dyn Bmc>, String) {
     let n = &lab.manifest().nodes[i];
     let mut ep = Endpoint::new(
         n.bmc_url.clone(),
@@ -39,10 +38,10 @@ fn bmc(lab: &Lab, i: usize) -> (RedfishBmc, String) {
         backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
         request_timeout: Duration::from_secs(5),
+        poll: Duration::from_millis(50),
         ..Limits::default()
     };
-    let mut b = RedfishBmc::new(ep).unwrap();
-    b.poll = Duration::from_millis(50);
+    let b = planner::bmc::open(ep, Session::Change).unwrap();
     (b, n.system_id.clone())
 }
 
@@ -426,7 +425,7 @@ async fn an_unresponsive_bmc_fails_within_the_request_timeout_and_names_itself()
         ..Limits::default()
     };
     let started = Instant::now();
-    let err = RedfishBmc::new(ep).unwrap().systems().await.unwrap_err();
+    let err = open_bmc(ep).unwrap().systems().await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     let shown = err.to_string();
     assert!(
@@ -459,4 +458,11 @@ async fn inspection_reports_lldp_sensors_firmware_and_architecture() {
     assert!(inv.disk_bytes() > 0 && inv.memory_gib.unwrap() >= 128.0);
     assert_eq!(inv.health.as_deref(), Some("OK"));
     lab.shutdown().await;
+}
+
+/// A Redfish client through the one BMC factory.
+fn open_bmc(
+    ep: planner::bmc::Endpoint,
+) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
+    planner::bmc::open(ep, planner::bmc::Session::Change)
 }

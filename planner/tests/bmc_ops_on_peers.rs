@@ -6,22 +6,21 @@ mod common;
 
 use std::time::Duration;
 
-use planner::bmc::redfish::RedfishBmc;
 use planner::bmc::{
-    Bmc, BmcError, BootPersistence, BootTarget, Endpoint, PowerAction, PowerState, TlsTrust,
+    Bmc, BmcError, BootPersistence, BootTarget, Endpoint, PowerAction, PowerState, Session,
+    TlsTrust,
 };
 use serde_json::{json, Map, Value};
 
-fn driver(peer: &common::Peer) -> RedfishBmc {
-    let ep = Endpoint::new(
+fn driver(peer: &common::Peer) -> Box<dyn Bmc> {
+    let mut ep = Endpoint::new(
         peer.url.clone(),
         peer.username.clone(),
         peer.password.clone(),
         TlsTrust::CaBundle(peer.ca.clone()),
     );
-    let mut b = RedfishBmc::new(ep).unwrap();
-    b.poll = Duration::from_millis(250);
-    b
+    ep.limits.poll = Duration::from_millis(250);
+    planner::bmc::open(ep, Session::Change).unwrap()
 }
 
 #[tokio::test]
@@ -140,7 +139,7 @@ async fn sushy_wrong_password_and_untrusted_certificate_are_clear_errors() {
         "wrong",
         TlsTrust::CaBundle(peer.ca.clone()),
     );
-    let err = RedfishBmc::new(ep).unwrap().systems().await.unwrap_err();
+    let err = open_bmc(ep).unwrap().systems().await.unwrap_err();
     assert!(matches!(err, BmcError::Unauthorized { .. }), "{err:?}");
     let ep = Endpoint::new(
         peer.url.clone(),
@@ -148,7 +147,7 @@ async fn sushy_wrong_password_and_untrusted_certificate_are_clear_errors() {
         peer.password.clone(),
         TlsTrust::NoExtraRoots,
     );
-    let err = RedfishBmc::new(ep).unwrap().systems().await.unwrap_err();
+    let err = open_bmc(ep).unwrap().systems().await.unwrap_err();
     assert!(err.to_string().contains("certificate"), "{err}");
 }
 
@@ -158,14 +157,25 @@ async fn badfish_sessions_bios_registry_staging_media_and_firmware() {
     let b = driver(&peer);
     assert_eq!(b.systems().await.unwrap(), ["System.Embedded.1"]);
     let sys = "System.Embedded.1";
-    let sessions = planner::bmc::redfish::raw_get(&b, "/redfish/v1/SessionService/Sessions")
+    // A plain Redfish client reads the sessions: the driver's and the reader's own.
+    let mut ep = Endpoint::new(
+        peer.url.clone(),
+        peer.username.clone(),
+        peer.password.clone(),
+        TlsTrust::CaBundle(peer.ca.clone()),
+    );
+    ep.limits.attempts = 1;
+    let raw = planner::bmc::redfish::client::Client::new(ep).unwrap();
+    let sessions = raw
+        .get("/redfish/v1/SessionService/Sessions", "read")
         .await
         .unwrap();
     assert_eq!(
         sessions["Members"].as_array().map(Vec::len),
-        Some(1),
-        "the driver logs in with a session: {sessions}"
+        Some(2),
+        "the driver logs in with a session (and so does the reader): {sessions}"
     );
+    raw.logout().await;
 
     let inv = b.inspect(sys).await.unwrap();
     assert_eq!(inv.manufacturer.as_deref(), Some("Dell Inc."));
@@ -233,4 +243,11 @@ async fn badfish_sessions_bios_registry_staging_media_and_firmware() {
         .unwrap()
         .iter()
         .all(|m| !m.inserted));
+}
+
+/// A Redfish client through the one BMC factory.
+fn open_bmc(
+    ep: planner::bmc::Endpoint,
+) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
+    planner::bmc::open(ep, planner::bmc::Session::Change)
 }

@@ -366,8 +366,7 @@ fn fuzz_report_renderers() {
 /// a panic, and each run ends within the request timeout's bounds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzz_redfish_walker_against_a_mutating_bmc() {
-    use planner::bmc::redfish::RedfishBmc;
-    use planner::bmc::{Bmc, Endpoint, Limits, TlsTrust};
+    use planner::bmc::{Endpoint, Limits, TlsTrust};
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};
     use tokio::io::AsyncWriteExt;
@@ -455,7 +454,7 @@ async fn fuzz_redfish_walker_against_a_mutating_bmc() {
             },
         };
         let t0 = Instant::now();
-        let bmc = RedfishBmc::new(ep).unwrap();
+        let bmc = open_bmc(ep).unwrap();
         let outcome = tokio::spawn(async move {
             let systems = bmc.systems().await?;
             match systems.first() {
@@ -473,4 +472,11 @@ async fn fuzz_redfish_walker_against_a_mutating_bmc() {
     }
     eprintln!("redfish_walker: {runs} mutated BMCs inspected in {budget:?}, 0 panics");
     assert!(runs > 0);
+}
+
+/// A Redfish client through the one BMC factory.
+fn open_bmc(
+    ep: planner::bmc::Endpoint,
+) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
+    planner::bmc::open(ep, planner::bmc::Session::Change)
 }

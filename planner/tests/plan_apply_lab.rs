@@ -736,14 +736,13 @@ async fn a_removed_vlan_is_deleted_after_its_ports_moved_and_a_removed_node_rele
 /// pending and does not stage it again, and the apply's one reset applies it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn work_staged_for_the_next_reset_is_pending_and_not_staged_again() {
-    use planner::bmc::redfish::RedfishBmc;
-    use planner::bmc::{ApplyTime, Bmc, Endpoint, TlsTrust, VolumeSpec};
+    use planner::bmc::{ApplyTime, Endpoint, TlsTrust, VolumeSpec};
     let f = fleet(2, Duration::from_millis(100)).await;
     let ex = example();
     let ex = ex.to_str().unwrap();
     let m = f.lab.manifest();
     let n = &m.nodes[0];
-    let bmc = RedfishBmc::new(Endpoint::new(
+    let bmc = open_bmc(Endpoint::new(
         n.bmc_url.clone(),
         n.username.clone(),
         n.password.clone(),
@@ -777,7 +776,7 @@ async fn work_staged_for_the_next_reset_is_pending_and_not_staged_again() {
     )
     .await
     .unwrap();
-    bmc.client().logout().await;
+    bmc.logout().await;
 
     let p = f.run(&["plan", ex]);
     let out = text(&p);
@@ -1028,4 +1027,11 @@ async fn a_rejected_command_and_a_dropped_session_fail_the_batch_clearly_and_the
     }
     assert_eq!(f.resets().await, vec![1, 1]);
     f.lab.shutdown().await;
+}
+
+/// A Redfish client through the one BMC factory.
+fn open_bmc(
+    ep: planner::bmc::Endpoint,
+) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
+    planner::bmc::open(ep, planner::bmc::Session::Change)
 }

@@ -4,8 +4,7 @@
 use std::path::PathBuf;
 
 use lab::{Lab, LabConfig};
-use planner::bmc::redfish::RedfishBmc;
-use planner::bmc::{Bmc, BmcError, Endpoint, TlsTrust};
+use planner::bmc::{BmcError, Endpoint, TlsTrust};
 
 async fn lab(dir: &std::path::Path) -> Lab {
     Lab::start(LabConfig {
@@ -38,7 +37,7 @@ async fn inspects_every_system_with_tls_verified_against_the_lab_ca() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab(dir.path()).await;
     for (i, n) in lab.manifest().nodes.iter().enumerate() {
-        let bmc = RedfishBmc::new(endpoint(&lab, i, ca(&lab))).unwrap();
+        let bmc = open_bmc(endpoint(&lab, i, ca(&lab))).unwrap();
         assert_eq!(bmc.systems().await.unwrap(), vec![n.system_id.clone()]);
         let inv = bmc.inspect(&n.system_id).await.unwrap();
         assert_eq!(inv.serial.as_deref(), Some(n.serial.as_str()));
@@ -54,7 +53,7 @@ async fn inspects_every_system_with_tls_verified_against_the_lab_ca() {
 async fn an_untrusted_certificate_is_refused_unless_pinned_or_insecure() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab(dir.path()).await;
-    let strict = RedfishBmc::new(endpoint(&lab, 0, TlsTrust::NoExtraRoots)).unwrap();
+    let strict = open_bmc(endpoint(&lab, 0, TlsTrust::NoExtraRoots)).unwrap();
     let err = strict.systems().await.unwrap_err();
     assert!(matches!(err, BmcError::Transport { .. }), "{err:?}");
     let shown = err.to_string();
@@ -62,18 +61,17 @@ async fn an_untrusted_certificate_is_refused_unless_pinned_or_insecure() {
         shown.contains(&lab.manifest().nodes[0].bmc_url) && shown.contains("certificate"),
         "{shown}"
     );
-    let pinned = RedfishBmc::new(endpoint(
+    let pinned = open_bmc(endpoint(
         &lab,
         0,
         TlsTrust::Fingerprint(lab.manifest().tls_fingerprint.clone().unwrap()),
     ))
     .unwrap();
     assert_eq!(pinned.systems().await.unwrap().len(), 1);
-    let wrong_pin =
-        RedfishBmc::new(endpoint(&lab, 0, TlsTrust::Fingerprint("00".repeat(32)))).unwrap();
+    let wrong_pin = open_bmc(endpoint(&lab, 0, TlsTrust::Fingerprint("00".repeat(32)))).unwrap();
     let err = wrong_pin.systems().await.unwrap_err().to_string();
     assert!(err.contains("does not match the pinned"), "{err}");
-    let insecure = RedfishBmc::new(endpoint(&lab, 0, TlsTrust::Insecure)).unwrap();
+    let insecure = open_bmc(endpoint(&lab, 0, TlsTrust::Insecure)).unwrap();
     assert_eq!(insecure.systems().await.unwrap().len(), 1);
     lab.shutdown().await;
 }
@@ -86,7 +84,7 @@ async fn wrong_credentials_are_refused_with_the_bmc_and_user_named_and_no_passwo
     ep.password = "hunter2-wrong".into();
     let debug = format!("{ep:?}");
     assert!(!debug.contains("hunter2"), "{debug}");
-    let err = RedfishBmc::new(ep).unwrap().systems().await.unwrap_err();
+    let err = open_bmc(ep).unwrap().systems().await.unwrap_err();
     assert!(matches!(err, BmcError::Unauthorized { .. }), "{err:?}");
     let shown = err.to_string();
     assert!(
@@ -106,7 +104,7 @@ async fn a_missing_ca_bundle_is_a_clear_error() {
         "p",
         TlsTrust::CaBundle("/nonexistent/ca.pem".into()),
     );
-    let err = RedfishBmc::new(ep).err().expect("no client without its CA");
+    let err = open_bmc(ep).err().expect("no client without its CA");
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
 
@@ -120,7 +118,7 @@ async fn storage_and_firmware_come_in_one_expanded_request_each_and_match_the_li
     let n = &lab.manifest().nodes[0];
     let sim = lab.fleet.node(&n.name).unwrap().clone();
     let requests = || sim.requests.load(std::sync::atomic::Ordering::Relaxed);
-    let bmc = RedfishBmc::new(endpoint(&lab, 0, ca(&lab))).unwrap();
+    let bmc = open_bmc(endpoint(&lab, 0, ca(&lab))).unwrap();
     // Session, service root and system document first, so the counts below are the reads alone.
     bmc.power_state(&n.system_id).await.unwrap();
 
@@ -133,9 +131,11 @@ async fn storage_and_firmware_come_in_one_expanded_request_each_and_match_the_li
     assert_eq!(requests() - before, 1, "firmware reads");
 
     // The same by following each link with a plain GET.
+    // A plain Redfish client (its own session) for the raw reads.
+    let raw = planner::bmc::redfish::client::Client::new(endpoint(&lab, 0, ca(&lab))).unwrap();
     let get = |p: String| {
-        let bmc = &bmc;
-        async move { planner::bmc::redfish::raw_get(bmc, &p).await.unwrap() }
+        let raw = &raw;
+        async move { raw.get(&p, "read").await.unwrap() }
     };
     let ids = |v: &serde_json::Value| -> Vec<String> {
         v["Members"]
@@ -186,9 +186,17 @@ async fn storage_and_firmware_come_in_one_expanded_request_each_and_match_the_li
     assert_eq!(firmware, linked);
 
     // Forms the lab does not serve are refused, not silently answered unexpanded.
-    let err = planner::bmc::redfish::raw_get(&bmc, "/redfish/v1/UpdateService?$expand=*")
+    let err = raw
+        .get("/redfish/v1/UpdateService?$expand=*", "read")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(501), "{err}");
     lab.shutdown().await;
+}
+
+/// A Redfish client through the one BMC factory.
+fn open_bmc(
+    ep: planner::bmc::Endpoint,
+) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
+    planner::bmc::open(ep, planner::bmc::Session::Change)
 }

@@ -9,7 +9,6 @@ mod common;
 use std::time::Duration;
 
 use planner::bmc::Secret;
-use planner::switch::eapi::EapiSwitch;
 use planner::switch::{Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
 
 fn fake_arista() -> (common::FakeSwitch, String) {
@@ -39,14 +38,17 @@ async fn ready(address: &str) {
     }
 }
 
-fn switch(address: &str) -> EapiSwitch {
-    EapiSwitch::new(SwitchEndpoint {
-        address: address.into(),
-        username: "admin".into(),
-        password: Secret::new("pw"),
-        enable_password: None,
-        timeout: Duration::from_secs(10),
-    })
+fn switch(address: &str) -> Box<dyn Switch> {
+    planner::switch::open(
+        "arista_eapi",
+        SwitchEndpoint {
+            address: address.into(),
+            username: "admin".into(),
+            password: Secret::new("pw"),
+            enable_password: None,
+            timeout: Duration::from_secs(10),
+        },
+    )
     .unwrap()
 }
 

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use lab::{Lab, LabConfig};
 use planner::bmc::Secret;
-use planner::switch::ios::IosSwitch;
 use planner::switch::{BondMode, Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
 
 fn endpoint(address: &str, user: &str, pass: &str, enable: &str) -> SwitchEndpoint {
@@ -34,9 +33,9 @@ async fn lab() -> (Lab, tempfile::TempDir) {
     (lab, dir)
 }
 
-fn lab_switch(lab: &Lab) -> IosSwitch {
+fn lab_switch(lab: &Lab) -> Box<dyn Switch> {
     let s = &lab.manifest().switches[0];
-    IosSwitch::new(endpoint(
+    ios(endpoint(
         &s.address,
         &s.username,
         &s.password,
@@ -232,7 +231,7 @@ async fn a_session_dropped_mid_batch_is_reported_as_such() {
 async fn wrong_login_and_enable_passwords_are_clear_errors() {
     let (lab, _dir) = lab().await;
     let s = &lab.manifest().switches[0];
-    let err = IosSwitch::new(endpoint(
+    let err = ios(endpoint(
         &s.address,
         &s.username,
         "wrong",
@@ -242,7 +241,7 @@ async fn wrong_login_and_enable_passwords_are_clear_errors() {
     .await
     .unwrap_err();
     assert!(matches!(err, SwitchError::Login { .. }), "{err:?}");
-    let err = IosSwitch::new(endpoint(&s.address, &s.username, &s.password, "wrong"))
+    let err = ios(endpoint(&s.address, &s.username, &s.password, "wrong"))
         .read()
         .await
         .unwrap_err();
@@ -252,7 +251,7 @@ async fn wrong_login_and_enable_passwords_are_clear_errors() {
 
 #[tokio::test]
 async fn an_out_of_range_vlan_is_refused_before_connecting() {
-    let sw = IosSwitch::new(endpoint("127.0.0.1:1", "u", "p", "e"));
+    let sw = ios(endpoint("127.0.0.1:1", "u", "p", "e"));
     let err = sw
         .apply(&[Change::Access {
             port: "Gi0/1".into(),
@@ -274,7 +273,7 @@ fn fake_cisco() -> (common::FakeSwitch, String) {
 #[tokio::test]
 async fn fake_switches_cisco_batch_of_ten_ports_applies_reads_back_and_is_idempotent() {
     let (_peer, address) = fake_cisco();
-    let sw = IosSwitch::new(endpoint(&address, "admin", "pw", "en"));
+    let sw = ios(endpoint(&address, "admin", "pw", "en"));
     let ports: Vec<String> = (1..=10).map(|n| format!("Gi0/{n}")).collect();
     let refs: Vec<&str> = ports.iter().map(String::as_str).collect();
     let changes = batch(&refs);
@@ -306,7 +305,7 @@ async fn fake_switches_cisco_batch_of_ten_ports_applies_reads_back_and_is_idempo
 #[tokio::test]
 async fn fake_switches_cisco_every_operation() {
     let (_peer, address) = fake_cisco();
-    let sw = IosSwitch::new(endpoint(&address, "admin", "pw", "en"));
+    let sw = ios(endpoint(&address, "admin", "pw", "en"));
     let step = |c: Vec<Change>| c;
     sw.apply(&step(vec![
         Change::CreateVlan {
@@ -387,4 +386,9 @@ async fn fake_switches_cisco_every_operation() {
         matches!(&err, SwitchError::Rejected { command, port, .. } if command == "interface GigabitEthernet0/99" && port.as_deref() == Some("GigabitEthernet0/99")),
         "{err:?}"
     );
+}
+
+/// A Cisco IOS driver through the one switch factory.
+fn ios(ep: SwitchEndpoint) -> Box<dyn Switch> {
+    planner::switch::open("cisco_ios", ep).unwrap()
 }

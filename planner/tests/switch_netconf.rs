@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use planner::bmc::Secret;
-use planner::switch::netconf::{Dialect, NetconfSwitch};
+use planner::switch::netconf::Dialect;
 use planner::switch::{Change, PortMode, Switch, SwitchEndpoint, SwitchError, VlanSet};
 
 fn fake_junos(model: &str) -> (common::FakeSwitch, String) {
@@ -17,8 +17,13 @@ fn fake_junos(model: &str) -> (common::FakeSwitch, String) {
     (peer, ssh)
 }
 
-fn switch(address: &str, dialect: Dialect) -> NetconfSwitch {
-    NetconfSwitch::new(
+fn switch(address: &str, dialect: Dialect) -> Box<dyn Switch> {
+    let driver = match dialect {
+        Dialect::Generic => "juniper_netconf",
+        Dialect::Qfx => "juniper_netconf_qfx",
+    };
+    planner::switch::open(
+        driver,
         SwitchEndpoint {
             address: address.into(),
             username: "admin".into(),
@@ -26,8 +31,8 @@ fn switch(address: &str, dialect: Dialect) -> NetconfSwitch {
             enable_password: None,
             timeout: Duration::from_secs(15),
         },
-        dialect,
     )
+    .unwrap()
 }
 
 #[tokio::test]

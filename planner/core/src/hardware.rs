@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -708,4 +709,90 @@ pub fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
     let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
     let bytes = hex::decode(hex).ok()?;
     bytes.try_into().ok()
+}
+
+/// Where a node's BMC is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Base URL, `https://host:port` (a path, if any, is ignored).
+    pub url: String,
+    pub username: String,
+    pub password: Secret,
+    pub tls: TlsTrust,
+    pub limits: Limits,
+}
+
+impl Endpoint {
+    pub fn new(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+        tls: TlsTrust,
+    ) -> Endpoint {
+        Endpoint {
+            url: url.into(),
+            username: username.into(),
+            password: password.into(),
+            tls,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Time and concurrency bounds for one BMC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Longest a single HTTP request may take.
+    pub request_timeout: Duration,
+    /// Longest to wait for a TCP (and TLS) connection.
+    pub connect_timeout: Duration,
+    /// Concurrent requests to this BMC: small BMC web servers fall over under load.
+    pub max_connections: usize,
+    /// Attempts for a retryable request (the first try included).
+    pub attempts: u32,
+    /// First backoff between attempts; it doubles each time, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Largest answer read: a BMC that sends more (a runaway log, a hostile device) gets an error,
+    /// not the client's memory.
+    pub max_body: usize,
+    /// Most members one collection may list: a longer one (a runaway or self-referencing
+    /// collection) is reported, not followed.
+    pub max_members: usize,
+    /// Most documents one inventory walk of a BMC reads (one operation: inspect, plan, enroll).
+    pub max_documents: u64,
+    /// Most bytes of answers one operation on a BMC reads, all documents together.
+    pub max_read_bytes: u64,
+    /// How often a transition (power, a task) is polled while it is awaited.
+    pub poll: Duration,
+}
+
+/// The default bound on one answer: the largest BIOS attribute registries are a few MiB.
+pub const MAX_BODY: usize = 16 << 20;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 4,
+            attempts: 5,
+            backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(5),
+            max_body: MAX_BODY,
+            max_members: 1024,
+            max_documents: 4096,
+            max_read_bytes: 256 << 20,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// A BMC's origin (scheme, host, port), lower-cased: two spellings of one BMC's URL (a trailing
+/// slash, a path) are one BMC. The key of its lease and of its identity.
+pub fn origin(bmc_url: &str) -> String {
+    match url::Url::parse(bmc_url) {
+        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
+        Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
+    }
 }

@@ -15,80 +15,6 @@ use serde_json::{Map, Value};
 
 pub use planner_core::hardware::*;
 
-/// Where a node's BMC is and how to reach it.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// Base URL, `https://host:port` (a path, if any, is ignored).
-    pub url: String,
-    pub username: String,
-    pub password: Secret,
-    pub tls: TlsTrust,
-    pub limits: Limits,
-}
-
-impl Endpoint {
-    pub fn new(
-        url: impl Into<String>,
-        username: impl Into<String>,
-        password: impl Into<Secret>,
-        tls: TlsTrust,
-    ) -> Endpoint {
-        Endpoint {
-            url: url.into(),
-            username: username.into(),
-            password: password.into(),
-            tls,
-            limits: Limits::default(),
-        }
-    }
-}
-
-/// Time and concurrency bounds for one BMC.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Longest a single HTTP request may take.
-    pub request_timeout: Duration,
-    /// Longest to wait for a TCP (and TLS) connection.
-    pub connect_timeout: Duration,
-    /// Concurrent requests to this BMC: small BMC web servers fall over under load.
-    pub max_connections: usize,
-    /// Attempts for a retryable request (the first try included).
-    pub attempts: u32,
-    /// First backoff between attempts; it doubles each time, up to `max_backoff`.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
-    /// Largest answer read: a BMC that sends more (a runaway log, a hostile device) gets an error,
-    /// not the client's memory.
-    pub max_body: usize,
-    /// Most members one collection may list: a longer one (a runaway or self-referencing
-    /// collection) is reported, not followed.
-    pub max_members: usize,
-    /// Most documents one inventory walk of a BMC reads (one operation: inspect, plan, enroll).
-    pub max_documents: u64,
-    /// Most bytes of answers one operation on a BMC reads, all documents together.
-    pub max_read_bytes: u64,
-}
-
-/// The default bound on one answer: the largest BIOS attribute registries are a few MiB.
-pub const MAX_BODY: usize = 16 << 20;
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            request_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            max_connections: 4,
-            attempts: 5,
-            backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(5),
-            max_body: MAX_BODY,
-            max_members: 1024,
-            max_documents: 4096,
-            max_read_bytes: 256 << 20,
-        }
-    }
-}
-
 /// Errors from a BMC. Every variant names the BMC; those about a request name the operation. The
 /// password never appears in any of them.
 #[derive(Debug, thiserror::Error)]
@@ -187,15 +113,6 @@ pub enum BmcError {
     Ambiguous { bmc: String, detail: String },
 }
 
-/// A BMC's origin (scheme, host, port), lower-cased: two spellings of one BMC's URL (a trailing
-/// slash, a path) are one BMC. The key of its lease and of its identity.
-pub fn origin(bmc_url: &str) -> String {
-    match reqwest::Url::parse(bmc_url) {
-        Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
-        Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
-    }
-}
-
 fn hint_suffix(h: &Option<String>) -> String {
     h.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
 }
@@ -232,11 +149,60 @@ impl BmcError {
     }
 }
 
+/// How a BMC client will be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// Changing the BMC: every read is fresh, transitions are polled.
+    Change,
+    /// One read-only pass (plan, drift): each system document is read once and shared by the
+    /// pass's reads, and after a request that used its whole deadline the pass's other reads of
+    /// that BMC fail at once.
+    Observe,
+}
+
+/// The one place a BMC driver is made: the endpoint's scheme names the protocol. Redfish over
+/// `https://` (or `http://`) is the one implemented; `ipmi://` is refused as not supported yet,
+/// naming the BMC. Everything else reaches a driver through this function (or through
+/// [`crate::drivers::Drivers`], whose wired implementation calls it).
+pub fn open(ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError> {
+    let scheme = ep
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if scheme.as_deref() == Some("ipmi") {
+        return Err(BmcError::NotSupported {
+            bmc: crate::rules::redacted(&ep.url),
+            operation: "connect".into(),
+            detail: "IPMI BMCs are not supported yet; reach this BMC over Redfish (https://)"
+                .into(),
+        });
+    }
+    Ok(match session {
+        Session::Change => Box::new(redfish::RedfishBmc::new(ep)?),
+        Session::Observe => Box::new(redfish::RedfishBmc::snapshot(ep)?),
+    })
+}
+
 /// Everything the planner does to a server's BMC. One implementation per protocol; Redfish today.
 #[async_trait]
 pub trait Bmc: Send + Sync {
     /// The endpoint's base URL, for messages.
     fn address(&self) -> &str;
+
+    /// Checks that the BMC answers (Redfish: its service root). The first read of a pass, so a
+    /// BMC that cannot answer fails once instead of once per concurrent read.
+    async fn probe(&self) -> Result<(), BmcError>;
+
+    /// Ends the session, where the protocol keeps one. Never fails: a session that cannot be
+    /// closed expires on the BMC.
+    async fn logout(&self) {}
+
+    /// Work staged for the next reset (volume creations and deletions, firmware updates) and
+    /// open tasks; none where the BMC keeps no such list.
+    async fn staged_tasks(&self) -> Result<Vec<StagedTask>, BmcError>;
+
+    /// The attribute registry a BIOS state names, for validating BIOS changes.
+    async fn registry_for(&self, bios: &BiosState) -> Result<BiosRegistry, BmcError>;
 
     /// Ids of the computer systems this BMC manages (a node is BMC endpoint + system id).
     async fn systems(&self) -> Result<Vec<String>, BmcError>;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::apply::ApplyOptions;
-use crate::bmc::redfish::RedfishBmc;
+
 use crate::bmc::{ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, PowerAction, PowerState};
 use crate::converge::{self, ConvergeError};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
@@ -195,7 +195,7 @@ impl Lifecycle<'_> {
         r
     }
 
-    async fn bmc(&self, node: &str) -> Result<(RedfishBmc, String), String> {
+    async fn bmc(&self, node: &str) -> Result<(Box<dyn Bmc>, String), String> {
         bmc_of(self.inv, node).await
     }
 
@@ -753,7 +753,7 @@ impl Lifecycle<'_> {
             .await
             .map_err(|e| e.to_string())?;
         self.say(node, "cleaning: deleting volumes, erasing drives");
-        if let Err(e) = self.clean(&bmc, &sys, left()).await {
+        if let Err(e) = self.clean(bmc.as_ref(), &sys, left()).await {
             return self.clean_failed(host, node, e).await;
         }
         // BIOS and RAID back to the node's own profile; ports back to its configuration.
@@ -794,7 +794,7 @@ impl Lifecycle<'_> {
     }
 
     /// Deletes every volume now and secure-erases every drive that offers it.
-    async fn clean(&self, bmc: &RedfishBmc, sys: &str, limit: Duration) -> Result<(), String> {
+    async fn clean(&self, bmc: &dyn Bmc, sys: &str, limit: Duration) -> Result<(), String> {
         let volumes = bmc
             .volumes(sys)
             .await
@@ -1065,9 +1065,9 @@ impl Lifecycle<'_> {
 }
 
 /// A node's BMC and system id, from the inventory.
-async fn bmc_of(inv: &Inventory, node: &str) -> Result<(RedfishBmc, String), String> {
+async fn bmc_of(inv: &Inventory, node: &str) -> Result<(Box<dyn Bmc>, String), String> {
     let (ep, system) = inv.node_endpoint(node).await.map_err(|e| e.to_string())?;
-    let bmc = RedfishBmc::new(ep).map_err(|e| e.to_string())?;
+    let bmc = crate::bmc::open(ep, crate::bmc::Session::Change).map_err(|e| e.to_string())?;
     Ok((bmc, system))
 }
 

@@ -124,7 +124,8 @@ pub struct EapiSwitch {
 
 impl EapiSwitch {
     /// `address` is `host:port` (plain HTTP) or a full `https://host/command-api` URL.
-    pub fn new(ep: SwitchEndpoint) -> Result<EapiSwitch, SwitchError> {
+    /// Made by [`super::open`], the one place a switch driver is made.
+    pub(crate) fn new(ep: SwitchEndpoint) -> Result<EapiSwitch, SwitchError> {
         let url = if ep.address.starts_with("http://") || ep.address.starts_with("https://") {
             ep.address.clone()
         } else {

@@ -230,7 +230,8 @@ pub struct IosSwitch {
 }
 
 impl IosSwitch {
-    pub fn new(ep: SwitchEndpoint) -> IosSwitch {
+    /// Made by [`super::open`], the one place a switch driver is made.
+    pub(crate) fn new(ep: SwitchEndpoint) -> IosSwitch {
         IosSwitch {
             ep,
             lock: Mutex::new(()),

@@ -350,7 +350,8 @@ pub struct NetconfSwitch {
 }
 
 impl NetconfSwitch {
-    pub fn new(ep: SwitchEndpoint, dialect: Dialect) -> NetconfSwitch {
+    /// Made by [`super::open`], the one place a switch driver is made.
+    pub(crate) fn new(ep: SwitchEndpoint, dialect: Dialect) -> NetconfSwitch {
         NetconfSwitch {
             ep,
             dialect,

@@ -340,8 +340,7 @@ async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    use planner::bmc::redfish::RedfishBmc;
-    use planner::bmc::{Bmc, BmcError, Endpoint, Limits, TlsTrust};
+    use planner::bmc::{BmcError, Endpoint, Limits, TlsTrust};
     let password = std::env::var(&args.password_env).with_context(|| {
         format!(
             "the environment variable {} (from --password-env) is not set",
@@ -367,7 +366,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.timeout),
         ..Limits::default()
     };
-    let bmc = RedfishBmc::new(ep)?;
+    let bmc = planner::bmc::open(ep, planner::bmc::Session::Change)?;
     let system = match args.system {
         Some(s) => s,
         None => {
@@ -390,7 +389,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         }
     };
     let inv = bmc.inspect(&system).await?;
-    bmc.client().logout().await;
+    bmc.logout().await;
     if args.json {
         println!(
             "{}",

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::Method;
 use serde_json::{json, Map, Value};
 
 use self::client::Client;
@@ -24,8 +23,6 @@ use super::{
 /// A Redfish BMC.
 pub struct RedfishBmc {
     client: Client,
-    /// How often power state is polled while waiting for a transition.
-    pub poll: Duration,
     /// For one read-only pass: each system document is read once and shared by every read of the
     /// pass (power, boot, BIOS, storage…). `None` for clients that change things and poll.
     snapshot: Option<
@@ -34,17 +31,17 @@ pub struct RedfishBmc {
 }
 
 impl RedfishBmc {
-    pub fn new(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
+    /// Made by [`crate::bmc::open`], the one place a BMC driver is made.
+    pub(crate) fn new(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
         Ok(RedfishBmc {
             client: Client::new(ep)?,
-            poll: Duration::from_millis(500),
             snapshot: None,
         })
     }
 
     /// A client for one observation: system documents are read once per client (so the answers of
     /// one pass are consistent, and a fleet-wide read costs fewer requests). Not for applying.
-    pub fn snapshot(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
+    pub(crate) fn snapshot(ep: Endpoint) -> Result<RedfishBmc, BmcError> {
         let mut b = RedfishBmc::new(ep)?;
         b.snapshot = Some(Default::default());
         // One read-only pass waits for a silent BMC once: after a request that used its whole
@@ -115,7 +112,7 @@ impl RedfishBmc {
             {
                 // 409: a transition is under way; the BMC will take the action once it settles.
                 Err(e) if e.status() == Some(409) && Instant::now() < deadline => {
-                    tokio::time::sleep(self.poll).await
+                    tokio::time::sleep(self.client.limits().poll).await
                 }
                 other => return other.map(|_| ()),
             }
@@ -150,7 +147,7 @@ impl RedfishBmc {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            tokio::time::sleep(self.poll).await;
+            tokio::time::sleep(self.client.limits().poll).await;
         }
     }
 
@@ -443,6 +440,32 @@ impl RedfishBmc {
 impl Bmc for RedfishBmc {
     fn address(&self) -> &str {
         self.client.address()
+    }
+
+    async fn probe(&self) -> Result<(), BmcError> {
+        let root = self.client.root().await?;
+        if root.get("RedfishVersion").is_none() && root.get("Systems").is_none() {
+            return Err(BmcError::Decode {
+                bmc: self.bmc(),
+                operation: "read the service root".into(),
+                detail:
+                    "answered, but not with a Redfish service root (no RedfishVersion, no Systems)"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn logout(&self) {
+        self.client.logout().await
+    }
+
+    async fn staged_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
+        self.queued_tasks().await
+    }
+
+    async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
+        self.registry_of(state).await
     }
 
     async fn systems(&self) -> Result<Vec<String>, BmcError> {
@@ -1118,7 +1141,7 @@ impl RedfishBmc {
     /// schema's name for it and the one every real BMC sends; its collection where the task
     /// service's `Tasks` points), then the jobs of vendor job queues (Dell iDRAC's `Jobs` under
     /// its manager). A service without either has none.
-    pub async fn staged_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
+    async fn queued_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
         let op = "list queued tasks and jobs";
         let root = self.client.root().await?.clone();
         let mut out = Vec::new();
@@ -1176,7 +1199,7 @@ impl RedfishBmc {
 
     /// The attribute registry a Bios resource names: through the service's Registries collection
     /// (the standard place), else beside the Bios resource, where Dell iDRAC and badfish serve it.
-    pub async fn registry_for(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
+    async fn registry_of(&self, state: &BiosState) -> Result<BiosRegistry, BmcError> {
         match self.registry_from_registries(state).await {
             Ok(r) => Ok(r),
             Err(first) => {
@@ -1514,12 +1537,4 @@ impl RedfishBmc {
         }
         Ok(())
     }
-}
-
-/// Used by the module's users that need a raw request (tests, diagnostics).
-pub async fn raw_get(bmc: &RedfishBmc, path: &str) -> Result<Value, BmcError> {
-    bmc.client
-        .request(Method::GET, path, None, None, "read")
-        .await
-        .map(|r| r.body)
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::audit::Change;
 use super::{get_str, now_ms, Inventory, InventoryError, Result};
-use crate::project::{Access, Object};
+use planner_core::project::{Access, Object};
 
 /// An apply run that did not finish.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::audit::Change;
 use super::{get_i64, get_opt_i64, get_str, now_ms, Inventory, InventoryError, Result};
-use crate::project::{Access, Object};
+use planner_core::project::{Access, Object};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectRecord {

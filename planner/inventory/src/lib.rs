@@ -3,7 +3,7 @@
 //! several pipelines or teams).
 //!
 //! One code path serves both backends through sqlx's `Any` driver; the few statements that differ
-//! (row locks) branch on [`Backend`]. Migrations live in `planner/migrations/{sqlite,postgres}`.
+//! (row locks) branch on [`Backend`]. Migrations live in `planner/inventory/migrations/{sqlite,postgres}`.
 //!
 //! Concurrency: every write runs in one transaction. On SQLite it starts with `BEGIN IMMEDIATE`, so
 //! writers are serialised by the database lock; on PostgreSQL, allocation and per-node work take row
@@ -12,6 +12,8 @@
 //!
 //! Every change is recorded in the audit log in the same transaction as the change itself; every
 //! refusal by the permission rules is recorded too.
+
+pub mod credentials;
 
 mod audit;
 mod catalog;
@@ -49,8 +51,8 @@ pub use runs::OpenRun;
 pub use switches::{SwitchRecord, SwitchRegistration};
 
 use crate::credentials::{CredentialsError, CredentialsKey};
-use crate::lifecycle::IllegalTransition;
-use crate::project::Actor;
+use planner_core::lifecycle::IllegalTransition;
+use planner_core::project::Actor;
 
 pub const INVENTORY_ENV: &str = "BAREMETAL_INVENTORY";
 
@@ -119,9 +121,9 @@ pub enum InventoryError {
 }
 
 /// Every name the inventory records (nodes, switches, networks, profiles, flavors, hosts, projects)
-/// follows [`crate::rules::name_ok`], whichever front end brought it.
+/// follows [`planner_core::rules::name_ok`], whichever front end brought it.
 fn valid_name(kind: &str, name: &str) -> Result<()> {
-    crate::rules::name_ok(name).map_err(|m| InventoryError::Invalid(format!("{kind}: {m}")))
+    planner_core::rules::name_ok(name).map_err(|m| InventoryError::Invalid(format!("{kind}: {m}")))
 }
 
 impl InventoryError {
@@ -329,7 +331,7 @@ impl Inventory {
     /// credentials key.
     pub fn seal_text(&self, owner: &str, text: &str) -> Result<String> {
         self.key()?
-            .seal(owner, &crate::bmc::Secret::new(text))
+            .seal(owner, &planner_core::hardware::Secret::new(text))
             .map_err(InventoryError::Credentials)
     }
 
@@ -368,8 +370,8 @@ impl Inventory {
     /// Checks a permission; a refusal is recorded in the audit log before it is returned.
     async fn authorize(
         &self,
-        kind: crate::project::Object,
-        access: crate::project::Access,
+        kind: planner_core::project::Object,
+        access: planner_core::project::Access,
         project: Option<&str>,
         action: &str,
         object: &str,
@@ -414,7 +416,7 @@ pub fn parse_since(s: &str, now: i64) -> Option<i64> {
     if let Some(d) = s.strip_suffix('d').and_then(|n| n.parse::<i64>().ok()) {
         return Some(now - d * 86_400_000);
     }
-    if let Ok(d) = crate::schema::parse_duration(s) {
+    if let Ok(d) = planner_core::schema::parse_duration(s) {
         return Some(now - d.as_millis() as i64);
     }
     let (date, time) = match s.split_once(['T', ' ']) {

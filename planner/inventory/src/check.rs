@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{get_i64, get_opt, get_str, Inventory, InventoryError, Result};
 use crate::credentials::sealed_key_id;
-use crate::lifecycle::ProvisionState;
+use planner_core::lifecycle::ProvisionState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {

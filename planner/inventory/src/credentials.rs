@@ -17,7 +17,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
-use crate::bmc::Secret;
+use planner_core::hardware::Secret;
 
 pub const KEY_ENV: &str = "BAREMETAL_CREDENTIALS_KEY";
 pub const KEY_FILE_ENV: &str = "BAREMETAL_CREDENTIALS_KEY_FILE";

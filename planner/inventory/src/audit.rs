@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{get_i64, get_opt, get_str, now_ms, Inventory, InventoryError, Result};
-use crate::project::{Access, Object};
+use planner_core::project::{Access, Object};
 pub use planner_core::records::AuditEntry;
 
 #[derive(Debug, Clone, Default)]
@@ -121,7 +121,7 @@ impl Inventory {
     }
 
     /// Records a refused attempt (its own transaction: the attempt itself wrote nothing).
-    pub(crate) async fn record_denied(
+    pub async fn record_denied(
         &self,
         kind: Object,
         action: &str,

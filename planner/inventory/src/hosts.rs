@@ -17,9 +17,9 @@ use super::nodes::NodeRecord;
 use super::{
     get_i64, get_opt, get_str, now_ms, pause_point, Backend, Inventory, InventoryError, Result,
 };
-use crate::flavor::Flavor;
-use crate::lifecycle::ProvisionState;
-use crate::project::{Access, Object};
+use planner_core::flavor::Flavor;
+use planner_core::lifecycle::ProvisionState;
+use planner_core::project::{Access, Object};
 pub use planner_core::records::HostRecord;
 
 /// What a new host asks for: a flavor to schedule by, or a node to pin.
@@ -497,7 +497,11 @@ impl Inventory {
             .await?;
         let mut tx = self.begin().await?;
         let n = self.node_in_locked(&mut tx, node).await?;
-        let next = crate::lifecycle::transition(node, n.state, crate::lifecycle::Event::Adopt)?;
+        let next = planner_core::lifecycle::transition(
+            node,
+            n.state,
+            planner_core::lifecycle::Event::Adopt,
+        )?;
         if n.maintenance {
             return Err(InventoryError::Conflict {
                 detail: format!("node {node} is in maintenance: clear it before adopting"),

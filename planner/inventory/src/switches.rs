@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::audit::Change;
 use super::{get_i64, get_str, now_ms, Inventory, InventoryError, Result};
-use crate::bmc::Secret;
 use crate::credentials::{sealed_key_id, CredentialsKey};
-use crate::project::{Access, Object};
+use planner_core::hardware::Secret;
+use planner_core::project::{Access, Object};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwitchRecord {
@@ -212,7 +212,7 @@ impl Inventory {
                 continue;
             };
             let mut changed = false;
-            for (field, owner) in crate::deploy::sealed_fields(&project, &name) {
+            for (field, owner) in planner_core::deploy::sealed_fields(&project, &name) {
                 let Some(sealed) = dep.get(field).and_then(|v| v.as_str()).map(str::to_string)
                 else {
                     continue;

@@ -10,9 +10,9 @@ use super::audit::Change;
 use super::{
     get_i64, get_opt, get_opt_i64, get_str, now_ms, pause_point, Inventory, InventoryError, Result,
 };
-use crate::bmc::{Endpoint, Secret, TlsTrust};
-use crate::lifecycle::{self, Event, ProvisionState};
-use crate::project::{Access, Object};
+use planner_core::hardware::{Endpoint, Secret, TlsTrust};
+use planner_core::lifecycle::{self, Event, ProvisionState};
+use planner_core::project::{Access, Object};
 pub use planner_core::records::NodeRecord;
 
 /// How to trust a node's BMC certificate, as the inventory keeps it (the CA's PEM text, not a path,
@@ -64,7 +64,7 @@ fn tls_trust(t: &NodeTls) -> TlsTrust {
 #[derive(Debug, Clone)]
 pub enum Verification {
     /// Credentials accepted and the system inspected.
-    Inspected(Box<crate::bmc::Inventory>),
+    Inspected(Box<planner_core::hardware::Inventory>),
     /// The BMC could not be reached or refused the credentials.
     VerifyFailed(String),
     /// Credentials accepted, but inspection failed.
@@ -187,7 +187,7 @@ struct Facts {
     inventory: String,
 }
 
-fn facts(inv: &crate::bmc::Inventory) -> Facts {
+fn facts(inv: &planner_core::hardware::Inventory) -> Facts {
     let cpus = inv.cpu.threads.or(inv.cpu.cores).unwrap_or(0) as i64;
     Facts {
         system_id: inv.system_id.clone(),
@@ -316,7 +316,7 @@ impl Inventory {
             .await?;
         super::valid_name("node", &reg.name)?;
         // A URL is shown in listings, exports and the audit log: never one carrying credentials.
-        crate::rules::url_ok(&reg.bmc_url, &["https", "http"])
+        planner_core::rules::url_ok(&reg.bmc_url, &["https", "http"])
             .map_err(|m| InventoryError::Invalid(format!("node {}: bmc_url: {m}", reg.name)))?;
         let key = self.key()?;
         if reg.name.trim().is_empty() {
@@ -534,13 +534,18 @@ impl Inventory {
             }
             // Another system of the same BMC (the nodes of a multi-node blade share a serial).
             let their_system = n.system_id.trim();
-            let other_system_here = crate::bmc::origin(&n.bmc_url)
-                == crate::bmc::origin(&reg.bmc_url)
+            let other_system_here = planner_core::hardware::origin(&n.bmc_url)
+                == planner_core::hardware::origin(&reg.bmc_url)
                 && !their_system.is_empty()
                 && their_system != f.system_id;
             if let (Some(a), Some(b)) = (&n.serial, &f.serial) {
-                let same_maker = n.manufacturer.as_deref().map(crate::flavor::vendor_key)
-                    == f.manufacturer.as_deref().map(crate::flavor::vendor_key);
+                let same_maker = n
+                    .manufacturer
+                    .as_deref()
+                    .map(planner_core::flavor::vendor_key)
+                    == f.manufacturer
+                        .as_deref()
+                        .map(planner_core::flavor::vendor_key);
                 if a == b && same_maker && !other_system_here {
                     return Ok(Some(format!(
                         "already enrolled as {} at {} (same serial number {b})",
@@ -585,7 +590,11 @@ impl Inventory {
 
     /// Records a fresh inspection of an enrolled node (power, health, hardware) without changing its
     /// state.
-    pub async fn record_inspection(&self, name: &str, inv: &crate::bmc::Inventory) -> Result<()> {
+    pub async fn record_inspection(
+        &self,
+        name: &str,
+        inv: &planner_core::hardware::Inventory,
+    ) -> Result<()> {
         self.authorize(Object::Node, Access::Write, None, "node.inspect", name)
             .await?;
         let mut tx = self.begin().await?;
@@ -923,14 +932,14 @@ mod tests {
     use ProvisionState as S;
 
     fn inspected() -> Verification {
-        Verification::Inspected(Box::new(crate::bmc::Inventory {
+        Verification::Inspected(Box::new(planner_core::hardware::Inventory {
             system_id: "1".into(),
             manufacturer: None,
             model: None,
             serial: None,
             uuid: None,
             sku: None,
-            power_state: crate::bmc::PowerState::On,
+            power_state: planner_core::hardware::PowerState::On,
             health: None,
             bios_version: None,
             slot: None,

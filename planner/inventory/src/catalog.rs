@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::audit::Change;
 use super::nodes::Bind;
 use super::{get_i64, get_opt, get_str, now_ms, Inventory, InventoryError, Result};
-use crate::model::{NetworkSpec, PortWant, ProfileLayer};
-use crate::project::{Access, Object};
+use planner_core::model::{NetworkSpec, PortWant, ProfileLayer};
+use planner_core::project::{Access, Object};
 
 /// What a node was configured with, beyond its BMC.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -387,7 +387,10 @@ impl Inventory {
     }
 
     /// The hardware facts the last inspection recorded for a node.
-    pub async fn node_facts(&self, name: &str) -> Result<Option<crate::bmc::Inventory>> {
+    pub async fn node_facts(
+        &self,
+        name: &str,
+    ) -> Result<Option<planner_core::hardware::Inventory>> {
         let r = sqlx::query("SELECT inventory FROM nodes WHERE name = $1")
             .bind(name.to_string())
             .fetch_optional(&self.pool)
@@ -403,7 +406,7 @@ impl Inventory {
     /// Every node's recorded hardware facts, by name (one query, for a fleet snapshot).
     pub async fn all_node_facts(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, crate::bmc::Inventory>> {
+    ) -> Result<std::collections::BTreeMap<String, planner_core::hardware::Inventory>> {
         let rows = sqlx::query("SELECT name, inventory FROM nodes WHERE inventory IS NOT NULL")
             .fetch_all(&self.pool)
             .await

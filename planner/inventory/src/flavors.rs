@@ -1,12 +1,12 @@
-//! Flavors as the inventory keeps them (the matching rules themselves are in [`crate::flavor`]).
+//! Flavors as the inventory keeps them (the matching rules themselves are in [`planner_core::flavor`]).
 
 use serde::Serialize;
 use sqlx::Any;
 
 use super::audit::Change;
 use super::{get_str, now_ms, Inventory, InventoryError, Result};
-use crate::flavor::Flavor;
-use crate::project::{Access, Object};
+use planner_core::flavor::Flavor;
+use planner_core::project::{Access, Object};
 
 /// A flavor with how many nodes it matches now.
 #[derive(Debug, Clone, Serialize)]

@@ -1,0 +1,238 @@
+//! The engine (observe → diff → plan → apply, journaled) on in-memory drivers: fake BMCs and a
+//! fake switch from `planner::drivers::fake`, reached through the same `Drivers` seam the real
+//! Redfish and switch drivers sit behind. No HTTP, no SSH, no lab: what is asserted is the engine's
+//! own behaviour (one reset per node, staged BIOS applied, VLANs on the switch, an idempotent second
+//! pass, a refused switch command and an unreachable BMC reported with their reasons).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use planner::apply::ApplyOptions;
+use planner::bmc::Bmc;
+use planner::drivers::fake::{FakeBmc, FakeFleet, FakeSwitch, Server};
+use planner::drivers::Drivers;
+use planner::inventory::Inventory;
+use planner::observe::{ObserveOptions, Seen};
+use planner::project::Actor;
+use planner::switch::{Port, PortMode, SwitchState, VlanSet};
+use serde_json::json;
+
+const NODES: [(&str, &str); 3] = [
+    ("r1u01", "GigabitEthernet0/1"),
+    ("r1u02", "GigabitEthernet0/2"),
+    ("r2u01", "GigabitEthernet0/9"),
+];
+
+fn fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet")
+}
+
+fn server() -> Server {
+    let mut s = Server::new(
+        "1",
+        &[
+            ("ProcTurboMode", json!("Enabled")),
+            ("AssetTag", json!("unset")),
+        ],
+    );
+    s.boot_mode = "Legacy".into();
+    s
+}
+
+fn tor1() -> FakeSwitch {
+    let mut st = SwitchState::default();
+    st.vlans.insert(1, "default".into());
+    for (_, p) in NODES {
+        st.ports.insert(
+            p.into(),
+            Port {
+                name: p.into(),
+                mode: PortMode::Access,
+                access_vlan: 1,
+                trunk_allowed: VlanSet::All,
+                native_vlan: 1,
+                description: None,
+                admin_up: true,
+                channel_group: None,
+                mtu: None,
+            },
+        );
+    }
+    FakeSwitch::new("127.0.0.1:2222", "cisco_ios", st)
+}
+
+/// The fixture fleet's three BMCs (all but `missing`) and its switch.
+fn fleet(missing: Option<&str>) -> (FakeFleet, Vec<FakeBmc>, FakeSwitch) {
+    let sw = tor1();
+    let mut fleet = FakeFleet::default().with_switch(sw.clone());
+    let mut bmcs = Vec::new();
+    for (name, _) in NODES.iter().filter(|(n, _)| Some(*n) != missing) {
+        let b = FakeBmc::new(&format!("https://bmc-{name}.example"), server());
+        fleet = fleet.with_bmc(b.clone());
+        bmcs.push(b);
+    }
+    (fleet, bmcs, sw)
+}
+
+fn observe_opts(drivers: Arc<dyn Drivers>) -> ObserveOptions {
+    ObserveOptions {
+        drivers,
+        ..ObserveOptions::default()
+    }
+}
+
+fn apply_opts(drivers: Arc<dyn Drivers>) -> ApplyOptions {
+    ApplyOptions {
+        drivers,
+        poll: Duration::from_millis(1),
+        reset_grace: Duration::from_millis(10),
+        backoff: Duration::from_millis(1),
+        ..ApplyOptions::default()
+    }
+}
+
+async fn inventory(dir: &Path) -> Inventory {
+    let url = format!("sqlite://{}", dir.join("inv.db").display());
+    Inventory::open(&url, Actor::admin("t"), None)
+        .await
+        .unwrap()
+}
+
+/// Plans and applies the fixture once: the report, and the plan of a second pass.
+async fn plan_and_apply(
+    inv: &Inventory,
+    drivers: Arc<dyn Drivers>,
+) -> (planner::apply::ApplyReport, planner::run::Prepared) {
+    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
+    let applied = inv.applied_state().await.unwrap();
+    let p = planner::run::prepare_loaded(loaded, desired, &applied, observe_opts(drivers.clone()))
+        .await
+        .unwrap();
+    let run_id = "run-1";
+    inv.start_run(run_id, "fp", "{}").await.unwrap();
+    let report = planner::apply::apply(
+        inv,
+        &p.desired,
+        &p.plan,
+        run_id,
+        apply_opts(drivers.clone()),
+    )
+    .await
+    .unwrap();
+    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
+    let applied = inv.applied_state().await.unwrap();
+    let again = planner::run::prepare_loaded(loaded, desired, &applied, observe_opts(drivers))
+        .await
+        .unwrap();
+    (report, again)
+}
+
+#[tokio::test]
+async fn the_engine_converges_a_fake_fleet_with_one_reset_per_node_and_then_plans_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path()).await;
+    let (fleet, bmcs, sw) = fleet(None);
+    let (report, again) = plan_and_apply(&inv, Arc::new(fleet)).await;
+
+    assert!(
+        report.ok(),
+        "failed {:?}, skipped {:?}",
+        report.failed,
+        report.skipped
+    );
+    for b in &bmcs {
+        let s = b.server();
+        assert_eq!(s.resets, 1, "{}: one reset, log {:?}", b.address(), s.log);
+        assert_eq!(
+            s.bios["ProcTurboMode"],
+            json!("Disabled"),
+            "{}",
+            b.address()
+        );
+        assert!(
+            s.bios["AssetTag"]
+                .as_str()
+                .unwrap()
+                .starts_with("database tier"),
+            "{:?}",
+            s.bios
+        );
+        assert!(s.pending.is_empty(), "staged values applied at the reset");
+        assert_eq!(s.boot_mode, "UEFI");
+    }
+    let st = sw.state();
+    assert_eq!(st.vlans.get(&100).map(String::as_str), Some("prod"));
+    assert_eq!(st.vlans.get(&200).map(String::as_str), Some("storage"));
+    for (_, p) in NODES {
+        let port = &st.ports[p];
+        assert_eq!(port.mode, PortMode::Trunk, "{p}: two networks make a trunk");
+        assert!(
+            port.trunk_allowed.contains(100) && port.trunk_allowed.contains(200),
+            "{p}"
+        );
+    }
+    assert!(!sw.batches().is_empty(), "the switch was changed");
+    assert!(
+        again.plan.steps.is_empty(),
+        "a second pass finds nothing to do: {:?}",
+        again.plan.steps.iter().map(|s| &s.id).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_switch_command_fails_its_batch_names_the_switch_and_stops_later_waves_and_an_unreachable_bmc_is_reported(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path()).await;
+    let (fleet, bmcs, sw) = fleet(Some("r2u01"));
+    sw.refuse("CreateVlan");
+    assert_eq!(bmcs.len(), 2);
+    let drivers: Arc<dyn Drivers> = Arc::new(fleet);
+
+    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
+    let p = planner::run::prepare_loaded(
+        loaded,
+        desired,
+        &Default::default(),
+        observe_opts(drivers.clone()),
+    )
+    .await
+    .unwrap();
+    match &p.observed.nodes["r2u01"] {
+        Seen::Unreachable(why) => assert!(why.contains("bmc-r2u01"), "{why}"),
+        Seen::Live(_) => panic!("r2u01 has no BMC in the fake fleet"),
+    }
+    assert!(
+        p.plan
+            .steps
+            .iter()
+            .all(|s| s.node.as_deref() != Some("r2u01")),
+        "nothing is planned on a node that could not be read"
+    );
+
+    inv.start_run("run-1", "fp", "{}").await.unwrap();
+    let report = planner::apply::apply(&inv, &p.desired, &p.plan, "run-1", apply_opts(drivers))
+        .await
+        .unwrap();
+    let (step, why) = report.failed.first().expect("the switch batch fails");
+    assert!(step.contains("tor1"), "{step}");
+    assert!(
+        why.contains("127.0.0.1:2222") && why.contains("refused"),
+        "{why}"
+    );
+    assert!(sw.batches().is_empty(), "the refused batch changed nothing");
+    assert!(!sw.state().vlans.contains_key(&100));
+    // Waves run one after another (max_parallel = 1): the first node's wave ran before its switch
+    // batch failed, and no later wave starts after a failure.
+    let resets: Vec<usize> = bmcs.iter().map(|b| b.server().resets).collect();
+    assert_eq!(resets, [1, 0], "r1u01 then r1u02: {report:?}");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|(step, _)| step.contains("r1u02")),
+        "the stopped wave's steps are reported as skipped: {:?}",
+        report.skipped
+    );
+}
