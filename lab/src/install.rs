@@ -3,7 +3,7 @@
 //! the config drive, and the installed system's first boot (cloud-init's `phone_home`).
 //!
 //! Redfish handlers are synchronous, so the HTTP work they cause is queued as [`Effect`]s on the
-//! node and carried out by [`run_effects`] after the request, and a node with an installer running
+//! node and carried out by `node::run_effects` after the request, and a node with an installer running
 //! wakes itself at the installer's deadline instead of waiting for the next request.
 
 use std::io::Cursor;
@@ -15,8 +15,6 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-use crate::node::NodeSim;
 
 /// The largest image the lab fetches: enough for any test image, bounded against a runaway server.
 pub const MAX_IMAGE: u64 = 1 << 30;
@@ -139,61 +137,6 @@ fn parse_yaml_json(body: &[u8]) -> Result<Value, String> {
         .map(str::to_string)
         .unwrap_or_else(|| text.to_string());
     serde_json::from_str(&text).map_err(|e| format!("not JSON-shaped YAML this lab reads: {e}"))
-}
-
-/// Does the node's queued HTTP work, then arranges to wake the node when its installer is due.
-pub fn run_effects(node: Arc<NodeSim>) {
-    let (effects, wake) = {
-        let mut st = node.state();
-        let effects = std::mem::take(&mut st.outbox);
-        // A wake is scheduled unless one is already due no later.
-        let wake = st
-            .wake_at
-            .filter(|w| st.wake_scheduled.is_none_or(|s| *w < s));
-        if wake.is_some() {
-            st.wake_scheduled = wake;
-        }
-        (effects, wake)
-    };
-    if effects.is_empty() && wake.is_none() {
-        return;
-    }
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    for e in effects {
-        let node = node.clone();
-        rt.spawn(async move {
-            match e {
-                Effect::Fetch { media, url } => {
-                    let result = fetch(&url).await;
-                    node.state().media_fetched(&media, &url, result);
-                    run_effects(node);
-                }
-                Effect::Post { url, body } => {
-                    if let Err(e) = post(&url, &body).await {
-                        tracing::warn!(node = %node.name, %url, error = %e, "phone home failed");
-                        node.state().phone_home_error = Some(e);
-                    } else {
-                        node.state().phone_home_sent += 1;
-                    }
-                }
-            }
-        });
-    }
-    if let Some(at) = wake {
-        let node = node.clone();
-        rt.spawn(async move {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-            {
-                let mut st = node.state();
-                if st.wake_scheduled == Some(at) {
-                    st.wake_scheduled = None;
-                }
-            }
-            run_effects(node);
-        });
-    }
 }
 
 /// The `Authorization` header line for credentials in `url`'s userinfo, or nothing.

@@ -789,3 +789,58 @@ impl NodeState {
         json!({"task": id, "what": what, "ok": result.is_ok()})
     }
 }
+
+/// Does the node's queued HTTP work, then arranges to wake the node when its installer is due.
+pub fn run_effects(node: Arc<NodeSim>) {
+    let (effects, wake) = {
+        let mut st = node.state();
+        let effects = std::mem::take(&mut st.outbox);
+        // A wake is scheduled unless one is already due no later.
+        let wake = st
+            .wake_at
+            .filter(|w| st.wake_scheduled.is_none_or(|s| *w < s));
+        if wake.is_some() {
+            st.wake_scheduled = wake;
+        }
+        (effects, wake)
+    };
+    if effects.is_empty() && wake.is_none() {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    for e in effects {
+        let node = node.clone();
+        rt.spawn(async move {
+            match e {
+                Effect::Fetch { media, url } => {
+                    let result = crate::install::fetch(&url).await;
+                    node.state().media_fetched(&media, &url, result);
+                    run_effects(node);
+                }
+                Effect::Post { url, body } => {
+                    if let Err(e) = crate::install::post(&url, &body).await {
+                        tracing::warn!(node = %node.name, %url, error = %e, "phone home failed");
+                        node.state().phone_home_error = Some(e);
+                    } else {
+                        node.state().phone_home_sent += 1;
+                    }
+                }
+            }
+        });
+    }
+    if let Some(at) = wake {
+        let node = node.clone();
+        rt.spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            {
+                let mut st = node.state();
+                if st.wake_scheduled == Some(at) {
+                    st.wake_scheduled = None;
+                }
+            }
+            run_effects(node);
+        });
+    }
+}

@@ -306,6 +306,6 @@ async fn answer(
         &parts.headers,
         body,
     );
-    crate::install::run_effects(node2);
+    crate::node::run_effects(node2);
     Ok(resp)
 }

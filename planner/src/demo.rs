@@ -11,18 +11,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use lab::{Lab, LabConfig};
 
-use crate::apply::{self, ApplyOptions};
+use crate::apply::ApplyOptions;
 use crate::bmc::{Limits, Secret};
 use crate::credentials::CredentialsKey;
 use crate::drift;
+use crate::engine::{self, Run, Session};
 use crate::enroll;
 use crate::flavor::Flavor;
 use crate::inventory::{AuditFilter, Inventory, NewHost, NodeFilter, NodeRegistration, NodeTls};
 use crate::load::LoadOptions;
-use crate::observe::ObserveOptions;
 use crate::project::Actor;
 use crate::report;
-use crate::run;
 use crate::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
 
 /// The lab fleet as code, the same file as `examples/lab/main.tf`.
@@ -205,7 +204,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
         var_files: vec![],
         env: Some(vec![]),
     };
-    let (_, desired) = run::load(&config, &load_opts)?;
+    let (_, desired) = engine::load_config(&config, &load_opts)?;
     writeln!(
         out,
         "      valid: {} nodes, {} profiles, {} networks, {} switches",
@@ -214,8 +213,12 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
         desired.networks.len(),
         desired.switches.len()
     )?;
-    let applied = inventory.applied_state().await?;
-    let first = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    let session = Session::new(&inventory);
+    let prepare = || async {
+        let (loaded, desired) = engine::load_config(&config, &load_opts)?;
+        anyhow::Ok(session.prepare(loaded, desired).await?)
+    };
+    let first = prepare().await?;
     writeln!(
         out,
         "      plan: {} nodes to change, {} reboots, {} waves; for example",
@@ -231,26 +234,11 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
     if let Some(line) = first.plan.disruptions.first() {
         writeln!(out, "        {line}")?;
     }
-    let run_id = format!("demo-{}", std::process::id());
-    let fp = run::desired_fingerprint(&first.desired);
-    inventory
-        .start_run(&run_id, &fp, &serde_json::to_string(&first.plan)?)
-        .await?;
-    let report = apply::apply(
-        &inventory,
-        &first.desired,
-        &first.plan,
-        &run_id,
-        ApplyOptions::default(),
-    )
-    .await?;
-    inventory
-        .finish_run(
-            &run_id,
-            if report.ok() { "succeeded" } else { "failed" },
-            "demo",
-        )
-        .await?;
+    let run = Run::New(format!("demo-{}", std::process::id()));
+    let report = session
+        .execute(&first.desired, &first.plan, &run, ApplyOptions::default())
+        .await?
+        .report;
     if !report.ok() {
         anyhow::bail!(
             "the demo apply failed: {:?} {:?}",
@@ -269,8 +257,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
             .collect::<Vec<_>>()
             .join(" ")
     )?;
-    let applied = inventory.applied_state().await?;
-    let second = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    let second = prepare().await?;
     writeln!(
         out,
         "      plan again: {}\n",
@@ -290,7 +277,7 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
             .bios
             .insert("ProcTurboMode".into(), serde_json::json!("Enabled"));
     }
-    let third = run::prepare(&config, &load_opts, &applied, ObserveOptions::default()).await?;
+    let third = prepare().await?;
     let drift = drift::report(&third.desired, &third.diff);
     for line in report::drift_text(&drift, report::Style { color: false })
         .lines()

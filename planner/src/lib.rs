@@ -1,12 +1,17 @@
-//! The bare-metal planning engine behind `bmplan` and the Terraform provider.
+//! The bare-metal engine behind `bmplan` and the Terraform provider, over two crates of its own:
+//! `planner-core` (the pure core: model, load, rules, diff, plan, drift, deploy rules, records,
+//! report, re-exported here under the same names) and `planner-inventory` (the sqlx store and
+//! credential sealing, re-exported as `inventory` and `credentials`).
 //!
-//! Modules are named after domain nouns: `bmc` (reaching BMCs over Redfish), `switch` (top-of-rack
-//! switches), `lifecycle` (the node state machine), `flavor` (matching and best fit), `project` (roles
-//! and permissions), `credentials` (sealing at rest), `inventory` (the sqlx store), `enroll` (bulk
-//! enrollment and discovery), `report` and `demo`. The planning core: `load` (HCL to resource
-//! instances), `rules` (the static rules both tools apply), `model` (the desired state), `observe`
-//! (live state), `diff`, `plan`, `drift`, `run` and `apply` (journaled waves), `converge` (the
-//! provider's path) and `host` (deployment).
+//! This crate holds what touches the world, each behind a seam:
+//! - `bmc` (the `Bmc` trait, its factory `bmc::open` and the Redfish driver) and `switch` (the
+//!   `Switch` trait, its factory `switch::open` and one driver per protocol);
+//! - `drivers`: the `Drivers` seam the engine takes its clients from, with in-memory fakes;
+//! - `observe`: concurrent reads of live state; `apply`: the journaled executor of a plan's waves;
+//! - `host`: the host lifecycle (deploy, rebuild, clean, migrate) over virtual media;
+//! - `engine`: the one session both front ends call (prepare a plan from a configuration or the
+//!   inventory, execute it as a journaled run, then the hosts' work);
+//! - `enroll`: bulk enrolment and discovery; `demo`: the embedded lab demo (feature `demo`).
 
 pub use planner_core::{
     deploy, diff, docs, drift, flavor, hardware, history, lifecycle, load, model, observed, plan,
@@ -17,13 +22,12 @@ pub use planner_inventory::{self as inventory, credentials};
 
 pub mod apply;
 pub mod bmc;
-pub mod converge;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod drivers;
+pub mod engine;
 pub mod enroll;
 pub mod fuzz;
 pub mod host;
 pub mod observe;
-pub mod run;
 pub mod switch;

@@ -1,4 +1,4 @@
-//! The engine (observe → diff → plan → apply, journaled) on in-memory drivers: fake BMCs and a
+//! The engine session (desired → prepare → execute, journaled) on in-memory drivers: fake BMCs and a
 //! fake switch from `planner::drivers::fake`, reached through the same `Drivers` seam the real
 //! Redfish and switch drivers sit behind. No HTTP, no SSH, no lab: what is asserted is the engine's
 //! own behaviour (one reset per node, staged BIOS applied, VLANs on the switch, an idempotent second
@@ -12,7 +12,10 @@ use planner::apply::ApplyOptions;
 use planner::bmc::Bmc;
 use planner::drivers::fake::{FakeBmc, FakeFleet, FakeSwitch, Server};
 use planner::drivers::Drivers;
+use planner::engine::{Executed, Prepared, Run, RunStatus, Session, Source};
 use planner::inventory::Inventory;
+use planner::load::{LoadOptions, Loaded};
+use planner::model::Desired;
 use planner::observe::{ObserveOptions, Seen};
 use planner::project::Actor;
 use planner::switch::{Port, PortMode, SwitchState, VlanSet};
@@ -99,33 +102,36 @@ async fn inventory(dir: &Path) -> Inventory {
         .unwrap()
 }
 
-/// Plans and applies the fixture once: the report, and the plan of a second pass.
-async fn plan_and_apply(
-    inv: &Inventory,
+/// A session over `inv` observing through `drivers`, and the fixture's desired state.
+async fn session_and_fixture<'a>(
+    inv: &'a Inventory,
     drivers: Arc<dyn Drivers>,
-) -> (planner::apply::ApplyReport, planner::run::Prepared) {
-    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
-    let applied = inv.applied_state().await.unwrap();
-    let p = planner::run::prepare_loaded(loaded, desired, &applied, observe_opts(drivers.clone()))
+) -> (Session<'a>, Loaded, Desired) {
+    let session = Session::new(inv).observing(observe_opts(drivers));
+    let dir = fixture();
+    let opts = LoadOptions::default();
+    let source = Source::Config {
+        dir: &dir,
+        opts: &opts,
+        max_parallel: None,
+    };
+    let (loaded, desired) = session.desired(source).await.unwrap();
+    (session, loaded, desired)
+}
+
+/// Plans and applies the fixture once through one engine session: the run, and the plan of a
+/// second pass.
+async fn plan_and_apply(inv: &Inventory, drivers: Arc<dyn Drivers>) -> (Executed, Prepared) {
+    let (session, loaded, desired) = session_and_fixture(inv, drivers.clone()).await;
+    let p = session.prepare(loaded, desired).await.unwrap();
+    let run = Run::New(Session::new_run_id("test"));
+    let done = session
+        .execute(&p.desired, &p.plan, &run, apply_opts(drivers.clone()))
         .await
         .unwrap();
-    let run_id = "run-1";
-    inv.start_run(run_id, "fp", "{}").await.unwrap();
-    let report = planner::apply::apply(
-        inv,
-        &p.desired,
-        &p.plan,
-        run_id,
-        apply_opts(drivers.clone()),
-    )
-    .await
-    .unwrap();
-    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
-    let applied = inv.applied_state().await.unwrap();
-    let again = planner::run::prepare_loaded(loaded, desired, &applied, observe_opts(drivers))
-        .await
-        .unwrap();
-    (report, again)
+    let (session, loaded, desired) = session_and_fixture(inv, drivers).await;
+    let again = session.prepare(loaded, desired).await.unwrap();
+    (done, again)
 }
 
 #[tokio::test]
@@ -133,8 +139,9 @@ async fn the_engine_converges_a_fake_fleet_with_one_reset_per_node_and_then_plan
     let dir = tempfile::tempdir().unwrap();
     let inv = inventory(dir.path()).await;
     let (fleet, bmcs, sw) = fleet(None);
-    let (report, again) = plan_and_apply(&inv, Arc::new(fleet)).await;
-
+    let (done, again) = plan_and_apply(&inv, Arc::new(fleet)).await;
+    assert_eq!(done.status, RunStatus::Succeeded, "{}", done.summary);
+    let report = done.report;
     assert!(
         report.ok(),
         "failed {:?}, skipped {:?}",
@@ -190,15 +197,8 @@ async fn a_refused_switch_command_fails_its_batch_names_the_switch_and_stops_lat
     assert_eq!(bmcs.len(), 2);
     let drivers: Arc<dyn Drivers> = Arc::new(fleet);
 
-    let (loaded, desired) = planner::run::load(&fixture(), &Default::default()).unwrap();
-    let p = planner::run::prepare_loaded(
-        loaded,
-        desired,
-        &Default::default(),
-        observe_opts(drivers.clone()),
-    )
-    .await
-    .unwrap();
+    let (session, loaded, desired) = session_and_fixture(&inv, drivers.clone()).await;
+    let p = session.prepare(loaded, desired).await.unwrap();
     match &p.observed.nodes["r2u01"] {
         Seen::Unreachable(why) => assert!(why.contains("bmc-r2u01"), "{why}"),
         Seen::Live(_) => panic!("r2u01 has no BMC in the fake fleet"),
@@ -211,10 +211,13 @@ async fn a_refused_switch_command_fails_its_batch_names_the_switch_and_stops_lat
         "nothing is planned on a node that could not be read"
     );
 
-    inv.start_run("run-1", "fp", "{}").await.unwrap();
-    let report = planner::apply::apply(&inv, &p.desired, &p.plan, "run-1", apply_opts(drivers))
+    let run = Run::New(Session::new_run_id("test"));
+    let done = session
+        .execute(&p.desired, &p.plan, &run, apply_opts(drivers))
         .await
         .unwrap();
+    assert_eq!(done.status, RunStatus::Failed, "{}", done.summary);
+    let report = done.report;
     let (step, why) = report.failed.first().expect("the switch batch fails");
     assert!(step.contains("tor1"), "{step}");
     assert!(

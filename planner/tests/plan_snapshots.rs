@@ -113,7 +113,7 @@ fn tor1(vlans: &[(u16, &str)], ports: &[(&str, u16)]) -> SwitchState {
 #[test]
 fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet");
-    let (loaded, desired) = planner::run::load(&dir, &Default::default()).unwrap();
+    let (loaded, desired) = planner::engine::load_config(&dir, &Default::default()).unwrap();
     let mut observed = Observed::default();
     observed
         .nodes
@@ -141,7 +141,7 @@ fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
     observed.switches.insert("tor1".into(), Seen::Live(sw));
     let diff = planner::diff::diff(&desired, &observed, &Default::default());
     let plan = planner::plan::plan(&desired, &diff);
-    let prepared = planner::run::Prepared {
+    let prepared = planner::engine::Prepared {
         loaded,
         desired,
         observed,
@@ -192,7 +192,7 @@ fn what_removed_resources_left_on_a_switch_is_undone_last_ports_before_vlans() {
     use planner::plan::Action;
     use planner::switch::Change;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet");
-    let (loaded, desired) = planner::run::load(&dir, &Default::default()).unwrap();
+    let (loaded, desired) = planner::engine::load_config(&dir, &Default::default()).unwrap();
     let mut observed = Observed::default();
     observed
         .nodes
@@ -288,7 +288,7 @@ fn what_removed_resources_left_on_a_switch_is_undone_last_ports_before_vlans() {
     }
     assert_eq!(plan.applied["switch tor1"], sd.managed);
 
-    let prepared = planner::run::Prepared {
+    let prepared = planner::engine::Prepared {
         loaded,
         desired,
         observed,
@@ -311,9 +311,9 @@ fn what_removed_resources_left_on_a_switch_is_undone_last_ports_before_vlans() {
 /// `tests/fixtures/fleet` against observed state: r1u01 needs BIOS and boot changes, r1u02 is in
 /// sync, r2u01 is unreachable (its BMC's reason carries escape sequences), a port is on the wrong
 /// VLAN, and an out-of-band change is recorded against r1u01.
-fn fixture() -> (planner::run::Prepared, planner::drift::DriftReport) {
+fn fixture() -> (planner::engine::Prepared, planner::drift::DriftReport) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fleet");
-    let (loaded, desired) = planner::run::load(&dir, &Default::default()).unwrap();
+    let (loaded, desired) = planner::engine::load_config(&dir, &Default::default()).unwrap();
     let mut observed = Observed::default();
     observed
         .nodes
@@ -347,7 +347,7 @@ fn fixture() -> (planner::run::Prepared, planner::drift::DriftReport) {
     let plan = planner::plan::plan(&desired, &diff);
     let drift = planner::drift::report(&desired, &diff);
     (
-        planner::run::Prepared {
+        planner::engine::Prepared {
             loaded,
             desired,
             observed,

@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use planner::inventory::NodeFilter;
 use planner::load::LoadOptions;
-use planner::observe::ObserveOptions;
 use planner::schema::{ResourceSpec, DATA_DRIFT, DATA_NODE, DATA_NODES};
 use serde_json::{json, Value};
 use tf_provider::schema::Schema;
@@ -227,15 +226,16 @@ impl Lookup for Drift {
             vars,
             ..LoadOptions::default()
         };
-        let applied = e.inv.applied_state().await?;
-        let p = planner::run::prepare(
-            std::path::Path::new(&dir),
-            &opts,
-            &applied,
-            ObserveOptions::default(),
-        )
-        .await
-        .map_err(|err| Problem::at("config_dir", "Cannot check drift", err.to_string()))?;
+        let cannot = |err: &dyn std::fmt::Display| {
+            Problem::at("config_dir", "Cannot check drift", err.to_string())
+        };
+        let (loaded, desired) = planner::engine::load_config(std::path::Path::new(&dir), &opts)
+            .map_err(|err| cannot(&err))?;
+        let p = e
+            .session()
+            .prepare(loaded, desired)
+            .await
+            .map_err(|err| cannot(&err))?;
         let r = planner::drift::report(&p.desired, &p.diff);
         let sm = r.summary;
         let drifted_nodes: Vec<&str> = r

@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use planner::bmc::{Limits, TlsTrust};
-use planner::converge::{self, Catalog, Prepared};
 use planner::credentials::CredentialsKey;
+use planner::engine::{Catalog, EngineError, Prepared, Session, Source};
 use planner::inventory::{Inventory, InventoryError, NodeTls};
 use planner::observe::ObserveOptions;
 use planner::project::Actor;
@@ -265,8 +265,8 @@ impl Engine {
         let catalog = Catalog::read(&self.inv).await?;
         let names: Vec<String> = catalog.configs.keys().cloned().collect();
         let (desired, prepared, error) =
-            match converge::desired_for(&self.inv, &catalog, &names, self.max_parallel).await {
-                Ok(d) => match converge::prepare(&self.inv, &d, ObserveOptions::default()).await {
+            match self.session().desired(self.source(&catalog, &names)).await {
+                Ok((loaded, d)) => match self.session().prepare(loaded, d.clone()).await {
                     Ok(p) => (d, Some(p), None),
                     Err(e) => (d, None, Some(e.to_string())),
                 },
@@ -326,11 +326,26 @@ impl Engine {
             ..Default::default()
         };
         let work = async {
-            converge::converge_nodes(&self.inv, nodes, opts)
+            self.session()
+                .converge(nodes, opts)
                 .await
                 .map_err(|e| converge_problem(e, device_path))
         };
-        crate::resource::within(limit, "applying the node configuration", work).await
+        crate::engine::within(limit, "applying the node configuration", work).await
+    }
+
+    /// An engine session over this provider's inventory.
+    pub fn session(&self) -> Session<'_> {
+        Session::new(&self.inv).observing(ObserveOptions::default())
+    }
+
+    /// The desired state of `nodes` as the inventory's catalog describes them.
+    pub fn source<'a>(&self, catalog: &'a Catalog, nodes: &'a [String]) -> Source<'a> {
+        Source::Inventory {
+            catalog,
+            nodes,
+            max_parallel: self.max_parallel,
+        }
     }
 
     /// Forgets the snapshot after a change, so the next read sees it.
@@ -340,12 +355,9 @@ impl Engine {
 }
 
 /// A convergence error as a diagnostic: device refusals at their attribute.
-pub fn converge_problem(
-    e: converge::ConvergeError,
-    device_path: &(dyn Fn(&str) -> String + Sync),
-) -> Problem {
+pub fn converge_problem(e: EngineError, device_path: &(dyn Fn(&str) -> String + Sync)) -> Problem {
     match e {
-        converge::ConvergeError::Device(errs) => {
+        EngineError::Device(errs) => {
             let first = &errs[0];
             Problem::at(
                 device_path(&first.path),
@@ -356,7 +368,7 @@ pub fn converge_problem(
                     .join("\n"),
             )
         }
-        converge::ConvergeError::Inventory(i) => i.into(),
+        EngineError::Inventory(i) => i.into(),
         other => Problem::root("Apply failed", other.to_string()),
     }
 }
@@ -380,4 +392,29 @@ impl EngineCell {
             )
         })
     }
+}
+
+/// Runs `f` within `limit`, as a timeout the user can act on.
+pub async fn within<T>(
+    limit: std::time::Duration,
+    what: &str,
+    f: impl std::future::Future<Output = Result<T, Problem>>,
+) -> Result<T, Problem> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Problem::root(
+            "Timed out",
+            format!(
+                "{what} did not finish within {}s; raise it in the resource's timeouts block or the provider's default_timeout",
+                limit.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Problems from the model's attribute checks.
+pub fn attr_problems(summary: &str, errs: Vec<(String, String)>) -> Vec<Problem> {
+    errs.into_iter()
+        .map(|(path, m)| Problem::at(path, summary, m))
+        .collect()
 }

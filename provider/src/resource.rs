@@ -177,7 +177,7 @@ impl<H: Handler> Resource for SpecResource<H> {
         let config = self.decode(diags, config)?;
         let json = value::obj_to_json(&config);
         // The rules bmplan's loader applies, then the resource's own.
-        let mut problems = crate::resources::attr_problems(
+        let mut problems = crate::engine::attr_problems(
             "Invalid configuration",
             planner::rules::resource(self.handler.spec().name, &json),
         );
@@ -395,21 +395,3 @@ impl<H: Handler> Resource for SpecResource<H> {
 
 /// A string attribute of a JSON object (the loader's reading of it).
 pub use planner::load::text_of as s;
-
-/// Runs `f` within `limit`, as a timeout the user can act on.
-pub async fn within<T>(
-    limit: std::time::Duration,
-    what: &str,
-    f: impl std::future::Future<Output = Result<T, Problem>>,
-) -> Result<T, Problem> {
-    match tokio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(Problem::root(
-            "Timed out",
-            format!(
-                "{what} did not finish within {}s; raise it in the resource's timeouts block or the provider's default_timeout",
-                limit.as_secs()
-            ),
-        )),
-    }
-}

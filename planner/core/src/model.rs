@@ -460,6 +460,34 @@ pub fn switch_from_attrs(attrs: &Map<String, Value>) -> Result<SwitchSpec, Vec<A
 }
 
 impl Desired {
+    /// The desired state's fingerprint (secrets left out): a resumed apply continues the run of
+    /// the same desired state, and a saved plan is refused for another one.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let nodes: Vec<_> = self
+            .nodes
+            .values()
+            .map(|n| {
+                (
+                    &n.name,
+                    &n.bmc_url,
+                    &n.system_id,
+                    &n.profile,
+                    &n.ports,
+                    n.maintenance,
+                )
+            })
+            .collect();
+        let switches: Vec<_> = self
+            .switches
+            .values()
+            .map(|s| (&s.name, &s.driver, &s.address))
+            .collect();
+        let text = serde_json::to_string(&(nodes, switches, &self.networks, self.max_parallel))
+            .unwrap_or_default();
+        hex::encode(&Sha256::digest(text.as_bytes())[..12])
+    }
+
     /// Builds the desired state; `Err` lists every problem with its location.
     pub fn from_loaded(l: &Loaded) -> Result<Desired, LoadErrors> {
         let mut errors: Vec<LoadError> = Vec::new();

@@ -114,6 +114,17 @@ impl Plan {
         self.steps.is_empty()
     }
 
+    /// The number of resets the plan makes, by node.
+    pub fn resets_by_node(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for s in self.steps.iter().filter(|s| s.action.disruptive()) {
+            if let Some(n) = &s.node {
+                *out.entry(n.clone()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     pub fn resets(&self) -> usize {
         self.steps
             .iter()

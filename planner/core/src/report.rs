@@ -984,6 +984,87 @@ fn drift_junit_raw(r: &crate::drift::DriftReport) -> String {
     s
 }
 
+/// The host failovers of a pass, as `bmplan plan` and `apply` show them after the node waves.
+pub fn moves_text(moves: &[crate::deploy::HostMove]) -> String {
+    let mut s = String::new();
+    if moves.is_empty() {
+        return s;
+    }
+    s.push_str("\nHost failovers:\n");
+    for m in moves {
+        let h = &m.host;
+        match &m.to {
+            Some(to) => s.push_str(&format!(
+                "  host {}/{}: {} → moves to standby {to}; {} goes into maintenance\n",
+                h.project, h.name, m.failure.reason, m.failure.node
+            )),
+            None => s.push_str(&format!(
+                "  host {}/{}: {}, and no standby node is free: it stays\n",
+                h.project, h.name, m.failure.reason
+            )),
+        }
+    }
+    s
+}
+
+/// The host changes of a pass (`+` new, `~` changed) and the notes on what is not done.
+pub fn host_work_text(work: &[crate::deploy::HostWork]) -> String {
+    let mut s = String::new();
+    if work
+        .iter()
+        .all(|w| w.change.is_none() && w.notes.is_empty())
+    {
+        return s;
+    }
+    s.push_str("\nHosts:\n");
+    for w in work {
+        let on = match w.existing.as_ref().and_then(|h| h.node.as_deref()) {
+            Some(n) => format!("on {n}"),
+            None => match (&w.spec.flavor, &w.spec.node) {
+                (_, Some(n)) => format!("node {n}"),
+                (Some(f), None) => format!("flavor {f}"),
+                (None, None) => String::new(),
+            },
+        };
+        if let Some(c) = &w.change {
+            let mark = if w.existing.is_none() { "+" } else { "~" };
+            s.push_str(&format!(
+                "  {mark} host {}/{} ({on}): {}\n",
+                w.project,
+                w.spec.name,
+                c.describe()
+            ));
+        }
+        for n in &w.notes {
+            s.push_str(&format!("  ! host {}/{}: {n}\n", w.project, w.spec.name));
+        }
+    }
+    s
+}
+
+/// `bmplan plan --json`: the plan, the diff, what could not be read, and the host work.
+pub fn plan_json(
+    p: &crate::plan::Prepared,
+    moves: &[crate::deploy::HostMove],
+    hosts: &[crate::deploy::HostWork],
+) -> serde_json::Value {
+    serde_json::json!({
+        "changes": !p.plan.is_empty() || crate::deploy::work::any_to_do(moves, hosts),
+        "plan": p.plan,
+        "diff": p.diff,
+        "unreachable": p.diff.unreachable,
+        "failovers": moves.iter().map(|m| serde_json::json!({
+            "host": m.host.name, "project": m.host.project, "node": m.failure.node,
+            "reason": m.failure.reason, "to": m.to,
+        })).collect::<Vec<_>>(),
+        "hosts": hosts.iter().map(|w| serde_json::json!({
+            "host": w.spec.name, "project": w.project,
+            "node": w.existing.as_ref().and_then(|h| h.node.clone()),
+            "change": w.change.as_ref().map(|c| c.describe()), "notes": w.notes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod table_tests {
     use super::*;

@@ -162,8 +162,8 @@ pub enum Session {
 
 /// The one place a BMC driver is made: the endpoint's scheme names the protocol. Redfish over
 /// `https://` (or `http://`) is the one implemented; `ipmi://` is refused as not supported yet,
-/// naming the BMC. Everything else reaches a driver through this function (or through
-/// [`crate::drivers::Drivers`], whose wired implementation calls it).
+/// naming the BMC. Everything else reaches a driver through this function (or through the
+/// engine's `Drivers` seam, whose wired implementation calls it).
 pub fn open(ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError> {
     let scheme = ep
         .url

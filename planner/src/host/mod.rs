@@ -20,6 +20,7 @@
 pub mod configdrive;
 pub mod image;
 pub mod media;
+pub mod work;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::apply::ApplyOptions;
 
 use crate::bmc::{ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, PowerAction, PowerState};
-use crate::converge::{self, ConvergeError};
+use crate::engine::{Catalog, EngineError, Session};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
@@ -90,6 +91,9 @@ pub enum HostError {
     },
     #[error(transparent)]
     Inventory(#[from] InventoryError),
+    /// The engine could not plan or apply what a host operation needed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// A progress line: node, what happened.
@@ -209,12 +213,12 @@ impl Lifecycle<'_> {
         };
         match tokio::time::timeout(
             limit,
-            converge::converge_nodes(self.inv, &[node.to_string()], opts),
+            Session::new(self.inv).converge(&[node.to_string()], opts),
         )
         .await
         {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(ConvergeError::Device(errs))) => Err(errs
+            Ok(Err(EngineError::Device(errs))) => Err(errs
                 .iter()
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
@@ -522,9 +526,7 @@ impl Lifecycle<'_> {
         node: &str,
         networks: &[String],
     ) -> Result<serde_json::Value, String> {
-        let catalog = converge::Catalog::read(self.inv)
-            .await
-            .map_err(|e| e.to_string())?;
+        let catalog = Catalog::read(self.inv).await.map_err(|e| e.to_string())?;
         let mut config = catalog.configs.get(node).cloned().unwrap_or_default();
         if !networks.is_empty() {
             for p in &mut config.ports {
@@ -1188,52 +1190,4 @@ pub async fn pick_standby(
         }
     }
     Ok(None)
-}
-
-/// Puts what hosts hold over a desired state loaded from HCL (`bmplan plan/apply/drift`): a node
-/// a host runs on keeps the host's profile and networks, exactly as the provider's engine sees it,
-/// so the two tools never undo each other. Returns the nodes layered.
-pub async fn layer_over(
-    inv: &Inventory,
-    desired: &mut crate::model::Desired,
-) -> Result<Vec<String>, InventoryError> {
-    let configs = inv.node_configs().await?;
-    let mut layered = Vec::new();
-    let mut catalog: Option<converge::Catalog> = None;
-    for (name, config) in configs {
-        let (Some(over), Some(node)) = (config.host_override, desired.nodes.get_mut(&name)) else {
-            continue;
-        };
-        if catalog.is_none() {
-            catalog = Some(converge::Catalog::read(inv).await?);
-        }
-        let cat = catalog.as_ref().expect("read above");
-        if let Some(p) = &over.profile {
-            let spec = desired
-                .profiles
-                .get(p)
-                .cloned()
-                .or_else(|| crate::model::resolve_profile(p, &cat.profiles).ok());
-            if let Some(spec) = spec {
-                node.profile = Some(spec);
-            }
-        }
-        if let Some(nets) = over.networks.as_ref().filter(|n| !n.is_empty()) {
-            for n in nets {
-                if let Some(spec) = desired.networks.get(n).or(cat.networks.get(n)).cloned() {
-                    desired.networks.insert(n.clone(), spec);
-                }
-            }
-            for p in &mut node.ports {
-                p.networks = nets.clone();
-            }
-            let _ = crate::model::finish_ports(
-                &mut node.ports,
-                node.profile.as_ref(),
-                &desired.networks,
-            );
-        }
-        layered.push(name);
-    }
-    Ok(layered)
 }

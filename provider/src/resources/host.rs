@@ -102,7 +102,10 @@ fn host_problem(e: HostError) -> Problem {
         HostError::Image(m) => Problem::at("image_checksum", "Image check failed", m),
         HostError::Invalid(m) => Problem::root("Invalid host", m),
         HostError::Failed { .. } => Problem::root("Host lifecycle failed", e.to_string()),
-        HostError::Inventory(i) => i.into(),
+        HostError::Inventory(i) | HostError::Engine(planner::engine::EngineError::Inventory(i)) => {
+            i.into()
+        }
+        HostError::Engine(other) => Problem::root("Host lifecycle failed", other.to_string()),
     }
 }
 

@@ -12,13 +12,6 @@ use serde_json::Value;
 use crate::engine::Problem;
 use crate::resource::Json;
 
-/// Problems from the model's attribute checks.
-pub fn attr_problems(summary: &str, errs: Vec<(String, String)>) -> Vec<Problem> {
-    errs.into_iter()
-        .map(|(path, m)| Problem::at(path, summary, m))
-        .collect()
-}
-
 /// A JSON object from pairs, dropping nulls.
 pub fn object(pairs: Vec<(&str, Value)>) -> Json {
     pairs

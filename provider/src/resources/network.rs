@@ -8,7 +8,8 @@ use planner::schema::{ResourceSpec, NETWORK};
 use serde_json::Value;
 use tf_provider::value::ValueAny;
 
-use super::{attr_problems, name_of, object};
+use super::{name_of, object};
+use crate::engine::attr_problems;
 use crate::engine::{Engine, Problem};
 use crate::resource::{Handler, Json};
 use crate::value::Obj;

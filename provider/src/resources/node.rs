@@ -4,7 +4,7 @@
 //! are really on, so a port moved out of band shows in `terraform plan`.
 
 use async_trait::async_trait;
-use planner::converge::Catalog;
+use planner::engine::Catalog;
 use planner::enroll;
 use planner::inventory::{
     EnrollResult, InventoryError, NodeConfig, NodeRegistration, Verification,

@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use planner::converge::{self, Catalog};
 use planner::diff::Item;
+use planner::engine::Catalog;
 use planner::inventory::InventoryError;
 use planner::model::ProfileLayer;
-use planner::observe::ObserveOptions;
 use planner::schema::{ResourceSpec, PROFILE};
 use serde_json::{json, Value};
 
-use super::{attr_problems, name_of, object};
+use super::{name_of, object};
+use crate::engine::attr_problems;
 use crate::engine::{converge_problem, Engine, Problem};
 use crate::resource::{Handler, Json, PlanOut};
 use crate::value::{self, Obj};
@@ -218,13 +218,17 @@ impl Handler for ProfileResource {
             return Ok(PlanOut::default());
         }
         catalog.profiles.insert(name.clone(), after);
-        let desired = converge::desired_for(&e.inv, &catalog, &nodes, e.max_parallel)
+        let (loaded, desired) = e
+            .session()
+            .desired(e.source(&catalog, &nodes))
             .await
             .map_err(|err| vec![converge_problem(err, &|p: &str| p.to_string())])?;
-        let prepared = converge::prepare(&e.inv, &desired, ObserveOptions::default())
+        let prepared = e
+            .session()
+            .prepare(loaded, desired)
             .await
             .map_err(|err| vec![converge_problem(err, &|p: &str| p.to_string())])?;
-        let resets = converge::resets_by_node(&prepared.plan);
+        let resets = prepared.plan.resets_by_node();
         let mut warnings = Vec::new();
         if !resets.is_empty() {
             let mut changes: BTreeMap<&str, usize> = BTreeMap::new();

@@ -9,7 +9,8 @@ use planner::observe::switch_endpoint;
 use planner::schema::{ResourceSpec, SWITCH};
 use serde_json::Value;
 
-use super::{attr_problems, name_of, object};
+use super::{name_of, object};
+use crate::engine::attr_problems;
 use crate::engine::{Engine, Problem};
 use crate::resource::{Handler, Json};
 

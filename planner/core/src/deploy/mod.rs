@@ -5,6 +5,7 @@
 
 pub mod change;
 pub mod image;
+pub mod work;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::rules::AttrError;
 
 pub use change::{change_for, not_applied, power_change, HostChange};
 pub use image::Checksum;
+pub use work::{HostMove, HostWork};
 
 /// How a deployment knows the operating system is installed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -242,12 +242,7 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     if e.downcast_ref::<fleet::Partial>().is_some() {
         return ExitCode::from(8);
     }
-    // A host operation's inventory refusals (a lease held, a node taken) count as the inventory's.
-    let inner = match e.downcast_ref::<planner::host::HostError>() {
-        Some(planner::host::HostError::Inventory(ie)) => Some(ie),
-        _ => e.downcast_ref::<I>(),
-    };
-    if let Some(ie) = inner {
+    if let Some(ie) = inventory_cause(e) {
         return match ie {
             I::NotFound { .. } => ExitCode::from(5),
             I::Illegal(_)
@@ -282,6 +277,33 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
             _ => ExitCode::FAILURE,
         },
     }
+}
+
+/// The inventory's refusal behind an error, where there is one: a host operation's or the
+/// engine's refusals (a lease held, a node taken, a permission) count as the inventory's.
+fn inventory_cause(e: &anyhow::Error) -> Option<&planner::inventory::InventoryError> {
+    use planner::engine::EngineError as E;
+    use planner::host::HostError as H;
+    fn of_engine(e: &E) -> Option<&planner::inventory::InventoryError> {
+        match e {
+            E::Inventory(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn of_host(h: &H) -> Option<&planner::inventory::InventoryError> {
+        match h {
+            H::Inventory(i) => Some(i),
+            H::Engine(e) => of_engine(e),
+            _ => None,
+        }
+    }
+    if let Some(i) = e.downcast_ref::<planner::inventory::InventoryError>() {
+        return Some(i);
+    }
+    if let Some(h) = e.downcast_ref::<H>() {
+        return of_host(h);
+    }
+    of_engine(e.downcast_ref::<E>()?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

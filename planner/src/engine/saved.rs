@@ -1,0 +1,99 @@
+//! A plan saved with `bmplan plan -out`: applied exactly as saved, and refused when the
+//! configuration, the live state or the hosts' needs have changed since.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+
+/// A plan saved with `-out`: applied exactly as saved, and refused when live state has changed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: u32,
+    pub dir: PathBuf,
+    pub var_files: Vec<PathBuf>,
+    /// `-var` values of variables that are not sensitive (sensitive ones must be given again).
+    pub vars: Vec<(String, String)>,
+    pub desired: String,
+    pub plan: Plan,
+    /// The host changes shown with the plan, one line each (`blue/web-1: rebuild in place …`):
+    /// applying the saved plan refuses when the hosts now need something else.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl SavedPlan {
+    pub const FORMAT: u32 = 1;
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )
+    }
+
+    /// Refuses the saved plan (`path`) when the configuration, the live state or the hosts' needs
+    /// are no longer what it was made from: `now` is a fresh pass over the same configuration.
+    pub fn check(
+        &self,
+        now: &crate::plan::Prepared,
+        hosts: &[crate::deploy::HostWork],
+        path: &Path,
+    ) -> Result<(), super::EngineError> {
+        let stale = |why: &str| {
+            Err(super::EngineError::Stale(format!(
+                "the saved plan {} {why}; run bmplan plan again",
+                path.display()
+            )))
+        };
+        if self.desired != now.desired.fingerprint() {
+            return stale("was made for another configuration");
+        }
+        if self.plan.observed_fingerprint != now.plan.observed_fingerprint {
+            return stale("is stale: the live state has changed since it was made");
+        }
+        if self.hosts != crate::deploy::work::change_lines(hosts) {
+            return stale("is stale: its hosts now need other changes");
+        }
+        Ok(())
+    }
+
+    pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let text = std::fs::read(path).map_err(|source| SavedPlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let p: SavedPlan =
+            serde_json::from_slice(&text).map_err(|source| SavedPlanError::NotAPlan {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if p.format != Self::FORMAT {
+            return Err(SavedPlanError::Format {
+                path: path.to_path_buf(),
+                found: p.format,
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// Why a saved plan cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("{}: cannot read the plan file", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a bmplan plan file", .path.display())]
+    NotAPlan {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{}: plan format {found} is not {}", .path.display(), SavedPlan::FORMAT)]
+    Format { path: PathBuf, found: u32 },
+}

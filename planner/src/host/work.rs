@@ -1,0 +1,344 @@
+//! Host work in an engine session (methods of [`Session`]): what the configuration's `baremetal_host` blocks need against
+//! the inventory's hosts, which hosts move because their node failed ([`pass`]), and doing it after
+//! the node waves ([`perform`]), through one deployment endpoint started only when there is work.
+//! Each deployment, rebuild, move and power change is a journaled host lifecycle operation
+//! (`crate::host::Lifecycle`): its node transitions and its audit rows are the inventory's.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::bmc::PowerAction;
+use crate::deploy::work::same_work;
+use crate::deploy::{DeployRequest, Deployment, HostChange, HostMove, HostSpec, HostWork};
+use crate::engine::Session;
+use crate::host::{self, HostError, Lifecycle, MediaServer, ProgressFn};
+use crate::inventory::{HostRecord, InventoryError, NewHost};
+use crate::model::Desired;
+
+/// The host part of a planning pass.
+#[derive(Debug, Clone, Default)]
+pub struct HostPass {
+    pub moves: Vec<HostMove>,
+    pub work: Vec<HostWork>,
+}
+
+impl HostPass {
+    pub fn any_to_do(&self) -> bool {
+        crate::deploy::work::any_to_do(&self.moves, &self.work)
+    }
+}
+
+/// What happened to one host: `project/name`, and the host as it ended or why it failed.
+pub type HostOutcome = (String, Result<HostRecord, HostError>);
+
+/// What [`Session::perform_hosts`] did: the failovers in order (a failed one ends the list: the
+/// hosts after it may need the standby it would have freed or taken), then the host changes in
+/// the order they ended.
+#[derive(Debug, Default)]
+pub struct HostResults {
+    pub moved: Vec<HostOutcome>,
+    pub changed: Vec<HostOutcome>,
+}
+
+impl HostResults {
+    /// The failover that failed, if one did (nothing after it was tried).
+    pub fn failed_move(&self) -> Option<&HostOutcome> {
+        self.moved.iter().find(|(_, r)| r.is_err())
+    }
+
+    /// The hosts whose change failed.
+    pub fn failed(&self) -> Vec<&str> {
+        self.changed
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(who, _)| who.as_str())
+            .collect()
+    }
+}
+
+impl Session<'_> {
+    /// The failovers and the host work of `desired`: reads only (the inventory, and the power of
+    /// hosts whose block sets it); nothing is changed.
+    pub async fn host_pass(&self, desired: &Desired) -> Result<HostPass, HostError> {
+        Ok(HostPass {
+            moves: self.failovers().await?,
+            work: self.host_work(desired).await?,
+        })
+    }
+
+    /// Hosts with a failover policy whose node is Critical or unreachable past its threshold.
+    async fn failovers(&self) -> Result<Vec<HostMove>, HostError> {
+        let inv = self.inv;
+        let with_policy: Vec<HostRecord> = inv
+            .hosts(None)
+            .await?
+            .into_iter()
+            .filter(|h| Deployment::of(h).is_some_and(|d| d.failover.is_some()))
+            .collect();
+        let mut out = Vec::new();
+        for h in with_policy {
+            let (_, failure) = host::check_failure(inv, &h).await?;
+            let Some(failure) = failure else { continue };
+            let policy = Deployment::of(&h)
+                .and_then(|d| d.failover)
+                .unwrap_or_default();
+            let to = host::pick_standby(inv, &policy, &h.project, &failure.node).await?;
+            out.push(HostMove {
+                host: h,
+                failure,
+                to,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Compares the configuration's `baremetal_host` blocks with the inventory's hosts.
+    async fn host_work(&self, desired: &Desired) -> Result<Vec<HostWork>, HostError> {
+        let inv = self.inv;
+        if desired.hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(project) = desired
+            .project
+            .clone()
+            .or_else(|| inv.actor().default_project().map(str::to_string))
+        else {
+            return Err(HostError::Invalid("the configuration has hosts: name their project with `project` in the provider block, or BAREMETAL_PROJECT".into()));
+        };
+        let mut out = Vec::new();
+        for spec in desired.hosts.values() {
+            let existing = match inv.host(&project, &spec.name).await {
+                Ok(h) => Some(h),
+                Err(InventoryError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let mut notes = host::not_applied(spec, existing.as_ref());
+            let mut change = host::change_for(spec, existing.as_ref());
+            // A move only to a node that can take the host; otherwise it stays, and says why.
+            if let Some(HostChange::Migrate { to }) = &change {
+                if let Some(why) = self.cannot_take(to, &project).await {
+                    notes.push(format!(
+                        "pinned to {to}, which cannot take it ({why}): it stays where it is"
+                    ));
+                    change = None;
+                }
+            }
+            // Power is read live, and only asked of a host with nothing else to do.
+            if let (None, Some(_), Some(h)) = (&change, &spec.power, &existing) {
+                if h.state == "active" && h.node.is_some() {
+                    match host::host_power(inv, h).await {
+                        Ok(p)
+                            if matches!(
+                                p.as_str(),
+                                "On" | "Off" | "PoweringOn" | "PoweringOff"
+                            ) =>
+                        {
+                            change = host::power_change(spec, Some(h), p.as_str())
+                        }
+                        Ok(p) => notes.push(format!(
+                            "power reads {:?}, neither on nor off: not changed",
+                            p.as_str()
+                        )),
+                        Err(e) => notes.push(format!("power could not be read: {e}")),
+                    }
+                }
+            }
+            out.push(HostWork {
+                change,
+                notes,
+                spec: spec.clone(),
+                project: project.clone(),
+                existing,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Why node `to` cannot take a host of `project`, if it cannot.
+    async fn cannot_take(&self, to: &str, project: &str) -> Option<String> {
+        match self.inv.node(to).await {
+            Ok(n) if n.owner_project.as_deref().is_some_and(|p| p != project) => {
+                Some("reserved for another project".to_string())
+            }
+            Ok(n) if crate::inventory::is_free(&n) => None,
+            Ok(n) => Some(format!(
+                "{}{}{}",
+                n.state.as_str(),
+                if n.maintenance {
+                    ", in maintenance"
+                } else {
+                    ""
+                },
+                n.host
+                    .as_deref()
+                    .map(|h| format!(", carrying host {h}"))
+                    .unwrap_or_default()
+            )),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// Carries out a pass's host work after the node waves: the failovers, then the hosts'
+    /// changes, `max_parallel` at a time, through one deployment endpoint (started only when there
+    /// is something to do). Every host change is tried; each outcome is returned.
+    pub async fn perform_hosts(
+        &self,
+        pass: &HostPass,
+        max_parallel: usize,
+        timeout: Duration,
+        progress: ProgressFn,
+    ) -> Result<HostResults, HostError> {
+        let mut out = HostResults::default();
+        if !pass.any_to_do() {
+            return Ok(out);
+        }
+        let media = MediaServer::start("127.0.0.1:0", None)
+            .await
+            .map_err(HostError::Invalid)?;
+        let life = Lifecycle {
+            inv: self.inv,
+            media: &media,
+            max_parallel: 10,
+            poll: Duration::from_millis(500),
+            progress,
+        };
+        for m in &pass.moves {
+            let Some(to) = &m.to else { continue };
+            let who = format!("{}/{}", m.host.project, m.host.name);
+            let moved = async {
+                let req = host::request_from_record(self.inv, &m.host, timeout)?;
+                Ok(life
+                    .migrate(&m.host, to, &m.failure.reason, req.as_ref(), timeout)
+                    .await?)
+            };
+            // A failed move stops here: the hosts after it may depend on the standby it took.
+            let r: Result<HostRecord, HostError> = moved.await;
+            let failed = r.is_err();
+            out.moved.push((who, r));
+            if failed {
+                return Ok(out);
+            }
+        }
+        let todo: Vec<&HostWork> = pass.work.iter().filter(|w| w.change.is_some()).collect();
+        let life = &life;
+        let done: Vec<HostOutcome> = futures_util::stream::iter(todo)
+            .map(|w| async move {
+                let who = format!("{}/{}", w.project, w.spec.name);
+                (who, self.deploy_one(life, w, timeout).await)
+            })
+            .buffer_unordered(max_parallel.max(1))
+            .collect()
+            .await;
+        out.changed = done;
+        Ok(out)
+    }
+
+    /// Does what one host needs, read again first: the node waves ran since the plan, and another
+    /// run may have got there first. What it needs now must be what the plan showed (a planned
+    /// move of ports must not turn into a reinstall); nothing left means another run did it.
+    async fn deploy_one(
+        &self,
+        life: &Lifecycle<'_>,
+        w: &HostWork,
+        timeout: Duration,
+    ) -> Result<HostRecord, HostError> {
+        let inv = self.inv;
+        let spec = &w.spec;
+        let request = DeployRequest::for_spec(spec, timeout).map_err(|errs| {
+            HostError::Invalid(
+                errs.iter()
+                    .map(|e| format!("{}: {}", e.attribute, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        if let Some(HostChange::Power { .. }) = &w.change {
+            let h = inv.host(&w.project, &spec.name).await?;
+            // Still active, and still not as the block says (read again).
+            let live = host::host_power(inv, &h).await?;
+            if host::power_change(spec, Some(&h), live.as_str()).is_some() {
+                power_as_written(life, &h, spec, timeout).await?;
+            }
+            return Ok(inv.host(&w.project, &spec.name).await?);
+        }
+        let host = match inv.host(&w.project, &spec.name).await {
+            Ok(h) => match host::change_for(spec, Some(&h)) {
+                None => return Ok(h),
+                Some(now) if !same_work(w.change.as_ref(), &now) => {
+                    return Err(HostError::Invalid(format!(
+                        "the plan said {:?}, but it now needs {:?}: run bmplan plan again",
+                        w.change.as_ref().map(|c| c.describe()).unwrap_or_default(),
+                        now.describe()
+                    )))
+                }
+                Some(HostChange::Migrate { to }) => {
+                    let h = life
+                        .migrate(
+                            &h,
+                            &to,
+                            "pinned there by the configuration",
+                            request.as_ref(),
+                            timeout,
+                        )
+                        .await?;
+                    if spec.power.as_deref() == Some("off") {
+                        power_as_written(life, &h, spec, timeout).await?;
+                    }
+                    return Ok(inv.host(&w.project, &spec.name).await?);
+                }
+                Some(HostChange::Reconfigure { networks, profile }) => {
+                    if let Some(n) = networks {
+                        life.move_ports(&h, &n, timeout).await?;
+                    }
+                    let h = inv.host(&w.project, &spec.name).await?;
+                    if let Some(p) = profile {
+                        life.set_profile(&h, Some(p), timeout).await?;
+                    }
+                    return Ok(inv.host(&w.project, &spec.name).await?);
+                }
+                Some(_) => h,
+            },
+            Err(InventoryError::NotFound { .. }) => {
+                inv.create_host(&NewHost {
+                    name: spec.name.clone(),
+                    project: Some(w.project.clone()),
+                    flavor: spec.flavor.clone(),
+                    node: spec.node.clone(),
+                })
+                .await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let host = match (&request, &host.node) {
+            (Some(req), Some(_)) => life.deploy(&host, req).await?,
+            (Some(_), None) => {
+                return Err(HostError::Invalid(
+                    "the host has no node to deploy onto".into(),
+                ))
+            }
+            (None, _) => return Ok(host),
+        };
+        // A deployment ends powered on: a block that says off is obeyed in the same apply.
+        if spec.power.as_deref() == Some("off") {
+            power_as_written(life, &host, spec, timeout).await?;
+        }
+        Ok(host)
+    }
+}
+
+/// Sets the host's power as its block says.
+async fn power_as_written(
+    life: &Lifecycle<'_>,
+    h: &HostRecord,
+    spec: &HostSpec,
+    timeout: Duration,
+) -> Result<(), HostError> {
+    let action = match spec.power.as_deref() {
+        Some("off") => PowerAction::Off,
+        Some("on") => PowerAction::On,
+        _ => return Ok(()),
+    };
+    life.power(h, action, timeout).await?;
+    Ok(())
+}
