@@ -29,8 +29,11 @@ pub enum EnrollError {
         problems: Vec<CellProblem>,
         shown: String,
     },
-    #[error("{0}")]
-    Range(String),
+    #[error("an enrollment task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// An address range for discovery that cannot be expanded.
+    #[error("{spec}: {detail}")]
+    Range { spec: String, detail: String },
     #[error(transparent)]
     Inventory(#[from] InventoryError),
 }
@@ -519,9 +522,7 @@ pub async fn enroll_all(
     }
     let mut verified = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        verified.push(
-            joined.map_err(|e| EnrollError::Range(format!("an enrollment task failed: {e}")))?,
-        );
+        verified.push(joined.map_err(EnrollError::Task)?);
     }
     verified.sort_by_key(|(i, _, _)| *i);
     let mut out = Vec::with_capacity(verified.len());
@@ -543,11 +544,15 @@ pub fn all_succeeded(outcomes: &[EnrollOutcome]) -> bool {
 /// Expands one discovery range into BMC base URLs. Forms (scheme optional, `https` by default):
 /// `10.0.0.5`, `10.0.0.5-40` (last octet), `10.0.0.0/28`, `bmc.example`, each with an optional
 /// `:PORT` or `:PORT-PORT`.
-pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
+pub fn expand_range(spec: &str) -> Result<Vec<String>, EnrollError> {
     let spec = spec.trim();
+    let bad = |detail: String| EnrollError::Range {
+        spec: spec.to_string(),
+        detail,
+    };
     let (scheme, rest) = match spec.split_once("://") {
         Some((s @ ("http" | "https"), r)) => (s, r),
-        Some((s, _)) => return Err(format!("{spec}: scheme {s:?} is not http or https")),
+        Some((s, _)) => return Err(bad(format!("scheme {s:?} is not http or https"))),
         None => ("https", spec),
     };
     let rest = rest.trim_end_matches('/');
@@ -557,10 +562,10 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
                 Some((a, b)) => (a, b),
                 None => (p, p),
             };
-            let a: u16 = a.parse().map_err(|_| format!("{spec}: bad port {a:?}"))?;
-            let b: u16 = b.parse().map_err(|_| format!("{spec}: bad port {b:?}"))?;
+            let a: u16 = a.parse().map_err(|_| bad(format!("bad port {a:?}")))?;
+            let b: u16 = b.parse().map_err(|_| bad(format!("bad port {b:?}")))?;
             if a > b || a == 0 {
-                return Err(format!("{spec}: the port range {a}-{b} is empty"));
+                return Err(bad(format!("the port range {a}-{b} is empty")));
             }
             (h, Some((a, b)))
         }
@@ -569,12 +574,12 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
     let hosts: Vec<String> = if let Some((net, prefix)) = host.split_once('/') {
         let ip: Ipv4Addr = net
             .parse()
-            .map_err(|_| format!("{spec}: {net:?} is not an IPv4 network"))?;
+            .map_err(|_| bad(format!("{net:?} is not an IPv4 network")))?;
         let prefix: u32 = prefix
             .parse()
             .ok()
             .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("{spec}: bad prefix length {prefix:?}"))?;
+            .ok_or_else(|| bad(format!("bad prefix length {prefix:?}")))?;
         let size = 1u64 << (32 - prefix);
         let mask = if prefix == 0 {
             0
@@ -588,7 +593,7 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
             (base as u64 + 1, base as u64 + size - 2)
         };
         if last - first + 1 > MAX_ADDRESSES as u64 {
-            return Err(format!("{spec}: more than {MAX_ADDRESSES} addresses"));
+            return Err(bad(format!("more than {MAX_ADDRESSES} addresses")));
         }
         (first..=last)
             .map(|a| Ipv4Addr::from(a as u32).to_string())
@@ -597,19 +602,19 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
         .rsplit_once('-')
         .filter(|(s, _)| s.parse::<Ipv4Addr>().is_ok())
     {
-        let ip: Ipv4Addr = start.parse().map_err(|_| format!("{spec}: bad address"))?;
+        let ip: Ipv4Addr = start.parse().map_err(|_| bad("bad address".to_string()))?;
         let o = ip.octets();
         let end: u8 = end
             .parse()
-            .map_err(|_| format!("{spec}: {end:?} is not a last octet"))?;
+            .map_err(|_| bad(format!("{end:?} is not a last octet")))?;
         if end < o[3] {
-            return Err(format!("{spec}: the address range is empty"));
+            return Err(bad("the address range is empty".to_string()));
         }
         (o[3]..=end)
             .map(|x| Ipv4Addr::new(o[0], o[1], o[2], x).to_string())
             .collect()
     } else if host.is_empty() {
-        return Err(format!("{spec}: no host"));
+        return Err(bad("no host".to_string()));
     } else {
         vec![host.to_string()]
     };
@@ -624,7 +629,7 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, String> {
             None => out.push(format!("{scheme}://{h}")),
         }
         if out.len() > MAX_ADDRESSES {
-            return Err(format!("{spec}: more than {MAX_ADDRESSES} addresses"));
+            return Err(bad(format!("more than {MAX_ADDRESSES} addresses")));
         }
     }
     Ok(out)
@@ -855,6 +860,7 @@ mod tests {
         );
         assert!(expand_range("10.0.0.0/8")
             .unwrap_err()
+            .to_string()
             .contains("more than"));
         assert!(expand_range("ftp://x").is_err());
         assert!(expand_range("127.0.0.1:9-1").is_err());

@@ -139,16 +139,8 @@ fn the_rendered_plan_of_the_fixture_fleet_matches_its_snapshot() {
         ],
     );
     observed.switches.insert("tor1".into(), Seen::Live(sw));
-    let diff = planner::diff::diff(&desired, &observed, &Default::default());
-    let plan = planner::plan::plan(&desired, &diff);
-    let prepared = planner::engine::Prepared {
-        loaded,
-        desired,
-        observed,
-        diff,
-        plan,
-        observe_seconds: 0.0,
-    };
+    let prepared =
+        planner::engine::plan_observed(loaded, desired, observed, &Default::default()).unwrap();
     let text = planner::report::plan_text(&prepared, planner::report::Style { color: false });
     assert!(!text.contains("not-shown"), "a password reached the plan");
     let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/plan_fleet.txt");
@@ -343,20 +335,9 @@ fn fixture() -> (planner::engine::Prepared, planner::drift::DriftReport) {
             .into_iter()
             .collect(),
     );
-    let diff = planner::diff::diff(&desired, &observed, &applied);
-    let plan = planner::plan::plan(&desired, &diff);
-    let drift = planner::drift::report(&desired, &diff);
-    (
-        planner::engine::Prepared {
-            loaded,
-            desired,
-            observed,
-            diff,
-            plan,
-            observe_seconds: 0.0,
-        },
-        drift,
-    )
+    let prepared = planner::engine::plan_observed(loaded, desired, observed, &applied).unwrap();
+    let drift = planner::drift::report(&prepared.desired, &prepared.diff);
+    (prepared, drift)
 }
 
 #[test]
@@ -411,4 +392,144 @@ fn drift_junit() {
     let text = planner::report::drift_junit(&d);
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'));
     insta::assert_snapshot!(text);
+}
+
+/// A host record as the inventory lists it, deployed from `image` (or only allocated).
+fn host_record(
+    name: &str,
+    node: &str,
+    state: &str,
+    image: Option<&str>,
+) -> planner::inventory::HostRecord {
+    let deployment = image.map(|url| {
+        serde_json::to_value(planner::deploy::Deployment {
+            image_url: url.into(),
+            image_checksum: format!("sha256:{}", "a".repeat(64)),
+            networks: vec!["prod".into()],
+            generation: 1,
+            ..Default::default()
+        })
+        .unwrap()
+    });
+    planner::inventory::HostRecord {
+        id: 1,
+        name: name.into(),
+        project: "blue".into(),
+        flavor: Some("small".into()),
+        node: Some(node.into()),
+        state: state.into(),
+        node_state: None,
+        power: Some("On".into()),
+        arch: None,
+        created_by: "t".into(),
+        created_at: 0,
+        deployment,
+    }
+}
+
+fn host_spec(
+    name: &str,
+    image: &str,
+    networks: &[&str],
+    node: Option<&str>,
+) -> planner::model::HostSpec {
+    planner::model::HostSpec {
+        name: name.into(),
+        flavor: Some("small".into()),
+        node: node.map(str::to_string),
+        image_url: Some(image.into()),
+        image_checksum: Some(format!("sha256:{}", "a".repeat(64))),
+        networks: networks.iter().map(|n| n.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// The host part of a plan, through the same change rules the engine applies: a new host, one
+/// allocated but not deployed, a rebuild (new image), a move of networks, a pinned move to another
+/// node that cannot take it (a note), one in sync, and a failover with and without a free standby.
+fn host_fixture() -> (
+    Vec<planner::deploy::HostWork>,
+    Vec<planner::deploy::HostMove>,
+) {
+    use planner::deploy::{change_for, HostMove, HostWork, NodeFailure};
+    let img = "https://images.example/os-1.raw";
+    let cases = [
+        (host_spec("web-1", img, &["prod"], None), None),
+        (
+            host_spec("web-2", img, &["prod"], None),
+            Some(host_record("web-2", "r1u02", "allocated", None)),
+        ),
+        (
+            host_spec("web-3", "https://images.example/os-2.raw", &["prod"], None),
+            Some(host_record("web-3", "r1u03", "active", Some(img))),
+        ),
+        (
+            host_spec("web-4", img, &["prod", "storage"], None),
+            Some(host_record("web-4", "r1u04", "active", Some(img))),
+        ),
+        (
+            host_spec("web-5", img, &["prod"], None),
+            Some(host_record("web-5", "r1u05", "active", Some(img))),
+        ),
+    ];
+    let mut work: Vec<HostWork> = cases
+        .into_iter()
+        .map(|(spec, existing)| HostWork {
+            change: change_for(&spec, existing.as_ref()),
+            notes: Vec::new(),
+            project: "blue".into(),
+            spec,
+            existing,
+        })
+        .collect();
+    work.push(HostWork {
+        spec: host_spec("db-1", img, &["prod"], Some("r2u01")),
+        project: "blue".into(),
+        existing: Some(host_record("db-1", "r1u06", "active", Some(img))),
+        change: None,
+        notes: vec!["pinned to r2u01, which cannot take it (active, carrying host web-9): it stays where it is".into()],
+    });
+    let failure = |node: &str| NodeFailure {
+        node: node.into(),
+        reason: format!("node {node} reports Critical health"),
+    };
+    let moves = vec![
+        HostMove {
+            host: host_record("db-2", "r1u07", "active", Some(img)),
+            failure: failure("r1u07"),
+            to: Some("r3u01".into()),
+        },
+        HostMove {
+            host: host_record("db-3", "r1u08", "active", Some(img)),
+            failure: failure("r1u08"),
+            to: None,
+        },
+    ];
+    (work, moves)
+}
+
+#[test]
+fn host_plan_text() {
+    let (work, moves) = host_fixture();
+    let kinds: Vec<Option<String>> = work
+        .iter()
+        .map(|w| w.change.as_ref().map(|c| c.describe()))
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| k.is_some()).count(), 4, "{kinds:?}");
+    let text = planner::report::moves_text(&moves) + &planner::report::host_work_text(&work);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn host_plan_json_and_saved_lines() {
+    let (p, _) = fixture();
+    let (work, moves) = host_fixture();
+    let doc = planner::report::plan_json(&p, &moves, &work);
+    assert_eq!(doc["changes"], json!(true));
+    insta::assert_snapshot!(serde_json::to_string_pretty(&json!({
+        "failovers": doc["failovers"],
+        "hosts": doc["hosts"],
+        "saved_plan_lines": planner::deploy::work::change_lines(&work),
+    }))
+    .unwrap());
 }

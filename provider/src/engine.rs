@@ -186,7 +186,13 @@ impl Engine {
             .get_or_try_init(|| async {
                 planner::host::MediaServer::start(&self.media_listen, self.media_url.as_deref())
                     .await
-                    .map_err(|e| Problem::at("media_listen", "Deployment endpoint", e))
+                    .map_err(|e| {
+                        Problem::at(
+                            "media_listen",
+                            "Deployment endpoint",
+                            planner::bmc::redfish::client::error_chain(&e),
+                        )
+                    })
             })
             .await
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::diff::{Diff, ItemState};
+use crate::diff::{Diff, ItemState, NodeDiff};
 use crate::hardware::VolumeSpec;
 use crate::model::Desired;
 use crate::ports::Change;
@@ -183,10 +183,31 @@ pub fn fingerprint(diff: &Diff) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..12])
 }
 
-/// Orders the diff into steps and waves. Pure.
+/// Orders the diff into steps and waves, as passes in order: [`waves`], [`wave_steps`] (node
+/// chains and switch batches), [`release_wave`], then what the operator and the run record are
+/// told ([`disruptions`], [`applied`], [`before`]). Pure.
 pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
+    // The passes, in order; each is a pure function of what the ones before produced.
+    let mut waves = waves(desired, diff);
+    let (mut steps, last) = wave_steps(&waves, diff);
+    if let Some((wave, releases)) = release_wave(diff, waves.len() + 1, &last) {
+        waves.push(wave);
+        steps.extend(releases);
+    }
+    Plan {
+        disruptions: disruptions(diff, &waves),
+        observed_fingerprint: fingerprint(diff),
+        applied: applied(diff, &waves),
+        before: before(diff, &waves),
+        steps,
+        waves,
+    }
+}
+
+/// Pass 1, waves: the nodes with something to do (a setting or a port), grouped by failure
+/// domain (rack, else switch), at most `max_parallel` to a wave; waves numbered from 1.
+pub fn waves(desired: &Desired, diff: &Diff) -> Vec<Wave> {
     let max_parallel = desired.max_parallel.max(1);
-    // Nodes with something to do, grouped by failure domain.
     let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, nd) in &diff.nodes {
         let has_ports = diff.switches.values().any(|s| s.by_node.contains_key(name));
@@ -210,6 +231,13 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
             });
         }
     }
+    waves
+}
+
+/// Pass 2, steps: each wave's node chains ([`node_steps`]), then one batch per switch for the
+/// wave's ports ([`switch_batches`]); a wave starts when the one before it has ended. Returns the
+/// steps and the ids the last wave ends with.
+pub fn wave_steps(waves: &[Wave], diff: &Diff) -> (Vec<Step>, Vec<String>) {
     // VLANs to create are needed by every port change: they go in the first batch of their switch.
     let mut vlans_pending: BTreeMap<String, Vec<Change>> = diff
         .switches
@@ -227,216 +255,252 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
         .collect();
     let mut steps = Vec::new();
     let mut previous_wave_end: Vec<String> = Vec::new();
-    for w in &waves {
+    for w in waves {
         let mut wave_end = Vec::new();
         for node in &w.nodes {
-            let nd = &diff.nodes[node];
-            let mut last: Vec<String> = previous_wave_end.clone();
-            let mut push = |id: &str, action: Action, last: &mut Vec<String>| {
-                let id = format!("{node}/{id}");
-                steps.push(Step {
-                    id: id.clone(),
-                    node: Some(node.clone()),
-                    switch: None,
-                    system_id: Some(nd.system_id.clone()),
-                    wave: w.index,
-                    action,
-                    after: std::mem::take(last),
-                    owners: BTreeMap::new(),
-                });
-                *last = vec![id];
-            };
-            if !nd.raid_delete.is_empty() {
-                push(
-                    "delete-volumes",
-                    Action::DeleteVolumes {
-                        volumes: nd.raid_delete.clone(),
-                    },
-                    &mut last,
-                );
-            }
-            if !nd.raid_create.is_empty() {
-                push(
-                    "create-volumes",
-                    Action::CreateVolumes {
-                        volumes: nd.raid_create.clone(),
-                    },
-                    &mut last,
-                );
-            }
-            if !nd.firmware.is_empty() {
-                push(
-                    "stage-firmware",
-                    Action::UpdateFirmware {
-                        updates: nd.firmware.clone(),
-                    },
-                    &mut last,
-                );
-            }
-            if !nd.bios.is_empty() {
-                push(
-                    "stage-bios",
-                    Action::StageBios {
-                        values: nd.bios.clone(),
-                    },
-                    &mut last,
-                );
-            }
-            if let Some(m) = &nd.boot_mode {
-                push(
-                    "boot-mode",
-                    Action::SetBootMode { mode: m.clone() },
-                    &mut last,
-                );
-            }
-            if let Some(sb) = nd.secure_boot {
-                push(
-                    "secure-boot",
-                    Action::SetSecureBoot { enabled: sb },
-                    &mut last,
-                );
-            }
-            if nd.needs_reset {
-                push("reset", Action::Reset, &mut last);
-                push("wait", Action::Wait, &mut last);
-            }
+            let (chain, last) = node_steps(node, &diff.nodes[node], w.index, &previous_wave_end);
+            steps.extend(chain);
             wave_end.extend(last);
         }
-        // One batch per switch for the wave's ports, after the wave's nodes are back.
-        let mut wave_batches = Vec::new();
-        for (sw, sd) in &diff.switches {
-            if !w.nodes.iter().any(|n| sd.by_node.contains_key(n)) {
-                continue;
-            }
-            let mut changes: Vec<Change> = vlans_pending
-                .get_mut(sw)
-                .map(std::mem::take)
-                .unwrap_or_default();
-            let mut owners = BTreeMap::new();
-            for n in &w.nodes {
-                if let Some(ports) = sd.by_node.get(n) {
-                    let first = changes.len();
-                    changes.extend(ports.iter().cloned());
-                    owners.insert(n.clone(), (first..changes.len()).collect());
-                }
-            }
-            let id = format!("{sw}/wave-{}", w.index);
-            steps.push(Step {
-                id: id.clone(),
-                node: None,
-                switch: Some(sw.clone()),
-                system_id: None,
-                wave: w.index,
-                action: Action::SwitchBatch { changes },
-                after: if wave_end.is_empty() {
-                    previous_wave_end.clone()
-                } else {
-                    wave_end.clone()
-                },
-                owners,
-            });
-            wave_batches.push(id);
-        }
-        wave_end.extend(wave_batches);
+        let after = if wave_end.is_empty() {
+            previous_wave_end.clone()
+        } else {
+            wave_end.clone()
+        };
+        let batches = switch_batches(w, diff, &mut vlans_pending, &after);
+        wave_end.extend(batches.iter().map(|s| s.id.clone()));
+        steps.extend(batches);
         previous_wave_end = wave_end;
     }
-    // Destroy edges: what removed resources left on the switches, undone in a last wave of its
-    // own (ports leave a VLAN before it is deleted), one batch per switch.
-    let release_wave = waves.len() + 1;
-    let mut released = false;
-    for (sw, sd) in diff.switches.iter().filter(|(_, s)| !s.releases.is_empty()) {
+    (steps, previous_wave_end)
+}
+
+/// One node's chain in wave `wave`, after `after`: stage RAID deletions, RAID creations,
+/// firmware, BIOS, boot mode and secure boot, then exactly one reset and the wait. Returns the
+/// steps and the id the chain ends with (`after` itself when the node has no step of its own:
+/// only ports to move).
+pub fn node_steps(
+    node: &str,
+    nd: &NodeDiff,
+    wave: usize,
+    after: &[String],
+) -> (Vec<Step>, Vec<String>) {
+    let mut actions: Vec<(&str, Action)> = Vec::new();
+    if !nd.raid_delete.is_empty() {
+        actions.push((
+            "delete-volumes",
+            Action::DeleteVolumes {
+                volumes: nd.raid_delete.clone(),
+            },
+        ));
+    }
+    if !nd.raid_create.is_empty() {
+        actions.push((
+            "create-volumes",
+            Action::CreateVolumes {
+                volumes: nd.raid_create.clone(),
+            },
+        ));
+    }
+    if !nd.firmware.is_empty() {
+        actions.push((
+            "stage-firmware",
+            Action::UpdateFirmware {
+                updates: nd.firmware.clone(),
+            },
+        ));
+    }
+    if !nd.bios.is_empty() {
+        actions.push((
+            "stage-bios",
+            Action::StageBios {
+                values: nd.bios.clone(),
+            },
+        ));
+    }
+    if let Some(m) = &nd.boot_mode {
+        actions.push(("boot-mode", Action::SetBootMode { mode: m.clone() }));
+    }
+    if let Some(sb) = nd.secure_boot {
+        actions.push(("secure-boot", Action::SetSecureBoot { enabled: sb }));
+    }
+    if nd.needs_reset {
+        actions.push(("reset", Action::Reset));
+        actions.push(("wait", Action::Wait));
+    }
+    let mut last: Vec<String> = after.to_vec();
+    let mut steps = Vec::new();
+    for (name, action) in actions {
+        let id = format!("{node}/{name}");
         steps.push(Step {
+            id: id.clone(),
+            node: Some(node.to_string()),
+            switch: None,
+            system_id: Some(nd.system_id.clone()),
+            wave,
+            action,
+            after: std::mem::replace(&mut last, vec![id]),
+            owners: BTreeMap::new(),
+        });
+    }
+    (steps, last)
+}
+
+/// One batch per switch for wave `w`'s ports, after `after` (the wave's nodes back): the VLANs
+/// still to create on that switch first, then each node's port changes, with which changes are
+/// whose (`owners`), so a node left out can have its ports left out too.
+pub fn switch_batches(
+    w: &Wave,
+    diff: &Diff,
+    vlans_pending: &mut BTreeMap<String, Vec<Change>>,
+    after: &[String],
+) -> Vec<Step> {
+    let mut out = Vec::new();
+    for (sw, sd) in &diff.switches {
+        if !w.nodes.iter().any(|n| sd.by_node.contains_key(n)) {
+            continue;
+        }
+        let mut changes: Vec<Change> = vlans_pending
+            .get_mut(sw)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut owners = BTreeMap::new();
+        for n in &w.nodes {
+            if let Some(ports) = sd.by_node.get(n) {
+                let first = changes.len();
+                changes.extend(ports.iter().cloned());
+                owners.insert(n.clone(), (first..changes.len()).collect());
+            }
+        }
+        out.push(Step {
+            id: format!("{sw}/wave-{}", w.index),
+            node: None,
+            switch: Some(sw.clone()),
+            system_id: None,
+            wave: w.index,
+            action: Action::SwitchBatch { changes },
+            after: after.to_vec(),
+            owners,
+        });
+    }
+    out
+}
+
+/// Pass 3, destroy edges: what removed resources left on the switches, undone in a last wave of
+/// its own (numbered `index`, after `after`; ports leave a VLAN before it is deleted), one batch
+/// per switch. `None` when nothing is left behind.
+pub fn release_wave(diff: &Diff, index: usize, after: &[String]) -> Option<(Wave, Vec<Step>)> {
+    let steps: Vec<Step> = diff
+        .switches
+        .iter()
+        .filter(|(_, s)| !s.releases.is_empty())
+        .map(|(sw, sd)| Step {
             id: format!("{sw}/release"),
             node: None,
             switch: Some(sw.clone()),
             system_id: None,
-            wave: release_wave,
+            wave: index,
             action: Action::SwitchBatch {
                 changes: sd.releases.clone(),
             },
-            after: previous_wave_end.clone(),
+            after: after.to_vec(),
             owners: BTreeMap::new(),
-        });
-        released = true;
+        })
+        .collect();
+    if steps.is_empty() {
+        return None;
     }
-    if released {
-        waves.push(Wave {
-            index: release_wave,
-            domain: RELEASE_DOMAIN.into(),
-            nodes: Vec::new(),
+    let wave = Wave {
+        index,
+        domain: RELEASE_DOMAIN.into(),
+        nodes: Vec::new(),
+    };
+    Some((wave, steps))
+}
+
+/// Pass 4, for the operator: one line per node of the waves saying what it goes through
+/// (`r1u01: 1 reboot, BIOS 2 changes, VLAN 1→100 on tor1 Gi0/1`).
+pub fn disruptions(diff: &Diff, waves: &[Wave]) -> Vec<String> {
+    waves
+        .iter()
+        .flat_map(|w| &w.nodes)
+        .map(|node| disruption(node, &diff.nodes[node], diff))
+        .collect()
+}
+
+fn disruption(node: &str, nd: &NodeDiff, diff: &Diff) -> String {
+    let mut parts = Vec::new();
+    if nd.needs_reset {
+        parts.push("1 reboot".to_string());
+    }
+    let bios = nd
+        .items
+        .iter()
+        .filter(|i| i.path.starts_with("bios."))
+        .count();
+    let pending = nd
+        .items
+        .iter()
+        .filter(|i| i.path.starts_with("bios.") && i.state == ItemState::Pending)
+        .count();
+    if bios > 0 {
+        parts.push(if pending > 0 {
+            format!("BIOS {bios} changes ({pending} already pending)")
+        } else {
+            format!("BIOS {bios} changes")
         });
     }
-    // What each node and switch will look like, for the operator.
-    let mut disruptions = Vec::new();
-    for w in &waves {
-        for node in &w.nodes {
-            let nd = &diff.nodes[node];
-            let mut parts = Vec::new();
-            if nd.needs_reset {
-                parts.push("1 reboot".to_string());
-            }
-            let bios = nd
-                .items
-                .iter()
-                .filter(|i| i.path.starts_with("bios."))
-                .count();
-            let pending = nd
-                .items
-                .iter()
-                .filter(|i| i.path.starts_with("bios.") && i.state == ItemState::Pending)
-                .count();
-            if bios > 0 {
-                parts.push(if pending > 0 {
-                    format!("BIOS {bios} changes ({pending} already pending)")
-                } else {
-                    format!("BIOS {bios} changes")
-                });
-            }
-            if !nd.raid_create.is_empty() || !nd.raid_delete.is_empty() {
-                parts.push(format!(
-                    "RAID +{} -{}",
-                    nd.raid_create.len(),
-                    nd.raid_delete.len()
-                ));
-            }
-            if !nd.firmware.is_empty() {
-                let n = nd.firmware.len();
-                parts.push(format!(
-                    "{n} firmware update{}",
-                    if n == 1 { "" } else { "s" }
-                ));
-            }
-            if let Some(m) = &nd.boot_mode {
-                let live = nd
-                    .items
-                    .iter()
-                    .find(|i| i.path == "boot.mode")
-                    .and_then(|i| i.live.as_ref())
-                    .and_then(Value::as_str)
-                    .unwrap_or("?");
-                parts.push(format!("boot mode {live}→{m}"));
-            }
-            if nd.items.iter().any(|i| i.path == "boot.secure_boot") {
-                parts.push("secure boot".into());
-            }
-            for sd in diff.switches.values() {
-                for p in sd.ports.iter().filter(|p| &p.node == node) {
-                    let text = match (p.live.strip_prefix("VLAN "), p.want.strip_prefix("VLAN ")) {
-                        (Some(a), Some(b)) => format!("VLAN {a}→{b}"),
-                        _ => format!("{}→{}", p.live, p.want),
-                    };
-                    parts.push(format!("{text} on {} {}", p.switch, p.port));
-                }
-            }
-            let mut line = String::new();
-            let _ = write!(line, "{node}: {}", parts.join(", "));
-            disruptions.push(line);
+    if !nd.raid_create.is_empty() || !nd.raid_delete.is_empty() {
+        parts.push(format!(
+            "RAID +{} -{}",
+            nd.raid_create.len(),
+            nd.raid_delete.len()
+        ));
+    }
+    if !nd.firmware.is_empty() {
+        let n = nd.firmware.len();
+        parts.push(format!(
+            "{n} firmware update{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(m) = &nd.boot_mode {
+        let live = nd
+            .items
+            .iter()
+            .find(|i| i.path == "boot.mode")
+            .and_then(|i| i.live.as_ref())
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        parts.push(format!("boot mode {live}→{m}"));
+    }
+    if nd.items.iter().any(|i| i.path == "boot.secure_boot") {
+        parts.push("secure boot".into());
+    }
+    for sd in diff.switches.values() {
+        for p in sd.ports.iter().filter(|p| p.node == node) {
+            let text = match (p.live.strip_prefix("VLAN "), p.want.strip_prefix("VLAN ")) {
+                (Some(a), Some(b)) => format!("VLAN {a}→{b}"),
+                _ => format!("{}→{}", p.live, p.want),
+            };
+            parts.push(format!("{text} on {} {}", p.switch, p.port));
         }
     }
-    let applied = diff
-        .nodes
+    let mut line = String::new();
+    let _ = write!(line, "{node}: {}", parts.join(", "));
+    line
+}
+
+fn in_waves(waves: &[Wave], node: &str) -> bool {
+    waves.iter().any(|w| w.nodes.iter().any(|n| n == node))
+}
+
+/// Pass 5, what the run records once it has applied: the managed values of each planned node
+/// and of each switch with changes (what the next diff compares against to tell drift).
+pub fn applied(diff: &Diff, waves: &[Wave]) -> BTreeMap<String, BTreeMap<String, Value>> {
+    diff.nodes
         .iter()
-        .filter(|(n, _)| waves.iter().any(|w| w.nodes.contains(n)))
+        .filter(|(n, _)| in_waves(waves, n))
         .map(|(n, d)| (n.clone(), d.applied.clone()))
         .chain(
             diff.switches
@@ -444,11 +508,15 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                 .filter(|(_, s)| !s.changes.is_empty() || !s.releases.is_empty())
                 .map(|(name, s)| (format!("switch {name}"), s.managed.clone())),
         )
-        .collect();
-    let before = diff
-        .nodes
+        .collect()
+}
+
+/// Pass 6, what the planned nodes showed before, for each value the run will set (the audit
+/// log's `before` of a configure row).
+pub fn before(diff: &Diff, waves: &[Wave]) -> BTreeMap<String, BTreeMap<String, Value>> {
+    diff.nodes
         .iter()
-        .filter(|(n, _)| waves.iter().any(|w| w.nodes.contains(n)))
+        .filter(|(n, _)| in_waves(waves, n))
         .map(|(n, d)| {
             let live = d
                 .items
@@ -458,15 +526,7 @@ pub fn plan(desired: &Desired, diff: &Diff) -> Plan {
                 .collect();
             (n.clone(), live)
         })
-        .collect();
-    Plan {
-        steps,
-        waves,
-        disruptions,
-        observed_fingerprint: fingerprint(diff),
-        applied,
-        before,
-    }
+        .collect()
 }
 
 /// Everything one planning pass produced.
@@ -685,5 +745,150 @@ mod tests {
         let p = plan(&d, &diff);
         assert!(p.is_empty());
         assert!(p.waves.is_empty());
+    }
+
+    #[test]
+    fn pass_waves_skip_nodes_with_nothing_to_do_and_split_domains_by_max_parallel() {
+        let d = desired(&[("a1", "ra"), ("a2", "ra"), ("a3", "ra"), ("b1", "rb")], 2);
+        let mut diff = Diff::default();
+        for n in ["a1", "a2", "a3", "b1"] {
+            diff.nodes.insert(n.into(), bios_change(n));
+        }
+        diff.nodes.insert(
+            "a2".into(),
+            NodeDiff {
+                node: "a2".into(),
+                ..NodeDiff::default()
+            },
+        );
+        let w = waves(&d, &diff);
+        let got: Vec<(usize, &str, Vec<&str>)> = w
+            .iter()
+            .map(|w| {
+                (
+                    w.index,
+                    w.domain.as_str(),
+                    w.nodes.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(got, [(1, "ra", vec!["a1", "a3"]), (2, "rb", vec!["b1"])]);
+    }
+
+    #[test]
+    fn pass_node_steps_stage_everything_before_one_reset_and_chain_after_the_previous_wave() {
+        let mut nd = bios_change("n1");
+        nd.firmware = vec![("https://fw/bios.bin".into(), "BIOS".into())];
+        nd.secure_boot = Some(true);
+        let (steps, last) = node_steps("n1", &nd, 3, &["x/wait".to_string()]);
+        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "n1/create-volumes",
+                "n1/stage-firmware",
+                "n1/stage-bios",
+                "n1/boot-mode",
+                "n1/secure-boot",
+                "n1/reset",
+                "n1/wait"
+            ]
+        );
+        assert_eq!(steps[0].after, ["x/wait"]);
+        for pair in steps.windows(2) {
+            assert_eq!(pair[1].after, [pair[0].id.clone()]);
+        }
+        assert!(steps.iter().all(|s| s.wave == 3));
+        assert_eq!(last, ["n1/wait"]);
+        // A node with only ports has no chain: what follows waits for what came before.
+        let (none, last) = node_steps("n2", &NodeDiff::default(), 1, &["y".to_string()]);
+        assert!(none.is_empty());
+        assert_eq!(last, ["y"]);
+    }
+
+    #[test]
+    fn pass_switch_batches_put_pending_vlans_first_once_and_record_owners() {
+        let mut diff = Diff::default();
+        let port = |p: &str| Change::Access {
+            port: p.into(),
+            vlan: 100,
+        };
+        let create = Change::CreateVlan {
+            id: 100,
+            name: "prod".into(),
+        };
+        diff.switches.insert(
+            "tor1".into(),
+            SwitchDiff {
+                switch: "tor1".into(),
+                changes: vec![create.clone(), port("Gi0/1"), port("Gi0/2")],
+                by_node: [
+                    ("n1".to_string(), vec![port("Gi0/1")]),
+                    ("n2".to_string(), vec![port("Gi0/2")]),
+                ]
+                .into_iter()
+                .collect(),
+                ..SwitchDiff::default()
+            },
+        );
+        let mut pending: BTreeMap<String, Vec<Change>> =
+            [("tor1".to_string(), vec![create.clone()])]
+                .into_iter()
+                .collect();
+        let w1 = Wave {
+            index: 1,
+            domain: "r".into(),
+            nodes: vec!["n1".into()],
+        };
+        let w2 = Wave {
+            index: 2,
+            domain: "r".into(),
+            nodes: vec!["n2".into()],
+        };
+        let b1 = switch_batches(&w1, &diff, &mut pending, &["n1/wait".to_string()]);
+        let b2 = switch_batches(&w2, &diff, &mut pending, &[]);
+        let changes = |s: &Step| match &s.action {
+            Action::SwitchBatch { changes } => changes.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(changes(&b1[0]), [create, port("Gi0/1")]);
+        assert_eq!(b1[0].owners["n1"], [1]);
+        assert_eq!(b1[0].after, ["n1/wait"]);
+        assert_eq!(changes(&b2[0]), [port("Gi0/2")], "the VLAN is created once");
+        assert_eq!(b2[0].id, "tor1/wave-2");
+    }
+
+    #[test]
+    fn pass_release_wave_comes_last_and_only_when_something_is_left_behind() {
+        let mut diff = Diff::default();
+        assert!(release_wave(&diff, 4, &[]).is_none());
+        diff.switches.insert(
+            "tor1".into(),
+            SwitchDiff {
+                switch: "tor1".into(),
+                releases: vec![Change::DeleteVlan { id: 300 }],
+                ..SwitchDiff::default()
+            },
+        );
+        let (w, steps) = release_wave(&diff, 4, &["tor1/wave-3".to_string()]).unwrap();
+        assert_eq!((w.index, w.domain.as_str()), (4, RELEASE_DOMAIN));
+        assert_eq!(steps.len(), 1);
+        assert_eq!(steps[0].id, "tor1/release");
+        assert_eq!(steps[0].after, ["tor1/wave-3"]);
+    }
+
+    #[test]
+    fn pass_disruptions_say_what_each_node_goes_through() {
+        let d = desired(&[("n1", "r1")], 5);
+        let mut diff = Diff::default();
+        let mut nd = bios_change("n1");
+        nd.firmware = vec![("https://fw/bmc.bin".into(), "BMC".into())];
+        diff.nodes.insert("n1".into(), nd);
+        let w = waves(&d, &diff);
+        let lines = disruptions(&diff, &w);
+        assert_eq!(
+            lines,
+            ["n1: 1 reboot, BIOS 1 changes, RAID +1 -0, 1 firmware update, boot mode ?→UEFI"]
+        );
     }
 }

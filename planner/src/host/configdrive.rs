@@ -144,7 +144,12 @@ fn pretty(v: &Value) -> Vec<u8> {
 }
 
 /// The config drive as an ISO image (label `cidata`).
-pub fn build(seed: &Seed) -> Result<Vec<u8>, String> {
+/// The ISO writer refused the config drive (its error has no `Display`: its debug text is kept).
+#[derive(Debug, thiserror::Error)]
+#[error("building the config drive: {0}")]
+pub struct ConfigDriveError(String);
+
+pub fn build(seed: &Seed) -> Result<Vec<u8>, ConfigDriveError> {
     let files = InputFiles {
         path_separator: PathSeparator::ForwardSlash,
         files: files(seed)
@@ -169,7 +174,7 @@ pub fn build(seed: &Seed) -> Result<Vec<u8>, String> {
     };
     let mut out = Cursor::new(Vec::new());
     IsoImageWriter::create(&mut out, files, options)
-        .map_err(|e| format!("building the config drive: {e:?}"))?;
+        .map_err(|e| ConfigDriveError(format!("{e:?}")))?;
     Ok(out.into_inner())
 }
 

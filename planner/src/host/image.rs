@@ -6,47 +6,76 @@ use std::time::Duration;
 use crate::bmc::redfish::client::error_chain;
 pub use planner_core::deploy::image::*;
 
+/// Why an image could not be verified. The URL in each is shown with its credentials masked,
+/// and no variant carries the request (whose URL may hold them).
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot set up an HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The image could not be fetched; `detail` is the transport error's chain without its URL.
+    #[error("cannot read the image {url}: {detail}")]
+    Fetch { url: String, detail: String },
+    #[error("cannot read the image {url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("reading the image {url} after {bytes} bytes: {detail}")]
+    Read {
+        url: String,
+        bytes: u64,
+        detail: String,
+    },
+    #[error("the image {url} does not match its checksum: {algorithm} expected {want}, the {bytes} bytes read give {got}")]
+    Mismatch {
+        url: String,
+        algorithm: &'static str,
+        want: String,
+        bytes: u64,
+        got: String,
+    },
+}
+
 /// Downloads `url` (streamed, never held) and compares its digest with `want`. Returns the
 /// image's size. Every failure says what it read and from where; none touches a node.
-pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64, String> {
+pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64, ImageError> {
     let fetch = url;
     let url = shown(fetch);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
         .build()
-        .map_err(|e| format!("cannot set up an HTTP client: {e}"))?;
-    let mut resp = client.get(fetch).send().await.map_err(|e| {
-        format!(
-            "cannot read the image {url}: {}",
-            error_chain(&e.without_url())
-        )
-    })?;
+        .map_err(ImageError::Client)?;
+    let mut resp = client
+        .get(fetch)
+        .send()
+        .await
+        .map_err(|e| ImageError::Fetch {
+            url: url.clone(),
+            detail: error_chain(&e.without_url()),
+        })?;
     if !resp.status().is_success() {
-        return Err(format!(
-            "cannot read the image {url}: HTTP {}",
-            resp.status().as_u16()
-        ));
+        return Err(ImageError::Status {
+            url,
+            status: resp.status().as_u16(),
+        });
     }
     let mut h = Hasher::new(want.algorithm);
     let mut bytes = 0u64;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| {
-        format!(
-            "reading the image {url} after {bytes} bytes: {}",
-            error_chain(&e.without_url())
-        )
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ImageError::Read {
+        url: url.clone(),
+        bytes,
+        detail: error_chain(&e.without_url()),
     })? {
         bytes += chunk.len() as u64;
         h.update(&chunk);
     }
     let got = h.finish();
     if got != want.hex {
-        return Err(format!(
-            "the image {url} does not match its checksum: {} expected {}, the {bytes} bytes read give {}",
-            want.algorithm.as_str(),
-            want.hex,
-            got
-        ));
+        return Err(ImageError::Mismatch {
+            url,
+            algorithm: want.algorithm.as_str(),
+            want: want.hex.clone(),
+            bytes,
+            got,
+        });
     }
     Ok(bytes)
 }

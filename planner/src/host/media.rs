@@ -51,19 +51,34 @@ fn token() -> String {
     hex::encode(b)
 }
 
+/// Why the deployment endpoint could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("media endpoint address {listen:?}")]
+    Address {
+        listen: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("media endpoint: cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl MediaServer {
     /// Listens on `listen` (`127.0.0.1:0` picks a port). `advertise` is the base URL BMCs and
     /// installed systems are given, when they reach this endpoint through another address.
-    pub async fn start(listen: &str, advertise: Option<&str>) -> Result<MediaServer, String> {
-        let addr: SocketAddr = listen
-            .parse()
-            .map_err(|e| format!("media endpoint address {listen:?}: {e}"))?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("media endpoint: cannot listen on {addr}: {e}"))?;
-        let bound = listener
-            .local_addr()
-            .map_err(|e| format!("media endpoint: {e}"))?;
+    pub async fn start(listen: &str, advertise: Option<&str>) -> Result<MediaServer, MediaError> {
+        let addr: SocketAddr = listen.parse().map_err(|source| MediaError::Address {
+            listen: listen.to_string(),
+            source,
+        })?;
+        let listen_failed = |source| MediaError::Listen { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(listen_failed)?;
+        let bound = listener.local_addr().map_err(listen_failed)?;
         let base = advertise
             .map(|a| a.trim_end_matches('/').to_string())
             .unwrap_or_else(|| format!("http://{bound}"));

@@ -34,7 +34,7 @@ use crate::engine::{Catalog, EngineError, Session};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
 
-pub use media::MediaServer;
+pub use media::{MediaError, MediaServer};
 
 pub use planner_core::deploy::*;
 
@@ -309,7 +309,7 @@ impl Lifecycle<'_> {
         );
         image::verify(&req.image_url, &req.image_checksum, req.timeout)
             .await
-            .map_err(HostError::Image)?;
+            .map_err(|e| HostError::Image(crate::bmc::redfish::client::error_chain(&e)))?;
         self.check_networks(&req.networks).await?;
         let prior = Deployment::of(host);
         let node_state = self.inv.node(&node).await?.state;
@@ -493,7 +493,7 @@ impl Lifecycle<'_> {
             phone_home: callback.as_ref().map(|c| c.url.clone()),
             network: Some(self.tenant_network_config(node, &req.networks).await?),
         };
-        let iso = configdrive::build(&seed)?;
+        let iso = configdrive::build(&seed).map_err(|e| e.to_string())?;
         let drive_url = self
             .media
             .publish(&format!("{}-config.iso", host.name), iso);

@@ -195,7 +195,7 @@ impl Session<'_> {
         }
         let media = MediaServer::start("127.0.0.1:0", None)
             .await
-            .map_err(HostError::Invalid)?;
+            .map_err(|e| HostError::Invalid(crate::bmc::redfish::client::error_chain(&e)))?;
         let life = Lifecycle {
             inv: self.inv,
             media: &media,
@@ -208,9 +208,8 @@ impl Session<'_> {
             let who = format!("{}/{}", m.host.project, m.host.name);
             let moved = async {
                 let req = host::request_from_record(self.inv, &m.host, timeout)?;
-                Ok(life
-                    .migrate(&m.host, to, &m.failure.reason, req.as_ref(), timeout)
-                    .await?)
+                life.migrate(&m.host, to, &m.failure.reason, req.as_ref(), timeout)
+                    .await
             };
             // A failed move stops here: the hosts after it may depend on the standby it took.
             let r: Result<HostRecord, HostError> = moved.await;

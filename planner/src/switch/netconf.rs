@@ -131,8 +131,8 @@ fn text(n: Option<roxmltree::Node<'_, '_>>) -> Option<String> {
 }
 
 /// Parses `get-config` output (the `<configuration>` element anywhere inside).
-pub fn parse_config(xml: &str) -> Result<SwitchState, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+pub fn parse_config(xml: &str) -> Result<SwitchState, roxmltree::Error> {
+    let doc = roxmltree::Document::parse(xml)?;
     let mut state = SwitchState::default();
     let Some(cfg) = doc
         .descendants()
@@ -371,10 +371,10 @@ impl NetconfSwitch {
     async fn read_with(&self, s: &mut Session) -> Result<SwitchState, SwitchError> {
         let get = "<get-config><source><running/></source></get-config>";
         match s.rpc(get, "get-config").await? {
-            Ok(reply) => parse_config(&reply).map_err(|detail| SwitchError::Parse {
+            Ok(reply) => parse_config(&reply).map_err(|e| SwitchError::Parse {
                 switch: self.ep.address.clone(),
                 what: "get-config".into(),
-                detail,
+                detail: e.to_string(),
             }),
             Err(e) => Err(self.rejected("get-config", None, e)),
         }

@@ -377,8 +377,7 @@ impl LifeArgs {
     async fn start(&self) -> anyhow::Result<(planner::host::MediaServer, Duration)> {
         let media =
             planner::host::MediaServer::start(&self.media_listen, self.media_url.as_deref())
-                .await
-                .map_err(anyhow::Error::msg)?;
+                .await?;
         let timeout = planner::schema::parse_duration(&self.timeout).map_err(anyhow::Error::msg)?;
         Ok((media, timeout))
     }
@@ -526,7 +525,7 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
             };
             let mut urls = Vec::new();
             for r in &a.ranges {
-                urls.extend(enroll::expand_range(r).map_err(anyhow::Error::msg)?);
+                urls.extend(enroll::expand_range(r)?);
             }
             let probes = enroll::discover(
                 urls,
