@@ -26,7 +26,7 @@ use crate::drivers::Drivers;
 use crate::inventory::{Inventory, InventoryError, StepStatus};
 use crate::model::{Desired, NodeSpec};
 use crate::observe::{endpoint, switch_endpoint};
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Action, Plan, Step, Wave};
 use crate::switch;
 
 /// What the executor reports as it goes, for progress bars or log lines.
@@ -574,56 +574,133 @@ pub async fn apply(
     run_id: &str,
     opts: ApplyOptions,
 ) -> Result<ApplyReport, ApplyError> {
-    let journal = Arc::new(inv.step_states(run_id).await?);
-    let mut report = ApplyReport {
-        run_id: run_id.to_string(),
-        ..ApplyReport::default()
-    };
-    let progress = opts.progress.clone();
-    let holder = opts
-        .held_lease
-        .clone()
-        .unwrap_or_else(|| lease_holder(run_id));
-    let mut failed_steps: BTreeSet<String> = BTreeSet::new();
-    // Of those, the steps that did not run because something before them failed.
-    let mut skipped_steps: BTreeSet<String> = BTreeSet::new();
-    // Nodes that failed so far (what the failure budget counts), and nodes that were skipped.
-    let mut failed_nodes: BTreeSet<String> = BTreeSet::new();
-    let mut skipped_nodes: BTreeSet<String> = BTreeSet::new();
-    let switch_steps: BTreeSet<&str> = plan
-        .steps
-        .iter()
-        .filter(|s| s.switch.is_some())
-        .map(|s| s.id.as_str())
-        .collect();
+    let mut run = Executor::new(inv, desired, plan, run_id, opts).await?;
     let of = plan.waves.len();
     for w in &plan.waves {
         let wave_steps: Vec<&Step> = plan.steps.iter().filter(|s| s.wave == w.index).collect();
-        let pending_here = wave_steps
-            .iter()
-            .any(|s| journal.get(&s.id) != Some(&StepStatus::Succeeded));
-        if let Some(end) = opts.window_end {
-            let est = plan.wave_estimate_s(w);
-            let disruptive = wave_steps.iter().any(|s| s.action.disruptive());
-            if pending_here && disruptive && Instant::now() + Duration::from_secs(est) > end {
-                let why = format!(
-                    "wave {} ({} nodes of {}) would take about {est}s by the estimates, past the end of the window; \
-                     it and the waves after it were not started",
-                    w.index,
-                    w.nodes.len(),
-                    w.domain
-                );
-                report.stopped_by_window = Some(why);
-                break;
-            }
+        if let Some(why) = run.outlasts_window(w, &wave_steps) {
+            run.report.stopped_by_window = Some(why);
+            break;
         }
-        progress(&Progress::Wave {
+        (run.opts.progress)(&Progress::Wave {
             index: w.index,
             of,
             domain: w.domain.clone(),
             nodes: w.nodes.len(),
         });
-        // Node chains, concurrently, each under a lease.
+        let nodes = run.node_chains(w, &wave_steps).await?;
+        let failed_so_far: BTreeSet<String> =
+            run.failed_nodes.union(&nodes.failed).cloned().collect();
+        let not_done: BTreeSet<String> = failed_so_far
+            .iter()
+            .chain(run.skipped_nodes.iter())
+            .chain(nodes.skipped.iter())
+            .cloned()
+            .collect();
+        // The wave's switch batches, after its nodes.
+        for s in wave_steps.iter().filter(|s| s.switch.is_some()) {
+            run.switch_batch(s, failed_so_far.len(), &not_done).await?;
+        }
+        run.record_nodes(&nodes).await?;
+        run.failed_nodes.extend(nodes.failed);
+        run.skipped_nodes.extend(nodes.skipped);
+    }
+    Ok(run.report)
+}
+
+/// How a wave's node chains ended, by node.
+#[derive(Default)]
+struct WaveNodes {
+    ok: BTreeSet<String>,
+    failed: BTreeSet<String>,
+    skipped: BTreeSet<String>,
+}
+
+/// One run being carried out: what it was given, and what it has seen so far.
+struct Executor<'a> {
+    inv: &'a Inventory,
+    desired: &'a Desired,
+    plan: &'a Plan,
+    run_id: &'a str,
+    opts: ApplyOptions,
+    /// What earlier attempts of this run journaled, by step.
+    journal: Arc<BTreeMap<String, StepStatus>>,
+    /// Who holds the leases of this run's nodes.
+    holder: String,
+    switch_steps: BTreeSet<String>,
+    report: ApplyReport,
+    failed_steps: BTreeSet<String>,
+    /// Of those, the steps that did not run because something before them failed.
+    skipped_steps: BTreeSet<String>,
+    /// Nodes that failed so far (what the failure budget counts), and nodes that were skipped.
+    failed_nodes: BTreeSet<String>,
+    skipped_nodes: BTreeSet<String>,
+}
+
+impl<'a> Executor<'a> {
+    async fn new(
+        inv: &'a Inventory,
+        desired: &'a Desired,
+        plan: &'a Plan,
+        run_id: &'a str,
+        opts: ApplyOptions,
+    ) -> Result<Executor<'a>, ApplyError> {
+        let journal = Arc::new(inv.step_states(run_id).await?);
+        let holder = opts
+            .held_lease
+            .clone()
+            .unwrap_or_else(|| lease_holder(run_id));
+        Ok(Executor {
+            inv,
+            desired,
+            plan,
+            run_id,
+            journal,
+            holder,
+            switch_steps: plan
+                .steps
+                .iter()
+                .filter(|s| s.switch.is_some())
+                .map(|s| s.id.clone())
+                .collect(),
+            report: ApplyReport {
+                run_id: run_id.to_string(),
+                ..ApplyReport::default()
+            },
+            opts,
+            failed_steps: BTreeSet::new(),
+            skipped_steps: BTreeSet::new(),
+            failed_nodes: BTreeSet::new(),
+            skipped_nodes: BTreeSet::new(),
+        })
+    }
+
+    /// Why wave `w` is not started: it has disruptive work left that would end past the window.
+    fn outlasts_window(&self, w: &Wave, wave_steps: &[&Step]) -> Option<String> {
+        let end = self.opts.window_end?;
+        let pending_here = wave_steps
+            .iter()
+            .any(|s| self.journal.get(&s.id) != Some(&StepStatus::Succeeded));
+        let est = self.plan.wave_estimate_s(w);
+        let disruptive = wave_steps.iter().any(|s| s.action.disruptive());
+        (pending_here && disruptive && Instant::now() + Duration::from_secs(est) > end).then(|| {
+            format!(
+                "wave {} ({} nodes of {}) would take about {est}s by the estimates, past the end of the window; \
+                 it and the waves after it were not started",
+                w.index,
+                w.nodes.len(),
+                w.domain
+            )
+        })
+    }
+
+    /// The wave's node chains, concurrently, each under a lease; their results in the report.
+    async fn node_chains(
+        &mut self,
+        w: &Wave,
+        wave_steps: &[&Step],
+    ) -> Result<WaveNodes, ApplyError> {
+        let opts = &self.opts;
         let sem = Arc::new(tokio::sync::Semaphore::new(opts.max_parallel.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         let mut spawned: BTreeSet<String> = BTreeSet::new();
@@ -638,29 +715,32 @@ pub async fn apply(
             }
             // The node's first step waits for the wave before it. A failed node there blocks it
             // only once the failure budget is spent; a failed switch batch always does.
-            let within_budget = failed_nodes.len() <= opts.max_failures;
-            let blocked = blocker(&steps[0].after, &failed_steps, &skipped_steps, |a| {
-                !within_budget || switch_steps.contains(a)
-            })
+            let within_budget = self.failed_nodes.len() <= opts.max_failures;
+            let blocked = blocker(
+                &steps[0].after,
+                &self.failed_steps,
+                &self.skipped_steps,
+                |a| !within_budget || self.switch_steps.contains(a),
+            )
             .map(|a| {
                 budget_note(
                     a,
-                    !skipped_steps.contains(a),
-                    switch_steps.contains(a),
-                    failed_nodes.len(),
+                    !self.skipped_steps.contains(a),
+                    self.switch_steps.contains(a),
+                    self.failed_nodes.len(),
                     opts.max_failures,
                 )
             });
-            let Some(spec) = desired.nodes.get(node).cloned() else {
+            let Some(spec) = self.desired.nodes.get(node).cloned() else {
                 return Err(ApplyError::Plan(format!(
                     "the plan names node {node}, which the configuration no longer has"
                 )));
             };
-            let inv = inv.clone();
-            let run = run_id.to_string();
-            let journal = journal.clone();
+            let inv = self.inv.clone();
+            let run = self.run_id.to_string();
+            let journal = self.journal.clone();
             let opts = opts.clone();
-            let holder = holder.clone();
+            let holder = self.holder.clone();
             let sem = sem.clone();
             spawned.insert(node.clone());
             tasks.spawn(async move {
@@ -701,203 +781,212 @@ pub async fn apply(
                 r
             });
         }
-        let mut node_ok: BTreeSet<String> = BTreeSet::new();
-        let mut node_failed: BTreeSet<String> = BTreeSet::new();
-        let mut node_skipped: BTreeSet<String> = BTreeSet::new();
+        let mut nodes = WaveNodes::default();
         while let Some(joined) = tasks.join_next().await {
             let Ok(results) = joined else { continue };
             for (id, r) in results {
                 let node = id.split('/').next().unwrap_or_default().to_string();
                 match r {
                     Ok(true) => {
-                        report.succeeded.push(id);
-                        node_ok.insert(node);
+                        self.report.succeeded.push(id);
+                        nodes.ok.insert(node);
                     }
                     Ok(false) => {
-                        report.already_done.push(id);
-                        node_ok.insert(node);
+                        self.report.already_done.push(id);
+                        nodes.ok.insert(node);
                     }
                     Err(e) if e.starts_with("skipped: ") => {
-                        failed_steps.insert(id.clone());
-                        skipped_steps.insert(id.clone());
-                        node_skipped.insert(node);
-                        report.skipped.push((id, e));
+                        self.failed_steps.insert(id.clone());
+                        self.skipped_steps.insert(id.clone());
+                        nodes.skipped.insert(node);
+                        self.report.skipped.push((id, e));
                     }
                     Err(e) => {
-                        failed_steps.insert(id.clone());
-                        node_failed.insert(node);
-                        report.failed.push((id, e));
+                        self.failed_steps.insert(id.clone());
+                        nodes.failed.insert(node);
+                        self.report.failed.push((id, e));
                     }
                 }
             }
         }
         // A node whose task ended without results (it panicked) failed, whatever it did.
         for n in &spawned {
-            if !node_ok.contains(n) && !node_failed.contains(n) && !node_skipped.contains(n) {
-                node_failed.insert(n.clone());
-                report.failed.push((
+            if !nodes.ok.contains(n) && !nodes.failed.contains(n) && !nodes.skipped.contains(n) {
+                nodes.failed.insert(n.clone());
+                self.report.failed.push((
                     format!("{n}/*"),
                     "the node's task ended without a result".to_string(),
                 ));
             }
         }
-        let failed_so_far: BTreeSet<&String> = failed_nodes.union(&node_failed).collect();
-        let not_done: BTreeSet<&String> = failed_so_far
-            .iter()
-            .copied()
-            .chain(skipped_nodes.iter())
-            .chain(node_skipped.iter())
-            .collect();
-        // The wave's switch batches, after its nodes.
-        for s in wave_steps.iter().filter(|s| s.switch.is_some()) {
-            if journal.get(&s.id) == Some(&StepStatus::Succeeded) {
-                progress(&Progress::AlreadyDone { step: s.id.clone() });
-                report.already_done.push(s.id.clone());
-                continue;
-            }
-            // With budget left, the failed nodes' ports are left out and the rest of the batch runs.
-            // A batch that says whose its changes are not (the releases, or a plan saved before
-            // batches said) is held back by any failure before it, as without a budget.
-            let within_budget = failed_so_far.len() <= opts.max_failures;
-            let attributed = !s.owners.is_empty();
-            let blocked_by = blocker(&s.after, &failed_steps, &skipped_steps, |a| {
-                !within_budget || !attributed || switch_steps.contains(a)
-            });
-            let held_back = |n: usize| {
-                if s.id.ends_with("/release") {
-                    format!(
-                        "skipped: {n} node(s) are not done in this run; what removed resources left on the switch is released once every node is"
-                    )
-                } else {
-                    format!("skipped: {n} node(s) are not done in this run, and this batch does not say whose its changes are (a plan saved by an older bmplan)")
-                }
-            };
-            let skip = match blocked_by {
-                // Held back only because the batch is not attributed to nodes.
-                Some(b) if within_budget && !switch_steps.contains(b) => {
-                    Some(held_back(not_done.len()))
-                }
-                Some(b) => Some(format!(
-                    "skipped: {}",
-                    budget_note(
-                        b,
-                        !skipped_steps.contains(b),
-                        switch_steps.contains(b),
-                        failed_so_far.len(),
-                        opts.max_failures
-                    )
-                )),
-                // Releases undo what removed resources left; a left-out node may still use it.
-                None if !attributed && !not_done.is_empty() => Some(held_back(not_done.len())),
-                None => None,
-            };
-            if let Some(reason) = skip {
-                progress(&Progress::Skipped {
-                    step: s.id.clone(),
-                    reason: reason.clone(),
-                });
-                inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(&reason))
-                    .await?;
-                failed_steps.insert(s.id.clone());
-                skipped_steps.insert(s.id.clone());
-                report.skipped.push((s.id.clone(), reason));
-                continue;
-            }
-            let sw_name = s.switch.clone().unwrap_or_default();
-            let Some(spec) = desired.switches.get(&sw_name) else {
-                return Err(ApplyError::Plan(format!(
-                    "the plan names switch {sw_name}, which the configuration no longer has"
-                )));
-            };
-            let Action::SwitchBatch { changes } = &s.action else {
-                continue;
-            };
-            let left_out: Vec<&String> = s.owners.keys().filter(|n| not_done.contains(n)).collect();
-            let dropped: BTreeSet<usize> = left_out
-                .iter()
-                .flat_map(|n| s.owners[*n].iter().copied())
-                .collect();
-            let kept: Vec<switch::Change> = changes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !dropped.contains(i))
-                .map(|(_, c)| c.clone())
-                .collect();
-            if !left_out.is_empty() {
-                let names: Vec<&str> = left_out.iter().map(|n| n.as_str()).collect();
-                let reason = format!(
-                    "the ports of {} left out (not done; within the failure budget of {})",
-                    names.join(", "),
-                    opts.max_failures
-                );
-                // Reported, not a step of its own (the progress bar counts steps).
-                report
-                    .skipped
-                    .push((format!("{} ({})", s.id, names.join(", ")), reason));
-            }
-            let changes = &kept;
-            if changes.is_empty() {
-                continue;
-            }
-            progress(&Progress::Started { step: s.id.clone() });
-            inv.journal(run_id, &s.id, None, StepStatus::Started, None)
-                .await?;
-            let result = match opts
-                .drivers
-                .switch(&spec.driver, switch_endpoint(spec, Duration::from_secs(60)))
-            {
-                Ok(sw) => sw
-                    .apply(changes)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(()) if !left_out.is_empty() => {
-                    // Partly done: not journaled as succeeded, so a resume runs it whole, and the
-                    // switch's applied state is not recorded (its left-out ports are not there).
-                    let note = "ran without the ports left out; a resume runs the whole batch";
-                    inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(note))
-                        .await?;
-                    progress(&Progress::Succeeded { step: s.id.clone() });
-                    report.succeeded.push(s.id.clone());
-                }
-                Ok(()) => {
-                    inv.journal(run_id, &s.id, None, StepStatus::Succeeded, None)
-                        .await?;
-                    progress(&Progress::Succeeded { step: s.id.clone() });
-                    report.succeeded.push(s.id.clone());
-                    if let Some(state) = plan.applied.get(&format!("switch {sw_name}")) {
-                        inv.record_applied(&format!("switch {sw_name}"), state, None, run_id)
-                            .await?;
-                    }
-                }
-                Err(e) => {
-                    inv.journal(run_id, &s.id, None, StepStatus::Failed, Some(&e))
-                        .await?;
-                    progress(&Progress::Failed {
-                        step: s.id.clone(),
-                        error: e.clone(),
-                    });
-                    failed_steps.insert(s.id.clone());
-                    report.failed.push((s.id.clone(), e));
-                }
-            }
-        }
-        for n in node_ok
-            .iter()
-            .filter(|n| !node_failed.contains(*n) && !node_skipped.contains(*n))
-        {
-            if let Some(state) = plan.applied.get(n) {
-                inv.record_applied(n, state, plan.before.get(n), run_id)
-                    .await?;
-            }
-        }
-        failed_nodes.extend(node_failed);
-        skipped_nodes.extend(node_skipped);
+        Ok(nodes)
     }
-    Ok(report)
+
+    /// Why switch batch `s` does not run, if it does not: something before it failed or was
+    /// skipped. With budget left (`failed_so_far` nodes failed), the failed nodes' ports are left
+    /// out and the rest of the batch runs; a batch that says whose its changes are not (the
+    /// releases, or a plan saved before batches said) is held back by any node not done.
+    fn batch_skip(
+        &self,
+        s: &Step,
+        failed_so_far: usize,
+        not_done: &BTreeSet<String>,
+    ) -> Option<String> {
+        let within_budget = failed_so_far <= self.opts.max_failures;
+        let attributed = !s.owners.is_empty();
+        let blocked_by = blocker(&s.after, &self.failed_steps, &self.skipped_steps, |a| {
+            !within_budget || !attributed || self.switch_steps.contains(a)
+        });
+        let held_back = |n: usize| {
+            if s.id.ends_with("/release") {
+                format!(
+                    "skipped: {n} node(s) are not done in this run; what removed resources left on the switch is released once every node is"
+                )
+            } else {
+                format!("skipped: {n} node(s) are not done in this run, and this batch does not say whose its changes are (a plan saved by an older bmplan)")
+            }
+        };
+        match blocked_by {
+            // Held back only because the batch is not attributed to nodes.
+            Some(b) if within_budget && !self.switch_steps.contains(b) => {
+                Some(held_back(not_done.len()))
+            }
+            Some(b) => Some(format!(
+                "skipped: {}",
+                budget_note(
+                    b,
+                    !self.skipped_steps.contains(b),
+                    self.switch_steps.contains(b),
+                    failed_so_far,
+                    self.opts.max_failures
+                )
+            )),
+            // Releases undo what removed resources left; a left-out node may still use it.
+            None if !attributed && !not_done.is_empty() => Some(held_back(not_done.len())),
+            None => None,
+        }
+    }
+
+    /// Runs switch batch `s` (or records why not), without the ports of nodes not done.
+    async fn switch_batch(
+        &mut self,
+        s: &Step,
+        failed_so_far: usize,
+        not_done: &BTreeSet<String>,
+    ) -> Result<(), ApplyError> {
+        let (inv, run_id, progress) = (self.inv, self.run_id, self.opts.progress.clone());
+        if self.journal.get(&s.id) == Some(&StepStatus::Succeeded) {
+            progress(&Progress::AlreadyDone { step: s.id.clone() });
+            self.report.already_done.push(s.id.clone());
+            return Ok(());
+        }
+        if let Some(reason) = self.batch_skip(s, failed_so_far, not_done) {
+            progress(&Progress::Skipped {
+                step: s.id.clone(),
+                reason: reason.clone(),
+            });
+            inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(&reason))
+                .await?;
+            self.failed_steps.insert(s.id.clone());
+            self.skipped_steps.insert(s.id.clone());
+            self.report.skipped.push((s.id.clone(), reason));
+            return Ok(());
+        }
+        let sw_name = s.switch.clone().unwrap_or_default();
+        let Some(spec) = self.desired.switches.get(&sw_name) else {
+            return Err(ApplyError::Plan(format!(
+                "the plan names switch {sw_name}, which the configuration no longer has"
+            )));
+        };
+        let Action::SwitchBatch { changes } = &s.action else {
+            return Ok(());
+        };
+        let left_out: Vec<&String> = s.owners.keys().filter(|n| not_done.contains(*n)).collect();
+        let dropped: BTreeSet<usize> = left_out
+            .iter()
+            .flat_map(|n| s.owners[*n].iter().copied())
+            .collect();
+        let kept: Vec<switch::Change> = changes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, c)| c.clone())
+            .collect();
+        if !left_out.is_empty() {
+            let names: Vec<&str> = left_out.iter().map(|n| n.as_str()).collect();
+            let reason = format!(
+                "the ports of {} left out (not done; within the failure budget of {})",
+                names.join(", "),
+                self.opts.max_failures
+            );
+            // Reported, not a step of its own (the progress bar counts steps).
+            self.report
+                .skipped
+                .push((format!("{} ({})", s.id, names.join(", ")), reason));
+        }
+        if kept.is_empty() {
+            return Ok(());
+        }
+        progress(&Progress::Started { step: s.id.clone() });
+        inv.journal(run_id, &s.id, None, StepStatus::Started, None)
+            .await?;
+        let result = match self
+            .opts
+            .drivers
+            .switch(&spec.driver, switch_endpoint(spec, Duration::from_secs(60)))
+        {
+            Ok(sw) => sw.apply(&kept).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) if !left_out.is_empty() => {
+                // Partly done: not journaled as succeeded, so a resume runs it whole, and the
+                // switch's applied state is not recorded (its left-out ports are not there).
+                let note = "ran without the ports left out; a resume runs the whole batch";
+                inv.journal(run_id, &s.id, None, StepStatus::Skipped, Some(note))
+                    .await?;
+                progress(&Progress::Succeeded { step: s.id.clone() });
+                self.report.succeeded.push(s.id.clone());
+            }
+            Ok(()) => {
+                inv.journal(run_id, &s.id, None, StepStatus::Succeeded, None)
+                    .await?;
+                progress(&Progress::Succeeded { step: s.id.clone() });
+                self.report.succeeded.push(s.id.clone());
+                if let Some(state) = self.plan.applied.get(&format!("switch {sw_name}")) {
+                    inv.record_applied(&format!("switch {sw_name}"), state, None, run_id)
+                        .await?;
+                }
+            }
+            Err(e) => {
+                inv.journal(run_id, &s.id, None, StepStatus::Failed, Some(&e))
+                    .await?;
+                progress(&Progress::Failed {
+                    step: s.id.clone(),
+                    error: e.clone(),
+                });
+                self.failed_steps.insert(s.id.clone());
+                self.report.failed.push((s.id.clone(), e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records what the wave's nodes that ended well now hold (and held before).
+    async fn record_nodes(&self, nodes: &WaveNodes) -> Result<(), ApplyError> {
+        for n in nodes
+            .ok
+            .iter()
+            .filter(|n| !nodes.failed.contains(*n) && !nodes.skipped.contains(*n))
+        {
+            if let Some(state) = self.plan.applied.get(n) {
+                self.inv
+                    .record_applied(n, state, self.plan.before.get(n), self.run_id)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The step of `after` that keeps a step from running: one that failed (`blocks` says whether

@@ -334,13 +334,13 @@ fn check_entry(
     };
     let name = e.name.unwrap_or_default().trim().to_string();
     if let Err(m) = crate::rules::name_ok(&name) {
-        bad("name", m);
+        bad("name", m.0);
     }
     let raw_url = e.bmc_url.unwrap_or_default();
     let url = match crate::rules::url_ok(raw_url.trim(), &["https", "http"]) {
         Ok(u) => Some(u),
         Err(m) => {
-            bad("bmc_url", m);
+            bad("bmc_url", m.0);
             None
         }
     };

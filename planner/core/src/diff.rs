@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::hardware::{AttrType, BiosRegistry, VolumeSpec};
-use crate::model::{Desired, NodeSpec, PortWant};
+use crate::model::{Desired, NodeSpec, PortWant, ProfileSpec};
 use crate::observed::{NodeLive, Observed, Seen};
 use crate::ports::{self, Change, Port, PortMode, SwitchState, VlanSet};
 
@@ -148,11 +148,15 @@ impl std::fmt::Display for DiffError {
 pub type Applied = BTreeMap<String, BTreeMap<String, Value>>;
 
 /// The registry's typed value for a configured BIOS setting, or why it cannot be.
-pub fn bios_value(reg: &BiosRegistry, name: &str, text: &str) -> Result<Value, String> {
+pub fn bios_value(
+    reg: &BiosRegistry,
+    name: &str,
+    text: &str,
+) -> Result<Value, crate::rules::Invalid> {
     let Some(attr) = reg.attributes.get(name) else {
         let mut m = Map::new();
         m.insert(name.to_string(), Value::String(text.to_string()));
-        return Err(reg.validate(&m).join("; "));
+        return Err(crate::rules::Invalid(reg.validate(&m).join("; ")));
     };
     let v = match &attr.kind {
         AttrType::Integer { .. } => text
@@ -163,7 +167,11 @@ pub fn bios_value(reg: &BiosRegistry, name: &str, text: &str) -> Result<Value, S
         AttrType::Boolean => match text.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
-            _ => return Err(format!("{name}: {text:?} is not true or false")),
+            _ => {
+                return Err(crate::rules::Invalid(format!(
+                    "{name}: {text:?} is not true or false"
+                )))
+            }
         },
         _ => Value::String(text.to_string()),
     };
@@ -173,7 +181,7 @@ pub fn bios_value(reg: &BiosRegistry, name: &str, text: &str) -> Result<Value, S
     if problems.is_empty() {
         Ok(v)
     } else {
-        Err(problems.join("; "))
+        Err(crate::rules::Invalid(problems.join("; ")))
     }
 }
 
@@ -193,11 +201,6 @@ fn node_diff(
     applied: Option<&BTreeMap<String, Value>>,
     errors: &mut Vec<DiffError>,
 ) -> NodeDiff {
-    let err = |path: String, message: String| DiffError {
-        node: n.name.clone(),
-        path,
-        message,
-    };
     let mut d = NodeDiff {
         node: n.name.clone(),
         system_id: live.system_id.clone(),
@@ -217,13 +220,51 @@ fn node_diff(
             .collect(),
         ..NodeDiff::default()
     };
-    // Work the BMC holds for the next reset that the configuration does not account for
-    // (someone's BIOS job, a PMEM task): shown, since the next reset applies it too. Volume and
-    // firmware tasks are the profile's own business when it manages RAID or firmware.
+    d.queued = queued_work(n, live);
+    let Some(p) = &n.profile else {
+        return d;
+    };
+    let inputs = NodeInputs { n, live, applied };
+    bios_part(&inputs, p, &mut d, errors);
+    boot_mode_part(&inputs, p, &mut d);
+    secure_boot_part(&inputs, p, &mut d);
+    raid_part(&inputs, p, &mut d, errors);
+    firmware_part(&inputs, p, &mut d, errors);
+    d
+}
+
+/// What every part of one node's diff reads: the node, what its BMC said, and what the last run
+/// recorded of it.
+struct NodeInputs<'a> {
+    n: &'a NodeSpec,
+    live: &'a NodeLive,
+    applied: Option<&'a BTreeMap<String, Value>>,
+}
+
+impl NodeInputs<'_> {
+    fn err(&self, path: String, message: String) -> DiffError {
+        DiffError {
+            node: self.n.name.clone(),
+            path,
+            message,
+        }
+    }
+
+    /// Whether a live value differs from what the last run recorded: changed out of band.
+    fn oob(&self, path: &str, live: &Option<Value>) -> bool {
+        self.applied
+            .and_then(|a| a.get(path))
+            .is_some_and(|was| Some(was) != live.as_ref())
+    }
+}
+
+/// Work the BMC holds for the next reset that the configuration does not account for (someone's
+/// BIOS job, a PMEM task): shown, since the next reset applies it too. Volume and firmware tasks
+/// are the profile's own business when it manages RAID or firmware.
+fn queued_work(n: &NodeSpec, live: &NodeLive) -> Vec<String> {
     let manages_raid = n.profile.as_ref().is_some_and(|p| p.raid.is_some());
     let manages_firmware = n.profile.as_ref().is_some_and(|p| !p.firmware.is_empty());
-    d.queued = live
-        .staged
+    live.staged
         .iter()
         .flatten()
         .filter(|t| {
@@ -232,16 +273,19 @@ fn node_diff(
             !((volume && manages_raid) || (firmware && manages_firmware))
         })
         .map(|t| format!("{} {}", t.id, t.describe()))
-        .collect();
-    let Some(p) = &n.profile else {
-        return d;
-    };
-    let oob = |path: &str, live: &Option<Value>| -> bool {
-        applied
-            .and_then(|a| a.get(path))
-            .is_some_and(|was| Some(was) != live.as_ref())
-    };
-    // BIOS.
+        .collect()
+}
+
+/// BIOS: each attribute at its value, typed by the registry; a value staged for the next reset is pending.
+fn bios_part(
+    inputs: &NodeInputs<'_>,
+    p: &ProfileSpec,
+    d: &mut NodeDiff,
+    errors: &mut Vec<DiffError>,
+) {
+    let live = inputs.live;
+    let err = |path: String, message: String| inputs.err(path, message);
+    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
     if !p.bios.is_empty() {
         match (&live.bios, &live.registry) {
             (Some(bios), Some(reg)) => {
@@ -291,7 +335,12 @@ fn node_diff(
             )),
         }
     }
-    // Boot mode.
+}
+
+/// Boot mode (UEFI or Legacy).
+fn boot_mode_part(inputs: &NodeInputs<'_>, p: &ProfileSpec, d: &mut NodeDiff) {
+    let live = inputs.live;
+    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
     if let Some(mode) = &p.boot_mode {
         if let Some(boot) = &live.boot {
             let cur = boot.mode.clone();
@@ -311,7 +360,12 @@ fn node_diff(
             }
         }
     }
-    // Secure boot.
+}
+
+/// Secure boot: enabled as asked; one enabled but not yet in effect is pending.
+fn secure_boot_part(inputs: &NodeInputs<'_>, p: &ProfileSpec, d: &mut NodeDiff) {
+    let live = inputs.live;
+    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
     if let Some(want) = p.secure_boot {
         if let Some(sb) = &live.secure_boot {
             d.applied
@@ -339,8 +393,18 @@ fn node_diff(
             }
         }
     }
+}
+
+/// RAID: the listed volumes exist with their level; others are deleted. A creation or deletion already staged for the next reset is pending, not planned again.
+fn raid_part(
+    inputs: &NodeInputs<'_>,
+    p: &ProfileSpec,
+    d: &mut NodeDiff,
+    errors: &mut Vec<DiffError>,
+) {
+    let live = inputs.live;
+    let err = |path: String, message: String| inputs.err(path, message);
     let staged: &[crate::hardware::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
-    // RAID: the listed volumes exist with their level; others are deleted. A creation or deletion
     // already staged for the next reset is pending, not planned again.
     if let (Some(want), Some(vols)) = (&p.raid, &live.volumes) {
         let mut used: BTreeSet<String> = staged.iter().flat_map(|t| t.claimed_drives()).collect();
@@ -454,7 +518,19 @@ fn node_diff(
             d.needs_reset = true;
         }
     }
-    // Firmware: each named component at its version.
+}
+
+/// Firmware: each named component at its version.
+fn firmware_part(
+    inputs: &NodeInputs<'_>,
+    p: &ProfileSpec,
+    d: &mut NodeDiff,
+    errors: &mut Vec<DiffError>,
+) {
+    let live = inputs.live;
+    let err = |path: String, message: String| inputs.err(path, message);
+    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
+    let staged: &[crate::hardware::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
     if !p.firmware.is_empty() {
         match &live.firmware {
             Some(inv) => {
@@ -507,7 +583,6 @@ fn node_diff(
             )),
         }
     }
-    d
 }
 
 fn describe(p: Option<&Port>) -> String {

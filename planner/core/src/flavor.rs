@@ -189,16 +189,16 @@ impl Flavor {
     }
 
     /// Checks the flavor's own values: a name, and an architecture the inventory knows.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::rules::Invalid> {
         if self.name.trim().is_empty() {
-            return Err("a flavor needs a name".into());
+            return Err(crate::rules::Invalid("a flavor needs a name".into()));
         }
         if let Some(a) = &self.arch {
             if !matches!(a.as_str(), "x86_64" | "aarch64") {
-                return Err(format!(
+                return Err(crate::rules::Invalid(format!(
                     "flavor {}: architecture {a:?} is not one of x86_64, aarch64",
                     self.name
-                ));
+                )));
             }
         }
         Ok(())

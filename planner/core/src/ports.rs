@@ -122,12 +122,14 @@ impl Change {
     }
 
     /// Checks values that are wrong whatever the switch (VLAN ids out of range, empty bundles).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::rules::Invalid> {
         let check = |v: u16| {
             if (VLAN_MIN..=VLAN_MAX).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("VLAN {v} is outside {VLAN_MIN}..{VLAN_MAX}"))
+                Err(crate::rules::Invalid(format!(
+                    "VLAN {v} is outside {VLAN_MIN}..{VLAN_MAX}"
+                )))
             }
         };
         match self {
@@ -146,9 +148,9 @@ impl Change {
             Change::AddTrunkVlans { vlans, .. } | Change::RemoveTrunkVlans { vlans, .. } => {
                 vlans.iter().try_for_each(|v| check(*v))
             }
-            Change::CreatePortChannel { members, .. } if members.is_empty() => {
-                Err("a port-channel needs at least one member".into())
-            }
+            Change::CreatePortChannel { members, .. } if members.is_empty() => Err(
+                crate::rules::Invalid("a port-channel needs at least one member".into()),
+            ),
             _ => Ok(()),
         }
     }

@@ -160,7 +160,7 @@ impl Actor {
 
     /// Whether this actor may `access` an object of `kind` belonging to `project` (hosts and audit
     /// entries have one; fleet objects do not). `Err` holds the reason, for the refusal message.
-    pub fn check(&self, kind: Object, access: Access, project: Option<&str>) -> Result<(), String> {
+    pub fn check(&self, kind: Object, access: Access, project: Option<&str>) -> Result<(), Denied> {
         if self.is_admin() {
             return Ok(());
         }
@@ -171,29 +171,34 @@ impl Actor {
         match kind {
             Object::Host | Object::Audit => match project {
                 Some(p) if self.in_project(p) => Ok(()),
-                Some(p) => Err(format!(
+                Some(p) => Err(Denied(format!(
                     "{} ({}) cannot {verb} {}s of project {p}: they belong to {}",
                     self.user,
                     self.role.as_str(),
                     kind.as_str(),
                     self.projects.join(", ")
-                )),
-                None => Err(format!(
+                ))),
+                None => Err(Denied(format!(
                     "{} ({}) cannot {verb} {}s outside their projects",
                     self.user,
                     self.role.as_str(),
                     kind.as_str()
-                )),
+                ))),
             },
-            _ => Err(format!(
+            _ => Err(Denied(format!(
                 "{} ({}) cannot {verb} {}s: only an admin can",
                 self.user,
                 self.role.as_str(),
                 kind.as_str()
-            )),
+            ))),
         }
     }
 }
+
+/// Why an actor may not do something: who, in which role, cannot do what to which kind of object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -215,7 +220,7 @@ mod tests {
             .check(Object::Host, Access::Read, Some("red"))
             .unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "alice (member) cannot see hosts of project red: they belong to blue"
         );
         assert!(m.check(Object::Node, Access::Read, None).is_err());

@@ -50,52 +50,54 @@ pub fn resource(kind: &str, attrs: &Map<String, Value>) -> Vec<AttrError> {
 }
 
 /// A name: not empty, at most [`MAX_NAME`] bytes, no control characters, no surrounding spaces.
-pub fn name_ok(name: &str) -> Result<(), String> {
+pub fn name_ok(name: &str) -> Result<(), Invalid> {
     if name.is_empty() {
-        return Err("the name is empty".into());
+        return Err(Invalid("the name is empty".into()));
     }
     if name.len() > MAX_NAME {
-        return Err(format!(
+        return Err(Invalid(format!(
             "the name is {} bytes long; names are at most {MAX_NAME}",
             name.len()
-        ));
+        )));
     }
     if name.chars().any(char::is_control) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "the name {} holds a control character",
             crate::text::printable(name, false)
-        ));
+        )));
     }
     if name.trim() != name {
-        return Err(format!("the name {name:?} starts or ends with a space"));
+        return Err(Invalid(format!(
+            "the name {name:?} starts or ends with a space"
+        )));
     }
     Ok(())
 }
 
 /// A URL with one of `schemes`, a host, and no user or password in it.
-pub fn url_ok(url: &str, schemes: &[&str]) -> Result<url::Url, String> {
+pub fn url_ok(url: &str, schemes: &[&str]) -> Result<url::Url, Invalid> {
     let shown = redacted(url);
     let u = url::Url::parse(url).map_err(|e| format!("{shown} is not a URL: {e}"))?;
     if !schemes.contains(&u.scheme()) {
-        return Err(format!(
+        return Err(Invalid(format!(
             "{shown} must start with {}",
             schemes
                 .iter()
                 .map(|s| format!("{s}://"))
                 .collect::<Vec<_>>()
                 .join(" or ")
-        ));
+        )));
     }
     if u.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{shown} has no host"));
+        return Err(Invalid(format!("{shown} has no host")));
     }
     if !u.username().is_empty() || u.password().is_some() {
         // Never echo what may be a password.
-        return Err(format!(
+        return Err(Invalid(format!(
             "the URL {}://…@{} carries a user or password: credentials belong in their own attributes, never in a URL",
             u.scheme(),
             u.host_str().unwrap_or_default()
-        ));
+        )));
     }
     Ok(u)
 }
@@ -105,37 +107,64 @@ pub use crate::text::redacted;
 /// A problem with one attribute of one resource: the attribute's dotted path and what is wrong.
 pub type AttrError = (String, String);
 
+/// Why a value breaks a rule, in words: what a diagnostic at the value's place says. Every check
+/// of one value in the core (names, URLs, addresses, durations, checksums, BIOS values) fails with
+/// it, so callers can carry it as a `#[source]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(s: String) -> Invalid {
+        Invalid(s)
+    }
+}
+
+impl From<Invalid> for String {
+    fn from(i: Invalid) -> String {
+        i.0
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(s: &str) -> Invalid {
+        Invalid(s.to_string())
+    }
+}
+
 /// `HOST:PORT` (an IPv6 host in brackets), with a port from 1 to 65535.
-pub fn host_port_ok(address: &str) -> Result<(), String> {
+pub fn host_port_ok(address: &str) -> Result<(), Invalid> {
     let shown = crate::text::printable(address, false);
     let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(format!("{shown} is not HOST:PORT"));
+        return Err(Invalid(format!("{shown} is not HOST:PORT")));
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
-        return Err(format!("{shown} has no valid host before the port"));
+        return Err(Invalid(format!(
+            "{shown} has no valid host before the port"
+        )));
     }
     match port.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => Ok(()),
-        _ => Err(format!(
+        _ => Err(Invalid(format!(
             "{shown}: the port {} is not a number from 1 to 65535",
             crate::text::printable(port, false)
-        )),
+        ))),
     }
 }
 
 /// A file that exists and can be read.
-pub fn file_ok(path: &str) -> Result<(), String> {
+pub fn file_ok(path: &str) -> Result<(), Invalid> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(format!(
+        Ok(_) => Err(Invalid(format!(
             "{} is not a file",
             crate::text::printable(path, false)
-        )),
-        Err(e) => Err(format!(
+        ))),
+        Err(e) => Err(Invalid(format!(
             "cannot read {}: {e}",
             crate::text::printable(path, false)
-        )),
+        ))),
     }
 }
 

@@ -603,7 +603,7 @@ pub fn validate_provider(s: &ProviderSettings) -> Vec<AttrProblem> {
             out.push(AttrProblem {
                 attribute,
                 summary: "No such file".into(),
-                detail,
+                detail: detail.into(),
             });
         }
     }
@@ -626,7 +626,7 @@ pub fn validate_provider(s: &ProviderSettings) -> Vec<AttrProblem> {
             out.push(AttrProblem {
                 attribute: "default_timeout",
                 summary: "Invalid duration".into(),
-                detail: e,
+                detail: e.into(),
             });
         }
     }
@@ -634,7 +634,7 @@ pub fn validate_provider(s: &ProviderSettings) -> Vec<AttrProblem> {
 }
 
 /// Parses a duration such as `90s`, `20m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, crate::rules::Invalid> {
     let mut total = 0u64;
     let mut num = String::new();
     let mut any = false;
@@ -648,9 +648,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
             'm' => 60,
             's' => 1,
             _ => {
-                return Err(format!(
+                return Err(crate::rules::Invalid(format!(
                     "{s:?} is not a duration: unexpected {c:?} (use h, m and s, as in 1h30m)"
-                ))
+                )))
             }
         };
         let n: u64 = num
@@ -661,9 +661,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         any = true;
     }
     if !num.is_empty() || !any {
-        return Err(format!(
+        return Err(crate::rules::Invalid(format!(
             "{s:?} is not a duration: end it with a unit (h, m or s), as in 30m"
-        ));
+        )));
     }
     Ok(std::time::Duration::from_secs(total))
 }

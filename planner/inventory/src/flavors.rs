@@ -47,7 +47,9 @@ impl Inventory {
         )
         .await?;
         super::valid_name("flavor", &flavor.name)?;
-        flavor.validate().map_err(InventoryError::Invalid)?;
+        flavor
+            .validate()
+            .map_err(|e| InventoryError::Invalid(e.into()))?;
         let mut tx = self.begin().await?;
         let before = self.flavor_unchecked(&mut *tx, &flavor.name).await.ok();
         let now = now_ms();

@@ -378,7 +378,8 @@ impl Inventory {
     ) -> Result<()> {
         match self.actor.check(kind, access, project) {
             Ok(()) => Ok(()),
-            Err(reason) => {
+            Err(denied) => {
+                let reason = denied.0;
                 self.record_denied(kind, action, object, project, &reason)
                     .await?;
                 Err(InventoryError::Forbidden { reason })

@@ -119,9 +119,9 @@ mod tests {
         assert_eq!(c.hex, "ab".repeat(32));
         assert!(Checksum::parse(&format!("sha512:{}", "0".repeat(128))).is_ok());
         let e = Checksum::parse("md5:d41d8cd98f00b204e9800998ecf8427e").unwrap_err();
-        assert!(e.contains("not supported"), "{e}");
+        assert!(e.0.contains("not supported"), "{e}");
         let e = Checksum::parse("sha256:abc").unwrap_err();
-        assert!(e.contains("64 hex digits"), "{e}");
+        assert!(e.0.contains("64 hex digits"), "{e}");
         assert!(Checksum::parse("deadbeef").is_err());
     }
 }

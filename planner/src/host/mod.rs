@@ -66,7 +66,8 @@ pub fn request_from_record(
     };
     Ok(Some(DeployRequest {
         image_url: image_url_for(&dep, inv, host)?,
-        image_checksum: Checksum::parse(&dep.image_checksum).map_err(HostError::Invalid)?,
+        image_checksum: Checksum::parse(&dep.image_checksum)
+            .map_err(|e| HostError::Invalid(e.0))?,
         user_data,
         ssh_keys: dep.ssh_keys.clone(),
         networks: dep.networks.clone(),

@@ -21,9 +21,9 @@ pub use planner_core::ports::*;
 /// Checks every change before anything is sent; the error names the switch.
 pub fn validate_all(changes: &[Change], switch: &str) -> Result<(), SwitchError> {
     for c in changes {
-        c.validate().map_err(|detail| SwitchError::Invalid {
+        c.validate().map_err(|e| SwitchError::Invalid {
             switch: switch.to_string(),
-            detail,
+            detail: e.0,
         })?;
     }
     Ok(())

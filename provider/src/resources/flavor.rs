@@ -27,7 +27,7 @@ fn flavor_of(j: &Json) -> Result<Flavor, Problem> {
         gpu_model: s(j, "gpu_model"),
     };
     f.validate().map_err(|e| {
-        let at = if e.contains("arch") { "arch" } else { "name" };
+        let at = if e.0.contains("arch") { "arch" } else { "name" };
         Problem::at(at, "Invalid flavor", e)
     })?;
     Ok(f)

@@ -25,7 +25,7 @@ impl Algorithm {
 }
 
 impl Checksum {
-    pub fn parse(s: &str) -> Result<Checksum, String> {
+    pub fn parse(s: &str) -> Result<Checksum, crate::rules::Invalid> {
         let (algo, hex) = s.trim().split_once(':').ok_or_else(|| {
             format!(
                 "{s:?} is not a checksum: write sha256:<64 hex digits> or sha512:<128 hex digits>"
@@ -35,18 +35,18 @@ impl Checksum {
             "sha256" => (Algorithm::Sha256, 64),
             "sha512" => (Algorithm::Sha512, 128),
             other => {
-                return Err(format!(
+                return Err(crate::rules::Invalid(format!(
                     "checksum algorithm {other:?} is not supported: use sha256 or sha512"
-                ))
+                )))
             }
         };
         if hex.len() != len || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
+            return Err(crate::rules::Invalid(format!(
                 "a {} checksum is {len} hex digits; {:?} has {}",
                 algorithm.as_str(),
                 hex,
                 hex.len()
-            ));
+            )));
         }
         Ok(Checksum {
             algorithm,

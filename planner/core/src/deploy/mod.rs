@@ -36,14 +36,14 @@ pub enum Wait {
 }
 
 impl Wait {
-    pub fn parse(s: &str) -> Result<Wait, String> {
+    pub fn parse(s: &str) -> Result<Wait, crate::rules::Invalid> {
         match s {
             "power_off" => Ok(Wait::PowerOff),
             "boot_progress" => Ok(Wait::BootProgress),
             "callback" => Ok(Wait::Callback),
-            other => Err(format!(
+            other => Err(crate::rules::Invalid(format!(
                 "wait strategy {other:?}: use power_off, boot_progress or callback"
-            )),
+            ))),
         }
     }
 
@@ -177,7 +177,7 @@ impl DeployRequest {
                 errors.push(RequestError {
                     attribute: "image_checksum",
                     title: "Invalid checksum",
-                    message,
+                    message: message.into(),
                 });
                 None
             }
@@ -190,7 +190,7 @@ impl DeployRequest {
                 errors.push(RequestError {
                     attribute: "wait",
                     title: "Invalid wait strategy",
-                    message,
+                    message: message.into(),
                 });
                 Wait::default()
             }

@@ -866,6 +866,7 @@ pub fn load_sources(
     sources: Vec<(PathBuf, String)>,
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadErrors> {
+    // Phase 1, parsing: every file, every syntax error.
     let mut errors = Vec::new();
     let mut files = Vec::new();
     for (p, text) in sources {
@@ -881,21 +882,55 @@ pub fn load_sources(
         dir: dir.to_path_buf(),
         ..Loaded::default()
     };
-
-    // Variables: declarations, then values by precedence (defaults < TF_VAR_ < terraform.tfvars <
-    // *.auto.tfvars < -var-file and -var in order).
-    struct VarDecl {
-        ty: Option<String>,
-        default: Option<hcl::Value>,
-        location: Location,
-    }
-    let mut decls: BTreeMap<String, VarDecl> = BTreeMap::new();
     let base = {
         let mut c = Context::new();
         functions(&mut c);
         c
     };
-    for f in &files {
+    // Phases 2 to 4, variables: declarations, values given, then each one's value.
+    let decls = variable_decls(&files, &base, &mut loaded, &mut errors);
+    let given = given_values(dir, opts, &decls, &base, &mut errors);
+    let vars = variable_values(&decls, given, &mut loaded, &mut errors);
+    if !errors.is_empty() {
+        return Err(LoadErrors(errors));
+    }
+    let mut ctx = base.clone();
+    ctx.declare_var("var", hcl::Value::Object(vars));
+    let mut path = hcl::Map::new();
+    path.insert("module".into(), dir.display().to_string().into());
+    path.insert("root".into(), dir.display().to_string().into());
+    path.insert(
+        "cwd".into(),
+        std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+            .into(),
+    );
+    ctx.declare_var("path", hcl::Value::Object(path));
+    evaluate_locals(&files, &mut ctx)?;
+    let (pending, resource_at) = read_blocks(&files, &ctx, &mut loaded)?;
+    evaluate_resources(pending, &resource_at, &mut ctx, &mut loaded)?;
+    check_instances(&mut loaded)?;
+    Ok(loaded)
+}
+
+/// A declared variable: its type constraint, its default, and where it is declared.
+struct VarDecl {
+    ty: Option<String>,
+    default: Option<hcl::Value>,
+    location: Location,
+}
+
+/// Phase 2, declarations: every `variable` block (names unique, arguments known, defaults
+/// evaluated with the functions alone); sensitive ones are noted in `loaded`.
+fn variable_decls(
+    files: &[File],
+    base: &Context,
+    loaded: &mut Loaded,
+    errors: &mut Vec<LoadError>,
+) -> BTreeMap<String, VarDecl> {
+    let mut decls: BTreeMap<String, VarDecl> = BTreeMap::new();
+    for f in files {
         for b in f.body.iter().filter_map(Structure::as_block) {
             if b.ident.as_str() != "variable" {
                 continue;
@@ -947,7 +982,7 @@ pub fn load_sources(
             let default = match attribute(b, "default") {
                 Some(a) => {
                     let e: hcl::Expression = a.value.clone().into();
-                    match e.evaluate(&base) {
+                    match e.evaluate(base) {
                         Ok(v) => Some(v),
                         Err(e) => {
                             errors.push(err_at(
@@ -963,7 +998,7 @@ pub fn load_sources(
             };
             if let Some(a) = attribute(b, "sensitive") {
                 let e: hcl::Expression = a.value.clone().into();
-                if matches!(e.evaluate(&base), Ok(hcl::Value::Bool(true))) {
+                if matches!(e.evaluate(base), Ok(hcl::Value::Bool(true))) {
                     loaded.sensitive_vars.insert(name.clone());
                 }
             }
@@ -977,6 +1012,18 @@ pub fn load_sources(
             );
         }
     }
+    decls
+}
+
+/// Phase 3, values given, by precedence (TF_VAR_ < terraform.tfvars < *.auto.tfvars < -var-file
+/// and -var in order): a later one replaces an earlier one. Each with where it was given.
+fn given_values(
+    dir: &Path,
+    opts: &LoadOptions,
+    decls: &BTreeMap<String, VarDecl>,
+    base: &Context,
+    errors: &mut Vec<LoadError>,
+) -> BTreeMap<String, (hcl::Value, Option<Location>)> {
     let mut given: BTreeMap<String, (hcl::Value, Option<Location>)> = BTreeMap::new();
     let env = opts
         .env
@@ -1016,14 +1063,25 @@ pub fn load_sources(
             Some(t) if t != "string" && !t.is_empty() => hcl::parse(&format!("x = {v}"))
                 .ok()
                 .and_then(|b| b.attributes().next().map(|a| a.expr().clone()))
-                .and_then(|e| e.evaluate(&base).ok())
+                .and_then(|e| e.evaluate(base).ok())
                 .unwrap_or_else(|| v.clone().into()),
             _ => v.clone().into(),
         };
         given.insert(k.clone(), (value, None));
     }
+    given
+}
+
+/// Phase 4, each declared variable's value: the one given, else its default, typed by its
+/// declaration; a variable with neither is an error. Values for undeclared variables are noted.
+fn variable_values(
+    decls: &BTreeMap<String, VarDecl>,
+    mut given: BTreeMap<String, (hcl::Value, Option<Location>)>,
+    loaded: &mut Loaded,
+    errors: &mut Vec<LoadError>,
+) -> hcl::Map<String, hcl::Value> {
     let mut vars = hcl::Map::new();
-    for (name, d) in &decls {
+    for (name, d) in decls {
         let v = match given.remove(name) {
             Some((v, at)) => match typed(v, d.ty.as_deref()) {
                 Ok(v) => v,
@@ -1066,27 +1124,17 @@ pub fn load_sources(
             ));
         }
     }
-    if !errors.is_empty() {
-        return Err(LoadErrors(errors));
-    }
-    let mut ctx = base.clone();
-    ctx.declare_var("var", hcl::Value::Object(vars));
-    let mut path = hcl::Map::new();
-    path.insert("module".into(), dir.display().to_string().into());
-    path.insert("root".into(), dir.display().to_string().into());
-    path.insert(
-        "cwd".into(),
-        std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default()
-            .into(),
-    );
-    ctx.declare_var("path", hcl::Value::Object(path));
+    vars
+}
 
-    // Locals, evaluated until every one that can be is (they may refer to each other).
+/// Phase 5, locals: collected (names unique, attributes only), then evaluated in rounds until
+/// every one that can be is (they may refer to each other); a cycle is named at each member.
+/// Declares `local` in `ctx`.
+fn evaluate_locals(files: &[File], ctx: &mut Context) -> Result<(), LoadErrors> {
+    let mut errors = Vec::new();
     let mut pending_locals: Vec<(&File, &hcl::edit::structure::Attribute)> = Vec::new();
     let mut local_at: BTreeMap<String, Location> = BTreeMap::new();
-    for f in &files {
+    for f in files {
         for b in f.body.iter().filter_map(Structure::as_block) {
             if b.ident.as_str() == "locals" {
                 for s in b.body.iter() {
@@ -1136,7 +1184,7 @@ pub fn load_sources(
         let mut last_errors = Vec::new();
         for (f, a) in pending_locals {
             let e: hcl::Expression = a.value.clone().into();
-            match e.evaluate(&ctx) {
+            match e.evaluate(ctx) {
                 Ok(v) => {
                     locals.insert(a.key.as_str().to_string(), v);
                     progress = true;
@@ -1188,11 +1236,24 @@ pub fn load_sources(
     }
     ctx.declare_var("local", hcl::Value::Object(locals));
 
-    // The provider block, other blocks noted.
+    Ok(())
+}
+
+/// Where each resource block is, by type and name.
+type ResourcePlaces = BTreeMap<(String, String), Location>;
+
+/// Phase 6, the top-level blocks: the provider block read into `loaded`, the resource blocks of
+/// this provider to evaluate (unique, named as the rules say), the rest noted or refused.
+fn read_blocks<'f>(
+    files: &'f [File],
+    ctx: &Context,
+    loaded: &mut Loaded,
+) -> Result<(Vec<Pending<'f>>, ResourcePlaces), LoadErrors> {
+    let mut errors = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut provider_at: Option<Location> = None;
     let mut resource_at: BTreeMap<(String, String), Location> = BTreeMap::new();
-    for f in &files {
+    for f in files {
         for s in f.body.iter() {
             if let Structure::Attribute(a) = s {
                 errors.push(err_at(
@@ -1311,8 +1372,17 @@ pub fn load_sources(
     if !errors.is_empty() {
         return Err(LoadErrors(errors));
     }
+    Ok((pending, resource_at))
+}
 
-    // Resources, in as many rounds as references between them need.
+/// Phase 7, resources: evaluated in as many rounds as references between them need, each
+/// round seeing the resources evaluated before; a cycle is named at each member.
+fn evaluate_resources(
+    mut pending: Vec<Pending<'_>>,
+    resource_at: &ResourcePlaces,
+    ctx: &mut Context,
+    loaded: &mut Loaded,
+) -> Result<(), LoadErrors> {
     let mut resources: BTreeMap<String, hcl::Map<String, hcl::Value>> = BTreeMap::new();
     loop {
         for (kind, by_name) in &resources {
@@ -1322,7 +1392,7 @@ pub fn load_sources(
         let mut still = Vec::new();
         let mut last_errors = Vec::new();
         for p in pending {
-            match eval_resource(&p, &ctx) {
+            match eval_resource(&p, ctx) {
                 Ok((instances, value)) => {
                     resources
                         .entry(p.kind.clone())
@@ -1378,6 +1448,12 @@ pub fn load_sources(
             return Err(LoadErrors(last_errors));
         }
     }
+    Ok(())
+}
+
+/// Phase 8, every instance against the schema, then (when it has the right shape) against the
+/// static rules both tools apply.
+fn check_instances(loaded: &mut Loaded) -> Result<(), LoadErrors> {
     loaded.instances.sort_by(|a, b| a.address.cmp(&b.address));
     let mut problems = Vec::new();
     for i in &loaded.instances {
@@ -1394,7 +1470,7 @@ pub fn load_sources(
     if !problems.is_empty() {
         return Err(LoadErrors(problems));
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// Evaluates one resource block into its instances, and the value other resources see for it.

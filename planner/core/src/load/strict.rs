@@ -35,7 +35,7 @@ pub const VARIABLE_BLOCKS: &[&str] = &["validation"];
 
 /// A block's name label: a letter or underscore, then letters, digits, underscores and dashes, as
 /// Terraform's identifiers; at most 64 characters.
-pub fn name_label(name: &str) -> Result<(), String> {
+pub fn name_label(name: &str) -> Result<(), crate::rules::Invalid> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -46,10 +46,10 @@ pub fn name_label(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(format!(
+        return Err(crate::rules::Invalid(format!(
             "the name label {} is not an identifier (a letter or _, then letters, digits, _ and -; at most 64)",
             crate::text::printable(&format!("{name:?}"), false)
-        ));
+        )));
     }
     Ok(())
 }
