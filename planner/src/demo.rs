@@ -22,7 +22,7 @@ use crate::inventory::{AuditFilter, Inventory, NewHost, NodeFilter, NodeRegistra
 use crate::load::LoadOptions;
 use crate::project::Actor;
 use crate::report;
-use crate::switch::{ios::IosSwitch, Switch, SwitchEndpoint};
+use crate::switch::SwitchEndpoint;
 
 /// The lab fleet as code, the same file as `examples/lab/main.tf`.
 const EXAMPLE_LAB: &str = include_str!("../../examples/lab/main.tf");
@@ -174,13 +174,16 @@ pub async fn run(opts: DemoOptions, out: &mut (dyn Write + Send)) -> anyhow::Res
         "[4/6] switch {} ({}) over SSH at {}: live VLANs and ports",
         sw.name, sw.driver, sw.address
     )?;
-    let switch = IosSwitch::new(SwitchEndpoint {
-        address: sw.address.clone(),
-        username: sw.username.clone(),
-        password: Secret::new(sw.password.clone()),
-        enable_password: Some(Secret::new(sw.enable_password.clone())),
-        timeout: Duration::from_secs(30),
-    });
+    let switch = crate::switch::open(
+        &sw.driver,
+        SwitchEndpoint {
+            address: sw.address.clone(),
+            username: sw.username.clone(),
+            password: Secret::new(sw.password.clone()),
+            enable_password: Some(Secret::new(sw.enable_password.clone())),
+            timeout: Duration::from_secs(30),
+        },
+    )?;
     let state = switch.read().await?;
     for line in report::switch_text(&sw.address, &state)
         .lines()

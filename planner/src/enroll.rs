@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use crate::bmc::{Limits, Secret};
+use crate::bmc::{EndpointPart, Limits, Secret};
 use crate::inventory::{
     EnrollOutcome, EnrollResult, Inventory, InventoryError, NodeRegistration, NodeTls, Verification,
 };
@@ -455,41 +455,48 @@ fn check_entry(
 
 /// Talks to one BMC: verifies the credentials, picks the system, inspects it.
 pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification {
+    let refused = |part, message| Verification::VerifyFailed { part, message };
     let mut ep = reg.endpoint();
     ep.limits = limits;
     let bmc = match crate::bmc::open(ep, crate::bmc::Session::Change) {
         Ok(b) => b,
-        Err(e) => return Verification::VerifyFailed(e.to_string()),
+        Err(e) => return refused(e.part(), e.to_string()),
     };
     let systems = match bmc.systems().await {
         Ok(s) => s,
-        Err(e) => return Verification::VerifyFailed(e.to_string()),
+        Err(e) => return refused(e.part(), e.to_string()),
     };
     if reg.system_id.is_empty() {
         match systems.as_slice() {
             [one] => reg.system_id = one.clone(),
             [] => {
-                return Verification::VerifyFailed(format!(
-                    "{}: the BMC lists no systems",
-                    reg.bmc_url
-                ))
+                return refused(
+                    EndpointPart::System,
+                    format!("{}: the BMC lists no systems", reg.bmc_url),
+                )
             }
             many => {
-                return Verification::VerifyFailed(format!(
-                    "{}: the BMC manages {} systems ({}); give system_id",
-                    reg.bmc_url,
-                    many.len(),
-                    crate::report::few(many)
-                ))
+                return refused(
+                    EndpointPart::System,
+                    format!(
+                        "{}: the BMC manages {} systems ({}); give system_id",
+                        reg.bmc_url,
+                        many.len(),
+                        crate::report::few(many)
+                    ),
+                )
             }
         }
     } else if !systems.contains(&reg.system_id) {
-        return Verification::VerifyFailed(format!(
-            "{}: no system {:?} (it has {})",
-            reg.bmc_url,
-            reg.system_id,
-            systems.join(", ")
-        ));
+        return refused(
+            EndpointPart::System,
+            format!(
+                "{}: no system {:?} (it has {})",
+                reg.bmc_url,
+                reg.system_id,
+                systems.join(", ")
+            ),
+        );
     }
     let v = match bmc.inspect(&reg.system_id).await {
         Ok(inv) => Verification::Inspected(Box::new(inv)),

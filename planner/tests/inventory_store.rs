@@ -180,7 +180,10 @@ async fn enrollment_recognises_duplicates_by_uuid_and_serial_whatever_the_addres
         let o = inv
             .enroll(
                 &reg("bad"),
-                &Verification::VerifyFailed("HTTP 401 for user root".into()),
+                &Verification::VerifyFailed {
+                    part: planner::hardware::EndpointPart::Credentials,
+                    message: "HTTP 401 for user root".into(),
+                },
             )
             .await
             .unwrap();

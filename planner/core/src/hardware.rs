@@ -796,3 +796,14 @@ pub fn origin(bmc_url: &str) -> String {
         Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
     }
 }
+
+/// A part of a BMC endpoint, for pointing a refusal at what to fix: the address (URL), the
+/// credentials, how the certificate is trusted (CA bundle, fingerprint), or the system id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointPart {
+    Address,
+    Credentials,
+    Trust,
+    System,
+}

@@ -65,8 +65,12 @@ fn tls_trust(t: &NodeTls) -> TlsTrust {
 pub enum Verification {
     /// Credentials accepted and the system inspected.
     Inspected(Box<planner_core::hardware::Inventory>),
-    /// The BMC could not be reached or refused the credentials.
-    VerifyFailed(String),
+    /// The BMC could not be reached or refused the credentials: why, and which part of the
+    /// endpoint to fix.
+    VerifyFailed {
+        part: planner_core::hardware::EndpointPart,
+        message: String,
+    },
     /// Credentials accepted, but inspection failed.
     InspectFailed(String),
 }
@@ -221,14 +225,15 @@ fn enrollment_path(from: ProvisionState, v: &Verification) -> Vec<Event> {
         s = S::Verifying;
     }
     if s == S::Verifying {
-        if matches!(v, Verification::VerifyFailed(_)) {
+        if matches!(v, Verification::VerifyFailed { .. }) {
             events.push(Event::Fail);
             return events;
         }
         events.push(Event::Verified);
         s = S::Manageable;
     }
-    if matches!(s, S::Manageable | S::InspectFailed) && !matches!(v, Verification::VerifyFailed(_))
+    if matches!(s, S::Manageable | S::InspectFailed)
+        && !matches!(v, Verification::VerifyFailed { .. })
     {
         events.push(Event::Inspect);
         s = S::Inspecting;
@@ -386,7 +391,9 @@ impl Inventory {
         let sealed = key.seal(&format!("node:{id}"), &reg.password)?;
         let error = match verification {
             Verification::Inspected(_) => None,
-            Verification::VerifyFailed(m) | Verification::InspectFailed(m) => Some(m.clone()),
+            Verification::VerifyFailed { message: m, .. } | Verification::InspectFailed(m) => {
+                Some(m.clone())
+            }
         };
         sqlx::query(
             "UPDATE nodes SET bmc_url = $1, system_id = $2, username = $3, password_sealed = $4, \
@@ -412,7 +419,7 @@ impl Inventory {
         }
         let after = self.node_in(&mut *tx, &reg.name).await?;
         let result = match (verification, &existing) {
-            (Verification::VerifyFailed(_), _) => EnrollResult::VerifyFailed,
+            (Verification::VerifyFailed { .. }, _) => EnrollResult::VerifyFailed,
             (Verification::InspectFailed(_), _) => EnrollResult::InspectFailed,
             (_, Some(_)) => EnrollResult::Updated,
             (_, None) => EnrollResult::Enrolled,
@@ -965,7 +972,13 @@ mod tests {
             vec![Manage, Verified, Inspect, Inspected]
         );
         assert_eq!(
-            enrollment_path(S::Enroll, &Verification::VerifyFailed("x".into())),
+            enrollment_path(
+                S::Enroll,
+                &Verification::VerifyFailed {
+                    part: planner_core::hardware::EndpointPart::Address,
+                    message: "x".into(),
+                }
+            ),
             vec![Manage, Fail]
         );
         assert_eq!(
@@ -978,6 +991,13 @@ mod tests {
         );
         // An enrolled node in service keeps its state; its facts are refreshed.
         assert!(enrollment_path(S::Active, &inspected()).is_empty());
-        assert!(enrollment_path(S::Available, &Verification::VerifyFailed("x".into())).is_empty());
+        assert!(enrollment_path(
+            S::Available,
+            &Verification::VerifyFailed {
+                part: planner_core::hardware::EndpointPart::Address,
+                message: "x".into(),
+            }
+        )
+        .is_empty());
     }
 }

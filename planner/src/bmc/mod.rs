@@ -43,6 +43,9 @@ pub enum BmcError {
         bmc: String,
         operation: String,
         hint: Option<String>,
+        /// The TLS handshake failed on the BMC's certificate (untrusted issuer, wrong name, a
+        /// pin that does not match…): the endpoint's trust settings are the part to look at.
+        untrusted: bool,
         error: reqwest::Error,
     },
     #[error("{bmc}: {operation} refused: the BMC links to {link}, which is not the BMC's own origin (scheme, host and port); credentials are sent to the BMC only, so the link is not followed")]
@@ -137,6 +140,20 @@ impl BmcError {
             BmcError::Timeout { .. } => true,
             BmcError::Transport { error, .. } => error.is_timeout(),
             _ => false,
+        }
+    }
+
+    /// Which part of the endpoint an error points at: its credentials, how its certificate is
+    /// trusted, the system named on it, or else its address.
+    pub fn part(&self) -> EndpointPart {
+        match self {
+            BmcError::Unauthorized { .. } => EndpointPart::Credentials,
+            BmcError::CaBundle { .. } | BmcError::CaBundleEmpty { .. } => EndpointPart::Trust,
+            BmcError::Transport {
+                untrusted: true, ..
+            } => EndpointPart::Trust,
+            BmcError::Ambiguous { .. } => EndpointPart::System,
+            _ => EndpointPart::Address,
         }
     }
 

@@ -4,6 +4,7 @@
 //! are really on, so a port moved out of band shows in `terraform plan`.
 
 use async_trait::async_trait;
+use planner::bmc::EndpointPart;
 use planner::engine::Catalog;
 use planner::enroll;
 use planner::inventory::{
@@ -45,19 +46,13 @@ fn ports_of(j: &Json) -> Vec<PortWant> {
 }
 
 /// Where a BMC's refusal belongs: the password, the TLS settings, or the address.
-fn bmc_problem(msg: &str, attrs: &Json) -> Problem {
-    let at = if msg.contains("refused the credentials") {
-        "password"
-    } else if msg.contains("TLS") || msg.contains("certificate") {
-        if attrs.contains_key("fingerprint") {
-            "fingerprint"
-        } else {
-            "ca_cert"
-        }
-    } else if msg.contains("no system") || msg.contains("give system_id") {
-        "system_id"
-    } else {
-        "bmc_url"
+fn bmc_problem(part: EndpointPart, msg: &str, attrs: &Json) -> Problem {
+    let at = match part {
+        EndpointPart::Credentials => "password",
+        EndpointPart::Trust if attrs.contains_key("fingerprint") => "fingerprint",
+        EndpointPart::Trust => "ca_cert",
+        EndpointPart::System => "system_id",
+        EndpointPart::Address => "bmc_url",
     };
     Problem::at(at, "BMC verification failed", msg.to_string())
 }
@@ -78,7 +73,9 @@ async fn enroll(e: &Engine, planned: &Json) -> Result<(), Problem> {
     };
     let v = enroll::verify(&mut reg, e.limits()).await;
     match &v {
-        Verification::VerifyFailed(m) => return Err(bmc_problem(m, planned)),
+        Verification::VerifyFailed { part, message } => {
+            return Err(bmc_problem(*part, message, planned))
+        }
         Verification::InspectFailed(m) => {
             return Err(Problem::at("bmc_url", "BMC inspection failed", m.clone()))
         }

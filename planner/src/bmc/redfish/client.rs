@@ -180,6 +180,7 @@ impl Client {
     }
 
     fn transport(&self, operation: &str, e: reqwest::Error) -> BmcError {
+        let mut untrusted = false;
         let hint = if e.is_timeout() {
             Some(format!(
                 "no complete answer within {}s",
@@ -191,6 +192,7 @@ impl Client {
                 || chain.contains("Certificate")
                 || chain.contains("fingerprint")
             {
+                untrusted = true;
                 Some(tls_hint(&chain))
             } else {
                 Some(format!("connection failed: {chain}"))
@@ -202,6 +204,7 @@ impl Client {
             bmc: self.base.clone(),
             operation: operation.into(),
             hint,
+            untrusted,
             error: e,
         }
     }
