@@ -239,3 +239,80 @@ async fn a_refused_switch_command_fails_its_batch_names_the_switch_and_stops_lat
         report.skipped
     );
 }
+
+/// The provider's path through the same session: nodes enrolled in the inventory, their profile
+/// from its catalog (`Source::Inventory`), brought to it by `Session::converge` over the fakes;
+/// a second converge changes nothing, and a node whose BMC cannot be read is refused before
+/// anything is changed.
+#[tokio::test]
+async fn the_provider_path_converges_enrolled_nodes_from_the_catalog_and_refuses_an_unreadable_one()
+{
+    use planner::credentials::CredentialsKey;
+    use planner::engine::EngineError;
+    use planner::inventory::{NodeConfig, NodeRegistration, NodeTls, Verification};
+    use planner::model::ProfileLayer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inv.db").display());
+    let key = CredentialsKey::from_base64(&CredentialsKey::generate().unwrap(), "t").unwrap();
+    let inv = Inventory::open(&url, Actor::admin("t"), Some(key))
+        .await
+        .unwrap();
+    let (mut fleet, bmcs, _) = fleet(None);
+    for (b, (name, _)) in bmcs.iter().zip(NODES) {
+        let reg = NodeRegistration {
+            name: name.into(),
+            bmc_url: b.address().into(),
+            system_id: "1".into(),
+            username: "root".into(),
+            password: planner::bmc::Secret::new("pw"),
+            tls: NodeTls::default(),
+        };
+        let hw = b.inspect("1").await.unwrap();
+        inv.enroll(&reg, &Verification::Inspected(Box::new(hw)))
+            .await
+            .unwrap();
+    }
+    let layer = ProfileLayer {
+        bios: [("ProcTurboMode".to_string(), "Disabled".to_string())].into(),
+        ..ProfileLayer::default()
+    };
+    inv.put_profile("tuned", &layer).await.unwrap();
+    for (name, _) in NODES {
+        let config = NodeConfig {
+            profile: Some("tuned".into()),
+            ..NodeConfig::default()
+        };
+        inv.set_node_config(name, &config).await.unwrap();
+    }
+    let drivers: Arc<dyn Drivers> = Arc::new(fleet.clone());
+    let session = Session::new(&inv).observing(observe_opts(drivers.clone()));
+    let two = ["r1u01".to_string(), "r1u02".to_string()];
+    let report = session
+        .converge(&two, apply_opts(drivers.clone()))
+        .await
+        .unwrap();
+    assert!(report.ok(), "{report:?}");
+    let resets: Vec<usize> = bmcs.iter().map(|b| b.server().resets).collect();
+    assert_eq!(resets, [1, 1, 0], "the two nodes asked for, once each");
+    for b in &bmcs[..2] {
+        assert_eq!(b.server().bios["ProcTurboMode"], json!("Disabled"));
+    }
+    let again = session.converge(&two, apply_opts(drivers)).await.unwrap();
+    assert!(again.succeeded.is_empty(), "{again:?}");
+
+    // r2u01's BMC goes away: its converge is refused, and nothing is changed anywhere.
+    fleet.bmcs.remove(bmcs[2].address());
+    let drivers: Arc<dyn Drivers> = Arc::new(fleet);
+    let session = Session::new(&inv).observing(observe_opts(drivers.clone()));
+    let err = session
+        .converge(&["r2u01".to_string()], apply_opts(drivers))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Incomplete(m) if m.contains("could not be read") && m.contains("bmc-r2u01")),
+        "{err}"
+    );
+    let resets: Vec<usize> = bmcs.iter().map(|b| b.server().resets).collect();
+    assert_eq!(resets, [1, 1, 0]);
+}
