@@ -225,11 +225,11 @@ fn node_diff(
         return d;
     };
     let inputs = NodeInputs { n, live, applied };
-    bios_part(&inputs, p, &mut d, errors);
-    boot_mode_part(&inputs, p, &mut d);
-    secure_boot_part(&inputs, p, &mut d);
-    raid_part(&inputs, p, &mut d, errors);
-    firmware_part(&inputs, p, &mut d, errors);
+    inputs.bios(p, &mut d, errors);
+    inputs.boot_mode(p, &mut d);
+    inputs.secure_boot(p, &mut d);
+    inputs.raid(p, &mut d, errors);
+    inputs.firmware(p, &mut d, errors);
     d
 }
 
@@ -256,6 +256,290 @@ impl NodeInputs<'_> {
             .and_then(|a| a.get(path))
             .is_some_and(|was| Some(was) != live.as_ref())
     }
+
+    /// BIOS: each attribute at its value, typed by the registry; a value staged for the next reset is pending.
+    fn bios(&self, p: &ProfileSpec, d: &mut NodeDiff, errors: &mut Vec<DiffError>) {
+        if !p.bios.is_empty() {
+            match (&self.live.bios, &self.live.registry) {
+                (Some(bios), Some(reg)) => {
+                    for (name, text) in &p.bios {
+                        let want = match bios_value(reg, name, text) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                errors.push(self.err(format!("bios.{name}"), format!("BIOS {e}")));
+                                continue;
+                            }
+                        };
+                        let path = format!("bios.{name}");
+                        d.applied.insert(path.clone(), want.clone());
+                        let cur = bios.current.get(name).cloned();
+                        let pending = bios.pending.get(name);
+                        if pending == Some(&want) {
+                            if cur.as_ref() != Some(&want) {
+                                d.needs_reset = true;
+                                d.items.push(Item {
+                                    path,
+                                    live: cur,
+                                    want: Some(want),
+                                    state: ItemState::Pending,
+                                    out_of_band: false,
+                                });
+                            }
+                            continue;
+                        }
+                        if cur.as_ref() == Some(&want) && pending.is_none() {
+                            continue;
+                        }
+                        d.needs_reset = true;
+                        d.bios.insert(name.clone(), want.clone());
+                        let out_of_band = self.oob(&path, &cur);
+                        d.items.push(Item {
+                            path,
+                            live: cur,
+                            want: Some(want),
+                            state: ItemState::Change,
+                            out_of_band,
+                        });
+                    }
+                }
+                _ => errors.push(self.err(
+                    "bios".into(),
+                    "the profile sets BIOS attributes, but the BMC exposes no BIOS settings".into(),
+                )),
+            }
+        }
+    }
+
+    /// Boot mode (UEFI or Legacy).
+    fn boot_mode(&self, p: &ProfileSpec, d: &mut NodeDiff) {
+        if let Some(mode) = &p.boot_mode {
+            if let Some(boot) = &self.live.boot {
+                let cur = boot.mode.clone();
+                d.applied
+                    .insert("boot.mode".into(), Value::String(mode.clone()));
+                if cur.as_deref() != Some(mode.as_str()) {
+                    let live_v = cur.map(Value::String);
+                    d.items.push(Item {
+                        path: "boot.mode".into(),
+                        out_of_band: self.oob("boot.mode", &live_v),
+                        live: live_v,
+                        want: Some(Value::String(mode.clone())),
+                        state: ItemState::Change,
+                    });
+                    d.boot_mode = Some(mode.clone());
+                    d.needs_reset = true;
+                }
+            }
+        }
+    }
+
+    /// Secure boot: enabled as asked; one enabled but not yet in effect is pending.
+    fn secure_boot(&self, p: &ProfileSpec, d: &mut NodeDiff) {
+        if let Some(want) = p.secure_boot {
+            if let Some(sb) = &self.live.secure_boot {
+                d.applied
+                    .insert("boot.secure_boot".into(), Value::Bool(want));
+                let live_v = Some(Value::Bool(sb.enabled));
+                if sb.enabled != want {
+                    d.items.push(Item {
+                        path: "boot.secure_boot".into(),
+                        out_of_band: self.oob("boot.secure_boot", &live_v),
+                        live: live_v,
+                        want: Some(Value::Bool(want)),
+                        state: ItemState::Change,
+                    });
+                    d.secure_boot = Some(want);
+                    d.needs_reset = true;
+                } else if sb.current.is_some_and(|c| c != want) {
+                    d.items.push(Item {
+                        path: "boot.secure_boot".into(),
+                        live: sb.current.map(Value::Bool),
+                        want: Some(Value::Bool(want)),
+                        state: ItemState::Pending,
+                        out_of_band: false,
+                    });
+                    d.needs_reset = true;
+                }
+            }
+        }
+    }
+
+    /// RAID: the listed volumes exist with their level; others are deleted. A creation or deletion already staged for the next reset is pending, not planned again.
+    fn raid(&self, p: &ProfileSpec, d: &mut NodeDiff, errors: &mut Vec<DiffError>) {
+        let staged: &[crate::hardware::StagedTask] = self.live.staged.as_deref().unwrap_or(&[]);
+        // already staged for the next reset is pending, not planned again.
+        if let (Some(want), Some(vols)) = (&p.raid, &self.live.volumes) {
+            let mut used: BTreeSet<String> =
+                staged.iter().flat_map(|t| t.claimed_drives()).collect();
+            let mut keep: BTreeSet<String> = BTreeSet::new();
+            for v in want {
+                d.applied
+                    .insert(format!("raid.{}", v.name), Value::String(v.level.clone()));
+                if let Some(have) = vols
+                    .iter()
+                    .find(|x| x.name.as_deref() == Some(v.name.as_str()))
+                {
+                    if have.raid.as_deref().map(str::to_ascii_uppercase) == Some(v.level.clone()) {
+                        keep.insert(have.id.clone());
+                        used.extend(have.drives.iter().cloned());
+                        // A volume is never resized in place: a different drive count is refused,
+                        // not silently read as in sync (nor deleted and recreated with its data).
+                        if let Some(n) = v.drives.filter(|n| *n as usize != have.drives.len()) {
+                            errors.push(self.err(
+                                format!("raid.{}", v.name),
+                                format!(
+                                    "RAID volume {} exists with {} drives and the configuration asks for {n}: a volume's drive count cannot be changed in place (give the new volume another name to replace it)",
+                                    v.name,
+                                    have.drives.len()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            for have in vols.iter().filter(|x| !keep.contains(&x.id)) {
+                let pending = staged
+                    .iter()
+                    .any(|t| t.deleted_volume() == Some(have.id.as_str()));
+                if pending {
+                    d.needs_reset = true;
+                } else {
+                    d.raid_delete.push(have.id.clone());
+                }
+                d.items.push(Item {
+                    path: format!(
+                        "raid.{}",
+                        have.name.clone().unwrap_or_else(|| have.id.clone())
+                    ),
+                    live: have.raid.clone().map(Value::String),
+                    want: None,
+                    state: if pending {
+                        ItemState::Pending
+                    } else {
+                        ItemState::Change
+                    },
+                    out_of_band: false,
+                });
+            }
+            let mut free: Vec<&str> = self
+                .live
+                .drives
+                .iter()
+                .map(|x| x.id.as_str())
+                .filter(|id| !used.contains(*id))
+                .collect();
+            for v in want {
+                let exists = vols
+                    .iter()
+                    .any(|x| keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str()));
+                if exists {
+                    continue;
+                }
+                let staged_here = staged.iter().any(|t| {
+                    t.created_volume().is_some_and(|(name, level)| {
+                        name == v.name && level.eq_ignore_ascii_case(&v.level)
+                    })
+                });
+                if staged_here {
+                    d.items.push(Item {
+                        path: format!("raid.{}", v.name),
+                        live: None,
+                        want: Some(Value::String(v.level.clone())),
+                        state: ItemState::Pending,
+                        out_of_band: false,
+                    });
+                    d.needs_reset = true;
+                    continue;
+                }
+                let count = v.drives.unwrap_or_else(|| min_drives(&v.level)) as usize;
+                if free.len() < count {
+                    errors.push(self.err(
+                        format!("raid.{}", v.name),
+                        format!(
+                            "RAID volume {} needs {count} free drives, and {} are free",
+                            v.name,
+                            free.len()
+                        ),
+                    ));
+                    continue;
+                }
+                let drives: Vec<String> = free.drain(..count).map(str::to_string).collect();
+                d.raid_create.push(VolumeSpec {
+                    name: v.name.clone(),
+                    raid: v.level.clone(),
+                    drives,
+                    capacity_bytes: None,
+                });
+                d.items.push(Item {
+                    path: format!("raid.{}", v.name),
+                    live: None,
+                    want: Some(Value::String(v.level.clone())),
+                    state: ItemState::Change,
+                    out_of_band: false,
+                });
+            }
+            if !d.raid_create.is_empty() || !d.raid_delete.is_empty() {
+                d.needs_reset = true;
+            }
+        }
+    }
+
+    /// Firmware: each named component at its version.
+    fn firmware(&self, p: &ProfileSpec, d: &mut NodeDiff, errors: &mut Vec<DiffError>) {
+        let staged: &[crate::hardware::StagedTask] = self.live.staged.as_deref().unwrap_or(&[]);
+        if !p.firmware.is_empty() {
+            match &self.live.firmware {
+                Some(inv) => {
+                    for f in &p.firmware {
+                        let path = format!("firmware.{}", f.component);
+                        d.applied
+                            .insert(path.clone(), Value::String(f.version.clone()));
+                        let Some(have) = inv.iter().find(|x| x.id == f.component) else {
+                            errors.push(self.err(
+                                path,
+                                format!(
+                                    "no firmware component {:?} (the BMC has {})",
+                                    f.component,
+                                    inv.iter()
+                                        .map(|x| x.id.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            ));
+                            continue;
+                        };
+                        if have.version.as_deref() == Some(f.version.as_str()) {
+                            continue;
+                        }
+                        let live_v = have.version.clone().map(Value::String);
+                        // An update to this image already staged for the next reset is pending.
+                        let pending = staged
+                            .iter()
+                            .any(|t| t.firmware_image() == Some(f.image_url.as_str()));
+                        d.items.push(Item {
+                            out_of_band: !pending && self.oob(&path, &live_v),
+                            path,
+                            live: live_v,
+                            want: Some(Value::String(f.version.clone())),
+                            state: if pending {
+                                ItemState::Pending
+                            } else {
+                                ItemState::Change
+                            },
+                        });
+                        if !pending {
+                            d.firmware.push((f.image_url.clone(), f.component.clone()));
+                        }
+                        d.needs_reset = true;
+                    }
+                }
+                None => errors.push(self.err(
+                    "firmware".into(),
+                    "the profile sets firmware, but the BMC has no firmware inventory".into(),
+                )),
+            }
+        }
+    }
 }
 
 /// Work the BMC holds for the next reset that the configuration does not account for (someone's
@@ -274,315 +558,6 @@ fn queued_work(n: &NodeSpec, live: &NodeLive) -> Vec<String> {
         })
         .map(|t| format!("{} {}", t.id, t.describe()))
         .collect()
-}
-
-/// BIOS: each attribute at its value, typed by the registry; a value staged for the next reset is pending.
-fn bios_part(
-    inputs: &NodeInputs<'_>,
-    p: &ProfileSpec,
-    d: &mut NodeDiff,
-    errors: &mut Vec<DiffError>,
-) {
-    let live = inputs.live;
-    let err = |path: String, message: String| inputs.err(path, message);
-    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
-    if !p.bios.is_empty() {
-        match (&live.bios, &live.registry) {
-            (Some(bios), Some(reg)) => {
-                for (name, text) in &p.bios {
-                    let want = match bios_value(reg, name, text) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            errors.push(err(format!("bios.{name}"), format!("BIOS {e}")));
-                            continue;
-                        }
-                    };
-                    let path = format!("bios.{name}");
-                    d.applied.insert(path.clone(), want.clone());
-                    let cur = bios.current.get(name).cloned();
-                    let pending = bios.pending.get(name);
-                    if pending == Some(&want) {
-                        if cur.as_ref() != Some(&want) {
-                            d.needs_reset = true;
-                            d.items.push(Item {
-                                path,
-                                live: cur,
-                                want: Some(want),
-                                state: ItemState::Pending,
-                                out_of_band: false,
-                            });
-                        }
-                        continue;
-                    }
-                    if cur.as_ref() == Some(&want) && pending.is_none() {
-                        continue;
-                    }
-                    d.needs_reset = true;
-                    d.bios.insert(name.clone(), want.clone());
-                    let out_of_band = oob(&path, &cur);
-                    d.items.push(Item {
-                        path,
-                        live: cur,
-                        want: Some(want),
-                        state: ItemState::Change,
-                        out_of_band,
-                    });
-                }
-            }
-            _ => errors.push(err(
-                "bios".into(),
-                "the profile sets BIOS attributes, but the BMC exposes no BIOS settings".into(),
-            )),
-        }
-    }
-}
-
-/// Boot mode (UEFI or Legacy).
-fn boot_mode_part(inputs: &NodeInputs<'_>, p: &ProfileSpec, d: &mut NodeDiff) {
-    let live = inputs.live;
-    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
-    if let Some(mode) = &p.boot_mode {
-        if let Some(boot) = &live.boot {
-            let cur = boot.mode.clone();
-            d.applied
-                .insert("boot.mode".into(), Value::String(mode.clone()));
-            if cur.as_deref() != Some(mode.as_str()) {
-                let live_v = cur.map(Value::String);
-                d.items.push(Item {
-                    path: "boot.mode".into(),
-                    out_of_band: oob("boot.mode", &live_v),
-                    live: live_v,
-                    want: Some(Value::String(mode.clone())),
-                    state: ItemState::Change,
-                });
-                d.boot_mode = Some(mode.clone());
-                d.needs_reset = true;
-            }
-        }
-    }
-}
-
-/// Secure boot: enabled as asked; one enabled but not yet in effect is pending.
-fn secure_boot_part(inputs: &NodeInputs<'_>, p: &ProfileSpec, d: &mut NodeDiff) {
-    let live = inputs.live;
-    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
-    if let Some(want) = p.secure_boot {
-        if let Some(sb) = &live.secure_boot {
-            d.applied
-                .insert("boot.secure_boot".into(), Value::Bool(want));
-            let live_v = Some(Value::Bool(sb.enabled));
-            if sb.enabled != want {
-                d.items.push(Item {
-                    path: "boot.secure_boot".into(),
-                    out_of_band: oob("boot.secure_boot", &live_v),
-                    live: live_v,
-                    want: Some(Value::Bool(want)),
-                    state: ItemState::Change,
-                });
-                d.secure_boot = Some(want);
-                d.needs_reset = true;
-            } else if sb.current.is_some_and(|c| c != want) {
-                d.items.push(Item {
-                    path: "boot.secure_boot".into(),
-                    live: sb.current.map(Value::Bool),
-                    want: Some(Value::Bool(want)),
-                    state: ItemState::Pending,
-                    out_of_band: false,
-                });
-                d.needs_reset = true;
-            }
-        }
-    }
-}
-
-/// RAID: the listed volumes exist with their level; others are deleted. A creation or deletion already staged for the next reset is pending, not planned again.
-fn raid_part(
-    inputs: &NodeInputs<'_>,
-    p: &ProfileSpec,
-    d: &mut NodeDiff,
-    errors: &mut Vec<DiffError>,
-) {
-    let live = inputs.live;
-    let err = |path: String, message: String| inputs.err(path, message);
-    let staged: &[crate::hardware::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
-    // already staged for the next reset is pending, not planned again.
-    if let (Some(want), Some(vols)) = (&p.raid, &live.volumes) {
-        let mut used: BTreeSet<String> = staged.iter().flat_map(|t| t.claimed_drives()).collect();
-        let mut keep: BTreeSet<String> = BTreeSet::new();
-        for v in want {
-            d.applied
-                .insert(format!("raid.{}", v.name), Value::String(v.level.clone()));
-            if let Some(have) = vols
-                .iter()
-                .find(|x| x.name.as_deref() == Some(v.name.as_str()))
-            {
-                if have.raid.as_deref().map(str::to_ascii_uppercase) == Some(v.level.clone()) {
-                    keep.insert(have.id.clone());
-                    used.extend(have.drives.iter().cloned());
-                    // A volume is never resized in place: a different drive count is refused,
-                    // not silently read as in sync (nor deleted and recreated with its data).
-                    if let Some(n) = v.drives.filter(|n| *n as usize != have.drives.len()) {
-                        errors.push(err(
-                            format!("raid.{}", v.name),
-                            format!(
-                                "RAID volume {} exists with {} drives and the configuration asks for {n}: a volume's drive count cannot be changed in place (give the new volume another name to replace it)",
-                                v.name,
-                                have.drives.len()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        for have in vols.iter().filter(|x| !keep.contains(&x.id)) {
-            let pending = staged
-                .iter()
-                .any(|t| t.deleted_volume() == Some(have.id.as_str()));
-            if pending {
-                d.needs_reset = true;
-            } else {
-                d.raid_delete.push(have.id.clone());
-            }
-            d.items.push(Item {
-                path: format!(
-                    "raid.{}",
-                    have.name.clone().unwrap_or_else(|| have.id.clone())
-                ),
-                live: have.raid.clone().map(Value::String),
-                want: None,
-                state: if pending {
-                    ItemState::Pending
-                } else {
-                    ItemState::Change
-                },
-                out_of_band: false,
-            });
-        }
-        let mut free: Vec<&str> = live
-            .drives
-            .iter()
-            .map(|x| x.id.as_str())
-            .filter(|id| !used.contains(*id))
-            .collect();
-        for v in want {
-            let exists = vols
-                .iter()
-                .any(|x| keep.contains(&x.id) && x.name.as_deref() == Some(v.name.as_str()));
-            if exists {
-                continue;
-            }
-            let staged_here = staged.iter().any(|t| {
-                t.created_volume().is_some_and(|(name, level)| {
-                    name == v.name && level.eq_ignore_ascii_case(&v.level)
-                })
-            });
-            if staged_here {
-                d.items.push(Item {
-                    path: format!("raid.{}", v.name),
-                    live: None,
-                    want: Some(Value::String(v.level.clone())),
-                    state: ItemState::Pending,
-                    out_of_band: false,
-                });
-                d.needs_reset = true;
-                continue;
-            }
-            let count = v.drives.unwrap_or_else(|| min_drives(&v.level)) as usize;
-            if free.len() < count {
-                errors.push(err(
-                    format!("raid.{}", v.name),
-                    format!(
-                        "RAID volume {} needs {count} free drives, and {} are free",
-                        v.name,
-                        free.len()
-                    ),
-                ));
-                continue;
-            }
-            let drives: Vec<String> = free.drain(..count).map(str::to_string).collect();
-            d.raid_create.push(VolumeSpec {
-                name: v.name.clone(),
-                raid: v.level.clone(),
-                drives,
-                capacity_bytes: None,
-            });
-            d.items.push(Item {
-                path: format!("raid.{}", v.name),
-                live: None,
-                want: Some(Value::String(v.level.clone())),
-                state: ItemState::Change,
-                out_of_band: false,
-            });
-        }
-        if !d.raid_create.is_empty() || !d.raid_delete.is_empty() {
-            d.needs_reset = true;
-        }
-    }
-}
-
-/// Firmware: each named component at its version.
-fn firmware_part(
-    inputs: &NodeInputs<'_>,
-    p: &ProfileSpec,
-    d: &mut NodeDiff,
-    errors: &mut Vec<DiffError>,
-) {
-    let live = inputs.live;
-    let err = |path: String, message: String| inputs.err(path, message);
-    let oob = |path: &str, v: &Option<Value>| inputs.oob(path, v);
-    let staged: &[crate::hardware::StagedTask] = live.staged.as_deref().unwrap_or(&[]);
-    if !p.firmware.is_empty() {
-        match &live.firmware {
-            Some(inv) => {
-                for f in &p.firmware {
-                    let path = format!("firmware.{}", f.component);
-                    d.applied
-                        .insert(path.clone(), Value::String(f.version.clone()));
-                    let Some(have) = inv.iter().find(|x| x.id == f.component) else {
-                        errors.push(err(
-                            path,
-                            format!(
-                                "no firmware component {:?} (the BMC has {})",
-                                f.component,
-                                inv.iter()
-                                    .map(|x| x.id.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ));
-                        continue;
-                    };
-                    if have.version.as_deref() == Some(f.version.as_str()) {
-                        continue;
-                    }
-                    let live_v = have.version.clone().map(Value::String);
-                    // An update to this image already staged for the next reset is pending.
-                    let pending = staged
-                        .iter()
-                        .any(|t| t.firmware_image() == Some(f.image_url.as_str()));
-                    d.items.push(Item {
-                        out_of_band: !pending && oob(&path, &live_v),
-                        path,
-                        live: live_v,
-                        want: Some(Value::String(f.version.clone())),
-                        state: if pending {
-                            ItemState::Pending
-                        } else {
-                            ItemState::Change
-                        },
-                    });
-                    if !pending {
-                        d.firmware.push((f.image_url.clone(), f.component.clone()));
-                    }
-                    d.needs_reset = true;
-                }
-            }
-            None => errors.push(err(
-                "firmware".into(),
-                "the profile sets firmware, but the BMC has no firmware inventory".into(),
-            )),
-        }
-    }
 }
 
 fn describe(p: Option<&Port>) -> String {
