@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::bmc::{
     ApplyTime, Bmc, BmcError, BootMode, BootPersistence, BootTarget, Limits, PowerAction,
-    PowerState, Session,
+    PowerState, Purpose,
 };
 use crate::drivers::Drivers;
 use crate::inventory::{Inventory, InventoryError, StepStatus};
@@ -480,7 +480,7 @@ async fn run_node(
 ) -> Vec<(String, Result<bool, String>)> {
     let mut out = Vec::new();
     let progress = opts.progress.clone();
-    let bmc = match opts.drivers.bmc(endpoint(&n, opts.limits), Session::Change) {
+    let bmc = match opts.drivers.bmc(endpoint(&n, opts.limits), Purpose::Change) {
         Ok(b) => b,
         Err(e) => {
             for s in steps {

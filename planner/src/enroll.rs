@@ -458,7 +458,7 @@ pub async fn verify(reg: &mut NodeRegistration, limits: Limits) -> Verification 
     let refused = |part, message| Verification::VerifyFailed { part, message };
     let mut ep = reg.endpoint();
     ep.limits = limits;
-    let bmc = match crate::bmc::open(ep, crate::bmc::Session::Change) {
+    let bmc = match crate::bmc::open(ep, crate::bmc::Purpose::Change) {
         Ok(b) => b,
         Err(e) => return refused(e.part(), e.to_string()),
     };
@@ -709,7 +709,7 @@ async fn probe(url: String, login: &DiscoveryLogin, timeout: Duration) -> Probe 
         detail: Some(detail),
         systems: vec![],
     };
-    let bmc = match crate::bmc::open(ep, crate::bmc::Session::Change) {
+    let bmc = match crate::bmc::open(ep, crate::bmc::Purpose::Change) {
         Ok(b) => b,
         Err(e) => return fail("error", e.to_string()),
     };
@@ -794,7 +794,7 @@ pub async fn manage(
     }
     let (mut ep, system) = inventory.node_endpoint(name).await?;
     ep.limits = limits;
-    let outcome = match crate::bmc::open(ep, crate::bmc::Session::Change) {
+    let outcome = match crate::bmc::open(ep, crate::bmc::Purpose::Change) {
         Ok(bmc) => {
             let r = bmc.systems().await;
             bmc.logout().await;
@@ -823,7 +823,7 @@ pub async fn inspect(
     inventory.transition(name, Event::Inspect, None).await?;
     let (mut ep, system) = inventory.node_endpoint(name).await?;
     ep.limits = limits;
-    let result = match crate::bmc::open(ep, crate::bmc::Session::Change) {
+    let result = match crate::bmc::open(ep, crate::bmc::Purpose::Change) {
         Ok(bmc) => {
             let r = bmc.inspect(&system).await;
             bmc.logout().await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::bmc::{BiosRegistry, BiosState, Bmc, BmcError, Endpoint, Limits, Session};
+use crate::bmc::{BiosRegistry, BiosState, Bmc, BmcError, Endpoint, Limits, Purpose};
 use crate::drivers::Drivers;
 use crate::model::{Desired, NodeSpec, SwitchSpec};
 use crate::switch::SwitchEndpoint;
@@ -130,7 +130,7 @@ async fn observe_node_with(
     registries: &RegistryCache,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<NodeLive, BmcError> {
-    let bmc = drivers.bmc(endpoint(n, limits), Session::Observe)?;
+    let bmc = drivers.bmc(endpoint(n, limits), Purpose::Observe)?;
     let live = read_node(bmc.as_ref(), n, registries).await;
     drop(permit);
     bmc.logout().await;

@@ -8,7 +8,7 @@ use lab::faults::FaultConfig;
 use lab::{Lab, LabConfig};
 use planner::bmc::{
     ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, Endpoint, Limits, PowerAction,
-    PowerState, Session, TlsTrust, VolumeSpec,
+    PowerState, Purpose, TlsTrust, VolumeSpec,
 };
 use serde_json::{json, Map, Value};
 
@@ -41,7 +41,7 @@ fn bmc(lab: &Lab, i: usize) -> (Box<dyn Bmc>, String) {
         poll: Duration::from_millis(50),
         ..Limits::default()
     };
-    let b = planner::bmc::open(ep, Session::Change).unwrap();
+    let b = planner::bmc::open(ep, Purpose::Change).unwrap();
     (b, n.system_id.clone())
 }
 
@@ -464,5 +464,5 @@ async fn inspection_reports_lldp_sensors_firmware_and_architecture() {
 fn open_bmc(
     ep: planner::bmc::Endpoint,
 ) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
-    planner::bmc::open(ep, planner::bmc::Session::Change)
+    planner::bmc::open(ep, planner::bmc::Purpose::Change)
 }

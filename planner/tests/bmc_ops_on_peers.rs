@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use planner::bmc::{
-    Bmc, BmcError, BootPersistence, BootTarget, Endpoint, PowerAction, PowerState, Session,
+    Bmc, BmcError, BootPersistence, BootTarget, Endpoint, PowerAction, PowerState, Purpose,
     TlsTrust,
 };
 use serde_json::{json, Map, Value};
@@ -20,7 +20,7 @@ fn driver(peer: &common::Peer) -> Box<dyn Bmc> {
         TlsTrust::CaBundle(peer.ca.clone()),
     );
     ep.limits.poll = Duration::from_millis(250);
-    planner::bmc::open(ep, Session::Change).unwrap()
+    planner::bmc::open(ep, Purpose::Change).unwrap()
 }
 
 #[tokio::test]
@@ -249,5 +249,5 @@ async fn badfish_sessions_bios_registry_staging_media_and_firmware() {
 fn open_bmc(
     ep: planner::bmc::Endpoint,
 ) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
-    planner::bmc::open(ep, planner::bmc::Session::Change)
+    planner::bmc::open(ep, planner::bmc::Purpose::Change)
 }

@@ -478,5 +478,5 @@ async fn fuzz_redfish_walker_against_a_mutating_bmc() {
 fn open_bmc(
     ep: planner::bmc::Endpoint,
 ) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
-    planner::bmc::open(ep, planner::bmc::Session::Change)
+    planner::bmc::open(ep, planner::bmc::Purpose::Change)
 }

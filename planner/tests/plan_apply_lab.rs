@@ -1033,5 +1033,5 @@ async fn a_rejected_command_and_a_dropped_session_fail_the_batch_clearly_and_the
 fn open_bmc(
     ep: planner::bmc::Endpoint,
 ) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
-    planner::bmc::open(ep, planner::bmc::Session::Change)
+    planner::bmc::open(ep, planner::bmc::Purpose::Change)
 }

@@ -524,8 +524,22 @@ fn host_plan_text() {
 fn host_plan_json_and_saved_lines() {
     let (p, _) = fixture();
     let (work, moves) = host_fixture();
+    // Host work alone is a change: a plan with no node or switch step still says so.
+    let mut quiet = p.clone();
+    quiet.plan.steps.clear();
+    assert_eq!(
+        planner::report::plan_json(&quiet, &[], &[])["changes"],
+        json!(false)
+    );
+    assert_eq!(
+        planner::report::plan_json(&quiet, &moves, &work)["changes"],
+        json!(true)
+    );
+    assert_eq!(
+        planner::report::plan_json(&quiet, &moves, &[])["changes"],
+        json!(true)
+    );
     let doc = planner::report::plan_json(&p, &moves, &work);
-    assert_eq!(doc["changes"], json!(true));
     insta::assert_snapshot!(serde_json::to_string_pretty(&json!({
         "failovers": doc["failovers"],
         "hosts": doc["hosts"],

@@ -198,5 +198,5 @@ async fn storage_and_firmware_come_in_one_expanded_request_each_and_match_the_li
 fn open_bmc(
     ep: planner::bmc::Endpoint,
 ) -> Result<Box<dyn planner::bmc::Bmc>, planner::bmc::BmcError> {
-    planner::bmc::open(ep, planner::bmc::Session::Change)
+    planner::bmc::open(ep, planner::bmc::Purpose::Change)
 }

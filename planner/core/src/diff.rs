@@ -367,7 +367,6 @@ impl NodeInputs<'_> {
     /// RAID: the listed volumes exist with their level; others are deleted. A creation or deletion already staged for the next reset is pending, not planned again.
     fn raid(&self, p: &ProfileSpec, d: &mut NodeDiff, errors: &mut Vec<DiffError>) {
         let staged: &[crate::hardware::StagedTask] = self.live.staged.as_deref().unwrap_or(&[]);
-        // already staged for the next reset is pending, not planned again.
         if let (Some(want), Some(vols)) = (&p.raid, &self.live.volumes) {
             let mut used: BTreeSet<String> =
                 staged.iter().flat_map(|t| t.claimed_drives()).collect();

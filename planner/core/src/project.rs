@@ -108,7 +108,7 @@ impl Actor {
         user: Option<String>,
         role: Option<String>,
         project: Option<String>,
-    ) -> Result<Actor, String> {
+    ) -> Result<Actor, crate::rules::Invalid> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let user = user
             .or_else(|| env(USER_ENV))
@@ -131,9 +131,9 @@ impl Actor {
             })
             .unwrap_or_default();
         if role == Role::Member && projects.is_empty() {
-            return Err(format!(
+            return Err(crate::rules::Invalid(format!(
                 "a member acts in a project: set --project or {PROJECT_ENV}"
-            ));
+            )));
         }
         Ok(Actor {
             user,
@@ -236,7 +236,7 @@ mod tests {
             Some(String::new()),
         )
         .unwrap_err();
-        assert!(e.contains("--project"), "{e}");
+        assert!(e.0.contains("--project"), "{e}");
         let a = Actor::configured(
             Some("bob".into()),
             Some("member".into()),

@@ -1,5 +1,6 @@
-//! Baseboard management controllers: the [`Bmc`] trait the rest of the planner uses, the plain data it
-//! speaks in, and its Redfish implementation ([`redfish`]).
+//! Baseboard management controllers: the [`Bmc`] trait the rest of the planner uses, [`open`], the
+//! one place a BMC driver is made, and its Redfish implementation ([`redfish`]). The plain data it
+//! speaks in lives in the core (`planner_core::hardware`, re-exported here).
 //!
 //! The observer, the executor and the provider only see this trait. Everything HTTP (sessions, ETags,
 //! retries, task monitors, vendor quirks) stays inside `redfish`.
@@ -30,6 +31,10 @@ pub enum BmcError {
     CaBundleEmpty { bmc: String, path: PathBuf },
     #[error("{bmc}: {detail}")]
     BadEndpoint { bmc: String, detail: String },
+    /// The endpoint's trust settings cannot be used (a fingerprint that is not one, a TLS setup
+    /// that fails): nothing was sent.
+    #[error("{bmc}: {detail}")]
+    BadTrust { bmc: String, detail: String },
     #[error("{bmc}: could not set up the HTTP client")]
     Client {
         bmc: String,
@@ -148,7 +153,9 @@ impl BmcError {
     pub fn part(&self) -> EndpointPart {
         match self {
             BmcError::Unauthorized { .. } => EndpointPart::Credentials,
-            BmcError::CaBundle { .. } | BmcError::CaBundleEmpty { .. } => EndpointPart::Trust,
+            BmcError::CaBundle { .. }
+            | BmcError::CaBundleEmpty { .. }
+            | BmcError::BadTrust { .. } => EndpointPart::Trust,
             BmcError::Transport {
                 untrusted: true, ..
             } => EndpointPart::Trust,
@@ -168,7 +175,7 @@ impl BmcError {
 
 /// How a BMC client will be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Session {
+pub enum Purpose {
     /// Changing the BMC: every read is fresh, transitions are polled.
     Change,
     /// One read-only pass (plan, drift): each system document is read once and shared by the
@@ -181,7 +188,7 @@ pub enum Session {
 /// `https://` (or `http://`) is the one implemented; `ipmi://` is refused as not supported yet,
 /// naming the BMC. Everything else reaches a driver through this function (or through the
 /// engine's `Drivers` seam, whose wired implementation calls it).
-pub fn open(ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError> {
+pub fn open(ep: Endpoint, purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError> {
     let scheme = ep
         .url
         .split_once("://")
@@ -194,9 +201,9 @@ pub fn open(ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError> {
                 .into(),
         });
     }
-    Ok(match session {
-        Session::Change => Box::new(redfish::RedfishBmc::new(ep)?),
-        Session::Observe => Box::new(redfish::RedfishBmc::snapshot(ep)?),
+    Ok(match purpose {
+        Purpose::Change => Box::new(redfish::RedfishBmc::new(ep)?),
+        Purpose::Observe => Box::new(redfish::RedfishBmc::snapshot(ep)?),
     })
 }
 

@@ -114,7 +114,7 @@ pub fn http_client(ep: &Endpoint) -> Result<reqwest::Client, BmcError> {
             }
         }
         TlsTrust::Fingerprint(fp) => {
-            let pin = parse_fingerprint(fp).ok_or_else(|| BmcError::BadEndpoint {
+            let pin = parse_fingerprint(fp).ok_or_else(|| BmcError::BadTrust {
                 bmc: bmc.clone(),
                 detail: format!(
                     "{fp:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)"
@@ -123,7 +123,7 @@ pub fn http_client(ep: &Endpoint) -> Result<reqwest::Client, BmcError> {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider.clone())
                 .with_safe_default_protocol_versions()
-                .map_err(|e| BmcError::BadEndpoint {
+                .map_err(|e| BmcError::BadTrust {
                     bmc: bmc.clone(),
                     detail: format!("TLS setup: {e}"),
                 })?

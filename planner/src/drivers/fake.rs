@@ -3,8 +3,10 @@
 //! values at a reset as a BMC does; a [`FakeSwitch`] that keeps VLANs and ports and applies
 //! changes with the same pure rules the planner judges them by. Each counts what was done to it.
 //!
-//! What a fake does not model (RAID, virtual media, firmware updates, tasks) is refused with
-//! [`BmcError::NotSupported`], never pretended.
+//! What a fake does not model is either empty where a real BMC may have none (volumes, virtual
+//! media slots, queued tasks: a server without them) or refused with [`BmcError::NotSupported`]
+//! where it would be a change (creating or deleting volumes, inserting media, firmware updates,
+//! erasing drives, waiting for tasks), never pretended.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,7 +19,7 @@ use super::Drivers;
 use crate::bmc::{
     ApplyTime, AttrType, BiosAttribute, BiosRegistry, BiosState, Bmc, BmcError, BootMode,
     BootPersistence, BootSettings, BootTarget, Endpoint, FirmwareInfo, Inventory, MediaInfo,
-    PowerAction, PowerState, SecureBoot, Session, StagedTask, StorageInfo, TaskOutcome, TaskRef,
+    PowerAction, PowerState, Purpose, SecureBoot, StagedTask, StorageInfo, TaskOutcome, TaskRef,
     VolumeInfo, VolumeSpec,
 };
 use crate::switch::{self, BatchReport, Change, Switch, SwitchEndpoint, SwitchError, SwitchState};
@@ -493,7 +495,7 @@ impl FakeFleet {
 }
 
 impl Drivers for FakeFleet {
-    fn bmc(&self, ep: Endpoint, _session: Session) -> Result<Box<dyn Bmc>, BmcError> {
+    fn bmc(&self, ep: Endpoint, _purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError> {
         match self.bmcs.get(&ep.url) {
             Some(b) => Ok(Box::new(b.clone())),
             None => Err(BmcError::Timeout {

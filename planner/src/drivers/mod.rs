@@ -10,13 +10,13 @@ pub mod fake;
 
 use std::sync::Arc;
 
-use crate::bmc::{self, Bmc, BmcError, Endpoint, Session};
+use crate::bmc::{self, Bmc, BmcError, Endpoint, Purpose};
 use crate::switch::{self, Switch, SwitchEndpoint, SwitchError};
 
 /// Turns endpoints into drivers. The engine holds one as `Arc<dyn Drivers>` in its options.
 pub trait Drivers: Send + Sync {
-    /// A client for the BMC at `ep`, for `session`.
-    fn bmc(&self, ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError>;
+    /// A client for the BMC at `ep`, for `purpose`.
+    fn bmc(&self, ep: Endpoint, purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError>;
 
     /// A client for the switch at `ep`, speaking `driver` (one of [`switch::DRIVERS`]).
     fn switch(&self, driver: &str, ep: SwitchEndpoint) -> Result<Box<dyn Switch>, SwitchError>;
@@ -27,8 +27,8 @@ pub trait Drivers: Send + Sync {
 pub struct Wired;
 
 impl Drivers for Wired {
-    fn bmc(&self, ep: Endpoint, session: Session) -> Result<Box<dyn Bmc>, BmcError> {
-        bmc::open(ep, session)
+    fn bmc(&self, ep: Endpoint, purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError> {
+        bmc::open(ep, purpose)
     }
 
     fn switch(&self, driver: &str, ep: SwitchEndpoint) -> Result<Box<dyn Switch>, SwitchError> {

@@ -181,7 +181,8 @@ impl<'a> Session<'a> {
         Ok(p)
     }
 
-    /// [`Session::prepare`] from an observation already made (the provider's fleet snapshot).
+    /// [`Session::prepare`] from an observation already made (a caller that observed once and
+    /// plans several desired states from it).
     pub async fn prepare_observed(
         &self,
         loaded: Loaded,
@@ -302,6 +303,11 @@ impl<'a> Session<'a> {
             return Ok(ApplyReport::default());
         }
         let run = Run::New(Self::new_run_id("tf"));
+        // One source of drivers for the whole run: the session's observed, so it applies.
+        let opts = ApplyOptions {
+            drivers: self.observe.drivers.clone(),
+            ..opts
+        };
         let done = self
             .execute(&prepared.desired, &prepared.plan, &run, opts)
             .await?;

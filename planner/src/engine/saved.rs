@@ -33,28 +33,39 @@ impl SavedPlan {
         )
     }
 
-    /// Refuses the saved plan (`path`) when the configuration, the live state or the hosts' needs
-    /// are no longer what it was made from: `now` is a fresh pass over the same configuration.
-    pub fn check(
+    /// Refuses the saved plan (`path`) when the configuration or the live state is no longer
+    /// what it was made from: `now` is a fresh pass over the same configuration.
+    pub fn check_plan(
         &self,
         now: &crate::plan::Prepared,
+        path: &Path,
+    ) -> Result<(), super::EngineError> {
+        if self.desired != now.desired.fingerprint() {
+            return Err(stale(
+                path,
+                "was made for another configuration: run bmplan plan again",
+            ));
+        }
+        if self.plan.observed_fingerprint != now.plan.observed_fingerprint {
+            return Err(stale(
+                path,
+                "is stale: the live state has changed since it was made; run bmplan plan again",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses the saved plan (`path`) when its hosts now need other changes than it showed.
+    pub fn check_hosts(
+        &self,
         hosts: &[crate::deploy::HostWork],
         path: &Path,
     ) -> Result<(), super::EngineError> {
-        let stale = |why: &str| {
-            Err(super::EngineError::Stale(format!(
-                "the saved plan {} {why}; run bmplan plan again",
-                path.display()
-            )))
-        };
-        if self.desired != now.desired.fingerprint() {
-            return stale("was made for another configuration");
-        }
-        if self.plan.observed_fingerprint != now.plan.observed_fingerprint {
-            return stale("is stale: the live state has changed since it was made");
-        }
         if self.hosts != crate::deploy::work::change_lines(hosts) {
-            return stale("is stale: its hosts now need other changes");
+            return Err(stale(
+                path,
+                "is stale: its hosts now need other changes; run bmplan plan again",
+            ));
         }
         Ok(())
     }
@@ -96,4 +107,8 @@ pub enum SavedPlanError {
     },
     #[error("{}: plan format {found} is not {}", .path.display(), SavedPlan::FORMAT)]
     Format { path: PathBuf, found: u32 },
+}
+
+fn stale(path: &Path, why: &str) -> super::EngineError {
+    super::EngineError::Stale(format!("the saved plan {} {why}", path.display()))
 }

@@ -1070,7 +1070,7 @@ impl Lifecycle<'_> {
 /// A node's BMC and system id, from the inventory.
 async fn bmc_of(inv: &Inventory, node: &str) -> Result<(Box<dyn Bmc>, String), String> {
     let (ep, system) = inv.node_endpoint(node).await.map_err(|e| e.to_string())?;
-    let bmc = crate::bmc::open(ep, crate::bmc::Session::Change).map_err(|e| e.to_string())?;
+    let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change).map_err(|e| e.to_string())?;
     Ok((bmc, system))
 }
 

@@ -1,6 +1,7 @@
-//! Host work in an engine session (methods of [`Session`]): what the configuration's `baremetal_host` blocks need against
-//! the inventory's hosts, which hosts move because their node failed ([`pass`]), and doing it after
-//! the node waves ([`perform`]), through one deployment endpoint started only when there is work.
+//! Host work in an engine session (methods of [`Session`]): what the configuration's
+//! `baremetal_host` blocks need against the inventory's hosts ([`Session::host_work`]), which hosts
+//! move because their node failed ([`Session::failovers`]), and doing it after the node waves
+//! ([`Session::perform_hosts`]), through one deployment endpoint started only when there is work.
 //! Each deployment, rebuild, move and power change is a journaled host lifecycle operation
 //! (`crate::host::Lifecycle`): its node transitions and its audit rows are the inventory's.
 
@@ -42,11 +43,6 @@ pub struct HostResults {
 }
 
 impl HostResults {
-    /// The failover that failed, if one did (nothing after it was tried).
-    pub fn failed_move(&self) -> Option<&HostOutcome> {
-        self.moved.iter().find(|(_, r)| r.is_err())
-    }
-
     /// The hosts whose change failed.
     pub fn failed(&self) -> Vec<&str> {
         self.changed
@@ -58,8 +54,8 @@ impl HostResults {
 }
 
 impl Session<'_> {
-    /// The failovers and the host work of `desired`: reads only (the inventory, and the power of
-    /// hosts whose block sets it); nothing is changed.
+    /// The failovers and the host work of `desired`, as `bmplan plan` shows them. Nothing is
+    /// deployed or moved; the failover check records since when a node's BMC has not answered.
     pub async fn host_pass(&self, desired: &Desired) -> Result<HostPass, HostError> {
         Ok(HostPass {
             moves: self.failovers().await?,
@@ -67,8 +63,10 @@ impl Session<'_> {
         })
     }
 
-    /// Hosts with a failover policy whose node is Critical or unreachable past its threshold.
-    async fn failovers(&self) -> Result<Vec<HostMove>, HostError> {
+    /// Hosts with a failover policy whose node is Critical or unreachable past its threshold, and
+    /// where each goes. Reads each such node's BMC, and records since when one does not answer
+    /// (the threshold counts from there).
+    pub async fn failovers(&self) -> Result<Vec<HostMove>, HostError> {
         let inv = self.inv;
         let with_policy: Vec<HostRecord> = inv
             .hosts(None)
@@ -93,8 +91,9 @@ impl Session<'_> {
         Ok(out)
     }
 
-    /// Compares the configuration's `baremetal_host` blocks with the inventory's hosts.
-    async fn host_work(&self, desired: &Desired) -> Result<Vec<HostWork>, HostError> {
+    /// Compares the configuration's `baremetal_host` blocks with the inventory's hosts (reads only:
+    /// the inventory, and the power of active hosts whose block sets it).
+    pub async fn host_work(&self, desired: &Desired) -> Result<Vec<HostWork>, HostError> {
         let inv = self.inv;
         if desired.hosts.is_empty() {
             return Ok(Vec::new());

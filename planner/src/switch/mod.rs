@@ -1,6 +1,8 @@
-//! Top-of-rack switches: the [`Switch`] trait the planner and provider use, the plain data it speaks in
-//! (VLANs, ports, changes), and the pure function that drops changes the switch already satisfies, so
-//! that applying the same desired state twice sends nothing the second time.
+//! Top-of-rack switches: the [`Switch`] trait the planner and provider use, and [`open`], the one
+//! place a switch driver is made. The plain data it speaks in (VLANs, ports, changes) and the pure
+//! function that drops changes the switch already satisfies live in the core
+//! (`planner_core::ports`, re-exported here), so that applying the same desired state twice sends
+//! nothing the second time.
 //!
 //! Drivers, one per protocol family: [`ios`] (Cisco IOS-style CLI over SSH), [`netconf`] (Junos
 //! NETCONF) and [`eapi`] (Arista JSON-RPC).

@@ -1,4 +1,5 @@
-//! Image checksums: a deployment's image is read and hashed before any node is touched.
+//! Image checksums (parsed here; `planner::host::image` reads and hashes an image before any node is
+//! touched) and the masking of credentials in image URLs.
 
 use sha2::{Digest, Sha256, Sha512};
 

@@ -60,7 +60,7 @@ impl Wait {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Deployment {
-    /// The image URL as it may be shown: credentials in it masked ([`image::shown`]).
+    /// The image URL as it may be shown: credentials in it masked ([`crate::text::shown`]).
     pub image_url: String,
     /// The image URL itself, sealed with the credentials key, when it carries credentials
     /// (`image_url` then holds it masked): credentials are never at rest in clear.

@@ -44,8 +44,7 @@ impl InventoryArgs {
             self.user.clone(),
             self.role.clone(),
             self.as_project.clone(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         let key = CredentialsKey::from_env()?;
         let url = planner::inventory::resolve_url(self.inventory.as_deref());
         Ok(Inventory::open(&url, actor, key).await?)

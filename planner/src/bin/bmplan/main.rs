@@ -388,7 +388,7 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.timeout),
         ..Limits::default()
     };
-    let bmc = planner::bmc::open(ep, planner::bmc::Session::Change)?;
+    let bmc = planner::bmc::open(ep, planner::bmc::Purpose::Change)?;
     let system = match args.system {
         Some(s) => s,
         None => {

@@ -237,8 +237,6 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
 
 /// A plan that could not see every device is shown, then fails: a pipeline must not read a partial
 /// view as "no changes".
-/// The configuration as plan, apply and drift see it: loaded from `dir`, with the hosts' layer
-/// (profile, networks) over the nodes they run on, as the provider sees them.
 fn unreachable_is_an_error(p: &Prepared) -> anyhow::Result<()> {
     if p.diff.unreachable.is_empty() {
         return Ok(());
@@ -376,25 +374,32 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
                 open.run_id, open.actor
             );
             // The hosts come after the node waves, as in a new run (no failovers on a resume).
-            let mut hosts = session.host_pass(&desired).await?;
-            hosts.moves.clear();
+            let hosts = HostPass {
+                moves: Vec::new(),
+                work: session.host_work(&desired).await?,
+            };
             print!("{}", report::host_work_text(&hosts.work));
             (Run::Resume(open.run_id), plan, hosts)
         }
         _ => {
             // The configuration loaded above, with --max-parallel applied, is what gets planned.
             let p = session.prepare(loaded, desired.clone()).await?;
-            let hosts = session.host_pass(&p.desired).await?;
             if let Some(s) = &saved {
-                s.check(&p, &hosts.work, &a.target)?;
+                s.check_plan(&p, &a.target)?;
             }
             let plan = saved
                 .as_ref()
                 .map(|s| s.plan.clone())
                 .unwrap_or(p.plan.clone());
             print!("{}", report::plan_text(&p, style()));
-            print!("{}", report::moves_text(&hosts.moves));
-            print!("{}", report::host_work_text(&hosts.work));
+            let moves = session.failovers().await?;
+            print!("{}", report::moves_text(&moves));
+            let work = session.host_work(&p.desired).await?;
+            if let Some(s) = &saved {
+                s.check_hosts(&work, &a.target)?;
+            }
+            print!("{}", report::host_work_text(&work));
+            let hosts = HostPass { moves, work };
             unreachable = p.diff.unreachable.keys().cloned().collect();
             if plan.is_empty() {
                 if hosts.any_to_do() {
