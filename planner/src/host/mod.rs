@@ -135,6 +135,19 @@ tokio::task_local! {
     static HOLDER: String;
 }
 
+impl<'a> Lifecycle<'a> {
+    /// A lifecycle with the command line's pace: 10 nodes at once, power polled every 500 ms.
+    pub fn new(inv: &'a Inventory, media: &'a MediaServer, progress: ProgressFn) -> Lifecycle<'a> {
+        Lifecycle {
+            inv,
+            media,
+            max_parallel: 10,
+            poll: Duration::from_millis(500),
+            progress,
+        }
+    }
+}
+
 impl Lifecycle<'_> {
     fn say(&self, node: &str, msg: &str) {
         tracing::info!(node, "{msg}");

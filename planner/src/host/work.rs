@@ -195,13 +195,7 @@ impl Session<'_> {
         let media = MediaServer::start("127.0.0.1:0", None)
             .await
             .map_err(|e| HostError::Invalid(crate::bmc::redfish::client::error_chain(&e)))?;
-        let life = Lifecycle {
-            inv: self.inv,
-            media: &media,
-            max_parallel: 10,
-            poll: Duration::from_millis(500),
-            progress,
-        };
+        let life = Lifecycle::new(self.inv, &media, progress);
         for m in &pass.moves {
             let Some(to) = &m.to else { continue };
             let who = format!("{}/{}", m.host.project, m.host.name);

@@ -382,18 +382,17 @@ impl LifeArgs {
     }
 }
 
+/// Host lifecycle progress as the command line shows it: one line on stderr per node event.
+pub fn stderr_progress() -> planner::host::ProgressFn {
+    std::sync::Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}"))
+}
+
 /// The host lifecycle as the command line runs it: progress lines on stderr.
 pub fn life<'a>(
     inv: &'a Inventory,
     media: &'a planner::host::MediaServer,
 ) -> planner::host::Lifecycle<'a> {
-    planner::host::Lifecycle {
-        inv,
-        media,
-        max_parallel: 10,
-        poll: Duration::from_millis(500),
-        progress: std::sync::Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}")),
-    }
+    planner::host::Lifecycle::new(inv, media, stderr_progress())
 }
 
 #[derive(Args)]

@@ -469,10 +469,13 @@ async fn host_work(
     max_parallel: usize,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let progress: planner::host::ProgressFn =
-        Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}"));
     let results = session
-        .perform_hosts(hosts, max_parallel, timeout, progress)
+        .perform_hosts(
+            hosts,
+            max_parallel,
+            timeout,
+            crate::fleet::stderr_progress(),
+        )
         .await?;
     let failed: Vec<String> = results.failed().into_iter().map(str::to_string).collect();
     for (who, r) in results.moved {
