@@ -100,6 +100,10 @@ fn cases() -> Vec<Case> {
         case("computed attribute set", &with_url("  power = \"On\""), 8, "power is computed and cannot be set"),
         case("required attribute missing", &node(""), 1, "bmc_url is required"),
         // Values out of range or contradicting each other.
+        // Arithmetic that has no value: an error at its place, never a panic or a wrapped number.
+        case("remainder by zero", &net("  name    = \"extra\"\n  vlan_id = 7 % 0"), 3, "7 % 0: remainder of a division by zero"),
+        case("division by zero in a template", &net("  name    = \"x${1 / 0}\"\n  vlan_id = 200"), 2, "1 / 0: division by zero"),
+        case("count overflowing", "resource \"baremetal_network\" \"x\" {\n  count   = 18446744073709551615 + 1\n  name    = \"x\"\n  vlan_id = 200\n}\n", 2, "the result is too large"),
         case("vlan zero", &net("  name    = \"extra\"\n  vlan_id = 0"), 3, "vlan_id 0 is out of range"),
         case("vlan 4095", &net("  name    = \"extra\"\n  vlan_id = 4095"), 3, "vlan_id 4095 is out of range"),
         case("mtu too small", &net("  name    = \"extra\"\n  vlan_id = 200\n  mtu     = 100"), 4, "mtu 100 is out of range"),

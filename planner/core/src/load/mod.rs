@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::schema::{self, AttrSpec, BlockSpec, Kind};
 
+mod arith;
 mod strict;
 mod text;
 pub use text::{MAX_DEPTH, MAX_FILE};
@@ -227,6 +228,7 @@ fn obj(m: Map<String, Value>) -> hcl::Value {
 /// The built-in functions: the common ones of Terraform, by the same names.
 fn functions(ctx: &mut Context) {
     use ParamType as P;
+    arith::declare(ctx);
     fn s(args: &FuncArgs, i: usize) -> String {
         args[i].as_str().map(str::to_string).unwrap_or_default()
     }
@@ -548,14 +550,14 @@ fn tfvars_file(
     into: &mut BTreeMap<String, (hcl::Value, Option<Location>)>,
 ) -> Result<(), LoadError> {
     let file = parse_file(path, read_text(path)?)?;
-    let ctx = Context::new();
+    let mut ctx = Context::new();
+    arith::declare(&mut ctx);
     for s in file.body.iter() {
         if let Structure::Attribute(a) = s {
             let loc = a.span().map(|r| location(&file, r.start));
-            let expr: hcl::Expression = a.value.clone().into();
-            let v = expr.evaluate(&ctx).map_err(|e| LoadError {
+            let v = evaluate(&a.value, &ctx).map_err(|m| LoadError {
                 location: loc.clone(),
-                message: format!("{}: {}", a.key.as_str(), e.kind()),
+                message: format!("{}: {m}", a.key.as_str()),
             })?;
             into.insert(a.key.as_str().to_string(), (v, loc));
         }
@@ -575,6 +577,13 @@ fn err_at(file: &File, span: Option<std::ops::Range<usize>>, message: String) ->
         location: span.map(|r| location(file, r.start)),
         message,
     }
+}
+
+/// The value of an expression of the configuration, its arithmetic checked (see `arith`), or
+/// the message of why it has none.
+fn evaluate(value: &hcl::edit::expr::Expression, ctx: &Context) -> Result<hcl::Value, String> {
+    let expr = arith::checked(value.clone().into())?;
+    expr.evaluate(ctx).map_err(|e| arith::message(e.kind()))
 }
 
 /// Evaluates a block body into a JSON object, recording attribute locations under `prefix`.
@@ -599,13 +608,8 @@ fn eval_body(
                 if let Some(r) = a.span() {
                     locations.insert(path.clone(), location(file, r.start));
                 }
-                let expr: hcl::Expression = a.value.clone().into();
-                let v = expr.evaluate(ctx).map_err(|e| {
-                    err_at(
-                        file,
-                        a.value.span().or(a.span()),
-                        format!("{key}: {}", e.kind()),
-                    )
+                let v = evaluate(&a.value, ctx).map_err(|m| {
+                    err_at(file, a.value.span().or(a.span()), format!("{key}: {m}"))
                 })?;
                 out.insert(key.to_string(), hcl_to_json(&v));
             }
@@ -652,10 +656,8 @@ fn eval_body(
                         .ok_or_else(|| {
                             err_at(file, b.span(), format!("dynamic {label:?} needs for_each"))
                         })?;
-                    let fe: hcl::Expression = for_each.value.clone().into();
-                    let items = fe.evaluate(ctx).map_err(|e| {
-                        err_at(file, for_each.span(), format!("for_each: {}", e.kind()))
-                    })?;
+                    let items = evaluate(&for_each.value, ctx)
+                        .map_err(|m| err_at(file, for_each.span(), format!("for_each: {m}")))?;
                     let content = b
                         .body
                         .iter()
@@ -727,10 +729,8 @@ fn check_timeouts(file: &File, b: &Block, ctx: &Context) -> Result<(), LoadError
                 ),
             ));
         }
-        let expr: hcl::Expression = a.value.clone().into();
-        let v = expr
-            .evaluate(ctx)
-            .map_err(|e| err_at(file, a.span(), format!("timeouts.{key}: {}", e.kind())))?;
+        let v = evaluate(&a.value, ctx)
+            .map_err(|m| err_at(file, a.span(), format!("timeouts.{key}: {m}")))?;
         let text = v.as_str().unwrap_or_default();
         if let Err(m) = schema::parse_duration(text) {
             return Err(err_at(
@@ -980,25 +980,21 @@ fn variable_decls(
                 e.to_string()
             });
             let default = match attribute(b, "default") {
-                Some(a) => {
-                    let e: hcl::Expression = a.value.clone().into();
-                    match e.evaluate(base) {
-                        Ok(v) => Some(v),
-                        Err(e) => {
-                            errors.push(err_at(
-                                f,
-                                a.span(),
-                                format!("variable {name}: default: {}", e.kind()),
-                            ));
-                            None
-                        }
+                Some(a) => match evaluate(&a.value, base) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        errors.push(err_at(
+                            f,
+                            a.span(),
+                            format!("variable {name}: default: {e}"),
+                        ));
+                        None
                     }
-                }
+                },
                 None => None,
             };
             if let Some(a) = attribute(b, "sensitive") {
-                let e: hcl::Expression = a.value.clone().into();
-                if matches!(e.evaluate(base), Ok(hcl::Value::Bool(true))) {
+                if matches!(evaluate(&a.value, base), Ok(hcl::Value::Bool(true))) {
                     loaded.sensitive_vars.insert(name.clone());
                 }
             }
@@ -1063,6 +1059,7 @@ fn given_values(
             Some(t) if t != "string" && !t.is_empty() => hcl::parse(&format!("x = {v}"))
                 .ok()
                 .and_then(|b| b.attributes().next().map(|a| a.expr().clone()))
+                .and_then(|e| arith::checked(e).ok())
                 .and_then(|e| e.evaluate(base).ok())
                 .unwrap_or_else(|| v.clone().into()),
             _ => v.clone().into(),
@@ -1183,8 +1180,7 @@ fn evaluate_locals(files: &[File], ctx: &mut Context) -> Result<(), LoadErrors> 
         let mut still = Vec::new();
         let mut last_errors = Vec::new();
         for (f, a) in pending_locals {
-            let e: hcl::Expression = a.value.clone().into();
-            match e.evaluate(ctx) {
+            match evaluate(&a.value, ctx) {
                 Ok(v) => {
                     locals.insert(a.key.as_str().to_string(), v);
                     progress = true;
@@ -1193,7 +1189,7 @@ fn evaluate_locals(files: &[File], ctx: &mut Context) -> Result<(), LoadErrors> 
                     last_errors.push(err_at(
                         f,
                         a.value.span().or(a.span()),
-                        format!("local.{}: {}", a.key.as_str(), err.kind()),
+                        format!("local.{}: {err}", a.key.as_str()),
                     ));
                     still.push((f, a));
                 }
@@ -1507,10 +1503,8 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
             })
         };
     if let Some(fe) = attribute(b, "for_each") {
-        let e: hcl::Expression = fe.value.clone().into();
-        let items = e
-            .evaluate(ctx)
-            .map_err(|e| err_at(f, fe.span(), format!("for_each: {}", e.kind())))?;
+        let items =
+            evaluate(&fe.value, ctx).map_err(|m| err_at(f, fe.span(), format!("for_each: {m}")))?;
         let mut instances = Vec::new();
         let mut by_key = hcl::Map::new();
         let items = collection(&items).map_err(|m| err_at(f, fe.span(), m))?;
@@ -1541,10 +1535,8 @@ fn eval_resource(p: &Pending, ctx: &Context) -> Result<(Vec<Instance>, hcl::Valu
         return Ok((instances, hcl::Value::Object(by_key)));
     }
     if let Some(c) = attribute(b, "count") {
-        let e: hcl::Expression = c.value.clone().into();
-        let n = e
-            .evaluate(ctx)
-            .map_err(|e| err_at(f, c.span(), format!("count: {}", e.kind())))?
+        let n = evaluate(&c.value, ctx)
+            .map_err(|m| err_at(f, c.span(), format!("count: {m}")))?
             .as_u64()
             .ok_or_else(|| err_at(f, c.span(), "count must be a whole number".into()))?;
         if n > MAX_INSTANCES {
