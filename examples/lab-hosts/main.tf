@@ -57,13 +57,15 @@ provider "baremetal" {
 }
 
 resource "baremetal_switch" "tor" {
-  for_each        = local.switches
-  name            = each.key
-  driver          = each.value.driver
-  address         = each.value.address
-  username        = each.value.username
-  password        = each.value.password
-  enable_password = each.value.enable_password
+  for_each = local.switches
+  name     = each.key
+  driver   = each.value.driver
+  address  = each.value.address
+  username = each.value.username
+  # Write-only (Terraform 1.11+): sealed in the inventory, never in Terraform's plan or state.
+  password_wo         = each.value.password
+  enable_password_wo  = each.value.enable_password
+  password_wo_version = 1
 }
 
 resource "baremetal_network" "prod" {
@@ -106,14 +108,15 @@ resource "baremetal_profile" "web" {
 }
 
 resource "baremetal_node" "lab" {
-  for_each  = local.nodes
-  name      = each.key
-  bmc_url   = each.value.bmc_url
-  system_id = each.value.system_id
-  username  = each.value.username
-  password  = each.value.password
-  rack      = each.value.rack
-  profile   = baremetal_profile.pool.name
+  for_each            = local.nodes
+  name                = each.key
+  bmc_url             = each.value.bmc_url
+  system_id           = each.value.system_id
+  username            = each.value.username
+  password_wo         = each.value.password
+  password_wo_version = 1
+  rack                = each.value.rack
+  profile             = baremetal_profile.pool.name
 
   port {
     switch   = baremetal_switch.tor[each.value.switch].name

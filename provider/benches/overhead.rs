@@ -65,10 +65,18 @@ fn main() {
     let inventory = format!("sqlite://{}", tmp.path().join("inventory.db").display());
     let mut starts = Vec::new();
     let mut rss = Vec::new();
+    // As Terraform starts it: protocol 6 offered and a client certificate to pin (Terraform's is
+    // P-521; the start does not verify it, so any certificate serves here).
+    let client_cert = rcgen::generate_simple_self_signed(vec!["terraform".into()])
+        .expect("a client certificate")
+        .cert
+        .pem();
     for _ in 0..runs {
         let started = Instant::now();
         let mut child = Command::new(&provider)
             .env(MAGIC_COOKIE.0, MAGIC_COOKIE.1)
+            .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+            .env("PLUGIN_CLIENT_CERT", &client_cert)
             .env("BAREMETAL_INVENTORY", &inventory)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,14 +1,13 @@
 //! Data sources: `baremetal_nodes` (names, filtered), `baremetal_node` (one node by name, serial or
 //! MAC) and `baremetal_drift` (the `bmplan drift` report of a configuration directory).
 
+use crate::plugin::{self, Diagnostics, Schema};
+use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::inventory::NodeFilter;
 use planner::load::LoadOptions;
 use planner::schema::{ResourceSpec, DATA_DRIFT, DATA_NODE, DATA_NODES};
 use serde_json::{json, Value};
-use tf_provider::schema::Schema;
-use tf_provider::value::{ValueAny, ValueEmpty};
-use tf_provider::{DataSource, Diagnostics};
 
 use crate::engine::{Engine, EngineCell, Problem};
 use crate::resource::{report, s, Json};
@@ -27,24 +26,21 @@ pub struct SpecDataSource<L: Lookup> {
 }
 
 #[async_trait]
-impl<L: Lookup> DataSource for SpecDataSource<L> {
-    type State<'a> = ValueAny;
-    type ProviderMetaState<'a> = ValueEmpty;
-
-    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
+impl<L: Lookup> plugin::DataSource for SpecDataSource<L> {
+    fn schema(&self) -> Schema {
         let spec = self.lookup.spec();
-        Some(Schema {
+        Schema {
             version: 1,
             block: value::block(spec.attrs, spec.blocks, spec.description),
-        })
+        }
     }
 
-    async fn read<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        config: ValueAny,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<ValueAny> {
+    async fn validate(&self, _config: ValueAny) -> Diagnostics {
+        Diagnostics::default()
+    }
+
+    async fn read(&self, config: ValueAny) -> (Option<ValueAny>, Diagnostics) {
+        let mut diags = Diagnostics::default();
         let spec = self.lookup.spec();
         let config = match config {
             ValueAny::Map(m) => m,
@@ -53,8 +49,8 @@ impl<L: Lookup> DataSource for SpecDataSource<L> {
         let engine = match self.engine.get() {
             Ok(e) => e,
             Err(p) => {
-                report(diags, spec, [p]);
-                return None;
+                report(&mut diags, spec, [p]);
+                return (None, diags);
             }
         };
         let cj = value::obj_to_json(&config);
@@ -65,11 +61,11 @@ impl<L: Lookup> DataSource for SpecDataSource<L> {
                     out.entry(k.clone()).or_insert_with(|| v.clone());
                 }
                 let o = value::from_json(&out, spec.attrs, spec.blocks);
-                Some(ValueAny::Map(o))
+                (Some(ValueAny::Map(o)), diags)
             }
             Err(p) => {
-                report(diags, spec, [p]);
-                None
+                report(&mut diags, spec, [p]);
+                (None, diags)
             }
         }
     }

@@ -5,22 +5,30 @@
 mod data;
 mod engine;
 mod logging;
-mod nodelay;
+mod plugin;
 mod provider;
 mod resource;
 mod resources;
 mod value;
 
-fn main() -> anyhow::Result<()> {
-    // Terraform passes RUST_BACKTRACE through; without this, tf-provider appends a backtrace to every
-    // diagnostic the user reads.
-    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+fn main() -> std::process::ExitCode {
     logging::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    runtime.block_on(tf_provider::serve(
-        "baremetal",
-        provider::BaremetalProvider::default(),
-    ))
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("terraform-provider-baremetal: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let provider = std::sync::Arc::new(provider::BaremetalProvider::default());
+    match runtime.block_on(plugin::serve::serve(provider)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("terraform-provider-baremetal: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,71 +1,86 @@
 //! The provider: its configuration schema (from `planner::schema::PROVIDER`) and validation. Resources
 //! and data sources are registered here as they are built.
 
-use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use std::collections::HashMap;
 
 use planner::schema::{self, ProviderSettings};
-use serde::{Deserialize, Serialize};
-use tf_provider::schema::{Block, Description, Schema};
-use tf_provider::value::{Value, ValueBool, ValueEmpty, ValueNumber, ValueString};
-use tf_provider::{AttributePath, Diagnostics, DynamicDataSource, DynamicResource, Provider};
 
 use crate::data::{self, SpecDataSource};
 use crate::engine::{with_env, Engine, EngineCell};
+use crate::plugin::schema::{Block, Schema};
+use crate::plugin::{self, AttributePath, Diagnostics};
 use crate::resource::SpecResource;
 use crate::resources::{flavor, host, network, node, profile, switch};
-use crate::value::attribute;
+use crate::value::{attribute, ValueAny};
 
-/// The `provider "baremetal"` block as Terraform sends it.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ProviderConfig<'a> {
-    #[serde(borrow)]
-    pub inventory: ValueString<'a>,
-    #[serde(borrow)]
-    pub project: ValueString<'a>,
-    #[serde(borrow)]
-    pub role: ValueString<'a>,
-    #[serde(borrow)]
-    pub credentials_key: ValueString<'a>,
-    #[serde(borrow)]
-    pub credentials_key_file: ValueString<'a>,
-    #[serde(borrow)]
-    pub ca_cert: ValueString<'a>,
-    pub insecure: ValueBool,
-    pub max_parallel: ValueNumber,
-    #[serde(borrow)]
-    pub default_timeout: ValueString<'a>,
-    #[serde(borrow)]
-    pub media_listen: ValueString<'a>,
-    #[serde(borrow)]
-    pub media_url: ValueString<'a>,
-}
-
-fn known<T: Clone>(v: &Value<T>) -> Option<T> {
-    v.as_ref_option().cloned()
-}
-
-fn text(v: &ValueString<'_>) -> Option<String> {
-    v.as_ref_option().map(|c: &Cow<'_, str>| c.to_string())
-}
-
-impl ProviderConfig<'_> {
-    fn settings(&self) -> ProviderSettings {
-        ProviderSettings {
-            inventory: text(&self.inventory),
-            project: text(&self.project),
-            role: text(&self.role),
-            credentials_key: text(&self.credentials_key),
-            credentials_key_file: text(&self.credentials_key_file),
-            ca_cert: text(&self.ca_cert),
-            insecure: known(&self.insecure),
-            max_parallel: known(&self.max_parallel),
-            default_timeout: text(&self.default_timeout),
-            media_listen: text(&self.media_listen),
-            media_url: text(&self.media_url),
+/// The `provider "baremetal"` block as Terraform sends it: unknown and null values are unset; a
+/// value of the wrong type is an error at its attribute, never read as unset.
+fn settings(config: &ValueAny, diags: &mut Diagnostics) -> ProviderSettings {
+    let empty = BTreeMap::new();
+    let m = match config {
+        ValueAny::Map(m) => m,
+        _ => &empty,
+    };
+    let mut text = |k: &str| match m.get(k) {
+        Some(ValueAny::String(s)) => Some(s.clone()),
+        Some(ValueAny::Null | ValueAny::Unknown) | None => None,
+        Some(other) => {
+            diags.error(
+                "Invalid provider configuration",
+                format!("{k} must be a string, not {other:?}"),
+                AttributePath::new(k),
+            );
+            None
         }
+    };
+    let (inventory, project, role) = (text("inventory"), text("project"), text("role"));
+    let (credentials_key, credentials_key_file, ca_cert) = (
+        text("credentials_key"),
+        text("credentials_key_file"),
+        text("ca_cert"),
+    );
+    let (default_timeout, media_listen, media_url) = (
+        text("default_timeout"),
+        text("media_listen"),
+        text("media_url"),
+    );
+    let insecure = match m.get("insecure") {
+        Some(ValueAny::Bool(b)) => Some(*b),
+        _ => None,
+    };
+    let max_parallel = match m.get("max_parallel") {
+        Some(ValueAny::Number(n)) => Some(*n),
+        Some(ValueAny::Float(f)) => {
+            diags.error(
+                "Invalid provider configuration",
+                format!("max_parallel must be a whole number from 1, not {f}"),
+                AttributePath::new("max_parallel"),
+            );
+            None
+        }
+        _ => None,
+    };
+    ProviderSettings {
+        inventory,
+        project,
+        role,
+        credentials_key,
+        credentials_key_file,
+        ca_cert,
+        insecure,
+        max_parallel,
+        default_timeout,
+        media_listen,
+        media_url,
+    }
+}
+
+fn problems(diags: &mut Diagnostics, s: &ProviderSettings) {
+    for p in schema::validate_provider(s) {
+        diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
     }
 }
 
@@ -76,48 +91,34 @@ pub struct BaremetalProvider {
 }
 
 #[async_trait]
-impl Provider for BaremetalProvider {
-    type Config<'a> = ProviderConfig<'a>;
-    type MetaState<'a> = ValueEmpty;
-
-    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
-        // Terraform's first call: its connection is open by now.
-        crate::nodelay::on_own_sockets();
-        Some(Schema {
+impl plugin::Provider for BaremetalProvider {
+    fn schema(&self) -> Schema {
+        Schema {
             version: 1,
             block: Block {
-                description: Description::markdown(
+                description:
                     "Bare-metal servers through their BMCs (Redfish) and top-of-rack switches. \
-                     Every attribute falls back to a `BAREMETAL_*` environment variable, so pipelines need no secrets in HCL.",
-                ),
-                attributes: schema::PROVIDER
-                    .iter()
-                    .map(|s| (s.name.to_string(), attribute(s)))
-                    .collect(),
-                ..Block::default()
+                     Every attribute falls back to a `BAREMETAL_*` environment variable, so pipelines need no secrets in HCL."
+                        .to_string(),
+                attributes: schema::PROVIDER.iter().map(attribute).collect(),
+                blocks: Vec::new(),
             },
-        })
+        }
     }
 
-    async fn validate<'a>(&self, diags: &mut Diagnostics, config: Self::Config<'a>) -> Option<()> {
-        for p in schema::validate_provider(&config.settings()) {
-            diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
-        }
-        Some(())
+    async fn validate(&self, config: ValueAny) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let s = settings(&config, &mut diags);
+        problems(&mut diags, &s);
+        diags
     }
 
-    async fn configure<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        terraform_version: String,
-        config: Self::Config<'a>,
-    ) -> Option<()> {
-        for p in schema::validate_provider(&config.settings()) {
-            diags.error(p.summary, p.detail, AttributePath::new(p.attribute));
-        }
-        crate::nodelay::on_own_sockets();
+    async fn configure(&self, terraform_version: String, config: ValueAny) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let s = settings(&config, &mut diags);
+        problems(&mut diags, &s);
         tracing::info!(terraform = %terraform_version, "configuring");
-        match Engine::open(with_env(config.settings())).await {
+        match Engine::open(with_env(s)).await {
             Ok(e) => self.engine.set(e),
             Err(p) => {
                 let path = p
@@ -127,70 +128,63 @@ impl Provider for BaremetalProvider {
                 diags.error(p.summary, p.detail, path);
             }
         }
-        Some(())
+        diags
     }
 
-    fn get_resources(
-        &self,
-        _diags: &mut Diagnostics,
-    ) -> Option<HashMap<String, Box<dyn DynamicResource>>> {
-        // tf-provider prefixes each name with the provider's ("baremetal_").
+    fn resources(&self) -> BTreeMap<String, Arc<dyn plugin::Resource>> {
         let e = &self.engine;
-        let mut out: HashMap<String, Box<dyn DynamicResource>> = HashMap::new();
+        let mut out: BTreeMap<String, Arc<dyn plugin::Resource>> = BTreeMap::new();
         out.insert(
-            "switch".into(),
-            Box::new(SpecResource::new(switch::SwitchResource, e.clone())),
+            "baremetal_switch".into(),
+            Arc::new(SpecResource::new(switch::SwitchResource, e.clone())),
         );
         out.insert(
-            "network".into(),
-            Box::new(SpecResource::new(network::NetworkResource, e.clone())),
+            "baremetal_network".into(),
+            Arc::new(SpecResource::new(network::NetworkResource, e.clone())),
         );
         out.insert(
-            "profile".into(),
-            Box::new(SpecResource::new(profile::ProfileResource, e.clone())),
+            "baremetal_profile".into(),
+            Arc::new(SpecResource::new(profile::ProfileResource, e.clone())),
         );
         out.insert(
-            "node".into(),
-            Box::new(SpecResource::new(node::NodeResource, e.clone())),
+            "baremetal_node".into(),
+            Arc::new(SpecResource::new(node::NodeResource, e.clone())),
         );
         out.insert(
-            "flavor".into(),
-            Box::new(SpecResource::new(flavor::FlavorResource, e.clone())),
+            "baremetal_flavor".into(),
+            Arc::new(SpecResource::new(flavor::FlavorResource, e.clone())),
         );
         out.insert(
-            "host".into(),
-            Box::new(SpecResource::new(host::HostResource, e.clone())),
+            "baremetal_host".into(),
+            Arc::new(SpecResource::new(host::HostResource, e.clone())),
         );
-        Some(out)
+        out
     }
 
-    fn get_data_sources(
-        &self,
-        _diags: &mut Diagnostics,
-    ) -> Option<HashMap<String, Box<dyn DynamicDataSource>>> {
+    fn data_sources(&self) -> BTreeMap<String, Arc<dyn plugin::DataSource>> {
         let e = &self.engine;
-        let mut out: HashMap<String, Box<dyn DynamicDataSource>> = HashMap::new();
+        let mut out: BTreeMap<String, Arc<dyn plugin::DataSource>> = BTreeMap::new();
         out.insert(
-            "nodes".into(),
-            Box::new(SpecDataSource {
+            "baremetal_nodes".into(),
+            Arc::new(SpecDataSource {
                 lookup: data::Nodes,
                 engine: e.clone(),
             }),
         );
         out.insert(
-            "node".into(),
-            Box::new(SpecDataSource {
+            "baremetal_node".into(),
+            Arc::new(SpecDataSource {
                 lookup: data::Node,
                 engine: e.clone(),
             }),
         );
         out.insert(
-            "drift".into(),
-            Box::new(SpecDataSource {
+            "baremetal_drift".into(),
+            Arc::new(SpecDataSource {
                 lookup: data::Drift,
                 engine: e.clone(),
             }),
         );
-        Some(out)
+        out
     }
 }

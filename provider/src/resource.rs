@@ -2,12 +2,11 @@
 //! diagnostics) is handled here once; each resource kind only says what create, read, update and
 //! delete mean for it, on plain JSON objects in the loader's shape.
 
+use crate::plugin::{self, AttributePath, Client, Diagnostics, Planned, Schema};
+use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::schema::{Presence, ResourceSpec};
 use serde_json::{Map, Value};
-use tf_provider::schema::Schema;
-use tf_provider::value::{ValueAny, ValueEmpty};
-use tf_provider::{AttributePath, Diagnostics, Resource};
 
 use crate::engine::{EngineCell, Problem};
 use crate::value::{self, Obj};
@@ -91,7 +90,7 @@ impl<H: Handler> SpecResource<H> {
             other => {
                 diags.root_error(
                     "Unexpected value",
-                    format!("expected an object, got {}", other.json()),
+                    format!("expected an object, got {other:?}"),
                 );
                 None
             }
@@ -159,74 +158,13 @@ pub fn report(
     }
 }
 
-#[async_trait]
-impl<H: Handler> Resource for SpecResource<H> {
-    type State<'a> = ValueAny;
-    type PrivateState<'a> = ValueEmpty;
-    type ProviderMetaState<'a> = ValueEmpty;
-
-    fn schema(&self, _diags: &mut Diagnostics) -> Option<Schema> {
-        let spec = self.handler.spec();
-        Some(Schema {
-            version: 1,
-            block: value::block(spec.attrs, spec.blocks, spec.description),
-        })
-    }
-
-    async fn validate<'a>(&self, diags: &mut Diagnostics, config: ValueAny) -> Option<()> {
-        let config = self.decode(diags, config)?;
-        let json = value::obj_to_json(&config);
-        // The rules bmplan's loader applies, then the resource's own.
-        let mut problems = crate::engine::attr_problems(
-            "Invalid configuration",
-            planner::rules::resource(self.handler.spec().name, &json),
-        );
-        problems.extend(self.handler.validate(&json));
-        self.report(diags, problems);
-        Some(())
-    }
-
-    async fn read<'a>(
+impl<H: Handler> SpecResource<H> {
+    async fn plan_create(
         &self,
         diags: &mut Diagnostics,
-        state: ValueAny,
-        private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<(ValueAny, ValueEmpty)> {
-        let prior = self.decode(diags, state.clone())?;
-        let engine = self.engine(diags)?;
-        let spec = self.handler.spec();
-        match self
-            .handler
-            .read(&engine, &value::obj_to_json(&prior))
-            .await
-        {
-            Ok(Some(live)) => {
-                let mut live = self.shape(&live);
-                value::settle(&mut live, &prior, spec.attrs, spec.blocks);
-                Some((ValueAny::Map(live), private_state))
-            }
-            Ok(None) => {
-                tracing::info!(resource = spec.name, "object is gone: dropped from state");
-                None
-            }
-            Err(p) => {
-                self.report(diags, [p]);
-                // The object is still there as far as we know: keep it.
-                Some((state, private_state))
-            }
-        }
-    }
-
-    async fn plan_create<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        proposed_state: ValueAny,
-        config_state: ValueAny,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<(ValueAny, ValueEmpty)> {
-        let mut planned = self.decode(diags, proposed_state)?;
-        let config = self.decode(diags, config_state)?;
+        mut planned: Obj,
+        config: Obj,
+    ) -> Option<Obj> {
         let spec = self.handler.spec();
         for a in spec.attrs {
             let unset = config
@@ -253,21 +191,16 @@ impl<H: Handler> Resource for SpecResource<H> {
                 return None;
             }
         }
-        Some((ValueAny::Map(planned), ValueEmpty::default()))
+        Some(planned)
     }
 
-    async fn plan_update<'a>(
+    async fn plan_update(
         &self,
         diags: &mut Diagnostics,
-        prior_state: ValueAny,
-        proposed_state: ValueAny,
-        config_state: ValueAny,
-        prior_private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<(ValueAny, ValueEmpty, Vec<AttributePath>)> {
-        let config = self.decode(diags, config_state)?;
-        let prior = self.decode(diags, prior_state)?;
-        let mut planned = self.decode(diags, proposed_state)?;
+        prior: Obj,
+        mut planned: Obj,
+        config: Obj,
+    ) -> Option<(Obj, Vec<AttributePath>)> {
         // The id is the prior's.
         if let Some(id) = prior.get("id") {
             planned.insert("id".into(), id.clone());
@@ -292,106 +225,357 @@ impl<H: Handler> Resource for SpecResource<H> {
             .filter(|a| prior.get(**a) != planned.get(**a))
             .map(|a| AttributePath::new(a.to_string()))
             .collect();
-        Some((ValueAny::Map(planned), prior_private_state, replace))
+        Some((planned, replace))
+    }
+}
+
+#[async_trait]
+impl<H: Handler> plugin::Resource for SpecResource<H> {
+    fn schema(&self) -> Schema {
+        let spec = self.handler.spec();
+        Schema {
+            version: 1,
+            block: value::block(spec.attrs, spec.blocks, spec.description),
+        }
     }
 
-    async fn plan_destroy<'a>(
-        &self,
-        _diags: &mut Diagnostics,
-        _prior_state: ValueAny,
-        prior_private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<ValueEmpty> {
-        Some(prior_private_state)
+    async fn validate(&self, config: ValueAny, client: Client) -> Diagnostics {
+        let mut diags = Diagnostics::default();
+        let Some(config) = self.decode(&mut diags, config) else {
+            return diags;
+        };
+        let spec = self.handler.spec();
+        if !client.write_only {
+            for a in spec.attrs.iter().filter(|a| a.write_only) {
+                if config.get(a.name).is_some_and(|v| !v.is_null()) {
+                    diags.error(
+                        "Write-only attribute needs Terraform 1.11 or later",
+                        format!(
+                            "{} is write-only: this Terraform cannot keep it out of its state. Upgrade Terraform, or set {} instead (kept in the state).",
+                            a.name,
+                            a.name.trim_end_matches(planner::schema::WRITE_ONLY)
+                        ),
+                        AttributePath::new(a.name),
+                    );
+                }
+            }
+        }
+        for a in spec.attrs.iter().filter(|a| a.deprecated) {
+            if config.get(a.name).is_some_and(|v| !v.is_null()) {
+                diags.warning(
+                    "Deprecated argument",
+                    format!(
+                        "{0} is kept in Terraform's state and plans. Use {0}{1} (write-only, Terraform 1.11 and later), which never is.",
+                        a.name,
+                        planner::schema::WRITE_ONLY
+                    ),
+                    AttributePath::new(a.name),
+                );
+            }
+        }
+        let json = value::obj_to_json(&config);
+        let unknown = |k: &str| matches!(config.get(k), Some(ValueAny::Unknown));
+        // The rules bmplan's loader applies, then the resource's own.
+        let mut problems = crate::engine::attr_problems(
+            "Invalid configuration",
+            planner::rules::resource_with_unknown(spec.name, &json, &unknown),
+        );
+        problems.extend(self.handler.validate(&json));
+        self.report(&mut diags, problems);
+        diags
     }
 
-    async fn create<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        planned_state: ValueAny,
-        _config_state: ValueAny,
-        planned_private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<(ValueAny, ValueEmpty)> {
-        let planned = self.decode(diags, planned_state)?;
-        let engine = self.engine(diags)?;
-        let r = self
-            .handler
-            .create(&engine, &value::obj_to_json(&planned))
-            .await;
-        engine.invalidate().await;
-        let state = self.settle_applied(diags, &planned, r)?;
-        Some((ValueAny::Map(state), planned_private_state))
-    }
-
-    async fn update<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        prior_state: ValueAny,
-        planned_state: ValueAny,
-        _config_state: ValueAny,
-        planned_private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<(ValueAny, ValueEmpty)> {
-        let prior = self.decode(diags, prior_state)?;
-        let planned = self.decode(diags, planned_state)?;
-        let engine = self.engine(diags)?;
-        let r = self
-            .handler
-            .update(
-                &engine,
-                &value::obj_to_json(&prior),
-                &value::obj_to_json(&planned),
-            )
-            .await;
-        engine.invalidate().await;
-        let state = self.settle_applied(diags, &planned, r)?;
-        Some((ValueAny::Map(state), planned_private_state))
-    }
-
-    async fn destroy<'a>(
-        &self,
-        diags: &mut Diagnostics,
-        prior_state: ValueAny,
-        _planned_private_state: ValueEmpty,
-        _provider_meta_state: ValueEmpty,
-    ) -> Option<()> {
-        let prior = self.decode(diags, prior_state)?;
-        let engine = self.engine(diags)?;
-        let r = self
-            .handler
-            .delete(&engine, &value::obj_to_json(&prior))
-            .await;
-        engine.invalidate().await;
-        match r {
-            Ok(()) => Some(()),
-            Err(p) => {
-                self.report(diags, [p]);
-                None
+    fn upgrade(&self, _version: i64, state: &Value) -> Result<ValueAny, Diagnostics> {
+        match state {
+            Value::Object(m) => Ok(ValueAny::Map(self.shape(m))),
+            other => {
+                let mut d = Diagnostics::default();
+                d.root_error(
+                    "Cannot read the stored state",
+                    format!("expected an object, got {other}"),
+                );
+                Err(d)
             }
         }
     }
 
-    async fn import<'a>(
+    async fn read(&self, state: ValueAny) -> (Option<ValueAny>, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        let Some(prior) = self.decode(&mut diags, state.clone()) else {
+            return (Some(state), diags);
+        };
+        let Some(engine) = self.engine(&mut diags) else {
+            return (Some(state), diags);
+        };
+        let spec = self.handler.spec();
+        match self
+            .handler
+            .read(&engine, &value::obj_to_json(&prior))
+            .await
+        {
+            Ok(Some(live)) => {
+                let mut live = self.shape(&live);
+                value::settle(&mut live, &prior, spec.attrs, spec.blocks);
+                // A password in state is only ever what the configuration gave: never read back.
+                // Nor is the version of a write-only secret, which only the configuration has.
+                for a in spec.attrs.iter().filter(|a| never_read(a)) {
+                    live.insert(
+                        a.name.to_string(),
+                        prior.get(a.name).cloned().unwrap_or_default(),
+                    );
+                }
+                (Some(ValueAny::Map(live)), diags)
+            }
+            Ok(None) => {
+                tracing::info!(resource = spec.name, "object is gone: dropped from state");
+                (None, diags)
+            }
+            Err(p) => {
+                self.report(&mut diags, [p]);
+                // The object is still there as far as we know: keep it.
+                (Some(state), diags)
+            }
+        }
+    }
+
+    async fn plan(
         &self,
-        diags: &mut Diagnostics,
-        id: String,
-    ) -> Option<(ValueAny, ValueEmpty)> {
-        let engine = self.engine(diags)?;
+        prior: Option<ValueAny>,
+        proposed: Option<ValueAny>,
+        config: ValueAny,
+        _client: Client,
+    ) -> Planned {
+        let mut diags = Diagnostics::default();
+        let Some(proposed) = proposed else {
+            // Destroy: nothing to add.
+            return Planned {
+                state: None,
+                replace: Vec::new(),
+                diags,
+            };
+        };
+        let (Some(planned), Some(config)) = (
+            self.decode(&mut diags, proposed.clone()),
+            self.decode(&mut diags, config),
+        ) else {
+            return Planned {
+                state: Some(proposed),
+                replace: Vec::new(),
+                diags,
+            };
+        };
+        let (state, replace) = match prior {
+            None => (
+                self.plan_create(&mut diags, planned, config).await,
+                Vec::new(),
+            ),
+            Some(prior) => match self.decode(&mut diags, prior) {
+                Some(prior) => match self.plan_update(&mut diags, prior, planned, config).await {
+                    Some((p, r)) => (Some(p), r),
+                    None => (None, Vec::new()),
+                },
+                None => (None, Vec::new()),
+            },
+        };
+        Planned {
+            state: Some(state.map(ValueAny::Map).unwrap_or(proposed)),
+            replace,
+            diags,
+        }
+    }
+
+    async fn apply(
+        &self,
+        prior: Option<ValueAny>,
+        planned: Option<ValueAny>,
+        config: ValueAny,
+    ) -> (Option<ValueAny>, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        // Write-only values are in the configuration only: the handler gets them with the plan.
+        let given = |planned: &Obj| {
+            let mut j = value::obj_to_json(planned);
+            if let ValueAny::Map(c) = &config {
+                for a in self.handler.spec().attrs.iter().filter(|a| a.write_only) {
+                    if let Some(v) = c.get(a.name).filter(|v| !v.is_null()) {
+                        j.insert(a.name.to_string(), value::to_json(v));
+                    }
+                }
+            }
+            j
+        };
+        let Some(engine) = self.engine(&mut diags) else {
+            return (prior, diags);
+        };
+        match (prior, planned) {
+            (None, None) => (None, diags),
+            (Some(prior_v), None) => {
+                let Some(prior) = self.decode(&mut diags, prior_v.clone()) else {
+                    return (Some(prior_v), diags);
+                };
+                let r = self
+                    .handler
+                    .delete(&engine, &value::obj_to_json(&prior))
+                    .await;
+                engine.invalidate().await;
+                match r {
+                    Ok(()) => (None, diags),
+                    Err(p) => {
+                        self.report(&mut diags, [p]);
+                        // Not deleted: the object stays in state.
+                        (Some(prior_v), diags)
+                    }
+                }
+            }
+            (None, Some(planned_v)) => {
+                let Some(planned) = self.decode(&mut diags, planned_v) else {
+                    return (None, diags);
+                };
+                let r = self.handler.create(&engine, &given(&planned)).await;
+                engine.invalidate().await;
+                let state = self.settle_applied(&mut diags, &planned, r);
+                (state.map(ValueAny::Map), diags)
+            }
+            (Some(prior_v), Some(planned_v)) => {
+                let (Some(prior), Some(planned)) = (
+                    self.decode(&mut diags, prior_v.clone()),
+                    self.decode(&mut diags, planned_v),
+                ) else {
+                    return (Some(prior_v), diags);
+                };
+                let r = self
+                    .handler
+                    .update(&engine, &value::obj_to_json(&prior), &given(&planned))
+                    .await;
+                engine.invalidate().await;
+                match self.settle_applied(&mut diags, &planned, r) {
+                    Some(state) => (Some(ValueAny::Map(state)), diags),
+                    // Not updated: what was true before is what is known.
+                    None => (Some(prior_v), diags),
+                }
+            }
+        }
+    }
+
+    async fn import(&self, id: String) -> (Option<ValueAny>, Diagnostics) {
+        let mut diags = Diagnostics::default();
+        let Some(engine) = self.engine(&mut diags) else {
+            return (None, diags);
+        };
         match self.handler.import(&engine, &id).await {
             Ok(j) => {
                 let spec = self.handler.spec();
                 let mut state = self.shape(&j);
                 value::nullify_empty(&mut state, spec.attrs, spec.blocks);
-                Some((ValueAny::Map(state), ValueEmpty::default()))
+                // Passwords are not read back: the configuration gives them.
+                for a in spec.attrs.iter().filter(|a| never_read(a)) {
+                    state.insert(a.name.to_string(), ValueAny::Null);
+                }
+                (Some(ValueAny::Map(state)), diags)
             }
             Err(p) => {
-                self.report(diags, [p]);
-                None
+                self.report(&mut diags, [p]);
+                (None, diags)
             }
         }
     }
 }
 
+/// Attributes only the configuration gives, never read back from the inventory: the passwords kept
+/// in state for Terraform before 1.11 (`password`, `enable_password`) and the versions of
+/// write-only secrets. (A host's `user_data` is read back, as its documentation says: it decides
+/// whether an imported host would be redeployed.)
+fn never_read(a: &planner::schema::AttrSpec) -> bool {
+    a.deprecated
+        || a.name
+            .ends_with(&format!("{}_version", planner::schema::WRITE_ONLY))
+}
+
 /// A string attribute of a JSON object (the loader's reading of it).
 pub use planner::load::text_of as s;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Resource as _;
+    use crate::resources::node::NodeResource;
+
+    fn node(extra: &[(&str, ValueAny)]) -> ValueAny {
+        let mut m = Obj::new();
+        for (k, v) in [
+            ("name", "r1u01"),
+            ("bmc_url", "https://127.0.0.1:40001"),
+            ("username", "root"),
+        ] {
+            m.insert(k.into(), ValueAny::String(v.into()));
+        }
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.clone());
+        }
+        ValueAny::Map(m)
+    }
+
+    fn errors(d: &Diagnostics) -> Vec<(String, String)> {
+        d.0.iter()
+            .filter(|d| d.error)
+            .map(|d| (format!("{:?}", d.path), d.detail.clone()))
+            .collect()
+    }
+
+    const NEW: Client = Client { write_only: true };
+    const OLD: Client = Client { write_only: false };
+
+    #[tokio::test]
+    async fn a_write_only_password_is_accepted_by_terraform_1_11_and_refused_before() {
+        let r = SpecResource::new(NodeResource, EngineCell::default());
+        let pw = ("password_wo", ValueAny::String("s3cret".into()));
+        assert_eq!(
+            errors(&r.validate(node(std::slice::from_ref(&pw)), NEW).await),
+            vec![]
+        );
+        let e = errors(&r.validate(node(&[pw]), OLD).await);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].0.contains("password_wo") && e[0].1.contains("Upgrade Terraform"),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_form_of_the_password_is_required_and_an_unknown_one_counts() {
+        let r = SpecResource::new(NodeResource, EngineCell::default());
+        let both = r
+            .validate(
+                node(&[
+                    ("password_wo", ValueAny::String("a".into())),
+                    ("password", ValueAny::String("a".into())),
+                ]),
+                NEW,
+            )
+            .await;
+        assert!(
+            errors(&both).iter().any(|(_, m)| m.contains("not both")),
+            "{both:?}"
+        );
+        let neither = r.validate(node(&[]), NEW).await;
+        assert!(
+            errors(&neither)
+                .iter()
+                .any(|(_, m)| m.contains("password_wo is required")),
+            "{neither:?}"
+        );
+        // `password_wo = var.x` while Terraform validates with variables unknown.
+        let unknown = r
+            .validate(node(&[("password_wo", ValueAny::Unknown)]), NEW)
+            .await;
+        assert_eq!(errors(&unknown), vec![]);
+        // The legacy form: accepted with a deprecation warning.
+        let legacy = r
+            .validate(node(&[("password", ValueAny::String("a".into()))]), OLD)
+            .await;
+        assert_eq!(errors(&legacy), vec![]);
+        assert!(legacy
+            .0
+            .iter()
+            .any(|d| !d.error && d.summary == "Deprecated argument"));
+    }
+}

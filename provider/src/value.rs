@@ -3,15 +3,13 @@
 //! as lists of objects), and dotted attribute paths (`port.0.networks`, `bios.ProcTurboMode`) turned
 //! into Terraform attribute paths for diagnostics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use crate::plugin::schema::{self as ps, Attribute, Block, NestedBlock, Type};
+use crate::plugin::AttributePath;
+pub use crate::plugin::Value as ValueAny;
 use planner::schema::{AttrSpec, BlockSpec, Kind, Presence};
 use serde_json::{Map, Value};
-use tf_provider::schema::{
-    Attribute, AttributeConstraint, AttributeType, Block, Description, NestedBlock,
-};
-use tf_provider::value::ValueAny;
-use tf_provider::AttributePath;
 
 /// A Terraform object value.
 pub type Obj = BTreeMap<String, ValueAny>;
@@ -26,49 +24,40 @@ pub fn attribute(spec: &AttrSpec) -> Attribute {
         None => spec.description.to_string(),
     };
     Attribute {
-        attr_type: match spec.kind {
-            Kind::String => AttributeType::String,
-            Kind::Bool => AttributeType::Bool,
-            Kind::Number => AttributeType::Number,
-            Kind::StringList => AttributeType::List(Box::new(AttributeType::String)),
-            Kind::StringMap => AttributeType::Map(Box::new(AttributeType::String)),
+        name: spec.name.to_string(),
+        ty: match spec.kind {
+            Kind::String => Type::String,
+            Kind::Bool => Type::Bool,
+            Kind::Number => Type::Number,
+            Kind::StringList => Type::List(Box::new(Type::String)),
+            Kind::StringMap => Type::Map(Box::new(Type::String)),
         },
-        description: Description::markdown(description),
-        constraint: match spec.presence {
-            Presence::Required => AttributeConstraint::Required,
-            Presence::Optional => AttributeConstraint::Optional,
-            Presence::Computed => AttributeConstraint::Computed,
-            Presence::OptionalComputed => AttributeConstraint::OptionalComputed,
+        description,
+        presence: match spec.presence {
+            Presence::Required => ps::Presence::Required,
+            Presence::Optional => ps::Presence::Optional,
+            Presence::Computed => ps::Presence::Computed,
+            Presence::OptionalComputed => ps::Presence::OptionalComputed,
         },
         sensitive: spec.sensitive,
-        deprecated: false,
+        write_only: spec.write_only,
+        deprecated: spec.deprecated,
     }
 }
 
 /// A Terraform block from attribute and block specs.
 pub fn block(attrs: &[AttrSpec], blocks: &[BlockSpec], description: &str) -> Block {
     Block {
-        version: 1,
-        attributes: attrs
-            .iter()
-            .map(|a| (a.name.to_string(), attribute(a)))
-            .collect::<HashMap<_, _>>(),
+        attributes: attrs.iter().map(attribute).collect(),
         blocks: blocks
             .iter()
-            .map(|b| {
-                let inner = block(b.attrs, b.blocks, b.description);
-                (
-                    b.name.to_string(),
-                    if b.max_one {
-                        NestedBlock::Optional(inner)
-                    } else {
-                        NestedBlock::List(inner)
-                    },
-                )
+            .map(|b| NestedBlock {
+                name: b.name.to_string(),
+                block: block(b.attrs, b.blocks, b.description),
+                max_items: if b.max_one { 1 } else { 0 },
             })
             .collect(),
-        description: Description::markdown(description.to_string()),
-        deprecated: false,
+        description: description.to_string(),
     }
 }
 
@@ -88,6 +77,7 @@ pub fn to_json(v: &ValueAny) -> Value {
     match v {
         ValueAny::String(s) => Value::String(s.clone()),
         ValueAny::Number(n) => Value::from(*n),
+        ValueAny::Float(f) => Value::from(*f),
         ValueAny::Bool(b) => Value::Bool(*b),
         ValueAny::List(xs) => Value::Array(xs.iter().map(to_json).collect()),
         ValueAny::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
@@ -355,9 +345,9 @@ mod null_tests {
 
     #[test]
     fn nulls_in_state_decode_as_null() {
-        let v: ValueAny = serde_json::from_str(r#"{"a": null, "b": {}, "c": []}"#).unwrap();
+        let v = ValueAny::from_json(&serde_json::json!({"a": null, "b": {}, "c": []}));
         let ValueAny::Map(m) = v else { panic!("{v:?}") };
-        assert!(matches!(m["a"], ValueAny::Null), "{:?}", m["a"].json());
+        assert!(matches!(m["a"], ValueAny::Null), "{:?}", m["a"]);
         assert!(empty(&m["a"]) && empty(&m["b"]) && empty(&m["c"]));
     }
 }

@@ -4,13 +4,14 @@ variable "bmc_password" {
 }
 
 resource "baremetal_node" "r1u01" {
-  name      = "r1u01"
-  bmc_url   = "https://10.1.0.11"
-  username  = "root"
-  password  = var.bmc_password
-  ca_cert   = "${path.module}/bmc-ca.pem" # the PEM bundle of the CA that issued the BMCs' certificates
-  rack      = "r1"
-  profile   = "compute"
+  name                = "r1u01"
+  bmc_url             = "https://10.1.0.11"
+  username            = "root"
+  password_wo         = var.bmc_password # write-only: never in Terraform state (Terraform 1.11+)
+  password_wo_version = 1
+  ca_cert             = "${path.module}/bmc-ca.pem" # the PEM bundle of the CA that issued the BMCs' certificates
+  rack                = "r1"
+  profile             = "compute"
 
   port {
     switch   = "tor1"

@@ -4,10 +4,11 @@ variable "tor_password" {
 }
 
 resource "baremetal_switch" "tor1" {
-  name     = "tor1"
-  driver   = "cisco_ios"
-  address  = "10.0.0.2:22"
-  username = "admin"
-  password = var.tor_password
-  rack     = "r1"
+  name                = "tor1"
+  driver              = "cisco_ios"
+  address             = "10.0.0.2:22"
+  username            = "admin"
+  password_wo         = var.tor_password
+  password_wo_version = 1
+  rack                = "r1"
 }

@@ -23,6 +23,12 @@ fn attr_line(a: &AttrSpec) -> String {
     if a.sensitive {
         kind.push_str(", Sensitive");
     }
+    if a.write_only {
+        kind.push_str(", Write-only");
+    }
+    if a.deprecated {
+        kind.push_str(", Deprecated");
+    }
     let env = a
         .env
         .map(|e| format!(" Falls back to the `{e}` environment variable."))

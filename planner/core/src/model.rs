@@ -14,6 +14,7 @@ use crate::hardware::{Secret, TlsTrust};
 use crate::load::{scalar_text, text_of, texts_of, Instance, LoadError, LoadErrors, Loaded};
 use crate::ports::{BondMode, VLAN_MAX, VLAN_MIN};
 use crate::rules::AttrError;
+use crate::schema::secret_text;
 
 #[derive(Debug, Clone)]
 pub struct SwitchSpec {
@@ -453,8 +454,8 @@ pub fn switch_from_attrs(attrs: &Map<String, Value>) -> Result<SwitchSpec, Vec<A
         driver,
         address: text_of(attrs, "address").unwrap_or_default(),
         username: text_of(attrs, "username").unwrap_or_default(),
-        password: Secret::new(text_of(attrs, "password").unwrap_or_default()),
-        enable_password: text_of(attrs, "enable_password").map(Secret::new),
+        password: Secret::new(secret_text(attrs, "password").unwrap_or_default()),
+        enable_password: secret_text(attrs, "enable_password").map(Secret::new),
         rack: text_of(attrs, "rack"),
     })
 }
@@ -652,7 +653,11 @@ impl Desired {
                     bmc_url: url.trim_end_matches('/').to_string(),
                     system_id: s(i, "system_id").filter(|x| !x.is_empty()),
                     username: s(i, "username").unwrap_or_default(),
-                    password: Secret::new(s(i, "password").unwrap_or_default()),
+                    password: Secret::new(
+                        secret_text(&i.attrs, "password")
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
                     tls,
                     profile,
                     rack: s(i, "rack"),

@@ -26,6 +26,16 @@ fn text<'a>(attrs: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 
 /// The problems of one `baremetal_*` resource's attributes, by dotted path (`port.0.port`).
 pub fn resource(kind: &str, attrs: &Map<String, Value>) -> Vec<AttrError> {
+    resource_with_unknown(kind, attrs, &|_| false)
+}
+
+/// [`resource`] for a configuration some of whose values are not known yet (Terraform's validation
+/// before variables are set): `unknown(name)` says which, and no rule judges them.
+pub fn resource_with_unknown(
+    kind: &str,
+    attrs: &Map<String, Value>,
+    unknown: &dyn Fn(&str) -> bool,
+) -> Vec<AttrError> {
     let mut out = Vec::new();
     strings(attrs, "", &mut out);
     if let Some(name) = text(attrs, "name").filter(|n| !n.contains('\0')) {
@@ -46,7 +56,45 @@ pub fn resource(kind: &str, attrs: &Map<String, Value>) -> Vec<AttrError> {
         }
         _ => {}
     }
+    secrets(kind, attrs, unknown, &mut out);
     out
+}
+
+/// A secret is given once: as its write-only form (`password_wo`) or as itself (`password`), not
+/// both; a node's and a switch's password is required in one of the two forms.
+fn secrets(
+    kind: &str,
+    attrs: &Map<String, Value>,
+    unknown: &dyn Fn(&str) -> bool,
+    out: &mut Vec<AttrError>,
+) {
+    // (the secret, its write-only form)
+    let (pairs, required): (&[(&str, &str)], bool) = match kind {
+        "baremetal_node" => (&[("password", "password_wo")], true),
+        "baremetal_switch" => (
+            &[
+                ("password", "password_wo"),
+                ("enable_password", "enable_password_wo"),
+            ],
+            true,
+        ),
+        "baremetal_host" => (&[("user_data", "user_data_wo")], false),
+        _ => return,
+    };
+    let given = |k: &str| attrs.get(k).is_some_and(|v| !v.is_null()) || unknown(k);
+    for (i, (name, wo)) in pairs.iter().enumerate() {
+        match (given(wo), given(name)) {
+            (true, true) => out.push(problem(
+                *wo,
+                format!("set {wo} or {name}, not both: they are the same secret"),
+            )),
+            (false, false) if required && i == 0 => out.push(problem(
+                *wo,
+                format!("{wo} is required (or {name}, for Terraform before 1.11, which keeps it in its state)"),
+            )),
+            _ => {}
+        }
+    }
 }
 
 /// A name: not empty, at most [`MAX_NAME`] bytes, no control characters, no surrounding spaces.
@@ -218,7 +266,7 @@ fn node(attrs: &Map<String, Value>, out: &mut Vec<AttrError>) {
             None
         }
     });
-    for k in ["username", "password"] {
+    for k in ["username", "password", "password_wo"] {
         if text(attrs, k) == Some("") {
             out.push(problem(k, format!("{k} is empty")));
         }
@@ -278,7 +326,7 @@ fn switch(attrs: &Map<String, Value>, out: &mut Vec<AttrError>) {
             out.push(problem("address", m));
         }
     }
-    for k in ["username", "password"] {
+    for k in ["username", "password", "password_wo"] {
         if text(attrs, k) == Some("") {
             out.push(problem(k, format!("{k} is empty")));
         }
@@ -333,6 +381,27 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_given_in_one_form_and_a_password_is_required() {
+        let node = |v: Value| paths("baremetal_node", v);
+        assert_eq!(node(json!({"password_wo": "a"})), Vec::<String>::new());
+        assert_eq!(node(json!({"password": "a"})), Vec::<String>::new());
+        assert_eq!(node(json!({})), vec!["password_wo"]);
+        assert_eq!(
+            node(json!({"password": "a", "password_wo": "a"})),
+            vec!["password_wo"]
+        );
+        let sw = |v: Value| paths("baremetal_switch", v);
+        assert_eq!(
+            sw(json!({"password_wo": "a", "enable_password": "e", "enable_password_wo": "e"})),
+            vec!["enable_password_wo"]
+        );
+        assert_eq!(paths("baremetal_host", json!({})), Vec::<String>::new());
+        // Not known yet (Terraform validating before variables are set): not judged missing.
+        let unknown = resource_with_unknown("baremetal_node", &Map::new(), &|k| k == "password_wo");
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
+
+    #[test]
     fn names_are_not_empty_long_or_controlled() {
         assert!(name_ok("r1u01").is_ok());
         assert!(name_ok("").is_err());
@@ -343,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_node_url_with_credentials_a_bad_port_or_tls_on_http_is_refused() {
-        let n = |u: &str| paths("baremetal_node", json!({"bmc_url": u}));
+        let n = |u: &str| paths("baremetal_node", json!({"bmc_url": u, "password_wo": "pw"}));
         assert_eq!(n("https://10.0.0.1"), Vec::<String>::new());
         assert_eq!(n("https://root:calvin@10.0.0.1"), vec!["bmc_url"]);
         assert_eq!(n("https://10.0.0.1:99999"), vec!["bmc_url"]);
@@ -368,14 +437,14 @@ mod tests {
         assert_eq!(
             paths(
                 "baremetal_node",
-                json!({"bmc_url": "http://h", "fingerprint": "ab".repeat(32)})
+                json!({"bmc_url": "http://h", "fingerprint": "ab".repeat(32), "password": "p"})
             ),
             vec!["fingerprint"]
         );
         assert_eq!(
             paths(
                 "baremetal_node",
-                json!({"bmc_url": "https://h", "fingerprint": "ab".repeat(32), "insecure": true})
+                json!({"bmc_url": "https://h", "fingerprint": "ab".repeat(32), "insecure": true, "password": "p"})
             ),
             vec!["insecure"]
         );

@@ -34,6 +34,26 @@ pub struct AttrSpec {
     /// The environment variable used when the attribute is not set in configuration.
     pub env: Option<&'static str>,
     pub description: &'static str,
+    /// Given in configuration, never kept: Terraform (1.11 and later) keeps it out of plans and
+    /// state. Named `<secret>_wo`, it stands for `<secret>` (see [`secret_text`]).
+    pub write_only: bool,
+    /// Still accepted, with a warning that says what replaces it.
+    pub deprecated: bool,
+}
+
+/// The suffix of a write-only attribute's name.
+pub const WRITE_ONLY: &str = "_wo";
+
+/// A secret's value: its write-only form (`password_wo`) when set, else the attribute itself
+/// (`password`). Both are the same secret to everything but Terraform's state.
+pub fn secret_text<'a>(
+    attrs: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a str> {
+    attrs
+        .get(&format!("{name}{WRITE_ONLY}"))
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| attrs.get(name).and_then(serde_json::Value::as_str))
 }
 
 const fn optional(
@@ -49,6 +69,8 @@ const fn optional(
         sensitive: false,
         env: Some(env),
         description,
+        write_only: false,
+        deprecated: false,
     }
 }
 
@@ -69,6 +91,8 @@ pub const PROVIDER: &[AttrSpec] = &[
         sensitive: true,
         env: Some("BAREMETAL_CREDENTIALS_KEY"),
         description: "Key that encrypts BMC and switch credentials at rest in the inventory (base64, 32 bytes). Prefer the environment variable or `credentials_key_file`.",
+        write_only: false,
+        deprecated: false,
     },
     optional("credentials_key_file", Kind::String, "BAREMETAL_CREDENTIALS_KEY_FILE", "File holding the credentials key, as an alternative to `credentials_key`."),
     optional("ca_cert", Kind::String, "BAREMETAL_CA_CERT", "PEM bundle of the CAs that issued BMC certificates. TLS verification is always on unless `insecure` is set."),
@@ -92,6 +116,8 @@ const fn attr(
         sensitive: false,
         env: None,
         description,
+        write_only: false,
+        deprecated: false,
     }
 }
 
@@ -103,6 +129,25 @@ const fn secret(name: &'static str, presence: Presence, description: &'static st
         sensitive: true,
         env: None,
         description,
+        write_only: false,
+        deprecated: false,
+    }
+}
+
+/// A secret kept in Terraform state, for Terraform before 1.11: still accepted, with a warning
+/// naming its write-only form.
+const fn legacy_secret(name: &'static str, description: &'static str) -> AttrSpec {
+    AttrSpec {
+        deprecated: true,
+        ..secret(name, Presence::Optional, description)
+    }
+}
+
+/// The write-only form of a secret (`password_wo`): never in a plan or state.
+const fn write_only(name: &'static str, description: &'static str) -> AttrSpec {
+    AttrSpec {
+        write_only: true,
+        ..secret(name, Presence::Optional, description)
     }
 }
 
@@ -176,8 +221,11 @@ pub const SWITCH: ResourceSpec = ResourceSpec {
         attr("driver", Kind::String, Required, "`cisco_ios` (SSH CLI), `juniper_netconf`, `juniper_netconf_qfx` (NETCONF) or `arista_eapi`."),
         attr("address", Kind::String, Required, "`HOST:PORT` of the management service (SSH, NETCONF or eAPI)."),
         attr("username", Kind::String, Required, "Login user."),
-        secret("password", Required, "Login password. Sensitive; sealed at rest in the inventory."),
-        secret("enable_password", Optional, "Enable password, for switches that ask for one."),
+        write_only("password_wo", "Login password, write-only: sealed at rest in the inventory and never kept in Terraform's plan or state (Terraform 1.11 and later). Required unless `password` is set."),
+        attr("password_wo_version", Number, Optional, "Change it to send `password_wo` and `enable_password_wo` again (Terraform cannot see a write-only value change)."),
+        legacy_secret("password", "Login password, for Terraform before 1.11: kept in Terraform's state. Use `password_wo`."),
+        write_only("enable_password_wo", "Enable password, for switches that ask for one; write-only, like `password_wo`."),
+        legacy_secret("enable_password", "Enable password, for Terraform before 1.11: kept in Terraform's state. Use `enable_password_wo`."),
         attr("rack", Kind::String, Optional, "Rack the switch serves: the failure domain of rolling waves."),
         computed("vlans", StringList, "VLAN ids the switch carries, as read from it."),
     ],
@@ -284,7 +332,9 @@ pub const NODE: ResourceSpec = ResourceSpec {
         attr("bmc_url", Kind::String, Required, "BMC base URL, `https://HOST[:PORT]`."),
         attr("system_id", Kind::String, Presence::OptionalComputed, "Redfish system id; needed when the BMC manages several, found when it manages one."),
         attr("username", Kind::String, Required, "BMC user."),
-        secret("password", Required, "BMC password. Sensitive; sealed at rest in the inventory."),
+        write_only("password_wo", "BMC password, write-only: sealed at rest in the inventory and never kept in Terraform's plan or state (Terraform 1.11 and later). Required unless `password` is set."),
+        attr("password_wo_version", Number, Optional, "Change it to send `password_wo` again (Terraform cannot see a write-only value change)."),
+        legacy_secret("password", "BMC password, for Terraform before 1.11: kept in Terraform's state. Use `password_wo`."),
         attr("ca_cert", Kind::String, Optional, "PEM file of the CA that issued the BMC's certificate."),
         attr("fingerprint", Kind::String, Optional, "SHA-256 fingerprint of the BMC's certificate to pin."),
         attr("insecure", Bool, Optional, "Skip TLS verification (labs only)."),
@@ -410,7 +460,9 @@ pub const HOST: ResourceSpec = ResourceSpec {
             "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`.",
         ),
         attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) the host's ports are put on once it is deployed, instead of the node's own. Also written to the config drive's network configuration."),
-        secret("user_data", Optional, "cloud-init user data for the config drive, passed through untouched. Kept sealed with the credentials key in the inventory."),
+        write_only("user_data_wo", "cloud-init user data for the config drive, write-only: sealed in the inventory, never kept in Terraform's plan or state (Terraform 1.11 and later). Changing it needs a change of `user_data_wo_version`, which redeploys the host."),
+        attr("user_data_wo_version", Number, Optional, "Change it to deploy a new `user_data_wo` (a rebuild, like any change of the deployment)."),
+        secret("user_data", Optional, "cloud-init user data for the config drive, passed through untouched. Kept sealed with the credentials key in the inventory, and in Terraform's state: prefer `user_data_wo`."),
         attr("ssh_keys", StringList, Optional, "SSH public keys, given to cloud-init as the instance's public keys."),
         attr("power", Kind::String, Optional, "`on` or `off`: the deployed host's power. Unset leaves it as the deployment did (on)."),
         attr("wait", Kind::String, Presence::OptionalComputed, "How the deployment knows the installation finished: `power_off` (the installer powers the server off; the default), `boot_progress` (Redfish BootProgress reaches OSRunning) or `callback` (the installed system's cloud-init calls the deployment endpoint back)."),

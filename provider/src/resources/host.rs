@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::bmc::{PowerAction, PowerState};
 use planner::host::{
@@ -16,7 +17,6 @@ use planner::inventory::{HostRecord, InventoryError, NewHost};
 use planner::lifecycle::{Event, ProvisionState};
 use planner::schema::{ResourceSpec, HOST};
 use serde_json::{json, Value};
-use tf_provider::value::ValueAny;
 
 use super::{name_of, object};
 use crate::engine::{Engine, Problem};
@@ -28,10 +28,11 @@ use planner::model::HostSpec;
 pub struct HostResource;
 
 /// What redeploys the host when it changes.
-const DEPLOYMENT: [&str; 6] = [
+const DEPLOYMENT: [&str; 7] = [
     "image_url",
     "image_checksum",
     "user_data",
+    "user_data_wo_version",
     "ssh_keys",
     "wait",
     "rebuild",
@@ -166,11 +167,19 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
             pairs.extend([
                 (
                     "image_url",
-                    // The URL as configured (opened when it was sealed for its credentials).
-                    Value::String(
-                        planner::host::image_url_for(d, &e.inv, h)
-                            .unwrap_or_else(|_| d.image_url.clone()),
-                    ),
+                    // A URL with credentials is sealed in the inventory and never opened into
+                    // the state: the state keeps the user's own text while it is still what was
+                    // deployed, else the inventory's redacted form (a change made elsewhere shows
+                    // as a diff, without its credentials).
+                    Value::String(match (&d.image_url_sealed, prior.get("image_url")) {
+                        (Some(_), Some(Value::String(p)))
+                            if planner::host::image_url_for(d, &e.inv, h).ok().as_deref()
+                                == Some(p.as_str()) =>
+                        {
+                            p.clone()
+                        }
+                        _ => d.image_url.clone(),
+                    }),
                 ),
                 ("image_checksum", Value::String(d.image_checksum.clone())),
                 ("networks", list("networks", &d.networks)),

@@ -1,12 +1,12 @@
 //! `baremetal_network`: a VLAN the inventory knows by name. The VLAN is created on a switch when a
 //! node's port on that switch is put on the network (in the same batch as the port change).
 
+use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::inventory::InventoryError;
 use planner::model::network_from_attrs;
 use planner::schema::{ResourceSpec, NETWORK};
 use serde_json::Value;
-use tf_provider::value::ValueAny;
 
 use super::{name_of, object};
 use crate::engine::attr_problems;

@@ -3,6 +3,7 @@
 //! when the profile needs one). A read reports the node's power and facts, and the VLANs its ports
 //! are really on, so a port moved out of band shows in `terraform plan`.
 
+use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::bmc::EndpointPart;
 use planner::engine::Catalog;
@@ -15,7 +16,6 @@ use planner::observe::Seen;
 use planner::schema::{ResourceSpec, NODE};
 use planner::switch::{PortMode, VlanSet};
 use serde_json::{json, Value};
-use tf_provider::value::ValueAny;
 
 use super::{name_of, object};
 use crate::engine::{Engine, Problem};
@@ -68,7 +68,11 @@ async fn enroll(e: &Engine, planned: &Json) -> Result<(), Problem> {
             .to_string(),
         system_id: s(planned, "system_id").unwrap_or_default(),
         username: s(planned, "username").unwrap_or_default(),
-        password: planner::bmc::Secret::new(s(planned, "password").unwrap_or_default()),
+        password: planner::bmc::Secret::new(
+            planner::schema::secret_text(planned, "password")
+                .unwrap_or_default()
+                .to_string(),
+        ),
         tls: e.node_tls(planned)?,
     };
     let v = enroll::verify(&mut reg, e.limits()).await;
@@ -199,17 +203,13 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         let spec = sn.desired.nodes.get(name)?;
         Some((
             rec.clone(),
-            (
-                spec.bmc_url.clone(),
-                spec.username.clone(),
-                spec.password.clone(),
-            ),
+            (spec.bmc_url.clone(), spec.username.clone()),
             spec.system_id.clone()?,
             sn.catalog.configs.get(name).cloned().unwrap_or_default(),
             sn.facts.get(name).cloned(),
         ))
     });
-    let (rec, (url, username, password), system_id, config, facts) = match cached {
+    let (rec, (url, username), system_id, config, facts) = match cached {
         Some(c) => c,
         None => {
             let rec = match e.inv.node(name).await {
@@ -220,7 +220,7 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
             let (ep, system_id) = e.inv.node_endpoint(name).await?;
             (
                 rec,
-                (ep.url, ep.username, ep.password),
+                (ep.url, ep.username),
                 system_id,
                 e.inv.node_config(name).await?,
                 e.inv.node_facts(name).await?,
@@ -299,7 +299,6 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         ("bmc_url", Value::String(url)),
         ("system_id", Value::String(system_id)),
         ("username", Value::String(username)),
-        ("password", Value::String(password.expose().to_string())),
         ("ca_cert", ca_cert),
         ("fingerprint", keep("fingerprint")),
         ("insecure", keep("insecure")),
@@ -335,6 +334,7 @@ fn bmc_changed(prior: &Json, planned: &Json) -> bool {
         "system_id",
         "username",
         "password",
+        "password_wo_version",
         "ca_cert",
         "fingerprint",
         "insecure",

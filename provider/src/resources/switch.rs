@@ -2,7 +2,6 @@
 //! checked when it is written, and a read lists the VLANs the switch carries now.
 
 use async_trait::async_trait;
-use planner::bmc::Secret;
 use planner::inventory::{InventoryError, SwitchRegistration};
 use planner::model::{switch_from_attrs, SwitchSpec};
 use planner::observe::switch_endpoint;
@@ -95,14 +94,6 @@ async fn read(e: &Engine, name: &str, live: bool) -> Result<Option<Json>, Proble
         ("driver", Value::String(rec.driver)),
         ("address", Value::String(rec.address)),
         ("username", Value::String(rec.username)),
-        ("password", Value::String(password.expose().to_string())),
-        (
-            "enable_password",
-            enable
-                .as_ref()
-                .map(|s: &Secret| Value::String(s.expose().to_string()))
-                .unwrap_or(Value::Null),
-        ),
         ("rack", rec.rack.map(Value::String).unwrap_or(Value::Null)),
         ("vlans", vlans),
     ])))

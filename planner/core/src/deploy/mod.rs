@@ -253,7 +253,7 @@ impl HostSpec {
             wait: text_of(attrs, "wait"),
             networks: texts_of(attrs, "networks"),
             ssh_keys: texts_of(attrs, "ssh_keys"),
-            user_data: text_of(attrs, "user_data").map(Secret::new),
+            user_data: crate::schema::secret_text(attrs, "user_data").map(Secret::new),
             power: text_of(attrs, "power").map(|p| p.to_ascii_lowercase()),
             not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
         }

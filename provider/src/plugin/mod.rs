@@ -1,0 +1,101 @@
+//! Terraform's plugin protocol (version 6), served by this provider itself on tonic and prost:
+//! the go-plugin handshake on a private Unix socket with Terraform's client certificate required
+//! and pinned (`serve`), the protocol's values (`value`), schemas (`schema`) and diagnostics
+//! (`diag`), and the calls mapped to three traits the provider implements (`service`).
+//!
+//! The traits speak in whole values; everything Terraform-specific about a call (which of create,
+//! update or delete an apply is, what an import returns, which state is kept when an apply fails)
+//! is decided once, in `service`.
+
+pub mod diag;
+pub mod schema;
+pub mod serve;
+mod service;
+mod tls;
+pub mod value;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use diag::{AttributePath, Diagnostics};
+pub use schema::Schema;
+pub use value::Value;
+
+/// The code generated from `proto/*.proto`.
+#[allow(clippy::all, clippy::pedantic, dead_code, unused_qualifications)]
+pub(crate) mod proto {
+    tonic::include_proto!("tfplugin6");
+    pub mod plugin {
+        tonic::include_proto!("plugin");
+    }
+    pub mod health {
+        tonic::include_proto!("grpc.health.v1");
+    }
+}
+
+/// What Terraform says it can handle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Client {
+    /// Write-only attributes (Terraform 1.11 and later).
+    pub write_only: bool,
+}
+
+/// A plan for one resource instance.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// `None`: nothing (the object goes away).
+    pub state: Option<Value>,
+    /// Attributes whose change replaces the object.
+    pub replace: Vec<AttributePath>,
+    pub diags: Diagnostics,
+}
+
+/// The provider: its own schema and configuration, and its resources and data sources by type
+/// name (`baremetal_node`).
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    fn resources(&self) -> BTreeMap<String, Arc<dyn Resource>>;
+    fn data_sources(&self) -> BTreeMap<String, Arc<dyn DataSource>>;
+    async fn validate(&self, config: Value) -> Diagnostics;
+    async fn configure(&self, terraform_version: String, config: Value) -> Diagnostics;
+}
+
+/// A managed resource type. `None` stands for "no object".
+#[async_trait]
+pub trait Resource: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    async fn validate(&self, config: Value, client: Client) -> Diagnostics;
+    /// A stored state (JSON, any earlier schema version) in the current schema's shape.
+    fn upgrade(&self, version: i64, state: &serde_json::Value) -> Result<Value, Diagnostics>;
+    /// The object as it is now; `None` when it is gone.
+    async fn read(&self, state: Value) -> (Option<Value>, Diagnostics);
+    /// `prior` is `None` on create; `proposed` is `None` on destroy.
+    async fn plan(
+        &self,
+        prior: Option<Value>,
+        proposed: Option<Value>,
+        config: Value,
+        client: Client,
+    ) -> Planned;
+    /// Creates (`prior` is `None`), updates, or deletes (`planned` is `None`). On failure the
+    /// diagnostics say why and the state returned is what is true now, where that is known.
+    async fn apply(
+        &self,
+        prior: Option<Value>,
+        planned: Option<Value>,
+        config: Value,
+    ) -> (Option<Value>, Diagnostics);
+    /// The state of an existing object by its id.
+    async fn import(&self, id: String) -> (Option<Value>, Diagnostics);
+}
+
+/// A data source type.
+#[async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    async fn validate(&self, config: Value) -> Diagnostics;
+    async fn read(&self, config: Value) -> (Option<Value>, Diagnostics);
+}

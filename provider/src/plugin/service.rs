@@ -1,0 +1,474 @@
+//! The protocol's calls, each mapped to the provider's traits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+
+use super::proto::{self, provider_server};
+use super::schema::Block;
+use super::{Client, DataSource, Diagnostics, Provider, Resource, Value};
+
+pub(crate) struct Service {
+    provider: Arc<dyn Provider>,
+    resources: BTreeMap<String, Arc<dyn Resource>>,
+    data_sources: BTreeMap<String, Arc<dyn DataSource>>,
+    /// Told when Terraform asks the provider to stop.
+    pub(crate) stop: Arc<Notify>,
+}
+
+impl Service {
+    pub(crate) fn new(provider: Arc<dyn Provider>, stop: Arc<Notify>) -> Self {
+        Service {
+            resources: provider.resources(),
+            data_sources: provider.data_sources(),
+            provider,
+            stop,
+        }
+    }
+
+    // `Status` is what every call returns to tonic; boxing it here would only be undone there.
+    #[allow(clippy::result_large_err)]
+    fn resource(&self, name: &str) -> Result<&Arc<dyn Resource>, Status> {
+        self.resources
+            .get(name)
+            .ok_or_else(|| Status::not_found(format!("this provider has no resource type {name}")))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn data_source(&self, name: &str) -> Result<&Arc<dyn DataSource>, Status> {
+        self.data_sources.get(name).ok_or_else(|| {
+            Status::not_found(format!("this provider has no data source type {name}"))
+        })
+    }
+}
+
+fn client(c: Option<proto::ClientCapabilities>) -> Client {
+    Client {
+        write_only: c.is_some_and(|c| c.write_only_attributes_allowed),
+    }
+}
+
+/// A value Terraform sent; an undecodable one is an error diagnostic.
+fn decode(v: Option<proto::DynamicValue>, diags: &mut Diagnostics) -> Option<Value> {
+    let v = v.unwrap_or_default();
+    let r = if !v.msgpack.is_empty() {
+        Value::from_msgpack(&v.msgpack)
+    } else if !v.json.is_empty() {
+        serde_json::from_slice::<serde_json::Value>(&v.json)
+            .map(|j| Value::from_json(&j))
+            .map_err(|e| super::value::DecodeError(e.to_string()))
+    } else {
+        Ok(Value::Null)
+    };
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.root_error("Invalid value from Terraform", e.to_string());
+            None
+        }
+    }
+}
+
+fn object(v: Value) -> Option<Value> {
+    (!v.is_null()).then_some(v)
+}
+
+fn encode(v: &Option<Value>) -> Option<proto::DynamicValue> {
+    Some(proto::DynamicValue {
+        msgpack: v.as_ref().unwrap_or(&Value::Null).to_msgpack(),
+        json: Vec::new(),
+    })
+}
+
+/// Write-only attributes set to null, as Terraform requires of every plan and state.
+fn without_write_only(v: &mut Option<Value>, block: &Block) {
+    if let Some(v) = v {
+        for path in block.write_only() {
+            null_at(v, &path);
+        }
+    }
+}
+
+fn null_at(v: &mut Value, path: &[String]) {
+    let Value::Map(m) = v else { return };
+    match path {
+        [] => {}
+        [last] => {
+            if let Some(x) = m.get_mut(last) {
+                *x = Value::Null;
+            }
+        }
+        [first, rest @ ..] => match m.get_mut(first) {
+            Some(Value::List(items)) => items.iter_mut().for_each(|i| null_at(i, rest)),
+            Some(other) => null_at(other, rest),
+            None => {}
+        },
+    }
+}
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl provider_server::Provider for Service {
+    async fn get_metadata(
+        &self,
+        _: Request<proto::get_metadata::Request>,
+    ) -> R<proto::get_metadata::Response> {
+        use proto::get_metadata as m;
+        Ok(Response::new(m::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: self
+                .data_sources
+                .keys()
+                .map(|k| m::DataSourceMetadata {
+                    type_name: k.clone(),
+                })
+                .collect(),
+            resources: self
+                .resources
+                .keys()
+                .map(|k| m::ResourceMetadata {
+                    type_name: k.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_provider_schema(
+        &self,
+        _: Request<proto::get_provider_schema::Request>,
+    ) -> R<proto::get_provider_schema::Response> {
+        Ok(Response::new(proto::get_provider_schema::Response {
+            provider: Some(self.provider.schema().to_proto()),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(k, r)| (k.clone(), r.schema().to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(k, d)| (k.clone(), d.schema().to_proto()))
+                .collect(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        }))
+    }
+
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<proto::get_resource_identity_schemas::Request>,
+    ) -> R<proto::get_resource_identity_schemas::Response> {
+        Ok(Response::new(
+            proto::get_resource_identity_schemas::Response::default(),
+        ))
+    }
+
+    async fn validate_provider_config(
+        &self,
+        req: Request<proto::validate_provider_config::Request>,
+    ) -> R<proto::validate_provider_config::Response> {
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.into_inner().config, &mut diags) {
+            diags.extend(self.provider.validate(config).await);
+        }
+        Ok(Response::new(proto::validate_provider_config::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn configure_provider(
+        &self,
+        req: Request<proto::configure_provider::Request>,
+    ) -> R<proto::configure_provider::Response> {
+        let req = req.into_inner();
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(self.provider.configure(req.terraform_version, config).await);
+        }
+        Ok(Response::new(proto::configure_provider::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn validate_resource_config(
+        &self,
+        req: Request<proto::validate_resource_config::Request>,
+    ) -> R<proto::validate_resource_config::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(r.validate(config, client(req.client_capabilities)).await);
+        }
+        Ok(Response::new(proto::validate_resource_config::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<proto::validate_data_resource_config::Request>,
+    ) -> R<proto::validate_data_resource_config::Response> {
+        let req = req.into_inner();
+        let d = self.data_source(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(d.validate(config).await);
+        }
+        Ok(Response::new(
+            proto::validate_data_resource_config::Response {
+                diagnostics: diags.to_proto(),
+            },
+        ))
+    }
+
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<proto::upgrade_resource_state::Request>,
+    ) -> R<proto::upgrade_resource_state::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let raw = req.raw_state.unwrap_or_default();
+        let mut diags = Diagnostics::default();
+        let state = if raw.json.is_empty() {
+            if !raw.flatmap.is_empty() {
+                diags.root_error(
+                    "Cannot upgrade this state",
+                    "the state is in the flatmap format of Terraform 0.11, which this provider never wrote",
+                );
+            }
+            None
+        } else {
+            match serde_json::from_slice::<serde_json::Value>(&raw.json) {
+                Ok(j) => match r.upgrade(req.version, &j) {
+                    Ok(v) => Some(v),
+                    Err(d) => {
+                        diags.extend(d);
+                        None
+                    }
+                },
+                Err(e) => {
+                    diags.root_error("Cannot read the stored state", e.to_string());
+                    None
+                }
+            }
+        };
+        let mut state = state;
+        without_write_only(&mut state, &r.schema().block);
+        Ok(Response::new(proto::upgrade_resource_state::Response {
+            upgraded_state: state.is_some().then(|| encode(&state)).flatten(),
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn read_resource(
+        &self,
+        req: Request<proto::read_resource::Request>,
+    ) -> R<proto::read_resource::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let Some(current) = decode(req.current_state.clone(), &mut diags) else {
+            return Ok(Response::new(proto::read_resource::Response {
+                new_state: req.current_state,
+                diagnostics: diags.to_proto(),
+                private: req.private,
+                new_identity: None,
+            }));
+        };
+        let (mut state, d) = r.read(current).await;
+        diags.extend(d);
+        without_write_only(&mut state, &r.schema().block);
+        Ok(Response::new(proto::read_resource::Response {
+            new_state: encode(&state),
+            diagnostics: diags.to_proto(),
+            private: req.private,
+            new_identity: None,
+        }))
+    }
+
+    async fn plan_resource_change(
+        &self,
+        req: Request<proto::plan_resource_change::Request>,
+    ) -> R<proto::plan_resource_change::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let (Some(prior), Some(proposed), Some(config)) = (
+            decode(req.prior_state, &mut diags),
+            decode(req.proposed_new_state, &mut diags),
+            decode(req.config, &mut diags),
+        ) else {
+            return Ok(Response::new(proto::plan_resource_change::Response {
+                diagnostics: diags.to_proto(),
+                ..Default::default()
+            }));
+        };
+        let mut planned = r
+            .plan(
+                object(prior),
+                object(proposed),
+                config,
+                client(req.client_capabilities),
+            )
+            .await;
+        diags.extend(std::mem::take(&mut planned.diags));
+        without_write_only(&mut planned.state, &r.schema().block);
+        Ok(Response::new(proto::plan_resource_change::Response {
+            planned_state: encode(&planned.state),
+            requires_replace: planned.replace.iter().map(|p| p.to_proto()).collect(),
+            planned_private: req.prior_private,
+            diagnostics: diags.to_proto(),
+            planned_identity: None,
+        }))
+    }
+
+    async fn apply_resource_change(
+        &self,
+        req: Request<proto::apply_resource_change::Request>,
+    ) -> R<proto::apply_resource_change::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let (Some(prior), Some(planned), Some(config)) = (
+            decode(req.prior_state.clone(), &mut diags),
+            decode(req.planned_state, &mut diags),
+            decode(req.config, &mut diags),
+        ) else {
+            // Nothing was done: the prior state stands.
+            return Ok(Response::new(proto::apply_resource_change::Response {
+                new_state: req.prior_state,
+                diagnostics: diags.to_proto(),
+                ..Default::default()
+            }));
+        };
+        let (mut state, d) = r.apply(object(prior), object(planned), config).await;
+        diags.extend(d);
+        without_write_only(&mut state, &r.schema().block);
+        Ok(Response::new(proto::apply_resource_change::Response {
+            new_state: encode(&state),
+            private: req.planned_private,
+            diagnostics: diags.to_proto(),
+            new_identity: None,
+        }))
+    }
+
+    async fn import_resource_state(
+        &self,
+        req: Request<proto::import_resource_state::Request>,
+    ) -> R<proto::import_resource_state::Response> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let (mut state, diags) = r.import(req.id).await;
+        without_write_only(&mut state, &r.schema().block);
+        let imported = match state {
+            Some(_) => vec![proto::import_resource_state::ImportedResource {
+                type_name: req.type_name.clone(),
+                state: encode(&state),
+                private: Vec::new(),
+                identity: None,
+            }],
+            None => Vec::new(),
+        };
+        Ok(Response::new(proto::import_resource_state::Response {
+            imported_resources: imported,
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn read_data_source(
+        &self,
+        req: Request<proto::read_data_source::Request>,
+    ) -> R<proto::read_data_source::Response> {
+        let req = req.into_inner();
+        let d = self.data_source(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let Some(config) = decode(req.config, &mut diags) else {
+            return Ok(Response::new(proto::read_data_source::Response {
+                state: None,
+                diagnostics: diags.to_proto(),
+            }));
+        };
+        let (state, more) = d.read(config).await;
+        diags.extend(more);
+        Ok(Response::new(proto::read_data_source::Response {
+            state: encode(&state),
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn stop_provider(
+        &self,
+        _: Request<proto::stop_provider::Request>,
+    ) -> R<proto::stop_provider::Response> {
+        self.stop.notify_waiters();
+        Ok(Response::new(proto::stop_provider::Response {
+            error: String::new(),
+        }))
+    }
+}
+
+fn capabilities() -> proto::ServerCapabilities {
+    proto::ServerCapabilities {
+        plan_destroy: false,
+        get_provider_schema_optional: false,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_only_values_are_nulled_in_blocks_too() {
+        use crate::plugin::schema::{Attribute, NestedBlock, Presence, Type};
+        let wo = |n: &str| Attribute {
+            name: n.into(),
+            ty: Type::String,
+            description: String::new(),
+            presence: Presence::Optional,
+            sensitive: true,
+            write_only: true,
+            deprecated: false,
+        };
+        let block = Block {
+            attributes: vec![wo("password_wo")],
+            blocks: vec![NestedBlock {
+                name: "port".into(),
+                block: Block {
+                    attributes: vec![wo("secret_wo")],
+                    ..Block::default()
+                },
+                max_items: 0,
+            }],
+            description: String::new(),
+        };
+        let port = Value::Map(BTreeMap::from([(
+            "secret_wo".to_string(),
+            Value::String("s".into()),
+        )]));
+        let mut v = Some(Value::Map(BTreeMap::from([
+            ("password_wo".to_string(), Value::String("p".into())),
+            ("name".to_string(), Value::String("n".into())),
+            ("port".to_string(), Value::List(vec![port.clone(), port])),
+        ])));
+        without_write_only(&mut v, &block);
+        let Some(Value::Map(m)) = v else { panic!() };
+        assert_eq!(m["password_wo"], Value::Null);
+        assert_eq!(m["name"], Value::String("n".into()));
+        let Value::List(ports) = &m["port"] else {
+            panic!()
+        };
+        for p in ports {
+            let Value::Map(p) = p else { panic!() };
+            assert_eq!(p["secret_wo"], Value::Null);
+        }
+    }
+}
