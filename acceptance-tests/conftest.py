@@ -222,7 +222,7 @@ def tf(terraform):
 
 # Attributes an import cannot read back: passwords are never read from the inventory into state,
 # and the version of a write-only password is known only to the configuration.
-SECRET_ATTRS = {"password", "enable_password", "password_wo_version"}
+SECRET_ATTRS = {"password", "enable_password", "password_wo_version", "user_data_wo_version"}
 
 
 def settle_import(tf, d, *extra):

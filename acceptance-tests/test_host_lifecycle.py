@@ -106,6 +106,16 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
         assert r.returncode == 0, r.stdout + r.stderr
 
+        # The write-only user data was deployed (its digest is the example's text) and is in no
+        # state or plan.
+        user_data = b"#cloud-config\npackages: [nginx]\n"
+        state = json.loads(terraform.run("show", "-json", cwd=d).stdout)
+        web = [r["values"] for r in state["values"]["root_module"]["resources"] if r["type"] == "baremetal_host"]
+        assert [w["user_data_sha256"] for w in web] == [hashlib.sha256(user_data).hexdigest()] * 2, web
+        assert all(w["user_data"] is None and w["user_data_wo"] is None for w in web), web
+        assert "packages: [nginx]" not in (d / "terraform.tfstate").read_text()
+        assert "packages: [nginx]" not in r.stdout
+
         # bmplan reads the same directory and sees the hosts' layer over their nodes: nothing to do.
         r = terraform.bmplan("plan", str(d), *var, "--detailed-exitcode")
         assert r.returncode == 0, r.stdout + r.stderr

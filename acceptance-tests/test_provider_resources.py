@@ -6,6 +6,7 @@ Nodes on the lab (TLS with its CA) and on sushy-emulator. Bad input is reported 
 import json
 import pathlib
 import re
+import sqlite3
 
 import pytest
 import requests
@@ -379,3 +380,33 @@ resource "baremetal_node" "n" {{
         r = terraform.run("import", "-input=false", "-no-color", address, ident, cwd=fresh)
         assert r.returncode == 0, r.stdout + r.stderr
     settle_import(terraform, fresh)
+
+
+def test_a_new_name_replaces_the_object_and_leaves_no_orphan(terraform):
+    config = '''
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+
+resource "baremetal_network" "n" {
+  name    = "NAME"
+  vlan_id = 300
+}
+'''
+    d = terraform.workdir("rename", config.replace("NAME", "blue"))
+    apply(terraform, d)
+    (d / "main.tf").write_text(config.replace("NAME", "green"))
+    r = plan_exit(terraform, d)
+    assert r.returncode == 2 and "must be replaced" in r.stdout and "# forces replacement" in r.stdout, r.stdout
+    apply(terraform, d)
+    db = sqlite3.connect(terraform.inventory.removeprefix("sqlite://"))
+    try:
+        names = [n for (n,) in db.execute("SELECT name FROM networks ORDER BY name")]
+    finally:
+        db.close()
+    assert names == ["green"], names
+    state = json.loads(terraform.run("show", "-json", cwd=d).stdout)
+    values = state["values"]["root_module"]["resources"][0]["values"]
+    assert values["id"] == values["name"] == "green"

@@ -89,8 +89,17 @@ def test_no_password_reaches_state_plans_or_logs(terraform, start_lab):
     assert all(n["values"]["password_wo"] is None and n["values"]["password"] is None for n in nodes)
     assert all(n["values"]["password_wo_version"] == 2 for n in nodes)
     # The inventory still holds them, sealed: a refresh reaches every BMC and finds nothing to do.
-    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
-    assert r.returncode == 0, r.stdout + r.stderr
+    # With TF_LOG_PROVIDER=DEBUG, Terraform's own log (on stderr) carries the provider's lines at
+    # their level (go-plugin's JSON lines, parsed by Terraform), and still no password.
+    terraform.env["TF_LOG_PROVIDER"] = "DEBUG"
+    try:
+        r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
+    finally:
+        del terraform.env["TF_LOG_PROVIDER"]
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    provider_lines = [l for l in r.stderr.splitlines() if "provider.terraform-provider-baremetal" in l]
+    assert any("[INFO]" in l and "configuring" in l for l in provider_lines), r.stderr[-3000:]
+    assert hits(r.stderr, secrets) == []
 
 
 def test_a_legacy_password_is_deprecated_and_an_import_reads_back_no_secret(terraform, start_lab):

@@ -142,11 +142,14 @@ resource "baremetal_host" "web" {
   image_checksum = var.image_checksum
   networks       = [baremetal_network.web.name]
   ssh_keys       = [var.ssh_key]
-  user_data      = <<-EOT
+  # Write-only (Terraform 1.11+): sealed in the inventory, never in Terraform's plan or state; a
+  # change of its text (seen by digest) redeploys the host.
+  user_data_wo         = <<-EOT
     #cloud-config
     packages: [nginx]
   EOT
-  wait           = "power_off"
+  user_data_wo_version = 1
+  wait                 = "power_off"
 
   # The provisioning and cleaning networks must exist before a deployment or a clean uses them.
   depends_on = [baremetal_network.provisioning, baremetal_network.cleaning]

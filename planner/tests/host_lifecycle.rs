@@ -234,6 +234,7 @@ fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
         image_url: url.to_string(),
         image_checksum: Checksum::parse(&format!("sha256:{}", sha256(body))).unwrap(),
         user_data: Some("#cloud-config\n{\"packages\": [\"nginx\"]}\n".into()),
+        user_data_write_only: false,
         ssh_keys: vec!["ssh-ed25519 AAAAC3Nza test@ops".into()],
         networks: vec!["web".into()],
         wait,

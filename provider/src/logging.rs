@@ -7,7 +7,6 @@
 //! anything finer. Passwords are never logged, at any level.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::Write as _;
 use std::sync::Mutex;
 
@@ -70,7 +69,17 @@ pub fn init() {
         .or_else(|_| std::env::var("TF_LOG"))
         .ok();
     let stderr = Hclog.with_filter(filter(&filter_for(tf_level.as_deref(), "off")));
-    let file = std::env::var_os("PLUGIN_LOG_FILE").and_then(|path| match File::create(&path) {
+    // Readable by its owner only, like the provider's socket.
+    let create = |path: &std::ffi::OsStr| {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+    };
+    let file = std::env::var_os("PLUGIN_LOG_FILE").and_then(|path| match create(&path) {
         Ok(f) => Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

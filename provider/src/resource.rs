@@ -219,9 +219,10 @@ impl<H: Handler> SpecResource<H> {
             }
         };
         self.report(diags, out.warnings);
-        let replace = out
-            .replace
-            .iter()
+        // The name is the id: a new name is a new object, never a rename that would orphan the old
+        // row under the new id.
+        let replace = std::iter::once(&"name")
+            .chain(out.replace.iter())
             .filter(|a| prior.get(**a) != planned.get(**a))
             .map(|a| AttributePath::new(a.to_string()))
             .collect();
@@ -431,6 +432,7 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
                     return (None, diags);
                 };
                 let r = self.handler.create(&engine, &given(&planned)).await;
+                let r = r.map_err(|p| at_given_secret(p, &config));
                 engine.invalidate().await;
                 let state = self.settle_applied(&mut diags, &planned, r);
                 (state.map(ValueAny::Map), diags)
@@ -445,7 +447,8 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
                 let r = self
                     .handler
                     .update(&engine, &value::obj_to_json(&prior), &given(&planned))
-                    .await;
+                    .await
+                    .map_err(|p| at_given_secret(p, &config));
                 engine.invalidate().await;
                 match self.settle_applied(&mut diags, &planned, r) {
                     Some(state) => (Some(ValueAny::Map(state)), diags),
@@ -478,6 +481,18 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
             }
         }
     }
+}
+
+/// A problem with a secret (a refused login at `password`) placed at the form the configuration
+/// used: `password_wo` when that is the one given.
+fn at_given_secret(mut p: Problem, config: &ValueAny) -> Problem {
+    if let (Some(path), ValueAny::Map(c)) = (&p.path, config) {
+        let wo = format!("{path}{}", planner::schema::WRITE_ONLY);
+        if c.get(&wo).is_some_and(|v| !v.is_null()) {
+            p.path = Some(wo);
+        }
+    }
+    p
 }
 
 /// Attributes only the configuration gives, never read back from the inventory: the passwords kept

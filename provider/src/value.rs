@@ -95,10 +95,11 @@ pub fn obj_to_json(o: &Obj) -> Map<String, Value> {
 fn scalar(kind: Kind, v: &Value) -> ValueAny {
     match (kind, v) {
         (_, Value::Null) => ValueAny::Null,
-        (Kind::Number, Value::Number(n)) => ValueAny::Number(
-            n.as_i64()
-                .unwrap_or_else(|| n.as_f64().unwrap_or(0.0).round() as i64),
-        ),
+        // A fraction stays a fraction (the rules refuse it where a whole number is needed).
+        (Kind::Number, Value::Number(n)) => match n.as_i64() {
+            Some(i) => ValueAny::Number(i),
+            None => ValueAny::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
         (Kind::Number, Value::String(s)) => s
             .parse::<i64>()
             .map(ValueAny::Number)

@@ -69,6 +69,7 @@ pub fn request_from_record(
         image_checksum: Checksum::parse(&dep.image_checksum)
             .map_err(|e| HostError::Invalid(e.0))?,
         user_data,
+        user_data_write_only: dep.user_data_write_only,
         ssh_keys: dep.ssh_keys.clone(),
         networks: dep.networks.clone(),
         wait: dep.wait,
@@ -372,6 +373,7 @@ impl Lifecycle<'_> {
                 .user_data
                 .as_ref()
                 .and_then(|u| self.inv.seal_text(&sealed_owner(host), u).ok()),
+            user_data_write_only: req.user_data_write_only,
             adopted: false,
         };
         let event = if rebuild {

@@ -36,6 +36,8 @@ pub const MAGIC_COOKIE_VALUE: &str =
     "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 /// The protocol this server speaks.
 const PROTOCOL: u32 = 6;
+/// How long a connection may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the provider cannot serve.
 #[derive(Debug)]
@@ -226,12 +228,14 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                match acceptor.accept(stream).await {
-                    Ok(tls) => {
+                // A peer that never finishes its handshake is dropped, not kept waiting.
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(Conn(tls)));
                     }
                     // A peer without Terraform's certificate: refused, and said in the log.
-                    Err(e) => tracing::warn!(error = %e, "plugin connection refused"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "plugin connection refused"),
+                    Err(_) => tracing::warn!("plugin connection dropped: no TLS handshake in 10 s"),
                 }
             });
         }
@@ -252,7 +256,13 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
 
     let done = shutdown.clone();
     tonic::transport::Server::builder()
-        .add_service(ProviderServer::new(Service::new(provider, stop)))
+        // Terraform sends whole states and configurations (a host's user data alone may be 1 MiB):
+        // up to 256 MiB per message, as Terraform's own plugin SDK takes, not tonic's 4 MiB.
+        .add_service(
+            ProviderServer::new(Service::new(provider, stop))
+                .max_decoding_message_size(256 << 20)
+                .max_encoding_message_size(256 << 20),
+        )
         .add_service(grpc_controller_server::GrpcControllerServer::new(
             Controller { shutdown },
         ))

@@ -236,12 +236,14 @@ impl provider_server::Provider for Service {
         let raw = req.raw_state.unwrap_or_default();
         let mut diags = Diagnostics::default();
         let state = if raw.json.is_empty() {
-            if !raw.flatmap.is_empty() {
-                diags.root_error(
-                    "Cannot upgrade this state",
-                    "the state is in the flatmap format of Terraform 0.11, which this provider never wrote",
-                );
-            }
+            diags.root_error(
+                "Cannot upgrade this state",
+                if raw.flatmap.is_empty() {
+                    "the stored state is empty"
+                } else {
+                    "the state is in the flatmap format of Terraform 0.11, which this provider never wrote"
+                },
+            );
             None
         } else {
             match serde_json::from_slice::<serde_json::Value>(&raw.json) {

@@ -267,7 +267,10 @@ fn map(rd: &mut &[u8], n: usize, depth: usize) -> Result<Value, DecodeError> {
         let Value::String(k) = read(rd, depth + 1)? else {
             return Err(DecodeError("msgpack map key is not a string".into()));
         };
-        m.insert(k, read(rd, depth + 1)?);
+        let v = read(rd, depth + 1)?;
+        if m.insert(k.clone(), v).is_some() {
+            return Err(DecodeError(format!("msgpack map has the key {k:?} twice")));
+        }
     }
     Ok(Value::Map(m))
 }
@@ -320,6 +323,34 @@ mod tests {
     }
 
     #[test]
+    fn random_and_mutated_bytes_never_panic() {
+        // xorshift: seeded, so a failure repeats.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let seed = sample().to_msgpack();
+        for i in 0..50_000 {
+            let mut b = if i % 2 == 0 {
+                seed.clone()
+            } else {
+                (0..next() % 64).map(|_| next() as u8).collect()
+            };
+            for _ in 0..1 + next() % 4 {
+                if b.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % b.len();
+                b[at] = next() as u8;
+            }
+            let _ = Value::from_msgpack(&b);
+        }
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic_or_an_allocation() {
         for b in [
             &[0xdd, 0xff, 0xff, 0xff, 0xff][..],
@@ -330,6 +361,7 @@ mod tests {
             &[0xc1],
             &[0x81, 0x01, 0x02],
             &[0xc0, 0xc0],
+            &[0x82, 0xa1, b'a', 0x01, 0xa1, b'a', 0x02],
         ] {
             assert!(Value::from_msgpack(b).is_err(), "{b:?}");
         }

@@ -28,15 +28,23 @@ use planner::model::HostSpec;
 pub struct HostResource;
 
 /// What redeploys the host when it changes.
-const DEPLOYMENT: [&str; 7] = [
-    "image_url",
-    "image_checksum",
-    "user_data",
-    "user_data_wo_version",
-    "ssh_keys",
-    "wait",
-    "rebuild",
-];
+/// (The user data is compared by its digest: see [`user_data_changed`].)
+const DEPLOYMENT: [&str; 5] = ["image_url", "image_checksum", "ssh_keys", "wait", "rebuild"];
+
+/// Whether the user data asked for (`user_data_wo` or `user_data` of `desired`) differs from the
+/// deployed one: by digest, which the state keeps (`user_data_sha256`), so write-only user data is
+/// compared without being kept. A state from before the digest compares `user_data` itself.
+fn user_data_changed(prior: &Json, desired: &Json) -> bool {
+    let want = planner::schema::secret_text(desired, "user_data");
+    match prior.get("user_data_sha256") {
+        Some(Value::String(have)) => {
+            want.map(|u| hex::encode(ring::digest::digest(&ring::digest::SHA256, u.as_bytes())))
+                .as_deref()
+                != Some(have.as_str())
+        }
+        _ => prior.get("user_data").and_then(Value::as_str) != want,
+    }
+}
 
 fn project(e: &Engine) -> Result<String, Problem> {
     e.project.clone().ok_or_else(|| {
@@ -156,7 +164,9 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
     ];
     match &dep {
         Some(d) if !d.adopted => {
+            // User data given write-only is never opened into the state.
             let user_data = match &d.user_data_sealed {
+                Some(_) if d.user_data_write_only => Some(Value::Null),
                 Some(sealed) => e
                     .inv
                     .open_text(&sealed_owner(h), sealed)
@@ -190,6 +200,7 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
                     user_data
                         .unwrap_or_else(|| prior.get("user_data").cloned().unwrap_or(Value::Null)),
                 ),
+                ("user_data_sha256", json!(d.user_data_sha256)),
                 ("generation", json!(d.generation)),
             ]);
         }
@@ -338,7 +349,14 @@ impl Handler for HostResource {
             }
         }
         if null("image_url") {
-            for k in ["image_checksum", "user_data", "ssh_keys", "wait", "rebuild"] {
+            for k in [
+                "image_checksum",
+                "user_data",
+                "user_data_wo",
+                "ssh_keys",
+                "wait",
+                "rebuild",
+            ] {
                 if !null(k) {
                     problems.push(Problem::at(
                         k,
@@ -444,7 +462,14 @@ impl Handler for HostResource {
                     .unwrap_or(Value::Null)
         };
         let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
-        if text(planned, "image_url").is_some() && DEPLOYMENT.iter().any(|k| changed(k)) {
+        let user_data = user_data_changed(prior, &crate::value::obj_to_json(config));
+        let redeploy = text(planned, "image_url").is_some()
+            && (user_data || DEPLOYMENT.iter().any(|k| changed(k)));
+        if user_data {
+            // The new user data's digest is known once it is deployed.
+            planned.insert("user_data_sha256".into(), ValueAny::Unknown);
+        }
+        if redeploy {
             let gen = prior.get("generation").and_then(Value::as_i64).unwrap_or(0);
             planned.insert("generation".into(), ValueAny::Number(gen + 1));
             let node = prior.get("node").and_then(Value::as_str).unwrap_or("?");
@@ -645,7 +670,9 @@ impl Handler for HostResource {
         }
         if migrated {
         } else if let Some(req) = request(e, planned, "update")? {
-            if DEPLOYMENT.iter().any(|k| changed(k)) || h.node_state != Some(ProvisionState::Active)
+            if user_data_changed(prior, planned)
+                || DEPLOYMENT.iter().any(|k| changed(k))
+                || h.node_state != Some(ProvisionState::Active)
             {
                 h = life(e)
                     .await?

@@ -77,6 +77,10 @@ pub struct Deployment {
     pub baseline_profile: Option<String>,
     /// The user data, sealed with the credentials key (so an import reads it back).
     pub user_data_sealed: Option<String>,
+    /// The user data came write-only (`user_data_wo`): it is never opened into Terraform's state;
+    /// its digest says whether it changed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub user_data_write_only: bool,
     /// Adopted: the server ran its system before it became a host; nothing was deployed.
     pub adopted: bool,
     /// Where the host goes when its node fails.
@@ -135,6 +139,8 @@ pub struct DeployRequest {
     pub image_url: String,
     pub image_checksum: Checksum,
     pub user_data: Option<String>,
+    /// The user data was given write-only (see [`Deployment::user_data_write_only`]).
+    pub user_data_write_only: bool,
     pub ssh_keys: Vec<String>,
     /// The host's networks; empty keeps the node's configured ones.
     pub networks: Vec<String>,
@@ -200,6 +206,7 @@ impl DeployRequest {
                 image_url: url.clone(),
                 image_checksum,
                 user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
+                user_data_write_only: spec.user_data_write_only,
                 ssh_keys: spec.ssh_keys.clone(),
                 networks: spec.networks.clone(),
                 wait,
@@ -225,6 +232,8 @@ pub struct HostSpec {
     pub networks: Vec<String>,
     pub ssh_keys: Vec<String>,
     pub user_data: Option<Secret>,
+    /// `user_data` came from `user_data_wo`.
+    pub user_data_write_only: bool,
     /// `on` or `off`: the power the host should have once it is active.
     pub power: Option<String>,
     /// Attributes set in the configuration that only Terraform (or `bmplan hosts …`) acts on.
@@ -254,6 +263,7 @@ impl HostSpec {
             networks: texts_of(attrs, "networks"),
             ssh_keys: texts_of(attrs, "ssh_keys"),
             user_data: crate::schema::secret_text(attrs, "user_data").map(Secret::new),
+            user_data_write_only: attrs.get("user_data_wo").is_some_and(|v| !v.is_null()),
             power: text_of(attrs, "power").map(|p| p.to_ascii_lowercase()),
             not_applied: HOST_NOT_APPLIED.into_iter().filter(|k| set(k)).collect(),
         }

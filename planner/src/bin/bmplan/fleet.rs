@@ -966,6 +966,7 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
                 image_checksum: planner::host::Checksum::parse(&image_checksum)
                     .map_err(anyhow::Error::msg)?,
                 user_data,
+                user_data_write_only: false,
                 ssh_keys,
                 networks,
                 wait: planner::host::Wait::parse(&wait).map_err(anyhow::Error::msg)?,
