@@ -410,3 +410,48 @@ resource "baremetal_network" "n" {
     state = json.loads(terraform.run("show", "-json", cwd=d).stdout)
     values = state["values"]["root_module"]["resources"][0]["values"]
     assert values["id"] == values["name"] == "green"
+
+
+def test_import_by_identity_on_terraform_1_12_and_later(terraform):
+    version = json.loads(terraform.run("version", "-json", cwd=terraform.tmp).stdout)["terraform_version"]
+    if tuple(int(x) for x in version.split(".")[:2]) < (1, 12):
+        pytest.skip(f"Terraform {version} has no resource identity (1.12 and later); import by id is tested above")
+    head = '''
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+
+resource "baremetal_network" "n" {
+  name    = "blue"
+  vlan_id = 301
+}
+'''
+    apply(terraform, terraform.workdir("made", head))
+    # Another configuration takes the same network over by its identity.
+    d = terraform.workdir("by-identity", head + '''
+import {
+  to       = baremetal_network.n
+  identity = { name = "blue" }
+}
+''')
+    r = plan_exit(terraform, d)
+    assert r.returncode == 2 and "1 to import, 0 to add, 0 to change, 0 to destroy" in r.stdout, r.stdout
+    r = apply(terraform, d)
+    assert "1 imported, 0 added, 0 changed, 0 destroyed" in r.stdout, r.stdout
+    state = json.loads((d / "terraform.tfstate").read_text())
+    inst = state["resources"][0]["instances"][0]
+    assert inst["identity"] == {"name": "blue"}, inst
+    assert inst["attributes"]["vlan_id"] == 301
+    assert plan_exit(terraform, d).returncode == 0
+
+    # A name that is not in the inventory: refused at import, nothing in state.
+    e = terraform.workdir("missing", head.replace('"blue"', '"nope"') + '''
+import {
+  to       = baremetal_network.n
+  identity = { name = "nope" }
+}
+''')
+    r = terraform.run("plan", "-input=false", "-no-color", cwd=e)
+    assert r.returncode == 1 and "not in the inventory" in r.stdout + r.stderr, r.stdout + r.stderr

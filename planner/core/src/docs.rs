@@ -108,6 +108,24 @@ fn example(out: &mut String, path: &Path, lang: &str, heading: &str, intro: &str
     }
 }
 
+/// The `import` block by identity (Terraform 1.12 and later) for the example's
+/// `terraform import ADDRESS NAME` line.
+fn identity_import(out: &mut String, import_sh: &Path) {
+    let Ok(text) = std::fs::read_to_string(import_sh) else {
+        return;
+    };
+    let Some((address, name)) = text.lines().find_map(|l| {
+        let mut w = l.strip_prefix("terraform import ")?.split_whitespace();
+        Some((w.next()?.to_string(), w.next()?.to_string()))
+    }) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "With Terraform 1.12 and later, by the resource's identity (its `name`):\n\n```terraform\nimport {{\n  to       = {address}\n  identity = {{ name = \"{name}\" }}\n}}\n```\n"
+    );
+}
+
 fn resource_page(r: &ResourceSpec, examples: &Path, data: bool) -> String {
     let mut out = String::new();
     let what = if data { "Data Source" } else { "Resource" };
@@ -130,13 +148,19 @@ fn resource_page(r: &ResourceSpec, examples: &Path, data: bool) -> String {
     let _ = writeln!(out, "## Schema\n");
     schema_body(&mut out, r.attrs, r.blocks, "");
     if !data {
+        let secrets = r.attrs.iter().any(|a| a.write_only);
         example(
             &mut out,
             &dir.join("import.sh"),
             "shell",
             "Import",
-            "Import is supported using the following syntax; a plan right after an import shows no changes:",
+            if secrets {
+                "Import is supported using the following syntax. Secrets are never read back into state: the first plan after an import updates only the write-only versions (or a legacy `password`) in place, then nothing changes:"
+            } else {
+                "Import is supported using the following syntax; a plan right after an import shows no changes:"
+            },
         );
+        identity_import(&mut out, &dir.join("import.sh"));
     }
     out.trim_end().to_string() + "\n"
 }

@@ -108,6 +108,66 @@ fn null_at(v: &mut Value, path: &[String]) {
     }
 }
 
+/// Every resource is identified by its `name` (the provider's project is implied, as for an
+/// import by id). Terraform 1.12 and later keep it beside the state and import by it.
+const IDENTITY_VERSION: i64 = 0;
+
+fn identity_schema() -> proto::ResourceIdentitySchema {
+    proto::ResourceIdentitySchema {
+        version: IDENTITY_VERSION,
+        identity_attributes: vec![proto::resource_identity_schema::IdentityAttribute {
+            name: "name".into(),
+            r#type: br#""string""#.to_vec(),
+            required_for_import: true,
+            optional_for_import: false,
+            description:
+                "The object's name, unique in the inventory (in the provider's project, for hosts)."
+                    .into(),
+        }],
+    }
+}
+
+/// The identity of an object: its name, once known.
+fn identity_of(state: &Option<Value>) -> Option<proto::ResourceIdentityData> {
+    let Some(Value::Map(m)) = state else {
+        return None;
+    };
+    let Some(Value::String(name)) = m.get("name") else {
+        return None;
+    };
+    let id = Value::Map(BTreeMap::from([(
+        "name".to_string(),
+        Value::String(name.clone()),
+    )]));
+    Some(proto::ResourceIdentityData {
+        identity_data: encode(&Some(id)),
+    })
+}
+
+/// The name an import by identity names.
+fn name_from_identity(
+    identity: Option<proto::ResourceIdentityData>,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let data = identity?.identity_data;
+    match decode(data, diags)? {
+        Value::Map(m) => match m.get("name") {
+            Some(Value::String(n)) if !n.is_empty() => Some(n.clone()),
+            _ => {
+                diags.root_error(
+                    "Invalid identity",
+                    "the identity needs a name: identity = { name = \"…\" }",
+                );
+                None
+            }
+        },
+        _ => {
+            diags.root_error("Invalid identity", "the identity is not an object");
+            None
+        }
+    }
+}
+
 type R<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
@@ -164,7 +224,14 @@ impl provider_server::Provider for Service {
         _: Request<proto::get_resource_identity_schemas::Request>,
     ) -> R<proto::get_resource_identity_schemas::Response> {
         Ok(Response::new(
-            proto::get_resource_identity_schemas::Response::default(),
+            proto::get_resource_identity_schemas::Response {
+                identity_schemas: self
+                    .resources
+                    .keys()
+                    .map(|k| (k.clone(), identity_schema()))
+                    .collect(),
+                diagnostics: Vec::new(),
+            },
         ))
     }
 
@@ -287,10 +354,10 @@ impl provider_server::Provider for Service {
         diags.extend(d);
         without_write_only(&mut state, &r.schema().block);
         Ok(Response::new(proto::read_resource::Response {
+            new_identity: identity_of(&state),
             new_state: encode(&state),
             diagnostics: diags.to_proto(),
             private: req.private,
-            new_identity: None,
         }))
     }
 
@@ -322,11 +389,11 @@ impl provider_server::Provider for Service {
         diags.extend(std::mem::take(&mut planned.diags));
         without_write_only(&mut planned.state, &r.schema().block);
         Ok(Response::new(proto::plan_resource_change::Response {
+            planned_identity: identity_of(&planned.state),
             planned_state: encode(&planned.state),
             requires_replace: planned.replace.iter().map(|p| p.to_proto()).collect(),
             planned_private: req.prior_private,
             diagnostics: diags.to_proto(),
-            planned_identity: None,
         }))
     }
 
@@ -353,10 +420,10 @@ impl provider_server::Provider for Service {
         diags.extend(d);
         without_write_only(&mut state, &r.schema().block);
         Ok(Response::new(proto::apply_resource_change::Response {
+            new_identity: identity_of(&state),
             new_state: encode(&state),
             private: req.planned_private,
             diagnostics: diags.to_proto(),
-            new_identity: None,
         }))
     }
 
@@ -366,14 +433,26 @@ impl provider_server::Provider for Service {
     ) -> R<proto::import_resource_state::Response> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
-        let (mut state, diags) = r.import(req.id).await;
+        let mut diags = Diagnostics::default();
+        // By id (`terraform import ADDR NAME`, `import { id = … }`) or by identity
+        // (`import { identity = { name = … } }`, Terraform 1.12 and later).
+        let id = match req.identity {
+            Some(identity) if req.id.is_empty() => name_from_identity(Some(identity), &mut diags),
+            _ => Some(req.id),
+        };
+        let mut state = None;
+        if let Some(id) = id {
+            let (s, d) = r.import(id).await;
+            state = s;
+            diags.extend(d);
+        }
         without_write_only(&mut state, &r.schema().block);
         let imported = match state {
             Some(_) => vec![proto::import_resource_state::ImportedResource {
                 type_name: req.type_name.clone(),
+                identity: identity_of(&state),
                 state: encode(&state),
                 private: Vec::new(),
-                identity: None,
             }],
             None => Vec::new(),
         };
