@@ -116,6 +116,18 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         assert "packages: [nginx]" not in (d / "terraform.tfstate").read_text()
         assert "packages: [nginx]" not in r.stdout
 
+        # The same text moved to `user_data` (kept in state) and back: no redeployment either way,
+        # and each settles (the next plan has nothing to do).
+        legacy = EXAMPLE.read_text().replace("user_data_wo         = <<-EOT", "user_data = <<-EOT")
+        for config in (legacy, EXAMPLE.read_text()):
+            (d / "main.tf").write_text(config)
+            r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
+            assert r.returncode == 2 and "Rebuild" not in r.stdout + r.stderr, r.stdout + r.stderr
+            run_ok(terraform, d, "apply", "-auto-approve", *var)
+            r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
+            assert r.returncode == 0, r.stdout + r.stderr
+        assert "packages: [nginx]" not in (d / "terraform.tfstate").read_text()
+
         # bmplan reads the same directory and sees the hosts' layer over their nodes: nothing to do.
         r = terraform.bmplan("plan", str(d), *var, "--detailed-exitcode")
         assert r.returncode == 0, r.stdout + r.stderr

@@ -460,7 +460,7 @@ pub const HOST: ResourceSpec = ResourceSpec {
             "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`.",
         ),
         attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) the host's ports are put on once it is deployed, instead of the node's own. Also written to the config drive's network configuration."),
-        write_only("user_data_wo", "cloud-init user data for the config drive, write-only: sealed in the inventory, never kept in Terraform's plan or state (Terraform 1.11 and later). Changing it needs a change of `user_data_wo_version`, which redeploys the host."),
+        write_only("user_data_wo", "cloud-init user data for the config drive, write-only: sealed in the inventory, never kept in Terraform's plan or state (Terraform 1.11 and later). A new text redeploys the host (seen by its digest, `user_data_sha256`)."),
         attr("user_data_wo_version", Number, Optional, "A version for `user_data_wo`, by Terraform's convention for write-only values. The host is redeployed when the user data itself changes, which `user_data_sha256` shows without keeping it; changing only the version redeploys nothing."),
         computed("user_data_sha256", Kind::String, "SHA-256 (hex) of the deployed user data, in either form: how a change of `user_data_wo` is seen at plan time without keeping it."),
         secret("user_data", Optional, "cloud-init user data for the config drive, passed through untouched. Kept sealed with the credentials key in the inventory, and in Terraform's state: prefer `user_data_wo`."),

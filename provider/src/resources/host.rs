@@ -164,9 +164,16 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
     ];
     match &dep {
         Some(d) if !d.adopted => {
-            // User data given write-only is never opened into the state.
+            // The state holds only user data the configuration gave as `user_data`: user data
+            // deployed write-only is never opened (the state keeps what it has, which is null
+            // unless the configuration moved to `user_data` with the same text), nor is it once
+            // the configuration moved to `user_data_wo` (the state's is then null). An import
+            // (no generation yet) or a refresh of `user_data` reads it back.
+            let imported = prior.get("generation").is_none();
+            let keep = prior.get("user_data").cloned().unwrap_or(Value::Null);
             let user_data = match &d.user_data_sealed {
-                Some(_) if d.user_data_write_only => Some(Value::Null),
+                Some(_) if d.user_data_write_only => Some(keep),
+                Some(_) if !imported && keep.is_null() => Some(Value::Null),
                 Some(sealed) => e
                     .inv
                     .open_text(&sealed_owner(h), sealed)
@@ -462,12 +469,32 @@ impl Handler for HostResource {
                     .unwrap_or(Value::Null)
         };
         let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
-        let user_data = user_data_changed(prior, &crate::value::obj_to_json(config));
+        // A deployment input not known until apply: whether it changes is decided then, so the
+        // digest (and the generation, unless a known input changes) is unknown in the plan too; a
+        // known value would contradict the apply.
+        let unknown = |k: &str| matches!(config.get(k), Some(ValueAny::Unknown));
+        let user_data_unknown = unknown("user_data") || unknown("user_data_wo");
+        let undecided = user_data_unknown || DEPLOYMENT.iter().any(|k| unknown(k));
+        let user_data =
+            !user_data_unknown && user_data_changed(prior, &crate::value::obj_to_json(config));
         let redeploy = text(planned, "image_url").is_some()
-            && (user_data || DEPLOYMENT.iter().any(|k| changed(k)));
-        if user_data {
+            && (user_data || DEPLOYMENT.iter().any(|k| !unknown(k) && changed(k)));
+        if user_data || user_data_unknown {
             // The new user data's digest is known once it is deployed.
             planned.insert("user_data_sha256".into(), ValueAny::Unknown);
+        }
+        if !redeploy && undecided && deployed {
+            planned.insert("generation".into(), ValueAny::Unknown);
+            out.warnings.push(
+                Problem::root(
+                    "Deployment known at apply",
+                    format!(
+                        "host {}: its deployment depends on values known only at apply; it is redeployed then if they differ from what it runs",
+                        prior.get("name").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                )
+                .warning(),
+            );
         }
         if redeploy {
             let gen = prior.get("generation").and_then(Value::as_i64).unwrap_or(0);
