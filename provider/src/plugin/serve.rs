@@ -193,7 +193,6 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     let listener = UnixListener::bind(&socket).map_err(ServeError::Io)?;
 
     let shutdown = Arc::new(Notify::new());
-    let stop = Arc::new(Notify::new());
     tokio::spawn(async {
         // Ignored, not fatal: see the module's docs.
         while tokio::signal::ctrl_c().await.is_ok() {
@@ -259,7 +258,7 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
         // Terraform sends whole states and configurations (a host's user data alone may be 1 MiB):
         // up to 256 MiB per message, as Terraform's own plugin SDK takes, not tonic's 4 MiB.
         .add_service(
-            ProviderServer::new(Service::new(provider, stop))
+            ProviderServer::new(Service::new(provider))
                 .max_decoding_message_size(256 << 20)
                 .max_encoding_message_size(256 << 20),
         )

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 use super::proto::{self, provider_server};
@@ -14,17 +13,14 @@ pub(crate) struct Service {
     provider: Arc<dyn Provider>,
     resources: BTreeMap<String, Arc<dyn Resource>>,
     data_sources: BTreeMap<String, Arc<dyn DataSource>>,
-    /// Told when Terraform asks the provider to stop.
-    pub(crate) stop: Arc<Notify>,
 }
 
 impl Service {
-    pub(crate) fn new(provider: Arc<dyn Provider>, stop: Arc<Notify>) -> Self {
+    pub(crate) fn new(provider: Arc<dyn Provider>) -> Self {
         Service {
             resources: provider.resources(),
             data_sources: provider.data_sources(),
             provider,
-            stop,
         }
     }
 
@@ -487,7 +483,7 @@ impl provider_server::Provider for Service {
         &self,
         _: Request<proto::stop_provider::Request>,
     ) -> R<proto::stop_provider::Response> {
-        self.stop.notify_waiters();
+        // Acknowledged only: no operation is cancelled yet (an apply in progress runs to its end).
         Ok(Response::new(proto::stop_provider::Response {
             error: String::new(),
         }))

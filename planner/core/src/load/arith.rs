@@ -124,91 +124,175 @@ fn float(v: f64, shown: &dyn Fn() -> String) -> Result<Number, String> {
 
 /// `expr` with every arithmetic operation a call to its checked function.
 pub(super) fn checked(expr: Expression) -> Result<Expression, String> {
-    Ok(match expr {
-        Expression::Array(items) => {
-            Expression::Array(items.into_iter().map(checked).collect::<Result<_, _>>()?)
-        }
-        Expression::Object(obj) => {
-            let mut out = hcl::Object::new();
-            for (k, v) in obj {
-                let k = match k {
-                    ObjectKey::Expression(e) => ObjectKey::Expression(checked(e)?),
-                    other => other,
-                };
-                out.insert(k, checked(v)?);
-            }
-            Expression::Object(out)
-        }
-        Expression::TemplateExpr(t) => template_expr(*t)?,
-        Expression::Traversal(mut t) => {
-            t.expr = checked(t.expr)?;
-            for op in t.operators.iter_mut() {
-                if let TraversalOperator::Index(e) = op {
-                    *e = checked(std::mem::replace(e, Expression::Null))?;
-                }
-            }
-            Expression::Traversal(t)
-        }
-        Expression::FuncCall(mut f) => {
-            f.args = f.args.into_iter().map(checked).collect::<Result<_, _>>()?;
-            Expression::FuncCall(f)
-        }
-        Expression::Parenthesis(e) => Expression::Parenthesis(Box::new(checked(*e)?)),
-        Expression::Conditional(mut c) => {
-            c.cond_expr = checked(c.cond_expr)?;
-            c.true_expr = checked(c.true_expr)?;
-            c.false_expr = checked(c.false_expr)?;
-            Expression::Conditional(c)
-        }
-        Expression::Operation(op) => match *op {
-            Operation::Unary(mut u) => {
-                u.expr = checked(u.expr)?;
-                Expression::Operation(Box::new(Operation::Unary(u)))
-            }
-            Operation::Binary(b) => binary(b)?,
-        },
-        Expression::ForExpr(mut f) => {
-            f.collection_expr = checked(f.collection_expr)?;
-            f.key_expr = f.key_expr.map(checked).transpose()?;
-            f.value_expr = checked(f.value_expr)?;
-            f.cond_expr = f.cond_expr.map(checked).transpose()?;
-            Expression::ForExpr(f)
-        }
-        other => other,
-    })
+    Rewrite { changed: false }.expr(expr)
 }
 
-/// A chain of binary operations, rebuilt by precedence with its arithmetic checked.
-///
-/// The parser leaves `a - b * c == d` as one chain in the order written, and `hcl-rs` orders it
-/// by precedence when it evaluates; `a - b - c` it leaves as `a - (b - c)`. Here the chain is read
-/// back in the order written and rebuilt as HCL reads it: by precedence, left to right
-/// (`(a - (b * c)) == d`, `(a - b) - c`), each arithmetic step a checked call.
-fn binary(b: BinaryOp) -> Result<Expression, String> {
-    let mut operands = Vec::new();
-    let mut operators = Vec::new();
-    flatten(
-        Expression::Operation(Box::new(Operation::Binary(b))),
-        &mut operands,
-        &mut operators,
-    );
-    let mut operands = operands.into_iter().map(checked);
-    let mut out = vec![operands.next().unwrap_or(Ok(Expression::Null))?];
-    let mut pending: Vec<BinaryOperator> = Vec::new();
-    for (op, rhs) in operators.into_iter().zip(operands) {
-        while pending
-            .last()
-            .is_some_and(|top| top.precedence() >= op.precedence())
-        {
-            reduce(&mut out, &mut pending);
+/// One walk over an expression, rewriting its arithmetic; `changed` says whether it found any,
+/// so a template without arithmetic is left as written.
+struct Rewrite {
+    changed: bool,
+}
+
+impl Rewrite {
+    fn expr(&mut self, expr: Expression) -> Result<Expression, String> {
+        Ok(match expr {
+            Expression::Array(items) => Expression::Array(
+                items
+                    .into_iter()
+                    .map(|e| self.expr(e))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expression::Object(obj) => {
+                let mut out = hcl::Object::new();
+                for (k, v) in obj {
+                    let k = match k {
+                        ObjectKey::Expression(e) => ObjectKey::Expression(self.expr(e)?),
+                        other => other,
+                    };
+                    out.insert(k, self.expr(v)?);
+                }
+                Expression::Object(out)
+            }
+            Expression::TemplateExpr(t) => self.template_expr(*t)?,
+            Expression::Traversal(mut t) => {
+                t.expr = self.expr(t.expr)?;
+                for op in t.operators.iter_mut() {
+                    if let TraversalOperator::Index(e) = op {
+                        self.in_place(e)?;
+                    }
+                }
+                Expression::Traversal(t)
+            }
+            Expression::FuncCall(mut f) => {
+                f.args = f
+                    .args
+                    .into_iter()
+                    .map(|e| self.expr(e))
+                    .collect::<Result<_, _>>()?;
+                Expression::FuncCall(f)
+            }
+            Expression::Parenthesis(e) => Expression::Parenthesis(Box::new(self.expr(*e)?)),
+            Expression::Conditional(mut c) => {
+                c.cond_expr = self.expr(c.cond_expr)?;
+                c.true_expr = self.expr(c.true_expr)?;
+                c.false_expr = self.expr(c.false_expr)?;
+                Expression::Conditional(c)
+            }
+            Expression::Operation(op) => match *op {
+                Operation::Unary(mut u) => {
+                    u.expr = self.expr(u.expr)?;
+                    Expression::Operation(Box::new(Operation::Unary(u)))
+                }
+                Operation::Binary(b) => self.binary(b)?,
+            },
+            Expression::ForExpr(mut f) => {
+                f.collection_expr = self.expr(f.collection_expr)?;
+                f.key_expr = f.key_expr.map(|e| self.expr(e)).transpose()?;
+                f.value_expr = self.expr(f.value_expr)?;
+                f.cond_expr = f.cond_expr.map(|e| self.expr(e)).transpose()?;
+                Expression::ForExpr(f)
+            }
+            other => other,
+        })
+    }
+
+    /// A chain of binary operations, rebuilt by precedence with its arithmetic checked.
+    ///
+    /// The parser leaves `a - b * c == d` as one chain in the order written, and `hcl-rs` orders
+    /// it by precedence when it evaluates; `a - b - c` it leaves as `a - (b - c)`. Here the chain
+    /// is read back in the order written and rebuilt as HCL reads it: by precedence, left to
+    /// right (`(a - (b * c)) == d`, `(a - b) - c`), each arithmetic step a checked call.
+    fn binary(&mut self, b: BinaryOp) -> Result<Expression, String> {
+        let mut operands = Vec::new();
+        let mut operators = Vec::new();
+        flatten(
+            Expression::Operation(Box::new(Operation::Binary(b))),
+            &mut operands,
+            &mut operators,
+        );
+        let mut operands = operands.into_iter();
+        let first = operands.next().unwrap_or(Expression::Null);
+        let mut out = vec![self.expr(first)?];
+        let mut pending: Vec<BinaryOperator> = Vec::new();
+        for (op, rhs) in operators.into_iter().zip(operands) {
+            while pending
+                .last()
+                .is_some_and(|top| top.precedence() >= op.precedence())
+            {
+                self.reduce(&mut out, &mut pending);
+            }
+            pending.push(op);
+            out.push(self.expr(rhs)?);
         }
-        pending.push(op);
-        out.push(rhs?);
+        while !pending.is_empty() {
+            self.reduce(&mut out, &mut pending);
+        }
+        Ok(out.pop().unwrap_or(Expression::Null))
     }
-    while !pending.is_empty() {
-        reduce(&mut out, &mut pending);
+
+    /// Joins the last two operands with the last operator.
+    fn reduce(&mut self, out: &mut Vec<Expression>, pending: &mut Vec<BinaryOperator>) {
+        let (Some(op), Some(rhs), Some(lhs)) = (pending.pop(), out.pop(), out.pop()) else {
+            return;
+        };
+        out.push(match OPERATORS.iter().find(|(o, _, _)| *o == op) {
+            Some((_, name, _)) => {
+                self.changed = true;
+                Expression::FuncCall(Box::new(FuncCall {
+                    name: FuncName::new(format!("{PREFIX}{name}")),
+                    args: vec![lhs, rhs],
+                    expand_final: false,
+                }))
+            }
+            None => Expression::Operation(Box::new(Operation::Binary(BinaryOp::new(lhs, op, rhs)))),
+        });
     }
-    Ok(out.pop().unwrap_or(Expression::Null))
+
+    /// A template with arithmetic in it, rewritten; one without, as it is.
+    fn template_expr(&mut self, t: TemplateExpr) -> Result<Expression, String> {
+        let Ok(mut template) = Template::from_expr(&t) else {
+            // Not a template that parses: evaluating it reports the error at its place.
+            return Ok(Expression::TemplateExpr(Box::new(t)));
+        };
+        let mut inner = Rewrite { changed: false };
+        inner.template(&mut template)?;
+        if !inner.changed {
+            return Ok(Expression::TemplateExpr(Box::new(t)));
+        }
+        self.changed = true;
+        let text = hcl::format::to_string(&template)
+            .map_err(|e| format!("a template with arithmetic could not be checked: {e}"))?;
+        Ok(Expression::TemplateExpr(Box::new(
+            TemplateExpr::QuotedString(text),
+        )))
+    }
+
+    /// An expression rewritten where it stands.
+    fn in_place(&mut self, e: &mut Expression) -> Result<(), String> {
+        *e = self.expr(std::mem::replace(e, Expression::Null))?;
+        Ok(())
+    }
+
+    fn template(&mut self, t: &mut Template) -> Result<(), String> {
+        for e in t.elements_mut() {
+            match e {
+                Element::Literal(_) => {}
+                Element::Interpolation(i) => self.in_place(&mut i.expr)?,
+                Element::Directive(Directive::If(d)) => {
+                    self.in_place(&mut d.cond_expr)?;
+                    self.template(&mut d.true_template)?;
+                    if let Some(f) = d.false_template.as_mut() {
+                        self.template(f)?;
+                    }
+                }
+                Element::Directive(Directive::For(d)) => {
+                    self.in_place(&mut d.collection_expr)?;
+                    self.template(&mut d.template)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The operands and operators of a chain, in the order written.
@@ -223,114 +307,6 @@ fn flatten(e: Expression, operands: &mut Vec<Expression>, operators: &mut Vec<Bi
             unary => operands.push(Expression::Operation(Box::new(unary))),
         },
         other => operands.push(other),
-    }
-}
-
-/// Joins the last two operands with the last operator.
-fn reduce(out: &mut Vec<Expression>, pending: &mut Vec<BinaryOperator>) {
-    let (Some(op), Some(rhs), Some(lhs)) = (pending.pop(), out.pop(), out.pop()) else {
-        return;
-    };
-    out.push(match OPERATORS.iter().find(|(o, _, _)| *o == op) {
-        Some((_, name, _)) => Expression::FuncCall(Box::new(FuncCall {
-            name: FuncName::new(format!("{PREFIX}{name}")),
-            args: vec![lhs, rhs],
-            expand_final: false,
-        })),
-        None => Expression::Operation(Box::new(Operation::Binary(BinaryOp::new(lhs, op, rhs)))),
-    });
-}
-
-/// A template with arithmetic in it, rewritten; one without, as it is.
-fn template_expr(t: TemplateExpr) -> Result<Expression, String> {
-    let Ok(mut template) = Template::from_expr(&t) else {
-        // Not a template that parses: evaluating it reports the error at its place.
-        return Ok(Expression::TemplateExpr(Box::new(t)));
-    };
-    if !template_arith(&template) {
-        return Ok(Expression::TemplateExpr(Box::new(t)));
-    }
-    template_checked(&mut template)?;
-    let text = hcl::format::to_string(&template)
-        .map_err(|e| format!("a template with arithmetic could not be checked: {e}"))?;
-    Ok(Expression::TemplateExpr(Box::new(
-        TemplateExpr::QuotedString(text),
-    )))
-}
-
-fn template_arith(t: &Template) -> bool {
-    t.elements().iter().any(|e| match e {
-        Element::Literal(_) => false,
-        Element::Interpolation(i) => has_arith(&i.expr),
-        Element::Directive(Directive::If(d)) => {
-            has_arith(&d.cond_expr)
-                || template_arith(&d.true_template)
-                || d.false_template.as_ref().is_some_and(template_arith)
-        }
-        Element::Directive(Directive::For(d)) => {
-            has_arith(&d.collection_expr) || template_arith(&d.template)
-        }
-    })
-}
-
-fn template_checked(t: &mut Template) -> Result<(), String> {
-    for e in t.elements_mut() {
-        match e {
-            Element::Literal(_) => {}
-            Element::Interpolation(i) => {
-                i.expr = checked(std::mem::replace(&mut i.expr, Expression::Null))?
-            }
-            Element::Directive(Directive::If(d)) => {
-                d.cond_expr = checked(std::mem::replace(&mut d.cond_expr, Expression::Null))?;
-                template_checked(&mut d.true_template)?;
-                if let Some(f) = d.false_template.as_mut() {
-                    template_checked(f)?;
-                }
-            }
-            Element::Directive(Directive::For(d)) => {
-                d.collection_expr =
-                    checked(std::mem::replace(&mut d.collection_expr, Expression::Null))?;
-                template_checked(&mut d.template)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether `expr` has an arithmetic operation anywhere (templates included).
-fn has_arith(expr: &Expression) -> bool {
-    match expr {
-        Expression::Array(items) => items.iter().any(has_arith),
-        Expression::Object(obj) => obj
-            .iter()
-            .any(|(k, v)| matches!(k, ObjectKey::Expression(e) if has_arith(e)) || has_arith(v)),
-        Expression::TemplateExpr(t) => Template::from_expr(t).is_ok_and(|t| template_arith(&t)),
-        Expression::Traversal(t) => {
-            has_arith(&t.expr)
-                || t.operators
-                    .iter()
-                    .any(|o| matches!(o, TraversalOperator::Index(e) if has_arith(e)))
-        }
-        Expression::FuncCall(f) => f.args.iter().any(has_arith),
-        Expression::Parenthesis(e) => has_arith(e),
-        Expression::Conditional(c) => {
-            has_arith(&c.cond_expr) || has_arith(&c.true_expr) || has_arith(&c.false_expr)
-        }
-        Expression::Operation(op) => match op.as_ref() {
-            Operation::Unary(u) => has_arith(&u.expr),
-            Operation::Binary(b) => {
-                OPERATORS.iter().any(|(o, _, _)| *o == b.operator)
-                    || has_arith(&b.lhs_expr)
-                    || has_arith(&b.rhs_expr)
-            }
-        },
-        Expression::ForExpr(f) => {
-            has_arith(&f.collection_expr)
-                || f.key_expr.as_ref().is_some_and(has_arith)
-                || has_arith(&f.value_expr)
-                || f.cond_expr.as_ref().is_some_and(has_arith)
-        }
-        _ => false,
     }
 }
 
