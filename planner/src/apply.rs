@@ -63,6 +63,45 @@ pub enum Progress {
     },
 }
 
+/// One line per event, as `bmplan apply` logs progress when stderr is not a terminal.
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Wave {
+                index,
+                of,
+                domain,
+                nodes,
+            } => write!(f, "wave {index}/{of} started: {domain}, {nodes} nodes"),
+            Progress::Started { step } => write!(f, "step {step} started"),
+            Progress::Succeeded { step } => write!(f, "step {step} succeeded"),
+            Progress::AlreadyDone { step } => {
+                write!(f, "step {step} already done in this run: not repeated")
+            }
+            Progress::Retrying {
+                step,
+                attempt,
+                error,
+            } => write!(f, "step {step} retry {attempt}: {error}"),
+            Progress::Failed { step, error } => write!(f, "step {step} failed: {error}"),
+            Progress::Skipped { step, reason } => write!(f, "step {step} {reason}"),
+        }
+    }
+}
+
+impl Progress {
+    /// Whether the event ends a step (a progress bar advances by one).
+    pub fn ends_a_step(&self) -> bool {
+        matches!(
+            self,
+            Progress::Succeeded { .. }
+                | Progress::AlreadyDone { .. }
+                | Progress::Skipped { .. }
+                | Progress::Failed { .. }
+        )
+    }
+}
+
 #[derive(Clone)]
 pub struct ApplyOptions {
     /// Nodes worked on at once (a wave never holds more than the plan's `max_parallel`).

@@ -653,6 +653,34 @@ pub struct Probe {
     pub systems: Vec<String>,
 }
 
+impl Probe {
+    /// One line of `bmplan nodes discover`'s progress: the address, what answered, its systems.
+    pub fn line(&self) -> String {
+        let systems = if self.systems.is_empty() {
+            String::new()
+        } else {
+            format!(" (systems {})", self.systems.join(", "))
+        };
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        format!("{}: {}{systems}{detail}", self.url, self.found)
+    }
+
+    /// The summary of a discovery: how many addresses, Redfish services and other answers.
+    pub fn summary(probes: &[Probe]) -> String {
+        let count = |what: &str| probes.iter().filter(|p| p.found == what).count();
+        format!(
+            "probed {} addresses: {} Redfish services, {} other answers",
+            probes.len(),
+            count("redfish"),
+            count("error")
+        )
+    }
+}
+
 /// Credentials and trust for discovered BMCs: the same for the whole range.
 #[derive(Debug, Clone)]
 pub struct DiscoveryLogin {

@@ -11,7 +11,11 @@
 //! - `host`: the host lifecycle (deploy, rebuild, clean, migrate) over virtual media;
 //! - `engine`: the one session both front ends call (prepare a plan from a configuration or the
 //!   inventory, execute it as a journaled run, then the hosts' work);
-//! - `enroll`: bulk enrolment and discovery; `demo`: the embedded lab demo (feature `demo`).
+//! - `run`: an apply staged (resumed, or planned anew from a configuration or a saved plan),
+//!   for the caller to show and confirm before it is carried out;
+//! - `enroll`: bulk enrolment and discovery; `demo`: the embedded lab demo (feature `demo`);
+//! - `cli`: `bmplan`'s command line as data: grammar, exit codes, reference page (features `cli`
+//!   and `demo`).
 
 pub use planner_core::{
     deploy, diff, docs, drift, flavor, hardware, history, lifecycle, load, model, observed, plan,
@@ -22,6 +26,8 @@ pub use planner_inventory::{self as inventory, credentials};
 
 pub mod apply;
 pub mod bmc;
+#[cfg(all(feature = "cli", feature = "demo"))]
+pub mod cli;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod drivers;
@@ -30,4 +36,5 @@ pub mod enroll;
 pub mod fuzz;
 pub mod host;
 pub mod observe;
+pub mod run;
 pub mod switch;

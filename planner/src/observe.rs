@@ -37,6 +37,18 @@ impl std::fmt::Debug for ObserveOptions {
     }
 }
 
+impl ObserveOptions {
+    /// `concurrency` nodes read at once, each BMC request given `bmc_timeout_s` seconds (at least 1).
+    pub fn bounded(concurrency: usize, bmc_timeout_s: u64) -> ObserveOptions {
+        let mut o = ObserveOptions {
+            concurrency,
+            ..ObserveOptions::default()
+        };
+        o.limits.request_timeout = Duration::from_secs(bmc_timeout_s.max(1));
+        o
+    }
+}
+
 /// Nodes read at once unless told otherwise: a 1000-node pass in two rounds within ~150 MB.
 pub const DEFAULT_CONCURRENCY: usize = 512;
 

@@ -237,3 +237,16 @@ fn no_module_of_the_planner_or_its_core_imports_one_that_imports_it() {
         Some(vec!["a".to_string(), "b".to_string(), "a".to_string()])
     );
 }
+
+#[test]
+fn the_bmplan_binary_stays_thin() {
+    // Parsing is the grammar's (`planner::cli`), the work the engine's: the binary dispatches and
+    // prints.
+    let bin = planner_dir().join("src/bin/bmplan");
+    let lines: usize = sources(&bin).iter().map(|(_, t)| t.lines().count()).sum();
+    assert!(lines > 100, "the binary was read: {lines} lines");
+    assert!(
+        lines < 800,
+        "the bmplan binary is {lines} lines (under 800 expected)"
+    );
+}

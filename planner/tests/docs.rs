@@ -38,3 +38,18 @@ fn registry_docs_match_the_schema_and_the_examples() {
         "stale docs (run UPDATE_DOCS=1 cargo test -p planner --test docs): {stale:?}"
     );
 }
+
+#[test]
+fn the_command_reference_matches_the_grammar() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reference/bmplan.md");
+    let text = planner::cli::reference::markdown();
+    if std::env::var("UPDATE_DOCS").is_ok() {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &text).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).ok().as_deref(),
+        Some(text.as_str()),
+        "docs/reference/bmplan.md is stale: run UPDATE_DOCS=1 cargo test -p planner --test docs"
+    );
+}

@@ -540,6 +540,21 @@ pub struct Prepared {
     pub observe_seconds: f64,
 }
 
+impl Prepared {
+    /// What to say when some devices could not be read: a plan that could not see every device
+    /// is shown, then fails, so a pipeline never reads a partial view as "no changes".
+    pub fn unreachable_problem(&self) -> Option<String> {
+        let u = &self.diff.unreachable;
+        (!u.is_empty()).then(|| {
+            let names = u.keys().cloned().collect::<Vec<_>>().join(", ");
+            format!(
+                "{} devices could not be read ({names}); the plan covers the others",
+                u.len()
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

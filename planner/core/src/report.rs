@@ -292,6 +292,22 @@ fn dash(v: Option<&str>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or("-").to_string()
 }
 
+/// `bmplan validate`'s verdict on a valid configuration: what it holds.
+pub fn validate_summary(d: &crate::model::Desired) -> String {
+    let unplanned = match d.unplanned.len() {
+        0 => String::new(),
+        n => format!(" ({n} resources not planned by bmplan yet)"),
+    };
+    format!(
+        "Success! The configuration is valid: {} nodes, {} hosts, {} profiles, {} networks, {} switches{unplanned}.",
+        d.nodes.len(),
+        d.hosts.len(),
+        d.profiles.len(),
+        d.networks.len(),
+        d.switches.len(),
+    )
+}
+
 /// The node listing: what an operator needs at a glance.
 pub fn node_rows(nodes: &[crate::records::NodeRecord]) -> Rows {
     Rows {
@@ -324,6 +340,23 @@ pub fn node_rows(nodes: &[crate::records::NodeRecord]) -> Rows {
             })
             .collect(),
     }
+}
+
+/// `bmplan nodes show`: one node, a line per column of the listing, then its traits, TLS mode
+/// and last error.
+pub fn node_detail(n: &crate::records::NodeRecord) -> String {
+    let rows = node_rows(std::slice::from_ref(n));
+    let mut s = String::new();
+    for (h, c) in rows.header.iter().zip(&rows.cells[0]) {
+        s.push_str(&format!("{h:<10} {c}\n"));
+    }
+    let traits = n.traits.iter().cloned().collect::<Vec<_>>().join(",");
+    s.push_str(&format!("{:<10} {traits}\n", "TRAITS"));
+    s.push_str(&format!("{:<10} {}\n", "TLS", n.tls_mode));
+    if let Some(e) = &n.last_error {
+        s.push_str(&format!("{:<10} {e}\n", "ERROR"));
+    }
+    s
 }
 
 pub fn host_rows(hosts: &[crate::records::HostRecord]) -> Rows {

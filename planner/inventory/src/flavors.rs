@@ -138,3 +138,29 @@ impl Inventory {
         Ok(out)
     }
 }
+
+/// `bmplan flavors list`: a flavor per row, with how many nodes match it and how many are free.
+pub fn rows(all: &[FlavorCapacity]) -> planner_core::report::Rows {
+    planner_core::report::Rows {
+        header: vec![
+            "NAME", "CPUS", "MEM_GIB", "DISK_GIB", "ARCH", "VENDOR", "TRAITS", "MATCHING", "FREE",
+        ],
+        cells: all
+            .iter()
+            .map(|c| {
+                let f = &c.flavor;
+                vec![
+                    f.name.clone(),
+                    f.cpus.to_string(),
+                    f.memory_gib.to_string(),
+                    f.disk_gib.to_string(),
+                    f.arch.clone().unwrap_or_else(|| "any".into()),
+                    f.vendor.clone().unwrap_or_else(|| "any".into()),
+                    f.traits.iter().cloned().collect::<Vec<_>>().join(","),
+                    c.matching.to_string(),
+                    c.free.to_string(),
+                ]
+            })
+            .collect(),
+    }
+}

@@ -256,3 +256,21 @@ fn granted(lease: Lease, done: u64, shown: String, now: i64) -> Result<Lease> {
     }
     Ok(lease)
 }
+
+/// `bmplan inventory leases`: a live lease per row.
+pub fn rows(leases: &[Lease]) -> planner_core::report::Rows {
+    planner_core::report::Rows {
+        header: vec!["NODE", "HOLDER", "PURPOSE", "EXPIRES"],
+        cells: leases
+            .iter()
+            .map(|l| {
+                vec![
+                    l.node.clone(),
+                    l.holder.clone(),
+                    l.purpose.clone(),
+                    format_time(l.expires_at),
+                ]
+            })
+            .collect(),
+    }
+}

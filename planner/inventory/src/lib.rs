@@ -38,15 +38,16 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 pub use audit::{AuditEntry, AuditFilter};
 pub use catalog::{HostOverride, NodeConfig};
 pub use check::Violation;
-pub use flavors::FlavorCapacity;
+pub use flavors::{rows as flavor_rows, FlavorCapacity};
 pub use history::{LifeEvent, NodeHistory};
 pub use hosts::{is_free, HostRecord, NewHost};
 pub use journal::{JournalEntry, StepStatus};
-pub use leases::Lease;
+pub use leases::{rows as lease_rows, Lease};
 pub use nodes::{
-    EnrollOutcome, EnrollResult, NodeFilter, NodeRecord, NodeRegistration, NodeTls, Verification,
+    outcome_rows, EnrollOutcome, EnrollResult, NodeFilter, NodeRecord, NodeRegistration, NodeTls,
+    Verification,
 };
-pub use projects::ProjectRecord;
+pub use projects::{rows as project_rows, ProjectRecord};
 pub use runs::OpenRun;
 pub use switches::{SwitchRecord, SwitchRegistration};
 

@@ -107,6 +107,19 @@ pub struct EnrollOutcome {
     pub detail: Option<String>,
 }
 
+impl EnrollOutcome {
+    /// One line of a bulk enrolment's progress: the BMC's name, what became of it, why.
+    pub fn line(&self) -> String {
+        let detail = self.detail.as_deref().map(|d| format!(": {d}"));
+        format!(
+            "{}: {:?}{}",
+            self.name,
+            self.result,
+            detail.unwrap_or_default()
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NodeFilter {
     pub state: Option<ProvisionState>,
@@ -931,6 +944,24 @@ fn same_node_conflict(
 pub(super) enum Bind {
     I(i64),
     S(Option<String>),
+}
+
+/// `bmplan nodes enroll` and `discover`: a BMC per row, with what became of it.
+pub fn outcome_rows(outcomes: &[EnrollOutcome]) -> planner_core::report::Rows {
+    planner_core::report::Rows {
+        header: vec!["NAME", "RESULT", "STATE", "DETAIL"],
+        cells: outcomes
+            .iter()
+            .map(|o| {
+                vec![
+                    o.name.clone(),
+                    o.result.as_str().to_string(),
+                    o.state.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                    o.detail.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

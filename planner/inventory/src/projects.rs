@@ -135,3 +135,23 @@ impl Inventory {
         Ok(())
     }
 }
+
+/// `bmplan projects list`: a project per row, with its hosts and nodes against its quotas.
+pub fn rows(all: &[ProjectRecord]) -> planner_core::report::Rows {
+    let limit = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    planner_core::report::Rows {
+        header: vec!["NAME", "HOSTS", "MAX_HOSTS", "NODES", "MAX_NODES"],
+        cells: all
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.hosts.to_string(),
+                    limit(p.max_hosts),
+                    p.nodes.to_string(),
+                    limit(p.max_nodes),
+                ]
+            })
+            .collect(),
+    }
+}

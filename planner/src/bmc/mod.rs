@@ -207,6 +207,37 @@ pub fn open(ep: Endpoint, purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError> {
     })
 }
 
+/// The hardware of `system` at `ep` (or of the one system the BMC manages, when `system` is not
+/// given), read with one session that is closed after: `bmplan inspect`. Returns the BMC's address
+/// with it.
+pub async fn inspect_at(
+    ep: Endpoint,
+    system: Option<String>,
+) -> Result<(String, crate::hardware::Inventory), BmcError> {
+    let bmc = open(ep, Purpose::Change)?;
+    let system = match system {
+        Some(s) => s,
+        None => match bmc.systems().await?.as_slice() {
+            [one] => one.clone(),
+            many => {
+                return Err(BmcError::Ambiguous {
+                    bmc: bmc.address().to_string(),
+                    detail: match many.len() {
+                        0 => "the BMC lists no systems".into(),
+                        n => format!(
+                            "the BMC manages {n} systems ({}); choose one with --system",
+                            crate::report::few(many)
+                        ),
+                    },
+                })
+            }
+        },
+    };
+    let inventory = bmc.inspect(&system).await;
+    bmc.logout().await;
+    Ok((bmc.address().to_string(), inventory?))
+}
+
 /// Everything the planner does to a server's BMC. One implementation per protocol; Redfish today.
 #[async_trait]
 pub trait Bmc: Send + Sync {

@@ -169,6 +169,22 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The plan of the configuration in `dir`: [`Session::desired`] then [`Session::prepare`]
+    /// (`bmplan plan` and `drift`).
+    pub async fn plan_config(
+        &self,
+        dir: &Path,
+        opts: &LoadOptions,
+    ) -> Result<Prepared, EngineError> {
+        let source = Source::Config {
+            dir,
+            opts,
+            max_parallel: None,
+        };
+        let (loaded, desired) = self.desired(source).await?;
+        self.prepare(loaded, desired).await
+    }
+
     /// Observes, diffs and plans. Values a device cannot take are errors: located in the
     /// configuration when the desired state came from one. Unreachable devices are not errors:
     /// they are in the diff, and the rest is planned.

@@ -26,6 +26,42 @@ pub struct SavedPlan {
 impl SavedPlan {
     pub const FORMAT: u32 = 1;
 
+    /// The plan `prepared` made from the configuration in `dir` with `opts`, and the host changes
+    /// shown with it, to save with `-out`. Sensitive variables are left out: they must be given
+    /// again when it is applied.
+    pub fn new(
+        dir: &Path,
+        opts: &crate::load::LoadOptions,
+        prepared: &crate::plan::Prepared,
+        hosts: &[crate::deploy::HostWork],
+    ) -> SavedPlan {
+        SavedPlan {
+            format: Self::FORMAT,
+            dir: std::fs::canonicalize(dir).unwrap_or(dir.to_path_buf()),
+            var_files: opts.var_files.clone(),
+            vars: opts
+                .vars
+                .iter()
+                .filter(|(k, _)| !prepared.loaded.sensitive_vars.contains(k))
+                .cloned()
+                .collect(),
+            desired: prepared.desired.fingerprint(),
+            plan: prepared.plan.clone(),
+            hosts: crate::deploy::work::change_lines(hosts),
+        }
+    }
+
+    /// The load options of an apply of this plan: its own variable files and values, then those
+    /// of the command line (which win).
+    pub fn options(&self, given: crate::load::LoadOptions) -> crate::load::LoadOptions {
+        let mut o = given;
+        o.var_files = self.var_files.iter().cloned().chain(o.var_files).collect();
+        let mut vars = self.vars.clone();
+        vars.extend(o.vars);
+        o.vars = vars;
+        o
+    }
+
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(
             path,

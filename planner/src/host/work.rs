@@ -51,6 +51,37 @@ impl HostResults {
             .map(|(who, _)| who.as_str())
             .collect()
     }
+
+    /// What became of each host, a line each, as `bmplan apply` prints it: the failovers up to
+    /// the first that failed (whose error is returned: the host changes did not run), then the
+    /// host changes.
+    pub fn lines(self) -> (Vec<String>, Option<HostError>) {
+        let mut out = Vec::new();
+        for (who, r) in self.moved {
+            match r {
+                Ok(h) => out.push(format!(
+                    "host {who}: moved to {} ({})",
+                    h.node.as_deref().unwrap_or("-"),
+                    h.state
+                )),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        for (who, r) in &self.changed {
+            out.push(match r {
+                Ok(h) => format!(
+                    "host {who}: {} on node {}",
+                    h.state,
+                    h.node.as_deref().unwrap_or("-")
+                ),
+                Err(e) => format!(
+                    "host {who}: failed: {}",
+                    crate::bmc::redfish::client::error_chain(e)
+                ),
+            });
+        }
+        (out, None)
+    }
 }
 
 impl Session<'_> {

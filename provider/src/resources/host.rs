@@ -10,9 +10,8 @@ use std::time::Duration;
 use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::bmc::{PowerAction, PowerState};
-use planner::host::{
-    sealed_owner, Checksum, DeployRequest, Deployment, Failover, HostError, Lifecycle, Wait,
-};
+use planner::deploy::{self, Deployment, HostChange};
+use planner::host::{sealed_owner, Checksum, DeployRequest, Failover, HostError, Lifecycle, Wait};
 use planner::inventory::{HostRecord, InventoryError, NewHost};
 use planner::lifecycle::{Event, ProvisionState};
 use planner::schema::{ResourceSpec, HOST};
@@ -27,24 +26,11 @@ use planner::model::HostSpec;
 
 pub struct HostResource;
 
-/// What redeploys the host when it changes.
-/// (The user data is compared by its digest: see [`user_data_changed`].)
-const DEPLOYMENT: [&str; 5] = ["image_url", "image_checksum", "ssh_keys", "wait", "rebuild"];
+/// The deployment inputs a value known only at apply leaves undecided at plan (the user data too).
+const TRIGGERS: [&str; 5] = ["image_url", "image_checksum", "ssh_keys", "wait", "rebuild"];
 
-/// Whether the user data asked for (`user_data_wo` or `user_data` of `desired`) differs from the
-/// deployed one: by digest, which the state keeps (`user_data_sha256`), so write-only user data is
-/// compared without being kept. A state from before the digest compares `user_data` itself.
-fn user_data_changed(prior: &Json, desired: &Json) -> bool {
-    let want = planner::schema::secret_text(desired, "user_data");
-    match prior.get("user_data_sha256") {
-        Some(Value::String(have)) => {
-            want.map(|u| hex::encode(ring::digest::digest(&ring::digest::SHA256, u.as_bytes())))
-                .as_deref()
-                != Some(have.as_str())
-        }
-        _ => prior.get("user_data").and_then(Value::as_str) != want,
-    }
-}
+/// What a move to another node leaves unknown until it is done.
+const MOVED: [&str; 4] = ["health", "generation", "node_state", "state"];
 
 fn project(e: &Engine) -> Result<String, Problem> {
     e.project.clone().ok_or_else(|| {
@@ -337,53 +323,18 @@ impl Handler for HostResource {
             Some(ValueAny::String(v)) => Some(v.clone()),
             _ => None,
         };
-        // Known only now (validation sees variables as unknown): a deployment's parts go together.
-        let null = |k: &str| matches!(config.get(k), None | Some(ValueAny::Null));
-        let mut problems = Vec::new();
-        if !null("image_url") && null("image_checksum") {
-            problems.push(Problem::at("image_checksum", "Checksum required", "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched"));
-        }
-        if matches!(config.get("adopt"), Some(ValueAny::Bool(true))) {
-            if !null("image_url") {
-                problems.push(Problem::at("adopt", "Adopt or deploy", "an adopted host already runs its system: drop image_url, or adopt = false to deploy"));
-            }
-            if null("node") {
-                problems.push(Problem::at(
-                    "adopt",
-                    "Adopt needs a node",
-                    "name the node that runs the server to adopt",
-                ));
-            }
-        }
-        if null("image_url") {
-            for k in [
-                "image_checksum",
-                "user_data",
-                "user_data_wo",
-                "ssh_keys",
-                "wait",
-                "rebuild",
-            ] {
-                if !null(k) {
-                    problems.push(Problem::at(
-                        k,
-                        "Needs an image",
-                        format!("{k} belongs to a deployment: set image_url too"),
-                    ));
-                }
-            }
-        }
+        // Known only now (validation sees variables as unknown), and judged as bmplan's loader
+        // judges a block.
+        let set = |k: &str| !matches!(config.get(k), None | Some(ValueAny::Null));
+        let adopt = matches!(config.get("adopt"), Some(ValueAny::Bool(true)));
+        let problems: Vec<Problem> = deploy::block_problems(set, adopt, prior.is_none())
+            .into_iter()
+            .map(|p| Problem::at(p.attribute, p.title, p.message))
+            .collect();
         if !problems.is_empty() {
             return Err(problems);
         }
         let Some(prior) = prior else {
-            let null = |k: &str| matches!(config.get(k), None | Some(ValueAny::Null));
-            if null("flavor") && null("node") {
-                return Err(vec![Problem::root(
-                    "Flavor or node",
-                    "a host is scheduled by flavor or pinned to a node: set one of them",
-                )]);
-            }
             if let Ok(p) = project(e) {
                 planned.insert("project".into(), ValueAny::String(p));
             }
@@ -413,15 +364,20 @@ impl Handler for HostResource {
             }
             return Ok(out);
         };
-        // An update. A failed node with a failover policy: the host moves to a standby node.
+        // An update: what the host needs is decided as bmplan decides it, over the values known
+        // now (a deployment input known only at apply is decided then).
         let prior_node = prior
             .get("node")
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string();
+        let host = prior.get("name").and_then(Value::as_str).unwrap_or("?");
+        let spec = HostSpec::from_attrs(host, &crate::value::obj_to_json(config));
+        let change =
+            deploy::deployed_change(&spec, &Deployment::from_attrs(prior), Some(&prior_node));
+        // A failed node with a failover policy: the host moves to a standby node.
         let health = prior.get("health").and_then(Value::as_str).unwrap_or("");
-        let node_set = !matches!(config.get("node"), None | Some(ValueAny::Null));
-        if !node_set && (health == "Critical" || health == "unreachable") {
+        if spec.node.is_none() && (health == "Critical" || health == "unreachable") {
             if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
                 let owner = match prior.get("project").and_then(Value::as_str) {
                     Some(p) => p.to_string(),
@@ -430,13 +386,12 @@ impl Handler for HostResource {
                 match planner::host::pick_standby(&e.inv, &policy, &owner, &prior_node).await {
                     Ok(Some(to)) => {
                         planned.insert("node".into(), ValueAny::String(to.clone()));
-                        for k in ["health", "generation", "node_state", "state"] {
+                        for k in MOVED {
                             planned.insert(k.into(), ValueAny::Unknown);
                         }
                         out.warnings.push(Problem::root("Migration", format!(
-                            "host {}: node {prior_node} failed (health {health}); the host moves to standby node {to}, \
+                            "host {host}: node {prior_node} failed (health {health}); the host moves to standby node {to}, \
                              {prior_node} goes into maintenance",
-                            prior.get("name").and_then(Value::as_str).unwrap_or("?"),
                         )).warning());
                     }
                     Ok(None) => out.warnings.push(Problem::root("No standby", format!(
@@ -445,41 +400,46 @@ impl Handler for HostResource {
                     Err(err) => return Err(vec![host_problem(err)]),
                 }
             }
-        } else if node_set && text(planned, "node").is_some_and(|n| n != prior_node) {
-            for k in ["health", "generation", "node_state", "state"] {
-                planned.insert(k.into(), ValueAny::Unknown);
+        }
+        if let Some(HostChange::Migrate { to }) = &change {
+            // Deployed again on the new node, with the user data asked for now.
+            for k in MOVED.iter().chain(&["user_data_sha256"]) {
+                planned.insert(k.to_string(), ValueAny::Unknown);
             }
             out.warnings.push(
                 Problem::root(
                     "Migration",
                     format!(
-                        "the host moves from node {prior_node} to {}; {prior_node} goes into maintenance",
-                        text(planned, "node").unwrap_or_default()
+                        "the host moves from node {prior_node} to {to}; {prior_node} goes into maintenance"
                     ),
                 )
                 .warning(),
             );
+            return Ok(out);
         }
-        // A deployment change is a rebuild in place, shown as such.
-        let changed = |k: &str| {
-            prior.get(k).cloned().unwrap_or(Value::Null)
-                != planned
-                    .get(k)
-                    .map(crate::value::to_json)
-                    .unwrap_or(Value::Null)
-        };
-        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
-        // A deployment input not known until apply: whether it changes is decided then, so the
-        // digest (and the generation, unless a known input changes) is unknown in the plan too; a
-        // known value would contradict the apply.
+        // A deployment change is a rebuild in place, shown as such. What is not known yet is not
+        // a change yet: the digest (and the generation, unless a known input changes) stays
+        // unknown, so the plan does not contradict the apply.
         let unknown = |k: &str| matches!(config.get(k), Some(ValueAny::Unknown));
         let user_data_unknown = unknown("user_data") || unknown("user_data_wo");
-        let undecided = user_data_unknown || DEPLOYMENT.iter().any(|k| unknown(k));
-        let user_data =
-            !user_data_unknown && user_data_changed(prior, &crate::value::obj_to_json(config));
-        let redeploy = text(planned, "image_url").is_some()
-            && (user_data || DEPLOYMENT.iter().any(|k| !unknown(k) && changed(k)));
-        if user_data || user_data_unknown {
+        let undecided = user_data_unknown || TRIGGERS.iter().any(|k| unknown(k));
+        let mut changed = match change {
+            Some(HostChange::Rebuild { changed }) => changed,
+            _ => Vec::new(),
+        };
+        changed.retain(|k| !(unknown(k) || (*k == "user_data" && user_data_unknown)));
+        if !unknown("rebuild")
+            && prior.get("rebuild").cloned().unwrap_or(Value::Null)
+                != config
+                    .get("rebuild")
+                    .map(crate::value::to_json)
+                    .unwrap_or(Value::Null)
+        {
+            changed.push("rebuild");
+        }
+        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
+        let redeploy = spec.image_url.is_some() && !changed.is_empty();
+        if changed.contains(&"user_data") || user_data_unknown {
             // The new user data's digest is known once it is deployed.
             planned.insert("user_data_sha256".into(), ValueAny::Unknown);
         }
@@ -489,8 +449,7 @@ impl Handler for HostResource {
                 Problem::root(
                     "Deployment known at apply",
                     format!(
-                        "host {}: its deployment depends on values known only at apply; it is redeployed then if they differ from what it runs",
-                        prior.get("name").and_then(Value::as_str).unwrap_or("?")
+                        "host {host}: its deployment depends on values known only at apply; it is redeployed then if they differ from what it runs"
                     ),
                 )
                 .warning(),
@@ -499,14 +458,13 @@ impl Handler for HostResource {
         if redeploy {
             let gen = prior.get("generation").and_then(Value::as_i64).unwrap_or(0);
             planned.insert("generation".into(), ValueAny::Number(gen + 1));
-            let node = prior.get("node").and_then(Value::as_str).unwrap_or("?");
             out.warnings.push(
                 Problem::root(
                     if deployed { "Rebuild" } else { "Deployment" },
                     format!(
-                        "host {}: the image is {} on node {node} (its disks are rewritten; one installer boot)",
-                        prior.get("name").and_then(Value::as_str).unwrap_or("?"),
-                        if deployed { "redeployed in place" } else { "deployed" }
+                        "host {host}: the image is {} on node {prior_node} ({} changed; its disks are rewritten; one installer boot)",
+                        if deployed { "redeployed in place" } else { "deployed" },
+                        changed.join(", ")
                     ),
                 )
                 .warning(),
@@ -669,49 +627,49 @@ impl Handler for HostResource {
             return Ok(state_of(e, &h, planned).await);
         }
         let changed = |k: &str| prior.get(k) != planned.get(k);
+        // Decided as the plan decided it (and as bmplan decides it).
+        let spec = HostSpec::from_attrs(&name, planned);
+        let change =
+            deploy::deployed_change(&spec, &Deployment::from_attrs(prior), h.node.as_deref());
+        let migrated = matches!(change, Some(HostChange::Migrate { .. }));
         let mut h = h;
-        // A new node: the host migrates (a failover the plan chose, or the configuration's).
-        let mut migrated = false;
-        if let (Some(to), Some(from)) = (s(planned, "node"), h.node.clone()) {
-            if to != from {
-                let reason = match prior.get("health").and_then(Value::as_str) {
-                    Some(hl @ ("Critical" | "unreachable")) => {
-                        format!("node {from} failed (health {hl})")
-                    }
-                    _ => "the configuration names another node".to_string(),
-                };
-                let req = request(e, planned, "update")?;
-                h = life(e)
-                    .await?
-                    .migrate(
-                        &h,
-                        &to,
-                        &reason,
-                        req.as_ref(),
-                        e.timeout(planned, "update")?,
-                    )
-                    .await
-                    .map_err(host_problem)?;
-                migrated = true;
-            }
-        }
-        if migrated {
+        if let Some(HostChange::Migrate { to }) = &change {
+            // A new node: the host migrates (a failover the plan chose, or the configuration's).
+            let from = h.node.clone().unwrap_or_default();
+            let reason = match prior.get("health").and_then(Value::as_str) {
+                Some(hl @ ("Critical" | "unreachable")) => {
+                    format!("node {from} failed (health {hl})")
+                }
+                _ => "the configuration names another node".to_string(),
+            };
+            let req = request(e, planned, "update")?;
+            h = life(e)
+                .await?
+                .migrate(&h, to, &reason, req.as_ref(), e.timeout(planned, "update")?)
+                .await
+                .map_err(host_problem)?;
         } else if let Some(req) = request(e, planned, "update")? {
-            if user_data_changed(prior, planned)
-                || DEPLOYMENT.iter().any(|k| changed(k))
-                || h.node_state != Some(ProvisionState::Active)
-            {
+            let rebuild = matches!(change, Some(HostChange::Rebuild { .. }))
+                || changed("rebuild")
+                || h.node_state != Some(ProvisionState::Active);
+            if rebuild {
                 h = life(e)
                     .await?
                     .deploy(&h, &req)
                     .await
                     .map_err(host_problem)?;
-            } else if changed("networks") || changed("profile") {
-                life(e)
-                    .await?
-                    .move_ports(&h, &req.networks, e.timeout(planned, "update")?)
-                    .await
-                    .map_err(host_problem)?;
+            } else {
+                if let Some(HostChange::Reconfigure {
+                    networks: Some(networks),
+                    ..
+                }) = &change
+                {
+                    life(e)
+                        .await?
+                        .move_ports(&h, networks, e.timeout(planned, "update")?)
+                        .await
+                        .map_err(host_problem)?;
+                }
                 apply_profile(e, &h, planned, "update").await?;
             }
         } else {

@@ -75,7 +75,7 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
             deploy: spec.image_url.is_some(),
         });
     };
-    let url = spec.image_url.as_ref()?;
+    spec.image_url.as_ref()?;
     h.node.as_ref()?;
     let dep = Deployment::of(h).unwrap_or_default();
     match h.state.as_str() {
@@ -84,12 +84,25 @@ pub fn change_for(spec: &HostSpec, existing: Option<&HostRecord>) -> Option<Host
         // Adopted (by the provider or `bmplan nodes adopt`), or never deployed by us: it runs a
         // system of its own, which the configuration's image must not overwrite.
         "active" if dep.adopted || dep.image_url.is_empty() => None,
-        "active" => match (&spec.node, &h.node) {
-            (Some(want), Some(on)) if want != on => Some(HostChange::Migrate { to: want.clone() }),
-            _ => rebuild(spec, url, &dep).or_else(|| reconfigure(spec, &dep)),
-        },
+        "active" => deployed_change(spec, &dep, h.node.as_deref()),
         _ => None,
     }
+}
+
+/// The change `spec` asks of a host deployed from `dep` on node `on`: moved when it is pinned to
+/// another node; otherwise rebuilt in place when what it was deployed from changed (image,
+/// checksum, user data, SSH keys, wait strategy); otherwise reconfigured when its networks or
+/// profile changed. Without an image in `spec` only a move is asked. Both front ends decide with
+/// it: `bmplan` against the inventory's record ([`change_for`]), the provider against Terraform's
+/// prior state ([`Deployment::from_attrs`]).
+pub fn deployed_change(spec: &HostSpec, dep: &Deployment, on: Option<&str>) -> Option<HostChange> {
+    if let (Some(want), Some(on)) = (&spec.node, on) {
+        if want != on {
+            return Some(HostChange::Migrate { to: want.clone() });
+        }
+    }
+    let url = spec.image_url.as_ref()?;
+    rebuild(spec, url, dep).or_else(|| reconfigure(spec, dep))
 }
 
 /// Whether an active host's power, as read from its BMC (`live`: `On`, `Off`, …), is what `spec`
@@ -309,6 +322,108 @@ mod tests {
             not_applied(&spec(), Some(&failed)),
             vec!["is clean failed: bmplan apply does nothing with it".to_string()]
         );
+    }
+
+    #[test]
+    fn terraform_state_and_inventory_record_give_the_same_change() {
+        // The provider's prior state of the same deployment, in the shared schema's names.
+        let state = json!({"name": "web-1", "node": "r1u01", "image_url": "http://127.0.0.1/a.iso",
+            "image_checksum": SUM, "ssh_keys": ["ssh-ed25519 AAAA"], "generation": 1});
+        let from_state = Deployment::from_attrs(state.as_object().unwrap());
+        let from_record = Deployment::of(&record("active", deployed())).unwrap();
+        assert_eq!(from_state.image_url, from_record.image_url);
+        assert_eq!(from_state.generation, 1);
+        let mut other = spec();
+        other.user_data = Some(Secret::new("#cloud-config\n"));
+        other.networks = vec!["prod".into()];
+        for dep in [&from_state, &from_record] {
+            assert_eq!(deployed_change(&spec(), dep, Some("r1u01")), None);
+            assert_eq!(
+                deployed_change(&other, dep, Some("r1u01")),
+                Some(HostChange::Rebuild {
+                    changed: vec!["user_data"]
+                })
+            );
+        }
+        // Only the networks: reconfigured in place, no reinstall.
+        let mut moved = spec();
+        moved.networks = vec!["prod".into()];
+        assert_eq!(
+            deployed_change(&moved, &from_state, Some("r1u01")),
+            Some(HostChange::Reconfigure {
+                networks: Some(vec!["prod".into()]),
+                profile: None
+            })
+        );
+        // Pinned elsewhere: a move, before anything else.
+        let mut pinned = other.clone();
+        pinned.node = Some("r1u02".into());
+        assert_eq!(
+            deployed_change(&pinned, &from_state, Some("r1u01")),
+            Some(HostChange::Migrate { to: "r1u02".into() })
+        );
+        // New credentials for the same image are no reason to reinstall, in either front end.
+        let mut creds = spec();
+        creds.image_url = Some("http://u:new@127.0.0.1/a.iso".into());
+        let old = json!({"image_url": "http://u:old@127.0.0.1/a.iso", "image_checksum": SUM,
+            "ssh_keys": ["ssh-ed25519 AAAA"]});
+        assert_eq!(
+            deployed_change(
+                &creds,
+                &Deployment::from_attrs(old.as_object().unwrap()),
+                None
+            ),
+            None
+        );
+        // A state written before the digest: its user data is compared by digest too.
+        let legacy = json!({"image_url": "http://127.0.0.1/a.iso", "image_checksum": SUM,
+            "ssh_keys": ["ssh-ed25519 AAAA"], "user_data": "#cloud-config\n"});
+        assert_eq!(
+            deployed_change(
+                &other,
+                &Deployment::from_attrs(legacy.as_object().unwrap()),
+                None
+            ),
+            Some(HostChange::Reconfigure {
+                networks: Some(vec!["prod".into()]),
+                profile: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_block_that_no_deployment_can_take_is_named_at_its_attribute() {
+        let judge = |set: &[&str], adopt: bool, creating: bool| {
+            crate::deploy::block_problems(|k| set.contains(&k), adopt, creating)
+                .into_iter()
+                .map(|p| (p.attribute, p.title))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judge(&["flavor", "image_url", "image_checksum"], false, true),
+            vec![]
+        );
+        assert_eq!(
+            judge(&["flavor", "image_url"], false, true),
+            vec![("image_checksum", "Checksum required")]
+        );
+        assert_eq!(
+            judge(&["flavor", "ssh_keys", "user_data_wo"], false, true),
+            vec![
+                ("user_data_wo", "Needs an image"),
+                ("ssh_keys", "Needs an image")
+            ]
+        );
+        assert_eq!(
+            judge(&["image_url", "image_checksum"], true, true),
+            vec![
+                ("adopt", "Adopt or deploy"),
+                ("adopt", "Adopt needs a node"),
+                ("flavor", "Flavor or node")
+            ]
+        );
+        // An update is not asked for a flavor again.
+        assert_eq!(judge(&[], false, false), vec![]);
     }
 
     #[test]

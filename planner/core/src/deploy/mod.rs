@@ -10,6 +10,7 @@ pub mod work;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use serde_json::{Map, Value};
 
@@ -18,7 +19,7 @@ use crate::load::{text_of, texts_of};
 use crate::records::HostRecord;
 use crate::rules::AttrError;
 
-pub use change::{change_for, not_applied, power_change, HostChange};
+pub use change::{change_for, deployed_change, not_applied, power_change, HostChange};
 pub use image::Checksum;
 pub use work::{HostMove, HostWork};
 
@@ -112,6 +113,107 @@ impl Deployment {
             .as_ref()
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
+
+    /// What a host's attributes in the shared schema (Terraform's prior state of a
+    /// `baremetal_host`) say it was deployed from: the image URL as shown, and the user data by
+    /// its digest (`user_data_sha256`, or the digest of a `user_data` kept in a state written
+    /// before the digest was). Empty when it was never deployed.
+    pub fn from_attrs(attrs: &Map<String, Value>) -> Deployment {
+        let user_data_sha256 = text_of(attrs, "user_data_sha256").or_else(|| {
+            text_of(attrs, "user_data").map(|u| hex::encode(Sha256::digest(u.as_bytes())))
+        });
+        Deployment {
+            image_url: text_of(attrs, "image_url")
+                .map(|u| image::shown(&u))
+                .unwrap_or_default(),
+            image_checksum: text_of(attrs, "image_checksum").unwrap_or_default(),
+            wait: text_of(attrs, "wait")
+                .and_then(|w| Wait::parse(&w).ok())
+                .unwrap_or_default(),
+            networks: texts_of(attrs, "networks"),
+            ssh_keys: texts_of(attrs, "ssh_keys"),
+            user_data_sha256,
+            profile: text_of(attrs, "profile"),
+            generation: attrs
+                .get("generation")
+                .and_then(Value::as_u64)
+                .and_then(|g| u32::try_from(g).ok())
+                .unwrap_or(0),
+            ..Deployment::default()
+        }
+    }
+}
+
+/// The attributes that belong to a deployment: set without `image_url`, they are an error.
+pub const DEPLOYMENT_ATTRIBUTES: [&str; 6] = [
+    "image_checksum",
+    "user_data",
+    "user_data_wo",
+    "ssh_keys",
+    "wait",
+    "rebuild",
+];
+
+const CHECKSUM_REQUIRED: &str =
+    "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched";
+
+/// What a `baremetal_host` block asks that no deployment can take, whatever the values: a
+/// checksum missing beside an image, deployment attributes without an image, an adoption that
+/// also deploys or names no node, and (for a host not yet made, `creating`) neither a flavor nor
+/// a node. `set(k)`: whether the block sets `k`, to a value or to one known only later. `bmplan`'s
+/// loader and the provider's plan both judge a block with it.
+pub fn block_problems(
+    set: impl Fn(&str) -> bool,
+    adopt: bool,
+    creating: bool,
+) -> Vec<RequestError> {
+    let mut out = Vec::new();
+    let mut problem = |attribute, title, message: String| {
+        out.push(RequestError {
+            attribute,
+            title,
+            message,
+        })
+    };
+    if set("image_url") && !set("image_checksum") {
+        problem(
+            "image_checksum",
+            "Checksum required",
+            CHECKSUM_REQUIRED.into(),
+        );
+    }
+    if adopt && set("image_url") {
+        problem(
+            "adopt",
+            "Adopt or deploy",
+            "an adopted host already runs its system: drop image_url, or adopt = false to deploy"
+                .into(),
+        );
+    }
+    if adopt && !set("node") {
+        problem(
+            "adopt",
+            "Adopt needs a node",
+            "name the node that runs the server to adopt".into(),
+        );
+    }
+    if !set("image_url") {
+        for k in DEPLOYMENT_ATTRIBUTES.into_iter().filter(|k| set(k)) {
+            problem(
+                k,
+                "Needs an image",
+                format!("{k} belongs to a deployment: set image_url too"),
+            );
+        }
+    }
+    if creating && !set("flavor") && !set("node") {
+        problem(
+            "flavor",
+            "Flavor or node",
+            "a host is scheduled by a flavor or pinned to a node: set one of them".into(),
+        );
+    }
+    out
 }
 
 /// Whom a host's sealed user data belongs to.
@@ -175,7 +277,7 @@ impl DeployRequest {
                 errors.push(RequestError {
                     attribute: "image_checksum",
                     title: "Checksum required",
-                    message: "image_url needs image_checksum (sha256:… or sha512:…): an image is verified before any node is touched".into(),
+                    message: CHECKSUM_REQUIRED.into(),
                 });
                 None
             }
@@ -274,23 +376,24 @@ impl HostSpec {
 /// neither flavor nor node, are errors at their attribute.
 pub fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpec, Vec<AttrError>> {
     let h = HostSpec::from_attrs(name, attrs);
-    let mut errs: Vec<AttrError> = match DeployRequest::for_spec(&h, Default::default()) {
-        Ok(_) => Vec::new(),
-        Err(e) => e
-            .into_iter()
-            .map(|e| (e.attribute.to_string(), e.message))
-            .collect(),
-    };
+    let set = |k: &str| attrs.get(k).is_some_and(|v| !v.is_null());
+    let adopt = attrs.get("adopt").and_then(Value::as_bool) == Some(true);
+    let mut errs: Vec<AttrError> = block_problems(set, adopt, true)
+        .into_iter()
+        .map(|e| (e.attribute.to_string(), e.message))
+        .collect();
+    if let Err(e) = DeployRequest::for_spec(&h, Default::default()) {
+        for e in e {
+            let e = (e.attribute.to_string(), e.message);
+            if !errs.contains(&e) {
+                errs.push(e);
+            }
+        }
+    }
     if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
         errs.push((
             "power".into(),
             format!("power is \"on\" or \"off\", not {p:?}"),
-        ));
-    }
-    if h.flavor.is_none() && h.node.is_none() {
-        errs.push((
-            "flavor".into(),
-            "a host needs a flavor to be scheduled by, or a node to be pinned to".into(),
         ));
     }
     if errs.is_empty() {
