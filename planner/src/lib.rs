@@ -11,6 +11,8 @@
 //! - `host`: the host lifecycle (deploy, rebuild, clean, migrate) over virtual media;
 //! - `engine`: the one session both front ends call (prepare a plan from a configuration or the
 //!   inventory, execute it as a journaled run, then the hosts' work);
+//! - `power`: a node's power changed on demand, leased and audited (the provider's action);
+//! - `session`: BMC sessions given out for one Terraform run (the provider's ephemeral resource);
 //! - `run`: an apply staged (resumed, or planned anew from a configuration or a saved plan),
 //!   for the caller to show and confirm before it is carried out;
 //! - `enroll`: bulk enrolment and discovery; `demo`: the embedded lab demo (feature `demo`);
@@ -36,5 +38,7 @@ pub mod enroll;
 pub mod fuzz;
 pub mod host;
 pub mod observe;
+pub mod power;
 pub mod run;
+pub mod session;
 pub mod switch;

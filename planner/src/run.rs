@@ -99,6 +99,7 @@ impl Session<'_> {
         } else {
             None
         };
+        let from_saved = saved.is_some();
         let (dir, opts) = match &saved {
             Some(s) => (s.dir.clone(), s.options(opts)),
             None => (target.to_path_buf(), opts),
@@ -140,7 +141,7 @@ impl Session<'_> {
                 .unwrap_or_else(|| prepared.plan.clone()),
             prepared: Box::new(prepared),
             hosts: HostPass { moves, work },
-            saved: target.is_file(),
+            saved: from_saved,
         })
     }
 }

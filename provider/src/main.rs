@@ -2,8 +2,11 @@
 //! Terraform schemas and diagnostics, and each resource's create, read, update and delete into calls
 //! to the same engine `bmplan` uses (the `planner` crate).
 
+mod actions;
 mod data;
 mod engine;
+mod ephemeral;
+mod lists;
 mod logging;
 mod plugin;
 mod provider;

@@ -15,6 +15,7 @@ use crate::plugin::{self, AttributePath, Diagnostics};
 use crate::resource::SpecResource;
 use crate::resources::{flavor, host, network, node, profile, switch};
 use crate::value::{attribute, ValueAny};
+use crate::{actions, ephemeral, lists};
 
 /// The `provider "baremetal"` block as Terraform sends it: unknown and null values are unset; a
 /// value of the wrong type is an error at its attribute, never read as unset.
@@ -158,6 +159,38 @@ impl plugin::Provider for BaremetalProvider {
             "baremetal_host".into(),
             Arc::new(SpecResource::new(host::HostResource, e.clone())),
         );
+        out
+    }
+
+    fn ephemeral_resources(&self) -> BTreeMap<String, Arc<dyn plugin::EphemeralResource>> {
+        let session = ephemeral::BmcSession::new(self.engine.clone());
+        let mut out: BTreeMap<String, Arc<dyn plugin::EphemeralResource>> = BTreeMap::new();
+        out.insert("baremetal_bmc_session".into(), Arc::new(session));
+        out
+    }
+
+    fn actions(&self) -> BTreeMap<String, Arc<dyn plugin::Action>> {
+        let power = actions::Power {
+            engine: self.engine.clone(),
+        };
+        let mut out: BTreeMap<String, Arc<dyn plugin::Action>> = BTreeMap::new();
+        out.insert("baremetal_power".into(), Arc::new(power));
+        out
+    }
+
+    fn list_resources(&self) -> BTreeMap<String, Arc<dyn plugin::ListResource>> {
+        let e = &self.engine;
+        let nodes = lists::NodeList {
+            engine: e.clone(),
+            resource: Arc::new(SpecResource::new(node::NodeResource, e.clone())),
+        };
+        let hosts = lists::HostList {
+            engine: e.clone(),
+            resource: Arc::new(SpecResource::new(host::HostResource, e.clone())),
+        };
+        let mut out: BTreeMap<String, Arc<dyn plugin::ListResource>> = BTreeMap::new();
+        out.insert("baremetal_node".into(), Arc::new(nodes));
+        out.insert("baremetal_host".into(), Arc::new(hosts));
         out
     }
 

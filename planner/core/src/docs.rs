@@ -1,5 +1,6 @@
 //! The provider's documentation in the Terraform Registry's layout (`docs/index.md`,
-//! `docs/resources/<name>.md`, `docs/data-sources/<name>.md`), generated from the shared schema
+//! `docs/resources/<name>.md`, `docs/data-sources/<name>.md`, `docs/list-resources/<name>.md`,
+//! `docs/actions/<name>.md`, `docs/ephemeral-resources/<name>.md`), generated from the shared schema
 //! descriptions and the examples under `examples/`. `planner/tests/docs.rs` fails when `docs/` is
 //! stale; `UPDATE_DOCS=1 cargo test -p planner --test docs` rewrites it.
 
@@ -208,6 +209,19 @@ fn index_page(examples: &Path) -> String {
             d.description
         );
     }
+    for kind in &NEWER_KINDS {
+        for r in kind.specs {
+            let _ = writeln!(
+                out,
+                "- [`{0}`]({1}/{2}.md) ({3}): {4}",
+                r.name,
+                kind.dir,
+                short(r.name),
+                kind.title.to_ascii_lowercase(),
+                r.description
+            );
+        }
+    }
     out
 }
 
@@ -230,5 +244,78 @@ pub fn registry_docs(examples: &Path) -> Vec<(PathBuf, String)> {
             resource_page(d, examples, true),
         ));
     }
+    for kind in &NEWER_KINDS {
+        for spec in kind.specs {
+            pages.push((
+                PathBuf::from(format!("{}/{}.md", kind.dir, short(spec.name))),
+                kind_page(kind, spec, examples),
+            ));
+        }
+    }
     pages
+}
+
+/// The kinds newer Terraform releases add: list resources, actions, ephemeral resources.
+struct NewerKind {
+    /// Under `docs/` and `examples/`.
+    dir: &'static str,
+    /// As a page title says it.
+    title: &'static str,
+    /// The example's file name under `examples/<dir>/<type>/`.
+    example: &'static str,
+    /// Which Terraform has it, and what the page says first.
+    intro: &'static str,
+    specs: &'static [ResourceSpec],
+}
+
+const NEWER_KINDS: [NewerKind; 3] = [
+    NewerKind {
+        dir: "list-resources",
+        title: "List Resource",
+        example: "query.tfquery.hcl",
+        intro: "Terraform 1.14 and later, in a `.tfquery.hcl` file, with `terraform query`. The filters go in the `list` block's `config {}`; each object found is identified by its `name` (the resource's identity). `terraform query -generate-config-out=generated.tf` writes a resource block and an `import` block for each: secrets are never read back, so fill in the write-only password (`password_wo`, `password_wo_version`) before the first plan.",
+        specs: schema::LIST_RESOURCES,
+    },
+    NewerKind {
+        dir: "actions",
+        title: "Action",
+        example: "action.tf",
+        intro: "Terraform 1.14 and later: from an `action_trigger` in a resource's `lifecycle` block, or on demand with `terraform apply -invoke=action.<type>.<name>`. Progress is shown as it goes; a failure fails the run with its reason. Every invocation and every refusal is in the audit log (`bmplan audit`).",
+        specs: schema::ACTIONS,
+    },
+    NewerKind {
+        dir: "ephemeral-resources",
+        title: "Ephemeral Resource",
+        example: "ephemeral.tf",
+        intro: "Terraform 1.10 and later. Opened for one run and closed at its end; its values never enter a plan or state, so they may go only where Terraform accepts ephemeral values (a provider's configuration, a provisioner, a write-only attribute, another ephemeral resource, a local).",
+        specs: schema::EPHEMERAL_RESOURCES,
+    },
+];
+
+fn kind_page(kind: &NewerKind, r: &ResourceSpec, examples: &Path) -> String {
+    let mut out = String::new();
+    front_matter(
+        &mut out,
+        &format!("{} {}", r.name, kind.title),
+        r.description,
+    );
+    let _ = writeln!(
+        out,
+        "# {} ({})
+
+{}
+
+{}
+",
+        r.name, kind.title, r.description, kind.intro
+    );
+    let file = examples.join(kind.dir).join(r.name).join(kind.example);
+    example(&mut out, &file, "terraform", "Example Usage", "");
+    let _ = writeln!(
+        out,
+        "## Schema
+"
+    );
+    schema_body(&mut out, r.attrs, r.blocks, "");
+    out.trim_end().to_string() + "\n"
 }

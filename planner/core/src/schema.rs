@@ -591,6 +591,119 @@ pub const DATA_DRIFT: ResourceSpec = ResourceSpec {
 /// Every data source, for the provider and the docs.
 pub const DATA_SOURCES: &[ResourceSpec] = &[DATA_NODES, DATA_NODE, DATA_DRIFT];
 
+/// `list "baremetal_node"` (Terraform 1.14 and later): the inventory's nodes, for `terraform
+/// query` to find and import the ones a configuration does not hold yet.
+pub const LIST_NODE: ResourceSpec = ResourceSpec {
+    name: "baremetal_node",
+    description: "The inventory's nodes, filtered: `terraform query -generate-config-out=…` writes a `baremetal_node` block and an `import` block for each.",
+    attrs: &[
+        attr(
+            "state",
+            Kind::String,
+            Optional,
+            "Only nodes in this provision state (`available`, `active`, `manageable`…).",
+        ),
+        attr(
+            "flavor",
+            Kind::String,
+            Optional,
+            "Only nodes matching this flavor.",
+        ),
+        attr("rack", Kind::String, Optional, "Only nodes in this rack."),
+        attr(
+            "project",
+            Kind::String,
+            Optional,
+            "Only nodes owned by this project or whose host belongs to it.",
+        ),
+        attr(
+            "managed",
+            Kind::Bool,
+            Optional,
+            "`true`: only nodes taken under management (verified: `manageable` or later); `false`: only those still being enrolled (`enroll`, `verifying`, `verify failed`).",
+        ),
+    ],
+    blocks: &[],
+};
+
+/// `list "baremetal_host"`: the hosts of the provider's project.
+pub const LIST_HOST: ResourceSpec = ResourceSpec {
+    name: "baremetal_host",
+    description: "The hosts of the provider's project, filtered: `terraform query -generate-config-out=…` writes a `baremetal_host` block and an `import` block for each.",
+    attrs: &[
+        attr(
+            "state",
+            Kind::String,
+            Optional,
+            "Only hosts in this state (`allocated`, `active`, `deploy failed`…).",
+        ),
+        attr(
+            "flavor",
+            Kind::String,
+            Optional,
+            "Only hosts scheduled by this flavor.",
+        ),
+        attr("node", Kind::String, Optional, "Only the host on this node."),
+    ],
+    blocks: &[],
+};
+
+/// Every list resource (each lists the managed resource type of its name).
+pub const LIST_RESOURCES: &[ResourceSpec] = &[LIST_NODE, LIST_HOST];
+
+/// `action "baremetal_power"` (Terraform 1.14 and later).
+pub const ACTION_POWER: ResourceSpec = ResourceSpec {
+    name: "baremetal_power",
+    description: "Powers a node on or off, power-cycles it, or reboots it (a graceful restart, forced if the system does not stop), and waits until it is done. Refused for a node in maintenance or held by a lease.",
+    attrs: &[
+        attr("node", Kind::String, Required, "The node's name."),
+        attr(
+            "power",
+            Kind::String,
+            Required,
+            "`on`, `off` (graceful, then forced), `cycle` (off, then on) or `reboot`.",
+        ),
+        attr(
+            "timeout",
+            Kind::String,
+            Optional,
+            "How long it may take (a duration: `5m`). Default: the provider's `default_timeout`.",
+        ),
+    ],
+    blocks: &[],
+};
+
+/// Every action.
+pub const ACTIONS: &[ResourceSpec] = &[ACTION_POWER];
+
+/// `ephemeral "baremetal_bmc_session"` (Terraform 1.10 and later).
+pub const EPHEMERAL_BMC_SESSION: ResourceSpec = ResourceSpec {
+    name: "baremetal_bmc_session",
+    description: "A Redfish session on a node's BMC, opened with the node's sealed credentials for the length of one Terraform run and closed at its end: its token goes to what needs one (a provider's or a provisioner's configuration, a write-only attribute) without ever entering a plan or state.",
+    attrs: &[
+        attr("node", Kind::String, Required, "The node's name."),
+        computed(
+            "url",
+            Kind::String,
+            "The BMC's base URL (the origin the token belongs to).",
+        ),
+        secret(
+            "token",
+            Computed,
+            "The session's `X-Auth-Token`: send it only to `url`.",
+        ),
+        computed(
+            "session_uri",
+            Kind::String,
+            "The session's resource on the BMC (deleted when the run ends).",
+        ),
+    ],
+    blocks: &[],
+};
+
+/// Every ephemeral resource.
+pub const EPHEMERAL_RESOURCES: &[ResourceSpec] = &[EPHEMERAL_BMC_SESSION];
+
 /// Every resource type, for the loader and the provider.
 pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, HOST];
 

@@ -238,6 +238,14 @@ pub async fn inspect_at(
     Ok((bmc.address().to_string(), inventory?))
 }
 
+/// A session on a BMC given out for someone else to use: its token (a secret, sent only to the
+/// BMC's own origin) and its resource on the BMC.
+#[derive(Debug, Clone)]
+pub struct BmcSession {
+    pub token: Secret,
+    pub uri: String,
+}
+
 /// Everything the planner does to a server's BMC. One implementation per protocol; Redfish today.
 #[async_trait]
 pub trait Bmc: Send + Sync {
@@ -251,6 +259,27 @@ pub trait Bmc: Send + Sync {
     /// Ends the session, where the protocol keeps one. Never fails: a session that cannot be
     /// closed expires on the BMC.
     async fn logout(&self) {}
+
+    /// A session of its own for someone else to use (its token and its resource on the BMC),
+    /// where the protocol has sessions.
+    async fn open_session(&self) -> Result<BmcSession, BmcError> {
+        Err(BmcError::NotSupported {
+            bmc: self.address().to_string(),
+            operation: "open a session".into(),
+            detail: "this BMC's protocol has no sessions".into(),
+        })
+    }
+
+    /// Keeps a session from [`Bmc::open_session`] alive; an error when it has ended.
+    async fn renew_session(&self, session: &BmcSession) -> Result<(), BmcError> {
+        let _ = session;
+        Ok(())
+    }
+
+    /// Ends a session from [`Bmc::open_session`]. Never fails: one that cannot be ended expires.
+    async fn close_session(&self, session: &BmcSession) {
+        let _ = session;
+    }
 
     /// Work staged for the next reset (volume creations and deletions, firmware updates) and
     /// open tasks; none where the BMC keeps no such list.

@@ -132,6 +132,9 @@ fn spelling(a: &Arg) -> String {
 }
 
 fn default(a: &Arg) -> String {
+    if matches!(a.get_action(), ArgAction::SetTrue | ArgAction::SetFalse) {
+        return String::new();
+    }
     let d: Vec<String> = a
         .get_default_values()
         .iter()

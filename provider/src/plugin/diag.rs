@@ -94,6 +94,9 @@ impl Diagnostics {
     pub fn root_error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.error(summary, detail, AttributePath::root());
     }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
     }

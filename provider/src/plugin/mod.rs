@@ -52,13 +52,25 @@ pub struct Planned {
     pub diags: Diagnostics,
 }
 
-/// The provider: its own schema and configuration, and its resources and data sources by type
-/// name (`baremetal_node`).
+/// The provider: its own schema and configuration, and its resources, data sources, list
+/// resources, actions and ephemeral resources by type name (`baremetal_node`).
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     fn schema(&self) -> Schema;
     fn resources(&self) -> BTreeMap<String, Arc<dyn Resource>>;
     fn data_sources(&self) -> BTreeMap<String, Arc<dyn DataSource>>;
+    /// By the managed resource type whose objects they list (Terraform 1.14 and later).
+    fn list_resources(&self) -> BTreeMap<String, Arc<dyn ListResource>> {
+        BTreeMap::new()
+    }
+    /// Terraform 1.14 and later.
+    fn actions(&self) -> BTreeMap<String, Arc<dyn Action>> {
+        BTreeMap::new()
+    }
+    /// Terraform 1.10 and later.
+    fn ephemeral_resources(&self) -> BTreeMap<String, Arc<dyn EphemeralResource>> {
+        BTreeMap::new()
+    }
     async fn validate(&self, config: Value) -> Diagnostics;
     async fn configure(&self, terraform_version: String, config: Value) -> Diagnostics;
 }
@@ -98,4 +110,64 @@ pub trait DataSource: Send + Sync + 'static {
     fn schema(&self) -> Schema;
     async fn validate(&self, config: Value) -> Diagnostics;
     async fn read(&self, config: Value) -> (Option<Value>, Diagnostics);
+}
+
+/// One object a list resource found: its name (the managed resource's identity), a line to show
+/// for it, and its whole state when Terraform asked for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub name: String,
+    pub display_name: String,
+    pub state: Option<Value>,
+}
+
+/// The objects of one managed resource type that exist, for `terraform query` (which can write
+/// a `resource` and an `import` block for each).
+#[async_trait]
+pub trait ListResource: Send + Sync + 'static {
+    /// The schema of a `list` block's `config {}` (its filters).
+    fn schema(&self) -> Schema;
+    async fn validate(&self, config: Value) -> Diagnostics;
+    /// The objects `config` selects, at most `limit`, each with its state when `with_state`.
+    async fn list(
+        &self,
+        config: Value,
+        with_state: bool,
+        limit: usize,
+    ) -> (Vec<Listed>, Diagnostics);
+}
+
+/// Where an action's progress lines go, as it runs.
+pub type ProgressSink = tokio::sync::mpsc::Sender<String>;
+
+/// Something done once (power a node, reboot it), not an object kept in state: from an
+/// `action_trigger` in a lifecycle block or `terraform apply -invoke`.
+#[async_trait]
+pub trait Action: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    async fn validate(&self, config: Value) -> Diagnostics;
+    /// Before an invocation is planned: `config` may still hold unknown values.
+    async fn plan(&self, config: Value) -> Diagnostics;
+    /// Does it, sending progress lines as it goes; errors say why it failed.
+    async fn invoke(&self, config: Value, progress: ProgressSink) -> Diagnostics;
+}
+
+/// An ephemeral resource opened: its value (the configuration with the computed attributes
+/// filled in), the opaque bytes Terraform hands back to renew and close it, and when to renew.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub result: Value,
+    pub private: Vec<u8>,
+    pub renew_at: Option<std::time::SystemTime>,
+}
+
+/// A value that lives only during one Terraform run, never in a plan or state (a BMC session).
+#[async_trait]
+pub trait EphemeralResource: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    async fn validate(&self, config: Value) -> Diagnostics;
+    async fn open(&self, config: Value) -> (Option<Opened>, Diagnostics);
+    /// Keeps it alive: when to renew next, if ever.
+    async fn renew(&self, private: Vec<u8>) -> (Option<std::time::SystemTime>, Diagnostics);
+    async fn close(&self, private: Vec<u8>) -> Diagnostics;
 }

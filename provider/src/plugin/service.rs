@@ -7,12 +7,29 @@ use tonic::{Request, Response, Status};
 
 use super::proto::{self, provider_server};
 use super::schema::Block;
-use super::{Client, DataSource, Diagnostics, Provider, Resource, Value};
+use super::{
+    Action, Client, DataSource, Diagnostics, EphemeralResource, ListResource, Provider, Resource,
+    Value,
+};
 
 pub(crate) struct Service {
     provider: Arc<dyn Provider>,
     resources: BTreeMap<String, Arc<dyn Resource>>,
     data_sources: BTreeMap<String, Arc<dyn DataSource>>,
+    lists: BTreeMap<String, Arc<dyn ListResource>>,
+    actions: BTreeMap<String, Arc<dyn Action>>,
+    ephemeral: BTreeMap<String, Arc<dyn EphemeralResource>>,
+}
+
+/// One call's kind and type name, for "no such type" errors.
+#[allow(clippy::result_large_err)]
+fn find<'a, T: ?Sized>(
+    map: &'a BTreeMap<String, Arc<T>>,
+    kind: &str,
+    name: &str,
+) -> Result<&'a Arc<T>, Status> {
+    map.get(name)
+        .ok_or_else(|| Status::not_found(format!("this provider has no {kind} type {name}")))
 }
 
 impl Service {
@@ -20,6 +37,9 @@ impl Service {
         Service {
             resources: provider.resources(),
             data_sources: provider.data_sources(),
+            lists: provider.list_resources(),
+            actions: provider.actions(),
+            ephemeral: provider.ephemeral_resources(),
             provider,
         }
     }
@@ -190,6 +210,27 @@ impl provider_server::Provider for Service {
                     type_name: k.clone(),
                 })
                 .collect(),
+            ephemeral_resources: self
+                .ephemeral
+                .keys()
+                .map(|k| m::EphemeralResourceMetadata {
+                    type_name: k.clone(),
+                })
+                .collect(),
+            list_resources: self
+                .lists
+                .keys()
+                .map(|k| m::ListResourceMetadata {
+                    type_name: k.clone(),
+                })
+                .collect(),
+            actions: self
+                .actions
+                .keys()
+                .map(|k| m::ActionMetadata {
+                    type_name: k.clone(),
+                })
+                .collect(),
         }))
     }
 
@@ -212,6 +253,24 @@ impl provider_server::Provider for Service {
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
+            ephemeral_resource_schemas: self
+                .ephemeral
+                .iter()
+                .map(|(k, e)| (k.clone(), e.schema().to_proto()))
+                .collect(),
+            list_resource_schemas: self
+                .lists
+                .iter()
+                .map(|(k, l)| (k.clone(), l.schema().to_proto()))
+                .collect(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(k, a)| {
+                    let schema = Some(a.schema().to_proto());
+                    (k.clone(), proto::ActionSchema { schema })
+                })
+                .collect(),
         }))
     }
 
@@ -479,6 +538,212 @@ impl provider_server::Provider for Service {
         }))
     }
 
+    type ListResourceStream =
+        tokio_stream::Iter<std::vec::IntoIter<Result<proto::list_resource::Event, Status>>>;
+
+    async fn list_resource(
+        &self,
+        req: Request<proto::list_resource::Request>,
+    ) -> R<Self::ListResourceStream> {
+        use proto::list_resource::Event;
+        let req = req.into_inner();
+        let l = find(&self.lists, "list resource", &req.type_name)?;
+        let r = self.resource(&req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let mut events = Vec::new();
+        if let Some(config) = decode(req.config, &mut diags) {
+            // Terraform stops reading at its limit too; a limit of 0 or less asks for none.
+            let limit = usize::try_from(req.limit.max(0)).unwrap_or(usize::MAX);
+            let (found, d) = l.list(config, req.include_resource_object, limit).await;
+            diags.extend(d);
+            let block = r.schema().block;
+            for item in found.into_iter().take(limit) {
+                let name = Value::Map(BTreeMap::from([(
+                    "name".to_string(),
+                    Value::String(item.name.clone()),
+                )]));
+                let mut state = item.state;
+                without_write_only(&mut state, &block);
+                events.push(Ok(Event {
+                    identity: identity_of(&Some(name)),
+                    display_name: item.display_name,
+                    resource_object: req
+                        .include_resource_object
+                        .then(|| encode(&state))
+                        .flatten(),
+                    diagnostic: Vec::new(),
+                }));
+            }
+        }
+        // Problems travel as one event of their own: errors end the listing for Terraform.
+        if !diags.is_empty() {
+            events.push(Ok(Event {
+                identity: None,
+                display_name: String::new(),
+                resource_object: None,
+                diagnostic: diags.to_proto(),
+            }));
+        }
+        Ok(Response::new(tokio_stream::iter(events)))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        req: Request<proto::validate_list_resource_config::Request>,
+    ) -> R<proto::validate_list_resource_config::Response> {
+        let req = req.into_inner();
+        let l = find(&self.lists, "list resource", &req.type_name)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(l.validate(config).await);
+        }
+        Ok(Response::new(
+            proto::validate_list_resource_config::Response {
+                diagnostics: diags.to_proto(),
+            },
+        ))
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<proto::validate_action_config::Request>,
+    ) -> R<proto::validate_action_config::Response> {
+        let req = req.into_inner();
+        let a = find(&self.actions, "action", &req.action_type)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(a.validate(config).await);
+        }
+        Ok(Response::new(proto::validate_action_config::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    async fn plan_action(
+        &self,
+        req: Request<proto::plan_action::Request>,
+    ) -> R<proto::plan_action::Response> {
+        let req = req.into_inner();
+        let a = find(&self.actions, "action", &req.action_type)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(a.plan(config).await);
+        }
+        Ok(Response::new(proto::plan_action::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
+    type InvokeActionStream =
+        tokio_stream::wrappers::ReceiverStream<Result<proto::invoke_action::Event, Status>>;
+
+    async fn invoke_action(
+        &self,
+        req: Request<proto::invoke_action::Request>,
+    ) -> R<Self::InvokeActionStream> {
+        use proto::invoke_action::event::{Completed, Progress, Type};
+        use proto::invoke_action::Event;
+        let req = req.into_inner();
+        let a = find(&self.actions, "action", &req.action_type)?.clone();
+        let (events, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut diags = Diagnostics::default();
+            if let Some(config) = decode(req.config, &mut diags) {
+                // Progress lines are forwarded as they come; the run ends with one `completed`.
+                let (progress, mut lines) = tokio::sync::mpsc::channel::<String>(16);
+                let forward = {
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        while let Some(message) = lines.recv().await {
+                            let event = Event {
+                                r#type: Some(Type::Progress(Progress { message })),
+                            };
+                            if events.send(Ok(event)).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                };
+                diags.extend(a.invoke(config, progress).await);
+                let _ = forward.await;
+            }
+            let done = Event {
+                r#type: Some(Type::Completed(Completed {
+                    diagnostics: diags.to_proto(),
+                })),
+            };
+            let _ = events.send(Ok(done)).await;
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<proto::validate_ephemeral_resource_config::Request>,
+    ) -> R<proto::validate_ephemeral_resource_config::Response> {
+        let req = req.into_inner();
+        let e = find(&self.ephemeral, "ephemeral resource", &req.type_name)?;
+        let mut diags = Diagnostics::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            diags.extend(e.validate(config).await);
+        }
+        Ok(Response::new(
+            proto::validate_ephemeral_resource_config::Response {
+                diagnostics: diags.to_proto(),
+            },
+        ))
+    }
+
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<proto::open_ephemeral_resource::Request>,
+    ) -> R<proto::open_ephemeral_resource::Response> {
+        let req = req.into_inner();
+        let e = find(&self.ephemeral, "ephemeral resource", &req.type_name)?;
+        let mut diags = Diagnostics::default();
+        let mut out = proto::open_ephemeral_resource::Response::default();
+        if let Some(config) = decode(req.config, &mut diags) {
+            let (opened, d) = e.open(config).await;
+            diags.extend(d);
+            if let Some(o) = opened {
+                out.result = encode(&Some(o.result));
+                out.private = Some(o.private);
+                out.renew_at = o.renew_at.map(timestamp);
+            }
+        }
+        out.diagnostics = diags.to_proto();
+        Ok(Response::new(out))
+    }
+
+    async fn renew_ephemeral_resource(
+        &self,
+        req: Request<proto::renew_ephemeral_resource::Request>,
+    ) -> R<proto::renew_ephemeral_resource::Response> {
+        let req = req.into_inner();
+        let e = find(&self.ephemeral, "ephemeral resource", &req.type_name)?;
+        let private = req.private.unwrap_or_default();
+        let (renew_at, diags) = e.renew(private.clone()).await;
+        Ok(Response::new(proto::renew_ephemeral_resource::Response {
+            diagnostics: diags.to_proto(),
+            renew_at: renew_at.map(timestamp),
+            private: Some(private),
+        }))
+    }
+
+    async fn close_ephemeral_resource(
+        &self,
+        req: Request<proto::close_ephemeral_resource::Request>,
+    ) -> R<proto::close_ephemeral_resource::Response> {
+        let req = req.into_inner();
+        let e = find(&self.ephemeral, "ephemeral resource", &req.type_name)?;
+        let diags = e.close(req.private.unwrap_or_default()).await;
+        Ok(Response::new(proto::close_ephemeral_resource::Response {
+            diagnostics: diags.to_proto(),
+        }))
+    }
+
     async fn stop_provider(
         &self,
         _: Request<proto::stop_provider::Request>,
@@ -487,6 +752,14 @@ impl provider_server::Provider for Service {
         Ok(Response::new(proto::stop_provider::Response {
             error: String::new(),
         }))
+    }
+}
+
+fn timestamp(t: std::time::SystemTime) -> proto::Timestamp {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    proto::Timestamp {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
     }
 }
 

@@ -29,6 +29,29 @@ pub struct HostResource;
 /// The deployment inputs a value known only at apply leaves undecided at plan (the user data too).
 const TRIGGERS: [&str; 5] = ["image_url", "image_checksum", "ssh_keys", "wait", "rebuild"];
 
+/// What an update asks of a deployed host, decided as bmplan decides it
+/// ([`deploy::deployed_change`]), with one rule of Terraform's own: the state keeps `image_url`
+/// as written (bmplan's configurations cannot carry credentials in it), so new credentials in it
+/// are a change, and the host is deployed again from the URL that now works.
+fn change_of(spec: &HostSpec, prior: &Json, on: Option<&str>) -> Option<HostChange> {
+    let change = deploy::deployed_change(spec, &Deployment::from_attrs(prior), on);
+    let url_differs = spec.image_url.is_some()
+        && prior.get("image_url").and_then(Value::as_str) != spec.image_url.as_deref();
+    match change {
+        Some(HostChange::Rebuild { mut changed }) => {
+            if url_differs && !changed.contains(&"image_url") {
+                changed.insert(0, "image_url");
+            }
+            Some(HostChange::Rebuild { changed })
+        }
+        Some(HostChange::Migrate { .. }) => change,
+        _ if url_differs => Some(HostChange::Rebuild {
+            changed: vec!["image_url"],
+        }),
+        other => other,
+    }
+}
+
 /// What a move to another node leaves unknown until it is done.
 const MOVED: [&str; 4] = ["health", "generation", "node_state", "state"];
 
@@ -372,12 +395,17 @@ impl Handler for HostResource {
             .unwrap_or("?")
             .to_string();
         let host = prior.get("name").and_then(Value::as_str).unwrap_or("?");
-        let spec = HostSpec::from_attrs(host, &crate::value::obj_to_json(config));
-        let change =
-            deploy::deployed_change(&spec, &Deployment::from_attrs(prior), Some(&prior_node));
+        // The planned values (what the apply gets), the write-only user data from the
+        // configuration; values not known yet are left out.
+        let mut known = crate::value::obj_to_json(planned);
+        if let Some(wo) = config.get("user_data_wo").filter(|v| !v.is_null()) {
+            known.insert("user_data_wo".into(), crate::value::to_json(wo));
+        }
+        let spec = HostSpec::from_attrs(host, &known);
+        let change = change_of(&spec, prior, Some(&prior_node));
         // A failed node with a failover policy: the host moves to a standby node.
         let health = prior.get("health").and_then(Value::as_str).unwrap_or("");
-        if spec.node.is_none() && (health == "Critical" || health == "unreachable") {
+        if !set("node") && (health == "Critical" || health == "unreachable") {
             if let Ok(Some(policy)) = failover_of(&crate::value::obj_to_json(config)) {
                 let owner = match prior.get("project").and_then(Value::as_str) {
                     Some(p) => p.to_string(),
@@ -437,9 +465,9 @@ impl Handler for HostResource {
         {
             changed.push("rebuild");
         }
-        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
         let redeploy = spec.image_url.is_some() && !changed.is_empty();
-        if changed.contains(&"user_data") || user_data_unknown {
+        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
+        if changed.contains(&"user_data") || user_data_unknown || (undecided && deployed) {
             // The new user data's digest is known once it is deployed.
             planned.insert("user_data_sha256".into(), ValueAny::Unknown);
         }
@@ -628,9 +656,11 @@ impl Handler for HostResource {
         }
         let changed = |k: &str| prior.get(k) != planned.get(k);
         // Decided as the plan decided it (and as bmplan decides it).
-        let spec = HostSpec::from_attrs(&name, planned);
-        let change =
-            deploy::deployed_change(&spec, &Deployment::from_attrs(prior), h.node.as_deref());
+        let change = change_of(
+            &HostSpec::from_attrs(&name, planned),
+            prior,
+            h.node.as_deref(),
+        );
         let migrated = matches!(change, Some(HostChange::Migrate { .. }));
         let mut h = h;
         if let Some(HostChange::Migrate { to }) = &change {
@@ -658,7 +688,8 @@ impl Handler for HostResource {
                     .deploy(&h, &req)
                     .await
                     .map_err(host_problem)?;
-            } else {
+            } else if matches!(change, Some(HostChange::Reconfigure { .. })) || changed("profile") {
+                // Networks or the profile changed (a profile removed too): no reinstall.
                 if let Some(HostChange::Reconfigure {
                     networks: Some(networks),
                     ..

@@ -210,7 +210,8 @@ async fn host_work(
     let results = session
         .perform_hosts(hosts, max_parallel, timeout, progress)
         .await?;
-    let failed = results.failed().join(", ");
+    let failed = results.failed();
+    let (count, failed) = (failed.len(), failed.join(", "));
     let (lines, failed_move) = results.lines();
     for line in lines {
         println!("{line}");
@@ -219,7 +220,7 @@ async fn host_work(
         return Err(e.into());
     }
     if !failed.is_empty() {
-        bail!("host(s) failed: {failed}");
+        bail!("{count} host(s) failed: {failed}");
     }
     Ok(())
 }

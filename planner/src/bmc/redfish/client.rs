@@ -673,6 +673,57 @@ impl Client {
         }
     }
 
+    /// A session of its own, for someone else to use for a while (the provider's ephemeral
+    /// `baremetal_bmc_session`): its token and its resource. Refused where the BMC gives no token
+    /// (reached with basic authentication only).
+    pub async fn open_session(&self) -> Result<(Secret, String), BmcError> {
+        match self.login().await? {
+            Auth::Token {
+                token,
+                location: Some(location),
+            } => Ok((token, location)),
+            _ => Err(BmcError::NotSupported {
+                bmc: self.base.clone(),
+                operation: "open a session".into(),
+                detail: "its session service gave no token and session resource (it is reached with basic authentication only)".into(),
+            }),
+        }
+    }
+
+    /// Reads a session's own resource with its token: it is alive, and kept from idling out.
+    pub async fn touch_session(&self, token: &Secret, location: &str) -> Result<(), BmcError> {
+        let operation = "renew the session";
+        let url = self.url_for(location, operation)?;
+        let sent = self
+            .with_headers(self.http.get(url))
+            .header("X-Auth-Token", token.expose())
+            .send()
+            .await
+            .map_err(|e| self.transport(operation, e))?;
+        match sent.status() {
+            s if s.is_success() => Ok(()),
+            s => Err(BmcError::Status {
+                bmc: self.base.clone(),
+                operation: operation.into(),
+                status: s.as_u16(),
+                messages: vec!["the session has ended on the BMC".into()],
+            }),
+        }
+    }
+
+    /// Deletes a session given out by [`Client::open_session`]. Never fails: a session that
+    /// cannot be deleted expires on the BMC.
+    pub async fn close_session(&self, token: &Secret, location: &str) {
+        let Ok(url) = self.url_for(location, "close the session") else {
+            return;
+        };
+        let _ = self
+            .with_headers(self.http.delete(url))
+            .header("X-Auth-Token", token.expose())
+            .send()
+            .await;
+    }
+
     /// Ends the session, if one was opened.
     pub async fn logout(&self) {
         let auth = std::mem::replace(&mut *self.auth.lock().await, Auth::Unknown);

@@ -460,6 +460,19 @@ impl Bmc for RedfishBmc {
         self.client.logout().await
     }
 
+    async fn open_session(&self) -> Result<super::BmcSession, BmcError> {
+        let (token, uri) = self.client.open_session().await?;
+        Ok(super::BmcSession { token, uri })
+    }
+
+    async fn renew_session(&self, s: &super::BmcSession) -> Result<(), BmcError> {
+        self.client.touch_session(&s.token, &s.uri).await
+    }
+
+    async fn close_session(&self, s: &super::BmcSession) {
+        self.client.close_session(&s.token, &s.uri).await
+    }
+
     async fn staged_tasks(&self) -> Result<Vec<super::StagedTask>, BmcError> {
         self.queued_tasks().await
     }
