@@ -138,6 +138,45 @@ list "baremetal_node" "bad" {
     assert 'no provision state is called "sleeping"' in r.stdout + r.stderr, r.stdout + r.stderr
 
 
+def test_terraform_query_lists_the_projects_hosts_for_import(terraform, start_lab):
+    lab = start_lab("--nodes", "2", "--power-delay-ms", "100")
+    if version(terraform) < (1, 14):
+        pytest.skip("Terraform before 1.14 has no `terraform query` (its refusal is checked above)")
+    ok(terraform.bmplan("projects", "create", "blue"))
+    terraform.env["BAREMETAL_PROJECT"] = "blue"
+    var = ("-var", f"lab_manifest={lab.manifest_path}")
+    d = terraform.workdir("hosts", HEAD + NODES + '''
+resource "baremetal_flavor" "any" {
+  name       = "any"
+  cpus       = 1
+  depends_on = [baremetal_node.lab]
+}
+
+resource "baremetal_host" "web" {
+  name   = "web-1"
+  flavor = baremetal_flavor.any.name
+}
+''')
+    ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *var, cwd=d))
+
+    q = terraform.workdir("query-hosts", HEAD, files={"hosts.tfquery.hcl": '''
+list "baremetal_host" "allocated" {
+  provider = baremetal
+  config {
+    state = "allocated"
+  }
+}
+'''})
+    r = ok(terraform.run("query", "-no-color", "-generate-config-out=generated.tf", *var, cwd=q))
+    assert "blue/web-1 (allocated, on r1u0" in r.stdout, r.stdout
+    generated = (q / "generated.tf").read_text()
+    assert generated.count('resource "baremetal_host"') == 1 and 'name = "web-1"' in generated, generated
+    r = terraform.run("plan", "-input=false", "-no-color", *var, cwd=q)
+    assert r.returncode == 0 and "1 to import, 0 to add" in r.stdout and "0 to destroy" in r.stdout, r.stdout + r.stderr
+    ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *var, cwd=q))
+    settle_import(terraform, q, *var)
+
+
 def test_the_power_action_is_invoked_on_demand_and_from_a_trigger(terraform, start_lab, bmc_of):
     lab = start_lab("--nodes", "2", "--power-delay-ms", "100")
 
@@ -212,6 +251,57 @@ variable "generation" { type = number }
     assert r.returncode == 1 and "maintenance" in r.stdout + r.stderr, r.stdout + r.stderr
     assert power("r1u01") == "Off"
     assert [a["outcome"] for a in audit(terraform, "node.power")][-1] == "denied"
+
+
+def test_firmware_update_and_bmc_reset_actions(terraform, start_lab, bmc_of):
+    lab = start_lab("--nodes", "1", "--task-delay-ms", "300")
+    if version(terraform) < (1, 14):
+        pytest.skip("Terraform before 1.14 has no actions (its refusal is checked above)")
+    var = enrolled(terraform, lab)
+    bmc = bmc_of(lab, lab.node("r1u01"), https=False)
+    bios = lambda: bmc.get("/redfish/v1/UpdateService/FirmwareInventory/BIOS").json()["Version"]
+    assert bios() != "9.9.9"
+    update = '''
+action "baremetal_firmware_update" "bios" {
+  config {
+    node      = "r1u01"
+    image_url = "http://images.lab.invalid/bios-9.9.9.bin"
+  }
+}
+'''
+    d = terraform.workdir("fw", HEAD + update)
+    r = ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color",
+                         "-invoke=action.baremetal_firmware_update.bios", *var, cwd=d))
+    assert bios() == "9.9.9", r.stdout
+    assert "the update task ended Completed" in r.stdout, r.stdout
+    assert [a["outcome"] for a in audit(terraform, "node.firmware")] == ["ok"]
+
+    # An image the BMC refuses: the action fails with the BMC's message, and nothing is audited as done.
+    bad = terraform.workdir("fw-bad", HEAD + update.replace("bios-9.9.9.bin", "nothing.bin"))
+    r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color",
+                      "-invoke=action.baremetal_firmware_update.bios", *var, cwd=bad)
+    assert r.returncode == 1 and "does not carry a version" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert len(audit(terraform, "node.firmware")) == 1
+
+    # The BMC restarted: the lab counts it, and a session opened before it no longer works.
+    before = bmc.post("/redfish/v1/SessionService/Sessions",
+                      {"UserName": lab.node("r1u01")["username"], "Password": lab.node("r1u01")["password"]})
+    token = before.headers["X-Auth-Token"]
+    reset = terraform.workdir("reset", HEAD + '''
+action "baremetal_bmc_reset" "r1u01" {
+  config {
+    node    = "r1u01"
+    timeout = "2m"
+  }
+}
+''')
+    r = ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color",
+                         "-invoke=action.baremetal_bmc_reset.r1u01", *var, cwd=reset))
+    assert lab.node_detail("r1u01")["manager_resets"] == 1, r.stdout
+    assert "the BMC answers again" in r.stdout, r.stdout
+    stale = requests.get(bmc.url(bmc.sys), headers={"X-Auth-Token": token, "OData-Version": "4.0"}, timeout=10)
+    assert stale.status_code == 401, stale.status_code
+    assert [a["outcome"] for a in audit(terraform, "node.bmc_reset")] == ["ok"]
 
 
 def test_a_bmc_session_works_during_the_run_and_is_gone_after_it(terraform, start_lab, tmp_path):

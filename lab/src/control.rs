@@ -205,6 +205,7 @@ fn node_detail(n: &NodeSim) -> Value {
     json!({
         "name": n.name,
         "resets": st.resets,
+        "manager_resets": st.manager_resets,
         "nmis": st.nmis,
         "power_state": st.power.as_str(),
         "health": st.health,

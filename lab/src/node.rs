@@ -190,6 +190,8 @@ pub struct NodeState {
     pub power: Power,
     transition: Option<Transition>,
     pub resets: u64,
+    /// BMC restarts (`Manager.Reset`).
+    pub manager_resets: u64,
     pub nmis: u64,
     pub boot: Boot,
     pub secure_boot_enable: bool,
@@ -307,6 +309,7 @@ impl NodeSim {
             power: Power::On,
             transition: None,
             resets: 0,
+            manager_resets: 0,
             nmis: 0,
             boot: Boot {
                 target: "None".into(),

@@ -11,7 +11,8 @@
 //! - `host`: the host lifecycle (deploy, rebuild, clean, migrate) over virtual media;
 //! - `engine`: the one session both front ends call (prepare a plan from a configuration or the
 //!   inventory, execute it as a journaled run, then the hosts' work);
-//! - `power`: a node's power changed on demand, leased and audited (the provider's action);
+//! - `operation`: operations on a node on demand (power, firmware update, BMC restart), leased
+//!   and audited (the provider's actions);
 //! - `session`: BMC sessions given out for one Terraform run (the provider's ephemeral resource);
 //! - `run`: an apply staged (resumed, or planned anew from a configuration or a saved plan),
 //!   for the caller to show and confirm before it is carried out;
@@ -38,7 +39,7 @@ pub mod enroll;
 pub mod fuzz;
 pub mod host;
 pub mod observe;
-pub mod power;
+pub mod operation;
 pub mod run;
 pub mod session;
 pub mod switch;

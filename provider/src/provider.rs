@@ -170,11 +170,16 @@ impl plugin::Provider for BaremetalProvider {
     }
 
     fn actions(&self) -> BTreeMap<String, Arc<dyn plugin::Action>> {
-        let power = actions::Power {
-            engine: self.engine.clone(),
-        };
+        use actions::Kind;
         let mut out: BTreeMap<String, Arc<dyn plugin::Action>> = BTreeMap::new();
-        out.insert("baremetal_power".into(), Arc::new(power));
+        for (name, kind) in [
+            ("baremetal_power", Kind::Power),
+            ("baremetal_firmware_update", Kind::FirmwareUpdate),
+            ("baremetal_bmc_reset", Kind::BmcReset),
+        ] {
+            let engine = self.engine.clone();
+            out.insert(name.into(), Arc::new(actions::Action { kind, engine }));
+        }
         out
     }
 

@@ -19,6 +19,9 @@ fn with_host_interfaces(node: &NodeSim, base: &str, mut doc: Value) -> Value {
     doc
 }
 
+/// The manager resets the lab's BMCs offer.
+const MANAGER_RESET_TYPES: [&str; 2] = ["GracefulRestart", "ForceRestart"];
+
 pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
     let mid = node.hw.vendor.manager_id();
     let base = format!("/redfish/v1/Managers/{mid}");
@@ -44,8 +47,38 @@ pub fn route(node: &NodeSim, req: &Req<'_>) -> Resp {
                 "Status": {"State": "Enabled", "Health": "OK"},
                 "VirtualMedia": odata_ref(&format!("{base}/VirtualMedia")),
                 "Links": {"ManagerForServers": [odata_ref(&format!("/redfish/v1/Systems/{}", node.hw.vendor.system_id()))]},
+                // As the Lenovo XCC, HPE iLO 5 and Supermicro dumps offer it (DMTF Manager v1.10).
+                "Actions": {"#Manager.Reset": {
+                    "target": format!("{base}/Actions/Manager.Reset"),
+                    "ResetType@Redfish.AllowableValues": MANAGER_RESET_TYPES,
+                }},
             }),
         )),
+        (&Method::POST, ["Actions", "Manager.Reset"]) => {
+            let body = match req.json() {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            match body.get("ResetType").and_then(Value::as_str) {
+                Some(t) if MANAGER_RESET_TYPES.contains(&t) => {
+                    // The BMC restarts: every session ends with it; the server keeps running.
+                    let mut st = node.state();
+                    st.manager_resets += 1;
+                    st.sessions.clear();
+                    no_content()
+                }
+                Some(t) => bad_request(
+                    "Base.1.8.ActionParameterNotSupported",
+                    &format!("The parameter ResetType with the value {t} is not supported by the action Manager.Reset."),
+                    &[t.to_string(), "ResetType".into()],
+                ),
+                None => bad_request(
+                    "Base.1.8.ActionParameterMissing",
+                    "The action Manager.Reset requires the parameter ResetType to be present in the request body.",
+                    &["Manager.Reset".into(), "ResetType".into()],
+                ),
+            }
+        }
         (&Method::GET, ["HostInterfaces"]) if node.hw.vendor.host_interface_nic() => {
             ok(collection(
                 &format!("{base}/HostInterfaces"),

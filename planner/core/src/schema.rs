@@ -673,8 +673,58 @@ pub const ACTION_POWER: ResourceSpec = ResourceSpec {
     blocks: &[],
 };
 
+/// `action "baremetal_firmware_update"` (Terraform 1.14 and later).
+pub const ACTION_FIRMWARE_UPDATE: ResourceSpec = ResourceSpec {
+    name: "baremetal_firmware_update",
+    description: "Updates a node's firmware from an image (Redfish `SimpleUpdate`) and follows the BMC's task to its end: a failed task fails the action with the BMC's messages. For firmware a profile pins (and keeps), use the profile's `firmware` block; this is for one-off updates. Refused for a node in maintenance or held by a lease.",
+    attrs: &[
+        attr("node", Kind::String, Required, "The node's name."),
+        attr(
+            "image_url",
+            Kind::String,
+            Required,
+            "Where the BMC fetches the image (http, https or what the BMC supports). Credentials in it are never shown.",
+        ),
+        attr(
+            "targets",
+            Kind::StringList,
+            Optional,
+            "The firmware inventory entries to update (`/redfish/v1/UpdateService/FirmwareInventory/…`). Default: those the BMC picks for the image.",
+        ),
+        attr(
+            "apply_time",
+            Kind::String,
+            Optional,
+            "`immediate` (the default) or `on_reset`: staged until the node's next reset.",
+        ),
+        attr(
+            "timeout",
+            Kind::String,
+            Optional,
+            "How long it may take (a duration: `30m`). Default: the provider's `default_timeout`.",
+        ),
+    ],
+    blocks: &[],
+};
+
+/// `action "baremetal_bmc_reset"` (Terraform 1.14 and later).
+pub const ACTION_BMC_RESET: ResourceSpec = ResourceSpec {
+    name: "baremetal_bmc_reset",
+    description: "Restarts a node's BMC (Redfish `Manager.Reset`, graceful where the BMC offers it) and waits until it answers again; the server keeps running. Refused for a node in maintenance or held by a lease.",
+    attrs: &[
+        attr("node", Kind::String, Required, "The node's name."),
+        attr(
+            "timeout",
+            Kind::String,
+            Optional,
+            "How long it may take, the BMC's restart included (a duration: `10m`). Default: the provider's `default_timeout`.",
+        ),
+    ],
+    blocks: &[],
+};
+
 /// Every action.
-pub const ACTIONS: &[ResourceSpec] = &[ACTION_POWER];
+pub const ACTIONS: &[ResourceSpec] = &[ACTION_POWER, ACTION_FIRMWARE_UPDATE, ACTION_BMC_RESET];
 
 /// `ephemeral "baremetal_bmc_session"` (Terraform 1.10 and later).
 pub const EPHEMERAL_BMC_SESSION: ResourceSpec = ResourceSpec {

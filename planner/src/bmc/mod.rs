@@ -281,6 +281,18 @@ pub trait Bmc: Send + Sync {
         let _ = session;
     }
 
+    /// Restarts the BMC that manages `system` (Redfish `Manager.Reset`, gracefully where it
+    /// offers that) and waits, within `timeout`, until it answers again. The server itself keeps
+    /// running.
+    async fn reset_manager(&self, system: &str, timeout: Duration) -> Result<(), BmcError> {
+        let _ = (system, timeout);
+        Err(BmcError::NotSupported {
+            bmc: self.address().to_string(),
+            operation: "reset the BMC".into(),
+            detail: "this BMC's protocol has no manager reset".into(),
+        })
+    }
+
     /// Work staged for the next reset (volume creations and deletions, firmware updates) and
     /// open tasks; none where the BMC keeps no such list.
     async fn staged_tasks(&self) -> Result<Vec<StagedTask>, BmcError>;

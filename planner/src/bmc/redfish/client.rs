@@ -711,6 +711,23 @@ impl Client {
         }
     }
 
+    /// Whether the BMC answers its service root now (one unauthenticated request, no retry):
+    /// for waiting out a BMC restart.
+    pub async fn answers(&self) -> bool {
+        let Ok(url) = self.url_for("/redfish/v1/", "read the service root") else {
+            return false;
+        };
+        matches!(
+            self.with_headers(self.http.get(url)).send().await,
+            Ok(r) if r.status().is_success()
+        )
+    }
+
+    /// Forgets this client's session without ending it (the BMC restarted: it ended with it).
+    pub async fn forget_session(&self) {
+        *self.auth.lock().await = Auth::Unknown;
+    }
+
     /// Deletes a session given out by [`Client::open_session`]. Never fails: a session that
     /// cannot be deleted expires on the BMC.
     pub async fn close_session(&self, token: &Secret, location: &str) {

@@ -460,6 +460,69 @@ impl Bmc for RedfishBmc {
         self.client.logout().await
     }
 
+    async fn reset_manager(&self, system: &str, timeout: Duration) -> Result<(), BmcError> {
+        let op = "reset the BMC";
+        let (_, sys) = self.system_doc(system, op).await?;
+        let linked = sys
+            .pointer("/Links/ManagedBy/0/@odata.id")
+            .and_then(Value::as_str)
+            .map(String::from);
+        let manager = match linked {
+            Some(m) => m,
+            // No ManagedBy link (badfish): the service's only manager, if it has one.
+            None => {
+                let path = self.collection_path("Managers").await?;
+                match members(&self.client.get(&path, op).await?).as_slice() {
+                    [one] => one.clone(),
+                    found => {
+                        return Err(BmcError::Ambiguous {
+                            bmc: self.bmc(),
+                            detail: format!(
+                                "{op}: the system names no manager and the service has {}",
+                                found.len()
+                            ),
+                        })
+                    }
+                }
+            }
+        };
+        let doc = self.client.get(&manager, op).await?;
+        let action = doc.pointer("/Actions/#Manager.Reset");
+        let Some(target) = action.and_then(|a| a.get("target")).and_then(Value::as_str) else {
+            return Err(BmcError::NotSupported {
+                bmc: self.bmc(),
+                operation: op.into(),
+                detail: format!("{manager} offers no Manager.Reset action"),
+            });
+        };
+        let allowed: Vec<&str> = action
+            .and_then(|a| a.get("ResetType@Redfish.AllowableValues"))
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let kind = manager_reset_type(&allowed);
+        self.client
+            .post(target, &serde_json::json!({"ResetType": kind}), op)
+            .await?;
+        // The BMC restarts: its sessions end, it stops answering a while, then answers again.
+        self.client.forget_session().await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        tokio::time::sleep(Duration::from_secs(1).min(timeout)).await;
+        loop {
+            if self.client.answers().await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BmcError::Timeout {
+                    bmc: self.bmc(),
+                    operation: format!("{op} (waiting for it to answer again)"),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     async fn open_session(&self) -> Result<super::BmcSession, BmcError> {
         let (token, uri) = self.client.open_session().await?;
         Ok(super::BmcSession { token, uri })
@@ -1549,5 +1612,40 @@ impl RedfishBmc {
             }
         }
         Ok(())
+    }
+}
+
+/// The `ResetType` for a manager reset: a graceful restart where the BMC offers it (or says
+/// nothing of what it offers), else a forced one, else the first it offers.
+fn manager_reset_type<'a>(allowed: &[&'a str]) -> &'a str {
+    if allowed.is_empty() || allowed.contains(&"GracefulRestart") {
+        "GracefulRestart"
+    } else if allowed.contains(&"ForceRestart") {
+        "ForceRestart"
+    } else {
+        allowed[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::manager_reset_type;
+
+    #[test]
+    fn a_manager_reset_is_graceful_where_the_bmc_offers_it() {
+        // The allowable values of the dumps under planner/tests/fixtures/mockups: iDRAC offers
+        // only GracefulRestart, several offer both, the Cray EX425 dump ForceRestart and
+        // StatefulReset.
+        assert_eq!(manager_reset_type(&["GracefulRestart"]), "GracefulRestart");
+        assert_eq!(
+            manager_reset_type(&["ForceRestart", "GracefulRestart"]),
+            "GracefulRestart"
+        );
+        assert_eq!(
+            manager_reset_type(&["ForceRestart", "StatefulReset"]),
+            "ForceRestart"
+        );
+        assert_eq!(manager_reset_type(&[]), "GracefulRestart");
+        assert_eq!(manager_reset_type(&["PowerCycle"]), "PowerCycle");
     }
 }

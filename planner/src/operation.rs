@@ -1,0 +1,254 @@
+//! Operations on a node on demand (the provider's actions): its power (on, off, a power cycle, a
+//! reboot), a firmware update, a restart of its BMC. Each runs under the node's and its BMC's
+//! leases (so no apply or host operation works on it meanwhile), is waited for, and is audited, as
+//! is every refusal (maintenance, a lease held).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::bmc::{ApplyTime, Bmc, BmcError, PowerAction, TaskRef};
+use crate::inventory::{Inventory, InventoryError};
+use crate::project::Object;
+
+/// What to do with a node's power.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerChange {
+    On,
+    /// Graceful, then forced if the system does not stop.
+    Off,
+    /// Off (forced), then on.
+    Cycle,
+    /// A graceful restart, forced if the system does not stop.
+    Reboot,
+}
+
+impl PowerChange {
+    /// `on`, `off`, `cycle` or `reboot`.
+    pub fn parse(s: &str) -> Option<PowerChange> {
+        match s {
+            "on" => Some(PowerChange::On),
+            "off" => Some(PowerChange::Off),
+            "cycle" => Some(PowerChange::Cycle),
+            "reboot" => Some(PowerChange::Reboot),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerChange::On => "on",
+            PowerChange::Off => "off",
+            PowerChange::Cycle => "cycle",
+            PowerChange::Reboot => "reboot",
+        }
+    }
+
+    /// The BMC's actions, in order.
+    fn actions(self) -> &'static [PowerAction] {
+        match self {
+            PowerChange::On => &[PowerAction::On],
+            PowerChange::Off => &[PowerAction::Off],
+            PowerChange::Cycle => &[PowerAction::ForceOff, PowerAction::On],
+            PowerChange::Reboot => &[PowerAction::Reboot],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperationError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("node {node} is in maintenance ({reason}): nothing is done to it")]
+    Maintenance { node: String, reason: String },
+    #[error("node {node}: {step}")]
+    Bmc {
+        node: String,
+        step: String,
+        #[source]
+        source: BmcError,
+    },
+    #[error("node {node}: it did not finish within {}s", .limit.as_secs())]
+    Timeout { node: String, limit: Duration },
+}
+
+/// Progress lines, one per step.
+pub type Progress<'a> = &'a (dyn Fn(String) + Send + Sync);
+
+/// Runs `op` on `node`'s BMC under the node's and its BMC's leases, within `limit`; refused (and
+/// audited) for a node in maintenance or held by someone else's lease; audited as `action` when
+/// done. `what` says what it does, `who` who asks (both go into the leases and the audit log).
+async fn leased<'a, F, Fut>(
+    inv: &'a Inventory,
+    node: &'a str,
+    action: &str,
+    what: &str,
+    who: &str,
+    limit: Duration,
+    op: F,
+) -> Result<(), OperationError>
+where
+    F: FnOnce(Box<dyn Bmc>, String) -> Fut,
+    Fut: Future<Output = Result<(), OperationError>> + 'a,
+{
+    let rec = inv.node(node).await?;
+    if rec.maintenance {
+        let reason = rec.maintenance_reason.unwrap_or_default();
+        let why = format!("{what}: in maintenance ({reason})");
+        inv.record_denied(Object::Node, action, node, None, &why)
+            .await?;
+        return Err(OperationError::Maintenance {
+            node: node.to_string(),
+            reason,
+        });
+    }
+    let holder = crate::apply::lease_holder(who);
+    let device = crate::apply::device_key(&rec.bmc_url);
+    let ttl = limit + Duration::from_secs(300);
+    // Someone else's live lease is refused (and the refusal audited by the lease's own check).
+    crate::apply::take_leases(inv, &device, node, &holder, what, ttl, false).await?;
+    let run = async {
+        let (ep, system) = inv.node_endpoint(node).await?;
+        let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)
+            .map_err(bmc_error(node, "connecting"))?;
+        op(bmc, system).await
+    };
+    let done = tokio::time::timeout(limit, run).await;
+    crate::apply::release_leases(inv, &device, node, &holder).await;
+    match done {
+        Err(_) => Err(OperationError::Timeout {
+            node: node.to_string(),
+            limit,
+        }),
+        Ok(Err(e)) => Err(e),
+        Ok(Ok(())) => {
+            inv.record_node_operation(action, node, None, &format!("{what} by {who}"))
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+fn bmc_error(node: &str, step: &str) -> impl FnOnce(BmcError) -> OperationError {
+    let (node, step) = (node.to_string(), step.to_string());
+    move |source| OperationError::Bmc { node, step, source }
+}
+
+/// Changes `node`'s power and waits until it is done, within `limit`.
+pub async fn set_power(
+    inv: &Inventory,
+    node: &str,
+    change: PowerChange,
+    limit: Duration,
+    who: &str,
+    progress: Progress<'_>,
+) -> Result<(), OperationError> {
+    let what = format!("power {}", change.as_str());
+    leased(
+        inv,
+        node,
+        "node.power",
+        &what,
+        who,
+        limit,
+        |bmc, system| async move {
+            let before = bmc
+                .power_state(&system)
+                .await
+                .map_err(bmc_error(node, "reading power"))?;
+            progress(format!("{node}: power is {before:?}"));
+            for action in change.actions() {
+                progress(format!("{node}: {action:?}…"));
+                bmc.power(&system, *action, limit)
+                    .await
+                    .map_err(bmc_error(node, &format!("{action:?}")))?;
+            }
+            let after = bmc
+                .power_state(&system)
+                .await
+                .map_err(bmc_error(node, "reading power"))?;
+            bmc.logout().await;
+            progress(format!("{node}: power is {after:?}"));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// A firmware update asked for: the image, the firmware inventory entries it is for (empty: those
+/// the BMC picks), and when it is applied.
+#[derive(Debug, Clone)]
+pub struct FirmwareUpdate {
+    pub image_url: String,
+    pub targets: Vec<String>,
+    pub when: ApplyTime,
+}
+
+/// Updates `node`'s firmware (Redfish `SimpleUpdate`) and waits for the BMC's task.
+pub async fn update_firmware(
+    inv: &Inventory,
+    node: &str,
+    update: &FirmwareUpdate,
+    limit: Duration,
+    who: &str,
+    progress: Progress<'_>,
+) -> Result<(), OperationError> {
+    let FirmwareUpdate {
+        image_url,
+        targets,
+        when,
+    } = update;
+    let when = *when;
+    let shown = crate::deploy::image::shown(image_url);
+    let what = format!("firmware update from {shown} ({})", when.redfish());
+    leased(
+        inv,
+        node,
+        "node.firmware",
+        &what,
+        who,
+        limit,
+        |bmc, _system| async move {
+            progress(format!("{node}: SimpleUpdate from {shown}…"));
+            let task: TaskRef = bmc
+                .update_firmware(image_url, targets, when)
+                .await
+                .map_err(bmc_error(node, "starting the update"))?;
+            progress(format!("{node}: following the BMC's task {}", task.monitor));
+            let outcome = bmc
+                .wait_task(&task, limit)
+                .await
+                .map_err(bmc_error(node, "the update task"))?;
+            bmc.logout().await;
+            progress(format!("{node}: the update task ended {}", outcome.state));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Restarts `node`'s BMC (the server keeps running) and waits until it answers again.
+pub async fn reset_bmc(
+    inv: &Inventory,
+    node: &str,
+    limit: Duration,
+    who: &str,
+    progress: Progress<'_>,
+) -> Result<(), OperationError> {
+    leased(
+        inv,
+        node,
+        "node.bmc_reset",
+        "BMC restart",
+        who,
+        limit,
+        |bmc, system| async move {
+            progress(format!("{node}: restarting its BMC…"));
+            bmc.reset_manager(&system, limit)
+                .await
+                .map_err(bmc_error(node, "restarting the BMC"))?;
+            progress(format!("{node}: the BMC answers again"));
+            Ok(())
+        },
+    )
+    .await
+}
