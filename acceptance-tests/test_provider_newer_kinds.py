@@ -352,3 +352,47 @@ ephemeral "baremetal_bmc_session" "s" {
 ''')
     r = terraform.run("plan", "-input=false", "-no-color", *var, cwd=e)
     assert r.returncode == 1 and "r9u99" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_an_interrupted_apply_stops_the_provider_work_promptly(terraform, start_lab):
+    """Ctrl-C in Terraform sends StopProvider: the node's converge in progress (a reset that takes
+    8 s per power transition on this lab) is abandoned, so Terraform exits in seconds, not after the
+    reset; the next apply finishes the work."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    lab = start_lab("--nodes", "1", "--power-delay-ms", "8000")
+    var = ("-var", f"lab_manifest={lab.manifest_path}")
+    d = terraform.workdir("interrupt", HEAD + '''
+resource "baremetal_profile" "p" {
+  name = "p"
+  bios = { ProcTurboMode = "Disabled" }
+}
+''' + NODES.replace("rack                = each.value.rack",
+                    "rack                = each.value.rack\n  profile             = baremetal_profile.p.name"))
+    proc = subprocess.Popen([terraform.exe, "apply", "-auto-approve", "-input=false", "-no-color", *var],
+                            cwd=d, env=terraform.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    out = []
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        out.append(line)
+        if "baremetal_node.lab" in line and "Creating..." in line:
+            break
+        assert time.monotonic() < deadline, "".join(out)
+    time.sleep(2)  # enrolled, now waiting on the reset
+    os.kill(proc.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    rest, _ = proc.communicate(timeout=60)
+    took = time.monotonic() - interrupted
+    text = "".join(out) + rest
+    assert proc.returncode != 0, text
+    flat = " ".join(text.split())
+    assert "Error: Interrupted" in flat and "the operation was abandoned part-way" in flat, text
+    assert took < 6, f"Terraform took {took:.1f}s to stop: {text}"
+
+    # The next apply (a new provider process) takes the dead one's leases over and finishes.
+    r = ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *var, cwd=d, timeout=300))
+    assert "Apply complete!" in r.stdout, r.stdout

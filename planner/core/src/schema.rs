@@ -452,7 +452,7 @@ pub const HOST: ResourceSpec = ResourceSpec {
             Optional,
             "Profile applied to the node.",
         ),
-        attr("image_url", Kind::String, Optional, "URL of the image to deploy (`http://` or `https://`), which the BMC's virtual media boots. Setting it deploys the host; changing it rebuilds the host in place on the same node."),
+        secret("image_url", Optional, "URL of the image to deploy (`http://` or `https://`), which the BMC's virtual media boots. Setting it deploys the host; changing it rebuilds the host in place on the same node. Sensitive: a URL may carry credentials or a signed token, so plans do not show it; the state keeps it as written, and the inventory seals a credentialed one."),
         attr(
             "image_checksum",
             Kind::String,

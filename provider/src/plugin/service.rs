@@ -19,7 +19,14 @@ pub(crate) struct Service {
     lists: BTreeMap<String, Arc<dyn ListResource>>,
     actions: BTreeMap<String, Arc<dyn Action>>,
     ephemeral: BTreeMap<String, Arc<dyn EphemeralResource>>,
+    /// Set by `StopProvider` (Ctrl-C in Terraform): operations in progress are abandoned.
+    stop: tokio::sync::watch::Sender<bool>,
 }
+
+/// What an operation abandoned at `StopProvider` says.
+const STOPPED: &str = "Terraform asked the provider to stop (interrupt): the operation was abandoned part-way. \
+     What it had done stays done; the next apply plans again from the live state, and leases it held \
+     are taken over once this provider process has exited.";
 
 /// One call's kind and type name, for "no such type" errors.
 #[allow(clippy::result_large_err)]
@@ -40,7 +47,20 @@ impl Service {
             lists: provider.list_resources(),
             actions: provider.actions(),
             ephemeral: provider.ephemeral_resources(),
+            stop: tokio::sync::watch::channel(false).0,
             provider,
+        }
+    }
+
+    /// Runs `op` unless and until `StopProvider` comes: `None` when it was stopped.
+    async fn until_stopped<T>(&self, op: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stopped = self.stop.subscribe();
+        if *stopped.borrow() {
+            return None;
+        }
+        tokio::select! {
+            done = op => Some(done),
+            _ = stopped.wait_for(|s| *s) => None,
         }
     }
 
@@ -461,7 +481,7 @@ impl provider_server::Provider for Service {
         let mut diags = Diagnostics::default();
         let (Some(prior), Some(planned), Some(config)) = (
             decode(req.prior_state.clone(), &mut diags),
-            decode(req.planned_state, &mut diags),
+            decode(req.planned_state.clone(), &mut diags),
             decode(req.config, &mut diags),
         ) else {
             // Nothing was done: the prior state stands.
@@ -471,7 +491,19 @@ impl provider_server::Provider for Service {
                 ..Default::default()
             }));
         };
-        let (mut state, d) = r.apply(object(prior), object(planned), config).await;
+        let prior_state = req.prior_state.clone();
+        let Some((mut state, d)) = self
+            .until_stopped(r.apply(object(prior), object(planned), config))
+            .await
+        else {
+            diags.root_error("Interrupted", STOPPED);
+            // What is true now is not known: the prior state stands (a create leaves none).
+            return Ok(Response::new(proto::apply_resource_change::Response {
+                new_state: prior_state,
+                diagnostics: diags.to_proto(),
+                ..Default::default()
+            }));
+        };
         diags.extend(d);
         without_write_only(&mut state, &r.schema().block);
         Ok(Response::new(proto::apply_resource_change::Response {
@@ -646,6 +678,7 @@ impl provider_server::Provider for Service {
         let req = req.into_inner();
         let a = find(&self.actions, "action", &req.action_type)?.clone();
         let (events, rx) = tokio::sync::mpsc::channel(16);
+        let mut stopped = self.stop.subscribe();
         tokio::spawn(async move {
             let mut diags = Diagnostics::default();
             if let Some(config) = decode(req.config, &mut diags) {
@@ -664,7 +697,15 @@ impl provider_server::Provider for Service {
                         }
                     })
                 };
-                diags.extend(a.invoke(config, progress).await);
+                tokio::select! {
+                    d = a.invoke(config, progress) => diags.extend(d),
+                    _ = async {
+                        // A provider shutting down (the sender gone) is no stop request.
+                        if stopped.wait_for(|s| *s).await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    } => diags.root_error("Interrupted", STOPPED),
+                }
                 let _ = forward.await;
             }
             let done = Event {
@@ -748,7 +789,9 @@ impl provider_server::Provider for Service {
         &self,
         _: Request<proto::stop_provider::Request>,
     ) -> R<proto::stop_provider::Response> {
-        // Acknowledged only: no operation is cancelled yet (an apply in progress runs to its end).
+        // Every apply and action in progress is abandoned, and every one after refused.
+        self.stop.send_replace(true);
+        tracing::warn!("StopProvider: abandoning operations in progress");
         Ok(Response::new(proto::stop_provider::Response {
             error: String::new(),
         }))
