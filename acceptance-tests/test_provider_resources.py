@@ -455,3 +455,96 @@ import {
 ''')
     r = terraform.run("plan", "-input=false", "-no-color", cwd=e)
     assert r.returncode == 1 and "not in the inventory" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_a_name_another_object_owns_is_refused_never_overwritten(terraform):
+    """A create claims its name: one the inventory has (another configuration's, bmplan's) is an
+    error at plan, at `name`; two resources of one configuration with the same name fail at apply
+    for the second, and the first keeps its values."""
+    head = '''
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+'''
+    apply(terraform, terraform.workdir("owner", head + '''
+resource "baremetal_network" "n" {
+  name    = "blue"
+  vlan_id = 301
+}
+'''))
+    other = terraform.workdir("other", head + '''
+resource "baremetal_network" "mine" {
+  name    = "blue"
+  vlan_id = 302
+}
+''')
+    r = terraform.run("plan", "-input=false", "-no-color", cwd=other)
+    text = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 1 and "Name already taken" in text and "import it" in text, text
+    assert 'resource "baremetal_network" "mine"' in r.stdout + r.stderr, text  # at its place
+    twice = terraform.workdir("twice", head + '''
+resource "baremetal_network" "a" {
+  name    = "green"
+  vlan_id = 401
+}
+resource "baremetal_network" "b" {
+  name    = "green"
+  vlan_id = 402
+}
+''')
+    seen = []
+    for _ in range(2):
+        # The second claim fails, at apply the first time (neither existed at plan), at plan or
+        # apply after; the first one created keeps its VLAN: nothing flips it back and forth.
+        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=1", cwd=twice)
+        text = " ".join((r.stdout + r.stderr).split())
+        assert r.returncode == 1 and 'baremetal_network "green" already exists in the inventory' in text, text
+        state = json.loads((twice / "terraform.tfstate").read_text())
+        kept = [i["attributes"]["vlan_id"] for res in state["resources"] for i in res["instances"]]
+        assert len(kept) == 1, state
+        seen.append(kept[0])
+    assert seen[0] == seen[1] and seen[0] in (401, 402), seen
+    owner_plan = plan_exit(terraform, terraform.workdir("owner"))
+    assert owner_plan.returncode == 0, owner_plan.stdout
+
+
+def test_a_create_that_fails_part_way_is_kept_tainted_and_replaced(terraform, start_lab):
+    """A node whose profile its BMC refuses is enrolled, then fails to converge: the failed create
+    keeps it in state, tainted, so the next apply (with the profile fixed) replaces it instead of
+    claiming its name a second time."""
+    lab = start_lab("--nodes", "1", "--power-delay-ms", "100")
+    n = lab.node("r1u01")
+    config = '''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+resource "baremetal_profile" "p" {{
+  name = "p"
+  bios = {{ {bios} }}
+}}
+resource "baremetal_node" "n" {{
+  name                = "r1u01"
+  bmc_url             = "{url}"
+  system_id           = "{sys}"
+  username            = "{user}"
+  password_wo         = "{pw}"
+  password_wo_version = 1
+  profile             = baremetal_profile.p.name
+}}
+'''
+    fill = dict(url=n["bmc_http_url"], sys=n["system_id"], user=n["username"], pw=n["password"])
+    d = terraform.workdir("partial", config.format(bios='NoSuchSetting = "On"', **fill))
+    r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 1 and "NoSuchSetting" in r.stdout + r.stderr, r.stdout + r.stderr
+    state = json.loads((d / "terraform.tfstate").read_text())
+    node = [i for res in state["resources"] if res["type"] == "baremetal_node" for i in res["instances"]]
+    assert len(node) == 1 and node[0]["attributes"]["name"] == "r1u01", state
+    assert node[0].get("status") == "tainted", node[0]
+    (d / "main.tf").write_text(config.format(bios='ProcTurboMode = "Disabled"', **fill))
+    r = apply(terraform, d)
+    assert "1 added, 1 changed, 1 destroyed" in r.stdout, r.stdout
+    assert plan_exit(terraform, d).returncode == 0

@@ -55,6 +55,27 @@ pub trait Handler: Send + Sync + 'static {
     ) -> Result<Json, Problem>;
     async fn delete(&self, e: &crate::engine::Engine, prior: &Json) -> Result<(), Problem>;
 
+    /// Whether a create claims its name: one that an object of the inventory has already is an
+    /// error at plan (import it instead), never an overwrite. Not for kinds whose replacement
+    /// plans its create under the same name (hosts: a new flavor), which refuse at apply instead.
+    fn claims_names(&self) -> bool {
+        true
+    }
+
+    /// Whether an object of this kind is named `name` in the inventory.
+    async fn exists(&self, e: &crate::engine::Engine, name: &str) -> Result<bool, Problem> {
+        let mut key = Json::new();
+        key.insert("name".into(), Value::String(name.to_string()));
+        key.insert("id".into(), Value::String(name.to_string()));
+        Ok(self.read(e, &key).await?.is_some())
+    }
+
+    /// Whether a create that failed part-way leaves what it made in state (tainted, so the next
+    /// apply replaces it) rather than nothing (hosts resume their deployment instead).
+    fn keeps_partial(&self) -> bool {
+        true
+    }
+
     /// The state of an existing object by name (or id); Terraform reads it right after.
     async fn import(&self, e: &crate::engine::Engine, id: &str) -> Result<Json, Problem> {
         let mut key = Json::new();
@@ -72,11 +93,33 @@ pub trait Handler: Send + Sync + 'static {
 pub struct SpecResource<H: Handler> {
     pub handler: H,
     pub engine: EngineCell,
+    /// Names this Terraform run holds in its state (read, planned from a prior state, imported):
+    /// a create of one of them replaces what the run owns (a tainted object, `-replace`), it does
+    /// not claim another configuration's object.
+    owned: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl<H: Handler> SpecResource<H> {
     pub fn new(handler: H, engine: EngineCell) -> Self {
-        SpecResource { handler, engine }
+        SpecResource {
+            handler,
+            engine,
+            owned: Default::default(),
+        }
+    }
+
+    fn own(&self, v: &ValueAny) {
+        if let ValueAny::Map(m) = v {
+            if let Some(ValueAny::String(n)) = m.get("name") {
+                if let Ok(mut o) = self.owned.lock() {
+                    o.insert(n.clone());
+                }
+            }
+        }
+    }
+
+    fn owns(&self, name: &str) -> bool {
+        self.owned.lock().is_ok_and(|o| o.contains(name))
     }
 
     fn report(&self, diags: &mut Diagnostics, problems: impl IntoIterator<Item = Problem>) {
@@ -115,6 +158,31 @@ impl<H: Handler> SpecResource<H> {
 
     /// The state after create or update: planned values stand; what was unknown comes from what the
     /// handler returned. `None` with the diagnostic said when the handler failed.
+    /// The refusal of a create whose name an object of the inventory has already, if it has.
+    async fn taken(&self, engine: &crate::engine::Engine, name: &str) -> Option<Problem> {
+        if !self.handler.claims_names() {
+            return None;
+        }
+        match self.handler.exists(engine, name).await {
+            Ok(false) => None,
+            Ok(true) => {
+                let kind = self.handler.spec().name;
+                Some(Problem::at(
+                    "name",
+                    "Name already taken",
+                    format!(
+                        "{kind} {name:?} already exists in the inventory (made by another configuration, \
+                         by bmplan, or by another resource of this one): import it \
+                         (import {{ to = {kind}.<name>, identity = {{ name = \"{name}\" }} }}, or \
+                         terraform import {kind}.<name> {name}), or choose another name. \
+                         It is not overwritten."
+                    ),
+                ))
+            }
+            Err(p) => Some(p),
+        }
+    }
+
     fn settle_applied(
         &self,
         diags: &mut Diagnostics,
@@ -189,6 +257,14 @@ impl<H: Handler> SpecResource<H> {
             Err(problems) => {
                 self.report(diags, problems);
                 return None;
+            }
+        }
+        if let Some(ValueAny::String(name)) = planned.get("name") {
+            if !self.owns(name) {
+                if let Some(p) = self.taken(&engine, name).await {
+                    self.report(diags, [p]);
+                    return None;
+                }
             }
         }
         Some(planned)
@@ -301,6 +377,7 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
     }
 
     async fn read(&self, state: ValueAny) -> (Option<ValueAny>, Diagnostics) {
+        self.own(&state);
         let mut diags = Diagnostics::default();
         let Some(prior) = self.decode(&mut diags, state.clone()) else {
             return (Some(state), diags);
@@ -346,6 +423,9 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
         config: ValueAny,
         _client: Client,
     ) -> Planned {
+        if let Some(p) = &prior {
+            self.own(p);
+        }
         let mut diags = Diagnostics::default();
         let Some(proposed) = proposed else {
             // Destroy: nothing to add.
@@ -431,10 +511,27 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
                 let Some(planned) = self.decode(&mut diags, planned_v) else {
                     return (None, diags);
                 };
+                // Claimed since the plan (another resource of this configuration with the same
+                // name was created first): refused, never overwritten.
+                if let Some(ValueAny::String(name)) = planned.get("name") {
+                    if let Some(p) = self.taken(&engine, name).await {
+                        self.report(&mut diags, [p]);
+                        return (None, diags);
+                    }
+                }
                 let r = self.handler.create(&engine, &given(&planned)).await;
                 let r = r.map_err(|p| at_given_secret(p, &config));
                 engine.invalidate().await;
+                let failed = r.is_err();
                 let state = self.settle_applied(&mut diags, &planned, r);
+                if failed {
+                    // What the create made before it failed stays in state, tainted: the next
+                    // apply replaces it rather than claiming its name a second time.
+                    let planned = ValueAny::Map(planned);
+                    if let Some(partial) = plugin::Resource::partial(self, &planned).await {
+                        return (Some(partial), diags);
+                    }
+                }
                 (state.map(ValueAny::Map), diags)
             }
             (Some(prior_v), Some(planned_v)) => {
@@ -459,6 +556,19 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
         }
     }
 
+    async fn partial(&self, planned: &ValueAny) -> Option<ValueAny> {
+        if !self.handler.keeps_partial() {
+            return None;
+        }
+        let ValueAny::Map(m) = planned else {
+            return None;
+        };
+        let Some(ValueAny::String(name)) = m.get("name") else {
+            return None;
+        };
+        plugin::Resource::import(self, name.clone()).await.0
+    }
+
     async fn import(&self, id: String) -> (Option<ValueAny>, Diagnostics) {
         let mut diags = Diagnostics::default();
         let Some(engine) = self.engine(&mut diags) else {
@@ -466,6 +576,9 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
         };
         match self.handler.import(&engine, &id).await {
             Ok(j) => {
+                if let Ok(mut o) = self.owned.lock() {
+                    o.insert(id.clone());
+                }
                 let spec = self.handler.spec();
                 let mut state = self.shape(&j);
                 value::nullify_empty(&mut state, spec.attrs, spec.blocks);

@@ -102,6 +102,12 @@ pub trait Resource: Send + Sync + 'static {
     ) -> (Option<Value>, Diagnostics);
     /// The state of an existing object by its id.
     async fn import(&self, id: String) -> (Option<Value>, Diagnostics);
+    /// What a create of `planned` that failed or was stopped part-way left, to keep in state
+    /// (tainted: the next apply replaces it); `None` when it left nothing to keep.
+    async fn partial(&self, planned: &Value) -> Option<Value> {
+        let _ = planned;
+        None
+    }
 }
 
 /// A data source type.

@@ -492,14 +492,24 @@ impl provider_server::Provider for Service {
             }));
         };
         let prior_state = req.prior_state.clone();
+        let creating = prior.is_null();
+        let planned_v = planned.clone();
         let Some((mut state, d)) = self
             .until_stopped(r.apply(object(prior), object(planned), config))
             .await
         else {
             diags.root_error("Interrupted", STOPPED);
-            // What is true now is not known: the prior state stands (a create leaves none).
+            // The prior state stands; a create keeps what it made so far (tainted), if anything.
+            let mut new_state = prior_state;
+            if creating {
+                let mut partial = r.partial(&planned_v).await;
+                without_write_only(&mut partial, &r.schema().block);
+                if partial.is_some() {
+                    new_state = encode(&partial);
+                }
+            }
             return Ok(Response::new(proto::apply_resource_change::Response {
-                new_state: prior_state,
+                new_state,
                 diagnostics: diags.to_proto(),
                 ..Default::default()
             }));

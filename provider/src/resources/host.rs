@@ -307,6 +307,17 @@ impl Handler for HostResource {
         &HOST
     }
 
+    // A new flavor replaces a host under the same name: its create half is planned while the
+    // host still exists. The inventory refuses a second host of the same name at apply.
+    fn claims_names(&self) -> bool {
+        false
+    }
+
+    // A deployment that stopped is resumed by the next create (see `create`), not replaced.
+    fn keeps_partial(&self) -> bool {
+        false
+    }
+
     fn validate(&self, config: &Json) -> Vec<Problem> {
         let mut out = Vec::new();
         if let Some(c) = s(config, "image_checksum") {

@@ -392,6 +392,15 @@ impl Handler for NodeResource {
         read(e, &name_of(state)?, state, true).await
     }
 
+    // From the inventory alone: a plan does not observe the fleet to know a name is taken.
+    async fn exists(&self, e: &Engine, name: &str) -> Result<bool, Problem> {
+        match e.inv.node(name).await {
+            Ok(_) => Ok(true),
+            Err(InventoryError::NotFound { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
     async fn create(&self, e: &Engine, planned: &Json) -> Result<Json, Problem> {
         enroll(e, planned).await?;
         configure(e, planned, "create").await?;

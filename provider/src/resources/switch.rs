@@ -119,6 +119,11 @@ impl Handler for SwitchResource {
         read(e, &name_of(state)?, true).await
     }
 
+    // From the inventory alone: a plan does not reach devices to know a name is taken.
+    async fn exists(&self, e: &Engine, name: &str) -> Result<bool, Problem> {
+        Ok(read(e, name, false).await?.is_some())
+    }
+
     async fn create(&self, e: &Engine, planned: &Json) -> Result<Json, Problem> {
         write(e, planned).await
     }
