@@ -498,7 +498,7 @@ resource "baremetal_network" "b" {
     for _ in range(2):
         # The second claim fails, at apply the first time (neither existed at plan), at plan or
         # apply after; the first one created keeps its VLAN: nothing flips it back and forth.
-        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=1", cwd=twice)
+        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=twice)
         text = " ".join((r.stdout + r.stderr).split())
         assert r.returncode == 1 and 'baremetal_network "green" already exists in the inventory' in text, text
         state = json.loads((twice / "terraform.tfstate").read_text())

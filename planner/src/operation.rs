@@ -67,6 +67,9 @@ pub enum OperationError {
         #[source]
         source: BmcError,
     },
+    /// A step failed; the detail is the BMC's error with any secret of the request masked.
+    #[error("node {node}: {detail}")]
+    Failed { node: String, detail: String },
     #[error("node {node}: it did not finish within {}s", .limit.as_secs())]
     Timeout { node: String, limit: Duration },
 }
@@ -101,7 +104,10 @@ where
             reason,
         });
     }
-    let holder = crate::apply::lease_holder(who);
+    // One holder per invocation: two at once on one node are two holders, the second refused.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let holder = crate::apply::lease_holder(&format!("{who} #{n}"));
     let device = crate::apply::device_key(&rec.bmc_url);
     let ttl = limit + Duration::from_secs(300);
     // Someone else's live lease is refused (and the refusal audited by the lease's own check).
@@ -114,13 +120,22 @@ where
     };
     let done = tokio::time::timeout(limit, run).await;
     crate::apply::release_leases(inv, &device, node, &holder).await;
-    match done {
+    let done = match done {
         Err(_) => Err(OperationError::Timeout {
             node: node.to_string(),
             limit,
         }),
-        Ok(Err(e)) => Err(e),
-        Ok(Ok(())) => {
+        Ok(r) => r,
+    };
+    match done {
+        Err(e) => {
+            let why = crate::bmc::redfish::client::error_chain(&e);
+            let _ = inv
+                .record_node_failure(action, node, None, &format!("{what} by {who}: {why}"))
+                .await;
+            Err(e)
+        }
+        Ok(()) => {
             inv.record_node_operation(action, node, None, &format!("{what} by {who}"))
                 .await?;
             Ok(())
@@ -200,6 +215,17 @@ pub async fn update_firmware(
     let when = *when;
     let shown = crate::deploy::image::shown(image_url);
     let what = format!("firmware update from {shown} ({})", when.redfish());
+    // What the BMC says may quote the image URL: shown with its secrets masked, never as given.
+    let failed = |step: &str| {
+        let (node, step, url) = (node.to_string(), step.to_string(), image_url.clone());
+        move |e: BmcError| OperationError::Failed {
+            detail: planner_core::text::masked(
+                &format!("{step}: {}", crate::bmc::redfish::client::error_chain(&e)),
+                &url,
+            ),
+            node,
+        }
+    };
     leased(
         inv,
         node,
@@ -212,12 +238,12 @@ pub async fn update_firmware(
             let task: TaskRef = bmc
                 .update_firmware(image_url, targets, when)
                 .await
-                .map_err(bmc_error(node, "starting the update"))?;
+                .map_err(failed("starting the update"))?;
             progress(format!("{node}: following the BMC's task {}", task.monitor));
             let outcome = bmc
                 .wait_task(&task, limit)
                 .await
-                .map_err(bmc_error(node, "the update task"))?;
+                .map_err(failed("the update task"))?;
             bmc.logout().await;
             progress(format!("{node}: the update task ended {}", outcome.state));
             Ok(())

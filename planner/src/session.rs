@@ -28,8 +28,14 @@ pub async fn open(inv: &Inventory, node: &str, who: &str) -> Result<OpenSession,
     let url = ep.url.clone();
     let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)?;
     let session = bmc.open_session().await?;
-    inv.record_node_operation("node.session.open", node, None, &format!("for {who}"))
-        .await?;
+    let audited = inv
+        .record_node_operation("node.session.open", node, None, &format!("for {who}"))
+        .await;
+    if let Err(e) = audited {
+        // Not recorded, so not given out: the session is ended on the BMC.
+        bmc.close_session(&session).await;
+        return Err(e.into());
+    }
     Ok(OpenSession {
         node: node.to_string(),
         url,
@@ -45,7 +51,7 @@ impl OpenSession {
     }
 
     /// Ends the session on the BMC (audited).
-    pub async fn close(self, inv: &Inventory, who: &str) {
+    pub async fn close(&self, inv: &Inventory, who: &str) {
         self.bmc.close_session(&self.session).await;
         let detail = format!("for {who}");
         let _ = inv

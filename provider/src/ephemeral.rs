@@ -30,7 +30,7 @@ const RENEW_EVERY: Duration = Duration::from_secs(5 * 60);
 
 pub struct BmcSession {
     pub engine: EngineCell,
-    open: Arc<Mutex<HashMap<String, OpenSession>>>,
+    open: Arc<Mutex<HashMap<String, Arc<OpenSession>>>>,
 }
 
 impl BmcSession {
@@ -135,7 +135,7 @@ impl plugin::EphemeralResource for BmcSession {
             .map(|(k, v)| (k.to_string(), ValueAny::String(v)))
             .collect(),
         );
-        self.open.lock().await.insert(id.clone(), s);
+        self.open.lock().await.insert(id.clone(), Arc::new(s));
         tracing::info!(node = %node, "BMC session opened");
         let opened = Opened {
             result,
@@ -148,8 +148,9 @@ impl plugin::EphemeralResource for BmcSession {
     async fn renew(&self, private: Vec<u8>) -> (Option<SystemTime>, Diagnostics) {
         let mut diags = Diagnostics::default();
         let id = String::from_utf8_lossy(&private).to_string();
-        let open = self.open.lock().await;
-        match open.get(&id) {
+        // The session is taken out of the map's lock: one slow BMC holds up no other session.
+        let found = self.open.lock().await.get(&id).cloned();
+        match found {
             Some(s) => match s.renew().await {
                 Ok(()) => return (Some(SystemTime::now() + RENEW_EVERY), diags),
                 Err(err) => {

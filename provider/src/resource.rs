@@ -55,25 +55,12 @@ pub trait Handler: Send + Sync + 'static {
     ) -> Result<Json, Problem>;
     async fn delete(&self, e: &crate::engine::Engine, prior: &Json) -> Result<(), Problem>;
 
-    /// Whether a create claims its name: one that an object of the inventory has already is an
-    /// error at plan (import it instead), never an overwrite. Not for kinds whose replacement
-    /// plans its create under the same name (hosts: a new flavor), which refuse at apply instead.
-    fn claims_names(&self) -> bool {
-        true
-    }
-
     /// Whether an object of this kind is named `name` in the inventory.
     async fn exists(&self, e: &crate::engine::Engine, name: &str) -> Result<bool, Problem> {
         let mut key = Json::new();
         key.insert("name".into(), Value::String(name.to_string()));
         key.insert("id".into(), Value::String(name.to_string()));
         Ok(self.read(e, &key).await?.is_some())
-    }
-
-    /// Whether a create that failed part-way leaves what it made in state (tainted, so the next
-    /// apply replaces it) rather than nothing (hosts resume their deployment instead).
-    fn keeps_partial(&self) -> bool {
-        true
     }
 
     /// The state of an existing object by name (or id); Terraform reads it right after.
@@ -93,10 +80,18 @@ pub trait Handler: Send + Sync + 'static {
 pub struct SpecResource<H: Handler> {
     pub handler: H,
     pub engine: EngineCell,
-    /// Names this Terraform run holds in its state (read, planned from a prior state, imported):
-    /// a create of one of them replaces what the run owns (a tainted object, `-replace`), it does
-    /// not claim another configuration's object.
+    /// Names this Terraform run holds in its state (upgraded, read, planned from a prior state,
+    /// imported): a create of one of them replaces what the run owns (a tainted object,
+    /// `-replace`), it does not claim another configuration's object.
     owned: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Names whose create this process started on a free name: only what it made itself is kept
+    /// in state when a create fails or is interrupted.
+    made: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// One create of a name at a time in this process: its check and its create are one step
+    /// for resources of one configuration applied in parallel.
+    claiming: std::sync::Mutex<
+        std::collections::BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
 }
 
 impl<H: Handler> SpecResource<H> {
@@ -105,7 +100,15 @@ impl<H: Handler> SpecResource<H> {
             handler,
             engine,
             owned: Default::default(),
+            made: Default::default(),
+            claiming: Default::default(),
         }
+    }
+
+    /// The lock of creates of `name` in this process.
+    fn claim_lock(&self, name: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.claiming.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(name.to_string()).or_default().clone()
     }
 
     fn own(&self, v: &ValueAny) {
@@ -160,9 +163,6 @@ impl<H: Handler> SpecResource<H> {
     /// handler returned. `None` with the diagnostic said when the handler failed.
     /// The refusal of a create whose name an object of the inventory has already, if it has.
     async fn taken(&self, engine: &crate::engine::Engine, name: &str) -> Option<Problem> {
-        if !self.handler.claims_names() {
-            return None;
-        }
         match self.handler.exists(engine, name).await {
             Ok(false) => None,
             Ok(true) => {
@@ -364,7 +364,12 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
 
     fn upgrade(&self, _version: i64, state: &Value) -> Result<ValueAny, Diagnostics> {
         match state {
-            Value::Object(m) => Ok(ValueAny::Map(self.shape(m))),
+            Value::Object(m) => {
+                // Terraform upgrades every object of its state first, refreshed or not.
+                let v = ValueAny::Map(self.shape(m));
+                self.own(&v);
+                Ok(v)
+            }
             other => {
                 let mut d = Diagnostics::default();
                 d.root_error(
@@ -512,12 +517,21 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
                     return (None, diags);
                 };
                 // Claimed since the plan (another resource of this configuration with the same
-                // name was created first): refused, never overwritten.
-                if let Some(ValueAny::String(name)) = planned.get("name") {
-                    if let Some(p) = self.taken(&engine, name).await {
-                        self.report(&mut diags, [p]);
-                        return (None, diags);
-                    }
+                // name was created first): refused, never overwritten. The check and the create
+                // hold the name's lock, so two creates of one name in this run are one after
+                // the other.
+                let name = match planned.get("name") {
+                    Some(ValueAny::String(n)) => n.clone(),
+                    _ => String::new(),
+                };
+                let lock = self.claim_lock(&name);
+                let _claim = lock.lock().await;
+                if let Some(p) = self.taken(&engine, &name).await {
+                    self.report(&mut diags, [p]);
+                    return (None, diags);
+                }
+                if let Ok(mut m) = self.made.lock() {
+                    m.insert(name.clone());
                 }
                 let r = self.handler.create(&engine, &given(&planned)).await;
                 let r = r.map_err(|p| at_given_secret(p, &config));
@@ -557,15 +571,16 @@ impl<H: Handler> plugin::Resource for SpecResource<H> {
     }
 
     async fn partial(&self, planned: &ValueAny) -> Option<ValueAny> {
-        if !self.handler.keeps_partial() {
-            return None;
-        }
         let ValueAny::Map(m) = planned else {
             return None;
         };
         let Some(ValueAny::String(name)) = m.get("name") else {
             return None;
         };
+        // Only what this process's create made: never another object of the same name.
+        if !self.made.lock().is_ok_and(|m| m.contains(name)) {
+            return None;
+        }
         plugin::Resource::import(self, name.clone()).await.0
     }
 

@@ -679,11 +679,10 @@ pub const ACTION_FIRMWARE_UPDATE: ResourceSpec = ResourceSpec {
     description: "Updates a node's firmware from an image (Redfish `SimpleUpdate`) and follows the BMC's task to its end: a failed task fails the action with the BMC's messages. For firmware a profile pins (and keeps), use the profile's `firmware` block; this is for one-off updates. Refused for a node in maintenance or held by a lease.",
     attrs: &[
         attr("node", Kind::String, Required, "The node's name."),
-        attr(
+        secret(
             "image_url",
-            Kind::String,
             Required,
-            "Where the BMC fetches the image (http, https or what the BMC supports). Credentials in it are never shown.",
+            "Where the BMC fetches the image (`http://` or `https://`). Sensitive: plans do not show it, and errors show it with its credentials masked.",
         ),
         attr(
             "targets",

@@ -93,6 +93,32 @@ impl Inventory {
         .await
     }
 
+    /// Records an operation on a node that was attempted and failed (a power change, a firmware
+    /// update), with why.
+    pub async fn record_node_failure(
+        &self,
+        action: &str,
+        node: &str,
+        project: Option<&str>,
+        detail: &str,
+    ) -> Result<()> {
+        self.insert_audit(
+            &self.pool,
+            Change {
+                action,
+                kind: Object::Node,
+                object: node,
+                project,
+                node: Some(node),
+                before: None,
+                after: None,
+                detail: Some(detail.to_string()),
+            },
+            "failed",
+        )
+        .await
+    }
+
     async fn insert_audit<'e, E>(&self, ex: E, c: Change<'_>, outcome: &str) -> Result<()>
     where
         E: sqlx::Executor<'e, Database = Any>,

@@ -1,7 +1,8 @@
 //! Terraform's plugin protocol (version 6), served by this provider itself on tonic and prost:
 //! the go-plugin handshake on a private Unix socket with Terraform's client certificate required
 //! and pinned (`serve`), the protocol's values (`value`), schemas (`schema`) and diagnostics
-//! (`diag`), and the calls mapped to three traits the provider implements (`service`).
+//! (`diag`), and the calls mapped to the traits the provider implements (`service`): the provider,
+//! resources, data sources, list resources, actions and ephemeral resources.
 //!
 //! The traits speak in whole values; everything Terraform-specific about a call (which of create,
 //! update or delete an apply is, what an import returns, which state is kept when an apply fails)

@@ -492,7 +492,8 @@ impl provider_server::Provider for Service {
             }));
         };
         let prior_state = req.prior_state.clone();
-        let creating = prior.is_null();
+        // A create stopped before it began made nothing to keep.
+        let creating = prior.is_null() && !*self.stop.borrow();
         let planned_v = planned.clone();
         let Some((mut state, d)) = self
             .until_stopped(r.apply(object(prior), object(planned), config))
@@ -617,14 +618,18 @@ impl provider_server::Provider for Service {
                 }));
             }
         }
-        // Problems travel as one event of their own: errors end the listing for Terraform.
+        // Problems travel first, as one event of their own (Terraform stops reading at its limit,
+        // and an error ends the listing).
         if !diags.is_empty() {
-            events.push(Ok(Event {
-                identity: None,
-                display_name: String::new(),
-                resource_object: None,
-                diagnostic: diags.to_proto(),
-            }));
+            events.insert(
+                0,
+                Ok(Event {
+                    identity: None,
+                    display_name: String::new(),
+                    resource_object: None,
+                    diagnostic: diags.to_proto(),
+                }),
+            );
         }
         Ok(Response::new(tokio_stream::iter(events)))
     }
@@ -707,14 +712,22 @@ impl provider_server::Provider for Service {
                         }
                     })
                 };
+                // Run on its own task: a panic in it is an error of the action, never a success.
+                let mut run = tokio::spawn(async move { a.invoke(config, progress).await });
                 tokio::select! {
-                    d = a.invoke(config, progress) => diags.extend(d),
+                    d = &mut run => match d {
+                        Ok(d) => diags.extend(d),
+                        Err(e) => diags.root_error("The action failed", format!("it stopped unexpectedly: {e}")),
+                    },
                     _ = async {
                         // A provider shutting down (the sender gone) is no stop request.
                         if stopped.wait_for(|s| *s).await.is_err() {
                             std::future::pending::<()>().await;
                         }
-                    } => diags.root_error("Interrupted", STOPPED),
+                    } => {
+                        run.abort();
+                        diags.root_error("Interrupted", STOPPED);
+                    }
                 }
                 let _ = forward.await;
             }

@@ -307,17 +307,6 @@ impl Handler for HostResource {
         &HOST
     }
 
-    // A new flavor replaces a host under the same name: its create half is planned while the
-    // host still exists. The inventory refuses a second host of the same name at apply.
-    fn claims_names(&self) -> bool {
-        false
-    }
-
-    // A deployment that stopped is resumed by the next create (see `create`), not replaced.
-    fn keeps_partial(&self) -> bool {
-        false
-    }
-
     fn validate(&self, config: &Json) -> Vec<Problem> {
         let mut out = Vec::new();
         if let Some(c) = s(config, "image_checksum") {
@@ -580,23 +569,6 @@ impl Handler for HostResource {
                 )
                 .await?;
             return Ok(state_of(e, &h, planned).await);
-        }
-        // A deployment of this host that stopped (its process killed, its BMC down) resumes on
-        // the node it had.
-        if let Ok(h) = e.inv.host(&project, &name).await {
-            if matches!(h.state.as_str(), "deploying" | "deploy failed") && h.node.is_some() {
-                if let Some(req) = request(e, planned, "create")? {
-                    tracing::info!(host = %name, node = ?h.node, "resuming a deployment");
-                    let h = life(e)
-                        .await?
-                        .deploy(&h, &req)
-                        .await
-                        .map_err(host_problem)?;
-                    let h = record_failover(e, &h, planned).await?;
-                    e.invalidate().await;
-                    return Ok(state_of(e, &h, planned).await);
-                }
-            }
         }
         let h = e
             .inv

@@ -723,6 +723,17 @@ impl Client {
         )
     }
 
+    /// This client's own session, when it has one (token and resource).
+    pub async fn current_session(&self) -> Option<(Secret, String)> {
+        match &*self.auth.lock().await {
+            Auth::Token {
+                token,
+                location: Some(l),
+            } => Some((token.clone(), l.clone())),
+            _ => None,
+        }
+    }
+
     /// Forgets this client's session without ending it (the BMC restarted: it ended with it).
     pub async fn forget_session(&self) {
         *self.auth.lock().await = Auth::Unknown;

@@ -504,20 +504,43 @@ impl Bmc for RedfishBmc {
         self.client
             .post(target, &serde_json::json!({"ResetType": kind}), op)
             .await?;
-        // The BMC restarts: its sessions end, it stops answering a while, then answers again.
+        // The BMC restarts: it stops answering, or (restarting fast) the session it had before
+        // is refused; then it answers again. An answer before either is the old BMC, not the new.
+        let before = self.client.current_session().await;
         self.client.forget_session().await;
         let deadline = tokio::time::Instant::now() + timeout;
-        tokio::time::sleep(Duration::from_secs(1).min(timeout)).await;
+        let timed_out = |what: &str| BmcError::Timeout {
+            bmc: self.bmc(),
+            operation: format!("{op} ({what})"),
+            after: timeout,
+        };
+        loop {
+            if !self.client.answers().await {
+                break;
+            }
+            match &before {
+                Some((token, uri)) => {
+                    if self.client.touch_session(token, uri).await.is_err() {
+                        break;
+                    }
+                }
+                // Basic authentication only: nothing to tell the restart by but a pause.
+                None => {
+                    tokio::time::sleep(Duration::from_secs(5).min(timeout)).await;
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(timed_out("it accepted the reset but showed no restart"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         loop {
             if self.client.answers().await {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(BmcError::Timeout {
-                    bmc: self.bmc(),
-                    operation: format!("{op} (waiting for it to answer again)"),
-                    after: timeout,
-                });
+                return Err(timed_out("waiting for it to answer again"));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
