@@ -87,6 +87,9 @@ pub struct SpecResource<H: Handler> {
     /// Names whose create this process started on a free name: only what it made itself is kept
     /// in state when a create fails or is interrupted.
     made: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Names planned for creation in this process (Terraform plans in a process of its own, each
+    /// resource instance once): a second resource planning to create the same name is refused.
+    planned_creates: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// One create of a name at a time in this process: its check and its create are one step
     /// for resources of one configuration applied in parallel.
     claiming: std::sync::Mutex<
@@ -101,6 +104,7 @@ impl<H: Handler> SpecResource<H> {
             engine,
             owned: Default::default(),
             made: Default::default(),
+            planned_creates: Default::default(),
             claiming: Default::default(),
         }
     }
@@ -262,6 +266,23 @@ impl<H: Handler> SpecResource<H> {
         if let Some(ValueAny::String(name)) = planned.get("name") {
             if !self.owns(name) {
                 if let Some(p) = self.taken(&engine, name).await {
+                    self.report(diags, [p]);
+                    return None;
+                }
+                let first = self
+                    .planned_creates
+                    .lock()
+                    .is_ok_and(|mut p| p.insert(name.clone()));
+                if !first {
+                    let kind = self.handler.spec().name;
+                    let p = Problem::at(
+                        "name",
+                        "Name claimed twice",
+                        format!(
+                            "another {kind} of this configuration creates {name:?} too: names are \
+                             unique in the inventory, so one of them must have another name"
+                        ),
+                    );
                     self.report(diags, [p]);
                     return None;
                 }
