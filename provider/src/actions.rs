@@ -16,7 +16,7 @@ use planner::schema::{
 use crate::engine::{Engine, EngineCell};
 use crate::plugin::schema::Schema;
 use crate::plugin::{self, AttributePath, Diagnostics, ProgressSink};
-use crate::value::{block, ValueAny};
+use crate::value::{schema, ValueAny};
 
 /// Which action, and how its configuration is read.
 #[derive(Clone, Copy)]
@@ -188,11 +188,7 @@ impl Action {
 #[async_trait]
 impl plugin::Action for Action {
     fn schema(&self) -> Schema {
-        let s = self.kind.spec();
-        Schema {
-            version: 0,
-            block: block(s.attrs, s.blocks, s.description),
-        }
+        schema(self.kind.spec(), 0)
     }
 
     async fn validate(&self, config: plugin::Value) -> Diagnostics {

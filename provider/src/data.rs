@@ -28,11 +28,7 @@ pub struct SpecDataSource<L: Lookup> {
 #[async_trait]
 impl<L: Lookup> plugin::DataSource for SpecDataSource<L> {
     fn schema(&self) -> Schema {
-        let spec = self.lookup.spec();
-        Schema {
-            version: 1,
-            block: value::block(spec.attrs, spec.blocks, spec.description),
-        }
+        value::schema(self.lookup.spec(), 1)
     }
 
     async fn validate(&self, _config: ValueAny) -> Diagnostics {

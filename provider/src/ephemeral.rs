@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 use crate::engine::EngineCell;
 use crate::plugin::schema::Schema;
 use crate::plugin::{self, AttributePath, Diagnostics, Opened};
-use crate::value::{block, ValueAny};
+use crate::value::{schema, ValueAny};
 
 /// Sessions open at once in one provider process: a bound, not a quota users meet (one per node
 /// a configuration names).
@@ -71,11 +71,7 @@ const WHO: &str = "terraform ephemeral baremetal_bmc_session";
 #[async_trait]
 impl plugin::EphemeralResource for BmcSession {
     fn schema(&self) -> Schema {
-        let s = &EPHEMERAL_BMC_SESSION;
-        Schema {
-            version: 0,
-            block: block(s.attrs, s.blocks, s.description),
-        }
+        schema(&EPHEMERAL_BMC_SESSION, 0)
     }
 
     async fn validate(&self, config: plugin::Value) -> Diagnostics {

@@ -13,7 +13,7 @@ use crate::engine::{Engine, EngineCell, Problem};
 use crate::plugin::schema::Schema;
 use crate::plugin::{self, AttributePath, Diagnostics, Listed};
 use crate::resource::report;
-use crate::value::{block, Obj, ValueAny};
+use crate::value::{schema, Obj, ValueAny};
 
 /// The filters of a `config {}` block, type-checked: a wrong type or an unknown state is an error
 /// at its attribute, never read as "no filter".
@@ -116,6 +116,46 @@ fn managed(n: &NodeRecord) -> bool {
     )
 }
 
+/// A node listing's filters: the inventory's, then the rack and whether managed.
+struct NodeFilters {
+    inventory: NodeFilter,
+    rack: Option<String>,
+    managed: Option<bool>,
+}
+
+/// The `config {}` of a node listing, each problem at its attribute (what validation and the
+/// listing both read).
+fn node_filters(config: plugin::Value, diags: &mut Diagnostics) -> Option<NodeFilters> {
+    let config = object(config, diags)?;
+    let f = Filters {
+        spec: &LIST_NODE,
+        config: &config,
+    };
+    let inventory = NodeFilter {
+        state: f.state(diags),
+        flavor: f.text("flavor", diags),
+        project: f.text("project", diags),
+        name: None,
+    };
+    let (rack, managed) = (f.text("rack", diags), f.flag("managed", diags));
+    diags.is_empty().then_some(NodeFilters {
+        inventory,
+        rack,
+        managed,
+    })
+}
+
+/// A host listing's filters: state, flavor and node.
+fn host_filters(config: plugin::Value, diags: &mut Diagnostics) -> Option<[Option<String>; 3]> {
+    let config = object(config, diags)?;
+    let f = Filters {
+        spec: &LIST_HOST,
+        config: &config,
+    };
+    let found = ["state", "flavor", "node"].map(|k| f.text(k, diags));
+    diags.is_empty().then_some(found)
+}
+
 pub struct NodeList {
     pub engine: EngineCell,
     pub resource: Arc<dyn plugin::Resource>,
@@ -124,25 +164,12 @@ pub struct NodeList {
 #[async_trait]
 impl plugin::ListResource for NodeList {
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: block(LIST_NODE.attrs, LIST_NODE.blocks, LIST_NODE.description),
-        }
+        schema(&LIST_NODE, 0)
     }
 
     async fn validate(&self, config: plugin::Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        if let Some(config) = object(config, &mut diags) {
-            let f = Filters {
-                spec: &LIST_NODE,
-                config: &config,
-            };
-            f.state(&mut diags);
-            f.text("flavor", &mut diags);
-            f.text("rack", &mut diags);
-            f.text("project", &mut diags);
-            f.flag("managed", &mut diags);
-        }
+        node_filters(config, &mut diags);
         diags
     }
 
@@ -153,27 +180,18 @@ impl plugin::ListResource for NodeList {
         limit: usize,
     ) -> (Vec<Listed>, Diagnostics) {
         let mut diags = Diagnostics::default();
-        let Some(config) = object(config, &mut diags) else {
+        let Some(NodeFilters {
+            inventory,
+            rack,
+            managed: want_managed,
+        }) = node_filters(config, &mut diags)
+        else {
             return (Vec::new(), diags);
         };
-        let f = Filters {
-            spec: &LIST_NODE,
-            config: &config,
-        };
-        let filter = NodeFilter {
-            state: f.state(&mut diags),
-            flavor: f.text("flavor", &mut diags),
-            project: f.text("project", &mut diags),
-            name: None,
-        };
-        let (rack, want_managed) = (f.text("rack", &mut diags), f.flag("managed", &mut diags));
-        if !diags.is_empty() {
-            return (Vec::new(), diags);
-        }
         let Some(e) = engine(&self.engine, &LIST_NODE, &mut diags) else {
             return (Vec::new(), diags);
         };
-        let nodes = match e.inv.nodes(&filter).await {
+        let nodes = match e.inv.nodes(&inventory).await {
             Ok(n) => n,
             Err(err) => {
                 report(&mut diags, &LIST_NODE, [Problem::from(err)]);
@@ -208,23 +226,12 @@ pub struct HostList {
 #[async_trait]
 impl plugin::ListResource for HostList {
     fn schema(&self) -> Schema {
-        Schema {
-            version: 0,
-            block: block(LIST_HOST.attrs, LIST_HOST.blocks, LIST_HOST.description),
-        }
+        schema(&LIST_HOST, 0)
     }
 
     async fn validate(&self, config: plugin::Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
-        if let Some(config) = object(config, &mut diags) {
-            let f = Filters {
-                spec: &LIST_HOST,
-                config: &config,
-            };
-            for k in ["state", "flavor", "node"] {
-                f.text(k, &mut diags);
-            }
-        }
+        host_filters(config, &mut diags);
         diags
     }
 
@@ -235,21 +242,9 @@ impl plugin::ListResource for HostList {
         limit: usize,
     ) -> (Vec<Listed>, Diagnostics) {
         let mut diags = Diagnostics::default();
-        let Some(config) = object(config, &mut diags) else {
+        let Some([state, flavor, node]) = host_filters(config, &mut diags) else {
             return (Vec::new(), diags);
         };
-        let f = Filters {
-            spec: &LIST_HOST,
-            config: &config,
-        };
-        let (state, flavor, node) = (
-            f.text("state", &mut diags),
-            f.text("flavor", &mut diags),
-            f.text("node", &mut diags),
-        );
-        if !diags.is_empty() {
-            return (Vec::new(), diags);
-        }
         let Some(e) = engine(&self.engine, &LIST_HOST, &mut diags) else {
             return (Vec::new(), diags);
         };

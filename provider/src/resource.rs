@@ -330,11 +330,7 @@ impl<H: Handler> SpecResource<H> {
 #[async_trait]
 impl<H: Handler> plugin::Resource for SpecResource<H> {
     fn schema(&self) -> Schema {
-        let spec = self.handler.spec();
-        Schema {
-            version: 1,
-            block: value::block(spec.attrs, spec.blocks, spec.description),
-        }
+        value::schema(self.handler.spec(), 1)
     }
 
     async fn validate(&self, config: ValueAny, client: Client) -> Diagnostics {

@@ -45,6 +45,15 @@ pub fn attribute(spec: &AttrSpec) -> Attribute {
     }
 }
 
+/// The Terraform schema of a shared spec (a resource, data source, list resource, action or
+/// ephemeral resource), at `version`.
+pub fn schema(spec: &planner::schema::ResourceSpec, version: i64) -> crate::plugin::Schema {
+    crate::plugin::Schema {
+        version,
+        block: block(spec.attrs, spec.blocks, spec.description),
+    }
+}
+
 /// A Terraform block from attribute and block specs.
 pub fn block(attrs: &[AttrSpec], blocks: &[BlockSpec], description: &str) -> Block {
     Block {

@@ -76,21 +76,7 @@ impl Inventory {
         // A project's member may act on its host's node: authorized as a host operation.
         self.authorize(Object::Host, Access::Write, project, action, node)
             .await?;
-        self.insert_audit(
-            &self.pool,
-            Change {
-                action,
-                kind: Object::Node,
-                object: node,
-                project,
-                node: Some(node),
-                before: None,
-                after: None,
-                detail: Some(detail.to_string()),
-            },
-            "ok",
-        )
-        .await
+        self.node_audit(action, node, project, detail, "ok").await
     }
 
     /// Records an operation on a node that was attempted and failed (a power change, a firmware
@@ -102,21 +88,29 @@ impl Inventory {
         project: Option<&str>,
         detail: &str,
     ) -> Result<()> {
-        self.insert_audit(
-            &self.pool,
-            Change {
-                action,
-                kind: Object::Node,
-                object: node,
-                project,
-                node: Some(node),
-                before: None,
-                after: None,
-                detail: Some(detail.to_string()),
-            },
-            "failed",
-        )
-        .await
+        self.node_audit(action, node, project, detail, "failed")
+            .await
+    }
+
+    async fn node_audit(
+        &self,
+        action: &str,
+        node: &str,
+        project: Option<&str>,
+        detail: &str,
+        outcome: &str,
+    ) -> Result<()> {
+        let change = Change {
+            action,
+            kind: Object::Node,
+            object: node,
+            project,
+            node: Some(node),
+            before: None,
+            after: None,
+            detail: Some(detail.to_string()),
+        };
+        self.insert_audit(&self.pool, change, outcome).await
     }
 
     async fn insert_audit<'e, E>(&self, ex: E, c: Change<'_>, outcome: &str) -> Result<()>
