@@ -3,6 +3,7 @@
 //! ([`change`]), and which of its values are sealed for whom. The engine (`planner::host`) carries
 //! deployments out.
 
+pub mod agent;
 pub mod change;
 pub mod image;
 pub mod work;

@@ -1,0 +1,402 @@
+//! The deploy agent's protocol, as plain data both sides share: the engine (`planner::host::agent`)
+//! and the agent in its ramdisk (`bm-agent`).
+//!
+//! The agent starts every exchange. It is booted with `bm.url=<endpoint>/agent/<token>` on its
+//! kernel command line (the token is per operation and unguessable), and then:
+//!
+//! ```text
+//! POST <url>/heartbeat   {Heartbeat}  →  {Reply}     every 2 s, and at once after a command ends
+//! ```
+//!
+//! The first heartbeat carries the inventory the agent read from the kernel. Each heartbeat carries
+//! what happened since the last one (log and console lines, the progress of the running command,
+//! the result of a finished one); each reply may carry the next command. A command is done once:
+//! the agent sends its result until a reply acknowledges its id.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the agent sends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Heartbeat {
+    /// Sent with the first heartbeat (and again after an `inspect` command).
+    pub inventory: Option<Inventory>,
+    /// The command running now, if any, and how far it is.
+    pub running: Option<Progress>,
+    /// A finished command's result, until acknowledged.
+    pub result: Option<CommandResult>,
+    /// The agent's log lines since the last heartbeat.
+    pub log: Vec<String>,
+    /// Kernel console lines (`/dev/kmsg`) since the last heartbeat.
+    pub console: Vec<String>,
+}
+
+/// What the engine answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reply {
+    /// The id of the result the engine has recorded: the agent stops sending it.
+    pub ack: Option<u64>,
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: u64,
+    pub step: String,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    pub id: u64,
+    pub ok: bool,
+    /// Why it failed, or a one-line summary of what it did.
+    pub message: String,
+    /// What the command found or did, as data (disks written, wipe methods per disk).
+    #[serde(default)]
+    pub detail: Value,
+}
+
+/// A command to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: u64,
+    #[serde(flatten)]
+    pub kind: CommandKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Fetch the image, verify it, and only then write it to the root device; then write the
+    /// config drive as a partition at the end of that disk.
+    WriteImage(WriteImage),
+    /// Erase every disk.
+    Wipe { mode: WipeMode },
+    /// Read the hardware again (LLDP included) and send it as the next heartbeat's inventory.
+    Inspect { lldp_seconds: u64 },
+    /// Flush and stop: the engine powers the server off or reboots it through the BMC.
+    Finish,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteImage {
+    pub url: String,
+    /// `sha256:<hex>` or `sha512:<hex>` of the file as fetched.
+    pub checksum: String,
+    pub format: ImageFormat,
+    /// Where the config drive (an ISO 9660 image) is fetched from.
+    pub config_drive_url: Option<String>,
+    #[serde(default)]
+    pub root_device: RootDeviceHints,
+    /// PEM certificates the agent trusts for `https` image URLs besides none: with no
+    /// certificates given, an `https` image is refused.
+    #[serde(default)]
+    pub ca_pem: Option<String>,
+}
+
+/// The image formats the agent writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageFormat {
+    /// A disk image as it is.
+    Raw,
+    /// QEMU's copy-on-write format (uncompressed, zlib or zstd clusters; no backing file).
+    Qcow2,
+    RawGzip,
+    RawXz,
+    RawZstd,
+    /// A bootable installer ISO: not written by the agent, booted by virtual media instead.
+    Iso,
+}
+
+impl ImageFormat {
+    pub fn parse(s: &str) -> Result<ImageFormat, crate::rules::Invalid> {
+        Ok(match s {
+            "raw" => ImageFormat::Raw,
+            "qcow2" => ImageFormat::Qcow2,
+            "raw.gz" | "raw+gzip" => ImageFormat::RawGzip,
+            "raw.xz" | "raw+xz" => ImageFormat::RawXz,
+            "raw.zst" | "raw+zstd" => ImageFormat::RawZstd,
+            "iso" => ImageFormat::Iso,
+            other => {
+                return Err(crate::rules::Invalid(format!(
+                    "image format {other:?}: use raw, qcow2, raw.gz, raw.xz, raw.zst or iso"
+                )))
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Raw => "raw",
+            ImageFormat::Qcow2 => "qcow2",
+            ImageFormat::RawGzip => "raw.gz",
+            ImageFormat::RawXz => "raw.xz",
+            ImageFormat::RawZstd => "raw.zst",
+            ImageFormat::Iso => "iso",
+        }
+    }
+
+    /// The format an image URL's name says (its path, the query left out): `.iso` an installer,
+    /// `.qcow2`/`.img` qcow2… `None` when the name says nothing: the user names the format.
+    pub fn detect(url: &str) -> Option<ImageFormat> {
+        let path = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .to_ascii_lowercase();
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        let ends = |s: &str| name.ends_with(s);
+        Some(if ends(".iso") {
+            ImageFormat::Iso
+        } else if ends(".qcow2") {
+            ImageFormat::Qcow2
+        } else if ends(".raw.gz") || ends(".img.gz") {
+            ImageFormat::RawGzip
+        } else if ends(".raw.xz") || ends(".img.xz") {
+            ImageFormat::RawXz
+        } else if ends(".raw.zst") || ends(".img.zst") {
+            ImageFormat::RawZstd
+        } else if ends(".raw") {
+            ImageFormat::Raw
+        } else {
+            return None;
+        })
+    }
+
+    /// Whether the agent writes it (everything but an installer ISO).
+    pub fn by_agent(self) -> bool {
+        self != ImageFormat::Iso
+    }
+}
+
+/// Which disk the image goes to, as users name it (Ironic's root device hints). Every hint given
+/// must match; with none, the smallest disk of at least 4 GiB.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RootDeviceHints {
+    /// The kernel's name (`vda`, `/dev/sda`) or a `/dev/disk/by-path/…` name.
+    pub name: Option<String>,
+    pub serial: Option<String>,
+    /// Size in GiB, exactly as the disk rounds down.
+    pub size_gib: Option<u64>,
+    pub rotational: Option<bool>,
+}
+
+impl RootDeviceHints {
+    pub fn is_empty(&self) -> bool {
+        self == &RootDeviceHints::default()
+    }
+
+    /// The disk these hints pick among `disks`, or why none.
+    pub fn pick<'a>(&self, disks: &'a [Disk]) -> Result<&'a Disk, String> {
+        const MIN: u64 = 4 << 30;
+        let matches = |d: &Disk| {
+            let name = self.name.as_deref().map(|n| n.trim_start_matches("/dev/"));
+            name.is_none_or(|n| {
+                n == d.name
+                    || d.by_path
+                        .as_deref()
+                        .is_some_and(|p| n == format!("disk/by-path/{p}"))
+            }) && self
+                .serial
+                .as_deref()
+                .is_none_or(|s| d.serial.as_deref() == Some(s))
+                && self.size_gib.is_none_or(|g| d.size_bytes >> 30 == g)
+                && self.rotational.is_none_or(|r| d.rotational == r)
+        };
+        let mut fit: Vec<&Disk> = disks
+            .iter()
+            .filter(|d| matches(d) && (!self.is_empty() || d.size_bytes >= MIN))
+            .collect();
+        fit.sort_by_key(|d| (d.size_bytes, d.name.clone()));
+        fit.first().copied().ok_or_else(|| {
+            if self.is_empty() {
+                format!("no disk of at least 4 GiB among {}", describe(disks))
+            } else {
+                format!(
+                    "no disk matches the root device hints {} among {}",
+                    serde_json::to_string(self).unwrap_or_default(),
+                    describe(disks)
+                )
+            }
+        })
+    }
+}
+
+fn describe(disks: &[Disk]) -> String {
+    if disks.is_empty() {
+        return "no disks".into();
+    }
+    disks
+        .iter()
+        .map(|d| {
+            format!(
+                "{} ({} bytes, serial {})",
+                d.name,
+                d.size_bytes,
+                d.serial.as_deref().unwrap_or("-")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WipeMode {
+    /// Partition tables and filesystem signatures at both ends of each disk.
+    Metadata,
+    /// Every byte: hardware secure erase where the disk offers it, else a zeroing the disk
+    /// guarantees (write-zeroes), else zeros written.
+    Full,
+}
+
+/// What the agent read from the kernel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Inventory {
+    pub disks: Vec<Disk>,
+    pub nics: Vec<Nic>,
+    pub cpu_count: u32,
+    pub cpu_model: Option<String>,
+    pub memory_bytes: u64,
+    /// `bios` or `uefi`: how the agent itself was booted.
+    pub boot_mode: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Disk {
+    pub name: String,
+    pub size_bytes: u64,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    pub rotational: bool,
+    /// The `/dev/disk/by-path/` name, as udev would make it (`pci-0000:00:04.0`).
+    pub by_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Nic {
+    pub name: String,
+    pub mac: String,
+    pub link_up: bool,
+    pub speed_mbps: Option<u32>,
+    /// What the switch port at the other end says of itself over LLDP.
+    pub lldp: Option<LldpNeighbour>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LldpNeighbour {
+    pub chassis_id: String,
+    pub port_id: String,
+    pub system_name: Option<String>,
+    pub port_description: Option<String>,
+}
+
+impl LldpNeighbour {
+    /// The switch as the catalog names it: the system name, else the chassis id.
+    pub fn switch(&self) -> &str {
+        self.system_name.as_deref().unwrap_or(&self.chassis_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(name: &str, gib: u64, serial: &str, rot: bool) -> Disk {
+        Disk {
+            name: name.into(),
+            size_bytes: gib << 30,
+            serial: Some(serial.into()),
+            rotational: rot,
+            by_path: Some(format!("pci-0000:00:0{}.0", name.len())),
+            ..Disk::default()
+        }
+    }
+
+    #[test]
+    fn the_default_root_device_is_the_smallest_disk_of_at_least_4_gib() {
+        let disks = [
+            disk("vda", 8, "a", false),
+            disk("vdb", 2, "b", false),
+            disk("vdc", 5, "c", true),
+        ];
+        assert_eq!(RootDeviceHints::default().pick(&disks).unwrap().name, "vdc");
+        let small = [disk("vdb", 2, "b", false)];
+        let e = RootDeviceHints::default().pick(&small).unwrap_err();
+        assert!(e.contains("no disk of at least 4 GiB among vdb"), "{e}");
+    }
+
+    #[test]
+    fn every_root_device_hint_given_must_match() {
+        let disks = [disk("vda", 8, "a", false), disk("vdb", 2, "b", true)];
+        let h = |f: fn(&mut RootDeviceHints)| {
+            let mut h = RootDeviceHints::default();
+            f(&mut h);
+            h.pick(&disks).map(|d| d.name.clone())
+        };
+        assert_eq!(h(|h| h.serial = Some("b".into())).unwrap(), "vdb");
+        assert_eq!(h(|h| h.name = Some("/dev/vda".into())).unwrap(), "vda");
+        assert_eq!(h(|h| h.size_gib = Some(2)).unwrap(), "vdb");
+        assert_eq!(h(|h| h.rotational = Some(true)).unwrap(), "vdb");
+        let e = h(|h| {
+            h.serial = Some("a".into());
+            h.rotational = Some(true)
+        })
+        .unwrap_err();
+        assert!(e.contains("no disk matches the root device hints"), "{e}");
+    }
+
+    #[test]
+    fn formats_are_detected_from_the_name_and_refused_when_unknown() {
+        assert_eq!(
+            ImageFormat::detect("http://x/a/debian.qcow2?sig=1"),
+            Some(ImageFormat::Qcow2)
+        );
+        assert_eq!(
+            ImageFormat::detect("http://x/d.raw.zst"),
+            Some(ImageFormat::RawZstd)
+        );
+        assert_eq!(
+            ImageFormat::detect("http://x/d.img.gz"),
+            Some(ImageFormat::RawGzip)
+        );
+        assert_eq!(
+            ImageFormat::detect("http://x/installer.ISO"),
+            Some(ImageFormat::Iso)
+        );
+        assert_eq!(ImageFormat::detect("http://x/download?id=3"), None);
+        assert!(ImageFormat::parse("vmdk")
+            .unwrap_err()
+            .0
+            .contains("use raw, qcow2"));
+        for f in ["raw", "qcow2", "raw.gz", "raw.xz", "raw.zst", "iso"] {
+            assert_eq!(ImageFormat::parse(f).unwrap().as_str(), f);
+        }
+    }
+
+    #[test]
+    fn commands_travel_as_tagged_json() {
+        let c = Command {
+            id: 3,
+            kind: CommandKind::Wipe {
+                mode: WipeMode::Full,
+            },
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"id": 3, "kind": "wipe", "mode": "full"})
+        );
+        assert_eq!(serde_json::from_value::<Command>(v).unwrap(), c);
+    }
+}
