@@ -14,38 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use planner_core::deploy::agent::{ImageFormat, WriteImage};
-use planner_core::deploy::image::{Algorithm, Checksum};
+use planner_core::deploy::image::{Checksum, Hasher};
 use serde_json::json;
-use sha2::{Digest, Sha256, Sha512};
 
 use crate::disk::{self, Writer};
 use crate::Report;
-
-enum Hasher {
-    Sha256(Sha256),
-    Sha512(Sha512),
-}
-
-impl Hasher {
-    fn new(a: Algorithm) -> Hasher {
-        match a {
-            Algorithm::Sha256 => Hasher::Sha256(Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(Sha512::new()),
-        }
-    }
-    fn update(&mut self, b: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(b),
-            Hasher::Sha512(h) => h.update(b),
-        }
-    }
-    fn hex(self) -> String {
-        match self {
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-        }
-    }
-}
 
 /// A reader that hashes what passes through it and reports how much did.
 struct Hashing<'a, R> {
@@ -180,7 +153,7 @@ fn fetch_verified(
             .map_err(|e| format!("fetching {}: {e}", shown(&w.url)))?;
         Staged::Remote
     };
-    let got = src.hasher.hex();
+    let got = src.hasher.finish();
     if got != sum.hex {
         if let Staged::File(p) = &staged {
             let _ = std::fs::remove_file(p);
@@ -349,7 +322,7 @@ pub fn write_to(
                 last: Instant::now(),
             };
             decode_onto(f, &mut src, &mut writer)?;
-            let again = src.hasher.hex();
+            let again = src.hasher.finish();
             if again != sum.hex {
                 return Err(format!(
                     "the image changed at its origin between its verification and its writing (its {} is now {again}): the disk holds a partial image",

@@ -127,6 +127,8 @@ fn run(url: &str, shared: Arc<Mutex<Shared>>, mut console: inspect::Console) {
         .expect("an HTTP client without TLS settings builds");
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     let mut busy: Option<std::thread::JoinHandle<()>> = None;
+    // A command is run once: the engine hands it out again until it sees it running.
+    let mut last_started = 0u64;
     let mut failures = 0u32;
     loop {
         let beat = {
@@ -152,7 +154,10 @@ fn run(url: &str, shared: Arc<Mutex<Shared>>, mut console: inspect::Console) {
             }
             Err(e) => {
                 failures += 1;
-                eprintln!("bm-agent: heartbeat failed ({failures}): {e}");
+                eprintln!(
+                    "bm-agent: heartbeat failed ({failures}): {}",
+                    e.without_url()
+                );
                 // What was not delivered is sent again.
                 let mut s = lock();
                 if s.inventory.is_none() {
@@ -176,7 +181,7 @@ fn run(url: &str, shared: Arc<Mutex<Shared>>, mut console: inspect::Console) {
         if busy.as_ref().is_some_and(|b| b.is_finished()) {
             busy = None;
         }
-        if let Some(cmd) = reply.command {
+        if let Some(cmd) = reply.command.filter(|c| c.id > last_started) {
             if busy.is_some() {
                 eprintln!("bm-agent: command {} refused: another is running", cmd.id);
             } else if matches!(cmd.kind, CommandKind::Finish) {
@@ -199,6 +204,13 @@ fn run(url: &str, shared: Arc<Mutex<Shared>>, mut console: inspect::Console) {
                     std::thread::sleep(Duration::from_secs(3600));
                 }
             } else {
+                last_started = cmd.id;
+                lock().running = Some(Progress {
+                    id: cmd.id,
+                    step: kind_name(&cmd.kind).into(),
+                    done: 0,
+                    total: None,
+                });
                 busy = Some(start(cmd, shared.clone()));
                 continue;
             }

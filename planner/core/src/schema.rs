@@ -466,7 +466,8 @@ pub const HOST: ResourceSpec = ResourceSpec {
         secret("user_data", Optional, "cloud-init user data for the config drive, passed through untouched. Kept sealed with the credentials key in the inventory, and in Terraform's state: prefer `user_data_wo`."),
         attr("ssh_keys", StringList, Optional, "SSH public keys, given to cloud-init as the instance's public keys."),
         attr("power", Kind::String, Optional, "`on` or `off`: the deployed host's power. Unset leaves it as the deployment did (on)."),
-        attr("wait", Kind::String, Presence::OptionalComputed, "How the deployment knows the installation finished: `power_off` (the installer powers the server off; the default), `boot_progress` (Redfish BootProgress reaches OSRunning) or `callback` (the installed system's cloud-init calls the deployment endpoint back)."),
+        attr("image_format", Kind::String, Optional, "The image's format, which picks the deploy path: `raw`, `qcow2`, `raw.gz`, `raw.xz` or `raw.zst` are written to the root disk by the deploy agent (booted by virtual media; the config drive becomes a partition); `iso` is an installer the BMC's virtual media boots. Unset: told from the URL's name (`.qcow2`, `.raw.zst`, `.iso`…), else from the image's first bytes when it is verified; an image neither tells is an error."),
+        attr("wait", Kind::String, Presence::OptionalComputed, "How the deployment knows the installation finished: `power_off` (the installer powers the server off; the default), `boot_progress` (Redfish BootProgress reaches OSRunning) or `callback` (the installed system's cloud-init calls the deployment endpoint back). For an image the agent writes, `power_off` (the default) ends when the image is written and the server boots from its disk; `callback` waits further for the deployed system's first boot."),
         attr("rebuild", Kind::String, Optional, "A trigger: any change redeploys the image on the same node, in place."),
         attr("reboot", Kind::String, Optional, "A trigger: any change reboots the host."),
         attr("adopt", Bool, Optional, "Take over a server that already runs an operating system: the pinned `node` becomes an active host without a deployment. Cannot be combined with `image_url`."),
@@ -476,6 +477,18 @@ pub const HOST: ResourceSpec = ResourceSpec {
     ],
     blocks: &[
         TIMEOUTS,
+        BlockSpec {
+            name: "root_device",
+            max_one: true,
+            description: "Which disk the deploy agent writes the image to, as Ironic's root device hints: every hint given must match. Without the block, the smallest disk of at least 4 GiB.",
+            attrs: &[
+                attr("name", Kind::String, Optional, "The kernel's name (`sda`, `/dev/nvme0n1`) or `disk/by-path/…`."),
+                attr("serial", Kind::String, Optional, "The disk's serial number."),
+                attr("size_gib", Number, Optional, "The disk's size in GiB, rounded down."),
+                attr("rotational", Bool, Optional, "`true` for a spinning disk, `false` for flash."),
+            ],
+            blocks: &[],
+        },
         BlockSpec {
             name: "failover",
             max_one: true,

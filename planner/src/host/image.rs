@@ -33,9 +33,18 @@ pub enum ImageError {
     },
 }
 
+/// What verifying an image found besides its digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub bytes: u64,
+    /// The format its first bytes say, if they say one.
+    pub sniffed: Option<planner_core::deploy::ImageFormat>,
+}
+
 /// Downloads `url` (streamed, never held) and compares its digest with `want`. Returns the
-/// image's size. Every failure says what it read and from where; none touches a node.
-pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64, ImageError> {
+/// image's size and the format its first bytes say. Every failure says what it read and from
+/// where; none touches a node.
+pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<Verified, ImageError> {
     let fetch = url;
     let url = shown(fetch);
     let client = reqwest::Client::builder()
@@ -59,12 +68,17 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
     }
     let mut h = Hasher::new(want.algorithm);
     let mut bytes = 0u64;
+    let mut head: Vec<u8> = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| ImageError::Read {
         url: url.clone(),
         bytes,
         detail: error_chain(&e.without_url()),
     })? {
         bytes += chunk.len() as u64;
+        if head.len() < 65536 {
+            let n = (65536 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..n]);
+        }
         h.update(&chunk);
     }
     let got = h.finish();
@@ -77,7 +91,10 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<u64
             got,
         });
     }
-    Ok(bytes)
+    Ok(Verified {
+        bytes,
+        sniffed: planner_core::deploy::ImageFormat::sniff(&head),
+    })
 }
 
 #[cfg(test)]

@@ -19,10 +19,94 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use planner_core::deploy::agent;
+
 #[derive(Default)]
 struct Shared {
-    blobs: HashMap<String, Arc<Vec<u8>>>,
+    blobs: HashMap<String, Bytes>,
     callbacks: HashMap<String, watch::Sender<Option<Value>>>,
+    agents: HashMap<String, (Arc<Mutex<AgentState>>, watch::Sender<u64>)>,
+}
+
+/// What the engine knows of one agent session: filled by its heartbeats.
+#[derive(Default)]
+pub struct AgentState {
+    pub inventory: Option<agent::Inventory>,
+    pub last_seen: Option<std::time::Instant>,
+    pub heartbeats: u64,
+    pub running: Option<agent::Progress>,
+    pub results: Vec<agent::CommandResult>,
+    /// The command to hand out, until the agent runs it or has its result.
+    pub pending: Option<agent::Command>,
+    /// Lines not yet taken into the host's record: (source, line).
+    pub log: Vec<(&'static str, String)>,
+    pub dropped: u64,
+}
+
+/// Lines an agent session holds before the lifecycle takes them; older ones are dropped (and
+/// counted) past it.
+const AGENT_LOG_BOUND: usize = 20_000;
+
+/// One agent's session: its URL (the agent's `bm.url`), and what it said.
+pub struct AgentSession {
+    pub url: String,
+    token: String,
+    pub state: Arc<Mutex<AgentState>>,
+    changed: watch::Receiver<u64>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Drop for AgentSession {
+    fn drop(&mut self) {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .agents
+            .remove(&self.token);
+    }
+}
+
+impl AgentSession {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, AgentState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until `done` holds for the state, or `limit` passes (`false`).
+    pub async fn wait_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&AgentState) -> bool,
+    ) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        loop {
+            if done(&self.lock()) {
+                return true;
+            }
+            // Woken by a heartbeat, or every second to check the clock.
+            let tick = tokio::time::Instant::now() + Duration::from_secs(1);
+            let _ = tokio::time::timeout_at(tick.min(end), self.changed.changed()).await;
+            if tokio::time::Instant::now() >= end {
+                return done(&self.lock());
+            }
+        }
+    }
+
+    /// The lines heard since the last call.
+    pub fn take_log(&self) -> Vec<(&'static str, String)> {
+        let mut s = self.lock();
+        let mut out = std::mem::take(&mut s.log);
+        if s.dropped > 0 {
+            out.insert(
+                0,
+                (
+                    "engine",
+                    format!("({} agent lines were dropped: too many at once)", s.dropped),
+                ),
+            );
+            s.dropped = 0;
+        }
+        out
+    }
 }
 
 /// A running endpoint. Dropping it stops it.
@@ -118,8 +202,23 @@ impl MediaServer {
     pub fn publish(&self, name: &str, data: Vec<u8>) -> String {
         let path = format!("/media/{}/{name}", token());
         let url = format!("{}{path}", self.base);
-        self.lock().blobs.insert(path, Arc::new(data));
+        self.lock().blobs.insert(path, Bytes::from(data));
         url
+    }
+
+    /// A fresh agent session: its URL goes on the agent's kernel command line.
+    pub fn agent_session(&self) -> AgentSession {
+        let t = token();
+        let (tx, rx) = watch::channel(0);
+        let state = Arc::new(Mutex::new(AgentState::default()));
+        self.lock().agents.insert(t.clone(), (state.clone(), tx));
+        AgentSession {
+            url: format!("{}/agent/{t}", self.base),
+            token: t,
+            state,
+            changed: rx,
+            shared: self.shared.clone(),
+        }
     }
 
     /// Stops serving what `publish` returned this URL for.
@@ -169,9 +268,80 @@ fn status(code: StatusCode) -> Resp {
     r
 }
 
+/// Takes a heartbeat into the session's state; the reply acknowledges a result and hands out the
+/// pending command unless the agent runs it or has finished it.
+fn heartbeat(state: &mut AgentState, hb: agent::Heartbeat) -> agent::Reply {
+    state.last_seen = Some(std::time::Instant::now());
+    state.heartbeats += 1;
+    if hb.inventory.is_some() {
+        state.inventory = hb.inventory;
+    }
+    state.running = hb.running;
+    for l in hb.log {
+        state.log.push(("agent", l));
+    }
+    for l in hb.console {
+        state.log.push(("console", l));
+    }
+    if state.log.len() > AGENT_LOG_BOUND {
+        let cut = state.log.len() - AGENT_LOG_BOUND;
+        state.log.drain(..cut);
+        state.dropped += cut as u64;
+    }
+    let ack = hb.result.map(|r| {
+        let id = r.id;
+        if !state.results.iter().any(|x| x.id == id) {
+            state.results.push(r);
+        }
+        id
+    });
+    let command = match &state.pending {
+        Some(c) if state.results.iter().any(|r| r.id == c.id) => {
+            state.pending = None;
+            None
+        }
+        Some(c) if state.running.as_ref().is_some_and(|r| r.id == c.id) => None,
+        Some(c) => Some(c.clone()),
+        None => None,
+    };
+    agent::Reply { ack, command }
+}
+
+fn json_response(v: &impl serde::Serialize) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(v).unwrap_or_default(),
+    )));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
     let path = req.uri().path().to_string();
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(rest) = path.strip_prefix("/agent/") {
+        let Some(t) = rest.strip_suffix("/heartbeat") else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        if req.method() != Method::POST {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let Some((state, tx)) = lock().agents.get(t).map(|(s, tx)| (s.clone(), tx.clone())) else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let body = match Limited::new(req.into_body(), 8 << 20).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE),
+        };
+        let Ok(hb) = serde_json::from_slice::<agent::Heartbeat>(&body) else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        let reply = heartbeat(&mut state.lock().unwrap_or_else(|p| p.into_inner()), hb);
+        tx.send_modify(|n| *n += 1);
+        return json_response(&reply);
+    }
     match (req.method().clone(), path.strip_prefix("/callback/")) {
         (Method::POST, Some(t)) => {
             let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
@@ -197,7 +367,7 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
             let mut r = if m == Method::HEAD {
                 Response::new(Full::new(Bytes::new()))
             } else {
-                Response::new(Full::new(Bytes::from(blob.as_ref().clone())))
+                Response::new(Full::new(blob))
             };
             let h = r.headers_mut();
             h.insert(

@@ -17,6 +17,7 @@
 //! fails leaves the node in `clean failed`, in maintenance, with the reason. Every state change is
 //! an inventory transition, so the audit log holds each node's sequence.
 
+pub mod agent;
 pub mod configdrive;
 pub mod image;
 pub mod media;
@@ -33,6 +34,7 @@ use crate::bmc::{ApplyTime, Bmc, BmcError, BootPersistence, BootTarget, PowerAct
 use crate::engine::{Catalog, EngineError, Session};
 use crate::inventory::{HostOverride, HostRecord, Inventory, InventoryError};
 use crate::lifecycle::Event;
+use planner_core::deploy::agent as agent_proto;
 
 pub use media::{MediaError, MediaServer};
 
@@ -74,6 +76,11 @@ pub fn request_from_record(
         networks: dep.networks.clone(),
         wait: dep.wait,
         profile: dep.profile.clone(),
+        image_format: dep
+            .image_format
+            .as_deref()
+            .and_then(|f| ImageFormat::parse(f).ok()),
+        root_device: dep.root_device.clone(),
         timeout,
     }))
 }
@@ -322,9 +329,22 @@ impl Lifecycle<'_> {
             &node,
             &format!("verifying {}", image::shown(&req.image_url)),
         );
-        image::verify(&req.image_url, &req.image_checksum, req.timeout)
+        let verified = image::verify(&req.image_url, &req.image_checksum, req.timeout)
             .await
             .map_err(|e| HostError::Image(crate::bmc::redfish::client::error_chain(&e)))?;
+        let format = req
+            .image_format
+            .or_else(|| ImageFormat::detect(&req.image_url))
+            .or(verified.sniffed)
+            .ok_or_else(|| {
+                HostError::Image(format!(
+                    "the format of {} cannot be told from its name or its first bytes: set image_format (raw, qcow2, raw.gz, raw.xz, raw.zst or iso)",
+                    image::shown(&req.image_url)
+                ))
+            })?;
+        if format.by_agent() {
+            agent::AgentIso::configured().map_err(HostError::Invalid)?;
+        }
         self.check_networks(&req.networks).await?;
         let prior = Deployment::of(host);
         let node_state = self.inv.node(&node).await?.state;
@@ -375,6 +395,8 @@ impl Lifecycle<'_> {
                 .and_then(|u| self.inv.seal_text(&sealed_owner(host), u).ok()),
             user_data_write_only: req.user_data_write_only,
             adopted: false,
+            image_format: Some(format.as_str().to_string()),
+            root_device: req.root_device.clone(),
         };
         let event = if rebuild {
             Event::Rebuild
@@ -392,7 +414,10 @@ impl Lifecycle<'_> {
                 None,
             )
             .await?;
-        match self.run_deploy(host, &node, req, &dep, started).await {
+        match self
+            .run_deploy(host, &node, req, &dep, format, started)
+            .await
+        {
             Ok(()) => {
                 self.inv.transition(&node, Event::Deployed, None).await?;
                 self.say(&node, "active");
@@ -457,6 +482,7 @@ impl Lifecycle<'_> {
         node: &str,
         req: &DeployRequest,
         dep: &Deployment,
+        format: ImageFormat,
         started: Instant,
     ) -> Result<(), String> {
         let left = |what: &str| {
@@ -513,9 +539,22 @@ impl Lifecycle<'_> {
         let drive_url = self
             .media
             .publish(&format!("{}-config.iso", host.name), iso);
-        let result = self
-            .boot_installer(node, req, &drive_url, callback.as_mut(), &left)
-            .await;
+        let result = if format.by_agent() {
+            self.write_by_agent(
+                host,
+                node,
+                req,
+                format,
+                &drive_url,
+                dep.generation,
+                callback.as_mut(),
+                &left,
+            )
+            .await
+        } else {
+            self.boot_installer(node, req, &drive_url, callback.as_mut(), &left)
+                .await
+        };
         self.media.withdraw(&drive_url);
         result?;
         // 9. Ports to the host's networks.
@@ -642,6 +681,268 @@ impl Lifecycle<'_> {
             .map_err(|e| step("powering on the installed system", e))?;
         }
         Ok(())
+    }
+
+    /// Keeps lines with the host's record (what a failed deployment shows).
+    async fn keep_log(
+        &self,
+        host: &HostRecord,
+        generation: u32,
+        lines: Vec<(&'static str, String)>,
+    ) {
+        let mut by_source: Vec<(&'static str, Vec<String>)> = Vec::new();
+        for (src, line) in lines {
+            match by_source.last_mut() {
+                Some((s, v)) if *s == src => v.push(line),
+                _ => by_source.push((src, vec![line])),
+            }
+        }
+        for (src, lines) in by_source {
+            if let Err(e) = self
+                .inv
+                .append_host_log(&host.project, &host.name, generation, src, &lines)
+                .await
+            {
+                tracing::warn!(host = %host.name, "keeping the deployment log: {e}");
+            }
+        }
+    }
+
+    /// Boots the agent's ISO once by virtual media and waits for its first heartbeat.
+    async fn boot_agent(
+        &self,
+        bmc: &dyn Bmc,
+        sys: &str,
+        node: &str,
+        agent: &mut agent::Agent,
+        limit: Duration,
+    ) -> Result<agent_proto::Inventory, String> {
+        let power_limit = limit.min(Duration::from_secs(600));
+        bmc.power(sys, PowerAction::ForceOff, power_limit)
+            .await
+            .map_err(|e| step("powering off", e))?;
+        bmc.eject_media(sys)
+            .await
+            .map_err(|e| step("ejecting media", e))?;
+        bmc.insert_media(sys, agent.iso_url())
+            .await
+            .map_err(|e| step("inserting the deploy agent's ISO", e))?;
+        bmc.set_boot_override(sys, BootTarget::Cd, BootPersistence::Once, None)
+            .await
+            .map_err(|e| step("setting a one-time boot from CD", e))?;
+        bmc.power_on_started(sys, power_limit)
+            .await
+            .map_err(|e| step("powering on", e))?;
+        self.say(node, "deploy agent booting");
+        let inv = agent.hello(limit.min(Duration::from_secs(900))).await?;
+        self.say(node, &format!("deploy agent up: {}", agent::summary(&inv)));
+        Ok(inv)
+    }
+
+    /// Runs an agent command, saying its progress and keeping what the agent printed.
+    async fn agent_command(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        generation: u32,
+        agent: &mut agent::Agent,
+        kind: agent_proto::CommandKind,
+        limit: Duration,
+    ) -> Result<agent_proto::CommandResult, String> {
+        let mut lines = Vec::new();
+        let mut said = String::new();
+        let r = agent
+            .run(kind, limit, |p, mut heard| {
+                lines.append(&mut heard);
+                if let Some(p) = p {
+                    let pct = p
+                        .total
+                        .filter(|t| *t > 0)
+                        .map(|t| format!(" {}%", p.done * 100 / t))
+                        .unwrap_or_default();
+                    let now = format!("{}{pct}", p.step);
+                    if now != said {
+                        (self.progress)(node, &now);
+                        said = now;
+                    }
+                }
+            })
+            .await;
+        match &r {
+            Ok(res) => lines.push(("engine", format!("{}: {}", res.id, res.message))),
+            Err(e) => lines.push(("engine", format!("failed: {e}"))),
+        }
+        self.keep_log(host, generation, lines).await;
+        r
+    }
+
+    /// The agent path of a deployment: boot the agent, write the image and the config drive to
+    /// the root disk, then boot the server from its disk and wait by the strategy.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_by_agent(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        req: &DeployRequest,
+        format: ImageFormat,
+        drive_url: &str,
+        generation: u32,
+        callback: Option<&mut media::Callback>,
+        left: &(dyn Fn(&str) -> Result<Duration, String> + Sync),
+    ) -> Result<(), String> {
+        let (bmc, sys) = self.bmc(node).await?;
+        let mut agent = agent::Agent::start(self.media, &host.name)?;
+        let written = async {
+            let inv = self
+                .boot_agent(
+                    bmc.as_ref(),
+                    &sys,
+                    node,
+                    &mut agent,
+                    left("booting the deploy agent")?,
+                )
+                .await?;
+            self.keep_log(
+                host,
+                generation,
+                vec![(
+                    "engine",
+                    format!("in-band inspection: {}", agent::summary(&inv)),
+                )],
+            )
+            .await;
+            self.say(node, &format!("writing the {} image", format.as_str()));
+            let cmd = agent_proto::CommandKind::WriteImage(agent_proto::WriteImage {
+                url: req.image_url.clone(),
+                checksum: req.image_checksum.to_string(),
+                format,
+                config_drive_url: Some(drive_url.to_string()),
+                root_device: req.root_device.clone(),
+                ca_pem: None,
+            });
+            let res = self
+                .agent_command(
+                    host,
+                    node,
+                    generation,
+                    &mut agent,
+                    cmd,
+                    left("writing the image")?,
+                )
+                .await?;
+            self.say(node, &res.message);
+            Ok::<_, String>(())
+        }
+        .await;
+        let tail = self.session_tail(&agent);
+        agent.withdraw(self.media);
+        self.keep_log(host, generation, tail).await;
+        written.map_err(|e| step("the deploy agent", e))?;
+        // The server boots its disk from now on.
+        let power_limit = left("rebooting from disk")?.min(Duration::from_secs(600));
+        bmc.power(&sys, PowerAction::ForceOff, power_limit)
+            .await
+            .map_err(|e| step("powering off", e))?;
+        bmc.eject_media(&sys)
+            .await
+            .map_err(|e| step("ejecting media", e))?;
+        bmc.set_boot_override(&sys, BootTarget::Hdd, BootPersistence::Continuous, None)
+            .await
+            .map_err(|e| step("setting boot from disk", e))?;
+        bmc.power(&sys, PowerAction::On, power_limit)
+            .await
+            .map_err(|e| step("powering on from disk", e))?;
+        self.say(
+            node,
+            &format!("booting from disk; waiting ({})", req.wait.as_str()),
+        );
+        let limit = left("waiting for the deployed system")?;
+        let done = match req.wait {
+            Wait::PowerOff => true,
+            Wait::BootProgress => {
+                self.poll_until(limit, || async {
+                    matches!(bmc.boot_progress(&sys).await, Ok(Some(s)) if s == "OSRunning")
+                })
+                .await
+            }
+            Wait::Callback => match callback {
+                Some(cb) => self.media.wait(cb, limit).await.is_some(),
+                None => false,
+            },
+        };
+        if !done {
+            return Err(format!(
+                "timed out after {}s waiting for the deployed system ({})",
+                limit.as_secs(),
+                req.wait.as_str()
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the agent said that no command took yet.
+    fn session_tail(&self, agent: &agent::Agent) -> Vec<(&'static str, String)> {
+        agent.session.take_log()
+    }
+
+    /// Erases every disk through the deploy agent; each disk's method is kept in the host's log.
+    async fn wipe_by_agent(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        bmc: &dyn Bmc,
+        sys: &str,
+        generation: u32,
+        limit: Duration,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let left = || {
+            limit
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_secs(1))
+        };
+        let mut agent = agent::Agent::start(self.media, &host.name)?;
+        let r = async {
+            self.boot_agent(bmc, sys, node, &mut agent, left()).await?;
+            let res = self
+                .agent_command(
+                    host,
+                    node,
+                    generation,
+                    &mut agent,
+                    agent_proto::CommandKind::Wipe {
+                        mode: agent_proto::WipeMode::Full,
+                    },
+                    left(),
+                )
+                .await?;
+            let methods: Vec<String> = res.detail["disks"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|d| {
+                            format!(
+                                "{}: {}",
+                                d["disk"].as_str().unwrap_or("?"),
+                                d["method"].as_str().unwrap_or("?")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.say(node, &format!("disks erased ({})", methods.join("; ")));
+            let _ = self
+                .inv
+                .record_node_operation("node.wipe", node, Some(&host.project), &methods.join("; "))
+                .await;
+            Ok::<_, String>(())
+        }
+        .await;
+        let tail = self.session_tail(&agent);
+        agent.withdraw(self.media);
+        self.keep_log(host, generation, tail).await;
+        let _ = bmc.eject_media(sys).await;
+        r.map_err(|e| step("erasing the disks with the deploy agent", e))
     }
 
     async fn poll_until<F, Fut>(&self, limit: Duration, mut f: F) -> bool
@@ -773,6 +1074,15 @@ impl Lifecycle<'_> {
         self.say(node, "cleaning: deleting volumes, erasing drives");
         if let Err(e) = self.clean(bmc.as_ref(), &sys, left()).await {
             return self.clean_failed(host, node, e).await;
+        }
+        // Every disk, whatever the BMC offers, when the deploy agent is configured.
+        if agent::AgentIso::configured().is_ok() {
+            if let Err(e) = self
+                .wipe_by_agent(host, node, bmc.as_ref(), &sys, dep.generation, left())
+                .await
+            {
+                return self.clean_failed(host, node, e).await;
+            }
         }
         // BIOS and RAID back to the node's own profile; ports back to its configuration.
         self.say(

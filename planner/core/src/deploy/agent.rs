@@ -168,6 +168,33 @@ impl ImageFormat {
         })
     }
 
+    /// The format an image's first bytes say (64 KiB are enough): qcow2, gzip, xz and zstd by
+    /// their magic numbers, an ISO 9660 installer by its volume descriptor, a raw disk by its
+    /// partition table's boot signature. `None`: none of them.
+    pub fn sniff(head: &[u8]) -> Option<ImageFormat> {
+        let starts = |m: &[u8]| head.starts_with(m);
+        if starts(b"QFI\xfb") {
+            return Some(ImageFormat::Qcow2);
+        }
+        if starts(&[0x1f, 0x8b]) {
+            return Some(ImageFormat::RawGzip);
+        }
+        if starts(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            return Some(ImageFormat::RawXz);
+        }
+        if starts(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            return Some(ImageFormat::RawZstd);
+        }
+        // A hybrid ISO has an MBR too: the volume descriptor decides first.
+        if head.len() >= 32774 && &head[32769..32774] == b"CD001" {
+            return Some(ImageFormat::Iso);
+        }
+        if head.len() >= 512 && head[510] == 0x55 && head[511] == 0xaa {
+            return Some(ImageFormat::Raw);
+        }
+        None
+    }
+
     /// Whether the agent writes it (everything but an installer ISO).
     pub fn by_agent(self) -> bool {
         self != ImageFormat::Iso
@@ -188,6 +215,45 @@ pub struct RootDeviceHints {
 }
 
 impl RootDeviceHints {
+    /// The `root_device` block of a host's attributes (a list of one object, as blocks are
+    /// given), or why it cannot be taken.
+    pub fn from_attrs(attrs: &serde_json::Map<String, Value>) -> Result<RootDeviceHints, String> {
+        let Some(b) = attrs
+            .get("root_device")
+            .and_then(|v| match v {
+                Value::Array(a) => a.first(),
+                v => Some(v),
+            })
+            .and_then(Value::as_object)
+        else {
+            return Ok(RootDeviceHints::default());
+        };
+        let text = |k: &str| b.get(k).and_then(Value::as_str).map(str::to_string);
+        let size_gib = match b.get("size_gib") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(format!(
+                        "size_gib is a whole number of GiB above 0, not {v}"
+                    ))
+                }
+            },
+        };
+        let h = RootDeviceHints {
+            name: text("name"),
+            serial: text("serial"),
+            size_gib,
+            rotational: b.get("rotational").and_then(Value::as_bool),
+        };
+        if h.is_empty() {
+            return Err(
+                "the root_device block gives no hint: name, serial, size_gib or rotational".into(),
+            );
+        }
+        Ok(h)
+    }
+
     pub fn is_empty(&self) -> bool {
         self == &RootDeviceHints::default()
     }
@@ -382,6 +448,56 @@ mod tests {
         for f in ["raw", "qcow2", "raw.gz", "raw.xz", "raw.zst", "iso"] {
             assert_eq!(ImageFormat::parse(f).unwrap().as_str(), f);
         }
+    }
+
+    #[test]
+    fn formats_are_sniffed_from_their_first_bytes() {
+        let mut mbr = vec![0u8; 1024];
+        mbr[510] = 0x55;
+        mbr[511] = 0xaa;
+        assert_eq!(ImageFormat::sniff(&mbr), Some(ImageFormat::Raw));
+        let mut iso = mbr.clone();
+        iso.resize(40000, 0);
+        iso[32769..32774].copy_from_slice(b"CD001");
+        assert_eq!(ImageFormat::sniff(&iso), Some(ImageFormat::Iso));
+        assert_eq!(
+            ImageFormat::sniff(b"QFI\xfb\0\0\0\x03"),
+            Some(ImageFormat::Qcow2)
+        );
+        assert_eq!(
+            ImageFormat::sniff(&[0x28, 0xb5, 0x2f, 0xfd, 4]),
+            Some(ImageFormat::RawZstd)
+        );
+        assert_eq!(
+            ImageFormat::sniff(&[0x1f, 0x8b, 8]),
+            Some(ImageFormat::RawGzip)
+        );
+        assert_eq!(
+            ImageFormat::sniff(b"\xfd7zXZ\0\0"),
+            Some(ImageFormat::RawXz)
+        );
+        assert_eq!(ImageFormat::sniff(b"installer bytes"), None);
+    }
+
+    #[test]
+    fn the_root_device_block_is_read_and_an_empty_or_bad_one_refused() {
+        let m = |v: Value| v.as_object().unwrap().clone();
+        let h = RootDeviceHints::from_attrs(&m(serde_json::json!({"root_device": [{"serial": "S1", "size_gib": 8, "rotational": false}]}))).unwrap();
+        assert_eq!(
+            (h.serial.as_deref(), h.size_gib, h.rotational),
+            (Some("S1"), Some(8), Some(false))
+        );
+        assert!(RootDeviceHints::from_attrs(&m(serde_json::json!({})))
+            .unwrap()
+            .is_empty());
+        let e =
+            RootDeviceHints::from_attrs(&m(serde_json::json!({"root_device": [{"name": null}]})))
+                .unwrap_err();
+        assert!(e.contains("gives no hint"), "{e}");
+        let e =
+            RootDeviceHints::from_attrs(&m(serde_json::json!({"root_device": [{"size_gib": 0}]})))
+                .unwrap_err();
+        assert!(e.contains("above 0"), "{e}");
     }
 
     #[test]

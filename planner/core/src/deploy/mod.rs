@@ -20,6 +20,7 @@ use crate::load::{text_of, texts_of};
 use crate::records::HostRecord;
 use crate::rules::AttrError;
 
+pub use agent::{ImageFormat, RootDeviceHints};
 pub use change::{change_for, deployed_change, not_applied, power_change, HostChange};
 pub use image::Checksum;
 pub use work::{HostMove, HostWork};
@@ -85,6 +86,12 @@ pub struct Deployment {
     pub user_data_write_only: bool,
     /// Adopted: the server ran its system before it became a host; nothing was deployed.
     pub adopted: bool,
+    /// The image's format as deployed (given, or told from its name or content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_format: Option<String>,
+    /// The root device hints the agent wrote the image by.
+    #[serde(skip_serializing_if = "RootDeviceHints::is_empty")]
+    pub root_device: RootDeviceHints,
     /// Where the host goes when its node fails.
     pub failover: Option<Failover>,
     /// Since when (ms since the epoch) the node's BMC has not answered, while it does not.
@@ -146,8 +153,10 @@ impl Deployment {
 }
 
 /// The attributes that belong to a deployment: set without `image_url`, they are an error.
-pub const DEPLOYMENT_ATTRIBUTES: [&str; 6] = [
+pub const DEPLOYMENT_ATTRIBUTES: [&str; 8] = [
     "image_checksum",
+    "image_format",
+    "root_device",
     "user_data",
     "user_data_wo",
     "ssh_keys",
@@ -249,6 +258,10 @@ pub struct DeployRequest {
     pub networks: Vec<String>,
     pub wait: Wait,
     pub profile: Option<String>,
+    /// The image's format as given; `None`: told from its name, else from its content.
+    pub image_format: Option<ImageFormat>,
+    /// Which disk the agent writes to.
+    pub root_device: RootDeviceHints,
     /// The whole deployment, from the checksum to the host active.
     pub timeout: Duration,
 }
@@ -304,6 +317,25 @@ impl DeployRequest {
                 Wait::default()
             }
         };
+        let image_format = match spec.image_format.as_deref().map(ImageFormat::parse) {
+            None => None,
+            Some(Ok(f)) => Some(f),
+            Some(Err(message)) => {
+                errors.push(RequestError {
+                    attribute: "image_format",
+                    title: "Invalid image format",
+                    message: message.into(),
+                });
+                None
+            }
+        };
+        if let Some(e) = &spec.root_device_error {
+            errors.push(RequestError {
+                attribute: "root_device",
+                title: "Invalid root device hints",
+                message: e.clone(),
+            });
+        }
         match checksum {
             Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
                 image_url: url.clone(),
@@ -314,6 +346,8 @@ impl DeployRequest {
                 networks: spec.networks.clone(),
                 wait,
                 profile: spec.profile.clone(),
+                image_format,
+                root_device: spec.root_device.clone(),
                 timeout,
             })),
             _ => Err(errors),
@@ -332,6 +366,10 @@ pub struct HostSpec {
     pub image_url: Option<String>,
     pub image_checksum: Option<String>,
     pub wait: Option<String>,
+    pub image_format: Option<String>,
+    pub root_device: RootDeviceHints,
+    /// Why the `root_device` block cannot be taken, if it cannot.
+    pub root_device_error: Option<String>,
     pub networks: Vec<String>,
     pub ssh_keys: Vec<String>,
     pub user_data: Option<Secret>,
@@ -355,6 +393,7 @@ impl HostSpec {
             Some(Value::Array(a)) => !a.is_empty(),
             Some(_) => true,
         };
+        let root_device = RootDeviceHints::from_attrs(attrs);
         HostSpec {
             name: name.to_string(),
             flavor: text_of(attrs, "flavor"),
@@ -363,6 +402,9 @@ impl HostSpec {
             image_url: text_of(attrs, "image_url"),
             image_checksum: text_of(attrs, "image_checksum"),
             wait: text_of(attrs, "wait"),
+            image_format: text_of(attrs, "image_format"),
+            root_device: root_device.clone().unwrap_or_default(),
+            root_device_error: root_device.err(),
             networks: texts_of(attrs, "networks"),
             ssh_keys: texts_of(attrs, "ssh_keys"),
             user_data: crate::schema::secret_text(attrs, "user_data").map(Secret::new),

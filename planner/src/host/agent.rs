@@ -1,0 +1,285 @@
+//! The engine's side of the deploy agent: the agent's boot ISO made for one session (its
+//! `bm.url` written into the kernel command line), and the steps that boot the agent by virtual
+//! media and run its commands: write an image, wipe the disks, inspect.
+//!
+//! The agent's ISO is built by `scripts/build-agent-iso.sh` and found through
+//! `BAREMETAL_AGENT_ISO` (a path). Its kernel command line ends with a 512-byte placeholder that is
+//! overwritten byte for byte, so the ISO's structure never changes.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use planner_core::deploy::agent::{Command, CommandKind, CommandResult, Inventory, Progress};
+
+use super::media::{AgentSession, MediaServer};
+
+/// Where the agent's ISO is found.
+pub const AGENT_ISO_ENV: &str = "BAREMETAL_AGENT_ISO";
+const PLACEHOLDER: &[u8] = b"BMARGS#";
+const PLACEHOLDER_LEN: usize = 512;
+
+/// The agent's boot ISO, read once.
+pub struct AgentIso {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl AgentIso {
+    /// Reads the ISO and finds its placeholder (exactly one).
+    pub fn load(path: &Path) -> Result<AgentIso, String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("reading the agent ISO {}: {e}", path.display()))?;
+        let found: Vec<usize> = bytes
+            .windows(PLACEHOLDER.len())
+            .enumerate()
+            .filter(|(_, w)| *w == PLACEHOLDER)
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [at] if at + PLACEHOLDER_LEN <= bytes.len() => Ok(AgentIso { bytes, at: *at }),
+            _ => Err(format!(
+                "{} is not an agent ISO from scripts/build-agent-iso.sh: its kernel command line placeholder appears {} times, not once",
+                path.display(),
+                found.len()
+            )),
+        }
+    }
+
+    /// The agent ISO configured by `BAREMETAL_AGENT_ISO`, read once per process.
+    pub fn configured() -> Result<Arc<AgentIso>, String> {
+        static LOADED: OnceLock<Mutex<Option<(String, Arc<AgentIso>)>>> = OnceLock::new();
+        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| {
+            format!(
+                "deploying this image needs the deploy agent: set {AGENT_ISO_ENV} to the agent's ISO (scripts/build-agent-iso.sh builds it)"
+            )
+        })?;
+        let cell = LOADED.get_or_init(|| Mutex::new(None));
+        let mut g = cell.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, iso)) = g.as_ref() {
+            if *p == path {
+                return Ok(iso.clone());
+            }
+        }
+        let iso = Arc::new(AgentIso::load(Path::new(&path))?);
+        *g = Some((path, iso.clone()));
+        Ok(iso)
+    }
+
+    /// The ISO with `bm.url=<url>` on its kernel command line.
+    pub fn for_session(&self, url: &str) -> Result<Vec<u8>, String> {
+        let arg = format!("bm.url={url}");
+        if arg.len() > PLACEHOLDER_LEN || arg.contains(char::is_whitespace) {
+            return Err(format!(
+                "the deployment endpoint's URL is too long for the agent's kernel command line ({} bytes, at most {})",
+                arg.len(),
+                PLACEHOLDER_LEN - "bm.url=".len()
+            ));
+        }
+        let mut out = self.bytes.clone();
+        let slot = &mut out[self.at..self.at + PLACEHOLDER_LEN];
+        slot.fill(b' ');
+        slot[..arg.len()].copy_from_slice(arg.as_bytes());
+        Ok(out)
+    }
+}
+
+/// How long the agent may stay silent once it has spoken before it is taken for gone.
+pub const SILENCE: Duration = Duration::from_secs(90);
+
+/// An agent session as the lifecycle drives it.
+pub struct Agent {
+    pub session: AgentSession,
+    next_id: u64,
+    iso_url: Option<String>,
+}
+
+impl Agent {
+    /// A fresh session, and its ISO published on the media endpoint.
+    pub fn start(media: &MediaServer, name: &str) -> Result<Agent, String> {
+        let iso = AgentIso::configured()?;
+        let session = media.agent_session();
+        let data = iso.for_session(&session.url)?;
+        let iso_url = media.publish(&format!("{name}-agent.iso"), data);
+        Ok(Agent {
+            session,
+            next_id: 0,
+            iso_url: Some(iso_url),
+        })
+    }
+
+    pub fn iso_url(&self) -> &str {
+        self.iso_url.as_deref().unwrap_or("")
+    }
+
+    /// Stops serving the ISO.
+    pub fn withdraw(&mut self, media: &MediaServer) {
+        if let Some(u) = self.iso_url.take() {
+            media.withdraw(&u);
+        }
+    }
+
+    /// Waits for the agent's first heartbeat; returns the inventory it sent.
+    pub async fn hello(&mut self, limit: Duration) -> Result<Inventory, String> {
+        let ok = self
+            .session
+            .wait_until(limit, |s| s.inventory.is_some())
+            .await;
+        if !ok {
+            return Err(format!(
+                "the deploy agent did not call back within {}s (did the server boot the agent's ISO, and can it reach the deployment endpoint?)",
+                limit.as_secs()
+            ));
+        }
+        Ok(self.session.lock().inventory.clone().unwrap_or_default())
+    }
+
+    /// Runs one command to its end, `limit` at most; `on_progress` is called as it goes (with the
+    /// lines heard meanwhile). A command that fails is an error with the agent's reason.
+    pub async fn run(
+        &mut self,
+        kind: CommandKind,
+        limit: Duration,
+        mut on_progress: impl FnMut(Option<&Progress>, Vec<(&'static str, String)>),
+    ) -> Result<CommandResult, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.session.lock().pending = Some(Command { id, kind });
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "the deploy agent did not finish within {}s",
+                    limit.as_secs()
+                ));
+            }
+            let done = self
+                .session
+                .wait_until(left.min(Duration::from_secs(5)), |s| {
+                    s.results.iter().any(|r| r.id == id)
+                })
+                .await;
+            let (progress, result, silent) = {
+                let s = self.session.lock();
+                (
+                    s.running.clone(),
+                    s.results.iter().find(|r| r.id == id).cloned(),
+                    s.last_seen.map(|t| t.elapsed()).unwrap_or_default(),
+                )
+            };
+            on_progress(progress.as_ref(), self.session.take_log());
+            if done {
+                let r = result.unwrap_or(CommandResult {
+                    id,
+                    ok: false,
+                    message: "no result".into(),
+                    detail: serde_json::Value::Null,
+                });
+                return if r.ok { Ok(r) } else { Err(r.message) };
+            }
+            if silent > SILENCE {
+                return Err(format!(
+                    "the deploy agent stopped answering: no heartbeat for {}s",
+                    silent.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// A one-line summary of what the agent found.
+pub fn summary(inv: &Inventory) -> String {
+    let disks: Vec<String> = inv
+        .disks
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} GiB{}",
+                d.name,
+                d.size_bytes >> 30,
+                d.serial
+                    .as_deref()
+                    .map(|s| format!(" serial {s}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let nics: Vec<String> = inv
+        .nics
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}{}",
+                n.name,
+                n.mac,
+                n.lldp
+                    .as_ref()
+                    .map(|l| format!(" → {} {}", l.switch(), l.port_id))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "{} CPUs, {} MiB, {} boot; disks: {}; NICs: {}",
+        inv.cpu_count,
+        inv.memory_bytes >> 20,
+        inv.boot_mode,
+        if disks.is_empty() {
+            "none".into()
+        } else {
+            disks.join(", ")
+        },
+        if nics.is_empty() {
+            "none".into()
+        } else {
+            nics.join(", ")
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso_file(copies: usize) -> tempfile::NamedTempFile {
+        let mut data = vec![0u8; 4096];
+        for k in 0..copies {
+            let at = 100 + k * 1000;
+            data[at..at + 7].copy_from_slice(PLACEHOLDER);
+            data[at + 7..at + PLACEHOLDER_LEN].fill(b'#');
+        }
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), data).unwrap();
+        f
+    }
+
+    #[test]
+    fn the_endpoint_is_written_over_the_placeholder_byte_for_byte() {
+        let f = iso_file(1);
+        let iso = AgentIso::load(f.path()).unwrap();
+        let out = iso.for_session("http://10.0.0.1:8080/agent/abc").unwrap();
+        assert_eq!(out.len(), 4096);
+        assert_eq!(
+            &out[100..100 + 37],
+            b"bm.url=http://10.0.0.1:8080/agent/abc"
+        );
+        assert!(out[137..100 + PLACEHOLDER_LEN].iter().all(|&b| b == b' '));
+        assert_eq!(
+            out[100 + PLACEHOLDER_LEN],
+            0,
+            "nothing past the placeholder changes"
+        );
+        let long = format!("http://x/{}", "a".repeat(600));
+        assert!(iso.for_session(&long).unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn an_iso_without_exactly_one_placeholder_is_refused() {
+        for n in [0, 2] {
+            let f = iso_file(n);
+            let e = AgentIso::load(f.path()).err().unwrap();
+            assert!(e.contains(&format!("appears {n} times")), "{e}");
+        }
+    }
+}
