@@ -195,14 +195,17 @@ class Terraform:
             (d / fname).write_text(text)
         return d
 
+    # A command prefix, e.g. `ip netns exec NS` to run inside the VM rig's network namespace.
+    prefix = ()
+
     def run(self, *args, cwd, timeout=300):
         # dev_overrides make `terraform init` unnecessary (and it fails on service discovery offline).
-        return subprocess.run([self.exe, *args], cwd=cwd, env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run([*self.prefix, self.exe, *args], cwd=cwd, env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
 
-    def bmplan(self, *args):
-        return subprocess.run([bmplan_path(), "--inventory", self.inventory, *args], env=self.env,
-                              capture_output=True, text=True, timeout=120)
+    def bmplan(self, *args, timeout=120):
+        return subprocess.run([*self.prefix, bmplan_path(), "--inventory", self.inventory, *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(params=terraform_clis(), ids=lambda c: os.path.basename(c) if c else "missing")

@@ -80,13 +80,13 @@ def history(tf, node):
 def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform, start_lab):
     lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
     v1, v2 = b"os image v1\n" * 50000, b"os image v2\n" * 50000
-    images = ImageServer({"v1.img": v1, "v2.img": v2})
+    images = ImageServer({"v1.iso": v1, "v2.iso": v2})
     try:
         assert terraform.bmplan("projects", "create", "lab").returncode == 0
         terraform.env["BAREMETAL_PROJECT"] = "lab"
         d = terraform.workdir("lab-hosts", EXAMPLE.read_text())
         var = ["-var", f"lab_manifest={lab.manifest_path}",
-               "-var", f"image_url={images.base}/v1.img", "-var", f"image_checksum={sha256(v1)}"]
+               "-var", f"image_url={images.base}/v1.iso", "-var", f"image_checksum={sha256(v1)}"]
 
         r = run_ok(terraform, d, "apply", "-auto-approve", *var)
         hosts = json.loads(terraform.run("output", "-json", cwd=d).stdout)["hosts"]["value"]
@@ -96,7 +96,7 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         assert [s for n, s in states.items() if n not in hosts.values()] == ["available"]
         for node in hosts.values():
             detail = lab.node_detail(node)
-            assert detail["os"]["image"] == f"{images.base}/v1.img", detail["os"]
+            assert detail["os"]["image"] == f"{images.base}/v1.iso", detail["os"]
             assert detail["os"]["image_sha256"] == hashlib.sha256(v1).hexdigest()
             assert detail["os"]["seed"]["hostname"] in hosts
             assert detail["bios"]["ProcTurboMode"] == "Enabled"
@@ -147,7 +147,7 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         settle_import(terraform, fresh, *var)
 
         # A new image rebuilds both hosts in place, on the same nodes.
-        var2 = var[:2] + ["-var", f"image_url={images.base}/v2.img", "-var", f"image_checksum={sha256(v2)}"]
+        var2 = var[:2] + ["-var", f"image_url={images.base}/v2.iso", "-var", f"image_checksum={sha256(v2)}"]
         r = terraform.run("plan", "-input=false", "-no-color", *var2, cwd=d)
         assert "generation" in r.stdout and re.search(r"1 -> 2", r.stdout), r.stdout
         assert "redeployed in place" in r.stdout + r.stderr
@@ -160,7 +160,7 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
 
         # A wrong checksum is refused at the attribute, with nothing touched.
         resets = {n: lab.node_detail(n)["resets"] for n in hosts.values()}
-        bad = var[:2] + ["-var", f"image_url={images.base}/v1.img", "-var", f"image_checksum={sha256(b'x')}"]
+        bad = var[:2] + ["-var", f"image_url={images.base}/v1.iso", "-var", f"image_checksum={sha256(b'x')}"]
         r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *bad, cwd=d, timeout=600)
         assert r.returncode == 1 and "does not match its checksum" in r.stderr, r.stderr
         assert "image_checksum" in r.stderr
@@ -195,7 +195,7 @@ def sushy(tmp_path):
 
 def test_a_virtual_media_deploy_on_sushy_emulator(terraform, sushy):
     image = b"sushy installer\n" * 10000
-    images = ImageServer({"os.img": image})
+    images = ImageServer({"os.iso": image})
     try:
         assert terraform.bmplan("projects", "create", "lab").returncode == 0
         terraform.env["BAREMETAL_PROJECT"] = "lab"
@@ -216,7 +216,7 @@ resource "baremetal_node" "s" {{
 resource "baremetal_host" "h" {{
   name           = "sushy-host-1"
   node           = baremetal_node.s.name
-  image_url      = "{images.base}/os.img"
+  image_url      = "{images.base}/os.iso"
   image_checksum = "{sha256(image)}"
   ssh_keys       = ["ssh-ed25519 AAAAC3Nza sushy@test"]
   wait           = "callback"
@@ -271,7 +271,7 @@ resource "baremetal_host" "h" {{
         t.start()
         run_ok(terraform, d, "apply", "-auto-approve")
         t.join(timeout=10)
-        assert seen.get("cd") == f"{images.base}/os.img", seen
+        assert seen.get("cd") == f"{images.base}/os.iso", seen
         assert seen["label"] == "cidata"
         meta = json.loads(seen["files"]["meta-data"])
         assert meta["local-hostname"] == "sushy-host-1"
@@ -292,7 +292,7 @@ resource "baremetal_host" "h" {{
 def test_a_failed_node_moves_its_host_to_a_standby_and_a_new_node_migrates_it(terraform, start_lab):
     lab = start_lab("--nodes", "4", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
     image = b"db image\n" * 20000
-    images = ImageServer({"db.img": image})
+    images = ImageServer({"db.iso": image})
     try:
         assert terraform.bmplan("projects", "create", "lab").returncode == 0
         terraform.env["BAREMETAL_PROJECT"] = "lab"
@@ -331,7 +331,7 @@ resource "baremetal_host" "db" {{
   flavor         = baremetal_flavor.any.name
   {node_line}
   profile        = baremetal_profile.db.name
-  image_url      = "{images.base}/db.img"
+  image_url      = "{images.base}/db.iso"
   image_checksum = "{sha256(image)}"
   failover {{
     standby_nodes     = [{", ".join(f"baremetal_node.n{i}.name" for i in range(4))}]

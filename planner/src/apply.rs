@@ -446,9 +446,14 @@ fn take_over(
 }
 
 /// The key of a BMC's lease: its origin (scheme, host, port), lowercased, so two spellings of
-/// one BMC's URL (a trailing slash, a path) are one device.
-pub fn device_key(bmc_url: &str) -> String {
-    crate::bmc::origin(bmc_url)
+/// one BMC's URL (a trailing slash, a path) are one device; and the system, when one is named, so
+/// the servers of a BMC that manages several (a chassis manager, sushy-emulator over libvirt) are
+/// changed at once, each under its own lease.
+pub fn device_key(bmc_url: &str, system_id: Option<&str>) -> String {
+    match system_id.filter(|s| !s.is_empty()) {
+        Some(s) => format!("{}#{s}", crate::bmc::origin(bmc_url)),
+        None => crate::bmc::origin(bmc_url),
+    }
 }
 
 /// What the BMC has staged for the next reset; a BMC that will not say has nothing we can see.
@@ -790,7 +795,12 @@ impl<'a> Executor<'a> {
                         .map(|s| (s.id, Err(format!("skipped: {b}"))))
                         .collect::<Vec<_>>();
                 }
-                let device = device_key(&spec.bmc_url);
+                // The system as configured, else as enrolled: the key host operations use too.
+                let system = match &spec.system_id {
+                    Some(s) => Some(s.clone()),
+                    None => inv.node(&spec.name).await.ok().map(|r| r.system_id),
+                };
+                let device = device_key(&spec.bmc_url, system.as_deref());
                 let keep = opts.held_lease.is_some();
                 let leased = take_leases(
                     &inv,

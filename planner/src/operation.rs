@@ -108,7 +108,7 @@ where
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let holder = crate::apply::lease_holder(&format!("{who} #{n}"));
-    let device = crate::apply::device_key(&rec.bmc_url);
+    let device = crate::apply::device_key(&rec.bmc_url, Some(&rec.system_id));
     let ttl = limit + Duration::from_secs(300);
     // Someone else's live lease is refused (and the refusal audited by the lease's own check).
     crate::apply::take_leases(inv, &device, node, &holder, what, ttl, false).await?;

@@ -239,6 +239,9 @@ fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
         networks: vec!["web".into()],
         wait,
         profile: Some("webserver".into()),
+        // The lab's images are installers its virtual media boots.
+        image_format: Some(planner::host::ImageFormat::Iso),
+        root_device: Default::default(),
         timeout: Duration::from_secs(60),
     }
 }
@@ -1167,7 +1170,8 @@ async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_a
             .unwrap_err()
             .to_string();
         assert!(e.contains("host blue/web-1@"), "{e}");
-        let device = planner::apply::device_key(&w.lab.manifest().nodes[0].bmc_url);
+        let m = &w.lab.manifest().nodes[0];
+        let device = planner::apply::device_key(&m.bmc_url, Some(&m.system_id));
         let e = w
             .inv
             .acquire_device_lease(&device, &node, other, "apply", ttl)
@@ -1189,7 +1193,8 @@ async fn a_deployment_holds_its_nodes_lease_through_its_virtual_media_steps_so_a
     assert_eq!(done.unwrap().state, "active");
     // Both leases given back: the node's, and its BMC's (another runner takes it now).
     assert!(w.inv.leases().await.unwrap().is_empty());
-    let device = planner::apply::device_key(&w.lab.manifest().nodes[0].bmc_url);
+    let m = &w.lab.manifest().nodes[0];
+    let device = planner::apply::device_key(&m.bmc_url, Some(&m.system_id));
     w.inv
         .acquire_device_lease(
             &device,

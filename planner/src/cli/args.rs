@@ -448,6 +448,18 @@ pub enum HostsCommand {
         #[command(flatten)]
         life: LifeArgs,
     },
+    /// What the host's deployments and cleans printed: the deploy agent's log, the console as the
+    /// agent read it, and the engine's steps (the newest lines, oldest first).
+    Log {
+        name: String,
+        #[arg(long = "project", value_name = "PROJECT")]
+        in_project: Option<String>,
+        /// How many lines, the newest.
+        #[arg(long, default_value_t = 200)]
+        lines: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Power a host's node on or off, or reboot it.
     Power {
         name: String,

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod exit;
+pub mod output;
 pub mod reference;
 
 pub use args::Cli;

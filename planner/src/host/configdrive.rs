@@ -105,6 +105,34 @@ pub fn network_config(ports: &[PortWant], networks: &BTreeMap<String, NetworkSpe
     cfg
 }
 
+/// Whether a network configuration configures no interface.
+pub fn is_empty(cfg: &Value) -> bool {
+    ["ethernets", "bonds", "vlans"].iter().all(|k| {
+        cfg.get(k)
+            .and_then(Value::as_object)
+            .is_none_or(Map::is_empty)
+    })
+}
+
+/// DHCP on each NIC the deploy agent saw with its link up (all of them when none is up),
+/// matched by MAC: a node without switch ports still gets its network configured.
+pub fn dhcp_on(nics: &[planner_core::deploy::agent::Nic]) -> Value {
+    let up: Vec<_> = nics.iter().filter(|n| n.link_up).collect();
+    let chosen: Vec<_> = if up.is_empty() {
+        nics.iter().collect()
+    } else {
+        up
+    };
+    let mut ethernets = Map::new();
+    for (k, n) in chosen.iter().enumerate() {
+        ethernets.insert(
+            format!("nic{k}"),
+            json!({"match": {"macaddress": n.mac.to_ascii_lowercase()}, "set-name": format!("nic{k}"), "dhcp4": true}),
+        );
+    }
+    json!({"version": 2, "ethernets": ethernets})
+}
+
 /// The seed's files, by name, as they go on the drive.
 pub fn files(seed: &Seed) -> BTreeMap<&'static str, Vec<u8>> {
     let mut out = BTreeMap::new();

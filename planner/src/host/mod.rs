@@ -85,6 +85,14 @@ pub fn request_from_record(
     }))
 }
 
+/// A host's log as the command line prints it: one line each, `generation source: line`.
+pub fn log_text(lines: &[crate::inventory::HostLogLine]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("g{} {:<7} {}\n", l.generation, l.source, l.line))
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     /// The image could not be read or does not match: no node was touched.
@@ -195,7 +203,8 @@ impl Lifecycle<'_> {
         let ttl = limit * 2 + Duration::from_secs(600);
         let mut taken: Vec<(String, String)> = Vec::new();
         for node in nodes {
-            let device = crate::apply::device_key(&self.inv.node(node).await?.bmc_url);
+            let rec = self.inv.node(node).await?;
+            let device = crate::apply::device_key(&rec.bmc_url, Some(&rec.system_id));
             let r = crate::apply::take_leases(
                 self.inv,
                 &device,
@@ -535,27 +544,29 @@ impl Lifecycle<'_> {
             phone_home: callback.as_ref().map(|c| c.url.clone()),
             network: Some(self.tenant_network_config(node, &req.networks).await?),
         };
-        let iso = configdrive::build(&seed).map_err(|e| e.to_string())?;
-        let drive_url = self
-            .media
-            .publish(&format!("{}-config.iso", host.name), iso);
         let result = if format.by_agent() {
             self.write_by_agent(
                 host,
                 node,
                 req,
                 format,
-                &drive_url,
+                seed,
                 dep.generation,
                 callback.as_mut(),
                 &left,
             )
             .await
         } else {
-            self.boot_installer(node, req, &drive_url, callback.as_mut(), &left)
-                .await
+            let iso = configdrive::build(&seed).map_err(|e| e.to_string())?;
+            let drive_url = self
+                .media
+                .publish(&format!("{}-config.iso", host.name), iso);
+            let r = self
+                .boot_installer(node, req, &drive_url, callback.as_mut(), &left)
+                .await;
+            self.media.withdraw(&drive_url);
+            r
         };
-        self.media.withdraw(&drive_url);
         result?;
         // 9. Ports to the host's networks.
         let tenant = if req.networks.is_empty() {
@@ -785,13 +796,14 @@ impl Lifecycle<'_> {
         node: &str,
         req: &DeployRequest,
         format: ImageFormat,
-        drive_url: &str,
+        mut seed: configdrive::Seed,
         generation: u32,
         callback: Option<&mut media::Callback>,
         left: &(dyn Fn(&str) -> Result<Duration, String> + Sync),
     ) -> Result<(), String> {
         let (bmc, sys) = self.bmc(node).await?;
         let mut agent = agent::Agent::start(self.media, &host.name)?;
+        let mut drive: Option<String> = None;
         let written = async {
             let inv = self
                 .boot_agent(
@@ -802,21 +814,27 @@ impl Lifecycle<'_> {
                     left("booting the deploy agent")?,
                 )
                 .await?;
-            self.keep_log(
-                host,
-                generation,
-                vec![(
-                    "engine",
-                    format!("in-band inspection: {}", agent::summary(&inv)),
-                )],
-            )
-            .await;
+            let mut heard = agent.session.take_log();
+            heard.push((
+                "engine",
+                format!("in-band inspection: {}", agent::summary(&inv)),
+            ));
+            self.keep_log(host, generation, heard).await;
+            // Without switch ports to say which NIC is which, the NICs the agent saw take DHCP.
+            if seed.network.as_ref().is_none_or(configdrive::is_empty) {
+                seed.network = Some(configdrive::dhcp_on(&inv.nics));
+            }
+            let iso = configdrive::build(&seed).map_err(|e| e.to_string())?;
+            let drive_url = self
+                .media
+                .publish(&format!("{}-config.iso", host.name), iso);
+            drive.replace(drive_url.clone());
             self.say(node, &format!("writing the {} image", format.as_str()));
             let cmd = agent_proto::CommandKind::WriteImage(agent_proto::WriteImage {
                 url: req.image_url.clone(),
                 checksum: req.image_checksum.to_string(),
                 format,
-                config_drive_url: Some(drive_url.to_string()),
+                config_drive_url: Some(drive_url),
                 root_device: req.root_device.clone(),
                 ca_pem: None,
             });
@@ -836,6 +854,9 @@ impl Lifecycle<'_> {
         .await;
         let tail = self.session_tail(&agent);
         agent.withdraw(self.media);
+        if let Some(d) = drive {
+            self.media.withdraw(&d);
+        }
         self.keep_log(host, generation, tail).await;
         written.map_err(|e| step("the deploy agent", e))?;
         // The server boots its disk from now on.

@@ -1,13 +1,12 @@
 //! The inventory commands: nodes, flavors, projects, hosts, audit, credentials, leases, check.
 //! Parsing and printing only; the work is in `planner::inventory` and `planner::enroll`.
 
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use planner::bmc::{Limits, Secret};
 use planner::cli::args::*;
+use planner::cli::output::{emit, export, json, show};
 use planner::cli::Partial;
 use planner::credentials::CredentialsKey;
 use planner::enroll;
@@ -37,14 +36,15 @@ async fn host_at(
     project: Option<String>,
     l: &LifeArgs,
 ) -> anyhow::Result<(HostRecord, MediaServer, Duration)> {
-    let project = match project.or_else(|| inv.actor().default_project().map(str::to_string)) {
-        Some(p) => p,
-        None => bail!("name the host's project with --project"),
-    };
-    let h = inv.host(&project, name).await?;
+    let h = inv.host(&project_of(inv, project)?, name).await?;
     let timeout = l.duration()?;
     let media = MediaServer::start(&l.media_listen, l.media_url.as_deref()).await?;
     Ok((h, media, timeout))
+}
+
+fn project_of(inv: &Inventory, project: Option<String>) -> anyhow::Result<String> {
+    let p = project.or_else(|| inv.actor().default_project().map(str::to_string));
+    p.context("name the host's project with --project")
 }
 
 /// Host lifecycle progress as the command line shows it: one line on stderr per node event.
@@ -54,35 +54,6 @@ pub fn stderr_progress() -> planner::host::ProgressFn {
 
 fn life<'a>(inv: &'a Inventory, media: &'a MediaServer) -> planner::host::Lifecycle<'a> {
     planner::host::Lifecycle::new(inv, media, stderr_progress())
-}
-
-pub fn emit(output: &Option<PathBuf>, text: &str) -> anyhow::Result<()> {
-    match output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display())),
-        None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
-    }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(v)? + "\n")
-}
-
-/// `v` as CSV (its `rows`) or JSON, to the file or stdout the arguments name.
-fn export<T: serde::Serialize>(a: &ExportArgs, v: &T, rows: report::Rows) -> anyhow::Result<()> {
-    let text = match a.format {
-        Format::Csv => rows.csv(),
-        Format::Json => json(v)?,
-    };
-    emit(&a.output, &text)
-}
-
-/// Prints `v` as one JSON document, or as `table` renders it.
-fn show<T: serde::Serialize>(
-    as_json: bool,
-    v: &T,
-    table: impl FnOnce(&T) -> String,
-) -> anyhow::Result<()> {
-    emit(&None, &if as_json { json(v)? } else { table(v) })
 }
 
 pub fn env_password(var: &str) -> anyhow::Result<Secret> {
@@ -326,6 +297,17 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             life(&inv, &media).delete(&h, timeout).await?;
             println!("host {}/{name}: deleted", h.project);
             Ok(())
+        }
+        HostsCommand::Log {
+            name,
+            in_project,
+            lines,
+            json,
+        } => {
+            let log = inv
+                .host_log(&project_of(&inv, in_project)?, &name, lines)
+                .await?;
+            show(json, &log, |l| planner::host::log_text(l))
         }
         HostsCommand::Deploy(a) => {
             let req = a.request()?;

@@ -236,7 +236,7 @@ pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()>
     let style = Style {
         color: style().color && a.output.is_none(),
     };
-    crate::fleet::emit(&a.output, &a.format.render(&r, style)?)?;
+    planner::cli::output::emit(&a.output, &a.format.render(&r, style)?)?;
     let bad = r.drifted() || r.summary.nodes_unreachable + r.summary.ports_unreachable > 0;
     if a.detailed_exitcode && bad {
         return Err(ChangesPresent.into());
