@@ -15,6 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -212,4 +213,48 @@ def test_a_wrong_checksum_changes_nothing_on_the_disk(rig, images, tfvm):
     assert serial_text(vm) == serial_before
     assert disk_is_zero(vm["disk"]) == before
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_in_band_inspection_reads_the_vms_disks_macs_and_lldp_neighbour(rig, tfvm):
+    """`bmplan nodes inspect --in-band` boots the agent on the VM; lldpd in the rig's namespace
+    sends LLDP on every VM's tap, as a switch does on its ports."""
+    d = tfvm.workdir("inspect", config(rig, ""))
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    vm = rig.vms[0]
+    seen_taps = set()
+    done = threading.Event()
+
+    def watch_taps():
+        while not done.is_set():
+            tap = rig.taps().get(vm["name"])
+            if tap:
+                seen_taps.add(tap)
+            time.sleep(1)
+
+    t = threading.Thread(target=watch_taps, daemon=True)
+    t.start()
+    try:
+        r = tfvm.bmplan("nodes", "inspect", "vm-1", "--in-band", "--lldp-seconds", "20",
+                        "--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "10m", "--json", timeout=900)
+    finally:
+        done.set()
+        t.join(timeout=5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    found = json.loads(r.stdout)
+    assert [(x["name"], x["size_bytes"], x["serial"]) for x in found["disks"]] == [
+        ("vda", 4 << 30, f"{vm['name']}-disk")], found["disks"]
+    assert [n["mac"] for n in found["nics"]] == [vm["mac"]], found["nics"]
+    lldp = found["nics"][0]["lldp"]
+    assert lldp["system_name"] == "rig-switch", lldp
+    assert lldp["port_id"] in seen_taps, (lldp, seen_taps)
+    assert found["memory_bytes"] > 1 << 30 and found["cpu_count"] == 1, found
+    # Recorded with the node, and the VM is left powered off.
+    state = subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "domstate", vm["name"]],
+                           capture_output=True, text=True).stdout.strip()
+    assert state == "shut off", state
+    audit = tfvm.bmplan("audit", "--node", "vm-1", "--format", "json")
+    assert "node.inspect.inband" in audit.stdout, audit.stdout[-2000:]
+    r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr

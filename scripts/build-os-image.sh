@@ -92,4 +92,6 @@ sha256sum debian-12.raw debian-12.qcow2 debian-12.raw.zst debian-12.raw.gz > SHA
 cd /
 rm -rf "$OUT"
 mv "$OUT.partial" "$OUT"
+# Older builds go: the newest three of this kind stay.
+ls -td "$CACHE"/os-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
 echo "$OUT"

@@ -161,6 +161,7 @@ class Rig:
             self._vms()
             self._sushy()
             self._http()
+            self._lldpd()
             self._write()
         except BaseException:
             self.down()
@@ -262,6 +263,37 @@ class Rig:
                                 "--directory", self.www], None,
                      lambda: sh(*probe, check=False, ns=True).returncode == 0, timeout=30)
 
+    def _lldpd(self):
+        """A switch's LLDP on every VM's tap: the system name `rig-switch`, each port named by its
+        tap (`vnet3`), sent every 2 s."""
+        if not shutil.which("lldpd"):
+            raise RuntimeError("lldpd is missing (scripts/test.sh installs it)")
+        # lldpd drops its privileges: its configuration and control socket live where any user
+        # can reach them (a test's own directory may be closed to others).
+        os.makedirs("/run/bmrig", mode=0o755, exist_ok=True)
+        conf = "/run/bmrig/lldpd.conf"
+        with open(conf, "w") as f:
+            f.write("configure system hostname rig-switch\n"
+                    "configure lldp portidsubtype ifname\n"
+                    "configure lldp tx-interval 2\n")
+        os.makedirs("/run/lldpd", exist_ok=True)
+        sock = "/run/bmrig/lldpd.sock"
+        if os.path.exists(sock):
+            os.remove(sock)
+        self._daemon("lldpd", ["lldpd", "-d", "-k", "-I", "vnet*", "-u", sock, "-O", conf], None,
+                     lambda: os.path.exists(sock), timeout=30)
+
+    def taps(self):
+        """Each VM's tap (its switch port), by VM name, as libvirt names them now."""
+        out = {}
+        for v in self.vms:
+            r = virsh("domiflist", v["name"], check=False)
+            for line in r.stdout.splitlines():
+                parts = line.split()
+                if len(parts) >= 5 and parts[4].lower() == v["mac"]:
+                    out[v["name"]] = parts[0]
+        return out
+
     def manifest(self):
         return {
             "control_url": "",
@@ -304,7 +336,7 @@ class Rig:
                 virsh("undefine", v["name"], check=False)
             virsh("pool-destroy", "default", check=False)
             virsh("pool-undefine", "default", check=False)
-        for name in ("origin", "sushy-emulator", "dnsmasq", "libvirtd", "virtlogd"):
+        for name in ("lldpd", "origin", "sushy-emulator", "dnsmasq", "libvirtd", "virtlogd"):
             pid = pids.get(name)
             if not pid:
                 continue

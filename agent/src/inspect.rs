@@ -98,6 +98,15 @@ fn listen_lldp(nics: &[Nic], seconds: u64, report: &Report) -> BTreeMap<String, 
     heard
 }
 
+/// The LLDP neighbour heard on one interface within `seconds`, if any.
+pub fn listen_on(name: &str, seconds: u64, report: &Report) -> Option<LldpNeighbour> {
+    let nic = Nic {
+        name: name.to_string(),
+        ..Nic::default()
+    };
+    listen_lldp(&[nic], seconds, report).remove(name)
+}
+
 pub fn inventory(report: &Report, lldp_seconds: u64) -> Inventory {
     let (cpu_count, cpu_model) = cpu(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default());
     let memory_bytes = std::fs::read_to_string("/proc/meminfo")

@@ -81,6 +81,22 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_lldpd_sent_on_the_rigs_tap_parses() {
+        // Captured with tcpdump on the VM rig's tap: lldpd 1.0.16 (Debian 12), `portidsubtype
+        // ifname`, system name rig-switch; management addresses and 802.3 TLVs included.
+        let hex = "0180c200000efe540023000188cc020704fe5400230001040605766e657430060200080a0a7269672d7377697463680c1e44656269616e20474e552f4c696e75782031322028626f6f6b776f726d290e04009c0004100c05010ae7000102000000020010181102fe8000000000000050d8aafffeb20f880200000002000805766e657430fe0900120f030100000000fe0900120f0100800000360000";
+        let frame: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let n = parse(&frame).unwrap();
+        assert_eq!(n.chassis_id, "fe:54:00:23:00:01");
+        assert_eq!(n.port_id, "vnet0");
+        assert_eq!(n.system_name.as_deref(), Some("rig-switch"));
+        assert_eq!(n.port_description.as_deref(), Some("vnet0"));
+    }
+
+    #[test]
     fn other_frames_and_truncated_ones_are_not_neighbours() {
         assert!(parse(&[0u8; 20]).is_none());
         let mut f = vec![0u8; 12];

@@ -80,6 +80,22 @@ fn kernel_arg(cmdline: &str, key: &str) -> Option<String> {
 }
 
 fn main() {
+    // `bm-agent --lldp IFACE SECONDS`: listens for LLDP on one interface and prints what it
+    // heard (a diagnostic for the rig and for racks: what does this cable say?).
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--lldp") && args.len() == 4 {
+        let secs = args[3].parse().unwrap_or(30);
+        let report = Report {
+            shared: Arc::new(Mutex::new(Shared::default())),
+            id: 0,
+        };
+        let heard = inspect::listen_on(&args[2], secs, &report);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&heard).unwrap_or_default()
+        );
+        std::process::exit(if heard.is_some() { 0 } else { 1 });
+    }
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let url = std::env::args()
         .nth(1)

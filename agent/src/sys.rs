@@ -79,15 +79,15 @@ impl PacketSocket {
                 std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         })?;
-        // LLDP goes to a link-local group address: join it on the interface.
+        // LLDP goes to a link-local group address that NICs (virtio's receive filter among
+        // them) drop unless told otherwise: the interface is made promiscuous while the socket is
+        // open, as Ironic's agent does (the kernel undoes it when the socket closes).
         // SAFETY: packet_mreq is plain data; zeroed is valid.
         let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
         mreq.mr_ifindex = ifindex;
-        mreq.mr_type = libc::PACKET_MR_MULTICAST as u16;
-        mreq.mr_alen = 6;
-        mreq.mr_address[..6].copy_from_slice(&[0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e]);
+        mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
         // SAFETY: the option value and its size are those of a packet_mreq on the stack.
-        let _ = check(unsafe {
+        check(unsafe {
             libc::setsockopt(
                 fd.as_raw_fd(),
                 libc::SOL_PACKET,
@@ -95,7 +95,7 @@ impl PacketSocket {
                 &mreq as *const libc::packet_mreq as *const libc::c_void,
                 std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
             )
-        });
+        })?;
         Ok(PacketSocket { fd })
     }
 

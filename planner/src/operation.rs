@@ -278,3 +278,69 @@ pub async fn reset_bmc(
     )
     .await
 }
+
+/// Boots the deploy agent on `node` and reads the server from inside: disks, NICs with the LLDP
+/// neighbour heard on each within `lldp_seconds`, CPU and memory. Recorded with the node and
+/// audited; the node is powered off after, the agent's ISO ejected. Refused for a node that runs a
+/// host (the agent's boot would stop it).
+pub async fn inspect_in_band(
+    inv: &Inventory,
+    media: &crate::host::MediaServer,
+    node: &str,
+    lldp_seconds: u64,
+    limit: Duration,
+    who: &str,
+    progress: Progress<'_>,
+) -> Result<planner_core::deploy::agent::Inventory, OperationError> {
+    let rec = inv.node(node).await?;
+    if let Some(h) = &rec.host {
+        let why = format!("it runs host {h}: booting the agent would stop it");
+        inv.record_denied(Object::Node, "node.inspect.inband", node, None, &why)
+            .await?;
+        return Err(OperationError::Failed {
+            node: node.to_string(),
+            detail: format!("in-band inspection refused: {why}"),
+        });
+    }
+    let failed = |detail: String| OperationError::Failed {
+        node: node.to_string(),
+        detail,
+    };
+    let mut found = None;
+    let slot = &mut found;
+    leased(
+        inv,
+        node,
+        "node.inspect.inband",
+        "in-band inspection",
+        who,
+        limit,
+        |bmc, sys| async move {
+            let mut agent = crate::host::agent::Agent::start(media, node).map_err(failed)?;
+            progress("deploy agent booting".into());
+            let r = async {
+                crate::host::agent::boot(bmc.as_ref(), &sys, &mut agent, limit).await?;
+                progress(format!(
+                    "deploy agent up; listening for LLDP for up to {lldp_seconds}s"
+                ));
+                let kind = planner_core::deploy::agent::CommandKind::Inspect { lldp_seconds };
+                let res = agent.run(kind, limit, |_, _| {}).await?;
+                progress(res.message);
+                Ok::<_, String>(agent.session.lock().inventory.clone().unwrap_or_default())
+            }
+            .await;
+            agent.withdraw(media);
+            let _ = bmc
+                .power(&sys, PowerAction::ForceOff, Duration::from_secs(120))
+                .await;
+            let _ = bmc.eject_media(&sys).await;
+            *slot = Some(r.map_err(failed)?);
+            Ok(())
+        },
+    )
+    .await?;
+    let found = found.unwrap_or_default();
+    let v = serde_json::to_value(&found).unwrap_or_default();
+    inv.record_inband(node, &v).await?;
+    Ok(found)
+}

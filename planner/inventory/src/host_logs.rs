@@ -122,3 +122,55 @@ impl Inventory {
         Ok(out)
     }
 }
+
+impl Inventory {
+    /// Keeps what the deploy agent read from inside a node (replacing the last), with an audit
+    /// entry.
+    pub async fn record_inband(&self, node: &str, found: &serde_json::Value) -> Result<()> {
+        let n = sqlx::query("UPDATE nodes SET inband = $1, inband_at = $2 WHERE name = $3")
+            .bind(found.to_string())
+            .bind(now_ms())
+            .bind(node.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(InventoryError::db("recording an in-band inspection"))?;
+        if n.rows_affected() == 0 {
+            return Err(InventoryError::NotFound {
+                kind: "node",
+                name: node.to_string(),
+            });
+        }
+        self.record_node_operation(
+            "node.inspect.inband",
+            node,
+            None,
+            "in-band inspection recorded",
+        )
+        .await
+    }
+
+    /// The last in-band inspection of a node, and when (ms since the epoch).
+    pub async fn node_inband(&self, node: &str) -> Result<Option<(serde_json::Value, i64)>> {
+        let row = sqlx::query("SELECT inband, inband_at FROM nodes WHERE name = $1")
+            .bind(node.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading an in-band inspection"))?;
+        let Some(r) = row else {
+            return Err(InventoryError::NotFound {
+                kind: "node",
+                name: node.to_string(),
+            });
+        };
+        let text: Option<String> = r
+            .try_get("inband")
+            .map_err(InventoryError::db("reading an in-band inspection"))?;
+        let at: Option<i64> = r
+            .try_get("inband_at")
+            .map_err(InventoryError::db("reading an in-band inspection"))?;
+        Ok(match (text, at) {
+            (Some(t), Some(at)) => serde_json::from_str(&t).ok().map(|v| (v, at)),
+            _ => None,
+        })
+    }
+}

@@ -212,8 +212,22 @@ pub enum NodesCommand {
     Set(SetNodeArgs),
     /// enroll/verify failed → verifying → manageable (checks the BMC), or available → manageable.
     Manage { name: String },
-    /// manageable → inspecting → available, with the hardware facts read again from the BMC.
-    Inspect { name: String },
+    /// manageable → inspecting → available, with the hardware facts read again from the BMC; or,
+    /// with --in-band, the deploy agent booted on the node reads it from inside (disks, NICs and
+    /// their LLDP neighbours, CPU, memory), recorded with the node.
+    Inspect {
+        name: String,
+        /// Boot the deploy agent (BAREMETAL_AGENT_ISO) and inspect from inside.
+        #[arg(long)]
+        in_band: bool,
+        /// How long the agent listens for LLDP on each NIC (switches send every 30 s by default).
+        #[arg(long, default_value_t = 35)]
+        lldp_seconds: u64,
+        #[command(flatten)]
+        life: LifeArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// manageable → available.
     Provide { name: String },
     /// A running server becomes an active host without a deployment: manageable → active.

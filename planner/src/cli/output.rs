@@ -42,3 +42,11 @@ pub fn show<T: serde::Serialize>(
 ) -> anyhow::Result<()> {
     emit(&None, &if as_json { json(v)? } else { table(v) })
 }
+
+/// The password in the environment variable `var` (named by `--password-env`).
+pub fn env_password(var: &str) -> anyhow::Result<crate::bmc::Secret> {
+    let v = std::env::var(var).with_context(|| {
+        format!("the environment variable {var} (from --password-env) is not set")
+    })?;
+    Ok(crate::bmc::Secret::new(v))
+}

@@ -188,6 +188,36 @@ impl Agent {
     }
 }
 
+/// Boots the agent's ISO once by virtual media (the server powered off first, any media ejected)
+/// and waits for its first heartbeat, `limit` at most; returns what it found.
+pub async fn boot(
+    bmc: &dyn crate::bmc::Bmc,
+    sys: &str,
+    agent: &mut Agent,
+    limit: Duration,
+) -> Result<Inventory, String> {
+    use crate::bmc::{BootPersistence, BootTarget, PowerAction};
+    let step = |what: &str| {
+        let what = what.to_string();
+        move |e: crate::bmc::BmcError| format!("{what}: {e}")
+    };
+    let power_limit = limit.min(Duration::from_secs(600));
+    bmc.power(sys, PowerAction::ForceOff, power_limit)
+        .await
+        .map_err(step("powering off"))?;
+    bmc.eject_media(sys).await.map_err(step("ejecting media"))?;
+    bmc.insert_media(sys, agent.iso_url())
+        .await
+        .map_err(step("inserting the deploy agent's ISO"))?;
+    bmc.set_boot_override(sys, BootTarget::Cd, BootPersistence::Once, None)
+        .await
+        .map_err(step("setting a one-time boot from CD"))?;
+    bmc.power_on_started(sys, power_limit)
+        .await
+        .map_err(step("powering on"))?;
+    agent.hello(limit.min(Duration::from_secs(900))).await
+}
+
 /// A one-line summary of what the agent found.
 pub fn summary(inv: &Inventory) -> String {
     let disks: Vec<String> = inv

@@ -85,6 +85,12 @@ pub fn request_from_record(
     }))
 }
 
+/// A host in one line: `host P/N: STATE on node NODE`.
+pub fn host_line(h: &HostRecord) -> String {
+    let node = h.node.as_deref().unwrap_or("-");
+    format!("host {}/{}: {} on node {node}", h.project, h.name, h.state)
+}
+
 /// A host's log as the command line prints it: one line each, `generation source: line`.
 pub fn log_text(lines: &[crate::inventory::HostLogLine]) -> String {
     lines
@@ -728,25 +734,12 @@ impl Lifecycle<'_> {
         agent: &mut agent::Agent,
         limit: Duration,
     ) -> Result<agent_proto::Inventory, String> {
-        let power_limit = limit.min(Duration::from_secs(600));
-        bmc.power(sys, PowerAction::ForceOff, power_limit)
-            .await
-            .map_err(|e| step("powering off", e))?;
-        bmc.eject_media(sys)
-            .await
-            .map_err(|e| step("ejecting media", e))?;
-        bmc.insert_media(sys, agent.iso_url())
-            .await
-            .map_err(|e| step("inserting the deploy agent's ISO", e))?;
-        bmc.set_boot_override(sys, BootTarget::Cd, BootPersistence::Once, None)
-            .await
-            .map_err(|e| step("setting a one-time boot from CD", e))?;
-        bmc.power_on_started(sys, power_limit)
-            .await
-            .map_err(|e| step("powering on", e))?;
         self.say(node, "deploy agent booting");
-        let inv = agent.hello(limit.min(Duration::from_secs(900))).await?;
+        let inv = agent::boot(bmc, sys, agent, limit).await?;
         self.say(node, &format!("deploy agent up: {}", agent::summary(&inv)));
+        if let Ok(v) = serde_json::to_value(&inv) {
+            let _ = self.inv.record_inband(node, &v).await;
+        }
         Ok(inv)
     }
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use planner::bmc::{Limits, Secret};
+use planner::bmc::Limits;
 use planner::cli::args::*;
-use planner::cli::output::{emit, export, json, show};
+use planner::cli::output::{emit, env_password, export, json, show};
 use planner::cli::Partial;
 use planner::credentials::CredentialsKey;
 use planner::enroll;
@@ -54,13 +54,6 @@ pub fn stderr_progress() -> planner::host::ProgressFn {
 
 fn life<'a>(inv: &'a Inventory, media: &'a MediaServer) -> planner::host::Lifecycle<'a> {
     planner::host::Lifecycle::new(inv, media, stderr_progress())
-}
-
-pub fn env_password(var: &str) -> anyhow::Result<Secret> {
-    let v = std::env::var(var).with_context(|| {
-        format!("the environment variable {var} (from --password-env) is not set")
-    })?;
-    Ok(Secret::new(v))
 }
 
 pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()> {
@@ -143,8 +136,33 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
         NodesCommand::Manage { name } => {
             report_state(&enroll::manage(&inv, &name, Limits::default()).await?)
         }
-        NodesCommand::Inspect { name } => {
-            report_state(&enroll::inspect(&inv, &name, Limits::default()).await?)
+        NodesCommand::Inspect {
+            name,
+            in_band: false,
+            ..
+        } => report_state(&enroll::inspect(&inv, &name, Limits::default()).await?),
+        NodesCommand::Inspect {
+            name,
+            lldp_seconds,
+            life: l,
+            json,
+            ..
+        } => {
+            let media = MediaServer::start(&l.media_listen, l.media_url.as_deref()).await?;
+            let say = |m: String| eprintln!("{name}: {m}");
+            let found = planner::operation::inspect_in_band(
+                &inv,
+                &media,
+                &name,
+                lldp_seconds,
+                l.duration()?,
+                "bmplan",
+                &say,
+            )
+            .await?;
+            show(json, &found, |f| {
+                format!("{name}: {}\n", planner::host::agent::summary(f))
+            })
         }
         NodesCommand::Provide { name } => {
             report_state(&inv.transition(&name, Event::Provide, None).await?)
@@ -253,11 +271,6 @@ pub async fn projects(args: &InventoryArgs, cmd: ProjectsCommand) -> anyhow::Res
     }
 }
 
-fn host_line(h: &planner::inventory::HostRecord) -> String {
-    let node = h.node.as_deref().unwrap_or("-");
-    format!("host {}/{}: {} on node {node}", h.project, h.name, h.state)
-}
-
 pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()> {
     let inv = open(args).await?;
     match cmd {
@@ -312,7 +325,10 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
         HostsCommand::Deploy(a) => {
             let req = a.request()?;
             let (h, media, _) = host_at(&inv, &a.name, a.in_project, &a.life).await?;
-            println!("{}", host_line(&life(&inv, &media).deploy(&h, &req).await?));
+            println!(
+                "{}",
+                planner::host::host_line(&life(&inv, &media).deploy(&h, &req).await?)
+            );
             Ok(())
         }
         HostsCommand::Migrate {
@@ -328,7 +344,7 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             let h = life
                 .migrate(&h, &to, &reason, req.as_ref(), timeout)
                 .await?;
-            println!("{}", host_line(&h));
+            println!("{}", planner::host::host_line(&h));
             Ok(())
         }
         HostsCommand::Power {

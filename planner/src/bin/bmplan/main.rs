@@ -83,7 +83,7 @@ async fn switch_show(args: SwitchShowArgs) -> anyhow::Result<()> {
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let ep = args.endpoint(fleet::env_password(&args.password_env)?)?;
+    let ep = args.endpoint(planner::cli::output::env_password(&args.password_env)?)?;
     let (address, inv) = planner::bmc::inspect_at(ep, args.system).await?;
     if args.json {
         let doc = planner::report::inventory_json(&address, &inv);

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Deploy benchmark on the VM rig (docs/performance.md, "Deploying real images").
+
+    sudo .venv/bin/python scripts/bench-deploy.py [--runs 3]
+
+Measures, medians of --runs:
+  1. deploy time per VM: `terraform apply` of the Debian zstd image with `wait = "callback"` (agent
+     boot, write, reboot, cloud-init's callback), for one VM alone and for two VMs at once;
+  2. the agent's write rate against `dd`: a 1 GiB raw image of random bytes (an MBR in front, so the
+     config drive has a table to go into) written by the agent from its memory, against busybox dd
+     writing the same file from the same ramdisk's memory to the same virtual disk (the agent ISO's
+     `bm.dd=` mode), one VM and two VMs at once.
+Prints a JSON summary. Needs root (the rig), the built binaries (target/debug) and the image caches.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import vmrig  # noqa: E402
+
+
+def build(script):
+    out = subprocess.run(["bash", str(ROOT / "scripts" / script)], capture_output=True, text=True, check=True)
+    return pathlib.Path(out.stdout.strip().splitlines()[-1])
+
+
+def sums(d):
+    return {n: "sha256:" + h for h, n in (l.split() for l in (d / "SHA256SUMS").read_text().splitlines())}
+
+
+class Tf:
+    def __init__(self, rig, agent_iso, work):
+        self.rig, self.work = rig, pathlib.Path(work)
+        rc = self.work / "cli.tfrc"
+        rc.write_text('provider_installation {\n  dev_overrides { "bmplan/baremetal" = "%s" }\n  direct {}\n}\n'
+                      % (ROOT / "target" / "debug"))
+        self.env = dict(os.environ, TF_CLI_CONFIG_FILE=str(rc), CHECKPOINT_DISABLE="1",
+                        BAREMETAL_INVENTORY=f"sqlite://{self.work / 'inv.db'}", BAREMETAL_AGENT_ISO=str(agent_iso),
+                        BAREMETAL_CREDENTIALS_KEY="A" * 43 + "=", PLUGIN_LOG_FILE=str(self.work / "provider.log"))
+        self.bmplan("projects", "create", "lab")
+        self.env["BAREMETAL_PROJECT"] = "lab"
+
+    def bmplan(self, *a):
+        return subprocess.run([*self.rig.ns_prefix(), str(ROOT / "target/debug/bmplan"), *a], env=self.env,
+                              capture_output=True, text=True)
+
+    def run(self, d, *a):
+        r = subprocess.run([*self.rig.ns_prefix(), "terraform", *a, "-input=false", "-no-color"], cwd=d, env=self.env,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"terraform {a[0]}: {r.stdout[-3000:]}{r.stderr[-3000:]}")
+        return r
+
+
+def config(rig, hosts):
+    out = ['terraform {\n  required_providers {\n    baremetal = { source = "bmplan/baremetal" }\n  }\n}\n'
+           f'provider "baremetal" {{\n  media_listen = "{vmrig.GATEWAY}:0"\n}}\n']
+    for v in rig.vms:
+        n = v["name"].removeprefix("bmrig-")
+        out.append(f'resource "baremetal_node" "{n.replace("-", "_")}" {{\n  name = "{n}"\n  bmc_url = "{rig.sushy_url}"\n'
+                   f'  system_id = "{v["uuid"]}"\n  username = "admin"\n  password = "password"\n}}\n')
+    for i, (url, checksum, fmt, wait) in enumerate(hosts):
+        out.append(f'resource "baremetal_host" "h{i}" {{\n  name = "h{i}"\n  node = baremetal_node.vm_{i + 1}.name\n'
+                   f'  image_url = "{url}"\n  image_checksum = "{checksum}"\n  image_format = "{fmt}"\n'
+                   f'  wait = "{wait}"\n  timeouts {{\n    create = "30m"\n    delete = "30m"\n  }}\n}}\n')
+    return "".join(out)
+
+
+def write_rates(tf, n):
+    rates = []
+    for i in range(n):
+        log = json.loads(tf.bmplan("hosts", "log", f"h{i}", "--lines", "5000", "--json").stdout)
+        for e in log:
+            m = re.search(r"image written to \S+: (\d+) bytes in ([\d.]+) s", e["line"])
+            if m and e["source"] == "agent":
+                rates.append(int(m.group(1)) / float(m.group(2)) / 1e6)
+    return rates
+
+
+def dd_run(rig, iso_path, vms):
+    """Boots the agent ISO in bm.dd mode on `vms` at once; returns MB/s each."""
+    base = iso_path.read_bytes()
+    at = base.index(b"BMARGS#")
+    for v in vms:
+        arg = f"bm.dd={rig.http_base}/bench.raw".encode()
+        iso = base[:at] + arg + b" " * (512 - len(arg)) + base[at + 512:]
+        (pathlib.Path(rig.www) / f"dd-{v['name']}.iso").write_bytes(iso)
+        pathlib.Path(v["serial_log"]).write_text("") if os.path.exists(v["serial_log"]) else None
+    for v in vms:
+        sysurl = f"{rig.sushy_url}/redfish/v1/Systems/{v['uuid']}"
+        curl = [*rig.ns_prefix(), "curl", "-sf", "-H", "Content-Type: application/json"]
+        subprocess.run([*curl, "-X", "POST", "-d", '{"ResetType":"ForceOff"}', f"{sysurl}/Actions/ComputerSystem.Reset"])
+        subprocess.run([*curl, "-X", "POST", "-d", json.dumps({"Image": f"{rig.http_base}/dd-{v['name']}.iso"}),
+                        f"{sysurl}/VirtualMedia/Cd/Actions/VirtualMedia.InsertMedia"], check=True)
+        subprocess.run([*curl, "-X", "PATCH", "-d", '{"Boot":{"BootSourceOverrideTarget":"Cd","BootSourceOverrideEnabled":"Once"}}',
+                        sysurl], check=True)
+    for v in vms:
+        subprocess.run([*rig.ns_prefix(), "curl", "-sf", "-H", "Content-Type: application/json", "-X", "POST", "-d",
+                        '{"ResetType":"On"}',
+                        f"{rig.sushy_url}/redfish/v1/Systems/{v['uuid']}/Actions/ComputerSystem.Reset"], check=True)
+    rates = []
+    deadline = time.monotonic() + 900
+    for v in vms:
+        while time.monotonic() < deadline:
+            m = re.search(r"BM-DD bytes=(\d+) start=([\d.]+) end=([\d.]+)",
+                          pathlib.Path(v["serial_log"]).read_text(errors="replace"))
+            if m:
+                rates.append(int(m.group(1)) / (float(m.group(3)) - float(m.group(2))) / 1e6)
+                break
+            time.sleep(1)
+        else:
+            raise RuntimeError(f"{v['name']}: dd did not finish")
+    for v in vms:
+        sysurl = f"{rig.sushy_url}/redfish/v1/Systems/{v['uuid']}"
+        subprocess.run([*rig.ns_prefix(), "curl", "-sf", "-X", "POST", "-H", "Content-Type: application/json",
+                        "-d", "{}", f"{sysurl}/VirtualMedia/Cd/Actions/VirtualMedia.EjectMedia"])
+    return rates
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    os_dir, agent_dir = build("build-os-image.sh"), build("build-agent-iso.sh")
+    work = tempfile.mkdtemp(prefix="bm-bench-")
+    os.chmod(work, 0o755)
+    rig = vmrig.Rig(os.path.join(work, "rig"), vms=2).up()
+    try:
+        www = pathlib.Path(rig.www)
+        os.symlink(os_dir / "debian-12.raw.zst", www / "debian-12.raw.zst")
+        bench = bytearray(os.urandom(1 << 30))
+        bench[510:512] = b"\x55\xaa"
+        bench[446:510] = bytes(64)
+        (www / "bench.raw").write_bytes(bench)
+        bench_sum = "sha256:" + hashlib.sha256(bench).hexdigest()
+        del bench
+        tf = Tf(rig, agent_dir / "agent.iso", work)
+        zst = (f"{rig.http_base}/debian-12.raw.zst", sums(os_dir)["debian-12.raw.zst"], "raw.zst", "callback")
+        raw = (f"{rig.http_base}/bench.raw", bench_sum, "raw", "power_off")
+        result = {"deploy_s": {1: [], 2: []}, "agent_write_mbps": {1: [], 2: []}, "dd_mbps": {1: [], 2: []}}
+        for run in range(a.runs):
+            for n in (1, 2):
+                d = pathlib.Path(work) / f"deploy-{n}-{run}"
+                d.mkdir()
+                (d / "main.tf").write_text(config(rig, [zst] * n))
+                t0 = time.monotonic()
+                tf.run(d, "apply", "-auto-approve")
+                result["deploy_s"][n].append(time.monotonic() - t0)
+                tf.run(d, "destroy", "-auto-approve")
+                d = pathlib.Path(work) / f"write-{n}-{run}"
+                d.mkdir()
+                (d / "main.tf").write_text(config(rig, [raw] * n))
+                tf.run(d, "apply", "-auto-approve")
+                result["agent_write_mbps"][n].extend(write_rates(tf, n))
+                tf.run(d, "destroy", "-auto-approve")
+                result["dd_mbps"][n].extend(dd_run(rig, agent_dir / "agent.iso", rig.vms[:n]))
+                print(json.dumps({"run": run, "vms": n, "so_far": result}), file=sys.stderr)
+        summary = {k: {n: round(statistics.median(v), 1) for n, v in by.items() if v} for k, by in result.items()}
+        print(json.dumps({"medians": summary, "all": result}, indent=2))
+    finally:
+        rig.down()
+
+
+if __name__ == "__main__":
+    main()
