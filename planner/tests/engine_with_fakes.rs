@@ -316,3 +316,94 @@ async fn the_provider_path_converges_enrolled_nodes_from_the_catalog_and_refuses
     let resets: Vec<usize> = bmcs.iter().map(|b| b.server().resets).collect();
     assert_eq!(resets, [1, 1, 0]);
 }
+
+#[tokio::test]
+async fn a_port_whose_cable_goes_elsewhere_by_in_band_lldp_is_shown_in_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = planner::credentials::CredentialsKey::from_base64(
+        &planner::credentials::CredentialsKey::generate().unwrap(),
+        "test",
+    )
+    .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("inv.db").display());
+    let inv = Inventory::open(&url, Actor::admin("t"), Some(key))
+        .await
+        .unwrap();
+    let (fleet, _bmcs, _sw) = fleet(None);
+    let drivers: Arc<dyn Drivers> = Arc::new(fleet);
+    // The fixture with each node's port naming its NIC's MAC.
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let text = std::fs::read_to_string(fixture().join("main.tf"))
+        .unwrap()
+        .replace(
+            "    port     = each.value.port\n",
+            "    port     = each.value.port\n    mac      = each.value.mac\n",
+        )
+        .replace(
+            "port = \"Gi0/1\" }",
+            "port = \"Gi0/1\", mac = \"52:54:00:00:00:11\" }",
+        )
+        .replace(
+            "port = \"Gi0/2\" }",
+            "port = \"Gi0/2\", mac = \"52:54:00:00:00:21\" }",
+        )
+        .replace(
+            "port = \"Gi0/9\" }",
+            "port = \"Gi0/9\", mac = \"52:54:00:00:00:12\" }",
+        );
+    std::fs::write(cfg.join("main.tf"), text).unwrap();
+    // The nodes must be enrolled for an in-band record; their last inspections from inside: r1u01
+    // hears tor1 on Gi0/1 (as configured), r1u02 hears tor1 on Gi0/7 (not Gi0/2).
+    let session = Session::new(&inv).observing(observe_opts(drivers.clone()));
+    let opts = LoadOptions::default();
+    let source = Source::Config {
+        dir: &cfg,
+        opts: &opts,
+        max_parallel: None,
+    };
+    let (loaded, desired) = session.desired(source).await.unwrap();
+    for n in desired.nodes.values() {
+        let reg = planner::inventory::NodeRegistration {
+            name: n.name.clone(),
+            bmc_url: n.bmc_url.clone(),
+            system_id: "1".into(),
+            username: "root".into(),
+            password: planner::bmc::Secret::new(String::from("pw")),
+            tls: Default::default(),
+        };
+        let unread = planner::inventory::Verification::VerifyFailed {
+            part: planner::hardware::EndpointPart::Address,
+            message: "not read in this test".into(),
+        };
+        inv.enroll(&reg, &unread).await.unwrap();
+    }
+    let heard = |mac: &str, port: &str| {
+        json!({"disks": [], "nics": [{"name": "eth0", "mac": mac, "link_up": true,
+               "lldp": {"chassis_id": "aa:bb:cc:00:00:01", "port_id": port, "system_name": "tor1"}}],
+               "cpu_count": 1, "memory_bytes": 1, "boot_mode": "bios"})
+    };
+    inv.record_inband("r1u01", &heard("52:54:00:00:00:11", "Gi0/1"))
+        .await
+        .unwrap();
+    inv.record_inband("r1u02", &heard("52:54:00:00:00:21", "Gi0/7"))
+        .await
+        .unwrap();
+    let p = session.prepare(loaded, desired).await.unwrap();
+    assert_eq!(p.diff.cabling.len(), 1, "{:?}", p.diff.cabling);
+    let c = &p.diff.cabling[0];
+    assert_eq!(
+        (
+            c.node.as_str(),
+            c.seen_port.as_str(),
+            c.configured_port.as_str()
+        ),
+        ("r1u02", "Gi0/7", "Gi0/2")
+    );
+    let text = planner::report::plan_text(&p, planner::report::Style { color: false });
+    assert!(
+        text.contains("warning: cabling: node r1u02 NIC 52:54:00:00:00:21 is cabled to tor1 port Gi0/7 (LLDP, seen from inside), not to tor1 port Gi0/2 as configured"),
+        "{text}"
+    );
+    assert!(!text.contains("node r1u01 NIC"), "{text}");
+}

@@ -118,6 +118,68 @@ pub struct Diff {
     pub errors: Vec<DiffError>,
     /// Nodes and ports in sync.
     pub in_sync: Vec<String>,
+    /// Configured ports whose cable goes elsewhere, as LLDP says.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cabling: Vec<Miscabled>,
+}
+
+/// A configured port whose NIC's LLDP neighbour is another switch or port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Miscabled {
+    pub node: String,
+    pub mac: String,
+    pub configured_switch: String,
+    pub configured_port: String,
+    pub seen_switch: String,
+    pub seen_port: String,
+}
+
+impl std::fmt::Display for Miscabled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node {} NIC {} is cabled to {} port {} (LLDP, seen from inside), not to {} port {} as configured",
+            self.node, self.mac, self.seen_switch, self.seen_port, self.configured_switch, self.configured_port
+        )
+    }
+}
+
+/// Configured ports (with a MAC) whose NIC heard LLDP from another switch or port than the
+/// configuration names. Switches are matched by name against the LLDP system name (else the
+/// chassis id), ports against the port id, both without regard to case: name a `baremetal_switch`
+/// as the switch calls itself for the check to hold.
+pub fn cabling(desired: &Desired, observed: &Observed) -> Vec<Miscabled> {
+    let mut out = Vec::new();
+    for n in desired.nodes.values() {
+        let Some(nics) = observed.inband.get(&n.name) else {
+            continue;
+        };
+        for p in &n.ports {
+            let Some(mac) = p.mac.as_deref().map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            let Some(l) = nics
+                .iter()
+                .find(|x| x.mac.eq_ignore_ascii_case(&mac))
+                .and_then(|x| x.lldp.as_ref())
+            else {
+                continue;
+            };
+            let same = l.switch().eq_ignore_ascii_case(&p.switch)
+                && l.port_id.eq_ignore_ascii_case(&p.port);
+            if !same {
+                out.push(Miscabled {
+                    node: n.name.clone(),
+                    mac,
+                    configured_switch: p.switch.clone(),
+                    configured_port: p.port.clone(),
+                    seen_switch: l.switch().to_string(),
+                    seen_port: l.port_id.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 impl Diff {
@@ -892,7 +954,10 @@ fn channel_id(members: &[String]) -> u32 {
 
 /// The diff of the whole desired state against what was observed. Pure.
 pub fn diff(desired: &Desired, observed: &Observed, applied: &Applied) -> Diff {
-    let mut out = Diff::default();
+    let mut out = Diff {
+        cabling: cabling(desired, observed),
+        ..Diff::default()
+    };
     for n in desired.nodes.values() {
         if n.maintenance {
             continue;

@@ -57,4 +57,8 @@ impl<T> Seen<T> {
 pub struct Observed {
     pub nodes: BTreeMap<String, Seen<NodeLive>>,
     pub switches: BTreeMap<String, Seen<SwitchState>>,
+    /// The NICs the deploy agent saw from inside each node (with their LLDP neighbours), from the
+    /// node's last in-band inspection: what the cables say, where the BMC does not.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub inband: BTreeMap<String, Vec<crate::deploy::agent::Nic>>,
 }

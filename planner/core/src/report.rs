@@ -555,6 +555,9 @@ fn plan_text_marked(p: &crate::plan::Prepared, style: Style) -> String {
     for note in &p.desired.notes {
         let _ = writeln!(s, "note: {note}");
     }
+    for c in &p.diff.cabling {
+        let _ = writeln!(s, "{} cabling: {c}", style.yellow("warning:"));
+    }
     if !p.desired.unplanned.is_empty() {
         let _ = writeln!(
             s,

@@ -174,3 +174,29 @@ impl Inventory {
         })
     }
 }
+
+impl Inventory {
+    /// Every node's last in-band inspection, by node name (nodes never inspected in-band are not
+    /// in it): one query, for a plan over many nodes.
+    pub async fn inband_all(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+        let rows = sqlx::query("SELECT name, inband FROM nodes WHERE inband IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(InventoryError::db("reading in-band inspections"))?;
+        let mut out = std::collections::BTreeMap::new();
+        for r in rows {
+            let name: String = r
+                .try_get("name")
+                .map_err(InventoryError::db("reading in-band inspections"))?;
+            let text: String = r
+                .try_get("inband")
+                .map_err(InventoryError::db("reading in-band inspections"))?;
+            if let Ok(v) = serde_json::from_str(&text) {
+                out.insert(name, v);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -203,9 +203,18 @@ impl<'a> Session<'a> {
         &self,
         loaded: Loaded,
         desired: Desired,
-        observed: Observed,
+        mut observed: Observed,
     ) -> Result<Prepared, EngineError> {
         let applied = self.inv.applied_state().await?;
+        // What the cables say, from the nodes' last in-band inspections.
+        for (name, v) in self.inv.inband_all().await? {
+            if !desired.nodes.contains_key(&name) {
+                continue;
+            }
+            if let Ok(found) = serde_json::from_value::<planner_core::deploy::agent::Inventory>(v) {
+                observed.inband.insert(name, found.nics);
+            }
+        }
         plan_observed(loaded, desired, observed, &applied)
     }
 
