@@ -188,6 +188,21 @@ def test_two_vms_are_deployed_at_once_from_zstd_raw_and_qcow2_boot_their_disks_a
     r = tfvm.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
 
+    # A rebuild in place: web-1 from the gzip image (generation 2); web-2 is left alone.
+    vm1, vm2 = rig.vms
+    before1, before2 = len(serial_text(vm1)), serial_text(vm2)
+    gz = f"{base}/debian-12.raw.gz"
+    hosts2 = (host_block("web-1", "vm-1", gz, sha256_of(os_dir / "debian-12.raw.gz"))
+              + host_block("web-2", "vm-2", f"{base}/debian-12.qcow2", sha256_of(os_dir / "debian-12.qcow2")))
+    (d / "main.tf").write_text(config(rig, hosts2))
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    assert "1 changed" in r.stdout, r.stdout[-3000:]
+    new = serial_text(vm1)[before1:]
+    assert "raw.gz image written to /dev/vda" in new and "RIG-HOSTNAME=web-1" in new, new[-3000:]
+    assert serial_text(vm2) == before2, "web-2 was not touched"
+    assert any(e["generation"] == 2 and "raw.gz image written" in e["line"] for e in host_log(tfvm, "web-1"))
+
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
     for vm in rig.vms:
@@ -258,3 +273,94 @@ def test_in_band_inspection_reads_the_vms_disks_macs_and_lldp_neighbour(rig, tfv
     assert "node.inspect.inband" in audit.stdout, audit.stdout[-2000:]
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_verification_is_refused(
+        rig, images, tfvm):
+    """The same engine under `bmplan hosts deploy/delete`, on vm-2; meanwhile on vm-1, an origin that
+    changes the image between the engine's verification and the agent's fetch: the agent's own
+    check refuses it before writing, and the node is cleaned back to the pool."""
+    d = tfvm.workdir("bmplan-nodes", config(rig, ""))
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    os_dir = images["os"]
+    www = pathlib.Path(rig.www)
+    # The image vm-1 is given: the gzip image at first, the qcow2 bytes once it was read once.
+    toctou = www / "changing.raw.gz"
+    toctou.write_bytes((os_dir / "debian-12.raw.gz").read_bytes())
+    life = ["--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "15m"]
+    serial_before = len(serial_text(rig.vms[1]))
+    for host, node in (("b-1", "vm-2"), ("t-1", "vm-1")):
+        r = tfvm.bmplan("hosts", "create", host, "--node", node)
+        assert r.returncode == 0, r.stdout + r.stderr
+    results = {}
+
+    def deploy(host, url, checksum):
+        results[host] = tfvm.bmplan("hosts", "deploy", host, "--image-url", url, "--image-checksum", checksum,
+                                    "--wait", "callback", "--ssh-key", SSH_KEY, *life, timeout=1200)
+
+    def swap_after_first_read():
+        log = pathlib.Path(rig.path("origin.log"))
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if '"GET /changing.raw.gz' in log.read_text(errors="replace"):
+                tmp = www / "changing.tmp"
+                tmp.write_bytes((os_dir / "debian-12.qcow2").read_bytes())
+                tmp.replace(toctou)
+                return
+            time.sleep(0.2)
+
+    threads = [
+        threading.Thread(target=deploy, args=("b-1", f"{rig.http_base}/debian-12.raw.gz",
+                                              sha256_of(os_dir / "debian-12.raw.gz"))),
+        threading.Thread(target=deploy, args=("t-1", f"{rig.http_base}/changing.raw.gz",
+                                              sha256_of(os_dir / "debian-12.raw.gz"))),
+        threading.Thread(target=swap_after_first_read),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=1500)
+
+    ok = results["b-1"]
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "host lab/b-1: active on node vm-2" in ok.stdout, ok.stdout
+    # This deployment's boot of the written disk (the console log is appended to across tests).
+    new = serial_text(rig.vms[1])[serial_before:]
+    assert "Datasource DataSourceNoCloud [seed=/dev/vda2]" in new, new[-2000:]
+    assert "ci-info: | ssh-ed25519 |" in new and "rig@test" in new, new[-2000:]
+
+    bad = results["t-1"]
+    assert bad.returncode != 0, bad.stdout + bad.stderr
+    err = " ".join(bad.stderr.split())
+    assert "nothing was written" in err, err
+    assert "the node was cleaned and is available again" in err, err
+    zero, table = disk_is_zero(rig.vms[0]["disk"])
+    assert zero and not table, "vm-1's disk holds data after the refused image"
+
+    r = tfvm.bmplan("hosts", "delete", "b-1", *life, timeout=1200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    zero, table = disk_is_zero(rig.vms[1]["disk"])
+    assert zero and not table, "vm-2's disk holds data after bmplan hosts delete"
+    nodes = {n["name"]: n["state"] for n in json.loads(tfvm.bmplan("nodes", "list", "--json").stdout)}
+    assert nodes == {"vm-1": "available", "vm-2": "available"}, nodes
+    r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_rig_answers_redfish_and_ipmi_for_every_vm(rig):
+    """The rig's BMC endpoints, read by clients we did not write: curl (Redfish through sushy's
+    libvirt driver) and ipmitool (IPMI lanplus through virtualbmc), for every VM."""
+    for v in rig.vms:
+        r = subprocess.run([*rig.ns_prefix(), "curl", "-sf", f"{rig.sushy_url}/redfish/v1/Systems/{v['uuid']}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["UUID"] == v["uuid"] and doc["PowerState"] in ("On", "Off"), doc
+        ipmi = v["ipmi"]
+        r = subprocess.run([*rig.ns_prefix(), "ipmitool", "-I", "lanplus", "-H", ipmi["address"], "-p",
+                            str(ipmi["port"]), "-U", ipmi["username"], "-P", ipmi["password"], "power", "status"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        want = "on" if doc["PowerState"] == "On" else "off"
+        assert r.stdout.strip() == f"Chassis Power is {want}", r.stdout

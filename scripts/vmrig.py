@@ -162,6 +162,7 @@ class Rig:
             self._sushy()
             self._http()
             self._lldpd()
+            self._vbmc()
             self._write()
         except BaseException:
             self.down()
@@ -263,6 +264,24 @@ class Rig:
                                 "--directory", self.www], None,
                      lambda: sh(*probe, check=False, ns=True).returncode == 0, timeout=30)
 
+    def _vbmc(self):
+        """virtualbmc: IPMI (lanplus) for every VM on the namespace's 127.0.0.1, port 6230+n."""
+        conf_dir = self.path("vbmc")
+        os.makedirs(conf_dir, exist_ok=True)
+        conf = self.path("virtualbmc.conf")
+        with open(conf, "w") as f:
+            f.write(f"[default]\nconfig_dir = {conf_dir}\npid_file = {self.path('vbmcd.pid')}\n"
+                    "server_port = 50891\n")
+        os.environ["VIRTUALBMC_CONFIG"] = conf
+        vbmc = venv_bin("vbmc")
+        self._daemon("vbmcd", [venv_bin("vbmcd"), "--foreground"], None,
+                     lambda: sh(vbmc, "list", check=False, ns=True).returncode == 0, timeout=60)
+        for i, v in enumerate(self.vms, start=1):
+            v["ipmi"] = {"address": "127.0.0.1", "port": 6230 + i, "username": "admin", "password": "password"}
+            sh(vbmc, "add", v["name"], "--port", str(6230 + i), "--address", "127.0.0.1", "--username", "admin",
+               "--password", "password", "--libvirt-uri", "qemu:///system", ns=True)
+            sh(vbmc, "start", v["name"], ns=True)
+
     def _lldpd(self):
         """A switch's LLDP on every VM's tap: the system name `rig-switch`, each port named by its
         tap (`vnet3`), sent every 2 s."""
@@ -336,7 +355,7 @@ class Rig:
                 virsh("undefine", v["name"], check=False)
             virsh("pool-destroy", "default", check=False)
             virsh("pool-undefine", "default", check=False)
-        for name in ("lldpd", "origin", "sushy-emulator", "dnsmasq", "libvirtd", "virtlogd"):
+        for name in ("vbmcd", "lldpd", "origin", "sushy-emulator", "dnsmasq", "libvirtd", "virtlogd"):
             pid = pids.get(name)
             if not pid:
                 continue

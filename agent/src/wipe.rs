@@ -102,12 +102,11 @@ pub fn wipe_device(
     let mut places = vec![0, size.saturating_sub(probe)];
     places.extend((1..=16).map(|k| (size / 17 * k) / 512 * 512));
     for at in places.into_iter().filter(|a| a + probe <= size) {
-        if mode == WipeMode::Full || at == 0 || at + probe == size {
-            if !zero_at(&mut f, at, probe as usize)? {
-                return Err(format!(
-                    "{method}, but byte {at} onward does not read back as zeros"
-                ));
-            }
+        let checked = mode == WipeMode::Full || at == 0 || at + probe == size;
+        if checked && !zero_at(&mut f, at, probe as usize)? {
+            return Err(format!(
+                "{method}, but byte {at} onward does not read back as zeros"
+            ));
         }
     }
     Ok(method)

@@ -5,13 +5,13 @@
 # to the node's profile) and gives them back to the pool.
 #
 #   bmplan lab --nodes 4 --tls --manifest /tmp/lab/lab.json &
-#   head -c 1048576 /dev/urandom > /tmp/images/os.img          # any file serves as the lab's image
+#   head -c 1048576 /dev/urandom > /tmp/images/os.iso          # any file serves as the lab's installer
 #   (cd /tmp/images && python3 -m http.server --bind 127.0.0.1 8089 &)
 #   bmplan projects create lab
 #   export BAREMETAL_PROJECT=lab
 #   terraform apply -var lab_manifest=/tmp/lab/lab.json \
-#     -var image_url=http://127.0.0.1:8089/os.img \
-#     -var image_checksum=sha256:$(sha256sum /tmp/images/os.img | cut -d' ' -f1)
+#     -var image_url=http://127.0.0.1:8089/os.iso \
+#     -var image_checksum=sha256:$(sha256sum /tmp/images/os.iso | cut -d' ' -f1)
 #   bmplan nodes list --json        # two nodes active
 #   terraform destroy ...           # the same -var flags; both nodes available again
 #   bmplan nodes history r1u01      # a node's life from the audit log:

@@ -316,7 +316,8 @@ pub async fn inspect_in_band(
         who,
         limit,
         |bmc, sys| async move {
-            let mut agent = crate::host::agent::Agent::start(media, node).map_err(failed)?;
+            let mut agent =
+                crate::host::agent::Agent::start(media, node).map_err(|e| failed(e.to_string()))?;
             progress("deploy agent booting".into());
             let r = async {
                 crate::host::agent::boot(bmc.as_ref(), &sys, &mut agent, limit).await?;
@@ -326,7 +327,9 @@ pub async fn inspect_in_band(
                 let kind = planner_core::deploy::agent::CommandKind::Inspect { lldp_seconds };
                 let res = agent.run(kind, limit, |_, _| {}).await?;
                 progress(res.message);
-                Ok::<_, String>(agent.session.lock().inventory.clone().unwrap_or_default())
+                Ok::<_, crate::host::agent::AgentError>(
+                    agent.session.lock().inventory.clone().unwrap_or_default(),
+                )
             }
             .await;
             agent.withdraw(media);
@@ -334,7 +337,7 @@ pub async fn inspect_in_band(
                 .power(&sys, PowerAction::ForceOff, Duration::from_secs(120))
                 .await;
             let _ = bmc.eject_media(&sys).await;
-            *slot = Some(r.map_err(failed)?);
+            *slot = Some(r.map_err(|e| failed(e.to_string()))?);
             Ok(())
         },
     )

@@ -6,8 +6,14 @@ resource "baremetal_host" "web1" {
   profile = "compute"
 
   # Downloaded and checked before any node is touched; changing it rebuilds the host in place.
-  image_url      = "http://images.example.internal/ubuntu-24.04.img"
+  # A cloud image: the deploy agent writes it to the root disk (an `iso` would boot as an installer).
+  image_url      = "http://images.example.internal/ubuntu-24.04-server-cloudimg-amd64.img"
   image_checksum = "sha256:2f5c2a6b4f3e8d1c0b9a8f7e6d5c4b3a29181716151413121110090807060504"
+  image_format   = "qcow2"
+  root_device {
+    size_gib   = 480
+    rotational = false
+  }
   networks       = ["prod"]
   ssh_keys       = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnly ops@example"]
   user_data      = <<-EOT

@@ -903,6 +903,16 @@ pub struct DeployArgs {
     pub user_data_file: Option<PathBuf>,
     #[arg(long)]
     pub profile: Option<String>,
+    /// raw, qcow2, raw.gz, raw.xz, raw.zst (written by the deploy agent) or iso (an installer);
+    /// unset: told from the URL's name, else from the image's first bytes.
+    #[arg(long)]
+    pub image_format: Option<String>,
+    /// The root disk by its kernel name (sda, nvme0n1).
+    #[arg(long)]
+    pub root_device_name: Option<String>,
+    /// The root disk by its serial number.
+    #[arg(long)]
+    pub root_device_serial: Option<String>,
     #[command(flatten)]
     pub life: LifeArgs,
 }
@@ -927,6 +937,12 @@ impl DeployArgs {
             ssh_keys: self.ssh_keys.clone(),
             user_data: user_data.map(crate::bmc::Secret::new),
             profile: self.profile.clone(),
+            image_format: self.image_format.clone(),
+            root_device: crate::deploy::RootDeviceHints {
+                name: self.root_device_name.clone(),
+                serial: self.root_device_serial.clone(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let timeout = self.life.duration()?;

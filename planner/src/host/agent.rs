@@ -14,10 +14,52 @@ use planner_core::deploy::agent::{Command, CommandKind, CommandResult, Inventory
 
 use super::media::{AgentSession, MediaServer};
 
+/// Why a step through the deploy agent failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("deploying this image needs the deploy agent: set {AGENT_ISO_ENV} to the agent's ISO (scripts/build-agent-iso.sh builds it)")]
+    NotConfigured,
+    #[error("reading the agent ISO {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not an agent ISO from scripts/build-agent-iso.sh: its kernel command line placeholder appears {found} times, not once")]
+    NotAnAgentIso { path: String, found: usize },
+    #[error("the deployment endpoint's URL is too long for the agent's kernel command line ({len} bytes, at most {max})")]
+    UrlTooLong { len: usize, max: usize },
+    #[error("{step}: {source}")]
+    Bmc {
+        step: &'static str,
+        #[source]
+        source: crate::bmc::BmcError,
+    },
+    #[error("the deploy agent did not call back within {0}s (did the server boot the agent's ISO, and can it reach the deployment endpoint?)")]
+    NoCallback(u64),
+    #[error("the deploy agent did not finish within {0}s")]
+    Timeout(u64),
+    #[error("the deploy agent stopped answering: no heartbeat for {0}s")]
+    Silent(u64),
+    /// The agent ran the command and it failed: the agent's reason.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The lifecycle's private steps say what failed in words.
+impl From<AgentError> for String {
+    fn from(e: AgentError) -> String {
+        e.to_string()
+    }
+}
+
 /// Where the agent's ISO is found.
 pub const AGENT_ISO_ENV: &str = "BAREMETAL_AGENT_ISO";
 const PLACEHOLDER: &[u8] = b"BMARGS#";
 const PLACEHOLDER_LEN: usize = 512;
+
+/// The ISO read last, by its path.
+type Loaded = (String, Arc<AgentIso>);
 
 /// The agent's boot ISO, read once.
 pub struct AgentIso {
@@ -27,9 +69,11 @@ pub struct AgentIso {
 
 impl AgentIso {
     /// Reads the ISO and finds its placeholder (exactly one).
-    pub fn load(path: &Path) -> Result<AgentIso, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("reading the agent ISO {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<AgentIso, AgentError> {
+        let bytes = std::fs::read(path).map_err(|source| AgentError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let found: Vec<usize> = bytes
             .windows(PLACEHOLDER.len())
             .enumerate()
@@ -38,22 +82,17 @@ impl AgentIso {
             .collect();
         match found.as_slice() {
             [at] if at + PLACEHOLDER_LEN <= bytes.len() => Ok(AgentIso { bytes, at: *at }),
-            _ => Err(format!(
-                "{} is not an agent ISO from scripts/build-agent-iso.sh: its kernel command line placeholder appears {} times, not once",
-                path.display(),
-                found.len()
-            )),
+            _ => Err(AgentError::NotAnAgentIso {
+                path: path.display().to_string(),
+                found: found.len(),
+            }),
         }
     }
 
     /// The agent ISO configured by `BAREMETAL_AGENT_ISO`, read once per process.
-    pub fn configured() -> Result<Arc<AgentIso>, String> {
-        static LOADED: OnceLock<Mutex<Option<(String, Arc<AgentIso>)>>> = OnceLock::new();
-        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| {
-            format!(
-                "deploying this image needs the deploy agent: set {AGENT_ISO_ENV} to the agent's ISO (scripts/build-agent-iso.sh builds it)"
-            )
-        })?;
+    pub fn configured() -> Result<Arc<AgentIso>, AgentError> {
+        static LOADED: OnceLock<Mutex<Option<Loaded>>> = OnceLock::new();
+        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| AgentError::NotConfigured)?;
         let cell = LOADED.get_or_init(|| Mutex::new(None));
         let mut g = cell.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((p, iso)) = g.as_ref() {
@@ -67,14 +106,13 @@ impl AgentIso {
     }
 
     /// The ISO with `bm.url=<url>` on its kernel command line.
-    pub fn for_session(&self, url: &str) -> Result<Vec<u8>, String> {
+    pub fn for_session(&self, url: &str) -> Result<Vec<u8>, AgentError> {
         let arg = format!("bm.url={url}");
         if arg.len() > PLACEHOLDER_LEN || arg.contains(char::is_whitespace) {
-            return Err(format!(
-                "the deployment endpoint's URL is too long for the agent's kernel command line ({} bytes, at most {})",
-                arg.len(),
-                PLACEHOLDER_LEN - "bm.url=".len()
-            ));
+            return Err(AgentError::UrlTooLong {
+                len: arg.len(),
+                max: PLACEHOLDER_LEN,
+            });
         }
         let mut out = self.bytes.clone();
         let slot = &mut out[self.at..self.at + PLACEHOLDER_LEN];
@@ -96,7 +134,7 @@ pub struct Agent {
 
 impl Agent {
     /// A fresh session, and its ISO published on the media endpoint.
-    pub fn start(media: &MediaServer, name: &str) -> Result<Agent, String> {
+    pub fn start(media: &MediaServer, name: &str) -> Result<Agent, AgentError> {
         let iso = AgentIso::configured()?;
         let session = media.agent_session();
         let data = iso.for_session(&session.url)?;
@@ -120,16 +158,13 @@ impl Agent {
     }
 
     /// Waits for the agent's first heartbeat; returns the inventory it sent.
-    pub async fn hello(&mut self, limit: Duration) -> Result<Inventory, String> {
+    pub async fn hello(&mut self, limit: Duration) -> Result<Inventory, AgentError> {
         let ok = self
             .session
             .wait_until(limit, |s| s.inventory.is_some())
             .await;
         if !ok {
-            return Err(format!(
-                "the deploy agent did not call back within {}s (did the server boot the agent's ISO, and can it reach the deployment endpoint?)",
-                limit.as_secs()
-            ));
+            return Err(AgentError::NoCallback(limit.as_secs()));
         }
         Ok(self.session.lock().inventory.clone().unwrap_or_default())
     }
@@ -141,7 +176,7 @@ impl Agent {
         kind: CommandKind,
         limit: Duration,
         mut on_progress: impl FnMut(Option<&Progress>, Vec<(&'static str, String)>),
-    ) -> Result<CommandResult, String> {
+    ) -> Result<CommandResult, AgentError> {
         self.next_id += 1;
         let id = self.next_id;
         self.session.lock().pending = Some(Command { id, kind });
@@ -149,10 +184,7 @@ impl Agent {
         loop {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
-                    "the deploy agent did not finish within {}s",
-                    limit.as_secs()
-                ));
+                return Err(AgentError::Timeout(limit.as_secs()));
             }
             let done = self
                 .session
@@ -176,13 +208,14 @@ impl Agent {
                     message: "no result".into(),
                     detail: serde_json::Value::Null,
                 });
-                return if r.ok { Ok(r) } else { Err(r.message) };
+                return if r.ok {
+                    Ok(r)
+                } else {
+                    Err(AgentError::Failed(r.message))
+                };
             }
             if silent > SILENCE {
-                return Err(format!(
-                    "the deploy agent stopped answering: no heartbeat for {}s",
-                    silent.as_secs()
-                ));
+                return Err(AgentError::Silent(silent.as_secs()));
             }
         }
     }
@@ -195,12 +228,9 @@ pub async fn boot(
     sys: &str,
     agent: &mut Agent,
     limit: Duration,
-) -> Result<Inventory, String> {
+) -> Result<Inventory, AgentError> {
     use crate::bmc::{BootPersistence, BootTarget, PowerAction};
-    let step = |what: &str| {
-        let what = what.to_string();
-        move |e: crate::bmc::BmcError| format!("{what}: {e}")
-    };
+    let step = |step: &'static str| move |source| AgentError::Bmc { step, source };
     let power_limit = limit.min(Duration::from_secs(600));
     bmc.power(sys, PowerAction::ForceOff, power_limit)
         .await
@@ -301,14 +331,18 @@ mod tests {
             "nothing past the placeholder changes"
         );
         let long = format!("http://x/{}", "a".repeat(600));
-        assert!(iso.for_session(&long).unwrap_err().contains("too long"));
+        assert!(iso
+            .for_session(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("too long"));
     }
 
     #[test]
     fn an_iso_without_exactly_one_placeholder_is_refused() {
         for n in [0, 2] {
             let f = iso_file(n);
-            let e = AgentIso::load(f.path()).err().unwrap();
+            let e = AgentIso::load(f.path()).err().unwrap().to_string();
             assert!(e.contains(&format!("appears {n} times")), "{e}");
         }
     }

@@ -358,7 +358,7 @@ impl Lifecycle<'_> {
                 ))
             })?;
         if format.by_agent() {
-            agent::AgentIso::configured().map_err(HostError::Invalid)?;
+            agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
         }
         self.check_networks(&req.networks).await?;
         let prior = Deployment::of(host);
@@ -777,7 +777,7 @@ impl Lifecycle<'_> {
             Err(e) => lines.push(("engine", format!("failed: {e}"))),
         }
         self.keep_log(host, generation, lines).await;
-        r
+        r.map_err(String::from)
     }
 
     /// The agent path of a deployment: boot the agent, write the image and the config drive to
