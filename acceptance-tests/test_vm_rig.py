@@ -132,6 +132,17 @@ def serial_text(vm):
         return ""
 
 
+def wait_serial(vm, text, since=0, timeout=60):
+    """The console from `since` on, once it holds `text` (a line may reach the log a moment after
+    the callback that ended the deployment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = serial_text(vm)[since:]
+        if text in new or time.monotonic() > deadline:
+            return new
+        time.sleep(0.5)
+
+
 def disk_is_zero(disk):
     """Reads the whole virtual disk from the host (qemu-img, sharing the image with a live VM):
     whether every byte is zero, and whether any partition table is left."""
@@ -326,7 +337,7 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "host lab/b-1: active on node vm-2" in ok.stdout, ok.stdout
     # This deployment's boot of the written disk (the console log is appended to across tests).
-    new = serial_text(rig.vms[1])[serial_before:]
+    new = wait_serial(rig.vms[1], "Datasource DataSourceNoCloud [seed=/dev/vda2]", since=serial_before)
     assert "Datasource DataSourceNoCloud [seed=/dev/vda2]" in new, new[-2000:]
     assert "ci-info: | ssh-ed25519 |" in new and "rig@test" in new, new[-2000:]
 
