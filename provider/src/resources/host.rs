@@ -348,7 +348,12 @@ impl Handler for HostResource {
         };
         // Known only now (validation sees variables as unknown), and judged as bmplan's loader
         // judges a block.
-        let set = |k: &str| !matches!(config.get(k), None | Some(ValueAny::Null));
+        // A block not written comes as an empty list: not set.
+        let set = |k: &str| match config.get(k) {
+            None | Some(ValueAny::Null) => false,
+            Some(ValueAny::List(l)) => !l.is_empty(),
+            Some(_) => true,
+        };
         let adopt = matches!(config.get("adopt"), Some(ValueAny::Bool(true)));
         let problems: Vec<Problem> = deploy::block_problems(set, adopt, prior.is_none())
             .into_iter()
