@@ -52,9 +52,23 @@ pub fn append(f: &File, capacity: u64, image_end: u64, drive: &[u8]) -> Result<P
     if mbr[510] != 0x55 || mbr[511] != 0xAA {
         return Err("the image has no partition table (no MBR signature): there is nowhere to add the config drive".into());
     }
+    if let Some(s) = crate::sys::sector_size(f).filter(|s| *s != 512) {
+        return Err(format!(
+            "the disk has {s}-byte sectors: the config drive partition is written for 512-byte sectors only"
+        ));
+    }
     let gpt = (0..4).any(|i| mbr[446 + i * 16 + 4] == 0xEE);
-    // GPT keeps 33 sectors at the end for its backup.
-    let reserve = if gpt { 34 } else { 0 };
+    // GPT keeps its backup entries and header at the end of the disk.
+    let reserve = if gpt {
+        let hdr = read_at(f, SECTOR, 512)?;
+        let table = le32(&hdr, 80) as u64 * le32(&hdr, 84) as u64;
+        if table == 0 || table > 1024 * 512 {
+            return Err("the image's GPT header is malformed".into());
+        }
+        1 + table.div_ceil(SECTOR)
+    } else {
+        0
+    };
     let start = (disk_sectors - reserve)
         .checked_sub(need)
         .map(|s| s / ALIGN * ALIGN);
@@ -68,7 +82,16 @@ pub fn append(f: &File, capacity: u64, image_end: u64, drive: &[u8]) -> Result<P
         }
     };
     let p = if gpt {
-        gpt_add(f, disk_sectors, start, need)?
+        let p = gpt_add(f, disk_sectors, start, need)?;
+        // The protective MBR covers the whole disk now.
+        for i in 0..4 {
+            let at = 446 + i * 16;
+            if mbr[at + 4] == 0xEE {
+                let size = (disk_sectors - 1).min(u32::MAX as u64) as u32;
+                write_at(f, at as u64 + 12, &size.to_le_bytes())?;
+            }
+        }
+        p
     } else {
         mbr_add(f, &mbr, start, need)?
     };
@@ -153,6 +176,11 @@ fn gpt_add(f: &File, disk_sectors: u64, start: u64, sectors: u64) -> Result<Part
         return Err("the image's GPT header is malformed".into());
     }
     let table_len = count * esize;
+    if entries_lba < 2 || entries_lba >= disk_sectors {
+        return Err(format!(
+            "the image's GPT puts its entries at sector {entries_lba}, outside the disk"
+        ));
+    }
     let mut table = read_at(f, entries_lba * SECTOR, table_len)?;
     let mut slot = None;
     for i in 0..count {

@@ -147,8 +147,17 @@ impl Writer {
                 self.zeros((j - i) as u64)?;
                 i = j;
             } else {
-                self.data(chunk)?;
-                i = end;
+                // Coalesce the data run: one write for consecutive blocks that are not all zeros.
+                let mut j = end;
+                while j < data.len() {
+                    let k = (j + BLOCK).min(data.len());
+                    if k - j == BLOCK && is_zero(&data[j..k]) {
+                        break;
+                    }
+                    j = k;
+                }
+                self.data(&data[i..j])?;
+                i = j;
             }
         }
         Ok(())
@@ -164,6 +173,12 @@ impl Writer {
         Ok(())
     }
 
+    /// `len` zero bytes at `at`; the position moves past them.
+    pub fn zeros_at(&mut self, at: u64, len: u64) -> Result<(), String> {
+        self.pos = at;
+        self.zeros(len)
+    }
+
     /// `len` zero bytes at the current position.
     pub fn zeros(&mut self, len: u64) -> Result<(), String> {
         if self.pos + len > self.capacity {
@@ -172,12 +187,26 @@ impl Writer {
                 self.capacity
             ));
         }
-        if !self.no_zero_out && crate::sys::zero_out(&self.file, self.pos, len).is_ok() {
-            self.pos += len;
-            self.zeroed += len;
-            return Ok(());
+        let aligned = self.pos % 512 == 0 && len % 512 == 0;
+        if !self.no_zero_out && aligned {
+            match crate::sys::zero_out(&self.file, self.pos, len) {
+                Ok(()) => {
+                    self.pos += len;
+                    self.zeroed += len;
+                    return Ok(());
+                }
+                // The device (or a file) has no write-zeroes: zeros are written from now on.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)
+                    ) =>
+                {
+                    self.no_zero_out = true
+                }
+                Err(_) => {}
+            }
         }
-        self.no_zero_out = true;
         let buf = vec![0u8; 1 << 20];
         let mut left = len;
         while left > 0 {
@@ -186,6 +215,13 @@ impl Writer {
             left -= n as u64;
         }
         Ok(())
+    }
+
+    /// Flushes what was written to the device, keeping the writer.
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.file
+            .sync_all()
+            .map_err(|e| format!("flushing the disk: {e}"))
     }
 
     /// Flushes everything to the device.

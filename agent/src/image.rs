@@ -44,6 +44,27 @@ impl<R: Read> Read for Hashing<'_, R> {
     }
 }
 
+/// A reader that reports how much passed through it.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    total: Option<u64>,
+    report: &'a Report,
+    last: Instant,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed().as_millis() >= 500 || n == 0 {
+            self.report.progress("writing", self.done, self.total);
+            self.last = Instant::now();
+        }
+        Ok(n)
+    }
+}
+
 pub fn client(ca_pem: Option<&str>) -> Result<reqwest::blocking::Client, String> {
     let mut b = reqwest::blocking::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
@@ -65,7 +86,7 @@ fn get(
     let r = client
         .get(url)
         .send()
-        .map_err(|e| format!("fetching {}: {}", shown(url), chain(&e)))?;
+        .map_err(|e| format!("fetching {}: {}", shown(url), chain(&e.without_url())))?;
     if !r.status().is_success() {
         return Err(format!("fetching {}: HTTP {}", shown(url), r.status()));
     }
@@ -182,7 +203,13 @@ impl Write for ToDisk<'_> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(b);
         if self.buf.len() >= 4 << 20 {
-            self.flush()?;
+            // Whole 64 KiB blocks only, so the disk position stays aligned for write-zeroes; the
+            // rest waits for more (or for the final flush).
+            let whole = self.buf.len() / (64 << 10) * (64 << 10);
+            self.w
+                .put(&self.buf[..whole])
+                .map_err(std::io::Error::other)?;
+            self.buf.drain(..whole);
         }
         Ok(b.len())
     }
@@ -253,7 +280,7 @@ pub fn write(w: &WriteImage, report: &Report) -> Result<(String, serde_json::Val
         return Err("an installer ISO is booted by virtual media, not written by the agent".into());
     }
     if w.url.starts_with("https://") && w.ca_pem.is_none() {
-        report.log("https image: the agent trusts only the CA certificates it was given");
+        report.log("https image: the agent was given no CA certificates, so it trusts no server certificate");
     }
     let client = client(w.ca_pem.as_deref())?;
     let disks = disk::disks();
@@ -296,15 +323,14 @@ pub fn write_to(
     match (&staged, w.format) {
         (Staged::File(p), ImageFormat::Qcow2) => qcow2_onto(p, &mut writer, report)?,
         (Staged::File(p), f) => {
+            // Verified already: read with progress, not hashed again.
             let src = File::open(p).map_err(|e| format!("opening the staged image: {e}"))?;
             let total = src.metadata().map(|m| m.len()).ok();
-            let src = Hashing {
+            let src = Counting {
                 inner: src,
-                hasher: Hasher::new(sum.algorithm),
                 done: 0,
                 total,
                 report,
-                step: "writing",
                 last: Instant::now(),
             };
             decode_onto(f, src, &mut writer)?
@@ -321,13 +347,25 @@ pub fn write_to(
                 step: "writing",
                 last: Instant::now(),
             };
-            decode_onto(f, &mut src, &mut writer)?;
+            let decoded = decode_onto(f, &mut src, &mut writer);
             let again = src.hasher.finish();
-            if again != sum.hex {
-                return Err(format!(
-                    "the image changed at its origin between its verification and its writing (its {} is now {again}): the disk holds a partial image",
+            let why = match decoded {
+                Err(e) => Some(e),
+                Ok(()) if again != sum.hex => Some(format!(
+                    "the image changed at its origin between its verification and its writing (its {} is now {again})",
                     sum.algorithm.as_str()
-                ));
+                )),
+                Ok(()) => None,
+            };
+            if let Some(why) = why {
+                // Written but not verified: its partition tables go, so it never boots.
+                let erased = writer.zeros_at(0, (1 << 20).min(capacity)).and_then(|()| {
+                    writer.zeros_at(capacity.saturating_sub(1 << 20), (1 << 20).min(capacity))
+                });
+                return Err(match erased {
+                    Ok(()) => format!("{why}; the disk was written, and its first and last MiB (the partition tables) were erased so it does not boot"),
+                    Err(e) => format!("{why}; the disk was written, and erasing its partition tables failed too: {e}"),
+                });
             }
         }
     }

@@ -164,7 +164,7 @@ impl Console {
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&buf[..n]);
                     let msg = rec.split_once(';').map(|(_, m)| m).unwrap_or(&rec);
-                    out.push(msg.lines().next().unwrap_or("").to_string());
+                    out.push(redact(msg.lines().next().unwrap_or("")));
                 }
                 // EPIPE: records were overwritten before they were read; go on.
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
@@ -175,9 +175,31 @@ impl Console {
     }
 }
 
+/// A console line with the agent's endpoint (its token) cut: the kernel prints its command line.
+pub fn redact(line: &str) -> String {
+    match line.find("bm.url=") {
+        Some(i) => {
+            let end = line[i..]
+                .find(char::is_whitespace)
+                .map_or(line.len(), |e| i + e);
+            format!("{}bm.url=…{}", &line[..i], &line[end..])
+        }
+        None => line.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_endpoint_on_the_kernel_command_line_is_cut_from_the_console() {
+        assert_eq!(
+            redact("Command line: BOOT_IMAGE=/boot/vmlinuz console=ttyS0 bm.url=http://10.0.0.1:9/agent/s3cr3t panic=10"),
+            "Command line: BOOT_IMAGE=/boot/vmlinuz console=ttyS0 bm.url=… panic=10"
+        );
+        assert_eq!(redact("no token here"), "no token here");
+    }
 
     #[test]
     fn cpus_are_counted_and_the_model_named() {

@@ -182,6 +182,14 @@ fn run(url: &str, shared: Arc<Mutex<Shared>>, mut console: inspect::Console) {
                 let mut log = beat.log;
                 log.extend(beat.console.into_iter().map(|c| format!("console: {c}")));
                 log.append(&mut s.log);
+                if log.len() > MAX_LOG {
+                    let cut = log.len() - MAX_LOG;
+                    log.drain(..cut);
+                    log.insert(
+                        0,
+                        format!("({cut} log lines dropped: the endpoint did not take them)"),
+                    );
+                }
                 s.log = log;
                 drop(s);
                 std::thread::sleep(Duration::from_secs(2));
@@ -248,7 +256,7 @@ fn start(cmd: Command, shared: Arc<Mutex<Shared>>) -> std::thread::JoinHandle<()
             id: cmd.id,
         };
         report.progress(kind_name(&cmd.kind), 0, None);
-        let outcome = match &cmd.kind {
+        let run = std::panic::AssertUnwindSafe(|| match &cmd.kind {
             CommandKind::WriteImage(w) => image::write(w, &report),
             CommandKind::Wipe { mode } => wipe::wipe(*mode, &report),
             CommandKind::Inspect { lldp_seconds } => {
@@ -263,7 +271,16 @@ fn start(cmd: Command, shared: Arc<Mutex<Shared>>) -> std::thread::JoinHandle<()
                 Ok((msg, serde_json::Value::Null))
             }
             CommandKind::Finish => Ok(("finished".into(), serde_json::Value::Null)),
-        };
+        });
+        // A bug must not leave the engine waiting on a command that will never end.
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|p| {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("the agent failed inside: {what}"))
+        });
         let result = match outcome {
             Ok((message, detail)) => CommandResult {
                 id: cmd.id,

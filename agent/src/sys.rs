@@ -35,6 +35,15 @@ fn range_ioctl(f: &File, req: libc::c_ulong, start: u64, len: u64) -> io::Result
     check(unsafe { libc::ioctl(f.as_raw_fd(), req, range.as_ptr()) })
 }
 
+/// The device's logical sector size, if it is a block device.
+pub fn sector_size(f: &File) -> Option<u32> {
+    const BLKSSZGET: libc::c_ulong = 0x1268;
+    let mut size: libc::c_int = 0;
+    // SAFETY: BLKSSZGET writes one int through the pointer, which lives for the call.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), BLKSSZGET, &mut size as *mut libc::c_int) };
+    (r == 0 && size > 0).then_some(size as u32)
+}
+
 /// Zeroes `len` bytes at `start` with the device's write-zeroes (reads back as zeros, guaranteed).
 pub fn zero_out(f: &File, start: u64, len: u64) -> io::Result<()> {
     range_ioctl(f, BLKZEROOUT, start, len)
@@ -43,6 +52,17 @@ pub fn zero_out(f: &File, start: u64, len: u64) -> io::Result<()> {
 /// A secure discard: the device erases the blocks and any copies it keeps.
 pub fn secure_discard(f: &File, start: u64, len: u64) -> io::Result<()> {
     range_ioctl(f, BLKSECDISCARD, start, len)
+}
+
+/// Drops what the kernel caches of the device (or file), so reads come from the media: the
+/// buffer cache of a block device (BLKFLSBUF), and the page cache (`POSIX_FADV_DONTNEED`).
+pub fn drop_cache(f: &File) {
+    const BLKFLSBUF: libc::c_ulong = 0x1261;
+    // SAFETY: BLKFLSBUF takes no argument; posix_fadvise takes plain integers.
+    unsafe {
+        let _ = libc::ioctl(f.as_raw_fd(), BLKFLSBUF, 0);
+        let _ = libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
 }
 
 /// Asks the kernel to read the partition table again.

@@ -53,6 +53,42 @@ fn zero_at(f: &mut File, at: u64, len: usize) -> Result<bool, String> {
     Ok(disk::is_zero(&b))
 }
 
+/// Reads back both ends of the disk and 16 places between (`everywhere`), or both ends only,
+/// from the media (the kernel's cache dropped first): whether all of it is zeros.
+fn reads_zero(path: &std::path::Path, size: u64, everywhere: bool) -> Result<Option<u64>, String> {
+    let mut f = disk::open(path)?;
+    crate::sys::drop_cache(&f);
+    let probe = (1u64 << 20).min(size);
+    let mut places = vec![0, size - probe];
+    if everywhere {
+        places.extend((1..=16).map(|k| (size / 17 * k) / 512 * 512));
+    }
+    for at in places.into_iter().filter(|a| a + probe <= size) {
+        if !zero_at(&mut f, at, probe as usize)? {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
+}
+
+/// Zeros over the whole disk: write-zeroes where the device has it, else zeros written.
+fn zero_all(
+    w: &mut Writer,
+    f: &File,
+    name: &str,
+    size: u64,
+    report: &Report,
+) -> Result<(), String> {
+    let mut at = 0;
+    while at < size {
+        let len = STEP.min(size - at);
+        zero_range(w, f, at, len)?;
+        at += len;
+        report.progress(&format!("erasing {name}"), at, Some(size));
+    }
+    Ok(())
+}
+
 /// Erases one disk; returns the method used.
 pub fn wipe_device(
     path: &std::path::Path,
@@ -64,8 +100,11 @@ pub fn wipe_device(
     let size = crate::sys::device_size(&f)
         .or_else(|_| f.metadata().map(|m| m.len()))
         .map_err(|e| format!("reading its size: {e}"))?;
+    if size == 0 {
+        return Err("it reports a size of 0 bytes".into());
+    }
     let mut w = Writer::new(f.try_clone().map_err(|e| e.to_string())?, size);
-    let method = match mode {
+    let mut method = match mode {
         WipeMode::Metadata => {
             let edge = EDGE.min(size);
             zero_range(&mut w, &f, 0, edge)?;
@@ -77,37 +116,32 @@ pub fn wipe_device(
             }
             "metadata zeroed (first and last 64 MiB, each partition's first MiB)".to_string()
         }
+        WipeMode::Full if crate::sys::secure_discard(&f, 0, size).is_ok() => {
+            "secure discard".to_string()
+        }
         WipeMode::Full => {
-            if crate::sys::secure_discard(&f, 0, size).is_ok() {
-                "secure discard".to_string()
+            zero_all(&mut w, &f, name, size, report)?;
+            if w.written > 0 {
+                "zeros written over every byte".to_string()
             } else {
-                let mut at = 0;
-                while at < size {
-                    let len = STEP.min(size - at);
-                    zero_range(&mut w, &f, at, len)?;
-                    at += len;
-                    report.progress(&format!("erasing {name}"), at, Some(size));
-                }
-                if w.written > 0 {
-                    "zeros written over every byte".to_string()
-                } else {
-                    "write-zeroes over every byte".to_string()
-                }
+                "write-zeroes over every byte".to_string()
             }
         }
     };
-    let mut f = w.finish()?;
-    // Read back: both ends, and 16 places between.
-    let probe: u64 = 1 << 20;
-    let mut places = vec![0, size.saturating_sub(probe)];
-    places.extend((1..=16).map(|k| (size / 17 * k) / 512 * 512));
-    for at in places.into_iter().filter(|a| a + probe <= size) {
-        let checked = mode == WipeMode::Full || at == 0 || at + probe == size;
-        if checked && !zero_at(&mut f, at, probe as usize)? {
-            return Err(format!(
-                "{method}, but byte {at} onward does not read back as zeros"
-            ));
-        }
+    w.sync()?;
+    let everywhere = mode == WipeMode::Full;
+    let mut bad = reads_zero(path, size, everywhere)?;
+    if bad.is_some() && method == "secure discard" {
+        // Secure discard need not read back as zeros (flash may read 0xFF): zeros over it.
+        zero_all(&mut w, &f, name, size, report)?;
+        w.sync()?;
+        method = "secure discard, then zeros (it did not read back as zeros)".into();
+        bad = reads_zero(path, size, everywhere)?;
+    }
+    if let Some(at) = bad {
+        return Err(format!(
+            "{method}, but byte {at} onward does not read back as zeros"
+        ));
     }
     Ok(method)
 }

@@ -80,12 +80,14 @@ pub type Progress<'a> = &'a (dyn Fn(String) + Send + Sync);
 /// Runs `op` on `node`'s BMC under the node's and its BMC's leases, within `limit`; refused (and
 /// audited) for a node in maintenance or held by someone else's lease; audited as `action` when
 /// done. `what` says what it does, `who` who asks (both go into the leases and the audit log).
+#[allow(clippy::too_many_arguments)]
 async fn leased<'a, F, Fut>(
     inv: &'a Inventory,
     node: &'a str,
     action: &str,
     what: &str,
     who: &str,
+    bmc_wide: bool,
     limit: Duration,
     op: F,
 ) -> Result<(), OperationError>
@@ -112,6 +114,29 @@ where
     let ttl = limit + Duration::from_secs(300);
     // Someone else's live lease is refused (and the refusal audited by the lease's own check).
     crate::apply::take_leases(inv, &device, node, &holder, what, ttl, false).await?;
+    // What acts on the whole BMC (its restart, a firmware update) waits for none of the other
+    // servers behind it: it holds their leases too.
+    let mut siblings: Vec<(String, String)> = Vec::new();
+    if bmc_wide {
+        let origin = crate::bmc::origin(&rec.bmc_url);
+        let all = inv.nodes(&crate::inventory::NodeFilter::default()).await?;
+        for other in all
+            .iter()
+            .filter(|o| o.name != node && crate::bmc::origin(&o.bmc_url) == origin)
+        {
+            let key = crate::apply::device_key(&other.bmc_url, Some(&other.system_id));
+            let taken =
+                crate::apply::take_leases(inv, &key, &other.name, &holder, what, ttl, false).await;
+            if let Err(e) = taken {
+                for (k, n) in &siblings {
+                    crate::apply::release_leases(inv, k, n, &holder).await;
+                }
+                crate::apply::release_leases(inv, &device, node, &holder).await;
+                return Err(e.into());
+            }
+            siblings.push((key, other.name.clone()));
+        }
+    }
     let run = async {
         let (ep, system) = inv.node_endpoint(node).await?;
         let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)
@@ -120,6 +145,9 @@ where
     };
     let done = tokio::time::timeout(limit, run).await;
     crate::apply::release_leases(inv, &device, node, &holder).await;
+    for (k, n) in &siblings {
+        crate::apply::release_leases(inv, k, n, &holder).await;
+    }
     let done = match done {
         Err(_) => Err(OperationError::Timeout {
             node: node.to_string(),
@@ -164,6 +192,7 @@ pub async fn set_power(
         "node.power",
         &what,
         who,
+        false,
         limit,
         |bmc, system| async move {
             let before = bmc
@@ -232,6 +261,7 @@ pub async fn update_firmware(
         "node.firmware",
         &what,
         who,
+        true,
         limit,
         |bmc, _system| async move {
             progress(format!("{node}: SimpleUpdate from {shown}…"));
@@ -266,6 +296,7 @@ pub async fn reset_bmc(
         "node.bmc_reset",
         "BMC restart",
         who,
+        true,
         limit,
         |bmc, system| async move {
             progress(format!("{node}: restarting its BMC…"));
@@ -314,24 +345,33 @@ pub async fn inspect_in_band(
         "node.inspect.inband",
         "in-band inspection",
         who,
+        false,
         limit,
         |bmc, sys| async move {
             let mut agent =
                 crate::host::agent::Agent::start(media, node).map_err(|e| failed(e.to_string()))?;
             progress("deploy agent booting".into());
-            let r = async {
-                crate::host::agent::boot(bmc.as_ref(), &sys, &mut agent, limit).await?;
+            // Within the operation's limit less a minute: what follows (power off, media out)
+            // always runs.
+            let inner = limit
+                .saturating_sub(Duration::from_secs(60))
+                .max(Duration::from_secs(1));
+            let r = tokio::time::timeout(inner, async {
+                crate::host::agent::boot(bmc.as_ref(), &sys, &mut agent, inner).await?;
                 progress(format!(
                     "deploy agent up; listening for LLDP for up to {lldp_seconds}s"
                 ));
                 let kind = planner_core::deploy::agent::CommandKind::Inspect { lldp_seconds };
-                let res = agent.run(kind, limit, |_, _| {}).await?;
+                let res = agent.run(kind, inner, |_| {}).await?;
                 progress(res.message);
                 Ok::<_, crate::host::agent::AgentError>(
                     agent.session.lock().inventory.clone().unwrap_or_default(),
                 )
-            }
-            .await;
+            })
+            .await
+            .unwrap_or(Err(crate::host::agent::AgentError::Timeout(
+                inner.as_secs(),
+            )));
             agent.withdraw(media);
             let _ = bmc
                 .power(&sys, PowerAction::ForceOff, Duration::from_secs(120))
@@ -344,6 +384,6 @@ pub async fn inspect_in_band(
     .await?;
     let found = found.unwrap_or_default();
     let v = serde_json::to_value(&found).unwrap_or_default();
-    inv.record_inband(node, &v).await?;
+    inv.record_inband(node, None, &v).await?;
     Ok(found)
 }

@@ -383,10 +383,10 @@ async fn a_port_whose_cable_goes_elsewhere_by_in_band_lldp_is_shown_in_the_plan(
                "lldp": {"chassis_id": "aa:bb:cc:00:00:01", "port_id": port, "system_name": "tor1"}}],
                "cpu_count": 1, "memory_bytes": 1, "boot_mode": "bios"})
     };
-    inv.record_inband("r1u01", &heard("52:54:00:00:00:11", "Gi0/1"))
+    inv.record_inband("r1u01", None, &heard("52:54:00:00:00:11", "Gi0/1"))
         .await
         .unwrap();
-    inv.record_inband("r1u02", &heard("52:54:00:00:00:21", "Gi0/7"))
+    inv.record_inband("r1u02", None, &heard("52:54:00:00:00:21", "Gi0/7"))
         .await
         .unwrap();
     let p = session.prepare(loaded, desired).await.unwrap();

@@ -88,6 +88,7 @@ impl Inventory {
         host: &str,
         limit: i64,
     ) -> Result<Vec<HostLogLine>> {
+        let limit = limit.clamp(1, MAX_LINES);
         self.authorize(
             Object::Host,
             Access::Read,
@@ -126,7 +127,21 @@ impl Inventory {
 impl Inventory {
     /// Keeps what the deploy agent read from inside a node (replacing the last), with an audit
     /// entry.
-    pub async fn record_inband(&self, node: &str, found: &serde_json::Value) -> Result<()> {
+    pub async fn record_inband(
+        &self,
+        node: &str,
+        project: Option<&str>,
+        found: &serde_json::Value,
+    ) -> Result<()> {
+        // Authorized before anything is written (a project member's deployment records it).
+        self.authorize(
+            Object::Host,
+            Access::Write,
+            project,
+            "node.inspect.inband",
+            node,
+        )
+        .await?;
         let n = sqlx::query("UPDATE nodes SET inband = $1, inband_at = $2 WHERE name = $3")
             .bind(found.to_string())
             .bind(now_ms())
@@ -143,7 +158,7 @@ impl Inventory {
         self.record_node_operation(
             "node.inspect.inband",
             node,
-            None,
+            project,
             "in-band inspection recorded",
         )
         .await

@@ -471,6 +471,13 @@ impl Inventory {
             .execute(&mut *tx)
             .await
             .map_err(InventoryError::db("deleting a host"))?;
+        // Its log goes with it: a host made later under the name starts a log of its own.
+        sqlx::query("DELETE FROM host_logs WHERE project = $1 AND host = $2")
+            .bind(project.to_string())
+            .bind(name.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(InventoryError::db("deleting a host's log"))?;
         self.audit(
             &mut tx,
             Change {

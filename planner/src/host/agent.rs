@@ -175,7 +175,7 @@ impl Agent {
         &mut self,
         kind: CommandKind,
         limit: Duration,
-        mut on_progress: impl FnMut(Option<&Progress>, Vec<(&'static str, String)>),
+        mut on_progress: impl FnMut(Option<&Progress>),
     ) -> Result<CommandResult, AgentError> {
         self.next_id += 1;
         let id = self.next_id;
@@ -200,7 +200,7 @@ impl Agent {
                     s.last_seen.map(|t| t.elapsed()).unwrap_or_default(),
                 )
             };
-            on_progress(progress.as_ref(), self.session.take_log());
+            on_progress(progress.as_ref());
             if done {
                 let r = result.unwrap_or(CommandResult {
                     id,
@@ -246,6 +246,33 @@ pub async fn boot(
         .await
         .map_err(step("powering on"))?;
     agent.hello(limit.min(Duration::from_secs(900))).await
+}
+
+/// Keeps what the agent found with the node. A NIC heard with no LLDP neighbour this time (the
+/// agent listens for LLDP only when asked to inspect) keeps the neighbour the last inspection
+/// heard, so a deployment never erases what the cabling check reads. Failures are logged.
+pub async fn record(
+    inv: &crate::inventory::Inventory,
+    node: &str,
+    project: &str,
+    found: &Inventory,
+) {
+    let mut found = found.clone();
+    if let Ok(Some((v, _))) = inv.node_inband(node).await {
+        if let Ok(last) = serde_json::from_value::<Inventory>(v) {
+            for n in found.nics.iter_mut().filter(|n| n.lldp.is_none()) {
+                n.lldp = last
+                    .nics
+                    .iter()
+                    .find(|l| l.mac.eq_ignore_ascii_case(&n.mac))
+                    .and_then(|l| l.lldp.clone());
+            }
+        }
+    }
+    let v = serde_json::to_value(&found).unwrap_or_default();
+    if let Err(e) = inv.record_inband(node, Some(project), &v).await {
+        tracing::warn!(node, "recording the in-band inspection: {e}");
+    }
 }
 
 /// A one-line summary of what the agent found.

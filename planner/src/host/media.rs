@@ -93,20 +93,46 @@ impl AgentSession {
 
     /// The lines heard since the last call.
     pub fn take_log(&self) -> Vec<(&'static str, String)> {
-        let mut s = self.lock();
-        let mut out = std::mem::take(&mut s.log);
-        if s.dropped > 0 {
-            out.insert(
-                0,
-                (
-                    "engine",
-                    format!("({} agent lines were dropped: too many at once)", s.dropped),
-                ),
-            );
-            s.dropped = 0;
-        }
-        out
+        take_log(&self.state)
     }
+}
+
+/// The lines an agent session heard since the last call (see [`AgentSession::take_log`]).
+pub fn take_log(state: &Mutex<AgentState>) -> Vec<(&'static str, String)> {
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = std::mem::take(&mut s.log);
+    if s.dropped > 0 {
+        out.insert(
+            0,
+            (
+                "engine",
+                format!("({} agent lines were dropped: too many at once)", s.dropped),
+            ),
+        );
+        s.dropped = 0;
+    }
+    out
+}
+
+/// The longest agent line kept; longer ones are cut on receipt.
+const AGENT_LINE_BOUND: usize = 2000;
+
+/// An agent's line as the engine keeps it: cut to [`AGENT_LINE_BOUND`], the session's token
+/// (which an agent's console may print) masked.
+fn kept_line(line: String, token: &str) -> String {
+    let mut line = if line.len() > AGENT_LINE_BOUND {
+        let mut cut = AGENT_LINE_BOUND;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}…", &line[..cut])
+    } else {
+        line
+    };
+    if line.contains(token) {
+        line = line.replace(token, "…");
+    }
+    line
 }
 
 /// A running endpoint. Dropping it stops it.
@@ -270,7 +296,7 @@ fn status(code: StatusCode) -> Resp {
 
 /// Takes a heartbeat into the session's state; the reply acknowledges a result and hands out the
 /// pending command unless the agent runs it or has finished it.
-fn heartbeat(state: &mut AgentState, hb: agent::Heartbeat) -> agent::Reply {
+fn heartbeat(state: &mut AgentState, token: &str, hb: agent::Heartbeat) -> agent::Reply {
     state.last_seen = Some(std::time::Instant::now());
     state.heartbeats += 1;
     if hb.inventory.is_some() {
@@ -278,19 +304,22 @@ fn heartbeat(state: &mut AgentState, hb: agent::Heartbeat) -> agent::Reply {
     }
     state.running = hb.running;
     for l in hb.log {
-        state.log.push(("agent", l));
+        state.log.push(("agent", kept_line(l, token)));
     }
     for l in hb.console {
-        state.log.push(("console", l));
+        state.log.push(("console", kept_line(l, token)));
     }
     if state.log.len() > AGENT_LOG_BOUND {
         let cut = state.log.len() - AGENT_LOG_BOUND;
         state.log.drain(..cut);
         state.dropped += cut as u64;
     }
-    let ack = hb.result.map(|r| {
+    // Only the result of the command handed out is kept (an agent cannot grow the list).
+    let pending = state.pending.as_ref().map(|c| c.id);
+    let ack = hb.result.map(|mut r| {
         let id = r.id;
-        if !state.results.iter().any(|x| x.id == id) {
+        if Some(id) == pending && !state.results.iter().any(|x| x.id == id) {
+            r.message = kept_line(r.message, token);
             state.results.push(r);
         }
         id
@@ -338,7 +367,7 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
         let Ok(hb) = serde_json::from_slice::<agent::Heartbeat>(&body) else {
             return status(StatusCode::BAD_REQUEST);
         };
-        let reply = heartbeat(&mut state.lock().unwrap_or_else(|p| p.into_inner()), hb);
+        let reply = heartbeat(&mut state.lock().unwrap_or_else(|p| p.into_inner()), t, hb);
         tx.send_modify(|n| *n += 1);
         return json_response(&reply);
     }

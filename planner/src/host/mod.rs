@@ -731,19 +731,19 @@ impl Lifecycle<'_> {
         bmc: &dyn Bmc,
         sys: &str,
         node: &str,
+        project: &str,
         agent: &mut agent::Agent,
         limit: Duration,
     ) -> Result<agent_proto::Inventory, String> {
         self.say(node, "deploy agent booting");
         let inv = agent::boot(bmc, sys, agent, limit).await?;
         self.say(node, &format!("deploy agent up: {}", agent::summary(&inv)));
-        if let Ok(v) = serde_json::to_value(&inv) {
-            let _ = self.inv.record_inband(node, &v).await;
-        }
+        agent::record(self.inv, node, project, &inv).await;
         Ok(inv)
     }
 
-    /// Runs an agent command, saying its progress and keeping what the agent printed.
+    /// Runs an agent command, saying its progress and keeping what the agent printed (taken
+    /// into the host's log every 5 s while it runs, so nothing piles up in memory).
     async fn agent_command(
         &self,
         host: &HostRecord,
@@ -753,25 +753,33 @@ impl Lifecycle<'_> {
         kind: agent_proto::CommandKind,
         limit: Duration,
     ) -> Result<agent_proto::CommandResult, String> {
-        let mut lines = Vec::new();
+        let state = agent.session.state.clone();
         let mut said = String::new();
-        let r = agent
-            .run(kind, limit, |p, mut heard| {
-                lines.append(&mut heard);
-                if let Some(p) = p {
-                    let pct = p
-                        .total
-                        .filter(|t| *t > 0)
-                        .map(|t| format!(" {}%", p.done * 100 / t))
-                        .unwrap_or_default();
-                    let now = format!("{}{pct}", p.step);
-                    if now != said {
-                        (self.progress)(node, &now);
-                        said = now;
-                    }
+        let run = agent.run(kind, limit, |p| {
+            if let Some(p) = p {
+                let pct = p
+                    .total
+                    .filter(|t| *t > 0)
+                    .map(|t| format!(" {}%", (p.done.min(t) as u128 * 100 / t as u128)))
+                    .unwrap_or_default();
+                let now = format!("{}{pct}", p.step);
+                if now != said {
+                    (self.progress)(node, &now);
+                    said = now;
                 }
-            })
-            .await;
+            }
+        });
+        tokio::pin!(run);
+        let r = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                    let lines = media::take_log(&state);
+                    self.keep_log(host, generation, lines).await;
+                }
+            }
+        };
+        let mut lines = media::take_log(&state);
         match &r {
             Ok(res) => lines.push(("engine", format!("{}: {}", res.id, res.message))),
             Err(e) => lines.push(("engine", format!("failed: {e}"))),
@@ -803,6 +811,7 @@ impl Lifecycle<'_> {
                     bmc.as_ref(),
                     &sys,
                     node,
+                    &host.project,
                     &mut agent,
                     left("booting the deploy agent")?,
                 )
@@ -917,7 +926,8 @@ impl Lifecycle<'_> {
         };
         let mut agent = agent::Agent::start(self.media, &host.name)?;
         let r = async {
-            self.boot_agent(bmc, sys, node, &mut agent, left()).await?;
+            self.boot_agent(bmc, sys, node, &host.project, &mut agent, left())
+                .await?;
             let res = self
                 .agent_command(
                     host,
@@ -1089,13 +1099,26 @@ impl Lifecycle<'_> {
         if let Err(e) = self.clean(bmc.as_ref(), &sys, left()).await {
             return self.clean_failed(host, node, e).await;
         }
-        // Every disk, whatever the BMC offers, when the deploy agent is configured.
-        if agent::AgentIso::configured().is_ok() {
-            if let Err(e) = self
-                .wipe_by_agent(host, node, bmc.as_ref(), &sys, dep.generation, left())
-                .await
-            {
-                return self.clean_failed(host, node, e).await;
+        // Every disk, whatever the BMC offers, when the deploy agent is configured; an agent ISO
+        // configured but unusable fails the clean (never a silent skip of the wipe).
+        match agent::AgentIso::configured() {
+            Err(agent::AgentError::NotConfigured) => {}
+            Err(e) => {
+                return self
+                    .clean_failed(
+                        host,
+                        node,
+                        step("erasing the disks with the deploy agent", e),
+                    )
+                    .await
+            }
+            Ok(_) => {
+                if let Err(e) = self
+                    .wipe_by_agent(host, node, bmc.as_ref(), &sys, dep.generation, left())
+                    .await
+                {
+                    return self.clean_failed(host, node, e).await;
+                }
             }
         }
         // BIOS and RAID back to the node's own profile; ports back to its configuration.

@@ -178,6 +178,18 @@ fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
     if wait != dep.wait {
         changed.push("wait");
     }
+    // A format given that is not the one deployed; unset, the format was told from the image.
+    if spec
+        .image_format
+        .as_deref()
+        .is_some_and(|f| Some(f) != dep.image_format.as_deref())
+    {
+        changed.push("image_format");
+    }
+    // Another root disk: the image goes there.
+    if spec.root_device != dep.root_device {
+        changed.push("root_device");
+    }
     (!changed.is_empty()).then_some(HostChange::Rebuild { changed })
 }
 
@@ -321,6 +333,29 @@ mod tests {
         assert_eq!(
             not_applied(&spec(), Some(&failed)),
             vec!["is clean failed: bmplan apply does nothing with it".to_string()]
+        );
+    }
+
+    #[test]
+    fn another_root_disk_or_a_format_given_anew_rebuilds_and_a_detected_format_does_not() {
+        let mut dep = deployed();
+        dep["image_format"] = json!("iso");
+        let rec = record("active", dep);
+        assert_eq!(
+            change_for(&spec(), Some(&rec)),
+            None,
+            "unset: the format was told"
+        );
+        let mut s = spec();
+        s.image_format = Some("iso".into());
+        assert_eq!(change_for(&s, Some(&rec)), None);
+        s.image_format = Some("raw".into());
+        s.root_device.serial = Some("S2".into());
+        assert_eq!(
+            change_for(&s, Some(&rec)),
+            Some(HostChange::Rebuild {
+                changed: vec!["image_format", "root_device"]
+            })
         );
     }
 

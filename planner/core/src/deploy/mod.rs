@@ -147,6 +147,8 @@ impl Deployment {
                 .and_then(Value::as_u64)
                 .and_then(|g| u32::try_from(g).ok())
                 .unwrap_or(0),
+            image_format: text_of(attrs, "image_format"),
+            root_device: RootDeviceHints::from_attrs(attrs).unwrap_or_default(),
             ..Deployment::default()
         }
     }
