@@ -154,6 +154,7 @@ class Rig:
         os.chmod(self.dir, 0o755)
         os.makedirs(self.www, exist_ok=True)
         os.makedirs(self.path("pool"), exist_ok=True)
+        os.makedirs(self.path("tftp"), exist_ok=True)
         try:
             self._network()
             self._libvirt()
@@ -213,6 +214,8 @@ class Rig:
             "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", f"--interface={BRIDGE}",
             "--bind-interfaces", "--port=0", f"--dhcp-range={SUBNET}.100,{SUBNET}.199,255.255.255.0,1h",
             f"--dhcp-leasefile={self.path('dnsmasq.leases')}", "--log-dhcp", *hosts,
+            # TFTP for network boot (iPXE's first stage), from DIR/tftp.
+            "--enable-tftp", f"--tftp-root={self.path('tftp')}",
         ], None, lambda: True)
 
     def _vms(self):

@@ -411,3 +411,91 @@ pub fn write_to(
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Compressed images made by the compressors users have (gzip, xz, zstd from Debian), decoded
+    //! onto a disk file: the disk must hold the raw image, byte for byte.
+    use super::*;
+    use std::process::Command;
+
+    fn raw() -> Vec<u8> {
+        let mut d = vec![0u8; 3 << 20];
+        for (i, b) in d.iter_mut().enumerate().take(1 << 20) {
+            *b = (i * 31 % 253) as u8;
+        }
+        d[(2 << 20) + 5] = 7;
+        d
+    }
+
+    fn decoded(format: ImageFormat, tool: &[&str]) -> Vec<u8> {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("disk.raw");
+        std::fs::write(&src, raw()).unwrap();
+        let out = Command::new(tool[0])
+            .args(&tool[1..])
+            .arg(&src)
+            .output()
+            .unwrap_or_else(|e| panic!("{} is needed (scripts/test.sh installs it): {e}", tool[0]));
+        assert!(
+            out.status.success(),
+            "{tool:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let disk = t.path().join("disk");
+        std::fs::write(&disk, vec![0xEEu8; 4 << 20]).unwrap();
+        let mut w = Writer::new(crate::disk::open(&disk).unwrap(), 4 << 20);
+        decode_onto(format, &out.stdout[..], &mut w).unwrap();
+        assert_eq!(w.position(), 3 << 20);
+        w.finish().unwrap();
+        std::fs::read(&disk).unwrap()[..3 << 20].to_vec()
+    }
+
+    #[test]
+    fn gzip_xz_and_zstd_images_decode_onto_the_disk_byte_for_byte() {
+        let want = raw();
+        assert!(
+            decoded(ImageFormat::RawGzip, &["gzip", "-c"]) == want,
+            "gzip"
+        );
+        assert!(decoded(ImageFormat::RawXz, &["xz", "-c"]) == want, "xz");
+        assert!(
+            decoded(ImageFormat::RawZstd, &["zstd", "-q", "-c"]) == want,
+            "zstd"
+        );
+        // Two zstd frames one after the other (pzstd and `cat a.zst b.zst` make these).
+        let t = tempfile::tempdir().unwrap();
+        let half = &want[..want.len() / 2];
+        let rest = &want[want.len() / 2..];
+        let mut frames = Vec::new();
+        for (i, part) in [half, rest].iter().enumerate() {
+            let p = t.path().join(format!("p{i}"));
+            std::fs::write(&p, part).unwrap();
+            let o = Command::new("zstd")
+                .args(["-q", "-c"])
+                .arg(&p)
+                .output()
+                .unwrap();
+            frames.extend(o.stdout);
+        }
+        let disk = t.path().join("disk");
+        std::fs::write(&disk, vec![0u8; 4 << 20]).unwrap();
+        let mut w = Writer::new(crate::disk::open(&disk).unwrap(), 4 << 20);
+        decode_onto(ImageFormat::RawZstd, &frames[..], &mut w).unwrap();
+        assert_eq!(w.position(), want.len() as u64);
+    }
+
+    #[test]
+    fn a_corrupt_stream_is_an_error_not_a_short_image() {
+        let disk = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(disk.path(), vec![0u8; 1 << 20]).unwrap();
+        let mut w = Writer::new(crate::disk::open(disk.path()).unwrap(), 1 << 20);
+        let e = decode_onto(
+            ImageFormat::RawGzip,
+            &[0x1f, 0x8b, 8, 0, 1, 2, 3][..],
+            &mut w,
+        )
+        .unwrap_err();
+        assert!(e.contains("decoding the raw.gz image"), "{e}");
+    }
+}
