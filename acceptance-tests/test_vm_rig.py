@@ -362,7 +362,7 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
 def test_the_rig_answers_redfish_and_ipmi_for_every_vm_and_serves_tftp(rig):
     """The rig's BMC endpoints, read by clients we did not write: curl (Redfish through sushy's
     libvirt driver) and ipmitool (IPMI lanplus through virtualbmc), for every VM; and its TFTP."""
-    pathlib.Path(rig.path("tftp", "hello.txt")).write_text("rig tftp\n")
+    pathlib.Path(rig.tftp, "hello.txt").write_text("rig tftp\n")
     r = subprocess.run([*rig.ns_prefix(), "curl", "-sf", f"tftp://{vmrig.GATEWAY}/hello.txt"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == "rig tftp\n", (r.stdout, r.stderr)

@@ -128,6 +128,11 @@ class Rig:
         return self.path("www")
 
     @property
+    def tftp(self):
+        """The TFTP root (dnsmasq serves it on the bridge)."""
+        return "/run/bmrig/tftp"
+
+    @property
     def http_base(self):
         return f"http://{GATEWAY}:{HTTP_PORT}"
 
@@ -154,7 +159,9 @@ class Rig:
         os.chmod(self.dir, 0o755)
         os.makedirs(self.www, exist_ok=True)
         os.makedirs(self.path("pool"), exist_ok=True)
-        os.makedirs(self.path("tftp"), exist_ok=True)
+        shutil.rmtree(self.tftp, ignore_errors=True)
+        os.makedirs(self.tftp, mode=0o755, exist_ok=True)
+        os.chmod("/run/bmrig", 0o755)
         try:
             self._network()
             self._libvirt()
@@ -214,9 +221,10 @@ class Rig:
             "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", f"--interface={BRIDGE}",
             "--bind-interfaces", "--port=0", f"--dhcp-range={SUBNET}.100,{SUBNET}.199,255.255.255.0,1h",
             f"--dhcp-leasefile={self.path('dnsmasq.leases')}", "--log-dhcp", *hosts,
-            # TFTP for network boot (iPXE's first stage), from DIR/tftp.
-            "--enable-tftp", f"--tftp-root={self.path('tftp')}",
-        ], None, lambda: True)
+            # TFTP for network boot (iPXE's first stage). dnsmasq drops its privileges, so the
+            # root is where any user can read (a test's own directory may be closed to others).
+            "--enable-tftp", f"--tftp-root={self.tftp}", "--log-facility=-",
+        ], None, lambda: "started, version" in open(self.path("dnsmasq.log")).read())
 
     def _vms(self):
         for i in range(1, self.count + 1):
