@@ -70,6 +70,23 @@ def wait_for(what, check, timeout=60, proc=None, log=None):
     raise RuntimeError(f"{what} did not come up within {timeout}s")
 
 
+def wait_gone(pid, seconds):
+    """Waits until `pid` has exited (reaped if it is our child); whether it did."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            pass
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def domain_xml(name, uid, disk, mac, serial_log, memory_mib):
     return f"""<domain type='qemu'>
   <name>{name}</name>
@@ -278,7 +295,8 @@ class Rig:
     def _vbmc(self):
         """virtualbmc: IPMI (lanplus) for every VM on the namespace's 127.0.0.1, port 6230+n."""
         conf_dir = self.path("vbmc")
-        os.makedirs(conf_dir, exist_ok=True)
+        shutil.rmtree(conf_dir, ignore_errors=True)
+        os.makedirs(conf_dir)
         conf = self.path("virtualbmc.conf")
         with open(conf, "w") as f:
             f.write(f"[default]\nconfig_dir = {conf_dir}\npid_file = {self.path('vbmcd.pid')}\n"
@@ -374,22 +392,26 @@ class Rig:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-            for _ in range(50):
-                try:
-                    os.kill(pid, 0)
-                    os.waitpid(pid, os.WNOHANG)
-                except (ProcessLookupError, ChildProcessError):
-                    break
-                time.sleep(0.1)
-            else:
+            if not wait_gone(pid, 10):
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                wait_gone(pid, 5)
         # QEMU processes the VMs left (libvirtd gone before it could stop them).
         for v in self.vms:
             sh("pkill", "-f", f"guest={v['name']},", check=False)
         if NETNS in sh("ip", "netns", "list", check=False).stdout.split():
+            # Whatever still runs in the namespace (a daemon's forked helper) goes too.
+            left = [int(p) for p in sh("ip", "netns", "pids", NETNS, check=False).stdout.split()]
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                for p in left:
+                    try:
+                        os.kill(p, sig)
+                    except ProcessLookupError:
+                        pass
+                if all(wait_gone(p, 5) for p in left):
+                    break
             sh("ip", "netns", "del", NETNS, check=False)
         self.pids = {}
         if os.path.exists(self.path("pids.json")):
