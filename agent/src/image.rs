@@ -20,10 +20,10 @@ use serde_json::json;
 use crate::disk::{self, Writer};
 use crate::Report;
 
-/// A reader that hashes what passes through it and reports how much did.
+/// A reader that reports how much passed through it, and hashes it when given a hasher.
 struct Hashing<'a, R> {
     inner: R,
-    hasher: Hasher,
+    hasher: Option<Hasher>,
     done: u64,
     total: Option<u64>,
     report: &'a Report,
@@ -31,34 +31,40 @@ struct Hashing<'a, R> {
     last: Instant,
 }
 
-impl<R: Read> Read for Hashing<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.done += n as u64;
-        if self.last.elapsed().as_millis() >= 500 || n == 0 {
-            self.report.progress(self.step, self.done, self.total);
-            self.last = Instant::now();
+impl<'a, R> Hashing<'a, R> {
+    fn new(
+        inner: R,
+        hasher: Option<Hasher>,
+        total: Option<u64>,
+        report: &'a Report,
+        step: &'static str,
+    ) -> Self {
+        Hashing {
+            inner,
+            hasher,
+            done: 0,
+            total,
+            report,
+            step,
+            last: Instant::now(),
         }
-        Ok(n)
+    }
+
+    /// The digest of what was read (empty when nothing was hashed).
+    fn finish(self) -> String {
+        self.hasher.map(Hasher::finish).unwrap_or_default()
     }
 }
 
-/// A reader that reports how much passed through it.
-struct Counting<'a, R> {
-    inner: R,
-    done: u64,
-    total: Option<u64>,
-    report: &'a Report,
-    last: Instant,
-}
-
-impl<R: Read> Read for Counting<'_, R> {
+impl<R: Read> Read for Hashing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
         self.done += n as u64;
         if self.last.elapsed().as_millis() >= 500 || n == 0 {
-            self.report.progress("writing", self.done, self.total);
+            self.report.progress(self.step, self.done, self.total);
             self.last = Instant::now();
         }
         Ok(n)
@@ -145,15 +151,13 @@ fn fetch_verified(
             room
         ));
     }
-    let mut src = Hashing {
-        inner: resp,
-        hasher: Hasher::new(sum.algorithm),
-        done: 0,
+    let mut src = Hashing::new(
+        resp,
+        Some(Hasher::new(sum.algorithm)),
         total,
         report,
-        step: "fetching and verifying",
-        last: Instant::now(),
-    };
+        "fetching and verifying",
+    );
     report.log(format!(
         "fetching {} ({} bytes){}",
         shown(&w.url),
@@ -174,7 +178,8 @@ fn fetch_verified(
             .map_err(|e| format!("fetching {}: {e}", shown(&w.url)))?;
         Staged::Remote
     };
-    let got = src.hasher.finish();
+    let done = src.done;
+    let got = src.finish();
     if got != sum.hex {
         if let Staged::File(p) = &staged {
             let _ = std::fs::remove_file(p);
@@ -188,7 +193,7 @@ fn fetch_verified(
     report.log(format!(
         "checksum {} verified over {} bytes",
         sum.algorithm.as_str(),
-        src.done
+        done
     ));
     Ok(staged)
 }
@@ -326,29 +331,21 @@ pub fn write_to(
             // Verified already: read with progress, not hashed again.
             let src = File::open(p).map_err(|e| format!("opening the staged image: {e}"))?;
             let total = src.metadata().map(|m| m.len()).ok();
-            let src = Counting {
-                inner: src,
-                done: 0,
-                total,
-                report,
-                last: Instant::now(),
-            };
+            let src = Hashing::new(src, None, total, report, "writing");
             decode_onto(f, src, &mut writer)?
         }
         (Staged::Remote, f) => {
             let resp = get(client, &w.url)?;
             let total = resp.content_length();
-            let mut src = Hashing {
-                inner: resp,
-                hasher: Hasher::new(sum.algorithm),
-                done: 0,
+            let mut src = Hashing::new(
+                resp,
+                Some(Hasher::new(sum.algorithm)),
                 total,
                 report,
-                step: "writing",
-                last: Instant::now(),
-            };
+                "writing",
+            );
             let decoded = decode_onto(f, &mut src, &mut writer);
-            let again = src.hasher.finish();
+            let again = src.finish();
             let why = match decoded {
                 Err(e) => Some(e),
                 Ok(()) if again != sum.hex => Some(format!(

@@ -651,24 +651,9 @@ impl Lifecycle<'_> {
             &format!("installer booted; waiting ({})", req.wait.as_str()),
         );
         let limit = left("waiting for the installation")?;
-        let done = match req.wait {
-            Wait::PowerOff => {
-                self.poll_until(limit, || async {
-                    matches!(bmc.power_state(&sys).await, Ok(PowerState::Off))
-                })
-                .await
-            }
-            Wait::BootProgress => {
-                self.poll_until(limit, || async {
-                    matches!(bmc.boot_progress(&sys).await, Ok(Some(s)) if s == "OSRunning")
-                })
-                .await
-            }
-            Wait::Callback => match callback {
-                Some(cb) => self.media.wait(cb, limit).await.is_some(),
-                None => false,
-            },
-        };
+        let done = self
+            .wait_by(req.wait, bmc.as_ref(), &sys, callback, limit)
+            .await;
         if !done {
             let what = match req.wait {
                 Wait::PowerOff => "the installer to power the server off",
@@ -880,19 +865,11 @@ impl Lifecycle<'_> {
             &format!("booting from disk; waiting ({})", req.wait.as_str()),
         );
         let limit = left("waiting for the deployed system")?;
-        let done = match req.wait {
-            Wait::PowerOff => true,
-            Wait::BootProgress => {
-                self.poll_until(limit, || async {
-                    matches!(bmc.boot_progress(&sys).await, Ok(Some(s)) if s == "OSRunning")
-                })
-                .await
-            }
-            Wait::Callback => match callback {
-                Some(cb) => self.media.wait(cb, limit).await.is_some(),
-                None => false,
-            },
-        };
+        // `power_off` waits for an installer; a written image has none: it is done here.
+        let done = req.wait == Wait::PowerOff
+            || self
+                .wait_by(req.wait, bmc.as_ref(), &sys, callback, limit)
+                .await;
         if !done {
             return Err(format!(
                 "timed out after {}s waiting for the deployed system ({})",
@@ -967,6 +944,36 @@ impl Lifecycle<'_> {
         self.keep_log(host, generation, tail).await;
         let _ = bmc.eject_media(sys).await;
         r.map_err(|e| step("erasing the disks with the deploy agent", e))
+    }
+
+    /// Waits, `limit` at most, for what `wait` says ends a deployment: the server powered off,
+    /// BootProgress at OSRunning, or the deployed system's callback. Whether it came.
+    async fn wait_by(
+        &self,
+        wait: Wait,
+        bmc: &dyn Bmc,
+        sys: &str,
+        callback: Option<&mut media::Callback>,
+        limit: Duration,
+    ) -> bool {
+        match wait {
+            Wait::PowerOff => {
+                self.poll_until(limit, || async {
+                    matches!(bmc.power_state(sys).await, Ok(PowerState::Off))
+                })
+                .await
+            }
+            Wait::BootProgress => {
+                self.poll_until(limit, || async {
+                    matches!(bmc.boot_progress(sys).await, Ok(Some(s)) if s == "OSRunning")
+                })
+                .await
+            }
+            Wait::Callback => match callback {
+                Some(cb) => self.media.wait(cb, limit).await.is_some(),
+                None => false,
+            },
+        }
     }
 
     async fn poll_until<F, Fut>(&self, limit: Duration, mut f: F) -> bool
