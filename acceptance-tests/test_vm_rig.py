@@ -79,7 +79,9 @@ resource "baremetal_node" "{n.replace('-', '_')}" {{
   bmc_url   = "{rig.sushy_url}"
   system_id = "{v['uuid']}"
   username  = "admin"
-  password  = "password"
+  # Write-only: sealed in the inventory, never in Terraform's plan or state.
+  password_wo         = "password"
+  password_wo_version = 1
 }}
 ''' for n, v in vms.items())
     return f'''

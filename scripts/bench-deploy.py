@@ -71,7 +71,7 @@ def config(rig, hosts):
     for v in rig.vms:
         n = v["name"].removeprefix("bmrig-")
         out.append(f'resource "baremetal_node" "{n.replace("-", "_")}" {{\n  name = "{n}"\n  bmc_url = "{rig.sushy_url}"\n'
-                   f'  system_id = "{v["uuid"]}"\n  username = "admin"\n  password = "password"\n}}\n')
+                   f'  system_id = "{v["uuid"]}"\n  username = "admin"\n  password_wo = "password"\n  password_wo_version = 1\n}}\n')
     for i, (url, checksum, fmt, wait) in enumerate(hosts):
         out.append(f'resource "baremetal_host" "h{i}" {{\n  name = "h{i}"\n  node = baremetal_node.vm_{i + 1}.name\n'
                    f'  image_url = "{url}"\n  image_checksum = "{checksum}"\n  image_format = "{fmt}"\n'
