@@ -203,9 +203,9 @@ class Terraform:
         return subprocess.run([*self.prefix, self.exe, *args], cwd=cwd, env=self.env, capture_output=True,
                               text=True, timeout=timeout)
 
-    def bmplan(self, *args, timeout=120):
-        return subprocess.run([*self.prefix, bmplan_path(), "--inventory", self.inventory, *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+    def bmplan(self, *args, timeout=120, env=None):
+        return subprocess.run([*self.prefix, bmplan_path(), "--inventory", self.inventory, *args],
+                              env=dict(self.env, **(env or {})), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(params=terraform_clis(), ids=lambda c: os.path.basename(c) if c else "missing")

@@ -386,6 +386,74 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_a_vm_enrolled_over_ipmi_is_inspected_powered_and_booted_through_virtualbmc(rig, tfvm):
+    """A VM behind virtualbmc (pyghmi's IPMI server over libvirt), enrolled only as ipmi://: its
+    power and boot device are read back from libvirt, a peer we did not write."""
+    vm = rig.vms[1]
+    ipmi = vm["ipmi"]
+    url = f"ipmi://{ipmi['address']}:{ipmi['port']}"
+    d = tfvm.workdir("ipmi", f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+resource "baremetal_node" "vm" {{
+  name                = "vm-ipmi"
+  bmc_url             = "{url}"
+  username            = "{ipmi['username']}"
+  password_wo         = "{ipmi['password']}"
+  password_wo_version = 1
+}}
+''')
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    def domstate():
+        return subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "domstate", vm["name"]],
+                              capture_output=True, text=True).stdout.strip()
+
+    def first_boot_device():
+        xml = subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "dumpxml", vm["name"]],
+                             capture_output=True, text=True).stdout
+        return xml.split("<boot dev='", 1)[1].split("'", 1)[0]
+
+    node = json.loads(tfvm.bmplan("nodes", "show", "vm-ipmi", "--json").stdout)
+    assert (node["system_id"], node["power"], node["state"]) == ("1", "Off", "available"), node
+    assert domstate() == "shut off"
+    # virtualbmc has no FRU, SDR or SEL: said, not invented.
+    inv = json.loads(tfvm.bmplan("inspect", url, "--username", ipmi["username"], "--password-env", "RIG_IPMI_PW",
+                                 "--json", env={"RIG_IPMI_PW": ipmi["password"]}).stdout)
+    assert inv["power_state"] == "Off" and inv["manufacturer"] is None, inv
+    assert any(u.startswith("FRU:") and "Invalid command" in u for u in inv["unavailable"]), inv["unavailable"]
+
+    r = tfvm.bmplan("nodes", "boot", "vm-ipmi", "pxe", "--persistent")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert first_boot_device() == "network", "libvirt's first boot device"
+    # virtualbmc writes every boot device into the domain (kept across boots), but answers the
+    # boot flags without the persistent bit: what it says is shown as it says it.
+    assert "vm-ipmi: boot device Pxe (Once, Legacy)" in r.stdout, r.stdout
+    r = tfvm.bmplan("nodes", "boot", "vm-ipmi", "disk", "--persistent")
+    assert r.returncode == 0 and first_boot_device() == "hd", r.stdout + r.stderr
+
+    r = tfvm.bmplan("nodes", "power", "vm-ipmi", "on")
+    assert r.returncode == 0 and domstate() == "running", r.stdout + r.stderr
+    # Nothing on the disk obeys ACPI: the soft off is forced after half the timeout.
+    r = tfvm.bmplan("nodes", "power", "vm-ipmi", "off", "--timeout", "20")
+    assert r.returncode == 0 and domstate() == "shut off", r.stdout + r.stderr
+
+    r = tfvm.bmplan("nodes", "events", "vm-ipmi")
+    assert r.returncode != 0 and "not supported by this BMC" in r.stderr, r.stdout + r.stderr
+    # No virtual media over IPMI: a deployment onto it is refused before anything is touched.
+    assert tfvm.bmplan("hosts", "create", "ipmi-h", "--node", "vm-ipmi").returncode == 0
+    r = tfvm.bmplan("hosts", "deploy", "ipmi-h", "--image-url", f"{rig.http_base}/debian-12.raw.zst",
+                    "--image-checksum", "sha256:" + "0" * 64, "--media-listen", f"{vmrig.GATEWAY}:0")
+    assert r.returncode != 0 and "managed over IPMI" in r.stderr and "nothing was touched" in r.stderr, r.stderr
+    assert domstate() == "shut off"
+    assert [a["outcome"] for a in json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
+            if a["action"] in ("node.power", "node.boot")] == ["ok"] * 4
+
+
 def test_the_rig_answers_redfish_and_ipmi_for_every_vm_and_serves_tftp(rig):
     """The rig's BMC endpoints, read by clients we did not write: curl (Redfish through sushy's
     libvirt driver) and ipmitool (IPMI lanplus through virtualbmc), for every VM; and its TFTP."""

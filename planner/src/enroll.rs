@@ -337,7 +337,7 @@ fn check_entry(
         bad("name", m.0);
     }
     let raw_url = e.bmc_url.unwrap_or_default();
-    let url = match crate::rules::url_ok(raw_url.trim(), &["https", "http"]) {
+    let url = match crate::rules::url_ok(raw_url.trim(), crate::rules::BMC_SCHEMES) {
         Ok(u) => Some(u),
         Err(m) => {
             bad("bmc_url", m.0);
@@ -548,9 +548,9 @@ pub fn all_succeeded(outcomes: &[EnrollOutcome]) -> bool {
         .all(|o| matches!(o.result, EnrollResult::Enrolled | EnrollResult::Updated))
 }
 
-/// Expands one discovery range into BMC base URLs. Forms (scheme optional, `https` by default):
-/// `10.0.0.5`, `10.0.0.5-40` (last octet), `10.0.0.0/28`, `bmc.example`, each with an optional
-/// `:PORT` or `:PORT-PORT`.
+/// Expands one discovery range into BMC base URLs. Forms (scheme optional, `https` by default;
+/// `ipmi://` probes IPMI): `10.0.0.5`, `10.0.0.5-40` (last octet), `10.0.0.0/28`, `bmc.example`,
+/// each with an optional `:PORT` or `:PORT-PORT`.
 pub fn expand_range(spec: &str) -> Result<Vec<String>, EnrollError> {
     let spec = spec.trim();
     let bad = |detail: String| EnrollError::Range {
@@ -558,9 +558,19 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, EnrollError> {
         detail,
     };
     let (scheme, rest) = match spec.split_once("://") {
-        Some((s @ ("http" | "https"), r)) => (s, r),
-        Some((s, _)) => return Err(bad(format!("scheme {s:?} is not http or https"))),
+        Some((s @ ("http" | "https" | "ipmi"), r)) => (s, r),
+        Some((s, _)) => return Err(bad(format!("scheme {s:?} is not http, https or ipmi"))),
         None => ("https", spec),
+    };
+    // An IPMI range may name the cipher suite (`?cipher_suite=3`): every address gets it.
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) if scheme == "ipmi" => (r, format!("?{q}")),
+        Some(_) => {
+            return Err(bad(
+                "only an ipmi:// range takes a query (cipher_suite)".into()
+            ))
+        }
+        None => (rest, String::new()),
     };
     let rest = rest.trim_end_matches('/');
     let (host, ports) = match rest.rsplit_once(':') {
@@ -630,10 +640,10 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, EnrollError> {
         match ports {
             Some((a, b)) => {
                 for p in a..=b {
-                    out.push(format!("{scheme}://{h}:{p}"));
+                    out.push(format!("{scheme}://{h}:{p}{query}"));
                 }
             }
-            None => out.push(format!("{scheme}://{h}")),
+            None => out.push(format!("{scheme}://{h}{query}")),
         }
         if out.len() > MAX_ADDRESSES {
             return Err(bad(format!("more than {MAX_ADDRESSES} addresses")));
@@ -646,8 +656,9 @@ pub fn expand_range(spec: &str) -> Result<Vec<String>, EnrollError> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Probe {
     pub url: String,
-    /// `redfish` (a service root answered), `absent` (nothing listens), or `error` (something
-    /// answered, but not as a Redfish service: TLS refused, not JSON…).
+    /// `redfish` (a service root answered), `ipmi` (an IPMI BMC opened a session), `absent`
+    /// (nothing listens), or `error` (something answered, but not as a BMC of its scheme: TLS
+    /// refused, not JSON, credentials refused…).
     pub found: String,
     pub detail: Option<String>,
     pub systems: Vec<String>,
@@ -669,11 +680,16 @@ impl Probe {
         format!("{}: {}{systems}{detail}", self.url, self.found)
     }
 
-    /// The summary of a discovery: how many addresses, Redfish services and other answers.
+    /// The summary of a discovery: how many addresses, Redfish services, IPMI BMCs and other
+    /// answers.
     pub fn summary(probes: &[Probe]) -> String {
         let count = |what: &str| probes.iter().filter(|p| p.found == what).count();
+        let ipmi = match count("ipmi") {
+            0 => String::new(),
+            n => format!(", {n} IPMI BMCs"),
+        };
         format!(
-            "probed {} addresses: {} Redfish services, {} other answers",
+            "probed {} addresses: {} Redfish services{ipmi}, {} other answers",
             probes.len(),
             count("redfish"),
             count("error")
@@ -689,8 +705,9 @@ pub struct DiscoveryLogin {
     pub tls: NodeTls,
 }
 
-/// Probes every address's Redfish service root (unauthenticated), `concurrency` at a time, and lists
-/// the systems of those that answer. `timeout` bounds each probe.
+/// Probes every address, `concurrency` at a time, and lists the systems of those that answer:
+/// Redfish's service root (unauthenticated), or for `ipmi://` addresses the BMC's device id
+/// (IPMI opens no session without the credentials). `timeout` bounds each probe.
 pub async fn discover(
     urls: Vec<String>,
     login: &DiscoveryLogin,
@@ -753,21 +770,25 @@ async fn probe(url: String, login: &DiscoveryLogin, timeout: Duration) -> Probe 
         Err(crate::bmc::BmcError::Timeout { .. }) => {
             return fail("absent", "no answer in time".into())
         }
+        Err(crate::bmc::BmcError::Unreachable { detail, .. }) => return fail("absent", detail),
         Err(e) => return fail("error", e.to_string()),
     }
+    let found = crate::hardware::Protocol::of(&url)
+        .name()
+        .to_ascii_lowercase();
     match bmc.systems().await {
         Ok(systems) => {
             bmc.logout().await;
             Probe {
                 url,
-                found: "redfish".into(),
+                found,
                 detail: None,
                 systems,
             }
         }
         Err(e) => Probe {
             url,
-            found: "redfish".into(),
+            found,
             detail: Some(e.to_string()),
             systems: vec![],
         },
@@ -782,7 +803,10 @@ pub fn registrations(
     prefix: &str,
 ) -> Vec<NodeRegistration> {
     let mut out = Vec::new();
-    for p in probes.iter().filter(|p| p.found == "redfish") {
+    for p in probes
+        .iter()
+        .filter(|p| matches!(p.found.as_str(), "redfish" | "ipmi"))
+    {
         let addr = p
             .url
             .split_once("://")
@@ -899,6 +923,14 @@ mod tests {
             .contains("more than"));
         assert!(expand_range("ftp://x").is_err());
         assert!(expand_range("127.0.0.1:9-1").is_err());
+        assert_eq!(
+            expand_range("ipmi://10.0.0.1-2?cipher_suite=3").unwrap(),
+            vec![
+                "ipmi://10.0.0.1?cipher_suite=3",
+                "ipmi://10.0.0.2?cipher_suite=3"
+            ]
+        );
+        assert!(expand_range("https://10.0.0.1?x=1").is_err());
     }
 
     #[test]

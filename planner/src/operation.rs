@@ -1,12 +1,15 @@
-//! Operations on a node on demand (the provider's actions): its power (on, off, a power cycle, a
-//! reboot), a firmware update, a restart of its BMC. Each runs under the node's and its BMC's
-//! leases (so no apply or host operation works on it meanwhile), is waited for, and is audited, as
-//! is every refusal (maintenance, a lease held).
+//! Operations on a node on demand (the provider's actions, bmplan's `nodes` commands): its power
+//! (on, off, a power cycle, a reboot), a firmware update, a restart of its BMC, its chassis
+//! identify light. Each runs under the node's and its BMC's leases (so no apply or host operation
+//! works on it meanwhile), is waited for, and is audited, as is every refusal (maintenance, a
+//! lease held). Reading its system event log changes nothing and takes no lease.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::bmc::{ApplyTime, Bmc, BmcError, PowerAction, TaskRef};
+use crate::bmc::{
+    ApplyTime, Bmc, BmcError, BootMode, BootPersistence, BootTarget, PowerAction, TaskRef,
+};
 use crate::inventory::{Inventory, InventoryError};
 use crate::project::Object;
 
@@ -308,6 +311,125 @@ pub async fn reset_bmc(
         },
     )
     .await
+}
+
+/// A boot device asked for: the target (`None` clears the override), for the next boot or every
+/// boot, in `mode` where given.
+#[derive(Debug, Clone, Copy)]
+pub struct BootDevice {
+    pub target: BootTarget,
+    pub persistence: BootPersistence,
+    pub mode: Option<BootMode>,
+}
+
+/// Sets the device `node` boots from and reads it back after. Audited as `node.boot`.
+pub async fn set_boot_device(
+    inv: &Inventory,
+    node: &str,
+    device: BootDevice,
+    limit: Duration,
+    who: &str,
+    progress: Progress<'_>,
+) -> Result<(), OperationError> {
+    let BootDevice {
+        target,
+        persistence,
+        mode,
+    } = device;
+    let what = format!(
+        "boot device {target:?} ({})",
+        match persistence {
+            BootPersistence::Once => "next boot",
+            BootPersistence::Continuous => "persistent",
+        }
+    );
+    leased(
+        inv,
+        node,
+        "node.boot",
+        &what,
+        who,
+        false,
+        limit,
+        |bmc, system| async move {
+            bmc.set_boot_override(&system, target, persistence, mode)
+                .await
+                .map_err(bmc_error(node, "setting the boot device"))?;
+            let now = bmc
+                .boot(&system)
+                .await
+                .map_err(bmc_error(node, "reading the boot device"))?;
+            bmc.logout().await;
+            progress(format!(
+                "{node}: boot device {} ({}{})",
+                now.target,
+                now.enabled,
+                now.mode.map(|m| format!(", {m}")).unwrap_or_default()
+            ));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Lights `node`'s chassis identify LED for `seconds` (`Some(0)` turns it off), or until turned
+/// off (`None`). Audited as `node.identify`.
+pub async fn identify(
+    inv: &Inventory,
+    node: &str,
+    seconds: Option<u32>,
+    limit: Duration,
+    who: &str,
+) -> Result<(), OperationError> {
+    let what = match seconds {
+        Some(0) => "identify light off".to_string(),
+        Some(s) => format!("identify light on for {s} s"),
+        None => "identify light on".to_string(),
+    };
+    leased(
+        inv,
+        node,
+        "node.identify",
+        &what,
+        who,
+        false,
+        limit,
+        |bmc, system| async move {
+            bmc.identify(&system, seconds)
+                .await
+                .map_err(bmc_error(node, "identify"))?;
+            bmc.logout().await;
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// The newest `max` entries of `node`'s system event log, oldest first. Read-only: no lease.
+pub async fn event_log(
+    inv: &Inventory,
+    node: &str,
+    max: usize,
+    limit: Duration,
+) -> Result<Vec<crate::bmc::EventEntry>, OperationError> {
+    let (ep, system) = inv.node_endpoint(node).await?;
+    let read = async {
+        let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)
+            .map_err(bmc_error(node, "connecting"))?;
+        let entries = bmc
+            .event_log(&system, max)
+            .await
+            .map_err(bmc_error(node, "reading the system event log"));
+        bmc.logout().await;
+        entries
+    };
+    match tokio::time::timeout(limit, read).await {
+        Ok(read) => read,
+        Err(_) => Err(OperationError::Timeout {
+            node: node.to_string(),
+            limit,
+        }),
+    }
 }
 
 /// Boots the deploy agent on `node` and reads the server from inside: disks, NICs with the LLDP

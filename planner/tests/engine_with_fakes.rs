@@ -407,3 +407,59 @@ async fn a_port_whose_cable_goes_elsewhere_by_in_band_lldp_is_shown_in_the_plan(
     );
     assert!(!text.contains("node r1u01 NIC"), "{text}");
 }
+
+/// Counts the BMC clients the engine asks for: none may be made for a plan that is refused.
+struct Counting {
+    inner: Arc<dyn Drivers>,
+    bmcs: std::sync::atomic::AtomicUsize,
+}
+
+impl Drivers for Counting {
+    fn bmc(
+        &self,
+        ep: planner::bmc::Endpoint,
+        purpose: planner::bmc::Purpose,
+    ) -> Result<Box<dyn Bmc>, planner::bmc::BmcError> {
+        self.bmcs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.bmc(ep, purpose)
+    }
+
+    fn switch(
+        &self,
+        driver: &str,
+        ep: planner::switch::SwitchEndpoint,
+    ) -> Result<Box<dyn planner::switch::Switch>, planner::switch::SwitchError> {
+        self.inner.switch(driver, ep)
+    }
+}
+
+#[tokio::test]
+async fn a_bios_profile_on_an_ipmi_node_is_refused_at_its_location_before_any_bmc_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory(dir.path()).await;
+    let (fleet, _bmcs, _sw) = fleet(None);
+    let counting = Arc::new(Counting {
+        inner: Arc::new(fleet),
+        bmcs: Default::default(),
+    });
+    let (session, loaded, mut desired) = session_and_fixture(&inv, counting.clone()).await;
+    desired.nodes.get_mut("r1u02").unwrap().bmc_url = "ipmi://10.9.0.2".into();
+    let err = match session.prepare(loaded, desired).await {
+        Ok(_) => panic!("a BIOS profile on an IPMI node was planned"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(
+            "node r1u02 is managed over IPMI (ipmi://10.9.0.2), which has no BIOS attributes"
+        ),
+        "{err}"
+    );
+    // Located at the profile's BIOS attribute in the fixture (the db profile's template sets it).
+    assert!(err.contains("main.tf:"), "{err}");
+    assert!(!err.contains("r1u01") && !err.contains("r2u01"), "{err}");
+    assert_eq!(
+        counting.bmcs.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a BMC was read"
+    );
+}

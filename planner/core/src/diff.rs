@@ -206,6 +206,58 @@ impl std::fmt::Display for DiffError {
     }
 }
 
+/// What a node's BMC protocol cannot do but its profile asks for: one error per part, before
+/// anything is read from or sent to a device. IPMI has no BIOS attributes, no RAID, no firmware
+/// update and no secure boot settings (the boot mode it has: the boot flags' EFI bit).
+pub fn protocol_limits(desired: &Desired) -> Vec<DiffError> {
+    desired
+        .nodes
+        .values()
+        .filter_map(|n| {
+            Some(node_protocol_limits(
+                &n.name,
+                &n.bmc_url,
+                n.profile.as_ref()?,
+            ))
+        })
+        .flatten()
+        .collect()
+}
+
+/// [`protocol_limits`] for one node: its name, its BMC's URL and the profile it would have.
+pub fn node_protocol_limits(node: &str, bmc_url: &str, p: &ProfileSpec) -> Vec<DiffError> {
+    let protocol = crate::hardware::Protocol::of(bmc_url);
+    if protocol != crate::hardware::Protocol::Ipmi {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    let mut refuse = |path: String, what: &str| {
+        out.push(DiffError {
+            node: node.to_string(),
+            message: format!(
+                "node {node} is managed over {} ({}), which has no {what}: refused before anything is sent. Manage this node over Redfish (https://), or give it a profile without {}",
+                protocol.name(),
+                crate::text::redacted(bmc_url),
+                path.split('.').next().unwrap_or(&path),
+            ),
+            path,
+        })
+    };
+    if let Some(first) = p.bios.keys().next() {
+        refuse(format!("bios.{first}"), "BIOS attributes");
+    }
+    if p.raid.is_some() {
+        refuse("raid".into(), "RAID management");
+    }
+    if !p.firmware.is_empty() {
+        refuse("firmware".into(), "firmware update");
+    }
+    if p.secure_boot.is_some() {
+        refuse("secure_boot".into(), "secure boot settings");
+    }
+    out
+}
+
 /// What the planner applied last time, by node, then path (`bios.X` → value).
 pub type Applied = BTreeMap<String, BTreeMap<String, Value>>;
 
@@ -1052,6 +1104,40 @@ mod tests {
             maintenance: false,
             ports: vec![],
         }
+    }
+
+    #[test]
+    fn what_ipmi_cannot_do_is_refused_per_part_and_boot_mode_is_not() {
+        let mut n = node(&[("ProcTurboMode", "Disabled")], Some("UEFI"), Some(true));
+        assert_eq!(
+            protocol_limits_of(&n),
+            Vec::<String>::new(),
+            "Redfish carries it all"
+        );
+        n.bmc_url = "ipmi://10.0.0.9".into();
+        assert_eq!(
+            protocol_limits_of(&n),
+            vec!["bios.ProcTurboMode".to_string(), "secure_boot".to_string()]
+        );
+        let err = &node_protocol_limits("n1", &n.bmc_url, n.profile.as_ref().unwrap())[0];
+        assert!(
+            err.message.contains(
+                "node n1 is managed over IPMI (ipmi://10.0.0.9), which has no BIOS attributes"
+            ),
+            "{}",
+            err.message
+        );
+        let only_boot_mode = NodeSpec {
+            bmc_url: "ipmi://10.0.0.9".into(),
+            ..node(&[], Some("UEFI"), None)
+        };
+        assert_eq!(protocol_limits_of(&only_boot_mode), Vec::<String>::new());
+    }
+
+    fn protocol_limits_of(n: &NodeSpec) -> Vec<String> {
+        let mut d = Desired::default();
+        d.nodes.insert(n.name.clone(), n.clone());
+        protocol_limits(&d).into_iter().map(|e| e.path).collect()
     }
 
     fn live(current: Value, pending: Value) -> NodeLive {

@@ -177,6 +177,43 @@ pub struct FirmwareInfo {
     pub updateable: Option<bool>,
 }
 
+/// The protocol a BMC endpoint speaks, told by its URL's scheme: `ipmi://` is IPMI 2.0 (lanplus),
+/// everything else Redfish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    Redfish,
+    Ipmi,
+}
+
+impl Protocol {
+    pub fn of(url: &str) -> Protocol {
+        match url.split_once("://") {
+            Some((scheme, _)) if scheme.eq_ignore_ascii_case("ipmi") => Protocol::Ipmi,
+            _ => Protocol::Redfish,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Redfish => "Redfish",
+            Protocol::Ipmi => "IPMI",
+        }
+    }
+}
+
+/// One entry of a system event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEntry {
+    pub id: String,
+    /// When it happened, as the BMC words it.
+    pub created: Option<String>,
+    /// The sensor or part it is about.
+    pub source: Option<String>,
+    pub message: String,
+    /// `OK`, `Warning` or `Critical`, where the BMC says.
+    pub severity: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reading {
     pub name: String,
@@ -602,6 +639,22 @@ pub struct TaskOutcome {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn each_ipmi_bmc_has_its_own_origin_and_protocol() {
+        assert_eq!(origin("ipmi://10.0.0.5"), "ipmi://10.0.0.5:623");
+        assert_eq!(
+            origin("IPMI://BMC.example:6231/"),
+            "ipmi://bmc.example:6231"
+        );
+        assert_ne!(
+            origin("ipmi://10.0.0.5:6231"),
+            origin("ipmi://10.0.0.5:6232")
+        );
+        assert_eq!(origin("https://10.0.0.5/redfish/v1"), "https://10.0.0.5");
+        assert_eq!(Protocol::of("ipmi://10.0.0.5"), Protocol::Ipmi);
+        assert_eq!(Protocol::of("https://10.0.0.5"), Protocol::Redfish);
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -792,6 +845,13 @@ impl Default for Limits {
 /// slash, a path) are one BMC. The key of its lease and of its identity.
 pub fn origin(bmc_url: &str) -> String {
     match url::Url::parse(bmc_url) {
+        // `ipmi://` is not a special scheme: its URL origin is opaque ("null"), so it is spelled
+        // out, port included (623 when not given), or every IPMI BMC would share one.
+        Ok(u) if u.scheme() == "ipmi" => format!(
+            "ipmi://{}:{}",
+            u.host_str().unwrap_or_default().to_ascii_lowercase(),
+            u.port().unwrap_or(623)
+        ),
         Ok(u) => u.origin().ascii_serialization().to_ascii_lowercase(),
         Err(_) => bmc_url.trim_end_matches('/').to_ascii_lowercase(),
     }

@@ -606,10 +606,13 @@ impl Desired {
                 provider_tls.clone()
             };
             let url = s(i, "bmc_url").unwrap_or_default();
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+            if !(url.starts_with("https://")
+                || url.starts_with("http://")
+                || url.starts_with("ipmi://"))
+            {
                 errors.push(i.error(
                     "bmc_url",
-                    format!("{url:?} must start with https:// (or http:// for a lab)"),
+                    format!("{url:?} must start with https:// (Redfish; http:// for a lab) or ipmi:// (IPMI 2.0)"),
                 ));
             }
             let mut ports = Vec::new();

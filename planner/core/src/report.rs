@@ -423,6 +423,25 @@ pub fn audit_rows(entries: &[crate::records::AuditEntry]) -> Rows {
 }
 
 /// A node's life, a line per event.
+/// A system event log: `bmplan nodes events`.
+pub fn event_rows(entries: &[crate::hardware::EventEntry]) -> Rows {
+    Rows {
+        header: vec!["ID", "WHEN", "SOURCE", "SEVERITY", "EVENT"],
+        cells: entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.clone(),
+                    dash(e.created.as_deref()),
+                    dash(e.source.as_deref()),
+                    dash(e.severity.as_deref()),
+                    e.message.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
 pub fn history_rows(h: &crate::history::NodeHistory) -> Rows {
     Rows {
         header: vec!["AT", "ACTOR", "ACTION", "STATE", "WHAT"],

@@ -122,6 +122,9 @@ pub fn name_ok(name: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The schemes a BMC endpoint may have: Redfish over HTTPS (or HTTP), and IPMI 2.0 (lanplus).
+pub const BMC_SCHEMES: &[&str] = &["https", "http", "ipmi"];
+
 /// A URL with one of `schemes`, a host, and no user or password in it.
 pub fn url_ok(url: &str, schemes: &[&str]) -> Result<url::Url, Invalid> {
     let shown = redacted(url);
@@ -259,7 +262,7 @@ fn strings(attrs: &Map<String, Value>, prefix: &str, out: &mut Vec<AttrError>) {
 }
 
 fn node(attrs: &Map<String, Value>, out: &mut Vec<AttrError>) {
-    let url = text(attrs, "bmc_url").and_then(|u| match url_ok(u, &["https", "http"]) {
+    let url = text(attrs, "bmc_url").and_then(|u| match url_ok(u, BMC_SCHEMES) {
         Ok(u) => Some(u),
         Err(m) => {
             out.push(problem("bmc_url", m));
@@ -291,6 +294,26 @@ fn node(attrs: &Map<String, Value>, out: &mut Vec<AttrError>) {
                 set.join(" and ")
             ),
         ));
+    }
+    if let (Some(u), Some(k)) = (&url, set.first()) {
+        if u.scheme() == "ipmi" {
+            out.push(problem(
+                *k,
+                format!("{k} is set but bmc_url is ipmi://: IPMI has no certificates to trust"),
+            ));
+        }
+    }
+    if let Some(u) = url.as_ref().filter(|u| u.scheme() == "ipmi") {
+        let suite_only = u
+            .query_pairs()
+            .all(|(k, v)| k == "cipher_suite" && v.parse::<u8>().is_ok_and(|n| n <= 17));
+        if !matches!(u.path(), "" | "/") || !suite_only {
+            out.push(problem(
+                "bmc_url",
+                "an IPMI endpoint is ipmi://host[:port][?cipher_suite=N] (N from 0 to 17)"
+                    .to_string(),
+            ));
+        }
     }
     if let (Some(u), Some(k)) = (&url, set.iter().find(|k| **k != "insecure")) {
         if u.scheme() == "http" {

@@ -329,7 +329,7 @@ pub const NODE: ResourceSpec = ResourceSpec {
     attrs: &[
         ID,
         attr("name", Kind::String, Required, "Node name, unique in the inventory."),
-        attr("bmc_url", Kind::String, Required, "BMC base URL, `https://HOST[:PORT]`."),
+        attr("bmc_url", Kind::String, Required, "BMC base URL: `https://HOST[:PORT]` (Redfish) or `ipmi://HOST[:PORT]` (IPMI 2.0 lanplus; no BIOS, RAID, firmware or virtual media: see the BMC guide)."),
         attr("system_id", Kind::String, Presence::OptionalComputed, "Redfish system id; needed when the BMC manages several, found when it manages one."),
         attr("username", Kind::String, Required, "BMC user."),
         write_only("password_wo", "BMC password, write-only: sealed at rest in the inventory and never kept in Terraform's plan or state (Terraform 1.11 and later). Required unless `password` is set."),

@@ -334,7 +334,7 @@ impl Inventory {
             .await?;
         super::valid_name("node", &reg.name)?;
         // A URL is shown in listings, exports and the audit log: never one carrying credentials.
-        planner_core::rules::url_ok(&reg.bmc_url, &["https", "http"])
+        planner_core::rules::url_ok(&reg.bmc_url, planner_core::rules::BMC_SCHEMES)
             .map_err(|m| InventoryError::Invalid(format!("node {}: bmc_url: {m}", reg.name)))?;
         let key = self.key()?;
         if reg.name.trim().is_empty() {

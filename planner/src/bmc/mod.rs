@@ -1,10 +1,12 @@
 //! Baseboard management controllers: the [`Bmc`] trait the rest of the planner uses, [`open`], the
-//! one place a BMC driver is made, and its Redfish implementation ([`redfish`]). The plain data it
-//! speaks in lives in the core (`planner_core::hardware`, re-exported here).
+//! one place a BMC driver is made, and its implementations: Redfish ([`redfish`]) and IPMI
+//! ([`ipmi`]). The plain data it speaks in lives in the core (`planner_core::hardware`,
+//! re-exported here).
 //!
 //! The observer, the executor and the provider only see this trait. Everything HTTP (sessions, ETags,
-//! retries, task monitors, vendor quirks) stays inside `redfish`.
+//! retries, task monitors, vendor quirks) stays inside `redfish`; everything RMCP+ inside `ipmi`.
 
+pub mod ipmi;
 pub mod redfish;
 mod tls;
 
@@ -119,6 +121,21 @@ pub enum BmcError {
     },
     #[error("{bmc}: {detail}")]
     Ambiguous { bmc: String, detail: String },
+    /// No answer from a BMC reached by another transport than HTTP (IPMI over UDP): what the
+    /// client said. Treated as [`BmcError::Transport`] is: transient, exit code 4.
+    #[error("{bmc}: {operation} failed: could not reach the BMC ({detail})")]
+    Unreachable {
+        bmc: String,
+        operation: String,
+        detail: String,
+    },
+    /// The BMC answered the request with an error (an IPMI completion code): what it said.
+    #[error("{bmc}: {operation} refused by the BMC: {detail}")]
+    Refused {
+        bmc: String,
+        operation: String,
+        detail: String,
+    },
 }
 
 fn hint_suffix(h: &Option<String>) -> String {
@@ -138,7 +155,15 @@ fn problems_list(p: &[String]) -> String {
 }
 
 impl BmcError {
-    /// The HTTP status, for errors that carry one.
+    /// Whether nothing answered: the BMC may answer next time (HTTP transport errors, IPMI
+    /// sessions that could not be opened).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            BmcError::Transport { .. } | BmcError::Unreachable { .. }
+        )
+    }
+
     /// Whether the BMC did not answer within the request's deadline.
     pub fn is_timeout(&self) -> bool {
         match self {
@@ -164,6 +189,7 @@ impl BmcError {
         }
     }
 
+    /// The HTTP status, for errors that carry one.
     pub fn status(&self) -> Option<u16> {
         match self {
             BmcError::Status { status, .. } | BmcError::Redirect { status, .. } => Some(*status),
@@ -185,21 +211,12 @@ pub enum Purpose {
 }
 
 /// The one place a BMC driver is made: the endpoint's scheme names the protocol. Redfish over
-/// `https://` (or `http://`) is the one implemented; `ipmi://` is refused as not supported yet,
-/// naming the BMC. Everything else reaches a driver through this function (or through the
-/// engine's `Drivers` seam, whose wired implementation calls it).
+/// `https://` (or `http://`), IPMI 2.0 (lanplus) over `ipmi://`. Everything else reaches a driver
+/// through this function (or through the engine's `Drivers` seam, whose wired implementation
+/// calls it).
 pub fn open(ep: Endpoint, purpose: Purpose) -> Result<Box<dyn Bmc>, BmcError> {
-    let scheme = ep
-        .url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
-    if scheme.as_deref() == Some("ipmi") {
-        return Err(BmcError::NotSupported {
-            bmc: crate::rules::redacted(&ep.url),
-            operation: "connect".into(),
-            detail: "IPMI BMCs are not supported yet; reach this BMC over Redfish (https://)"
-                .into(),
-        });
+    if Protocol::of(&ep.url) == Protocol::Ipmi {
+        return Ok(Box::new(ipmi::IpmiBmc::new(ep)?));
     }
     Ok(match purpose {
         Purpose::Change => Box::new(redfish::RedfishBmc::new(ep)?),
@@ -246,7 +263,8 @@ pub struct BmcSession {
     pub uri: String,
 }
 
-/// Everything the planner does to a server's BMC. One implementation per protocol; Redfish today.
+/// Everything the planner does to a server's BMC. One implementation per protocol: Redfish and
+/// IPMI.
 #[async_trait]
 pub trait Bmc: Send + Sync {
     /// The endpoint's base URL, for messages.
@@ -407,4 +425,25 @@ pub trait Bmc: Send + Sync {
 
     /// Follows a task monitor until the task ends, within `timeout`. A failed task is an error.
     async fn wait_task(&self, task: &TaskRef, timeout: Duration) -> Result<TaskOutcome, BmcError>;
+
+    /// The system event log of `system`, oldest first: its newest `max` entries.
+    async fn event_log(&self, system: &str, max: usize) -> Result<Vec<EventEntry>, BmcError> {
+        let _ = (system, max);
+        Err(BmcError::NotSupported {
+            bmc: self.address().to_string(),
+            operation: "read the system event log".into(),
+            detail: "this driver does not read event logs".into(),
+        })
+    }
+
+    /// Lights the chassis identify LED: for `seconds` (`Some(0)` turns it off), or until turned
+    /// off (`None`).
+    async fn identify(&self, system: &str, seconds: Option<u32>) -> Result<(), BmcError> {
+        let _ = (system, seconds);
+        Err(BmcError::NotSupported {
+            bmc: self.address().to_string(),
+            operation: "identify the chassis".into(),
+            detail: "this driver has no identify LED".into(),
+        })
+    }
 }

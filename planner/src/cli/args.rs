@@ -33,7 +33,7 @@ pub enum Command {
     },
     /// Serve a simulated fleet (Redfish BMCs and switches) on loopback until killed.
     Lab(LabArgs),
-    /// Print a node's inventory read from its BMC over Redfish.
+    /// Print a node's inventory read from its BMC (Redfish, or IPMI for ipmi:// URLs).
     Inspect(InspectArgs),
     /// Top-of-rack switches.
     #[command(subcommand)]
@@ -101,7 +101,7 @@ pub struct SwitchShowArgs {
 
 #[derive(Args)]
 pub struct InspectArgs {
-    /// BMC base URL, e.g. https://10.0.0.5 or https://bmc.r1u01.example:8443.
+    /// BMC base URL, e.g. https://10.0.0.5, https://bmc.r1u01.example:8443 or ipmi://10.0.0.5[:623].
     pub url: String,
     /// System id on the BMC; required when the BMC manages several systems.
     #[arg(long)]
@@ -186,11 +186,27 @@ pub struct InventoryArgs {
     pub wide: bool,
 }
 
+impl InventoryArgs {
+    /// The inventory these arguments name, opened as the acting user (with the credentials key
+    /// from the environment, where there is one).
+    pub async fn open(&self) -> anyhow::Result<crate::inventory::Inventory> {
+        let actor = crate::project::Actor::configured(
+            self.user.clone(),
+            self.role.clone(),
+            self.as_project.clone(),
+        )?;
+        let key = crate::credentials::CredentialsKey::from_env()?;
+        let url = crate::inventory::resolve_url(self.inventory.as_deref());
+        Ok(crate::inventory::Inventory::open(&url, actor, key).await?)
+    }
+}
+
 #[derive(Subcommand)]
 pub enum NodesCommand {
     /// Enroll the BMCs of a CSV or JSON list: verify credentials, inspect, record. Idempotent.
     Enroll(EnrollArgs),
-    /// Find BMCs over address ranges (Redfish service root probe) and enroll their systems.
+    /// Find BMCs over address ranges (Redfish service root probe; IPMI for ipmi:// ranges) and
+    /// enroll their systems.
     Discover(DiscoverArgs),
     /// List nodes.
     List(ListNodesArgs),
@@ -228,6 +244,14 @@ pub enum NodesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Power a node on or off, power-cycle or reboot it, and wait until it is done. Audited.
+    Power(NodePowerArgs),
+    /// Set the device a node boots from, for the next boot or persistently. Audited.
+    Boot(NodeBootArgs),
+    /// The system event log of a node's BMC (IPMI SEL), oldest first.
+    Events(NodeEventsArgs),
+    /// Light a node's chassis identify LED (until turned off, or for --seconds), or turn it off.
+    Identify(NodeIdentifyArgs),
     /// manageable → available.
     Provide { name: String },
     /// A running server becomes an active host without a deployment: manageable → active.
@@ -271,7 +295,8 @@ pub struct EnrollArgs {
 
 #[derive(Args)]
 pub struct DiscoverArgs {
-    /// Address ranges: 10.0.0.5, 10.0.0.5-40, 10.0.0.0/28, with :PORT or :PORT-PORT, scheme optional.
+    /// Address ranges: 10.0.0.5, 10.0.0.5-40, 10.0.0.0/28, with :PORT or :PORT-PORT; scheme
+    /// https:// by default, ipmi:// for IPMI BMCs (which need the credentials to answer).
     #[arg(required = true)]
     pub ranges: Vec<String>,
     #[arg(long)]
@@ -418,18 +443,7 @@ pub enum ProjectsCommand {
 #[derive(Subcommand)]
 pub enum HostsCommand {
     /// Allocate a node to a new host, by flavor (best fit) or pinned to a node (admin).
-    Create {
-        name: String,
-        /// The host's project (default: the acting member's only project).
-        #[arg(long = "project", value_name = "PROJECT")]
-        in_project: Option<String>,
-        #[arg(long, required_unless_present = "node")]
-        flavor: Option<String>,
-        #[arg(long)]
-        node: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateHostArgs),
     List {
         #[arg(long = "project", value_name = "PROJECT")]
         in_project: Option<String>,
@@ -484,6 +498,169 @@ pub enum HostsCommand {
         #[command(flatten)]
         life: LifeArgs,
     },
+}
+
+#[derive(Args)]
+pub struct CreateHostArgs {
+    pub name: String,
+    /// The host's project (default: the acting member's only project).
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub in_project: Option<String>,
+    #[arg(long, required_unless_present = "node")]
+    pub flavor: Option<String>,
+    #[arg(long)]
+    pub node: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CreateHostArgs {
+    pub fn new_host(&self) -> crate::inventory::NewHost {
+        crate::inventory::NewHost {
+            name: self.name.clone(),
+            project: self.in_project.clone(),
+            flavor: self.flavor.clone(),
+            node: self.node.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct NodePowerArgs {
+    pub name: String,
+    #[arg(value_enum)]
+    pub action: NodePowerArg,
+    /// Seconds it may take.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Args)]
+pub struct NodeBootArgs {
+    pub name: String,
+    #[arg(value_enum)]
+    pub device: BootDeviceArg,
+    /// Keep it for every boot (else only the next).
+    #[arg(long)]
+    pub persistent: bool,
+    /// UEFI or legacy BIOS boot (else the mode stays as it is).
+    #[arg(long, value_enum)]
+    pub mode: Option<BootModeArg>,
+    /// Seconds it may take.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+impl NodeBootArgs {
+    pub fn device(&self) -> crate::operation::BootDevice {
+        crate::operation::BootDevice {
+            target: self.device.into(),
+            persistence: match self.persistent {
+                true => crate::bmc::BootPersistence::Continuous,
+                false => crate::bmc::BootPersistence::Once,
+            },
+            mode: self.mode.map(Into::into),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct NodeEventsArgs {
+    pub name: String,
+    /// The newest entries to show.
+    #[arg(long, default_value_t = 100)]
+    pub max: usize,
+    /// Seconds the read may take.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct NodeIdentifyArgs {
+    pub name: String,
+    /// Light it for this many seconds (at most 255), then the BMC turns it off.
+    #[arg(long, conflicts_with = "off")]
+    pub seconds: Option<u32>,
+    /// Turn it off.
+    #[arg(long)]
+    pub off: bool,
+    /// Seconds the request may take.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+impl NodeIdentifyArgs {
+    /// For how long: `Some(0)` turns it off, `None` lights it until turned off.
+    pub fn seconds(&self) -> Option<u32> {
+        if self.off {
+            Some(0)
+        } else {
+            self.seconds
+        }
+    }
+}
+
+/// `--timeout SECONDS` of the node operations, as a duration.
+pub fn seconds(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum NodePowerArg {
+    On,
+    Off,
+    Cycle,
+    Reboot,
+}
+
+impl From<NodePowerArg> for crate::operation::PowerChange {
+    fn from(a: NodePowerArg) -> Self {
+        match a {
+            NodePowerArg::On => crate::operation::PowerChange::On,
+            NodePowerArg::Off => crate::operation::PowerChange::Off,
+            NodePowerArg::Cycle => crate::operation::PowerChange::Cycle,
+            NodePowerArg::Reboot => crate::operation::PowerChange::Reboot,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BootDeviceArg {
+    Pxe,
+    Disk,
+    Cd,
+    Bios,
+    /// Clear the override: the firmware's own boot order.
+    None,
+}
+
+impl From<BootDeviceArg> for crate::bmc::BootTarget {
+    fn from(a: BootDeviceArg) -> Self {
+        match a {
+            BootDeviceArg::Pxe => crate::bmc::BootTarget::Pxe,
+            BootDeviceArg::Disk => crate::bmc::BootTarget::Hdd,
+            BootDeviceArg::Cd => crate::bmc::BootTarget::Cd,
+            BootDeviceArg::Bios => crate::bmc::BootTarget::BiosSetup,
+            BootDeviceArg::None => crate::bmc::BootTarget::None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BootModeArg {
+    Uefi,
+    Legacy,
+}
+
+impl From<BootModeArg> for crate::bmc::BootMode {
+    fn from(a: BootModeArg) -> Self {
+        match a {
+            BootModeArg::Uefi => crate::bmc::BootMode::Uefi,
+            BootModeArg::Legacy => crate::bmc::BootMode::Legacy,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -106,7 +106,9 @@ fn code_of(e: &(dyn Error + 'static)) -> Option<u8> {
     if let Some(b) = e.downcast_ref::<BmcError>() {
         return match b {
             BmcError::Unauthorized { .. } => Some(3),
-            BmcError::Transport { .. } | BmcError::Timeout { .. } => Some(4),
+            BmcError::Transport { .. }
+            | BmcError::Unreachable { .. }
+            | BmcError::Timeout { .. } => Some(4),
             _ => None,
         };
     }

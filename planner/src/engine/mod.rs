@@ -26,7 +26,7 @@ pub use desired::{desired_for, layer_over, Catalog};
 pub use saved::{SavedPlan, SavedPlanError};
 
 use crate::apply::{self, ApplyError, ApplyOptions, ApplyReport};
-use crate::diff::{self, Applied, Diff, DiffError};
+use crate::diff::{self, Applied, DiffError};
 use crate::inventory::{Inventory, InventoryError};
 use crate::load::{self, LoadError, LoadErrors, LoadOptions, Loaded};
 use crate::model::Desired;
@@ -189,6 +189,11 @@ impl<'a> Session<'a> {
     /// configuration when the desired state came from one. Unreachable devices are not errors:
     /// they are in the diff, and the rest is planned.
     pub async fn prepare(&self, loaded: Loaded, desired: Desired) -> Result<Prepared, EngineError> {
+        // What a node's protocol cannot do is refused before any device is read.
+        let refused = diff::protocol_limits(&desired);
+        if !refused.is_empty() {
+            return Err(located(&loaded, &desired, refused));
+        }
         let started = Instant::now();
         let observed = observe::observe(&desired, self.observe.clone()).await;
         let observe_seconds = started.elapsed().as_secs_f64();
@@ -369,12 +374,7 @@ pub fn plan_observed(
 ) -> Result<Prepared, EngineError> {
     let diff = diff::diff(&desired, &observed, applied);
     if !diff.errors.is_empty() {
-        if loaded.instances.is_empty() {
-            return Err(EngineError::Device(diff.errors.clone()));
-        }
-        return Err(EngineError::Config(LoadErrors(locate(
-            &loaded, &desired, &diff,
-        ))));
+        return Err(located(&loaded, &desired, diff.errors));
     }
     let plan = plan::plan(&desired, &diff);
     Ok(Prepared {
@@ -387,9 +387,18 @@ pub fn plan_observed(
     })
 }
 
+/// Values a device cannot take: located in the configuration when the desired state came from
+/// one, else by node and path.
+fn located(loaded: &Loaded, desired: &Desired, errors: Vec<DiffError>) -> EngineError {
+    if loaded.instances.is_empty() {
+        return EngineError::Device(errors);
+    }
+    EngineError::Config(LoadErrors(locate(loaded, desired, &errors)))
+}
+
 /// Diff errors (values a device cannot take), located at the profile attribute that asks for them.
-fn locate(loaded: &Loaded, desired: &Desired, diff: &Diff) -> Vec<LoadError> {
-    diff.errors
+fn locate(loaded: &Loaded, desired: &Desired, errors: &[DiffError]) -> Vec<LoadError> {
+    errors
         .iter()
         .map(|e| {
             let node = desired.nodes.get(&e.node);

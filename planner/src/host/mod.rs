@@ -339,6 +339,15 @@ impl Lifecycle<'_> {
     ) -> Result<HostRecord, HostError> {
         let node = node_of(host, " to deploy onto")?;
         let started = Instant::now();
+        // 0. A node whose BMC cannot boot the deploy media is refused before anything.
+        let (ep, _) = self.inv.node_endpoint(&node).await?;
+        if crate::hardware::Protocol::of(&ep.url) == crate::hardware::Protocol::Ipmi {
+            return Err(HostError::Invalid(format!(
+                "host {} cannot be deployed onto node {node}: the node is managed over IPMI ({}), which has no virtual media, and network boot (PXE) is not supported yet; nothing was touched",
+                host.name,
+                crate::rules::redacted(&ep.url)
+            )));
+        }
         // 1. The image, before anything else.
         self.say(
             &node,

@@ -367,11 +367,12 @@ impl Handler for NodeResource {
 
     async fn plan(
         &self,
-        _e: &Engine,
+        e: &Engine,
         prior: Option<&Json>,
         _config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
+        protocol_limits(e, planned).await?;
         // A new profile may reset the node: its power is known after apply. Ports need no reset.
         if let Some(prior) = prior {
             let changed = ["profile", "maintenance"].iter().any(|k| {
@@ -427,4 +428,37 @@ impl Handler for NodeResource {
             Err(other) => Err(other.into()),
         }
     }
+}
+
+/// A profile the node's BMC protocol cannot carry out (BIOS, RAID, firmware or secure boot on an
+/// IPMI node) fails the plan at `profile`, naming the node and the protocol. Checked when the
+/// profile is already in the inventory; one created in the same apply is checked by the engine
+/// before the node's first change is sent.
+async fn protocol_limits(e: &Engine, planned: &Obj) -> Result<(), Vec<Problem>> {
+    let planned = crate::value::obj_to_json(planned);
+    let (Some(url), Some(profile)) = (s(&planned, "bmc_url"), s(&planned, "profile")) else {
+        return Ok(());
+    };
+    if planner::hardware::Protocol::of(&url) != planner::hardware::Protocol::Ipmi {
+        return Ok(());
+    }
+    let name = s(&planned, "name").unwrap_or_default();
+    let layers = e.inv.profile_layers().await.map_err(|e| vec![e.into()])?;
+    let Ok(spec) = planner::model::resolve_profile(&profile, &layers) else {
+        return Ok(());
+    };
+    let refused = planner::diff::node_protocol_limits(&name, &url, &spec);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(refused
+        .into_iter()
+        .map(|r| {
+            Problem::at(
+                "profile",
+                "Not supported by the node's BMC protocol",
+                r.message,
+            )
+        })
+        .collect())
 }

@@ -11,22 +11,10 @@ use planner::cli::Partial;
 use planner::credentials::CredentialsKey;
 use planner::enroll;
 use planner::host::MediaServer;
-use planner::inventory::{EnrollResult, HostRecord, Inventory, NewHost, NodeFilter};
+use planner::inventory::{EnrollResult, HostRecord, Inventory, NodeFilter};
 use planner::lifecycle::Event;
-use planner::project::Actor;
+use planner::operation;
 use planner::report;
-
-/// The inventory the arguments name, opened as the acting user.
-pub async fn open(args: &InventoryArgs) -> anyhow::Result<Inventory> {
-    let actor = Actor::configured(
-        args.user.clone(),
-        args.role.clone(),
-        args.as_project.clone(),
-    )?;
-    let key = CredentialsKey::from_env()?;
-    let url = planner::inventory::resolve_url(args.inventory.as_deref());
-    Ok(Inventory::open(&url, actor, key).await?)
-}
 
 /// A host of the acting user's project (or `project`), and a deployment endpoint started for
 /// the operation with how long it may take.
@@ -57,7 +45,7 @@ fn life<'a>(inv: &'a Inventory, media: &'a MediaServer) -> planner::host::Lifecy
 }
 
 pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     let wide = args.wide;
     match cmd {
         NodesCommand::Enroll(a) => {
@@ -164,6 +152,26 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
                 format!("{name}: {}\n", planner::host::agent::summary(f))
             })
         }
+        NodesCommand::Power(a) => {
+            let say = |m: String| println!("{m}");
+            let (change, limit) = (a.action.into(), seconds(a.timeout));
+            Ok(operation::set_power(&inv, &a.name, change, limit, "bmplan", &say).await?)
+        }
+        NodesCommand::Boot(a) => {
+            let say = |m: String| println!("{m}");
+            let (device, limit) = (a.device(), seconds(a.timeout));
+            Ok(operation::set_boot_device(&inv, &a.name, device, limit, "bmplan", &say).await?)
+        }
+        NodesCommand::Events(a) => {
+            let entries = operation::event_log(&inv, &a.name, a.max, seconds(a.timeout)).await?;
+            show(a.json, &entries, |e| report::event_rows(e).render(wide))
+        }
+        NodesCommand::Identify(a) => {
+            operation::identify(&inv, &a.name, a.seconds(), seconds(a.timeout), "bmplan").await?;
+            let state = if a.off { "off" } else { "on" };
+            println!("{}: identify light {state}", a.name);
+            Ok(())
+        }
         NodesCommand::Provide { name } => {
             report_state(&inv.transition(&name, Event::Provide, None).await?)
         }
@@ -234,7 +242,7 @@ fn finish_bulk(
 }
 
 pub async fn flavors(args: &InventoryArgs, cmd: FlavorsCommand) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     match cmd {
         FlavorsCommand::Create(a) => {
             let f = a.flavor();
@@ -254,7 +262,7 @@ pub async fn flavors(args: &InventoryArgs, cmd: FlavorsCommand) -> anyhow::Resul
 }
 
 pub async fn projects(args: &InventoryArgs, cmd: ProjectsCommand) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     match cmd {
         ProjectsCommand::Create {
             name,
@@ -272,23 +280,11 @@ pub async fn projects(args: &InventoryArgs, cmd: ProjectsCommand) -> anyhow::Res
 }
 
 pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     match cmd {
-        HostsCommand::Create {
-            name,
-            in_project,
-            flavor,
-            node,
-            json: as_json,
-        } => {
-            let new = NewHost {
-                name,
-                project: in_project,
-                flavor,
-                node,
-            };
-            let h = inv.create_host(&new).await?;
-            show(as_json, &h, |h| {
+        HostsCommand::Create(a) => {
+            let h = inv.create_host(&a.new_host()).await?;
+            show(a.json, &h, |h| {
                 let node = h.node.as_deref().unwrap_or("-");
                 format!("host {}/{}: allocated node {node}\n", h.project, h.name)
             })
@@ -363,7 +359,7 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
 }
 
 pub async fn audit(args: &InventoryArgs, a: AuditArgs) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     let filter = a.filter(planner::inventory::now_ms())?;
     let entries = inv.audit_log(&filter).await?;
     let text = match a.format {
@@ -386,7 +382,7 @@ pub async fn credentials(args: &InventoryArgs, cmd: CredentialsCommand) -> anyho
             Ok(())
         }
         CredentialsCommand::Rotate { new_key_file } => {
-            let inv = open(args).await?;
+            let inv = args.open().await?;
             let new = CredentialsKey::from_file(&new_key_file)?;
             let n = inv.rotate_credentials(&new).await?;
             println!(
@@ -399,7 +395,7 @@ pub async fn credentials(args: &InventoryArgs, cmd: CredentialsCommand) -> anyho
 }
 
 pub async fn inventory(args: &InventoryArgs, cmd: InventoryCommand) -> anyhow::Result<()> {
-    let inv = open(args).await?;
+    let inv = args.open().await?;
     match cmd {
         InventoryCommand::Init => {
             let backend = inv.backend().as_str();

@@ -31,7 +31,7 @@ pub fn validate(a: ValidateArgs) -> anyhow::Result<()> {
 }
 
 pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
-    let inv = crate::fleet::open(inv_args).await?;
+    let inv = inv_args.open().await?;
     let session =
         Session::new(&inv).observing(ObserveOptions::bounded(a.concurrency, a.bmc_timeout));
     let opts = a.vars.options()?;
@@ -116,7 +116,7 @@ fn progress_sink(total_steps: usize) -> Arc<dyn Fn(&Progress) + Send + Sync> {
 }
 
 pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result<()> {
-    let inv = crate::fleet::open(inv_args).await?;
+    let inv = inv_args.open().await?;
     let session =
         Session::new(&inv).observing(ObserveOptions::bounded(a.concurrency, a.bmc_timeout));
     // The flags are judged before any device is read.
@@ -226,7 +226,7 @@ async fn host_work(
 }
 
 pub async fn drift(inv_args: &InventoryArgs, a: DriftArgs) -> anyhow::Result<()> {
-    let inv = crate::fleet::open(inv_args).await?;
+    let inv = inv_args.open().await?;
     let observe = ObserveOptions::bounded(DEFAULT_CONCURRENCY, a.bmc_timeout);
     let session = Session::new(&inv).observing(observe);
     let opts = a.vars.options()?;
