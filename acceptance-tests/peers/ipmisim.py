@@ -7,6 +7,7 @@ specification and the ipmi_lan(5) and ipmi_sim_cmd(5) manual pages:
   the Platform Management FRU Information Storage Definition v1.0;
 - one threshold temperature sensor (a Full Sensor Record, spec table 43-1) reading 45 degrees C;
 - a system event log holding two events;
+- serial-over-LAN, when given a terminal device to stand for the server's serial port;
 - the server behind it: ipmi_sim hands power, reset, soft off, boot device and identify to a
   chassis control program (the protocol of upstream's `ipmi_sim_chassiscontrol`: `DEVICE get
   power boot`, `DEVICE set power 1 boot pxe…`); ours (`machine`, below) keeps that state in a JSON
@@ -134,8 +135,11 @@ set_working_mc 0x20
 
 
 class IpmiSim:
-    def __init__(self, workdir):
+    def __init__(self, workdir, sol_device=None):
         self.dir = pathlib.Path(workdir)
+        # The server's serial port, for serial-over-LAN: a terminal device (the test holds its
+        # other side, as the server's UART would).
+        self.sol_device = sol_device
         self.port = free_udp_port()
         # ipmi_sim does not answer "Get Channel Cipher Suites": naming suite 3 spares ipmitool's
         # probe (a timeout on every call).
@@ -154,7 +158,10 @@ class IpmiSim:
             raise RuntimeError("ipmi_sim is not installed (Debian package openipmi): scripts/test.sh installs it")
         state = self.dir / "state"
         state.mkdir(parents=True, exist_ok=True)
-        (self.dir / "lan.conf").write_text(lan_conf(self.port, self.dir))
+        conf = lan_conf(self.port, self.dir)
+        if self.sol_device:
+            conf += f'  sol "{self.sol_device}" 115200\n'
+        (self.dir / "lan.conf").write_text(conf)
         (self.dir / "sim.emu").write_text(emu_text())
         self.log = open(self.dir / "ipmi_sim.log", "w")
         self.proc = subprocess.Popen(

@@ -405,6 +405,31 @@ pub async fn identify(
     .await
 }
 
+/// Attaches to `node`'s serial console. An admin, or a member of the project whose host runs on
+/// the node, may attach; the attach is audited as `node.console` (a refusal too). Detaching ends
+/// the session on the BMC ([`crate::bmc::Console::close`]).
+pub async fn console(
+    inv: &Inventory,
+    node: &str,
+    who: &str,
+) -> Result<Box<dyn crate::bmc::Console>, OperationError> {
+    let rec = inv.node(node).await?;
+    let project = rec.project.clone().or(rec.owner_project.clone());
+    inv.record_node_operation(
+        "node.console",
+        node,
+        project.as_deref(),
+        &format!("serial console attached by {who}"),
+    )
+    .await?;
+    let (ep, system) = inv.node_endpoint(node).await?;
+    let bmc =
+        crate::bmc::open(ep, crate::bmc::Purpose::Change).map_err(bmc_error(node, "connecting"))?;
+    bmc.console(&system)
+        .await
+        .map_err(bmc_error(node, "attaching to the serial console"))
+}
+
 /// The newest `max` entries of `node`'s system event log, oldest first. Read-only: no lease.
 pub async fn event_log(
     inv: &Inventory,

@@ -94,10 +94,9 @@ resource "baremetal_node" "n" {
         line("r1u02").contains("more than the 16 MiB this client reads; not read"),
         "{shown}"
     );
-    assert!(
-        line("r1u03").contains("no complete answer within 2s"),
-        "{shown}"
-    );
+    // A slow BMC is cut at its deadline: by the request's timeout ("no complete answer within
+    // 2s") or, on a loaded machine, by the read's deadline around it ("did not finish within 2s").
+    assert!(line("r1u03").contains("within 2s"), "{shown}");
     assert!(
         line("r1u04").contains("does not match the pinned"),
         "{shown}"

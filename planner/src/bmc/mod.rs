@@ -263,6 +263,19 @@ pub struct BmcSession {
     pub uri: String,
 }
 
+/// A server's serial console, attached: what the server prints, and a way to type to it.
+#[async_trait]
+pub trait Console: Send {
+    /// The next bytes the server printed; `Ok(0)` once the console has ended.
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize>;
+
+    /// Sends keystrokes to the server.
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+
+    /// Ends the console on the BMC (IPMI: deactivates serial-over-LAN). Never fails.
+    async fn close(self: Box<Self>);
+}
+
 /// Everything the planner does to a server's BMC. One implementation per protocol: Redfish and
 /// IPMI.
 #[async_trait]
@@ -433,6 +446,17 @@ pub trait Bmc: Send + Sync {
             bmc: self.address().to_string(),
             operation: "read the system event log".into(),
             detail: "this driver does not read event logs".into(),
+        })
+    }
+
+    /// Attaches to the serial console of `system` (IPMI serial-over-LAN).
+    async fn console(&self, system: &str) -> Result<Box<dyn Console>, BmcError> {
+        let _ = system;
+        Err(BmcError::NotSupported {
+            bmc: self.address().to_string(),
+            operation: "attach to the serial console".into(),
+            detail: "this driver has no serial console yet (Redfish SerialConsole is not built)"
+                .into(),
         })
     }
 

@@ -252,6 +252,8 @@ pub enum NodesCommand {
     Events(NodeEventsArgs),
     /// Light a node's chassis identify LED (until turned off, or for --seconds), or turn it off.
     Identify(NodeIdentifyArgs),
+    /// Attach to a node's serial console (IPMI serial-over-LAN); Ctrl-] detaches. Audited.
+    Console { name: String },
     /// manageable → available.
     Provide { name: String },
     /// A running server becomes an active host without a deployment: manageable → active.

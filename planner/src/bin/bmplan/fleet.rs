@@ -172,6 +172,12 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
             println!("{}: identify light {state}", a.name);
             Ok(())
         }
+        NodesCommand::Console { name } => {
+            let console = operation::console(&inv, &name, "bmplan").await?;
+            Ok(planner::cli::terminal::attach(&name, console)
+                .await
+                .map(drop)?)
+        }
         NodesCommand::Provide { name } => {
             report_state(&inv.transition(&name, Event::Provide, None).await?)
         }

@@ -14,6 +14,7 @@
 //! time by the core (`diff::protocol_limits`) before anything is attempted.
 
 mod parse;
+mod sol;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -47,6 +48,7 @@ fn tool() -> String {
 }
 
 /// An IPMI BMC.
+#[derive(Clone)]
 pub struct IpmiBmc {
     /// `ipmi://host:port`, for messages.
     addr: String,
@@ -165,6 +167,63 @@ impl IpmiBmc {
         Err(self.diagnosed(operation, &stderr, &stdout).await)
     }
 
+    /// ipmitool's own retries: -N seconds per attempt, -R attempts. A BMC on the LAN answers in
+    /// milliseconds; an attempt waits half the connect or request timeout, 1 to 3 s.
+    fn tries(&self) -> (u64, u32) {
+        let wait = self.limits.connect_timeout.min(self.limits.request_timeout);
+        (
+            (wait.as_secs() / 2).clamp(1, 3),
+            self.limits.attempts.clamp(1, 3),
+        )
+    }
+
+    /// `ipmitool -I lanplus …` for this BMC: the session's options, `options`, then `args`. The
+    /// password is in its environment only; it is killed when dropped.
+    fn command(&self, options: &[&str], args: &[&str]) -> tokio::process::Command {
+        let (per_try, tries) = self.tries();
+        let mut cmd = tokio::process::Command::new(tool());
+        cmd.args([
+            "-I",
+            "lanplus",
+            "-H",
+            &self.host,
+            "-p",
+            &self.port.to_string(),
+            "-U",
+        ])
+        .arg(&self.username)
+        .args(["-E", "-N", &per_try.to_string(), "-R", &tries.to_string()]);
+        if let Some(c) = self.cipher_suite {
+            cmd.args(["-C", &c.to_string()]);
+        }
+        cmd.args(options)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LC_ALL", "C")
+            .env("IPMI_PASSWORD", self.password.expose())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Why ipmitool could not be started.
+    fn spawn_error(&self, operation: &str, e: std::io::Error) -> BmcError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => self.not_supported(
+                operation,
+                &format!(
+                    "{} is not installed: IPMI BMCs are driven through ipmitool (Debian package ipmitool), or set BAREMETAL_IPMITOOL",
+                    tool()
+                ),
+            ),
+            _ => BmcError::Unreachable {
+                bmc: self.bmc(),
+                operation: operation.into(),
+                detail: format!("could not start ipmitool: {e}"),
+            },
+        }
+    }
+
     /// What a failed call means (see [`IpmiBmc::failure`]), a refused login told from a silent
     /// address.
     async fn diagnosed(&self, operation: &str, stderr: &str, stdout: &str) -> BmcError {
@@ -215,45 +274,11 @@ impl IpmiBmc {
                 operation: operation.into(),
                 detail: "the client is shutting down".into(),
             })?;
-        // ipmitool's own retries: -N seconds per attempt, -R attempts. A BMC on the LAN answers
-        // in milliseconds; an attempt waits at most the connect or request timeout, and 5 s.
-        let wait = self.limits.connect_timeout.min(self.limits.request_timeout);
-        let per_try = (wait.as_secs() / 2).clamp(1, 3);
-        let tries = self.limits.attempts.clamp(1, 3);
-        let port = self.port.to_string();
-        let (per_try_s, tries_s) = (per_try.to_string(), tries.to_string());
-        let suite = self.cipher_suite.map(|c| c.to_string());
-        let mut cmd = tokio::process::Command::new(tool());
-        cmd.args(["-I", "lanplus", "-H", &self.host, "-p", &port, "-U"])
-            .arg(&self.username)
-            .args(["-E", "-N", &per_try_s, "-R", &tries_s]);
-        if let Some(c) = &suite {
-            cmd.args(["-C", c]);
-        }
-        cmd.args(options)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("LC_ALL", "C")
-            .env("IPMI_PASSWORD", self.password.expose())
-            .stdin(Stdio::null())
+        let mut cmd = self.command(options, args);
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => self.not_supported(
-                operation,
-                &format!(
-                    "{} is not installed: IPMI BMCs are driven through ipmitool (Debian package ipmitool), or set BAREMETAL_IPMITOOL",
-                    tool()
-                ),
-            ),
-            _ => BmcError::Unreachable {
-                bmc: self.bmc(),
-                operation: operation.into(),
-                detail: format!("could not start ipmitool: {e}"),
-            },
-        })?;
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| self.spawn_error(operation, e))?;
         let max = self.limits.max_body as u64;
         let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(BmcError::Unreachable {
@@ -263,6 +288,7 @@ impl IpmiBmc {
             });
         };
         let (mut out, mut err) = (out.take(max + 1), err.take(64 << 10));
+        let (per_try, tries) = self.tries();
         // The whole call: the answer's time, and every attempt ipmitool may make at each step of
         // opening a session (its first message is the one a silent address times out on).
         // (ipmitool lengthens each retry's wait: -N 3 -R 3 gives up on a silent address after
@@ -754,6 +780,19 @@ impl Bmc for IpmiBmc {
             entries.drain(..entries.len() - max);
         }
         Ok(entries)
+    }
+
+    /// Serial-over-LAN through `ipmitool sol activate`, in a pseudo-terminal of its own (ipmitool
+    /// needs a terminal). A session left active by someone else is deactivated first.
+    async fn console(&self, system: &str) -> Result<Box<dyn super::Console>, BmcError> {
+        self.check_system(system, "attach to the serial console")?;
+        let _ = self
+            .run(
+                "end a stale serial-over-LAN session",
+                &["sol", "deactivate"],
+            )
+            .await;
+        Ok(Box::new(sol::Sol::activate(self.clone())?))
     }
 
     async fn identify(&self, system: &str, seconds: Option<u32>) -> Result<(), BmcError> {
