@@ -141,9 +141,7 @@ where
         }
     }
     let run = async {
-        let (ep, system) = inv.node_endpoint(node).await?;
-        let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)
-            .map_err(bmc_error(node, "connecting"))?;
+        let (bmc, system) = connect(inv, node).await?;
         op(bmc, system).await
     };
     let done = tokio::time::timeout(limit, run).await;
@@ -172,6 +170,14 @@ where
             Ok(())
         }
     }
+}
+
+/// `node`'s BMC, opened for a change, and the node's system on it.
+async fn connect(inv: &Inventory, node: &str) -> Result<(Box<dyn Bmc>, String), OperationError> {
+    let (ep, system) = inv.node_endpoint(node).await?;
+    let bmc =
+        crate::bmc::open(ep, crate::bmc::Purpose::Change).map_err(bmc_error(node, "connecting"))?;
+    Ok((bmc, system))
 }
 
 fn bmc_error(node: &str, step: &str) -> impl FnOnce(BmcError) -> OperationError {
@@ -422,9 +428,7 @@ pub async fn console(
         &format!("serial console attached by {who}"),
     )
     .await?;
-    let (ep, system) = inv.node_endpoint(node).await?;
-    let bmc =
-        crate::bmc::open(ep, crate::bmc::Purpose::Change).map_err(bmc_error(node, "connecting"))?;
+    let (bmc, system) = connect(inv, node).await?;
     bmc.console(&system)
         .await
         .map_err(bmc_error(node, "attaching to the serial console"))
@@ -437,10 +441,8 @@ pub async fn event_log(
     max: usize,
     limit: Duration,
 ) -> Result<Vec<crate::bmc::EventEntry>, OperationError> {
-    let (ep, system) = inv.node_endpoint(node).await?;
     let read = async {
-        let bmc = crate::bmc::open(ep, crate::bmc::Purpose::Change)
-            .map_err(bmc_error(node, "connecting"))?;
+        let (bmc, system) = connect(inv, node).await?;
         let entries = bmc
             .event_log(&system, max)
             .await

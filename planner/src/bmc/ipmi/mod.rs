@@ -501,16 +501,7 @@ impl Bmc for IpmiBmc {
             }
         };
         let firmware = match info {
-            Ok(out) => parse::field(&out, "Firmware Revision")
-                .map(|v| {
-                    vec![FirmwareInfo {
-                        id: "BMC".into(),
-                        name: Some("BMC firmware".into()),
-                        version: Some(v),
-                        updateable: Some(false),
-                    }]
-                })
-                .unwrap_or_default(),
+            Ok(out) => parse::bmc_firmware(&out).into_iter().collect(),
             Err(e) => {
                 unavailable.push(format!("BMC firmware revision: {e}"));
                 vec![]
@@ -743,14 +734,8 @@ impl Bmc for IpmiBmc {
     async fn firmware_inventory(&self) -> Result<Vec<FirmwareInfo>, BmcError> {
         let op = "read the BMC's device id";
         let out = self.run(op, &["mc", "info"]).await?;
-        let version =
-            parse::field(&out, "Firmware Revision").ok_or_else(|| self.decode(op, &out))?;
-        Ok(vec![FirmwareInfo {
-            id: "BMC".into(),
-            name: Some("BMC firmware".into()),
-            version: Some(version),
-            updateable: Some(false),
-        }])
+        let bmc = parse::bmc_firmware(&out).ok_or_else(|| self.decode(op, &out))?;
+        Ok(vec![bmc])
     }
 
     async fn update_firmware(

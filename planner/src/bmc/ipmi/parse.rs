@@ -2,13 +2,24 @@
 //! in the tests are what ipmitool 1.8.19 (Debian 12) printed against virtualbmc and OpenIPMI's
 //! `ipmi_sim`.
 
-use super::super::{BootSettings, EventEntry, PowerState, Reading, Sensors};
+use super::super::{BootSettings, EventEntry, FirmwareInfo, PowerState, Reading, Sensors};
 
 /// `Key : value` lines (FRU, `mc info`, `chassis status`): the first line whose key is `key`.
 pub fn field(out: &str, key: &str) -> Option<String> {
     out.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
+/// `mc info`: the BMC's own firmware, the one firmware IPMI reports (it cannot update it).
+pub fn bmc_firmware(out: &str) -> Option<FirmwareInfo> {
+    let version = field(out, "Firmware Revision")?;
+    Some(FirmwareInfo {
+        id: "BMC".into(),
+        name: Some("BMC firmware".into()),
+        version: Some(version),
+        updateable: Some(false),
     })
 }
 
