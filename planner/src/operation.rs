@@ -497,9 +497,12 @@ pub async fn inspect_in_band(
         false,
         limit,
         |bmc, sys| async move {
-            let mut agent =
-                crate::host::agent::Agent::start(media, node).map_err(|e| failed(e.to_string()))?;
-            progress("deploy agent booting".into());
+            let boot = crate::host::agent::AgentBoot::for_node(inv, node)
+                .await
+                .map_err(failed)?;
+            let mut agent = crate::host::agent::Agent::start(media, node, &boot)
+                .map_err(|e| failed(e.to_string()))?;
+            progress(format!("deploy agent booting by {}", boot.describe()));
             // Within the operation's limit less a minute: what follows (power off, media out)
             // always runs.
             let inner = limit
@@ -525,7 +528,9 @@ pub async fn inspect_in_band(
             let _ = bmc
                 .power(&sys, PowerAction::ForceOff, Duration::from_secs(120))
                 .await;
-            let _ = bmc.eject_media(&sys).await;
+            if boot == crate::host::agent::AgentBoot::VirtualMedia {
+                let _ = bmc.eject_media(&sys).await;
+            }
             *slot = Some(r.map_err(|e| failed(e.to_string()))?);
             Ok(())
         },

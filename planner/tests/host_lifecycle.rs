@@ -208,6 +208,7 @@ async fn world(n: usize) -> World {
                 }],
                 ca_cert_path: None,
                 host_override: None,
+                boot: Default::default(),
             },
         )
         .await

@@ -869,6 +869,10 @@ async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and
                 networks: Some(vec!["prod".into()]),
                 profile: Some("base".into()),
             }),
+            boot: planner::host::netboot::NodeBoot {
+                interface: Some(planner::host::BootInterface::Pxe),
+                pxe_mac: Some("52:54:00:23:00:01".into()),
+            },
         };
         inv.set_node_config("n01", &config).await.unwrap();
         assert_eq!(inv.node_config("n01").await.unwrap(), config);

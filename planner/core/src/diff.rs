@@ -1103,6 +1103,7 @@ mod tests {
             rack: None,
             maintenance: false,
             ports: vec![],
+            boot: Default::default(),
         }
     }
 

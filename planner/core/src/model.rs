@@ -100,6 +100,8 @@ pub struct NodeSpec {
     pub rack: Option<String>,
     pub maintenance: bool,
     pub ports: Vec<PortWant>,
+    /// How the deploy agent reaches the node, and the MAC it network-boots from.
+    pub boot: crate::deploy::netboot::NodeBoot,
 }
 
 impl NodeSpec {
@@ -648,6 +650,18 @@ impl Desired {
             for (path, m) in finish_ports(&mut ports, profile.as_ref(), &d.networks) {
                 errors.push(i.error(&path, m));
             }
+            let boot = crate::deploy::netboot::NodeBoot::from_attrs(
+                &name,
+                &url,
+                s(i, "boot_interface").as_deref(),
+                s(i, "pxe_mac").as_deref(),
+            )
+            .unwrap_or_else(|es| {
+                for (attr, m) in es {
+                    errors.push(i.error(attr, m));
+                }
+                Default::default()
+            });
             d.nodes.insert(
                 name.clone(),
                 NodeSpec {
@@ -666,6 +680,7 @@ impl Desired {
                     rack: s(i, "rack"),
                     maintenance: b(i, "maintenance").unwrap_or(false),
                     ports,
+                    boot,
                 },
             );
         }

@@ -590,6 +590,7 @@ mod tests {
                         bond: None,
                         bond_mode: None,
                     }],
+                    boot: Default::default(),
                 },
             );
         }

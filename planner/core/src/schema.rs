@@ -341,6 +341,8 @@ pub const NODE: ResourceSpec = ResourceSpec {
         attr("profile", Kind::String, Optional, "Name of the profile the node takes on."),
         attr("rack", Kind::String, Optional, "Rack: the failure domain of rolling waves."),
         attr("maintenance", Bool, Presence::OptionalComputed, "Keep the node out of scheduling and of applies."),
+        attr("boot_interface", Kind::String, Optional, "How the deploy agent boots on the node: `virtual_media` (the BMC's virtual CD) or `pxe` (network boot through iPXE from the deployment endpoint). Defaults to `virtual_media` over Redfish and `pxe` over IPMI, which has no virtual media. See the hosts guide."),
+        attr("pxe_mac", Kind::String, Optional, "MAC address of the NIC the node network-boots from, for `pxe`. Defaults to a `port` marked `pxe` with a `mac`, then the NICs its BMC or a past in-band inspection reported."),
         computed("provision_state", Kind::String, "Lifecycle state: `available`, `active`, `clean_failed`…"),
         computed("power", Kind::String, "Power state, as the BMC reports it."),
         computed("health", Kind::String, "Health rollup, as the BMC reports it (`OK`, `Warning`, `Critical`)."),

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::audit::Change;
 use super::nodes::Bind;
 use super::{get_i64, get_opt, get_str, now_ms, Inventory, InventoryError, Result};
+use planner_core::deploy::netboot::NodeBoot;
 use planner_core::model::{NetworkSpec, PortWant, ProfileLayer};
 use planner_core::project::{Access, Object};
 
@@ -23,6 +24,9 @@ pub struct NodeConfig {
     /// node's own profile and ports stay as configured (what the node resource reads back).
     #[serde(default)]
     pub host_override: Option<HostOverride>,
+    /// How the deploy agent reaches the node (virtual media or PXE) and its PXE MAC.
+    #[serde(default)]
+    pub boot: NodeBoot,
 }
 
 /// A host's layer over its node's configuration.
@@ -44,6 +48,9 @@ fn config_from_row(r: &sqlx::any::AnyRow) -> Result<NodeConfig> {
         ca_cert_path: get_opt(r, "ca_cert_path")?,
         host_override: get_opt(r, "host_override")?
             .and_then(|s: String| serde_json::from_str(&s).ok()),
+        boot: get_opt(r, "boot")?
+            .and_then(|s: String| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -269,7 +276,7 @@ impl Inventory {
         let c = c.clone();
         self.update_node(name, "node.configure", None, None, move |_| {
             (
-                "profile = $1, ports = $2, ca_cert_path = $3, host_override = $4".into(),
+                "profile = $1, ports = $2, ca_cert_path = $3, host_override = $4, boot = $5".into(),
                 vec![
                     Bind::S(c.profile),
                     Bind::S(Some(
@@ -281,6 +288,10 @@ impl Inventory {
                             .as_ref()
                             .map(|o| serde_json::to_string(o).unwrap_or_else(|_| "{}".into())),
                     ),
+                    Bind::S(
+                        (c.boot != NodeBoot::default())
+                            .then(|| serde_json::to_string(&c.boot).unwrap_or_else(|_| "{}".into())),
+                    ),
                 ],
             )
         })
@@ -291,7 +302,7 @@ impl Inventory {
     /// Every node's configuration, by node name.
     pub async fn node_configs(&self) -> Result<Vec<(String, NodeConfig)>> {
         let rows = sqlx::query(
-            "SELECT name, profile, ports, ca_cert_path, host_override FROM nodes ORDER BY name",
+            "SELECT name, profile, ports, ca_cert_path, host_override, boot FROM nodes ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await
@@ -303,7 +314,7 @@ impl Inventory {
 
     pub async fn node_config(&self, name: &str) -> Result<NodeConfig> {
         let r = sqlx::query(
-            "SELECT profile, ports, ca_cert_path, host_override FROM nodes WHERE name = $1",
+            "SELECT profile, ports, ca_cert_path, host_override, boot FROM nodes WHERE name = $1",
         )
         .bind(name.to_string())
         .fetch_optional(&self.pool)

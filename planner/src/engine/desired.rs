@@ -137,6 +137,7 @@ pub async fn desired_for(
                 rack: record.rack.clone(),
                 maintenance: record.maintenance,
                 ports,
+                boot: config.boot.clone(),
             },
         );
     }

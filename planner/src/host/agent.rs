@@ -122,6 +122,125 @@ impl AgentIso {
     }
 }
 
+/// The agent's kernel and initrd for network boot: `vmlinuz` and `initrd.img` beside the ISO
+/// (scripts/build-agent-iso.sh writes the three together), read once per process.
+pub struct AgentNetboot {
+    kernel: bytes::Bytes,
+    initrd: bytes::Bytes,
+}
+
+impl AgentNetboot {
+    pub fn load(dir: &Path) -> Result<AgentNetboot, AgentError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path)
+                .map(bytes::Bytes::from)
+                .map_err(|source| AgentError::Read {
+                    path: format!(
+                        "{} (network boot needs the agent's kernel and initrd beside its ISO; scripts/build-agent-iso.sh writes them)",
+                        path.display()
+                    ),
+                    source,
+                })
+        };
+        Ok(AgentNetboot {
+            kernel: read("vmlinuz")?,
+            initrd: read("initrd.img")?,
+        })
+    }
+
+    /// The kernel and initrd beside the ISO `BAREMETAL_AGENT_ISO` names.
+    pub fn configured() -> Result<Arc<AgentNetboot>, AgentError> {
+        type Cell = Mutex<Option<(String, Arc<AgentNetboot>)>>;
+        static LOADED: OnceLock<Cell> = OnceLock::new();
+        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| AgentError::NotConfigured)?;
+        let cell = LOADED.get_or_init(|| Mutex::new(None));
+        let mut g = cell.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((p, nb)) = g.as_ref() {
+            if *p == path {
+                return Ok(nb.clone());
+            }
+        }
+        let dir = Path::new(&path)
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let nb = Arc::new(AgentNetboot::load(&dir)?);
+        *g = Some((path, nb.clone()));
+        Ok(nb)
+    }
+}
+
+/// How an agent session boots its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentBoot {
+    /// The session's ISO in the BMC's virtual CD.
+    VirtualMedia,
+    /// PXE from the NIC with this MAC (normalised), then iPXE loads the agent's kernel and initrd.
+    Pxe { mac: String },
+}
+
+impl AgentBoot {
+    /// How `node` boots the agent: its configured boot interface, else what its BMC supports;
+    /// for PXE, the MAC configured (`pxe_mac`), else a port marked `pxe` with a MAC, else any
+    /// port's MAC, else the NIC a past in-band inspection saw first. An error says what to set.
+    pub async fn for_node(
+        inv: &crate::inventory::Inventory,
+        node: &str,
+    ) -> Result<AgentBoot, String> {
+        let (ep, _) = inv.node_endpoint(node).await.map_err(|e| e.to_string())?;
+        let config = inv.node_config(node).await.map_err(|e| e.to_string())?;
+        let interface = crate::host::BootInterface::for_node(
+            node,
+            &ep.url,
+            config.boot.interface.map(|b| b.as_str()),
+        )?;
+        if interface == crate::host::BootInterface::VirtualMedia {
+            return Ok(AgentBoot::VirtualMedia);
+        }
+        let from_ports = || {
+            let with_mac = || config.ports.iter().filter_map(|p| p.mac.clone());
+            config
+                .ports
+                .iter()
+                .filter(|p| p.pxe)
+                .find_map(|p| p.mac.clone())
+                .or_else(|| with_mac().next())
+        };
+        let mut mac = config.boot.pxe_mac.clone().or_else(from_ports);
+        if mac.is_none() {
+            if let Ok(Some((v, _))) = inv.node_inband(node).await {
+                mac = serde_json::from_value::<Inventory>(v)
+                    .ok()
+                    .and_then(|i| i.nics.first().map(|n| n.mac.clone()));
+            }
+        }
+        let mac = mac.ok_or_else(|| {
+            format!(
+                "node {node} boots the deploy agent from the network (PXE), but no MAC address is known for it: set its pxe_mac (or a port's mac)"
+            )
+        })?;
+        let mac = crate::host::netboot::normalize_mac(&mac)
+            .map_err(|e| format!("node {node}: its PXE MAC {e}"))?;
+        Ok(AgentBoot::Pxe { mac })
+    }
+
+    pub fn interface(&self) -> crate::host::BootInterface {
+        match self {
+            AgentBoot::VirtualMedia => crate::host::BootInterface::VirtualMedia,
+            AgentBoot::Pxe { .. } => crate::host::BootInterface::Pxe,
+        }
+    }
+
+    /// In words, for progress lines.
+    pub fn describe(&self) -> String {
+        match self {
+            AgentBoot::VirtualMedia => "virtual media".into(),
+            AgentBoot::Pxe { mac } => format!("network boot (PXE) from {mac}"),
+        }
+    }
+}
+
 /// How long the agent may stay silent once it has spoken before it is taken for gone.
 pub const SILENCE: Duration = Duration::from_secs(90);
 
@@ -129,32 +248,61 @@ pub const SILENCE: Duration = Duration::from_secs(90);
 pub struct Agent {
     pub session: AgentSession,
     next_id: u64,
+    pub boot: AgentBoot,
     iso_url: Option<String>,
+    /// What network boot serves: the kernel's and initrd's URLs, and the MAC's script.
+    netboot: Vec<String>,
+    pxe: Option<super::media::PxeEntry>,
 }
 
 impl Agent {
-    /// A fresh session, and its ISO published on the media endpoint.
-    pub fn start(media: &MediaServer, name: &str) -> Result<Agent, AgentError> {
-        let iso = AgentIso::configured()?;
+    /// A fresh session, and what boots it published on the media endpoint: its ISO, or for
+    /// network boot the agent's kernel and initrd and the node's iPXE script.
+    pub fn start(media: &MediaServer, name: &str, boot: &AgentBoot) -> Result<Agent, AgentError> {
         let session = media.agent_session();
-        let data = iso.for_session(&session.url)?;
-        let iso_url = media.publish(&format!("{name}-agent.iso"), data);
-        Ok(Agent {
+        let mut agent = Agent {
             session,
             next_id: 0,
-            iso_url: Some(iso_url),
-        })
+            boot: boot.clone(),
+            iso_url: None,
+            netboot: Vec::new(),
+            pxe: None,
+        };
+        match boot {
+            AgentBoot::VirtualMedia => {
+                let iso = AgentIso::configured()?;
+                let data = iso.for_session(&agent.session.url)?;
+                agent.iso_url = Some(media.publish(&format!("{name}-agent.iso"), data));
+            }
+            AgentBoot::Pxe { mac } => {
+                let nb = AgentNetboot::configured()?;
+                let kernel = media.publish_shared("vmlinuz", nb.kernel.clone());
+                let initrd = media.publish_shared("initrd.img", nb.initrd.clone());
+                let script = planner_core::deploy::netboot::agent_script(
+                    &kernel,
+                    &initrd,
+                    &planner_core::deploy::netboot::agent_cmdline(&agent.session.url),
+                );
+                agent.netboot = vec![kernel, initrd];
+                agent.pxe = Some(media.pxe_script(mac, script));
+            }
+        }
+        Ok(agent)
     }
 
     pub fn iso_url(&self) -> &str {
         self.iso_url.as_deref().unwrap_or("")
     }
 
-    /// Stops serving the ISO.
+    /// Stops serving the ISO, or the kernel, initrd and script of network boot.
     pub fn withdraw(&mut self, media: &MediaServer) {
         if let Some(u) = self.iso_url.take() {
             media.withdraw(&u);
         }
+        for u in self.netboot.drain(..) {
+            media.withdraw(&u);
+        }
+        self.pxe = None;
     }
 
     /// Waits for the agent's first heartbeat; returns the inventory it sent.
@@ -221,8 +369,9 @@ impl Agent {
     }
 }
 
-/// Boots the agent's ISO once by virtual media (the server powered off first, any media ejected)
-/// and waits for its first heartbeat, `limit` at most; returns what it found.
+/// Boots the agent once, by virtual media (its ISO in the CD) or by network boot (PXE once: the
+/// node's iPXE script is served), the server powered off first, and waits for its first
+/// heartbeat, `limit` at most; returns what it found.
 pub async fn boot(
     bmc: &dyn crate::bmc::Bmc,
     sys: &str,
@@ -235,13 +384,22 @@ pub async fn boot(
     bmc.power(sys, PowerAction::ForceOff, power_limit)
         .await
         .map_err(step("powering off"))?;
-    bmc.eject_media(sys).await.map_err(step("ejecting media"))?;
-    bmc.insert_media(sys, agent.iso_url())
-        .await
-        .map_err(step("inserting the deploy agent's ISO"))?;
-    bmc.set_boot_override(sys, BootTarget::Cd, BootPersistence::Once, None)
-        .await
-        .map_err(step("setting a one-time boot from CD"))?;
+    match agent.boot {
+        AgentBoot::VirtualMedia => {
+            bmc.eject_media(sys).await.map_err(step("ejecting media"))?;
+            bmc.insert_media(sys, agent.iso_url())
+                .await
+                .map_err(step("inserting the deploy agent's ISO"))?;
+            bmc.set_boot_override(sys, BootTarget::Cd, BootPersistence::Once, None)
+                .await
+                .map_err(step("setting a one-time boot from CD"))?;
+        }
+        AgentBoot::Pxe { .. } => {
+            bmc.set_boot_override(sys, BootTarget::Pxe, BootPersistence::Once, None)
+                .await
+                .map_err(step("setting a one-time network boot (PXE)"))?;
+        }
+    }
     bmc.power_on_started(sys, power_limit)
         .await
         .map_err(step("powering on"))?;

@@ -26,6 +26,8 @@ struct Shared {
     blobs: HashMap<String, Bytes>,
     callbacks: HashMap<String, watch::Sender<Option<Value>>>,
     agents: HashMap<String, (Arc<Mutex<AgentState>>, watch::Sender<u64>)>,
+    /// Network boot scripts by MAC (normalised): the token of the entry that put it, the script.
+    pxe: HashMap<String, (String, String)>,
 }
 
 /// What the engine knows of one agent session: filled by its heartbeats.
@@ -148,6 +150,23 @@ impl Drop for MediaServer {
     }
 }
 
+/// A network boot script served for one MAC; withdrawn when dropped (unless a later entry has
+/// replaced it).
+pub struct PxeEntry {
+    pub mac: String,
+    token: String,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Drop for PxeEntry {
+    fn drop(&mut self) {
+        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if s.pxe.get(&self.mac).is_some_and(|(t, _)| *t == self.token) {
+            s.pxe.remove(&self.mac);
+        }
+    }
+}
+
 /// A callback a deployment waits on.
 pub struct Callback {
     pub url: String,
@@ -230,6 +249,34 @@ impl MediaServer {
         let url = format!("{}{path}", self.base);
         self.lock().blobs.insert(path, Bytes::from(data));
         url
+    }
+
+    /// Serves `data` (shared, not copied) as `name` under a fresh path; returns its URL.
+    pub fn publish_shared(&self, name: &str, data: Bytes) -> String {
+        let path = format!("/media/{}/{name}", token());
+        let url = format!("{}{path}", self.base);
+        self.lock().blobs.insert(path, data);
+        url
+    }
+
+    /// The iPXE script every network-booting node is pointed to (DHCP's boot file name for iPXE
+    /// clients): it asks for the script of the MAC it booted from.
+    pub fn pxe_entry_url(&self) -> String {
+        format!("{}/pxe/boot.ipxe", self.base)
+    }
+
+    /// Serves `script` to the node that network-boots from `mac` (normalised) until the entry is
+    /// dropped; a later entry for the same MAC replaces it.
+    pub fn pxe_script(&self, mac: &str, script: String) -> PxeEntry {
+        let t = token();
+        self.lock()
+            .pxe
+            .insert(mac.to_string(), (t.clone(), script));
+        PxeEntry {
+            mac: mac.to_string(),
+            token: t,
+            shared: self.shared.clone(),
+        }
     }
 
     /// A fresh agent session: its URL goes on the agent's kernel command line.
@@ -336,6 +383,63 @@ fn heartbeat(state: &mut AgentState, token: &str, hb: agent::Heartbeat) -> agent
     agent::Reply { ack, command }
 }
 
+/// The base URL a request came in by (its `Host`), for the entry script's link to itself: a node
+/// reaches the endpoint by the address DHCP gave it.
+fn base_of(req: &Request<Incoming>) -> String {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+/// What `/pxe/REST` answers: the entry script, a MAC's script, or the script that boots the next
+/// device. Every fetch is logged with the MAC.
+fn pxe_script(rest: &str, base: &str, shared: &Mutex<Shared>) -> String {
+    use planner_core::deploy::netboot;
+    if rest == "boot.ipxe" {
+        tracing::info!("network boot: a node fetched the entry script");
+        return netboot::entry_script(base);
+    }
+    let Some(mac) = rest
+        .strip_prefix("mac/")
+        .and_then(|m| netboot::normalize_mac(m).ok())
+    else {
+        return netboot::nothing_planned_script("an unknown MAC");
+    };
+    let found = shared
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pxe
+        .get(&mac)
+        .map(|(_, s)| s.clone());
+    match found {
+        Some(script) => {
+            tracing::info!(%mac, "network boot: the deploy agent's script served");
+            script
+        }
+        None => {
+            tracing::info!(%mac, "network boot: nothing planned for this MAC");
+            netboot::nothing_planned_script(&mac)
+        }
+    }
+}
+
+fn text_response(text: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(text.to_string())));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    r
+}
+
 fn json_response(v: &impl serde::Serialize) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(
         serde_json::to_vec(v).unwrap_or_default(),
@@ -370,6 +474,13 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
         let reply = heartbeat(&mut state.lock().unwrap_or_else(|p| p.into_inner()), t, hb);
         tx.send_modify(|n| *n += 1);
         return json_response(&reply);
+    }
+    if let Some(rest) = path.strip_prefix("/pxe/") {
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let base = base_of(&req);
+        return text_response(&pxe_script(rest, &base, shared));
     }
     match (req.method().clone(), path.strip_prefix("/callback/")) {
         (Method::POST, Some(t)) => {

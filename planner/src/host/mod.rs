@@ -339,15 +339,16 @@ impl Lifecycle<'_> {
     ) -> Result<HostRecord, HostError> {
         let node = node_of(host, " to deploy onto")?;
         let started = Instant::now();
-        // 0. A node whose BMC cannot boot the deploy media is refused before anything.
-        let (ep, _) = self.inv.node_endpoint(&node).await?;
-        if crate::hardware::Protocol::of(&ep.url) == crate::hardware::Protocol::Ipmi {
-            return Err(HostError::Invalid(format!(
-                "host {} cannot be deployed onto node {node}: the node is managed over IPMI ({}), which has no virtual media, and network boot (PXE) is not supported yet; nothing was touched",
-                host.name,
-                crate::rules::redacted(&ep.url)
-            )));
-        }
+        // 0. How the node boots the deploy agent (virtual media or PXE, and from which MAC):
+        // a node that cannot be booted is refused before anything.
+        let boot = agent::AgentBoot::for_node(self.inv, &node)
+            .await
+            .map_err(|e| {
+                HostError::Invalid(format!(
+                    "host {} cannot be deployed: {e}; nothing was touched",
+                    host.name
+                ))
+            })?;
         // 1. The image, before anything else.
         self.say(
             &node,
@@ -366,8 +367,21 @@ impl Lifecycle<'_> {
                     image::shown(&req.image_url)
                 ))
             })?;
-        if format.by_agent() {
-            agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
+        match (&boot, format.by_agent()) {
+            (agent::AgentBoot::VirtualMedia, true) => {
+                agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
+            }
+            (agent::AgentBoot::Pxe { .. }, true) => {
+                agent::AgentNetboot::configured()
+                    .map_err(|e| HostError::Invalid(e.to_string()))?;
+            }
+            (agent::AgentBoot::Pxe { .. }, false) => {
+                return Err(HostError::Invalid(format!(
+                    "host {}: an installer ISO boots from virtual media only, and node {node} boots by network (PXE): deploy a disk image (raw, qcow2, raw.gz, raw.xz, raw.zst), which the deploy agent writes; nothing was touched",
+                    host.name
+                )));
+            }
+            (agent::AgentBoot::VirtualMedia, false) => {}
         }
         self.check_networks(&req.networks).await?;
         let prior = Deployment::of(host);
@@ -487,6 +501,15 @@ impl Lifecycle<'_> {
                     format!("deploy failed: {what}; {cleaned}"),
                 ))
             }
+        }
+    }
+
+    /// The protocol of the node's BMC (Redfish when its endpoint cannot be read: the calls that
+    /// follow say why).
+    async fn protocol(&self, node: &str) -> crate::hardware::Protocol {
+        match self.inv.node_endpoint(node).await {
+            Ok((ep, _)) => crate::hardware::Protocol::of(&ep.url),
+            Err(_) => crate::hardware::Protocol::Redfish,
         }
     }
 
@@ -729,7 +752,10 @@ impl Lifecycle<'_> {
         agent: &mut agent::Agent,
         limit: Duration,
     ) -> Result<agent_proto::Inventory, String> {
-        self.say(node, "deploy agent booting");
+        self.say(
+            node,
+            &format!("deploy agent booting by {}", agent.boot.describe()),
+        );
         let inv = agent::boot(bmc, sys, agent, limit).await?;
         self.say(node, &format!("deploy agent up: {}", agent::summary(&inv)));
         agent::record(self.inv, node, project, &inv).await;
@@ -797,7 +823,8 @@ impl Lifecycle<'_> {
         left: &(dyn Fn(&str) -> Result<Duration, String> + Sync),
     ) -> Result<(), String> {
         let (bmc, sys) = self.bmc(node).await?;
-        let mut agent = agent::Agent::start(self.media, &host.name)?;
+        let boot = agent::AgentBoot::for_node(self.inv, node).await?;
+        let mut agent = agent::Agent::start(self.media, &host.name, &boot)?;
         let mut drive: Option<String> = None;
         let written = async {
             let inv = self
@@ -860,9 +887,11 @@ impl Lifecycle<'_> {
         bmc.power(&sys, PowerAction::ForceOff, power_limit)
             .await
             .map_err(|e| step("powering off", e))?;
-        bmc.eject_media(&sys)
-            .await
-            .map_err(|e| step("ejecting media", e))?;
+        if boot == agent::AgentBoot::VirtualMedia {
+            bmc.eject_media(&sys)
+                .await
+                .map_err(|e| step("ejecting media", e))?;
+        }
         bmc.set_boot_override(&sys, BootTarget::Hdd, BootPersistence::Continuous, None)
             .await
             .map_err(|e| step("setting boot from disk", e))?;
@@ -910,7 +939,8 @@ impl Lifecycle<'_> {
                 .saturating_sub(started.elapsed())
                 .max(Duration::from_secs(1))
         };
-        let mut agent = agent::Agent::start(self.media, &host.name)?;
+        let boot = agent::AgentBoot::for_node(self.inv, node).await?;
+        let mut agent = agent::Agent::start(self.media, &host.name, &boot)?;
         let r = async {
             self.boot_agent(bmc, sys, node, &host.project, &mut agent, left())
                 .await?;
@@ -951,7 +981,9 @@ impl Lifecycle<'_> {
         let tail = self.session_tail(&agent);
         agent.withdraw(self.media);
         self.keep_log(host, generation, tail).await;
-        let _ = bmc.eject_media(sys).await;
+        if boot == agent::AgentBoot::VirtualMedia {
+            let _ = bmc.eject_media(sys).await;
+        }
         r.map_err(|e| step("erasing the disks with the deploy agent", e))
     }
 
@@ -1078,6 +1110,8 @@ impl Lifecycle<'_> {
             .network_of_role("cleaning")
             .await
             .map_err(|e| e.to_string())?;
+        // IPMI has no virtual media, volumes or drive erase: the deploy agent wipes the disks.
+        let ipmi = self.protocol(node).await == crate::hardware::Protocol::Ipmi;
         let result = async {
             let (bmc, sys) = self.bmc(node).await?;
             bmc.power(
@@ -1087,9 +1121,11 @@ impl Lifecycle<'_> {
             )
             .await
             .map_err(|e| step("powering off", e))?;
-            bmc.eject_media(&sys)
-                .await
-                .map_err(|e| step("ejecting media", e))?;
+            if !ipmi {
+                bmc.eject_media(&sys)
+                    .await
+                    .map_err(|e| step("ejecting media", e))?;
+            }
             if let Some(c) = &cleaning {
                 self.say(node, &format!("ports to {c}"));
                 let over = HostOverride {
@@ -1111,13 +1147,33 @@ impl Lifecycle<'_> {
             .transition(node, Event::Deleted, None)
             .await
             .map_err(|e| e.to_string())?;
-        self.say(node, "cleaning: deleting volumes, erasing drives");
-        if let Err(e) = self.clean(bmc.as_ref(), &sys, left()).await {
-            return self.clean_failed(host, node, e).await;
+        if ipmi {
+            self.say(
+                node,
+                "cleaning: the deploy agent erases the disks (IPMI has no volumes or drive erase)",
+            );
+        } else {
+            self.say(node, "cleaning: deleting volumes, erasing drives");
+            if let Err(e) = self.clean(bmc.as_ref(), &sys, left()).await {
+                return self.clean_failed(host, node, e).await;
+            }
         }
         // Every disk, whatever the BMC offers, when the deploy agent is configured; an agent ISO
-        // configured but unusable fails the clean (never a silent skip of the wipe).
+        // configured but unusable fails the clean (never a silent skip of the wipe). Over IPMI the
+        // agent is the only way to erase anything, so it must be configured.
         match agent::AgentIso::configured() {
+            Err(agent::AgentError::NotConfigured) if ipmi => {
+                return self
+                    .clean_failed(
+                        host,
+                        node,
+                        step(
+                            "erasing the disks",
+                            "a node managed over IPMI is erased by the deploy agent only, and it is not configured (set BAREMETAL_AGENT_ISO)",
+                        ),
+                    )
+                    .await
+            }
             Err(agent::AgentError::NotConfigured) => {}
             Err(e) => {
                 return self

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use planner::bmc::EndpointPart;
 use planner::engine::Catalog;
 use planner::enroll;
+use planner::host::netboot::{normalize_mac, NodeBoot};
 use planner::inventory::{
     EnrollResult, InventoryError, NodeConfig, NodeRegistration, Verification,
 };
@@ -114,7 +115,9 @@ async fn configure(e: &Engine, planned: &Json, op: &str) -> Result<(), Problem> 
             e.inv.set_maintenance(&name, m, reason).await?;
         }
     }
+    let boot = node_boot(&name, planned).map_err(|mut ps| ps.remove(0))?;
     let config = NodeConfig {
+        boot,
         profile: s(planned, "profile"),
         ports: ports_of(planned),
         ca_cert_path: s(planned, "ca_cert"),
@@ -306,6 +309,18 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         ("rack", opt(rec.rack.clone())),
         ("maintenance", Value::Bool(rec.maintenance)),
         (
+            "boot_interface",
+            opt(config.boot.interface.map(|b| b.as_str().to_string())),
+        ),
+        // The MAC as configured when it is the one kept (the inventory keeps it lowercase).
+        (
+            "pxe_mac",
+            match (&config.boot.pxe_mac, prior.get("pxe_mac").and_then(Value::as_str)) {
+                (Some(kept), Some(p)) if normalize_mac(p).as_ref() == Ok(kept) => json!(p),
+                (kept, _) => opt(kept.clone()),
+            },
+        ),
+        (
             "provision_state",
             Value::String(rec.state.as_str().to_string()),
         ),
@@ -326,6 +341,22 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         ("timeouts", keep("timeouts")),
         ("port", Value::Array(ports)),
     ])))
+}
+
+/// The node's `boot_interface` and `pxe_mac`, checked against its BMC (IPMI has no virtual
+/// media); each problem at its attribute.
+fn node_boot(name: &str, config: &Json) -> Result<NodeBoot, Vec<Problem>> {
+    NodeBoot::from_attrs(
+        name,
+        &s(config, "bmc_url").unwrap_or_default(),
+        s(config, "boot_interface").as_deref(),
+        s(config, "pxe_mac").as_deref(),
+    )
+    .map_err(|es| {
+        es.into_iter()
+            .map(|(attr, m)| Problem::at(attr, "Invalid boot setting", m))
+            .collect()
+    })
 }
 
 fn bmc_changed(prior: &Json, planned: &Json) -> bool {
@@ -361,6 +392,9 @@ impl Handler for NodeResource {
                     format!("{} {} is listed twice", p.switch, p.port),
                 ));
             }
+        }
+        if let Err(ps) = node_boot(&s(config, "name").unwrap_or_default(), config) {
+            out.extend(ps);
         }
         out
     }

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod change;
 pub mod image;
+pub mod netboot;
 pub mod work;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::rules::AttrError;
 pub use agent::{ImageFormat, RootDeviceHints};
 pub use change::{change_for, deployed_change, not_applied, power_change, HostChange};
 pub use image::Checksum;
+pub use netboot::BootInterface;
 pub use work::{HostMove, HostWork};
 
 /// How a deployment knows the operating system is installed.
