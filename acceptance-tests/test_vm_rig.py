@@ -78,7 +78,8 @@ def leave_the_rig_clean(tfvm):
     destroyed, so the next test starts from an empty inventory. Each cleanup must succeed: a rig
     left dirty fails here, not as a puzzling error in the next test."""
     yield
-    life = ["--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "15m"]
+    # The address the rig's DHCP points network boot to: a host on an IPMI node is cleaned by PXE.
+    life = ["--media-listen", vmrig.PXE_LISTEN, "--timeout", "15m"]
     r = tfvm.bmplan("hosts", "list", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     for host in json.loads(r.stdout):
@@ -444,14 +445,98 @@ resource "baremetal_node" "vm" {{
 
     r = tfvm.bmplan("nodes", "events", "vm-ipmi")
     assert r.returncode != 0 and "not supported by this BMC" in r.stderr, r.stdout + r.stderr
-    # No virtual media over IPMI: a deployment onto it is refused before anything is touched.
+    # No virtual media over IPMI, so the agent boots by PXE, and this node has no MAC to boot
+    # from (no pxe_mac, no port, never inspected in band): refused before anything is touched.
     assert tfvm.bmplan("hosts", "create", "ipmi-h", "--node", "vm-ipmi").returncode == 0
     r = tfvm.bmplan("hosts", "deploy", "ipmi-h", "--image-url", f"{rig.http_base}/debian-12.raw.zst",
-                    "--image-checksum", "sha256:" + "0" * 64, "--media-listen", f"{vmrig.GATEWAY}:0")
-    assert r.returncode != 0 and "managed over IPMI" in r.stderr and "nothing was touched" in r.stderr, r.stderr
+                    "--image-checksum", "sha256:" + "0" * 64, "--media-listen", rig.pxe_listen)
+    err = " ".join(r.stderr.split())
+    assert r.returncode != 0 and "no MAC address is known for it: set its pxe_mac" in err \
+        and "nothing was touched" in err, r.stderr
     assert domstate() == "shut off"
     assert [a["outcome"] for a in json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
             if a["action"] in ("node.power", "node.boot")] == ["ok"] * 4
+
+
+def test_a_vm_enrolled_only_over_ipmi_is_deployed_over_pxe_by_terraform_and_cleaned_on_destroy(
+        rig, images, tfvm):
+    """The issue's first "done when": a VM behind virtualbmc (IPMI only: no virtual media) is
+    deployed by `terraform apply`: PXE once through virtualbmc, the VM's iPXE gets the engine's
+    entry script from the rig's dnsmasq (the settings a site's DHCP takes), the deploy agent's
+    kernel and initrd come over HTTP from the deployment endpoint, the agent writes the Debian
+    image, the VM boots its disk with cloud-init applied; `terraform destroy` boots the agent by
+    PXE again, which erases the disk, and the node is back in the pool."""
+    vm = rig.vms[0]
+    ipmi = vm["ipmi"]
+    os_dir = images["os"]
+    image = f"{rig.http_base}/debian-12.raw.zst"
+    node = f'''
+resource "baremetal_node" "vm" {{
+  name                = "vm-pxe"
+  bmc_url             = "ipmi://{ipmi['address']}:{ipmi['port']}"
+  username            = "{ipmi['username']}"
+  password_wo         = "{ipmi['password']}"
+  password_wo_version = 1
+  boot_interface      = "pxe"
+  pxe_mac             = "{vm['mac'].upper()}"
+}}
+'''
+    host = host_block("web-pxe", "vm", image, sha256_of(os_dir / "debian-12.raw.zst"))
+    main = f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+provider "baremetal" {{
+  # The address the rig's DHCP hands iPXE (docs/guides/hosts.md: network boot beside a site's DHCP).
+  media_listen = "{rig.pxe_listen}"
+}}
+{node}
+{host}
+'''
+    d = tfvm.workdir("pxe", main)
+    serial_before = len(serial_text(vm))
+    dhcp_before = len(pathlib.Path(rig.path("dnsmasq.log")).read_text(errors="replace"))
+    started = time.monotonic()
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+    took = time.monotonic() - started
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:] + "\n" + tfvm.log.read_text()[-5000:]
+    print(f"deployed over PXE in {took:.0f} s")
+
+    # The rig's DHCP gave the VM's iPXE the engine's entry script.
+    dhcp = pathlib.Path(rig.path("dnsmasq.log")).read_text(errors="replace")[dhcp_before:]
+    assert vm["mac"] in dhcp and rig.pxe_entry in dhcp, dhcp[-3000:]
+    text = serial_text(vm)[serial_before:]
+    # The agent booted from the network (its kernel on the serial console), then Debian from disk.
+    assert "bm-agent: agent 0.1.0 starting" in text, text[-3000:]
+    assert "Cloud-init v. 22.4.2" in text, text[-3000:]
+    assert "RIG-HOSTNAME=web-pxe" in text and f"RIG-KEY={SSH_KEY}" in text, text[-3000:]
+    assert f"RIG-ADDR=2: nic0 inet {vm['address']}/24" in text, text[-3000:]
+    lines = [e["line"] for e in host_log(tfvm, "web-pxe")]
+    assert any("image written to /dev/vda" in l for l in lines), lines[-30:]
+    # The node boots its disk from now on (virtualbmc wrote it into the domain).
+    xml = subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "dumpxml", vm["name"]],
+                         capture_output=True, text=True).stdout
+    assert xml.split("<boot dev='", 1)[1].split("'", 1)[0] == "hd", xml
+    state = json.loads((d / "terraform.tfstate").read_text())
+    vm_state = next(x for x in state["resources"] if x["type"] == "baremetal_node")["instances"][0]["attributes"]
+    assert (vm_state["boot_interface"], vm_state["pxe_mac"]) == ("pxe", vm["mac"].upper()), vm_state
+    r = tfvm.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # The host goes: the agent boots by PXE again and erases the disk; the node is back in the pool.
+    serial_before = len(serial_text(vm))
+    r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", "-target=baremetal_host.web_pxe",
+                 cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    assert "bm-agent: agent 0.1.0 starting" in serial_text(vm)[serial_before:]
+    zero, table = disk_is_zero(vm["disk"])
+    assert zero and not table, "the disk holds data after destroy"
+    nodes = {n["name"]: n["state"] for n in json.loads(tfvm.bmplan("nodes", "list", "--json").stdout)}
+    assert nodes == {"vm-pxe": "available"}, nodes
+    r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_the_rig_answers_redfish_and_ipmi_for_every_vm_and_serves_tftp(rig):

@@ -65,6 +65,8 @@ vm_bins=(qemu-system-x86_64 libvirtd virsh dnsmasq mmdebstrap sfdisk extlinux gr
 vm_missing=0
 for b in "${vm_bins[@]}"; do command -v "$b" >/dev/null 2>&1 || vm_missing=1; done
 [ -x /bin/busybox ] && [ -f /usr/lib/syslinux/mbr/mbr.bin ] && [ -f /usr/include/libvirt/libvirt.h ] || vm_missing=1
+# iPXE's first stages for network boot (TFTP): undionly.kpxe (BIOS PXE) and ipxe.efi (UEFI).
+[ -f /usr/lib/ipxe/undionly.kpxe ] && [ -f /usr/lib/ipxe/ipxe.efi ] || vm_missing=1
 if [ "$vm_missing" = 1 ]; then
   if ! apt-cache policy 2>/dev/null | grep -q bookworm-backports; then
     as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
@@ -82,7 +84,7 @@ SRC
        libvirt-daemon-driver-network libvirt-daemon-driver-nodedev libvirt-daemon-driver-nwfilter
        libvirt-daemon-driver-secret libvirt-daemon-driver-storage libvirt-l10n)
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${bpo[@]/%//bookworm-backports}" ovmf ipxe-qemu pkg-config dnsmasq-base busybox-static grub-common \
+    "${bpo[@]/%//bookworm-backports}" ovmf ipxe-qemu ipxe pkg-config dnsmasq-base busybox-static grub-common \
     grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio kmod ipmitool mmdebstrap fdisk extlinux syslinux-common \
     e2fsprogs zstd xz-utils lldpd iproute2 curl >/dev/null
 fi

@@ -31,6 +31,12 @@ SUBNET = "10.231.0"
 GATEWAY = f"{SUBNET}.1"
 SUSHY_PORT = 8000
 HTTP_PORT = 8080
+# Where the engine's deployment endpoint listens for network boot: the rig's DHCP points iPXE to
+# http://GATEWAY:PXE_PORT/pxe/boot.ipxe (the settings docs/guides/hosts.md gives a site's DHCP).
+PXE_PORT = 8081
+PXE_LISTEN = f"{GATEWAY}:{PXE_PORT}"
+# A ULA prefix for router advertisements: iPXE waits ~16 s for one when none comes.
+ULA = "fd00:231::"
 LOCK = "/run/bmrig.lock"
 VM_MEMORY_MIB = 2048
 
@@ -154,6 +160,15 @@ class Rig:
         return f"http://{GATEWAY}:{HTTP_PORT}"
 
     @property
+    def pxe_listen(self):
+        """Where the engine's deployment endpoint listens for the rig's network boot."""
+        return PXE_LISTEN
+
+    @property
+    def pxe_entry(self):
+        return f"http://{self.pxe_listen}/pxe/boot.ipxe"
+
+    @property
     def sushy_url(self):
         return f"http://127.0.0.1:{SUSHY_PORT}"
 
@@ -206,6 +221,7 @@ class Rig:
         sh("ip", "-n", NETNS, "link", "set", "lo", "up")
         sh("ip", "-n", NETNS, "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
         sh("ip", "-n", NETNS, "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)
+        sh("ip", "-n", NETNS, "addr", "add", f"{ULA}1/64", "dev", BRIDGE, "nodad")
         sh("ip", "-n", NETNS, "link", "set", BRIDGE, "up")
 
     def _daemon(self, name, cmd, pidfile, ready, timeout=60):
@@ -231,6 +247,9 @@ class Rig:
         virsh("pool-start", "default")
 
     def _dnsmasq(self):
+        for f in ("undionly.kpxe", "ipxe.efi"):
+            shutil.copy(f"/usr/lib/ipxe/{f}", os.path.join(self.tftp, f))
+            os.chmod(os.path.join(self.tftp, f), 0o644)
         hosts = []
         for i in range(1, self.count + 1):
             hosts += [f"--dhcp-host=52:54:00:23:00:{i:02x},{SUBNET}.{10 + i}"]
@@ -241,6 +260,13 @@ class Rig:
             # TFTP for network boot (iPXE's first stage). dnsmasq drops its privileges, so the
             # root is where any user can read (a test's own directory may be closed to others).
             "--enable-tftp", f"--tftp-root={self.tftp}", "--log-facility=-",
+            # Network boot as a site's DHCP does it beside the engine (docs/guides/hosts.md): a
+            # PXE ROM gets iPXE by TFTP (undionly.kpxe, ipxe.efi for UEFI), iPXE (option 175) gets
+            # the engine's entry script; no ProxyDHCP to wait for (iPXE option 176).
+            "--dhcp-match=set:ipxe,175", "--dhcp-match=set:efi64,option:client-arch,7",
+            "--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe", "--dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi",
+            f"--dhcp-boot=tag:ipxe,{self.pxe_entry}", "--dhcp-option=encap:175,176,1b",
+            "--enable-ra", f"--dhcp-range={ULA},ra-only,64",
         ], None, lambda: "started, version" in open(self.path("dnsmasq.log")).read())
 
     def _vms(self):
@@ -363,7 +389,8 @@ class Rig:
         os.chmod(m, 0o600)
         with open(self.path("rig.json"), "w") as f:
             json.dump({"netns": NETNS, "bridge": BRIDGE, "gateway": GATEWAY, "sushy_url": self.sushy_url,
-                       "http_base": self.http_base, "www": self.www, "vms": self.vms, "pids": self.pids}, f,
+                       "http_base": self.http_base, "www": self.www, "pxe_listen": self.pxe_listen,
+                       "pxe_entry": self.pxe_entry, "vms": self.vms, "pids": self.pids}, f,
                       indent=2)
 
     # --- down ---

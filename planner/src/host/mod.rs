@@ -143,6 +143,14 @@ fn node_of(host: &HostRecord, for_what: &str) -> Result<String, HostError> {
         .ok_or_else(|| HostError::Invalid(format!("host {} has no node{for_what}", host.name)))
 }
 
+/// An installer ISO onto a node that boots by the network.
+fn pxe_needs_a_disk_image(host: &HostRecord, node: &str) -> HostError {
+    HostError::Invalid(format!(
+        "host {}: an installer ISO boots from virtual media only, and node {node} boots from the network (PXE): deploy a disk image (raw, qcow2, raw.gz, raw.xz, raw.zst), which the deploy agent writes; nothing was touched",
+        host.name
+    ))
+}
+
 /// A step of the host's lifecycle failed on its node.
 fn failed(host: &HostRecord, node: &str, what: String) -> HostError {
     HostError::Failed {
@@ -349,6 +357,17 @@ impl Lifecycle<'_> {
                     host.name
                 ))
             })?;
+        // An installer ISO needs virtual media: refused before the image is read when its
+        // format is known from the request.
+        if let (agent::AgentBoot::Pxe { .. }, Some(f)) = (
+            &boot,
+            req.image_format
+                .or_else(|| ImageFormat::detect(&req.image_url)),
+        ) {
+            if !f.by_agent() {
+                return Err(pxe_needs_a_disk_image(host, &node));
+            }
+        }
         // 1. The image, before anything else.
         self.say(
             &node,
@@ -376,10 +395,7 @@ impl Lifecycle<'_> {
                     .map_err(|e| HostError::Invalid(e.to_string()))?;
             }
             (agent::AgentBoot::Pxe { .. }, false) => {
-                return Err(HostError::Invalid(format!(
-                    "host {}: an installer ISO boots from virtual media only, and node {node} boots by network (PXE): deploy a disk image (raw, qcow2, raw.gz, raw.xz, raw.zst), which the deploy agent writes; nothing was touched",
-                    host.name
-                )));
+                return Err(pxe_needs_a_disk_image(host, &node));
             }
             (agent::AgentBoot::VirtualMedia, false) => {}
         }
