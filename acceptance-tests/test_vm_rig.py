@@ -13,6 +13,8 @@ rig of two VMs and deploy both at once.
 import json
 import os
 import pathlib
+import pty
+import select
 import subprocess
 import sys
 import threading
@@ -20,7 +22,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, Terraform, terraform_clis
+from conftest import ROOT, Terraform, bmplan_path, terraform_clis
+from peers.ipmisim import PASSWORD as IPMI_SIM_PASSWORD, USER as IPMI_SIM_USER, IpmiSim
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import vmrig  # noqa: E402
@@ -525,6 +528,8 @@ provider "baremetal" {{
     r = tfvm.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
 
+    see_the_vm_boot_on_its_serial_console(rig, tfvm, vm)
+
     # The host goes: the agent boots by PXE again and erases the disk; the node is back in the pool.
     serial_before = len(serial_text(vm))
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", "-target=baremetal_host.web_pxe",
@@ -537,6 +542,74 @@ provider "baremetal" {{
     assert nodes == {"vm-pxe": "available"}, nodes
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def read_until(fd, want, timeout=60):
+    """What a pseudo-terminal printed until `want` (or the timeout, or its end)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while want not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def see_the_vm_boot_on_its_serial_console(rig, tfvm, vm):
+    """`bmplan nodes console` in a pseudo-terminal shows the VM's boot output and detaches.
+    virtualbmc has no serial-over-LAN, so the VM's console is reached through OpenIPMI's ipmi_sim,
+    whose SOL device is the VM's serial port (its documented `tcp:` device for QEMU), enrolled as
+    the BMC of a second node record of the same VM. The test resets the VM with virsh."""
+    sim = IpmiSim(pathlib.Path(tfvm.tmp) / "sol-sim", sol_device=f"tcp:127.0.0.1:{vm['serial_port']}",
+                  prefix=rig.ns_prefix())
+    with sim:
+        d = tfvm.workdir("sol", f'''
+terraform {{
+  required_providers {{
+    baremetal = {{ source = "bmplan/baremetal" }}
+  }}
+}}
+resource "baremetal_node" "sol" {{
+  name                = "vm-sol"
+  bmc_url             = "{sim.url}"
+  username            = "{IPMI_SIM_USER}"
+  password_wo         = "{IPMI_SIM_PASSWORD}"
+  password_wo_version = 1
+}}
+''')
+        r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        pid, term = pty.fork()
+        if pid == 0:
+            argv = [*tfvm.prefix, bmplan_path(), "--inventory", tfvm.inventory, "nodes", "console", "vm-sol"]
+            os.execvpe(argv[0], argv, tfvm.env)
+        try:
+            seen = read_until(term, b"SOL Session operational")
+            assert b"vm-sol: serial console attached; detach with Ctrl-]" in seen, seen
+            subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "reset", vm["name"]],
+                           check=True, capture_output=True, timeout=60)
+            # The kernel's first line on ttyS0, then the system's own boot.
+            seen = read_until(term, b"Linux version", timeout=240)
+            assert b"Linux version" in seen, seen[-3000:]
+            seen = read_until(term, b"login:", timeout=300)
+            assert b"login:" in seen, seen[-3000:]
+            os.write(term, b"\x1d")  # Ctrl-]
+            seen = read_until(term, b"vm-sol: detached")
+            assert b"vm-sol: detached" in seen, seen
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            os.close(term)
+        audit = json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
+        assert [a["outcome"] for a in audit if a["action"] == "node.console"] == ["ok"], audit[-5:]
+        r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_the_rig_answers_redfish_and_ipmi_for_every_vm_and_serves_tftp(rig):

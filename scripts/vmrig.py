@@ -37,6 +37,9 @@ PXE_PORT = 8081
 PXE_LISTEN = f"{GATEWAY}:{PXE_PORT}"
 # A ULA prefix for router advertisements: iPXE waits ~16 s for one when none comes.
 ULA = "fd00:231::"
+# Each VM's serial port is a TCP server on the namespace's 127.0.0.1, port SERIAL_PORT + n (what a
+# serial console server, or ipmi_sim's `sol "tcp:…"`, connects to); every byte is also logged.
+SERIAL_PORT = 4550
 LOCK = "/run/bmrig.lock"
 VM_MEMORY_MIB = 2048
 
@@ -93,7 +96,7 @@ def wait_gone(pid, seconds):
     return False
 
 
-def domain_xml(name, uid, disk, mac, serial_log, memory_mib):
+def domain_xml(name, uid, disk, mac, serial_log, serial_port, memory_mib):
     return f"""<domain type='qemu'>
   <name>{name}</name>
   <uuid>{uid}</uuid>
@@ -120,11 +123,12 @@ def domain_xml(name, uid, disk, mac, serial_log, memory_mib):
       <mac address='{mac}'/>
       <model type='virtio'/>
     </interface>
-    <serial type='pty'>
+    <serial type='tcp'>
+      <source mode='bind' host='127.0.0.1' service='{serial_port}'/>
+      <protocol type='raw'/>
       <log file='{serial_log}' append='on'/>
       <target port='0'/>
     </serial>
-    <console type='pty'><target type='serial' port='0'/></console>
   </devices>
 </domain>
 """
@@ -280,10 +284,10 @@ class Rig:
             serial = self.path(f"{name}-serial.log")
             xml = self.path(f"{name}.xml")
             with open(xml, "w") as f:
-                f.write(domain_xml(name, uid, disk, mac, serial, VM_MEMORY_MIB))
+                f.write(domain_xml(name, uid, disk, mac, serial, SERIAL_PORT + i, VM_MEMORY_MIB))
             virsh("define", xml)
             self.vms.append({"name": name, "uuid": uid, "disk": disk, "mac": mac, "serial_log": serial,
-                             "address": f"{SUBNET}.{10 + i}"})
+                             "serial_port": SERIAL_PORT + i, "address": f"{SUBNET}.{10 + i}"})
 
     def _sushy(self):
         state = self.path("sushy-state")

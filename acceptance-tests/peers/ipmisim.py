@@ -135,11 +135,13 @@ set_working_mc 0x20
 
 
 class IpmiSim:
-    def __init__(self, workdir, sol_device=None):
+    def __init__(self, workdir, sol_device=None, prefix=()):
         self.dir = pathlib.Path(workdir)
         # The server's serial port, for serial-over-LAN: a terminal device (the test holds its
         # other side, as the server's UART would).
         self.sol_device = sol_device
+        # A command prefix (`ip netns exec NS`) to run the simulator and ipmitool in a namespace.
+        self.prefix = tuple(prefix)
         self.port = free_udp_port()
         # ipmi_sim does not answer "Get Channel Cipher Suites": naming suite 3 spares ipmitool's
         # probe (a timeout on every call).
@@ -148,7 +150,7 @@ class IpmiSim:
 
     def ipmitool(self, *args, password=PASSWORD):
         return subprocess.run(
-            ["ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(self.port), "-U", USER, "-E", "-C", "3",
+            [*self.prefix, "ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(self.port), "-U", USER, "-E", "-C", "3",
              "-N", "1", "-R", "2", *args],
             env=dict(os.environ, IPMI_PASSWORD=password), capture_output=True, text=True, timeout=60)
 
@@ -165,7 +167,7 @@ class IpmiSim:
         (self.dir / "sim.emu").write_text(emu_text())
         self.log = open(self.dir / "ipmi_sim.log", "w")
         self.proc = subprocess.Popen(
-            [exe, "-c", str(self.dir / "lan.conf"), "-f", str(self.dir / "sim.emu"), "-s", str(state), "-n"],
+            [*self.prefix, exe, "-c", str(self.dir / "lan.conf"), "-f", str(self.dir / "sim.emu"), "-s", str(state), "-n"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
