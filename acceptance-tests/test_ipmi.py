@@ -172,6 +172,29 @@ def test_a_profile_ipmi_cannot_carry_is_refused_at_plan_and_nothing_is_sent(terr
     assert not [line for line in told if line.startswith("set")], told
 
 
+def test_boot_settings_ipmi_cannot_have_or_a_bad_mac_are_errors_at_their_attribute(terraform, sim):
+    """IPMI has no virtual media: `boot_interface = "virtual_media"` on an IPMI node, and a
+    `pxe_mac` that is not a MAC, are refused by `terraform validate` and `bmplan validate` at their
+    lines, before anything is sent to the BMC."""
+    sent = len(sim.machine()[1])
+    bad = node_hcl(sim.url, extra='  boot_interface = "virtual_media"\n  pxe_mac = "52:54:00:zz:00:01"\n')
+    d = terraform.workdir("bootbad", HEAD + bad)
+    r = terraform.run("validate", "-no-color", cwd=d)
+    err = " ".join(r.stderr.split())
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "node sim-1 is managed over IPMI" in err and "which has no virtual media" in err, err
+    assert 'boot_interface = "virtual_media"' in r.stderr, r.stderr
+    assert '"52:54:00:zz:00:01" is not a MAC address' in err and 'pxe_mac = "52:54:00:zz:00:01"' in r.stderr, err
+    r = terraform.bmplan("validate", str(d))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "main.tf:" in r.stderr and "boot_interface" in r.stderr and "pxe_mac" in r.stderr, r.stderr
+    # The same node with PXE and its MAC in capitals is valid.
+    good = node_hcl(sim.url, extra='  boot_interface = "pxe"\n  pxe_mac = "52:54:00:AB:00:01"\n')
+    (d / "main.tf").write_text(HEAD + good)
+    ok(terraform.run("validate", "-no-color", cwd=d))
+    assert not [line for line in sim.machine()[1][sent:] if line.startswith("set")]
+
+
 def test_wrong_credentials_and_a_silent_address_are_told_apart(sim):
     def inspect(url, password):
         return subprocess.run([bmplan_path(), "inspect", url, "--username", USER, "--password-env", "SIM_PW",

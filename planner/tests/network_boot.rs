@@ -30,7 +30,9 @@ async fn a_pxe_session_serves_its_node_the_agent_and_nothing_to_other_macs() {
     assert_eq!(code, 200);
     assert!(entry.starts_with("#!ipxe\n"), "{entry}");
     assert!(
-        entry.contains(&format!("chain --autofree {base}/pxe/mac/${{netX/mac:hexhyp}}")),
+        entry.contains(&format!(
+            "chain --autofree {base}/pxe/mac/${{netX/mac:hexhyp}}"
+        )),
         "{entry}"
     );
 
@@ -55,7 +57,11 @@ async fn a_pxe_session_serves_its_node_the_agent_and_nothing_to_other_macs() {
     );
     assert!(kernel.contains("console=ttyS0,115200"), "{kernel}");
     let kernel_url = kernel.split_whitespace().nth(3).unwrap().to_string();
-    let initrd_url = line("initrd ").split_whitespace().nth(3).unwrap().to_string();
+    let initrd_url = line("initrd ")
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
     assert_eq!(get(&kernel_url).await, (200, "KERNEL-BYTES".into()));
     assert_eq!(get(&initrd_url).await, (200, "INITRD-BYTES".into()));
     assert!(script.trim_end().ends_with("boot"), "{script}");
@@ -63,7 +69,10 @@ async fn a_pxe_session_serves_its_node_the_agent_and_nothing_to_other_macs() {
     // Another MAC has nothing planned: its firmware boots the next device.
     let (code, other) = get(&format!("{base}/pxe/mac/52-54-00-23-00-02")).await;
     assert_eq!(code, 200);
-    assert!(other.contains("exit 1") && other.contains("52:54:00:23:00:02"), "{other}");
+    assert!(
+        other.contains("exit 1") && other.contains("52:54:00:23:00:02"),
+        "{other}"
+    );
     assert!(!other.contains("kernel"), "{other}");
     // Garbage where the MAC goes is not a MAC.
     let (_, junk) = get(&format!("{base}/pxe/mac/..%2F..%2Fetc")).await;
@@ -72,7 +81,10 @@ async fn a_pxe_session_serves_its_node_the_agent_and_nothing_to_other_macs() {
     // The session ends: the script, the kernel and the initrd are gone.
     agent.withdraw(&media);
     let (_, after) = get(&format!("{base}/pxe/mac/52-54-00-23-00-01")).await;
-    assert!(after.contains("exit 1") && !after.contains("kernel"), "{after}");
+    assert!(
+        after.contains("exit 1") && !after.contains("kernel"),
+        "{after}"
+    );
     assert_eq!(get(&kernel_url).await.0, 404);
     assert_eq!(get(&initrd_url).await.0, 404);
 

@@ -289,8 +289,9 @@ impl Inventory {
                             .map(|o| serde_json::to_string(o).unwrap_or_else(|_| "{}".into())),
                     ),
                     Bind::S(
-                        (c.boot != NodeBoot::default())
-                            .then(|| serde_json::to_string(&c.boot).unwrap_or_else(|_| "{}".into())),
+                        (c.boot != NodeBoot::default()).then(|| {
+                            serde_json::to_string(&c.boot).unwrap_or_else(|_| "{}".into())
+                        }),
                     ),
                 ],
             )

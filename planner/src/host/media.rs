@@ -269,9 +269,7 @@ impl MediaServer {
     /// dropped; a later entry for the same MAC replaces it.
     pub fn pxe_script(&self, mac: &str, script: String) -> PxeEntry {
         let t = token();
-        self.lock()
-            .pxe
-            .insert(mac.to_string(), (t.clone(), script));
+        self.lock().pxe.insert(mac.to_string(), (t.clone(), script));
         PxeEntry {
             mac: mac.to_string(),
             token: t,

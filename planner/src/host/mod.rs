@@ -391,8 +391,7 @@ impl Lifecycle<'_> {
                 agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
             }
             (agent::AgentBoot::Pxe { .. }, true) => {
-                agent::AgentNetboot::configured()
-                    .map_err(|e| HostError::Invalid(e.to_string()))?;
+                agent::AgentNetboot::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
             }
             (agent::AgentBoot::Pxe { .. }, false) => {
                 return Err(pxe_needs_a_disk_image(host, &node));

@@ -315,7 +315,10 @@ async fn read(e: &Engine, name: &str, prior: &Json, live: bool) -> Result<Option
         // The MAC as configured when it is the one kept (the inventory keeps it lowercase).
         (
             "pxe_mac",
-            match (&config.boot.pxe_mac, prior.get("pxe_mac").and_then(Value::as_str)) {
+            match (
+                &config.boot.pxe_mac,
+                prior.get("pxe_mac").and_then(Value::as_str),
+            ) {
                 (Some(kept), Some(p)) if normalize_mac(p).as_ref() == Ok(kept) => json!(p),
                 (kept, _) => opt(kept.clone()),
             },

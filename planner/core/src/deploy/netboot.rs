@@ -196,9 +196,12 @@ mod tests {
             BootInterface::for_node("n1", "https://10.0.0.1", Some("pxe")),
             Ok(BootInterface::Pxe)
         );
-        let e = BootInterface::for_node("n1", "ipmi://10.0.0.1", Some("virtual_media"))
-            .unwrap_err();
-        assert!(e.contains("node n1") && e.contains("no virtual media"), "{e}");
+        let e =
+            BootInterface::for_node("n1", "ipmi://10.0.0.1", Some("virtual_media")).unwrap_err();
+        assert!(
+            e.contains("node n1") && e.contains("no virtual media"),
+            "{e}"
+        );
         let e = BootInterface::for_node("n1", "https://h", Some("usb")).unwrap_err();
         assert!(e.contains("\"usb\"") && e.contains("\"pxe\""), "{e}");
     }
@@ -213,7 +216,13 @@ mod tests {
             normalize_mac(" 52:54:00:ab:00:01 ").unwrap(),
             "52:54:00:ab:00:01"
         );
-        for bad in ["", "52:54:00:ab:00", "52:54:00:ab:00:0g", "525400ab0001", "52:54:00:ab:00:001"] {
+        for bad in [
+            "",
+            "52:54:00:ab:00",
+            "52:54:00:ab:00:0g",
+            "525400ab0001",
+            "52:54:00:ab:00:001",
+        ] {
             assert!(normalize_mac(bad).is_err(), "{bad}");
         }
     }
