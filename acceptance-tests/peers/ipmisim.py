@@ -11,7 +11,11 @@ specification and the ipmi_lan(5) and ipmi_sim_cmd(5) manual pages:
 - the server behind it: ipmi_sim hands power, reset, soft off, boot device and identify to a
   chassis control program (the protocol of upstream's `ipmi_sim_chassiscontrol`: `DEVICE get
   power boot`, `DEVICE set power 1 boot pxe…`); ours (`machine`, below) keeps that state in a JSON
-  file and logs every request, so a test reads what the BMC was told to do.
+  file and logs every request, so a test reads what the BMC was told to do. Given a libvirt
+  domain (`domain=`), it is that VM's power and boot device instead (`virsh start`, `destroy`,
+  `reset`, `shutdown`, and the domain's first boot device), as a BMC drives its server: with the
+  VM's serial port as the SOL device (`sol_device="tcp:127.0.0.1:PORT"`), ipmi_sim is the whole
+  BMC of a VM.
 
     with IpmiSim(tmpdir) as bmc:
         bmc.url  # ipmi://127.0.0.1:PORT
@@ -135,13 +139,15 @@ set_working_mc 0x20
 
 
 class IpmiSim:
-    def __init__(self, workdir, sol_device=None, prefix=()):
+    def __init__(self, workdir, sol_device=None, prefix=(), domain=None):
         self.dir = pathlib.Path(workdir)
         # The server's serial port, for serial-over-LAN: a terminal device (the test holds its
         # other side, as the server's UART would).
         self.sol_device = sol_device
         # A command prefix (`ip netns exec NS`) to run the simulator and ipmitool in a namespace.
         self.prefix = tuple(prefix)
+        # A libvirt domain the chassis control program drives (power, boot device).
+        self.domain = domain
         self.port = free_udp_port()
         # ipmi_sim does not answer "Get Channel Cipher Suites": naming suite 3 spares ipmitool's
         # probe (a timeout on every call).
@@ -164,6 +170,8 @@ class IpmiSim:
         if self.sol_device:
             conf += f'  sol "{self.sol_device}" 115200\n'
         (self.dir / "lan.conf").write_text(conf)
+        if self.domain:
+            (self.dir / "libvirt.json").write_text(json.dumps({"domain": self.domain}))
         (self.dir / "sim.emu").write_text(emu_text())
         self.log = open(self.dir / "ipmi_sim.log", "w")
         self.proc = subprocess.Popen(
@@ -203,11 +211,62 @@ class IpmiSim:
         self.stop()
 
 
+def virsh(*args):
+    return subprocess.run(["virsh", "-q", "-c", "qemu:///system", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def vm_power(domain):
+    return int(virsh("domstate", domain).stdout.strip() == "running")
+
+
+def vm_boot(domain, device):
+    """The domain's first boot device: `network` for pxe, `cdrom`, else `hd` (applied at its next
+    start, as a BMC's boot flags are)."""
+    xml = virsh("dumpxml", "--inactive", domain).stdout
+    dev = {"pxe": "network", "cdrom": "cdrom"}.get(device, "hd")
+    head, _, tail = xml.partition("<boot dev='")
+    if not tail:
+        return
+    xml = head + f"<boot dev='{dev}" + tail[tail.index("'"):]
+    defined = pathlib.Path(f"/tmp/ipmisim-{domain}.xml")
+    defined.write_text(xml)
+    r = virsh("define", str(defined))
+    defined.unlink()
+    if r.returncode != 0:
+        raise RuntimeError(f"virsh define: {r.stderr.strip()}")
+
+
+def drive_vm(domain, parm, value):
+    """One `set` of the chassis control protocol on a libvirt domain."""
+    def do(*args):
+        r = virsh(*args)
+        if r.returncode != 0:
+            raise RuntimeError(f"virsh {' '.join(args)}: {r.stderr.strip()}")
+
+    if parm == "power":
+        on = value != "0"
+        if on and not vm_power(domain):
+            do("start", domain)
+        elif not on and vm_power(domain):
+            do("destroy", domain)
+    elif parm == "reset" and vm_power(domain):
+        do("reset", domain)
+    elif parm == "shutdown" and vm_power(domain):
+        do("shutdown", domain)
+    elif parm == "boot":
+        vm_boot(domain, value)
+
+
 def machine(argv):
     """`ipmisim.py machine DIR DEVICE get|set …`: the chassis control program."""
     directory, _device, op, *rest = argv
     path = pathlib.Path(directory) / "machine.json"
     state = json.loads(path.read_text()) if path.exists() else {"power": 0, "boot": "default", "identify": None}
+    vm = pathlib.Path(directory) / "libvirt.json"
+    domain = json.loads(vm.read_text())["domain"] if vm.exists() else None
+    if domain:
+        state["power"] = vm_power(domain)
     with open(pathlib.Path(directory) / "machine.log", "a") as log:
         log.write(" ".join([op, *rest]) + "\n")
     if op == "get":
@@ -225,6 +284,12 @@ def machine(argv):
         if not rest:
             print(f"No value present for parameter {parm}")
             return 1
+        if domain and parm in ("power", "reset", "shutdown", "boot"):
+            try:
+                drive_vm(domain, parm, rest[0])
+            except (RuntimeError, subprocess.SubprocessError) as e:
+                print(f"{parm}: {e}")
+                return 1
         if parm == "power":
             state["power"] = int(rest[0] != "0")
         elif parm == "reset":

@@ -462,8 +462,9 @@ pub enum HostsCommand {
         #[command(flatten)]
         life: LifeArgs,
     },
-    /// Deploy an image onto an allocated host through virtual media (or rebuild an active one in
-    /// place); a host whose deployment stopped resumes on its node.
+    /// Deploy an image onto an allocated host through virtual media or network boot, as its node's
+    /// boot_interface says (or rebuild an active one in place); a host whose deployment stopped
+    /// resumes on its node.
     Deploy(DeployArgs),
     /// Move a host to another node: the node it leaves goes into maintenance; its profile and
     /// image are put on the new node.
@@ -679,7 +680,8 @@ pub struct LifeArgs {
     /// How long the operation may take (a duration: 30m, 1h).
     #[arg(long, default_value = "30m")]
     pub timeout: String,
-    /// Where the deployment endpoint (config drives, callbacks) listens.
+    /// Where the deployment endpoint (config drives, callbacks, network boot scripts) listens: a
+    /// fixed address and port for network boot, the one the site's DHCP hands iPXE.
     #[arg(long, env = "BAREMETAL_MEDIA_LISTEN", default_value = "127.0.0.1:0")]
     pub media_listen: String,
     /// The endpoint's URL as BMCs reach it, when not the listening address.

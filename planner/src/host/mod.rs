@@ -21,6 +21,7 @@ pub mod agent;
 pub mod configdrive;
 pub mod image;
 pub mod media;
+pub mod serial;
 pub mod work;
 
 use std::sync::Arc;
@@ -467,10 +468,15 @@ impl Lifecycle<'_> {
                 None,
             )
             .await?;
-        match self
+        // The node's serial console, where its BMC has one, is kept with the host meanwhile.
+        let recorder = self.record_console(host, &node, dep.generation).await;
+        let outcome = self
             .run_deploy(host, &node, req, &dep, format, started)
-            .await
-        {
+            .await;
+        if let Some(r) = recorder {
+            r.stop().await;
+        }
+        match outcome {
             Ok(()) => {
                 self.inv.transition(&node, Event::Deployed, None).await?;
                 self.say(&node, "active");
@@ -517,6 +523,23 @@ impl Lifecycle<'_> {
                 ))
             }
         }
+    }
+
+    /// Starts keeping the node's serial console with the host, when its BMC offers one.
+    async fn record_console(
+        &self,
+        host: &HostRecord,
+        node: &str,
+        generation: u32,
+    ) -> Option<serial::Recorder> {
+        let (bmc, sys) = self.bmc(node).await.ok()?;
+        serial::Recorder::start(
+            self.inv,
+            bmc.as_ref(),
+            &sys,
+            (&host.project, &host.name, generation),
+        )
+        .await
     }
 
     /// The protocol of the node's BMC (Redfish when its endpoint cannot be read: the calls that
@@ -1200,10 +1223,14 @@ impl Lifecycle<'_> {
                     .await
             }
             Ok(_) => {
-                if let Err(e) = self
+                let recorder = self.record_console(host, node, dep.generation).await;
+                let wiped = self
                     .wipe_by_agent(host, node, bmc.as_ref(), &sys, dep.generation, left())
-                    .await
-                {
+                    .await;
+                if let Some(r) = recorder {
+                    r.stop().await;
+                }
+                if let Err(e) = wiped {
                     return self.clean_failed(host, node, e).await;
                 }
             }
