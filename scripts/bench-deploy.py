@@ -11,6 +11,9 @@ Measures, medians of --runs:
      config drive has a table to go into) written by the agent from its memory, against busybox dd
      writing the same file from the same ramdisk's memory to the same virtual disk (the agent ISO's
      `bm.dd=` mode), one VM and two VMs at once.
+With --boot, instead: one VM's deploy time by virtual media (Redfish, sushy-emulator) against by
+network boot (IPMI, virtualbmc, PXE), alternating, each a fresh `terraform apply` of a new host
+(timed) followed by its destroy (not timed).
 Prints a JSON summary. Needs root (the rig), the built binaries (target/debug) and the image caches.
 """
 
@@ -131,9 +134,48 @@ def dd_run(rig, iso_path, vms):
     return rates
 
 
+def boot_config(rig, how, image):
+    """One VM as a node reached `how` (virtual_media: Redfish; pxe: IPMI) and a host on it."""
+    v = rig.vms[0]
+    if how == "pxe":
+        ipmi = v["ipmi"]
+        node = (f'  bmc_url = "ipmi://{ipmi["address"]}:{ipmi["port"]}"\n  boot_interface = "pxe"\n'
+                f'  pxe_mac = "{v["mac"]}"\n')
+        listen = vmrig.PXE_LISTEN
+    else:
+        node = f'  bmc_url = "{rig.sushy_url}"\n  system_id = "{v["uuid"]}"\n'
+        listen = f"{vmrig.GATEWAY}:0"
+    url, checksum, fmt, wait = image
+    return ('terraform {\n  required_providers {\n    baremetal = { source = "bmplan/baremetal" }\n  }\n}\n'
+            f'provider "baremetal" {{\n  media_listen = "{listen}"\n}}\n'
+            f'resource "baremetal_node" "n" {{\n  name = "vm-{how}"\n{node}  username = "admin"\n'
+            '  password_wo = "password"\n  password_wo_version = 1\n}\n'
+            f'resource "baremetal_host" "h" {{\n  name = "h-{how}"\n  node = baremetal_node.n.name\n'
+            f'  image_url = "{url}"\n  image_checksum = "{checksum}"\n  image_format = "{fmt}"\n'
+            f'  wait = "{wait}"\n  timeouts {{\n    create = "30m"\n    delete = "30m"\n  }}\n}}\n')
+
+
+def boot_compare(tf, rig, work, image, runs):
+    """Deploy seconds by virtual media and by network boot, alternating."""
+    times = {"virtual_media": [], "pxe": []}
+    for run in range(runs):
+        for how in ("virtual_media", "pxe"):
+            d = pathlib.Path(work) / f"boot-{how}-{run}"
+            d.mkdir()
+            (d / "main.tf").write_text(boot_config(rig, how, image))
+            t0 = time.monotonic()
+            tf.run(d, "apply", "-auto-approve")
+            times[how].append(time.monotonic() - t0)
+            tf.run(d, "destroy", "-auto-approve")
+            print(json.dumps({"run": run, "so_far": times}), file=sys.stderr)
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--boot", action="store_true",
+                    help="only compare one VM's deploy by virtual media and by network boot (PXE)")
     a = ap.parse_args()
     os_dir, agent_dir = build("build-os-image.sh"), build("build-agent-iso.sh")
     work = tempfile.mkdtemp(prefix="bm-bench-")
@@ -142,14 +184,20 @@ def main():
     try:
         www = pathlib.Path(rig.www)
         os.symlink(os_dir / "debian-12.raw.zst", www / "debian-12.raw.zst")
+        tf = Tf(rig, agent_dir / "agent.iso", work)
+        zst = (f"{rig.http_base}/debian-12.raw.zst", sums(os_dir)["debian-12.raw.zst"], "raw.zst", "callback")
+        if a.boot:
+            times = boot_compare(tf, rig, work, zst, a.runs)
+            medians = {k: round(statistics.median(v), 1) for k, v in times.items()}
+            medians["pxe_over_virtual_media"] = round(medians["pxe"] / medians["virtual_media"], 2)
+            print(json.dumps({"medians": medians, "all": times}, indent=2))
+            return
         bench = bytearray(os.urandom(1 << 30))
         bench[510:512] = b"\x55\xaa"
         bench[446:510] = bytes(64)
         (www / "bench.raw").write_bytes(bench)
         bench_sum = "sha256:" + hashlib.sha256(bench).hexdigest()
         del bench
-        tf = Tf(rig, agent_dir / "agent.iso", work)
-        zst = (f"{rig.http_base}/debian-12.raw.zst", sums(os_dir)["debian-12.raw.zst"], "raw.zst", "callback")
         raw = (f"{rig.http_base}/bench.raw", bench_sum, "raw", "power_off")
         result = {"deploy_s": {1: [], 2: []}, "agent_write_mbps": {1: [], 2: []}, "dd_mbps": {1: [], 2: []}}
         # Per VM count: the first deploy creates the hosts; later runs rebuild them in place (the
