@@ -195,6 +195,25 @@ def test_boot_settings_ipmi_cannot_have_or_a_bad_mac_are_errors_at_their_attribu
     assert not [line for line in sim.machine()[1][sent:] if line.startswith("set")]
 
 
+def test_bmplan_nodes_netboot_sets_the_pxe_mac_and_refuses_virtual_media_on_ipmi(terraform, sim):
+    d = terraform.workdir("netboot", HEAD + node_hcl(sim.url))
+    ok(terraform.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d))
+    r = terraform.bmplan("nodes", "netboot", "sim-1", "--interface", "virtual_media")
+    assert r.returncode != 0 and "which has no virtual media" in r.stderr, r.stdout + r.stderr
+    r = terraform.bmplan("nodes", "netboot", "sim-1", "--pxe-mac", "52-54-00-AB-00-01")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == (
+        "sim-1: the deploy agent boots by pxe (the default for its BMC); PXE MAC 52:54:00:ab:00:01"), r.stdout
+    r = terraform.bmplan("nodes", "netboot", "sim-1", "--pxe-mac", "52:54:00:ab:00")
+    assert r.returncode != 0 and "is not a MAC address" in r.stderr, r.stdout + r.stderr
+    # Kept, and what Terraform reads back.
+    state = terraform.run("refresh", "-input=false", "-no-color", cwd=d)
+    ok(state)
+    shown = ok(terraform.run("state", "show", "-no-color", "baremetal_node.sim", cwd=d)).stdout
+    assert 'pxe_mac' in shown and '"52:54:00:ab:00:01"' in shown, shown
+    assert [a["outcome"] for a in audit(terraform, "node.configure")][-1] == "ok"
+
+
 def test_wrong_credentials_and_a_silent_address_are_told_apart(sim):
     def inspect(url, password):
         return subprocess.run([bmplan_path(), "inspect", url, "--username", USER, "--password-env", "SIM_PW",

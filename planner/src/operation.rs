@@ -329,6 +329,48 @@ pub struct BootDevice {
 }
 
 /// Sets the device `node` boots from and reads it back after. Audited as `node.boot`.
+/// Sets how the deploy agent boots `node` (virtual media or network boot) and the MAC it
+/// network-boots from; what is not given stays as it is. Refused, with nothing changed, when the
+/// node's BMC cannot boot that way (IPMI has no virtual media) or the MAC is not one. Recorded as
+/// the node's configuration (audited as `node.configure`). Returns what the node now has, in words.
+pub async fn set_netboot(
+    inv: &Inventory,
+    node: &str,
+    interface: Option<&str>,
+    pxe_mac: Option<&str>,
+) -> Result<String, OperationError> {
+    let (ep, _) = inv.node_endpoint(node).await?;
+    let mut config = inv.node_config(node).await?;
+    let asked = crate::host::netboot::NodeBoot::from_attrs(node, &ep.url, interface, pxe_mac)
+        .map_err(|es| OperationError::Failed {
+            node: node.to_string(),
+            detail: es
+                .into_iter()
+                .map(|(attr, m)| format!("{attr}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+    config.boot.interface = asked.interface.or(config.boot.interface);
+    config.boot.pxe_mac = asked.pxe_mac.or(config.boot.pxe_mac);
+    inv.set_node_config(node, &config).await?;
+    let effective = crate::host::BootInterface::for_node(
+        node,
+        &ep.url,
+        config.boot.interface.map(|b| b.as_str()),
+    )
+    .map(|b| b.as_str())
+    .unwrap_or("?");
+    Ok(format!(
+        "{node}: the deploy agent boots by {effective}{}; PXE MAC {}",
+        if config.boot.interface.is_none() {
+            " (the default for its BMC)"
+        } else {
+            ""
+        },
+        config.boot.pxe_mac.as_deref().unwrap_or("not set")
+    ))
+}
+
 pub async fn set_boot_device(
     inv: &Inventory,
     node: &str,

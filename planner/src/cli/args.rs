@@ -248,6 +248,9 @@ pub enum NodesCommand {
     Power(NodePowerArgs),
     /// Set the device a node boots from, for the next boot or persistently. Audited.
     Boot(NodeBootArgs),
+    /// Set how the deploy agent boots a node (virtual_media or pxe) and the MAC it network-boots
+    /// from; what is not given stays. Audited.
+    Netboot(NodeNetbootArgs),
     /// The system event log of a node's BMC (IPMI SEL), oldest first.
     Events(NodeEventsArgs),
     /// Light a node's chassis identify LED (until turned off, or for --seconds), or turn it off.
@@ -539,6 +542,27 @@ pub struct NodePowerArgs {
 }
 
 #[derive(Args)]
+pub struct NodeNetbootArgs {
+    pub name: String,
+    /// virtual_media (the BMC's virtual CD) or pxe (network boot; the default over IPMI).
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// The MAC of the NIC the node network-boots from.
+    #[arg(long)]
+    pub pxe_mac: Option<String>,
+}
+
+impl NodeNetbootArgs {
+    pub fn interface(&self) -> Option<&str> {
+        self.interface.as_deref()
+    }
+
+    pub fn mac(&self) -> Option<&str> {
+        self.pxe_mac.as_deref()
+    }
+}
+
+#[derive(Args)]
 pub struct NodeBootArgs {
     pub name: String,
     #[arg(value_enum)]
@@ -595,6 +619,15 @@ pub struct NodeIdentifyArgs {
 }
 
 impl NodeIdentifyArgs {
+    /// The light's state after the command, in words.
+    pub fn state(&self) -> &'static str {
+        if self.off {
+            "off"
+        } else {
+            "on"
+        }
+    }
+
     /// For how long: `Some(0)` turns it off, `None` lights it until turned off.
     pub fn seconds(&self) -> Option<u32> {
         if self.off {

@@ -217,7 +217,7 @@ impl AgentBoot {
         }
         let mac = mac.ok_or_else(|| {
             format!(
-                "node {node} boots the deploy agent from the network (PXE), but no MAC address is known for it: set its pxe_mac (or a port's mac)"
+                "node {node} boots the deploy agent from the network (PXE), but no MAC address is known for it: set its pxe_mac (the node's pxe_mac attribute, or bmplan nodes netboot {node} --pxe-mac MAC)"
             )
         })?;
         let mac = crate::host::netboot::normalize_mac(&mac)

@@ -162,21 +162,23 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
             let (device, limit) = (a.device(), seconds(a.timeout));
             Ok(operation::set_boot_device(&inv, &a.name, device, limit, "bmplan", &say).await?)
         }
+        NodesCommand::Netboot(a) => {
+            let said = operation::set_netboot(&inv, &a.name, a.interface(), a.mac()).await?;
+            emit(&None, &format!("{said}\n"))
+        }
         NodesCommand::Events(a) => {
             let entries = operation::event_log(&inv, &a.name, a.max, seconds(a.timeout)).await?;
             show(a.json, &entries, |e| report::event_rows(e).render(wide))
         }
         NodesCommand::Identify(a) => {
             operation::identify(&inv, &a.name, a.seconds(), seconds(a.timeout), "bmplan").await?;
-            let state = if a.off { "off" } else { "on" };
-            println!("{}: identify light {state}", a.name);
-            Ok(())
+            let said = format!("{}: identify light {}\n", a.name, a.state());
+            emit(&None, &said)
         }
         NodesCommand::Console { name } => {
             let console = operation::console(&inv, &name, "bmplan").await?;
-            Ok(planner::cli::terminal::attach(&name, console)
-                .await
-                .map(drop)?)
+            planner::cli::terminal::attach(&name, console).await?;
+            Ok(())
         }
         NodesCommand::Provide { name } => {
             report_state(&inv.transition(&name, Event::Provide, None).await?)
