@@ -12,13 +12,14 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::bmc::Bmc;
+use crate::bmc::{Bmc, Console};
 use crate::inventory::Inventory;
 
 /// The longest line kept; longer ones are cut.
 pub const LINE_BOUND: usize = 2000;
-/// Lines held between two writes to the inventory.
-pub const PENDING_BOUND: usize = 5000;
+/// Lines held between two writes to the inventory (under the host log's own bound, so the count
+/// of dropped lines written with them is kept too).
+pub const PENDING_BOUND: usize = 2000;
 /// How often what was read goes to the inventory.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
 /// The log's source name for these lines.
@@ -94,18 +95,26 @@ impl Recorder {
         sys: &str,
         (project, host, generation): (&str, &str, u32),
     ) -> Option<Recorder> {
-        let (project, host) = (project.to_string(), host.to_string());
-        let inv = inv.clone();
-        let mut console = match bmc.console(sys).await {
-            Ok(c) => c,
+        match bmc.console(sys).await {
+            Ok(c) => Some(Recorder::record(inv, c, (project, host, generation))),
             Err(e) => {
                 let line = format!("the serial console is not recorded: {e}");
                 let _ = inv
-                    .append_host_log(&project, &host, generation, "engine", &[line])
+                    .append_host_log(project, host, generation, "engine", &[line])
                     .await;
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// Keeps what `console` prints with the host until stopped or the console ends.
+    pub fn record(
+        inv: &Inventory,
+        mut console: Box<dyn Console>,
+        (project, host, generation): (&str, &str, u32),
+    ) -> Recorder {
+        let (project, host) = (project.to_string(), host.to_string());
+        let inv = inv.clone();
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut lines = Lines::default();
@@ -151,10 +160,10 @@ impl Recorder {
                 .await;
             console.close().await;
         });
-        Some(Recorder {
+        Recorder {
             stop: Some(stop),
             task,
-        })
+        }
     }
 
     /// Stops recording: the console is closed on the BMC and the last lines kept.
@@ -178,6 +187,127 @@ impl Drop for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A console that prints `lines` at once, then nothing until closed (or ends, with `ends`).
+    struct Printer {
+        out: Vec<u8>,
+        ends: bool,
+        /// Set once everything was read.
+        drained: Arc<AtomicBool>,
+        closed: Arc<AtomicBool>,
+    }
+
+    impl Printer {
+        fn new(out: &[u8], ends: bool) -> (Box<Printer>, Arc<AtomicBool>, Arc<AtomicBool>) {
+            let (drained, closed) = (Arc::default(), Arc::default());
+            let p = Printer {
+                out: out.to_vec(),
+                ends,
+                drained: Arc::clone(&drained),
+                closed: Arc::clone(&closed),
+            };
+            (Box::new(p), drained, closed)
+        }
+    }
+
+    /// Waits (30 s at most: a loaded machine is slow, never wrong) until `flag` is set.
+    async fn until(flag: &AtomicBool) {
+        for _ in 0..3000 {
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Console for Printer {
+        async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.out.is_empty() {
+                self.drained.store(true, Ordering::SeqCst);
+                if self.ends {
+                    return Ok(0);
+                }
+                std::future::pending::<()>().await;
+            }
+            let n = buf.len().min(self.out.len());
+            buf[..n].copy_from_slice(&self.out[..n]);
+            self.out.drain(..n);
+            Ok(n)
+        }
+        async fn write(&mut self, _: &[u8]) -> std::io::Result<()> {
+            Ok(())
+        }
+        async fn close(self: Box<Self>) {
+            self.closed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    async fn inventory(dir: &std::path::Path) -> Inventory {
+        let url = format!("sqlite://{}", dir.join("inv.db").display());
+        Inventory::open(&url, crate::project::Actor::admin("t"), None)
+            .await
+            .unwrap()
+    }
+
+    async fn serial_lines(inv: &Inventory) -> Vec<String> {
+        inv.host_log("lab", "web-1", 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.source == SOURCE)
+            .map(|l| l.line)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_lines_is_bounded_and_the_drop_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = inventory(dir.path()).await;
+        let out: String = (0..12_000).map(|i| format!("line {i}\r\n")).collect();
+        let (console, _, closed) = Printer::new(out.as_bytes(), true);
+        let r = Recorder::record(&inv, console, ("lab", "web-1", 1));
+        // The console ends on its own once printed, and is closed then.
+        until(&closed).await;
+        r.stop().await;
+        let lines = serial_lines(&inv).await;
+        assert!(closed.load(Ordering::SeqCst), "the console was closed");
+        assert_eq!(
+            lines.len(),
+            PENDING_BOUND + 1,
+            "{:?}",
+            lines.iter().take(3).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            lines[0],
+            format!(
+                "({} serial lines were dropped: too many at once)",
+                12_000 - PENDING_BOUND
+            )
+        );
+        assert_eq!(lines[1], format!("line {}", 12_000 - PENDING_BOUND));
+        assert_eq!(lines.last().map(String::as_str), Some("line 11999"));
+    }
+
+    #[tokio::test]
+    async fn stopping_closes_a_console_that_never_ends_and_keeps_what_it_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = inventory(dir.path()).await;
+        let (console, drained, closed) = Printer::new(
+            b"SeaBIOS\r\nbm-agent: starting bm.url=http://e/agent/0123abcd\r\npartial",
+            false,
+        );
+        let r = Recorder::record(&inv, console, ("lab", "web-1", 1));
+        until(&drained).await;
+        r.stop().await;
+        assert!(closed.load(Ordering::SeqCst), "the console was closed");
+        assert_eq!(
+            serial_lines(&inv).await,
+            ["SeaBIOS", "bm-agent: starting bm.url=…", "partial"]
+        );
+    }
 
     #[test]
     fn lines_are_split_cleaned_of_escapes_and_the_agent_url_masked() {
