@@ -58,8 +58,29 @@ pub const AGENT_ISO_ENV: &str = "BAREMETAL_AGENT_ISO";
 const PLACEHOLDER: &[u8] = b"BMARGS#";
 const PLACEHOLDER_LEN: usize = 512;
 
-/// The ISO read last, by its path.
-type Loaded = (String, Arc<AgentIso>);
+/// What was read last from the files `BAREMETAL_AGENT_ISO` names, by that path.
+type Loaded<T> = OnceLock<Mutex<Option<(String, Arc<T>)>>>;
+
+/// `load` applied to the path `BAREMETAL_AGENT_ISO` names, once per process and path: a later
+/// call with the same path gets what was read then.
+fn configured_once<T>(
+    cell: &Loaded<T>,
+    load: impl FnOnce(&Path) -> Result<T, AgentError>,
+) -> Result<Arc<T>, AgentError> {
+    let path = std::env::var(AGENT_ISO_ENV).map_err(|_| AgentError::NotConfigured)?;
+    let mut g = cell
+        .get_or_init(|| Mutex::new(None))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((p, loaded)) = g.as_ref() {
+        if *p == path {
+            return Ok(loaded.clone());
+        }
+    }
+    let loaded = Arc::new(load(Path::new(&path))?);
+    *g = Some((path, loaded.clone()));
+    Ok(loaded)
+}
 
 /// The agent's boot ISO, read once.
 pub struct AgentIso {
@@ -91,18 +112,8 @@ impl AgentIso {
 
     /// The agent ISO configured by `BAREMETAL_AGENT_ISO`, read once per process.
     pub fn configured() -> Result<Arc<AgentIso>, AgentError> {
-        static LOADED: OnceLock<Mutex<Option<Loaded>>> = OnceLock::new();
-        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| AgentError::NotConfigured)?;
-        let cell = LOADED.get_or_init(|| Mutex::new(None));
-        let mut g = cell.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((p, iso)) = g.as_ref() {
-            if *p == path {
-                return Ok(iso.clone());
-            }
-        }
-        let iso = Arc::new(AgentIso::load(Path::new(&path))?);
-        *g = Some((path, iso.clone()));
-        Ok(iso)
+        static LOADED: Loaded<AgentIso> = OnceLock::new();
+        configured_once(&LOADED, AgentIso::load)
     }
 
     /// The ISO with `bm.url=<url>` on its kernel command line.
@@ -151,23 +162,10 @@ impl AgentNetboot {
 
     /// The kernel and initrd beside the ISO `BAREMETAL_AGENT_ISO` names.
     pub fn configured() -> Result<Arc<AgentNetboot>, AgentError> {
-        type Cell = Mutex<Option<(String, Arc<AgentNetboot>)>>;
-        static LOADED: OnceLock<Cell> = OnceLock::new();
-        let path = std::env::var(AGENT_ISO_ENV).map_err(|_| AgentError::NotConfigured)?;
-        let cell = LOADED.get_or_init(|| Mutex::new(None));
-        let mut g = cell.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((p, nb)) = g.as_ref() {
-            if *p == path {
-                return Ok(nb.clone());
-            }
-        }
-        let dir = Path::new(&path)
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        let nb = Arc::new(AgentNetboot::load(&dir)?);
-        *g = Some((path, nb.clone()));
-        Ok(nb)
+        static LOADED: Loaded<AgentNetboot> = OnceLock::new();
+        configured_once(&LOADED, |iso| {
+            AgentNetboot::load(iso.parent().unwrap_or(Path::new(".")))
+        })
     }
 }
 
