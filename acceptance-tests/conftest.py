@@ -6,6 +6,7 @@ import json
 import os
 import re
 import pathlib
+import select
 import shutil
 import signal
 import subprocess
@@ -244,3 +245,20 @@ def settle_import(tf, d, *extra):
         r = tf.run(*plan, cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
     return r
+
+
+def read_until(fd, want, timeout=30):
+    """What the file descriptor `fd` (a pseudo-terminal) gives until it holds `want` (bytes), or the
+    timeout, or its end."""
+    got, deadline = b"", time.monotonic() + timeout
+    while want not in got and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got

@@ -16,13 +16,12 @@ peers/ipmisim.py). The same calls run against virtualbmc on the VM rig (test_vm_
 import json
 import os
 import pty
-import select
 import subprocess
 import time
 
 import pytest
 
-from conftest import bmplan_path
+from conftest import bmplan_path, read_until
 from peers.ipmisim import IpmiSim, MANUFACTURER, PART, PASSWORD, PRODUCT, SERIAL, USER, free_udp_port
 
 
@@ -249,22 +248,6 @@ def test_discovery_finds_ipmi_bmcs_and_enrolls_them(terraform, sim):
     nodes = json.loads(terraform.bmplan("nodes", "list", "--json").stdout)
     assert [(n["bmc_url"], n["serial"]) for n in nodes] == [(sim.url, SERIAL)], nodes
     no_password_in(r.stdout, r.stderr)
-
-
-def read_until(fd, want, timeout=30):
-    """What `fd` gives until it holds `want` (bytes), or the timeout."""
-    got, deadline = b"", time.monotonic() + timeout
-    while want not in got and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            got += chunk
-    return got
 
 
 def test_the_serial_console_shows_the_servers_output_takes_keystrokes_and_detaches(terraform, tmp_path):

@@ -15,7 +15,6 @@ import os
 import pathlib
 import pty
 import re
-import select
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Terraform, bmplan_path, terraform_clis
+from conftest import ROOT, Terraform, bmplan_path, read_until, terraform_clis
 from peers.ipmisim import PASSWORD as IPMI_SIM_PASSWORD, USER as IPMI_SIM_USER, IpmiSim
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -543,23 +542,6 @@ provider "baremetal" {{
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def read_until(fd, want, timeout=60):
-    """What a pseudo-terminal printed until `want` (or the timeout, or its end)."""
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while want not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
-
-
 def see_the_vm_boot_on_its_serial_console(rig, tfvm, vm, node):
     """`bmplan nodes console NODE` in a pseudo-terminal shows the VM's boot output (the test resets
     the VM with virsh) and detaches with Ctrl-]."""
@@ -568,7 +550,7 @@ def see_the_vm_boot_on_its_serial_console(rig, tfvm, vm, node):
         argv = [*tfvm.prefix, bmplan_path(), "--inventory", tfvm.inventory, "nodes", "console", node]
         os.execvpe(argv[0], argv, tfvm.env)
     try:
-        seen = read_until(term, b"SOL Session operational")
+        seen = read_until(term, b"SOL Session operational", timeout=60)
         assert f"{node}: serial console attached; detach with Ctrl-]".encode() in seen, seen
         subprocess.run([*rig.ns_prefix(), "virsh", "-c", "qemu:///system", "reset", vm["name"]],
                        check=True, capture_output=True, timeout=60)
@@ -578,7 +560,7 @@ def see_the_vm_boot_on_its_serial_console(rig, tfvm, vm, node):
         seen = read_until(term, b"login:", timeout=300)
         assert b"login:" in seen, seen[-3000:]
         os.write(term, b"\x1d")  # Ctrl-]
-        seen = read_until(term, f"{node}: detached".encode())
+        seen = read_until(term, f"{node}: detached".encode(), timeout=60)
         assert f"{node}: detached".encode() in seen, seen
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
