@@ -410,8 +410,11 @@ impl Client {
                 b = b.json(v);
             }
             tracing::trace!(bmc = %self.base, %method, path, attempt, "request");
-            let backoff =
-                (limits.backoff * 2u32.saturating_pow(attempt - 1)).min(limits.max_backoff);
+            let backoff = limits
+                .backoff
+                .checked_mul(2u32.saturating_pow(attempt - 1))
+                .unwrap_or(limits.max_backoff)
+                .min(limits.max_backoff);
             let resp = match b.send().await {
                 Ok(r) => r,
                 Err(e) => {

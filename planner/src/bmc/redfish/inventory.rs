@@ -501,7 +501,8 @@ pub fn drive(doc: &Value) -> DriveInfo {
             .or_else(|| {
                 doc.get("CapacityGB")
                     .and_then(Value::as_u64)
-                    .map(|gb| gb * 1_000_000_000)
+                    // A size past u64 bytes is no size at all: unknown, never a wrapped number.
+                    .and_then(|gb| gb.checked_mul(1_000_000_000))
             }),
         media: text(doc, "/MediaType"),
         protocol: text(doc, "/Protocol").or_else(|| text(doc, "/InterfaceType")),
@@ -707,6 +708,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn a_drive_size_in_gb_is_decimal_bytes_and_one_past_u64_is_unknown() {
+        let hpe = serde_json::json!({"Id": "0", "CapacityGB": 480});
+        assert_eq!(drive(&hpe).capacity_bytes, Some(480_000_000_000));
+        // Found by the bounded fuzz run in CI: this multiplied past u64 and panicked.
+        let huge = serde_json::json!({"Id": "0", "CapacityGB": u64::MAX / 10});
+        assert_eq!(drive(&huge).capacity_bytes, None);
+    }
 
     #[test]
     fn macs_normalise_and_zero_or_null_is_absent() {
