@@ -89,8 +89,18 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
                "-var", f"image_url={images.base}/v1.iso", "-var", f"image_checksum={sha256(v1)}"]
 
         r = run_ok(terraform, d, "apply", "-auto-approve", *var)
-        hosts = json.loads(terraform.run("output", "-json", cwd=d).stdout)["hosts"]["value"]
+        outputs = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+        hosts = outputs["hosts"]["value"]
         assert sorted(hosts) == ["web-1", "web-2"]
+        # Static addresses on the web network's two subnets, one host each, none shared; the
+        # network configuration each installer found carries them.
+        addresses = outputs["addresses"]["value"]
+        assert sorted(a["web"][0] for a in addresses.values()) == ["10.20.0.10", "10.20.0.11"], addresses
+        assert sorted(a["web"][1] for a in addresses.values()) == ["fd00:20::10", "fd00:20::11"], addresses
+        for name, node in hosts.items():
+            net = lab.node_detail(node)["os"]["seed"]["network_config"]["ethernets"]["nic0"]
+            assert net["addresses"] == [f"{addresses[name]['web'][0]}/24", f"{addresses[name]['web'][1]}/64"], net
+            assert (net["gateway4"], net["gateway6"], net["dhcp4"]) == ("10.20.0.1", "fd00:20::1", False), net
         states = node_states(terraform)
         assert sorted(n for n, s in states.items() if s == "active") == sorted(hosts.values()), states
         assert [s for n, s in states.items() if n not in hosts.values()] == ["available"]
@@ -153,8 +163,9 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         assert "redeployed in place" in r.stdout + r.stderr
         r = run_ok(terraform, d, "apply", "-auto-approve", *var2)
         assert "0 added, 2 changed, 0 destroyed" in r.stdout, r.stdout
-        after = json.loads(terraform.run("output", "-json", cwd=d).stdout)["hosts"]["value"]
-        assert after == hosts
+        after = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+        assert after["hosts"]["value"] == hosts
+        assert after["addresses"]["value"] == addresses, "a rebuild keeps the addresses" 
         for node in hosts.values():
             assert lab.node_detail(node)["os"]["image_sha256"] == hashlib.sha256(v2).hexdigest()
 
@@ -169,6 +180,8 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         # Destroying the hosts: both nodes cleaned and available again, their disks wiped.
         run_ok(terraform, d, "destroy", "-auto-approve", "-target=baremetal_host.web", *var2)
         assert json.loads(terraform.bmplan("hosts", "list", "--json").stdout) == []
+        audit = [e["action"] for e in json.loads(terraform.bmplan("audit", "--format", "json").stdout)]
+        assert audit.count("address.allocate") == 4 and audit.count("address.release") == 4, audit
         assert [node_states(terraform)[n] for n in hosts.values()] == ["available", "available"]
         for node in hosts.values():
             assert lab.node_detail(node)["os"] is None, "the clean wiped the disks"

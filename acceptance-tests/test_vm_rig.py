@@ -107,7 +107,11 @@ resource "baremetal_node" "{n.replace('-', '_')}" {{
   password_wo_version = 1
 }}
 ''' for n, v in vms.items())
-    return f'''
+    return RIG_HEADER + nodes + hosts
+
+
+# The provider's deployment endpoint listens on the rig's side of the bridge.
+RIG_HEADER = f'''
 terraform {{
   required_providers {{
     baremetal = {{ source = "bmplan/baremetal" }}
@@ -117,8 +121,6 @@ terraform {{
 provider "baremetal" {{
   media_listen = "{vmrig.GATEWAY}:0"
 }}
-{nodes}
-{hosts}
 '''
 
 
@@ -253,6 +255,315 @@ def test_two_vms_are_deployed_at_once_from_zstd_raw_and_qcow2_boot_their_disks_a
         assert zero, f"{vm['name']}: the disk holds data after destroy"
     nodes = json.loads(tfvm.bmplan("nodes", "list", "--json").stdout)
     assert nodes == [], nodes
+
+
+@pytest.fixture
+def rig_switch(rig, tmp_path):
+    """A fake-switches Cisco switch in the rig's namespace (its loopback), standing in for the VMs'
+    top-of-rack switch: the engine configures its ports as it would a real one (the VMs' frames
+    still cross the rig's bridge, which has no VLANs)."""
+    port = 2299
+    log = open(tmp_path / "rig-switch.log", "w")
+    proc = subprocess.Popen(
+        [*rig.ns_prefix(), sys.executable, "-m", "peers.fake_switch", "--model", "cisco_generic", "--port",
+         str(port), "--hostname", "rig-tor", "--username", "admin", "--password", "pw", "--enable-password",
+         "en", "--ports", "8"],
+        cwd=str(pathlib.Path(__file__).parent), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while "listening on" not in (tmp_path / "rig-switch.log").read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "rig-switch.log").read_text()
+        time.sleep(0.2)
+    try:
+        yield f'''
+resource "baremetal_switch" "tor" {{
+  name            = "rig-tor"
+  driver          = "cisco_ios"
+  address         = "127.0.0.1:{port}"
+  username        = "admin"
+  password        = "pw"
+  enable_password = "en"
+}}
+'''
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+# The hosts' network: no DHCP serves it; its gateway is the namespace's side of the rig's bridge.
+TENANT_GW4, TENANT_GW6 = "10.232.0.1", "fd00:232::1"
+TENANT = f'''
+resource "baremetal_network" "tenant" {{
+  name    = "tenant"
+  vlan_id = 232
+  subnet {{
+    cidr    = "10.232.0.0/24"
+    gateway = "{TENANT_GW4}"
+    ranges  = ["10.232.0.10-10.232.0.19", "10.232.0.50-10.232.0.59"]
+  }}
+  subnet {{
+    cidr    = "fd00:232::/64"
+    gateway = "{TENANT_GW6}"
+    ranges  = ["fd00:232::10-fd00:232::19", "fd00:232::50-fd00:232::59"]
+  }}
+}}
+'''
+
+
+@pytest.fixture
+def tenant_gateway(rig):
+    """The tenant network's gateway addresses on the rig's bridge, inside the namespace."""
+    for a in (f"{TENANT_GW4}/24", f"{TENANT_GW6}/64"):
+        subprocess.run(["ip", "-n", vmrig.NETNS, "addr", "add", a, "dev", vmrig.BRIDGE, "nodad"], check=True)
+    yield
+    for a in (f"{TENANT_GW4}/24", f"{TENANT_GW6}/64"):
+        subprocess.run(["ip", "-n", vmrig.NETNS, "addr", "del", a, "dev", vmrig.BRIDGE], check=False)
+
+
+def ipam_nodes(rig, switch, ports, profile=""):
+    """The rig's VMs as nodes whose ports (`ports[vm]`: (switch port, MAC, bond) each) are on the
+    tenant network; `profile` is HCL for a profile named `bonded` that bonded nodes take."""
+    body = ""
+    for v in rig.vms:
+        n = v["name"].removeprefix("bmrig-")
+        blocks = "".join(f'''
+  port {{
+    switch   = baremetal_switch.tor.name
+    port     = "{sp}"
+    mac      = "{mac}"
+    networks = [baremetal_network.tenant.name]
+    {f'bond     = "{bond}"' if bond else ""}
+  }}''' for sp, mac, bond in ports.get(n, []))
+        uses = "profile   = baremetal_profile.bonded.name" if any(b for _, _, b in ports.get(n, [])) else ""
+        body += f'''
+resource "baremetal_node" "{n.replace('-', '_')}" {{
+  name      = "{n}"
+  bmc_url   = "{rig.sushy_url}"
+  system_id = "{v['uuid']}"
+  username  = "admin"
+  password_wo         = "password"
+  password_wo_version = 1
+  {uses}
+  {blocks}
+}}
+'''
+    return RIG_HEADER + switch + TENANT + profile + body
+
+
+def ipam_host(name, node, image, checksum, lines, pin=None, rebuild=None):
+    """A host on the tenant network; `lines` are shell commands whose output cloud-init prints on
+    the serial console, each line prefixed `RIG-OUT `."""
+    runcmd = "".join(f"  - [ sh, -c, '{c} 2>&1 | sed \\\"s/^/RIG-OUT /\\\" > /dev/ttyS0' ]\\n" for c in lines)
+    user_data = "#cloud-config\\nruncmd:\\n" + runcmd
+    pins = "".join(f'''
+  address {{
+    network = "tenant"
+    address = "{a}"
+  }}''' for a in (pin or []))
+    trigger = f'rebuild = "{rebuild}"' if rebuild else ""
+    key = name.replace('-', '_')
+    return f'''
+resource "baremetal_host" "{key}" {{
+  name           = "{name}"
+  node           = baremetal_node.{node.replace('-', '_')}.name
+  image_url      = "{image}"
+  image_checksum = "{checksum}"
+  networks       = [baremetal_network.tenant.name]
+  ssh_keys       = ["{SSH_KEY}"]
+  user_data      = "{user_data}"
+  wait           = "callback"
+  {trigger}
+  {pins}
+  timeouts {{
+    create = "20m"
+    update = "20m"
+    delete = "15m"
+  }}
+}}
+output "{key}_addresses" {{
+  value = baremetal_host.{key}.addresses
+}}
+'''
+
+
+def ns_ping(address, count=3):
+    six = ["-6"] if ":" in address else []
+    return subprocess.run(["ip", "netns", "exec", vmrig.NETNS, "ping", *six, "-c", str(count), "-W", "2", address],
+                          capture_output=True, text=True)
+
+
+def retry(cmd, seconds=120):
+    """A shell command tried every 2 s until it succeeds, for `seconds`."""
+    return f"for i in $(seq {seconds // 2}); do {cmd} && break; sleep 2; done"
+
+
+def wait_until(vm, found, since=0, timeout=120):
+    """The console from `since` on, once `found(text)` holds (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        new = serial_text(vm)[since:]
+        if found(new) or time.monotonic() > deadline:
+            return new
+        time.sleep(1)
+
+
+def ping_results(text):
+    """`address → packets received` for each ping a host printed."""
+    return dict(re.findall(r"RIG-OUT --- (\S+) ping statistics ---\s*RIG-OUT \d+ packets transmitted, (\d+) received",
+                           text))
+
+
+def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_static_ipv4_and_ipv6_addresses_kept_on_rebuild_and_released_on_delete(  # noqa: E501
+        rig, images, tfvm, rig_switch, tenant_gateway):
+    os_dir = images["os"]
+    image, checksum = f"{rig.http_base}/debian-12.raw.zst", sha256_of(os_dir / "debian-12.raw.zst")
+    vm1, vm2 = rig.vms
+    # web-1 pins its IPv4 address; everything else is allocated from the ranges. web-2 pings
+    # web-1 and the gateways from inside, and prints what it has.
+    show = ["ip -o addr show scope global", "ip route show default", "ip -6 route show default"]
+    # web-1 may still be booting: each ping is tried for two minutes.
+    pings = [retry(f"ping {a} -c 3 -W 2") for a in
+             ("10.232.0.55", TENANT_GW4, "-6 fd00:232::10", f"-6 {TENANT_GW6}")]
+    ports = {"vm-1": [("Gi0/1", vm1["mac"], None)], "vm-2": [("Gi0/2", vm2["mac"], None)]}
+
+    def hosts(rebuild=None):
+        return (ipam_host("web-1", "vm-1", image, checksum, show, pin=["10.232.0.55"])
+                + ipam_host("web-2", "vm-2", image, checksum, show + pings, rebuild=rebuild))
+
+    d = tfvm.workdir("ipam", ipam_nodes(rig, rig_switch, ports) + hosts())
+    started = time.monotonic()
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:] + "\n" + tfvm.log.read_text()[-5000:]
+    print(f"two hosts with static addresses deployed at once in {time.monotonic() - started:.0f} s")
+    out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
+    # web-1: its pin, and the first IPv6 address of the ranges; web-2: the first free of each.
+    assert out["web_1_addresses"]["value"] == {"tenant": ["10.232.0.55", "fd00:232::10"]}, out
+    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::11"]}, out
+    # Inside web-2: its static addresses, the gateways as default routes, and web-1 and the
+    # gateways answering over IPv4 and IPv6.
+    text = wait_until(vm2, lambda t: TENANT_GW6 in ping_results(t), timeout=240)
+    assert re.search(r"nic0\s+inet 10\.232\.0\.10/24", text), text[-3000:]
+    assert "inet6 fd00:232::11/64" in text, text[-3000:]
+    assert f"RIG-OUT default via {TENANT_GW4} dev nic0" in text, text[-3000:]
+    assert f"RIG-OUT default via {TENANT_GW6} dev nic0" in text, text[-3000:]
+    assert ping_results(text) == {"10.232.0.55": "3", TENANT_GW4: "3", "fd00:232::10": "3", TENANT_GW6: "3"}, \
+        text[-3000:]
+    # From the gateway's side: both hosts, both families.
+    for a in ("10.232.0.55", "fd00:232::10", "10.232.0.10", "fd00:232::11"):
+        p = ns_ping(a)
+        assert p.returncode == 0, a + "\n" + p.stdout + p.stderr
+    listed = tfvm.bmplan("hosts", "list", "--json")
+    assert {h["name"]: h["addresses"] for h in json.loads(listed.stdout)} == {
+        "web-1": {"tenant": ["10.232.0.55", "fd00:232::10"]},
+        "web-2": {"tenant": ["10.232.0.10", "fd00:232::11"]}}, listed.stdout
+    r = tfvm.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    # A rebuild of web-2 keeps its addresses.
+    before = len(serial_text(vm2))
+    (d / "main.tf").write_text(ipam_nodes(rig, rig_switch, ports) + hosts(rebuild="2"))
+    r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
+    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::11"]}, out
+    new = wait_until(vm2, lambda t: TENANT_GW6 in ping_results(t), since=before, timeout=240)
+    assert "image written to /dev/vda" in new and re.search(r"nic0\s+inet 10\.232\.0\.10/24", new), new[-3000:]
+    assert ping_results(new)["10.232.0.55"] == "3", new[-3000:]
+    assert ns_ping("10.232.0.10").returncode == 0
+
+    # Delete releases them; each allocation and release is in the audit log.
+    r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    audit = json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
+    actions = [e["action"] for e in audit if re.search(r"from host web-|to host web-", e.get("detail") or "")]
+    assert actions.count("address.allocate") == 4 and actions.count("address.release") == 4, actions
+
+
+def test_an_active_backup_bond_on_two_nics_keeps_the_host_reachable_when_its_active_link_goes_down(
+        rig, images, tfvm, rig_switch, tenant_gateway):
+    os_dir = images["os"]
+    image, checksum = f"{rig.http_base}/debian-12.raw.zst", sha256_of(os_dir / "debian-12.raw.zst")
+    vm1 = rig.vms[0]
+    dom, mac2 = vm1["name"], "52:54:00:23:01:01"
+    # A second NIC on the rig's bridge, for this test only (the domain's next boot has it).
+    vmrig.virsh("attach-interface", "--domain", dom, "--type", "bridge", "--source", vmrig.BRIDGE,
+                "--mac", mac2, "--model", "virtio", "--config")
+    taps = {}
+    try:
+        profile = '''
+resource "baremetal_profile" "bonded" {
+  name = "bonded"
+  network_connection {
+    bond_mode = "active-backup"
+  }
+}
+'''
+        ports = {"vm-1": [("Gi0/1", vm1["mac"], "bond0"), ("Gi0/3", mac2, "bond0")]}
+        host = ipam_host("db-1", "vm-1", image, checksum,
+                         ["cat /proc/net/bonding/bond0", "ip -o addr show dev bond0 scope global"])
+        d = tfvm.workdir("bond", ipam_nodes(rig, rig_switch, ports, profile) + host)
+        r = tfvm.run("plan", "-input=false", "-no-color", cwd=d)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+        assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:] + "\n" + tfvm.log.read_text()[-5000:]
+        out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
+        assert out["db_1_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::10"]}, out
+        address = "10.232.0.10"
+        # The host's side, as its kernel reports it: an active-backup bond of both NICs, the
+        # first active, carrying the static address.
+        text = wait_until(vm1, lambda t: "RIG-OUT" in t and re.search(r"bond0\s+inet 10\.232\.0\.10/24", t),
+                          timeout=180)
+        assert "Bonding Mode: fault-tolerance (active-backup)" in text, text[-3000:]
+        assert "Currently Active Slave: nic0" in text, text[-3000:]
+        assert text.count("Slave Interface: nic") == 2, text[-3000:]
+        # The switch's side: two independent ports, no port-channel (the host fails over alone).
+        shown = tfvm.bmplan("switch", "show", "--driver", "cisco_ios", "--address", "127.0.0.1:2299",
+                            "--username", "admin", "--password-env", "SW_PW", "--enable-password-env", "SW_EN",
+                            "--json", env={"SW_PW": "pw", "SW_EN": "en"})
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        state = json.loads(shown.stdout)
+        for p in ("GigabitEthernet0/1", "GigabitEthernet0/3"):
+            assert state["ports"][p]["channel_group"] is None, state["ports"][p]
+            assert state["ports"][p]["access_vlan"] == 232, state["ports"][p]
+        assert ns_ping(address).returncode == 0
+
+        # The active link goes down: its cable (the VM's link state, which the bond's MII monitor
+        # sees) and the switch side of it (the tap in the namespace).
+        for line in vmrig.virsh("domiflist", dom).stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 5:
+                taps[parts[4].lower()] = parts[0]
+        active = taps[vm1["mac"]]
+        pinger = subprocess.Popen(["ip", "netns", "exec", vmrig.NETNS, "ping", "-i", "0.2", "-w", "20", address],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(3)
+        vmrig.virsh("domif-setlink", dom, active, "down")
+        subprocess.run(["ip", "-n", vmrig.NETNS, "link", "set", active, "down"], check=True)
+        went_down = time.monotonic()
+        log, _ = pinger.communicate(timeout=60)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", log)
+        assert m, log
+        sent, got = int(m.group(1)), int(m.group(2))
+        print(f"active link down: {sent - got} of {sent} pings lost over 20 s")
+        # Most answered, and every ping after the failover: the last ten replies came in.
+        assert got >= sent - 15, log
+        seqs = [int(s) for s in re.findall(r"icmp_seq=(\d+)", log)]
+        assert seqs and max(seqs) >= sent - 2, log
+        assert time.monotonic() - went_down > 10
+        p = ns_ping(address, count=5)
+        assert p.returncode == 0 and "5 received" in p.stdout, p.stdout
+        p = ns_ping("fd00:232::10", count=3)
+        assert p.returncode == 0, p.stdout
+        vmrig.virsh("domif-setlink", dom, active, "up")
+        subprocess.run(["ip", "-n", vmrig.NETNS, "link", "set", active, "up"], check=True)
+
+        r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
+        assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+    finally:
+        if taps.get(vm1["mac"]):
+            subprocess.run(["ip", "-n", vmrig.NETNS, "link", "set", taps[vm1["mac"]], "up"], check=False)
+        vmrig.virsh("detach-interface", "--domain", dom, "--type", "bridge", "--mac", mac2, "--config",
+                    check=False)
 
 
 def test_a_wrong_checksum_changes_nothing_on_the_disk(rig, images, tfvm):

@@ -14,7 +14,9 @@
 # and prints OUT_DIR. A finished OUT_DIR (SHA256SUMS present) is reused as it is.
 #
 # The image boots with `console=ttyS0`, finds its seed on a NoCloud `cidata` filesystem, and runs a
-# trimmed cloud-init (the module list in 99-rig.cfg below; measured in ../shared/notes/vm-peers.md).
+# trimmed cloud-init. Besides ifupdown (cloud-init's renderer here), ifenslave makes its bonds and
+# iputils-ping lets a host show that it reaches another (docs/guides/networks.md). The cloud-init
+# module list is in 99-rig.cfg below (measured in ../shared/notes/vm-peers.md).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${BAREMETAL_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/baremetal-images}"
@@ -40,7 +42,7 @@ mkdir -p "$MNT" "$OUT.partial"
 
 echo "building the OS image from $MIRROR (bookworm) in $WORK" >&2
 mmdebstrap --quiet --variant=apt \
-  --include=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,cloud-init,openssh-server,ifupdown,isc-dhcp-client,iproute2,sudo \
+  --include=linux-image-cloud-amd64,initramfs-tools,systemd-sysv,udev,cloud-init,openssh-server,ifupdown,ifenslave,isc-dhcp-client,iproute2,iputils-ping,sudo \
   --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true' \
   bookworm "$WORK/root.tar" "deb $MIRROR bookworm main" >&2
 

@@ -73,9 +73,21 @@ resource "baremetal_network" "prod" {
   vlan_id = 100
 }
 
+# The hosts' network, without DHCP: each host gets static addresses from these subnets, written
+# into its config drive's network configuration (`addresses` shows them; delete releases them).
 resource "baremetal_network" "web" {
   name    = "web"
   vlan_id = 200
+  subnet {
+    cidr        = "10.20.0.0/24"
+    gateway     = "10.20.0.1"
+    dns_servers = ["10.20.0.53"]
+    ranges      = ["10.20.0.10-10.20.0.99"]
+  }
+  subnet {
+    cidr    = "fd00:20::/64"
+    gateway = "fd00:20::1"
+  }
 }
 
 resource "baremetal_network" "provisioning" {
@@ -157,4 +169,8 @@ resource "baremetal_host" "web" {
 
 output "hosts" {
   value = { for h in baremetal_host.web : h.name => h.node }
+}
+
+output "addresses" {
+  value = { for h in baremetal_host.web : h.name => h.addresses }
 }

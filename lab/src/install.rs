@@ -52,6 +52,8 @@ pub struct Seed {
     pub phone_home: Option<String>,
     pub has_user_data: bool,
     pub has_network_config: bool,
+    /// The `network-config` file as read (JSON is YAML; other YAML is kept out: `None`).
+    pub network_config: Option<Value>,
 }
 
 /// What is on the server's disks.
@@ -126,6 +128,9 @@ pub fn read_seed(iso: &[u8]) -> Result<Seed, String> {
             .map(str::to_string),
         has_user_data: files.contains_key("user-data"),
         has_network_config: files.contains_key("network-config"),
+        network_config: files
+            .get("network-config")
+            .and_then(|v| parse_yaml_json(v).ok()),
     })
 }
 

@@ -22,7 +22,7 @@
 
 pub use planner_core::{
     deploy, diff, docs, drift, flavor, hardware, history, lifecycle, load, model, observed, plan,
-    ports, project, records, report, rules, schema,
+    ports, project, records, report, rules, schema, subnet,
 };
 
 pub use planner_inventory::{self as inventory, credentials};

@@ -149,6 +149,20 @@ async fn world(n: usize) -> World {
             vlan,
             mtu: None,
             role: role.into(),
+            // The hosts' network: a small IPv4 subnet and an IPv6 one, static addresses.
+            subnets: if name == "web" {
+                planner::subnet::subnets_from_attrs(
+                    json!({"subnet": [
+                        {"cidr": "10.50.0.0/29", "gateway": "10.50.0.1", "dns_servers": ["10.50.0.1"]},
+                        {"cidr": "fd00:50::/64", "gateway": "fd00:50::1"}
+                    ]})
+                    .as_object()
+                    .unwrap(),
+                )
+                .0
+            } else {
+                vec![]
+            },
         })
         .await
         .unwrap();
@@ -238,6 +252,7 @@ fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
         user_data_write_only: false,
         ssh_keys: vec!["ssh-ed25519 AAAAC3Nza test@ops".into()],
         networks: vec!["web".into()],
+        addresses: vec![],
         wait,
         profile: Some("webserver".into()),
         // The lab's images are installers its virtual media boots.
@@ -279,6 +294,16 @@ async fn host(w: &World, name: &str, node: Option<&str>) -> HostRecord {
         .unwrap()
 }
 
+/// A host's addresses, `network address/prefix` each.
+async fn addresses(inv: &Inventory, host: &str) -> Vec<String> {
+    inv.host_addresses("blue", host)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {}", a.network, a.with_prefix()))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
     let w = world(2).await;
@@ -316,6 +341,23 @@ async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
         "the host's profile: {d}"
     );
     assert_eq!(w.port_vlan(i), 500, "the host's network");
+    // Its static addresses on the network's two subnets: the first free after the gateway.
+    let addrs = |h: &'static str| addresses(&w.inv, h);
+    assert_eq!(
+        addrs("web-1").await,
+        ["web 10.50.0.2/29", "web fd00:50::2/64"]
+    );
+    // …written into the config drive's network configuration with routes and DNS.
+    let net = &d["os"]["seed"]["network_config"]["ethernets"]["nic0"];
+    assert_eq!(
+        net["addresses"],
+        json!(["10.50.0.2/29", "fd00:50::2/64"]),
+        "{d}"
+    );
+    assert_eq!(net["dhcp4"], false);
+    assert_eq!(net["gateway4"], "10.50.0.1");
+    assert_eq!(net["gateway6"], "fd00:50::1");
+    assert_eq!(net["nameservers"]["addresses"], json!(["10.50.0.1"]));
     let log = w.switch_log().join("\n");
     assert!(
         log.contains("switchport access vlan 300"),
@@ -350,6 +392,19 @@ async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
         .await
         .unwrap();
     assert_eq!(h2.state, "active");
+    // The rebuild kept web-1's addresses; web-2 took the next ones.
+    assert_eq!(
+        addrs("web-1").await,
+        ["web 10.50.0.2/29", "web fd00:50::2/64"]
+    );
+    assert_eq!(
+        addrs("web-2").await,
+        ["web 10.50.0.3/29", "web fd00:50::3/64"]
+    );
+    assert_eq!(
+        w.inv.host("blue", "web-1").await.unwrap().addresses["web"],
+        ["10.50.0.2", "fd00:50::2"]
+    );
 
     // Delete with clean: volumes deleted, drives erased, BIOS back to "compute", ports back to prod.
     w.life().delete(&h, Duration::from_secs(60)).await.unwrap();
@@ -381,6 +436,21 @@ async fn a_host_deploys_rebuilds_and_is_cleaned_back_into_the_pool() {
             "available"
         ]
     );
+    // Deleted: its addresses are free again, web-2's stay; each allocation and release audited.
+    assert!(addrs("web-1").await.is_empty());
+    assert_eq!(addrs("web-2").await.len(), 2);
+    let audit = w
+        .inv
+        .audit_log(&planner::inventory::AuditFilter::default())
+        .await
+        .unwrap();
+    let count = |action: &str| audit.iter().filter(|e| e.action == action).count();
+    assert_eq!(
+        count("address.allocate"),
+        4,
+        "two per host, none again at the rebuild"
+    );
+    assert_eq!(count("address.release"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

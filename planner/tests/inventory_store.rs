@@ -838,6 +838,7 @@ async fn the_provider_catalog_keeps_networks_profiles_and_node_configuration_and
             vlan: 100,
             mtu: Some(9000),
             role: "tenant".into(),
+            subnets: vec![],
         };
         inv.put_network(&prod).await.unwrap();
         assert_eq!(inv.network("prod").await.unwrap(), prod);

@@ -597,6 +597,44 @@ resource "baremetal_node" "n" {
     assert_eq!(f.resets().await, vec![0, 0]);
     let p = f.run(&["plan", d, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(0), "{}", text(&p));
+
+    // `static` is refused at its line, naming both things it could mean; nothing is planned.
+    let tf = std::fs::read_to_string(dir.join("main.tf")).unwrap();
+    std::fs::write(dir.join("main.tf"), tf.replace("\"lacp\"", "\"static\"")).unwrap();
+    let p = f.run(&["plan", d]);
+    assert_eq!(p.status.code(), Some(1), "{}", text(&p));
+    assert!(text(&p).contains("main.tf:28:5"), "{}", text(&p));
+    assert!(text(&p).contains("\"active-backup\" (independent switch ports, one active link) or \"balance-xor\" (a static port-channel)"), "{}", text(&p));
+
+    // Active-backup: the host fails over by itself, so the switch ports leave their
+    // port-channels and each carries the bond's networks on its own.
+    std::fs::write(
+        dir.join("main.tf"),
+        tf.replace("\"lacp\"", "\"active-backup\""),
+    )
+    .unwrap();
+    let p = f.run(&["plan", d, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    let a = f.run(&["apply", d, "-auto-approve"]);
+    assert!(a.status.success(), "{}", text(&a));
+    {
+        let sw = f.lab.fleet.switch("tor1").unwrap();
+        let st = sw.lock().unwrap();
+        for m in 1..=4 {
+            let port = &st.ports[&format!("GigabitEthernet0/{m}")];
+            assert_eq!(port.channel_group, None, "Gi0/{m} is an independent port");
+            assert_eq!(port.native_vlan, 100, "Gi0/{m}");
+            assert!(
+                port.trunk_allowed
+                    .as_ref()
+                    .is_some_and(|a| a.contains(&200)),
+                "Gi0/{m} carries storage"
+            );
+        }
+        assert!(!st.ports.contains_key("Port-channel1"), "released");
+    }
+    let p = f.run(&["plan", d, "-detailed-exitcode"]);
+    assert_eq!(p.status.code(), Some(0), "{}", text(&p));
 }
 
 /// Destroy edges on a live switch: moving the network to another VLAN moves the ports with the

@@ -424,6 +424,7 @@ fn host_record(
         created_by: "t".into(),
         created_at: 0,
         deployment,
+        addresses: Default::default(),
     }
 }
 

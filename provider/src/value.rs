@@ -31,6 +31,7 @@ pub fn attribute(spec: &AttrSpec) -> Attribute {
             Kind::Number => Type::Number,
             Kind::StringList => Type::List(Box::new(Type::String)),
             Kind::StringMap => Type::Map(Box::new(Type::String)),
+            Kind::StringListMap => Type::Map(Box::new(Type::List(Box::new(Type::String)))),
         },
         description,
         presence: match spec.presence {
@@ -121,6 +122,17 @@ fn scalar(kind: Kind, v: &Value) -> ValueAny {
         (Kind::StringMap, Value::Object(m)) => ValueAny::Map(
             m.iter()
                 .map(|(k, x)| (k.clone(), ValueAny::String(text(x))))
+                .collect(),
+        ),
+        (Kind::StringListMap, Value::Object(m)) => ValueAny::Map(
+            m.iter()
+                .map(|(k, x)| {
+                    let items = x.as_array().map(Vec::as_slice).unwrap_or_default();
+                    (
+                        k.clone(),
+                        ValueAny::List(items.iter().map(|i| ValueAny::String(text(i))).collect()),
+                    )
+                })
                 .collect(),
         ),
         (Kind::String, v) => ValueAny::String(text(v)),
@@ -258,7 +270,7 @@ pub fn path(dotted: &str, attrs: &[AttrSpec], blocks: &[BlockSpec]) -> Attribute
             }
         } else if attrs
             .iter()
-            .any(|a| a.name == current && a.kind == Kind::StringMap)
+            .any(|a| a.name == current && matches!(a.kind, Kind::StringMap | Kind::StringListMap))
         {
             out = out.key(parts.fold(next.to_string(), |acc, p| format!("{acc}.{p}")));
             break;

@@ -15,6 +15,11 @@ resource "baremetal_host" "web1" {
     rotational = false
   }
   networks       = ["prod"]
+  # A fixed address on prod (the other family gets the next free one); `addresses` shows both.
+  address {
+    network = "prod"
+    address = "10.20.0.120"
+  }
   ssh_keys       = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnly ops@example"]
   user_data      = <<-EOT
     #cloud-config
@@ -37,4 +42,8 @@ resource "baremetal_host" "web1" {
 
 output "web1_node" {
   value = baremetal_host.web1.node
+}
+
+output "web1_addresses" {
+  value = baremetal_host.web1.addresses["prod"]
 }

@@ -761,10 +761,19 @@ fn switch_diff(
             }
         }
         for members in groups.values() {
+            let host_mode = members[0].bond_mode.unwrap_or(ports::HostBond::Lacp);
+            let Some(mode) = host_mode.channel() else {
+                // Active-backup: the host fails over by itself; each member stays an independent
+                // port carrying the bond's networks (a port-channel it was in is released).
+                carriers.extend(members.iter().map(|m| PortWant {
+                    bond: None,
+                    ..(*m).clone()
+                }));
+                continue;
+            };
             let mut names: Vec<String> = members.iter().map(|m| canonical(&m.port)).collect();
             names.sort();
             let id = channel_id(&names);
-            let mode = members[0].bond_mode.unwrap_or(ports::BondMode::Lacp);
             let live_groups: Vec<String> = names
                 .iter()
                 .map(|m| match live.ports.get(m).and_then(|p| p.channel_group) {
@@ -793,7 +802,10 @@ fn switch_diff(
                     port: names.join("+"),
                     node: n.name.clone(),
                     live: live_groups.join(", "),
-                    want: format!("port-channel {id} ({mode:?})"),
+                    want: format!(
+                        "port-channel {id} ({mode:?}), host bond {}",
+                        host_mode.as_str()
+                    ),
                     out_of_band: false,
                 },
             ));

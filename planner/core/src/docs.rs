@@ -16,6 +16,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Number => "Number",
         Kind::StringList => "List of String",
         Kind::StringMap => "Map of String",
+        Kind::StringListMap => "Map of List of String",
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `load`: HCL files to resource instances, each with its source location;
 //! - `model`: those instances as the desired state (nodes, profiles, switches, networks, hosts);
 //! - `hardware`, `ports` and `observed`: what BMCs and switches say, as data;
+//! - `subnet`: subnets on networks and the choice of a host's next free address (IPAM);
 //! - `diff`: desired × observed → changes, and what a device cannot take;
 //! - `plan`: changes → ordered steps in waves, one reset per node;
 //! - `drift`: the same comparison as a maintenance-window report;
@@ -35,4 +36,5 @@ pub mod records;
 pub mod report;
 pub mod rules;
 pub mod schema;
+pub mod subnet;
 pub mod text;

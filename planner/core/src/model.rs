@@ -12,7 +12,7 @@ use crate::deploy::host_from_attrs;
 pub use crate::deploy::HostSpec;
 use crate::hardware::{Secret, TlsTrust};
 use crate::load::{scalar_text, text_of, texts_of, Instance, LoadError, LoadErrors, Loaded};
-use crate::ports::{BondMode, VLAN_MAX, VLAN_MIN};
+use crate::ports::{HostBond, VLAN_MAX, VLAN_MIN};
 use crate::rules::AttrError;
 use crate::schema::secret_text;
 
@@ -33,6 +33,9 @@ pub struct NetworkSpec {
     pub vlan: u16,
     pub mtu: Option<u32>,
     pub role: String,
+    /// IPv4 and IPv6 subnets; hosts on a network without any take DHCP.
+    #[serde(default)]
+    pub subnets: Vec<crate::subnet::Subnet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ pub struct ProfileSpec {
     pub firmware: Vec<FirmwareWant>,
     /// Networks of the node's ports that list none (the profile's network connection).
     pub connection_networks: Vec<String>,
-    /// `lacp` or `static`, for bonded ports.
+    /// `active-backup`, `802.3ad` (`lacp`) or `balance-xor`, for bonded ports.
     pub bond_mode: Option<String>,
 }
 
@@ -82,9 +85,10 @@ pub struct PortWant {
     /// the networks go on the port-channel.
     #[serde(default)]
     pub bond: Option<String>,
-    /// The port-channel's mode (from the profile's network connection; LACP by default).
+    /// The bond's mode, host and switch side (from the profile's network connection; LACP by
+    /// default).
     #[serde(default)]
-    pub bond_mode: Option<BondMode>,
+    pub bond_mode: Option<HostBond>,
 }
 
 #[derive(Debug, Clone)]
@@ -280,13 +284,8 @@ impl ProfileLayer {
             .map(|a| a.iter().map(scalar_text).collect())
             .unwrap_or_default();
         let bond_mode = connection.first().and_then(|c| text_of(c, "bond_mode"));
-        if let Some(m) = &bond_mode {
-            if m != "lacp" && m != "static" {
-                errors.push(attr_error(
-                    "network_connection.0.bond_mode",
-                    format!("bond mode {m:?} is not lacp or static"),
-                ));
-            }
+        if let Some(Err(m)) = bond_mode.as_deref().map(HostBond::parse) {
+            errors.push(attr_error("network_connection.0.bond_mode", m));
         }
         let layer = ProfileLayer {
             template: text_of(attrs, "template"),
@@ -367,9 +366,12 @@ pub fn finish_ports(
     networks: &BTreeMap<String, NetworkSpec>,
 ) -> Vec<AttrError> {
     let mut errors = Vec::new();
+    // Checked where the profile was read. A profile stored before `static` was refused keeps what
+    // it built then on both sides: a static port-channel and a balance-xor host bond.
     let mode = match profile.and_then(|p| p.bond_mode.as_deref()) {
-        Some("static") => BondMode::Static,
-        _ => BondMode::Lacp,
+        None => HostBond::Lacp,
+        Some("static") => HostBond::BalanceXor,
+        Some(m) => HostBond::parse(m).unwrap_or(HostBond::Lacp),
     };
     let mut bond_switch: BTreeMap<String, String> = BTreeMap::new();
     for (k, p) in ports.iter_mut().enumerate() {
@@ -428,6 +430,8 @@ pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec
             ));
         }
     }
+    let (subnets, subnet_errors) = crate::subnet::subnets_from_attrs(attrs);
+    errors.extend(subnet_errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -436,6 +440,7 @@ pub fn network_from_attrs(attrs: &Map<String, Value>) -> Result<NetworkSpec, Vec
         vlan: vlan as u16,
         mtu: n(attrs.get("mtu")).map(|m| m as u32),
         role,
+        subnets,
     })
 }
 
@@ -544,6 +549,14 @@ impl Desired {
                 },
                 "baremetal_network" => match network_from_attrs(&i.attrs) {
                     Ok(nw) => {
+                        // One address space: a subnet of another network may not overlap.
+                        let others = d
+                            .networks
+                            .values()
+                            .map(|o| (o.name.as_str(), o.subnets.as_slice()));
+                        for (k, m) in crate::subnet::overlap_with(&nw.subnets, others) {
+                            errors.push(i.error(&format!("subnet.{k}.cidr"), m));
+                        }
                         d.networks.insert(name, nw);
                     }
                     Err(e) => errors.extend(located(i, e)),

@@ -36,8 +36,64 @@ impl VlanSet {
 pub enum BondMode {
     /// LACP (802.3ad), active.
     Lacp,
-    /// Static bundle ("on"); with one active member this serves active-backup host bonds.
+    /// Static bundle ("on"), for a host's balance-xor bond.
     Static,
+}
+
+/// A bond as the host sees it, and what its switch ports must be for it. The host's mode and the
+/// switch's side always come from this one value, so they cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostBond {
+    /// One member carries traffic, another takes over when its link goes down. The switch ports
+    /// stay independent ports, each with the bond's networks: no port-channel.
+    #[serde(rename = "active-backup")]
+    ActiveBackup,
+    /// LACP: an 802.3ad bond on an LACP port-channel.
+    #[serde(rename = "802.3ad", alias = "Lacp")]
+    Lacp,
+    /// A static XOR bond on a static port-channel (`mode on`).
+    #[serde(rename = "balance-xor", alias = "Static")]
+    BalanceXor,
+}
+
+impl HostBond {
+    /// The values `bond_mode` takes, for messages and docs.
+    pub const NAMES: &'static str = "active-backup, 802.3ad (or lacp), balance-xor";
+
+    /// Reads a profile's `bond_mode`. `static` was once accepted and meant two different things
+    /// (a static port-channel on the switch, `balance-xor` on the host, while the docs said
+    /// active-backup); it is refused with both meanings named.
+    pub fn parse(s: &str) -> Result<HostBond, String> {
+        match s {
+            "active-backup" => Ok(HostBond::ActiveBackup),
+            "802.3ad" | "lacp" => Ok(HostBond::Lacp),
+            "balance-xor" => Ok(HostBond::BalanceXor),
+            "static" => Err(
+                "bond mode \"static\" is ambiguous: write \"active-backup\" (independent \
+                 switch ports, one active link) or \"balance-xor\" (a static port-channel)"
+                    .into(),
+            ),
+            other => Err(format!("bond mode {other:?} is not one of {}", Self::NAMES)),
+        }
+    }
+
+    /// The name the host's network configuration (netplan, Linux bonding) uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostBond::ActiveBackup => "active-backup",
+            HostBond::Lacp => "802.3ad",
+            HostBond::BalanceXor => "balance-xor",
+        }
+    }
+
+    /// The port-channel the switch needs, if any.
+    pub fn channel(self) -> Option<BondMode> {
+        match self {
+            HostBond::ActiveBackup => None,
+            HostBond::Lacp => Some(BondMode::Lacp),
+            HostBond::BalanceXor => Some(BondMode::Static),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,6 +98,8 @@ pub struct HostRecord {
     /// image URL's credentials masked.
     #[serde(serialize_with = "without_sealed_user_data")]
     pub deployment: Option<serde_json::Value>,
+    /// Static addresses the inventory gave it, by network.
+    pub addresses: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn without_sealed_user_data<S: serde::Serializer>(

@@ -372,6 +372,7 @@ pub fn host_rows(hosts: &[crate::records::HostRecord]) -> Rows {
             "ARCH",
             "CREATED_BY",
             "CREATED",
+            "ADDRESSES",
         ],
         cells: hosts
             .iter()
@@ -389,6 +390,15 @@ pub fn host_rows(hosts: &[crate::records::HostRecord]) -> Rows {
                     dash(h.arch.as_deref()),
                     h.created_by.clone(),
                     crate::records::format_time(h.created_at),
+                    if h.addresses.is_empty() {
+                        "-".into()
+                    } else {
+                        h.addresses
+                            .iter()
+                            .map(|(n, a)| format!("{n}={}", a.join(",")))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    },
                 ]
             })
             .collect(),

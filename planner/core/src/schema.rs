@@ -12,6 +12,8 @@ pub enum Kind {
     StringList,
     /// A map of strings (BIOS attributes: values are converted to the registry's types).
     StringMap,
+    /// A map of lists of strings (a host's addresses, by network).
+    StringListMap,
 }
 
 /// Whether the practitioner must, may or cannot set the attribute.
@@ -252,7 +254,20 @@ pub const NETWORK: ResourceSpec = ResourceSpec {
             "`tenant` (default), `provisioning` or `cleaning`.",
         ),
     ],
-    blocks: &[],
+    blocks: &[BlockSpec {
+        name: "subnet",
+        max_one: false,
+        description: "An IPv4 or IPv6 subnet on the network. Hosts on a network with subnets get static addresses from the inventory (on `static` subnets), written into their network configuration with the gateway as default route and the DNS servers; a network without subnets leaves hosts to DHCP. Subnets may not overlap, within a network or across networks.",
+        attrs: &[
+            attr("cidr", Kind::String, Required, "The subnet, `10.0.10.0/24` or `fd00:10::/64` (host bits zero)."),
+            attr("gateway", Kind::String, Optional, "The router on the subnet, inside it; a host's default route for the family. Never allocated."),
+            attr("dns_servers", StringList, Optional, "DNS servers written into hosts' network configuration."),
+            attr("ranges", StringList, Optional, "Where allocation draws from, `FIRST-LAST` inclusive (`10.0.10.100-10.0.10.199`), inside the subnet. Default: the whole subnet."),
+            attr("reserved", StringList, Optional, "Addresses never allocated (switches, VIPs, anything outside the inventory)."),
+            attr("mode", Kind::String, Optional, "`static` (default: the inventory allocates, the host is configured with it), `dhcp` (the network's own DHCP server answers; nothing is allocated) or `slaac` (IPv6 only: the host autoconfigures from router advertisements)."),
+        ],
+        blocks: &[],
+    }],
 };
 
 const VOLUME: BlockSpec = BlockSpec {
@@ -309,7 +324,7 @@ pub const PROFILE: ResourceSpec = ResourceSpec {
             description: "How the node's NICs connect: the networks of ports that list none, and the bond mode of bonded ports.",
             attrs: &[
                 attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) for every port of the node that lists none: one is an access port, several a trunk whose first is native."),
-                attr("bond_mode", Kind::String, Optional, "`lacp` (802.3ad, the default) or `static`, for ports that set `bond`."),
+                attr("bond_mode", Kind::String, Optional, "The bond of ports that set `bond`, host side and switch side from one value: `802.3ad` (or `lacp`, the default: an LACP port-channel), `active-backup` (the switch ports stay independent ports with the bond's networks; the host fails over by link state) or `balance-xor` (a static port-channel). `static` is refused: it once meant a static port-channel on the switch and balance-xor on the host."),
             ],
             blocks: &[],
         },
@@ -462,6 +477,7 @@ pub const HOST: ResourceSpec = ResourceSpec {
             "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`.",
         ),
         attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) the host's ports are put on once it is deployed, instead of the node's own. Also written to the config drive's network configuration."),
+        computed("addresses", Kind::StringListMap, "Static addresses the inventory gave the host, by network (IPv4 and IPv6 of the network's `static` subnets): kept across rebuilds, released when the host is deleted."),
         write_only("user_data_wo", "cloud-init user data for the config drive, write-only: sealed in the inventory, never kept in Terraform's plan or state (Terraform 1.11 and later). A new text redeploys the host (seen by its digest, `user_data_sha256`)."),
         attr("user_data_wo_version", Number, Optional, "A version for `user_data_wo`, by Terraform's convention for write-only values. The host is redeployed when the user data itself changes, which `user_data_sha256` shows without keeping it; changing only the version redeploys nothing."),
         computed("user_data_sha256", Kind::String, "SHA-256 (hex) of the deployed user data, in either form: how a change of `user_data_wo` is seen at plan time without keeping it."),
@@ -488,6 +504,16 @@ pub const HOST: ResourceSpec = ResourceSpec {
                 attr("serial", Kind::String, Optional, "The disk's serial number."),
                 attr("size_gib", Number, Optional, "The disk's size in GiB, rounded down."),
                 attr("rotational", Bool, Optional, "`true` for a spinning disk, `false` for flash."),
+            ],
+            blocks: &[],
+        },
+        BlockSpec {
+            name: "address",
+            max_one: false,
+            description: "Pins a static address on one of the host's networks (one per network and family) instead of the next free one. Checked at plan time: inside a `static` subnet of the network, not its gateway or a reserved address, not another host's.",
+            attrs: &[
+                attr("network", Kind::String, Required, "The network's name."),
+                attr("address", Kind::String, Required, "The address, IPv4 or IPv6, without a prefix."),
             ],
             blocks: &[],
         },

@@ -75,6 +75,7 @@ fn host_from_row(r: &AnyRow) -> Result<HostRecord> {
         created_by: get_str(r, "created_by")?,
         created_at: get_i64(r, "created_at")?,
         deployment: get_opt(r, "deployment")?.and_then(|s: String| serde_json::from_str(&s).ok()),
+        addresses: Default::default(),
     })
 }
 
@@ -418,7 +419,25 @@ impl Inventory {
     pub async fn host(&self, project: &str, name: &str) -> Result<HostRecord> {
         self.authorize(Object::Host, Access::Read, Some(project), "host.read", name)
             .await?;
-        self.host_in(&self.pool, project, name).await
+        let mut h = self.host_in(&self.pool, project, name).await?;
+        self.with_addresses(std::slice::from_mut(&mut h)).await?;
+        Ok(h)
+    }
+
+    /// Fills in the hosts' addresses, by network.
+    async fn with_addresses(&self, hosts: &mut [HostRecord]) -> Result<()> {
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        for a in self.addresses(None).await? {
+            if let Some(h) = hosts
+                .iter_mut()
+                .find(|h| h.project == a.project && h.name == a.host)
+            {
+                h.addresses.entry(a.network).or_default().push(a.address);
+            }
+        }
+        Ok(())
     }
 
     /// Hosts, by project then name: all of them for an admin, the actor's projects' for a member.
@@ -439,6 +458,7 @@ impl Inventory {
                 out.push(h);
             }
         }
+        self.with_addresses(&mut out).await?;
         Ok(out)
     }
 
@@ -471,6 +491,8 @@ impl Inventory {
             .execute(&mut *tx)
             .await
             .map_err(InventoryError::db("deleting a host"))?;
+        // Its addresses are free again (each release audited).
+        self.release_host_addresses(&mut tx, project, name).await?;
         // Its log goes with it: a host made later under the name starts a log of its own.
         sqlx::query("DELETE FROM host_logs WHERE project = $1 AND host = $2")
             .bind(project.to_string())
@@ -854,6 +876,7 @@ mod tests {
                 "user_data_sha256": "ab12",
                 "user_data_sealed": "v1:key:ciphertext"
             })),
+            addresses: Default::default(),
         };
         let shown = serde_json::to_value(&h).unwrap();
         assert_eq!(shown["deployment"]["user_data_sha256"], "ab12");

@@ -15,6 +15,7 @@
 
 pub mod credentials;
 
+mod addresses;
 mod audit;
 mod catalog;
 mod check;
@@ -36,6 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
+pub use addresses::{AddressRecord, SubnetUse};
 pub use audit::{AuditEntry, AuditFilter};
 pub use catalog::{HostOverride, NodeConfig};
 pub use check::Violation;

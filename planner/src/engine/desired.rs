@@ -30,6 +30,123 @@ impl Catalog {
         })
     }
 
+    /// A host's ports on `node`: the node's ports, on the host's networks where it names some,
+    /// completed by the node's profile (networks, bond mode); and the networks they carry, in
+    /// order, each once. What the host's network configuration and its addresses are made from.
+    pub fn host_ports(
+        &self,
+        node: &str,
+        host_networks: &[String],
+    ) -> (Vec<crate::model::PortWant>, Vec<String>) {
+        let config = self.configs.get(node).cloned().unwrap_or_default();
+        let mut ports = config.ports.clone();
+        if !host_networks.is_empty() {
+            for p in &mut ports {
+                p.networks = host_networks.to_vec();
+            }
+        }
+        let profile = config
+            .profile
+            .as_deref()
+            .and_then(|p| resolve_profile(p, &self.profiles).ok());
+        let _ = crate::model::finish_ports(&mut ports, profile.as_ref(), &self.networks);
+        let mut on: Vec<String> = Vec::new();
+        for n in ports.iter().flat_map(|p| &p.networks) {
+            if !on.contains(n) {
+                on.push(n.clone());
+            }
+        }
+        (ports, on)
+    }
+
+    /// Why a host cannot get its addresses, checked before anything is done (at plan time), as
+    /// `(attribute path, message)`: a pin outside its network's static subnets, on its gateway or
+    /// a reserved address, or held by another host; a subnet with no free address for a host that
+    /// holds none there yet.
+    pub async fn address_problems(
+        &self,
+        inv: &Inventory,
+        project: &str,
+        host: &str,
+        networks: &[String],
+        ports: Option<&[crate::model::PortWant]>,
+        pins: &[crate::subnet::AddressPin],
+    ) -> Result<Vec<(String, String)>, InventoryError> {
+        let mut out: Vec<(String, String)> =
+            crate::subnet::pin_problems(pins, |n| self.networks.get(n).map(|s| s.subnets.clone()))
+                .into_iter()
+                .map(|(k, m)| (format!("address.{k}.address"), m))
+                .collect();
+        let held = inv.addresses(None).await?;
+        for (k, p) in pins.iter().enumerate() {
+            if let Some(r) = held.iter().find(|r| {
+                r.address == p.address.to_string() && !(r.project == project && r.host == host)
+            }) {
+                out.push((
+                    format!("address.{k}.address"),
+                    format!(
+                        "{} on network {:?} is held by host {}/{}",
+                        p.address, p.network, r.project, r.host
+                    ),
+                ));
+            }
+            if !networks.contains(&p.network) && !networks.is_empty() {
+                out.push((
+                    format!("address.{k}.network"),
+                    format!(
+                        "the host is not on network {:?} (its networks: {})",
+                        p.network,
+                        networks.join(", ")
+                    ),
+                ));
+            }
+        }
+        for name in networks {
+            let Some(net) = self.networks.get(name) else {
+                continue;
+            };
+            // Static addresses go on an interface matched by its MAC.
+            if let Some(ports) = ports {
+                if net.subnets.iter().any(|s| s.allocates())
+                    && !ports
+                        .iter()
+                        .any(|p| p.mac.is_some() && p.networks.contains(name))
+                {
+                    out.push((
+                        "networks".into(),
+                        format!(
+                            "network {name:?} has static subnets, but no port of the host's node on it has a `mac`: \
+                             its addresses could not be configured; set the port's mac"
+                        ),
+                    ));
+                }
+            }
+            for u in inv.subnet_use(net).await? {
+                let mine = held.iter().any(|r| {
+                    r.network == *name
+                        && r.subnet == u.subnet
+                        && r.project == project
+                        && r.host == host
+                });
+                let pinned = pins.iter().any(|p| {
+                    p.network == *name
+                        && crate::subnet::Cidr::parse(&u.subnet)
+                            .is_ok_and(|c| c.contains(p.address))
+                });
+                if u.free == 0 && !mine && !pinned {
+                    out.push((
+                        "networks".into(),
+                        format!(
+                            "network {name:?} subnet {} is exhausted: all {} allocatable addresses are held; widen its ranges or release a host",
+                            u.subnet, u.allocated
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Nodes whose profile is `profile` or inherits from it.
     pub fn nodes_using(&self, profile: &str) -> Vec<String> {
         self.configs

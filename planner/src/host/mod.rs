@@ -75,6 +75,7 @@ pub fn request_from_record(
         user_data_write_only: dep.user_data_write_only,
         ssh_keys: dep.ssh_keys.clone(),
         networks: dep.networks.clone(),
+        addresses: dep.addresses.clone(),
         wait: dep.wait,
         profile: dep.profile.clone(),
         image_format: dep
@@ -429,6 +430,7 @@ impl Lifecycle<'_> {
             image_checksum: req.image_checksum.to_string(),
             wait: req.wait,
             networks: req.networks.clone(),
+            addresses: req.addresses.clone(),
             ssh_keys: req.ssh_keys.clone(),
             user_data_sha256: req
                 .user_data
@@ -618,7 +620,7 @@ impl Lifecycle<'_> {
             ssh_keys: req.ssh_keys.clone(),
             user_data: req.user_data.clone(),
             phone_home: callback.as_ref().map(|c| c.url.clone()),
-            network: Some(self.tenant_network_config(node, &req.networks).await?),
+            network: Some(self.tenant_network_config(host, node, req).await?),
         };
         let result = if format.by_agent() {
             self.write_by_agent(
@@ -663,25 +665,57 @@ impl Lifecycle<'_> {
         .map_err(|e| step("moving the ports to the host's networks", e))
     }
 
+    /// The host's network configuration: the node's ports on the host's networks, with the
+    /// static addresses the inventory allocates (or keeps) for it on their subnets.
     async fn tenant_network_config(
         &self,
+        host: &HostRecord,
         node: &str,
-        networks: &[String],
+        req: &DeployRequest,
     ) -> Result<serde_json::Value, String> {
         let catalog = Catalog::read(self.inv).await.map_err(|e| e.to_string())?;
-        let mut config = catalog.configs.get(node).cloned().unwrap_or_default();
-        if !networks.is_empty() {
-            for p in &mut config.ports {
-                p.networks = networks.to_vec();
+        let (ports, on) = catalog.host_ports(node, &req.networks);
+        // Static addresses go on an interface matched by its MAC: without one, they would be
+        // allocated and never configured.
+        for n in &on {
+            let allocates = catalog
+                .networks
+                .get(n)
+                .is_some_and(|s| s.subnets.iter().any(|s| s.allocates()));
+            if allocates
+                && !ports
+                    .iter()
+                    .any(|p| p.mac.is_some() && p.networks.contains(n))
+            {
+                return Err(format!(
+                    "network {n:?} has static subnets, but no port of node {node} on it has a `mac`: \
+                     the host's addresses could not be configured; set the port's mac (nothing was allocated)"
+                ));
             }
         }
-        let profile = match &config.profile {
-            Some(p) => crate::model::resolve_profile(p, &catalog.profiles).ok(),
-            None => None,
-        };
-        let mut ports = config.ports.clone();
-        let _ = crate::model::finish_ports(&mut ports, profile.as_ref(), &catalog.networks);
-        Ok(configdrive::network_config(&ports, &catalog.networks))
+        let addresses = self
+            .inv
+            .allocate_addresses(&host.project, &host.name, &on, &req.addresses)
+            .await
+            .map_err(|e| format!("allocating the host's addresses: {e}"))?;
+        if !addresses.is_empty() {
+            self.say(
+                node,
+                &format!(
+                    "addresses {}",
+                    addresses
+                        .iter()
+                        .map(|a| format!("{} on {}", a.address, a.network))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        Ok(configdrive::network_config(
+            &ports,
+            &catalog.networks,
+            &addresses,
+        ))
     }
 
     /// 7–8: media in, boot once from CD, power on, wait by the strategy; then media out and the

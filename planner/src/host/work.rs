@@ -137,6 +137,7 @@ impl Session<'_> {
             return Err(HostError::Invalid("the configuration has hosts: name their project with `project` in the provider block, or BAREMETAL_PROJECT".into()));
         };
         let mut out = Vec::new();
+        let mut catalog: Option<crate::engine::Catalog> = None;
         for spec in desired.hosts.values() {
             let existing = match inv.host(&project, &spec.name).await {
                 Ok(h) => Some(h),
@@ -172,6 +173,51 @@ impl Session<'_> {
                         )),
                         Err(e) => notes.push(format!("power could not be read: {e}")),
                     }
+                }
+            }
+            // Addresses, as the deployment will allocate them: refused now, not half-way.
+            let deploys = matches!(
+                change,
+                Some(HostChange::Create { deploy: true })
+                    | Some(HostChange::Deploy)
+                    | Some(HostChange::Rebuild { .. })
+                    | Some(HostChange::Migrate { .. })
+            );
+            if deploys {
+                let c = match catalog.take() {
+                    Some(c) => c,
+                    None => crate::engine::Catalog::read(inv).await?,
+                };
+                let node = match &change {
+                    Some(HostChange::Migrate { to }) => Some(to.clone()),
+                    _ => existing
+                        .as_ref()
+                        .and_then(|h| h.node.clone())
+                        .or_else(|| spec.node.clone()),
+                };
+                let (ports, on) = match &node {
+                    Some(n) => {
+                        let (p, on) = c.host_ports(n, &spec.networks);
+                        (Some(p), on)
+                    }
+                    None => (None, spec.networks.clone()),
+                };
+                let problems = c
+                    .address_problems(
+                        inv,
+                        &project,
+                        &spec.name,
+                        &on,
+                        ports.as_deref(),
+                        &spec.addresses,
+                    )
+                    .await?;
+                catalog = Some(c);
+                if let Some((path, m)) = problems.into_iter().next() {
+                    return Err(HostError::Invalid(format!(
+                        "baremetal_host.{}: {path}: {m}",
+                        spec.name
+                    )));
                 }
             }
             out.push(HostWork {

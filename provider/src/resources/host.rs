@@ -226,12 +226,79 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
         }
         None => pairs.push(("generation", json!(0))),
     }
+    // The inventory's allocations, by network (null when it holds none).
+    if let Ok(held) = e.inv.host_addresses(&h.project, &h.name).await {
+        let mut by_net = serde_json::Map::new();
+        for a in held {
+            let list = by_net
+                .entry(a.network.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(l) = list {
+                l.push(Value::String(a.address.to_string()));
+            }
+        }
+        if !by_net.is_empty() {
+            pairs.push(("addresses", Value::Object(by_net)));
+        }
+    }
     // Later pairs win (adopt on an adopted import).
     let mut out = Json::new();
     for (k, v) in object(pairs) {
         out.insert(k, v);
     }
     out
+}
+
+/// The host's pinned addresses and its networks' free addresses, checked at plan time as the
+/// deployment will allocate them: an error at the `address` block or at `networks`, before
+/// anything is touched. A host scheduled by flavor without `networks` is on its node's networks,
+/// known only at apply (where the same check refuses it, with nothing deployed).
+async fn address_check(
+    e: &Engine,
+    prior: Option<&Json>,
+    planned: &Obj,
+) -> Result<(), Vec<Problem>> {
+    let known = crate::value::obj_to_json(planned);
+    let (pins, _) = planner::subnet::pins_from_attrs(&known);
+    let networks: Vec<String> = match known.get("networks").and_then(Value::as_array) {
+        Some(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
+    let node = known.get("node").and_then(Value::as_str);
+    if pins.is_empty() && networks.is_empty() && node.is_none() {
+        return Ok(());
+    }
+    let catalog = planner::engine::Catalog::read(&e.inv)
+        .await
+        .map_err(|x| vec![x.into()])?;
+    let (ports, on) = match node {
+        Some(n) => {
+            let (p, on) = catalog.host_ports(n, &networks);
+            (Some(p), on)
+        }
+        None => (None, networks),
+    };
+    let project = match prior.and_then(|p| p.get("project")).and_then(Value::as_str) {
+        Some(p) => p.to_string(),
+        None => project(e).map_err(|p| vec![p])?,
+    };
+    let host = known.get("name").and_then(Value::as_str).unwrap_or("?");
+    let problems = catalog
+        .address_problems(&e.inv, &project, host, &on, ports.as_deref(), &pins)
+        .await
+        .map_err(|x| vec![x.into()])?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems
+            .into_iter()
+            .map(|(path, m)| Problem::at(path, "Address not available", m))
+            .collect())
+    }
 }
 
 /// Gives the host's node the profile (over the node's own), and converges it (one reset if the
@@ -319,6 +386,10 @@ impl Handler for HostResource {
                 out.push(Problem::at("wait", "Invalid wait strategy", m));
             }
         }
+        let (_, pin_errors) = planner::subnet::pins_from_attrs(config);
+        for (path, m) in pin_errors {
+            out.push(Problem::at(path, "Invalid address", m));
+        }
         if let Some(p) = s(config, "power") {
             if p != "on" && p != "off" {
                 out.push(Problem::at(
@@ -362,6 +433,7 @@ impl Handler for HostResource {
         if !problems.is_empty() {
             return Err(problems);
         }
+        address_check(e, prior, planned).await?;
         let Some(prior) = prior else {
             if let Ok(p) = project(e) {
                 planned.insert("project".into(), ValueAny::String(p));
@@ -471,6 +543,10 @@ impl Handler for HostResource {
             changed.push("rebuild");
         }
         let redeploy = spec.image_url.is_some() && !changed.is_empty();
+        if redeploy {
+            // Allocated again at the deployment (kept, unless the pins or networks moved).
+            planned.insert("addresses".into(), ValueAny::Unknown);
+        }
         let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
         if changed.contains(&"user_data") || user_data_unknown || (undecided && deployed) {
             // The new user data's digest is known once it is deployed.

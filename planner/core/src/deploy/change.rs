@@ -190,6 +190,10 @@ fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
     if spec.root_device != dep.root_device {
         changed.push("root_device");
     }
+    // A pinned address reaches the system only through its config drive.
+    if spec.addresses != dep.addresses {
+        changed.push("address");
+    }
     (!changed.is_empty()).then_some(HostChange::Rebuild { changed })
 }
 
@@ -282,6 +286,7 @@ mod tests {
             created_by: "ops".into(),
             created_at: 0,
             deployment: Some(deployment),
+            addresses: Default::default(),
         }
     }
 

@@ -20,6 +20,7 @@ use crate::hardware::Secret;
 use crate::load::{text_of, texts_of};
 use crate::records::HostRecord;
 use crate::rules::AttrError;
+use crate::subnet::AddressPin;
 
 pub use agent::{ImageFormat, RootDeviceHints};
 pub use change::{change_for, deployed_change, not_applied, power_change, HostChange};
@@ -94,6 +95,9 @@ pub struct Deployment {
     /// The root device hints the agent wrote the image by.
     #[serde(skip_serializing_if = "RootDeviceHints::is_empty")]
     pub root_device: RootDeviceHints,
+    /// The addresses the host pinned (its `address` blocks) when it was deployed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressPin>,
     /// Where the host goes when its node fails.
     pub failover: Option<Failover>,
     /// Since when (ms since the epoch) the node's BMC has not answered, while it does not.
@@ -141,6 +145,7 @@ impl Deployment {
                 .and_then(|w| Wait::parse(&w).ok())
                 .unwrap_or_default(),
             networks: texts_of(attrs, "networks"),
+            addresses: crate::subnet::pins_from_attrs(attrs).0,
             ssh_keys: texts_of(attrs, "ssh_keys"),
             user_data_sha256,
             profile: text_of(attrs, "profile"),
@@ -260,6 +265,8 @@ pub struct DeployRequest {
     pub ssh_keys: Vec<String>,
     /// The host's networks; empty keeps the node's configured ones.
     pub networks: Vec<String>,
+    /// Static addresses the host pins (its `address` blocks); the others are allocated.
+    pub addresses: Vec<AddressPin>,
     pub wait: Wait,
     pub profile: Option<String>,
     /// The image's format as given; `None`: told from its name, else from its content.
@@ -348,6 +355,7 @@ impl DeployRequest {
                 user_data_write_only: spec.user_data_write_only,
                 ssh_keys: spec.ssh_keys.clone(),
                 networks: spec.networks.clone(),
+                addresses: spec.addresses.clone(),
                 wait,
                 profile: spec.profile.clone(),
                 image_format,
@@ -375,6 +383,10 @@ pub struct HostSpec {
     /// Why the `root_device` block cannot be taken, if it cannot.
     pub root_device_error: Option<String>,
     pub networks: Vec<String>,
+    /// Static addresses pinned by `address` blocks.
+    pub addresses: Vec<AddressPin>,
+    /// Why an `address` block cannot be taken, by attribute path.
+    pub address_errors: Vec<AttrError>,
     pub ssh_keys: Vec<String>,
     pub user_data: Option<Secret>,
     /// `user_data` came from `user_data_wo`.
@@ -398,6 +410,7 @@ impl HostSpec {
             Some(_) => true,
         };
         let root_device = RootDeviceHints::from_attrs(attrs);
+        let (addresses, address_errors) = crate::subnet::pins_from_attrs(attrs);
         HostSpec {
             name: name.to_string(),
             flavor: text_of(attrs, "flavor"),
@@ -410,6 +423,8 @@ impl HostSpec {
             root_device: root_device.clone().unwrap_or_default(),
             root_device_error: root_device.err(),
             networks: texts_of(attrs, "networks"),
+            addresses,
+            address_errors,
             ssh_keys: texts_of(attrs, "ssh_keys"),
             user_data: crate::schema::secret_text(attrs, "user_data").map(Secret::new),
             user_data_write_only: attrs.get("user_data_wo").is_some_and(|v| !v.is_null()),
@@ -437,6 +452,7 @@ pub fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpe
             }
         }
     }
+    errs.extend(h.address_errors.iter().cloned());
     if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
         errs.push((
             "power".into(),

@@ -1577,6 +1577,10 @@ fn kind_ok(kind: Kind, v: &Value) -> bool {
         (Kind::Number, Value::String(s)) => s.parse::<f64>().is_ok(),
         (Kind::StringList, Value::Array(xs)) => xs.iter().all(|x| !x.is_object() && !x.is_array()),
         (Kind::StringMap, Value::Object(m)) => m.values().all(|x| !x.is_object() && !x.is_array()),
+        (Kind::StringListMap, Value::Object(m)) => m.values().all(|x| {
+            x.as_array()
+                .is_some_and(|a| a.iter().all(|i| !i.is_object() && !i.is_array()))
+        }),
         _ => false,
     }
 }
@@ -1588,6 +1592,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Number => "a number",
         Kind::StringList => "a list of strings",
         Kind::StringMap => "a map of strings",
+        Kind::StringListMap => "a map of lists of strings",
     }
 }
 
