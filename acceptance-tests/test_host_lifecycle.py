@@ -96,7 +96,7 @@ def test_two_hosts_deploy_rebuild_and_are_cleaned_back_under_terraform(terraform
         # network configuration each installer found carries them.
         addresses = outputs["addresses"]["value"]
         assert sorted(a["web"][0] for a in addresses.values()) == ["10.20.0.10", "10.20.0.11"], addresses
-        assert sorted(a["web"][1] for a in addresses.values()) == ["fd00:20::10", "fd00:20::11"], addresses
+        assert sorted(a["web"][1] for a in addresses.values()) == ["fd00:20::2", "fd00:20::3"], addresses
         for name, node in hosts.items():
             net = lab.node_detail(node)["os"]["seed"]["network_config"]["ethernets"]["nic0"]
             assert net["addresses"] == [f"{addresses[name]['web'][0]}/24", f"{addresses[name]['web'][1]}/64"], net

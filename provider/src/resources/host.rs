@@ -219,6 +219,47 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
                 ("user_data_sha256", json!(d.user_data_sha256)),
                 ("generation", json!(d.generation)),
             ]);
+            // What the deployment was asked with that the state keeps as written: the prior's
+            // text, or on an import (no generation yet) the deployment's record.
+            let written = |k: &str, recorded: Value| match prior.get(k) {
+                Some(v) if !v.is_null() => v.clone(),
+                _ if imported => recorded,
+                _ => Value::Null,
+            };
+            let hints = &d.root_device;
+            pairs.extend([
+                // The record does not say whether the format was given or told from the image,
+                // so an import leaves it unset.
+                ("image_format", written("image_format", Value::Null)),
+                (
+                    "root_device",
+                    written(
+                        "root_device",
+                        if hints.is_empty() {
+                            Value::Null
+                        } else {
+                            json!([{"name": hints.name, "serial": hints.serial,
+                                    "size_gib": hints.size_gib, "rotational": hints.rotational}])
+                        },
+                    ),
+                ),
+                (
+                    "address",
+                    written(
+                        "address",
+                        if d.addresses.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Array(
+                                d.addresses
+                                    .iter()
+                                    .map(|p| json!({"network": p.network, "address": p.address.to_string()}))
+                                    .collect(),
+                            )
+                        },
+                    ),
+                ),
+            ]);
         }
         Some(_) => {
             pairs.push(("adopt", Value::Bool(true)));

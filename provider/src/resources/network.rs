@@ -56,8 +56,9 @@ async fn overlaps(e: &Engine, n: &NetworkSpec) -> Result<Vec<Problem>, Problem> 
 }
 
 /// The subnet blocks as stored; where the prior state (or plan) wrote a value that means the same
-/// (`fd00:0::/64` for `fd00::/64`, no `mode` for `static`), it is kept as written, so reading back
-/// never shows a change nobody made. An import, with nothing prior, reads the canonical forms.
+/// (`fd00:0::/64` for `fd00::/64`, `mode = "static"` for no `mode`), it is kept as written, so reading
+/// back never shows a change nobody made. An import, with nothing prior, reads the canonical forms
+/// (the default mode unset).
 fn subnet_blocks(n: &NetworkSpec, prior: Option<&Json>) -> Value {
     let prior_blocks: Vec<&Json> = prior
         .and_then(|p| p.get("subnet"))
@@ -99,7 +100,14 @@ fn subnet_blocks(n: &NetworkSpec, prior: Option<&Json>) -> Value {
                     },
                 );
                 b.insert("reserved".into(), texts(&sub.reserved));
-                b.insert("mode".into(), Value::from(sub.mode.as_str()));
+                // The default reads back as unset (an import of a network written without it).
+                b.insert(
+                    "mode".into(),
+                    match sub.mode {
+                        planner::subnet::AddressMode::Static => Value::Null,
+                        m => Value::from(m.as_str()),
+                    },
+                );
                 if let Some(p) = prior_blocks.get(i) {
                     // Written differently, meaning the same: the prior text stays.
                     let (same, _) = subnets_from_attrs(&serde_json::Map::from_iter([(
