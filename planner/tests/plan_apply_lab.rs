@@ -615,6 +615,12 @@ resource "baremetal_node" "n" {
     .unwrap();
     let p = f.run(&["plan", d, "-detailed-exitcode"]);
     assert_eq!(p.status.code(), Some(2), "{}", text(&p));
+    // Both sides in the plan: the switch port's networks and the host's bond.
+    assert!(
+        text(&p).contains("native 100, host bond bond0 active-backup on tor1 Gi0/1"),
+        "{}",
+        text(&p)
+    );
     let a = f.run(&["apply", d, "-auto-approve"]);
     assert!(a.status.success(), "{}", text(&a));
     {

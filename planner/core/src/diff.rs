@@ -764,11 +764,9 @@ fn switch_diff(
             let host_mode = members[0].bond_mode.unwrap_or(ports::HostBond::Lacp);
             let Some(mode) = host_mode.channel() else {
                 // Active-backup: the host fails over by itself; each member stays an independent
-                // port carrying the bond's networks (a port-channel it was in is released).
-                carriers.extend(members.iter().map(|m| PortWant {
-                    bond: None,
-                    ..(*m).clone()
-                }));
+                // port carrying the bond's networks (a port-channel it was in is released). It
+                // keeps its bond, which the plan shows.
+                carriers.extend(members.iter().map(|m| (*m).clone()));
                 continue;
             };
             let mut names: Vec<String> = members.iter().map(|m| canonical(&m.port)).collect();
@@ -835,7 +833,11 @@ fn switch_diff(
                     port: p.port.clone(),
                     node: n.name.clone(),
                     live: live_text,
-                    want,
+                    // Only an active-backup member is still bonded here: the host's side shown.
+                    want: match &p.bond {
+                        Some(b) => format!("{want}, host bond {b} active-backup"),
+                        None => want,
+                    },
                     out_of_band,
                 },
             ));

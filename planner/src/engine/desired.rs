@@ -72,9 +72,12 @@ impl Catalog {
         ports: Option<&[crate::model::PortWant]>,
         pins: &[crate::subnet::AddressPin],
     ) -> Result<Vec<(String, String)>, InventoryError> {
+        // A pin on a network the inventory does not know yet (created in the same apply) is
+        // checked when the deployment allocates it.
         let mut out: Vec<(String, String)> =
             crate::subnet::pin_problems(pins, |n| self.networks.get(n).map(|s| s.subnets.clone()))
                 .into_iter()
+                .filter(|(k, _)| self.networks.contains_key(&pins[*k].network))
                 .map(|(k, m)| (format!("address.{k}.address"), m))
                 .collect();
         let held = inv.addresses(None).await?;
