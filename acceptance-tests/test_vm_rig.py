@@ -294,7 +294,10 @@ resource "baremetal_switch" "tor" {{
 
 # The hosts' network: no DHCP serves it; its gateway is the namespace's side of the rig's bridge.
 TENANT_GW4, TENANT_GW6 = "10.232.0.1", "fd00:232::1"
-TENANT = f'''
+
+
+def tenant(ipv6):
+    return f'''
 resource "baremetal_network" "tenant" {{
   name    = "tenant"
   vlan_id = 232
@@ -304,30 +307,20 @@ resource "baremetal_network" "tenant" {{
     ranges  = ["10.232.0.10-10.232.0.19", "10.232.0.50-10.232.0.59"]
   }}
   subnet {{
-    cidr    = "fd00:232::/64"
-    gateway = "{TENANT_GW6}"
-    ranges  = ["fd00:232::10-fd00:232::19", "fd00:232::50-fd00:232::59"]
+    {ipv6}
   }}
 }}
 '''
+
+
+TENANT = tenant(f'''cidr    = "fd00:232::/64"
+    gateway = "{TENANT_GW6}"
+    ranges  = ["fd00:232::10-fd00:232::19", "fd00:232::50-fd00:232::59"]''')
 # The same network with IPv6 by SLAAC: the rig's router advertisements (dnsmasq, on the bridge) give
 # hosts their IPv6 address. (Not beside a static IPv6 address: Debian 12's cloud-init renders for
 # ifupdown, whose static inet6 stanza turns router advertisements off; docs/guides/networks.md.)
-TENANT_SLAAC = f'''
-resource "baremetal_network" "tenant" {{
-  name    = "tenant"
-  vlan_id = 232
-  subnet {{
-    cidr    = "10.232.0.0/24"
-    gateway = "{TENANT_GW4}"
-    ranges  = ["10.232.0.10-10.232.0.19"]
-  }}
-  subnet {{
-    cidr = "{vmrig.ULA}/64"
-    mode = "slaac"
-  }}
-}}
-'''
+TENANT_SLAAC = tenant(f'''cidr = "{vmrig.ULA}/64"
+    mode = "slaac"''')
 
 
 @pytest.fixture(scope="module")
