@@ -432,16 +432,17 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     os_dir = images["os"]
     image, checksum = f"{rig.http_base}/debian-12.raw.zst", sha256_of(os_dir / "debian-12.raw.zst")
     vm1, vm2 = rig.vms
-    # web-1 pins its IPv4 address; everything else is allocated from the ranges. web-2 pings
-    # web-1 and the gateways from inside, and prints what it has.
+    # web-1 pins its addresses (both hosts deploy at once, so which would be allocated first is
+    # not known); web-2's are allocated from the ranges. web-2 pings web-1 and the gateways from
+    # inside, and prints what it has.
     show = ["ip -o addr show scope global", "ip route show default", "ip -6 route show default"]
     # web-1 may still be booting: each ping is tried for two minutes.
     pings = [retry(f"ping {a} -c 3 -W 2") for a in
-             ("10.232.0.55", TENANT_GW4, "-6 fd00:232::10", f"-6 {TENANT_GW6}")]
+             ("10.232.0.55", TENANT_GW4, "-6 fd00:232::55", f"-6 {TENANT_GW6}")]
     ports = {"vm-1": [("Gi0/1", vm1["mac"], None)], "vm-2": [("Gi0/2", vm2["mac"], None)]}
 
     def hosts(rebuild=None):
-        return (ipam_host("web-1", "vm-1", image, checksum, show, pin=["10.232.0.55"])
+        return (ipam_host("web-1", "vm-1", image, checksum, show, pin=["10.232.0.55", "fd00:232::55"])
                 + ipam_host("web-2", "vm-2", image, checksum, show + pings, rebuild=rebuild))
 
     d = tfvm.workdir("ipam", ipam_nodes(rig, rig_switch, ports) + hosts())
@@ -450,26 +451,26 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:] + "\n" + tfvm.log.read_text()[-5000:]
     print(f"two hosts with static addresses deployed at once in {time.monotonic() - started:.0f} s")
     out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
-    # web-1: its pin, and the first IPv6 address of the ranges; web-2: the first free of each.
-    assert out["web_1_addresses"]["value"] == {"tenant": ["10.232.0.55", "fd00:232::10"]}, out
-    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::11"]}, out
+    # web-1: its pins; web-2: the first free address of each range.
+    assert out["web_1_addresses"]["value"] == {"tenant": ["10.232.0.55", "fd00:232::55"]}, out
+    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::10"]}, out
     # Inside web-2: its static addresses, the gateways as default routes, and web-1 and the
     # gateways answering over IPv4 and IPv6.
     text = wait_until(vm2, lambda t: TENANT_GW6 in ping_results(t), timeout=240)
     assert re.search(r"nic0\s+inet 10\.232\.0\.10/24", text), text[-3000:]
-    assert "inet6 fd00:232::11/64" in text, text[-3000:]
+    assert "inet6 fd00:232::10/64" in text, text[-3000:]
     assert f"RIG-OUT default via {TENANT_GW4} dev nic0" in text, text[-3000:]
     assert f"RIG-OUT default via {TENANT_GW6} dev nic0" in text, text[-3000:]
-    assert ping_results(text) == {"10.232.0.55": "3", TENANT_GW4: "3", "fd00:232::10": "3", TENANT_GW6: "3"}, \
+    assert ping_results(text) == {"10.232.0.55": "3", TENANT_GW4: "3", "fd00:232::55": "3", TENANT_GW6: "3"}, \
         text[-3000:]
     # From the gateway's side: both hosts, both families.
-    for a in ("10.232.0.55", "fd00:232::10", "10.232.0.10", "fd00:232::11"):
+    for a in ("10.232.0.55", "fd00:232::55", "10.232.0.10", "fd00:232::10"):
         p = ns_ping(a)
         assert p.returncode == 0, a + "\n" + p.stdout + p.stderr
     listed = tfvm.bmplan("hosts", "list", "--json")
     assert {h["name"]: h["addresses"] for h in json.loads(listed.stdout)} == {
-        "web-1": {"tenant": ["10.232.0.55", "fd00:232::10"]},
-        "web-2": {"tenant": ["10.232.0.10", "fd00:232::11"]}}, listed.stdout
+        "web-1": {"tenant": ["10.232.0.55", "fd00:232::55"]},
+        "web-2": {"tenant": ["10.232.0.10", "fd00:232::10"]}}, listed.stdout
     r = tfvm.run("plan", "-input=false", "-no-color", "-detailed-exitcode", cwd=d)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -479,7 +480,7 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
     out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
-    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::11"]}, out
+    assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::10"]}, out
     new = wait_until(vm2, lambda t: TENANT_GW6 in ping_results(t), since=before, timeout=240)
     assert "image written to /dev/vda" in new and re.search(r"nic0\s+inet 10\.232\.0\.10/24", new), new[-3000:]
     assert ping_results(new)["10.232.0.55"] == "3", new[-3000:]

@@ -430,6 +430,16 @@ impl Allocation {
     }
 }
 
+/// Who holds an address, as told to `asking` (a project): another project's host is not named
+/// (its name is that project's business).
+pub fn holder(asking: &str, project: &str, host: &str) -> String {
+    if asking == project {
+        format!("host {project}/{host}")
+    } else {
+        "a host of another project".to_string()
+    }
+}
+
 /// An address a host asks for on a network (its `address` block).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressPin {
@@ -651,6 +661,12 @@ mod tests {
         let (s, errs) = subnet(json!([{"cidr": "fd00::/64", "mode": "slaac"}]));
         assert!(errs.is_empty());
         assert!(!s[0].allocates());
+    }
+
+    #[test]
+    fn another_projects_host_is_not_named_as_a_holder() {
+        assert_eq!(holder("blue", "blue", "web-1"), "host blue/web-1");
+        assert_eq!(holder("blue", "red", "db-1"), "a host of another project");
     }
 
     #[test]

@@ -158,8 +158,8 @@ impl Inventory {
             if let Some(owner) = self.owner(&mut tx, address).await? {
                 return Err(InventoryError::Conflict {
                     detail: format!(
-                        "address {address} on network {network:?} is held by host {}/{}",
-                        owner.project, owner.host
+                        "address {address} on network {network:?} is held by {}",
+                        planner_core::subnet::holder(project, &owner.project, &owner.host)
                     ),
                 });
             }

@@ -88,8 +88,10 @@ impl Catalog {
                 out.push((
                     format!("address.{k}.address"),
                     format!(
-                        "{} on network {:?} is held by host {}/{}",
-                        p.address, p.network, r.project, r.host
+                        "{} on network {:?} is held by {}",
+                        p.address,
+                        p.network,
+                        crate::subnet::holder(project, &r.project, &r.host)
                     ),
                 ));
             }
