@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import ssl
@@ -175,8 +176,19 @@ def speak_h2(sock_path, server_der, cert=None, tmp=None):
 def test_the_plugin_socket_is_private_and_needs_terraforms_certificate(tmp_path):
     cert = p521_cert("terraform")
     env = dict(os.environ, TF_PLUGIN_MAGIC_COOKIE=COOKIE, PLUGIN_PROTOCOL_VERSIONS="5,6",
-               PLUGIN_CLIENT_CERT=cert[0], PLUGIN_UNIX_SOCKET_DIR=str(tmp_path))
+               PLUGIN_CLIENT_CERT=cert[0])
     exe = str(pathlib.Path(provider_dir()) / "terraform-provider-baremetal")
+
+    # A socket directory too deep for a Unix socket path (108 bytes): a clear refusal, not a bind
+    # error. (pytest's own tmp_path grows past it once its run counter has three digits.)
+    deep = tmp_path / ("d" * 80)
+    deep.mkdir()
+    r = subprocess.run([exe], capture_output=True, text=True, timeout=30,
+                       env=dict(env, PLUGIN_UNIX_SOCKET_DIR=str(deep)))
+    assert r.returncode != 0 and "a Unix socket path takes at most 107" in r.stderr, r.stderr
+    assert r.stdout == "" and list(deep.iterdir()) == [], "nothing printed, nothing left behind"
+    short = pathlib.Path(tempfile.mkdtemp(prefix="bmsock-"))
+    env["PLUGIN_UNIX_SOCKET_DIR"] = str(short)
 
     # Run by hand (no cookie): it says what it is and exits 1.
     r = subprocess.run([exe], capture_output=True, text=True, timeout=30,
@@ -190,7 +202,7 @@ def test_the_plugin_socket_is_private_and_needs_terraforms_certificate(tmp_path)
         assert (core, proto, net, kind) == ("1", "6", "unix", "grpc"), line
         server_der = base64.b64decode(server_cert + "=" * (-len(server_cert) % 4))
         sock_dir = pathlib.Path(path).parent
-        assert sock_dir.parent == tmp_path
+        assert sock_dir.parent == short
         assert oct(sock_dir.stat().st_mode & 0o777) == "0o700"
 
         # With Terraform's certificate: HTTP/2 is served (the server's SETTINGS frame comes back).
@@ -218,3 +230,4 @@ def test_the_plugin_socket_is_private_and_needs_terraforms_certificate(tmp_path)
         if p.poll() is None:
             p.kill()
             p.wait()
+        shutil.rmtree(short, ignore_errors=True)

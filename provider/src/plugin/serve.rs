@@ -62,6 +62,9 @@ impl std::fmt::Display for ServeError {
 
 impl std::error::Error for ServeError {}
 
+/// The longest Unix socket path Linux takes (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 /// What the environment of a Terraform-started provider says.
 #[derive(Debug)]
 pub(crate) struct Handshake {
@@ -190,6 +193,15 @@ pub async fn serve(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let dir = PrivateDir::new(hs.socket_dir).map_err(ServeError::Io)?;
     let socket = dir.0.join("plugin.sock");
+    // sockaddr_un holds 108 bytes, the final NUL included.
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(ServeError::Handshake(format!(
+            "the plugin socket {} is {len} bytes long, and a Unix socket path takes at most {MAX_SOCKET_PATH}: \
+             run Terraform with a shorter PLUGIN_UNIX_SOCKET_DIR or TMPDIR",
+            socket.display()
+        )));
+    }
     let listener = UnixListener::bind(&socket).map_err(ServeError::Io)?;
 
     let shutdown = Arc::new(Notify::new());
