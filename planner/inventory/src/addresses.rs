@@ -85,7 +85,7 @@ impl Inventory {
         )
         .await?;
         let mut tx = self.begin().await?;
-        let held = self.host_rows(&mut tx, project, host).await?;
+        let held = self.host_rows(&mut *tx, project, host).await?;
         let mut wanted: Vec<(String, Subnet)> = Vec::new();
         for name in networks {
             if wanted.iter().any(|(n, _)| n == name) {
@@ -109,25 +109,22 @@ impl Inventory {
                 )));
             }
         }
+        // What the host holds that still serves a wanted subnet (its pin, if it pins one there).
+        let serves = |r: &AddressRecord, network: &str, s: &Subnet| {
+            r.network == network
+                && r.subnet == s.cidr
+                && pin_on(pins, network, s).is_none_or(|p| p.to_string() == r.address)
+        };
         // Released first: an address the host leaves may be the one it pins elsewhere.
         for r in &held {
-            let keep = wanted.iter().any(|(n, s)| {
-                *n == r.network
-                    && s.cidr == r.subnet
-                    && pin_on(pins, n, s).is_none_or(|p| p.to_string() == r.address)
-            });
-            if !keep {
+            if !wanted.iter().any(|(n, s)| serves(r, n, s)) {
                 self.release(&mut tx, r, "no longer on the host's networks or pins")
                     .await?;
             }
         }
         let mut out = Vec::new();
         for (network, s) in &wanted {
-            if let Some(r) = held.iter().find(|r| {
-                r.network == *network
-                    && r.subnet == s.cidr
-                    && pin_on(pins, network, s).is_none_or(|p| p.to_string() == r.address)
-            }) {
+            if let Some(r) = held.iter().find(|r| serves(r, network, s)) {
                 out.extend(allocation(r));
                 continue;
             }
@@ -213,15 +210,7 @@ impl Inventory {
 
     /// The addresses a host holds.
     pub async fn host_addresses(&self, project: &str, host: &str) -> Result<Vec<Allocation>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM addresses WHERE project = $1 AND host = $2 ORDER BY network, subnet"
-        ))
-        .bind(project.to_string())
-        .bind(host.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(InventoryError::db("reading a host's addresses"))?;
-        let recs: Vec<AddressRecord> = rows.iter().map(record).collect::<Result<_>>()?;
+        let recs = self.host_rows(&self.pool, project, host).await?;
         Ok(recs.iter().filter_map(allocation).collect())
     }
 
@@ -256,24 +245,7 @@ impl Inventory {
     /// How full each static subnet of a network is.
     pub async fn subnet_use(&self, network: &NetworkSpec) -> Result<Vec<SubnetUse>> {
         let held = self.addresses(Some(&network.name)).await?;
-        Ok(network
-            .subnets
-            .iter()
-            .filter(|s| s.allocates())
-            .map(|s| {
-                let used: BTreeSet<IpAddr> = held
-                    .iter()
-                    .filter(|r| r.subnet == s.cidr)
-                    .filter_map(|r| r.address.parse().ok())
-                    .collect();
-                SubnetUse {
-                    network: network.name.clone(),
-                    subnet: s.cidr.clone(),
-                    allocated: used.len(),
-                    free: s.free(&used),
-                }
-            })
-            .collect())
+        Ok(subnet_use(network, &held))
     }
 
     /// Releases every address a host holds, inside the host's deletion.
@@ -283,7 +255,7 @@ impl Inventory {
         project: &str,
         host: &str,
     ) -> Result<usize> {
-        let held = self.host_rows(tx, project, host).await?;
+        let held = self.host_rows(&mut **tx, project, host).await?;
         for r in &held {
             self.release(tx, r, "the host was deleted").await?;
         }
@@ -320,18 +292,22 @@ impl Inventory {
         .await
     }
 
-    async fn host_rows(
+    /// A host's address rows, read through `ex` (the pool, or a transaction).
+    pub(crate) async fn host_rows<'e, E>(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        ex: E,
         project: &str,
         host: &str,
-    ) -> Result<Vec<AddressRecord>> {
+    ) -> Result<Vec<AddressRecord>>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM addresses WHERE project = $1 AND host = $2 ORDER BY network, subnet"
         ))
         .bind(project.to_string())
         .bind(host.to_string())
-        .fetch_all(&mut **tx)
+        .fetch_all(ex)
         .await
         .map_err(InventoryError::db("reading a host's addresses"))?;
         rows.iter().map(record).collect()
@@ -395,6 +371,29 @@ impl Inventory {
         .map(record)
         .transpose()
     }
+}
+
+/// How full each static subnet of `network` is, given the addresses held on it (`held` may hold
+/// other networks' too: they are not counted).
+pub fn subnet_use(network: &NetworkSpec, held: &[AddressRecord]) -> Vec<SubnetUse> {
+    network
+        .subnets
+        .iter()
+        .filter(|s| s.allocates())
+        .map(|s| {
+            let used: BTreeSet<IpAddr> = held
+                .iter()
+                .filter(|r| r.network == network.name && r.subnet == s.cidr)
+                .filter_map(|r| r.address.parse().ok())
+                .collect();
+            SubnetUse {
+                network: network.name.clone(),
+                subnet: s.cidr.clone(),
+                allocated: used.len(),
+                free: s.free(&used),
+            }
+        })
+        .collect()
 }
 
 /// The address a host pins on this subnet, if any.

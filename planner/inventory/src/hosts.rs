@@ -420,11 +420,13 @@ impl Inventory {
         self.authorize(Object::Host, Access::Read, Some(project), "host.read", name)
             .await?;
         let mut h = self.host_in(&self.pool, project, name).await?;
-        self.with_addresses(std::slice::from_mut(&mut h)).await?;
+        for a in self.host_rows(&self.pool, project, name).await? {
+            h.addresses.entry(a.network).or_default().push(a.address);
+        }
         Ok(h)
     }
 
-    /// Fills in the hosts' addresses, by network.
+    /// Fills in the hosts' addresses, by network (one read for all of them).
     async fn with_addresses(&self, hosts: &mut [HostRecord]) -> Result<()> {
         if hosts.is_empty() {
             return Ok(());

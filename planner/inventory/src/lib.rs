@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
-pub use addresses::{AddressRecord, SubnetUse};
+pub use addresses::{subnet_use, AddressRecord, SubnetUse};
 pub use audit::{AuditEntry, AuditFilter};
 pub use catalog::{HostOverride, NodeConfig};
 pub use check::Violation;

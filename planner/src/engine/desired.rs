@@ -59,6 +59,26 @@ impl Catalog {
         (ports, on)
     }
 
+    /// The first of `networks` with static subnets on which none of `ports` has a MAC: static
+    /// addresses go on an interface matched by its MAC, so there they could not be configured.
+    pub fn unaddressable<'a>(
+        &self,
+        ports: &[crate::model::PortWant],
+        networks: &'a [String],
+    ) -> Option<&'a str> {
+        networks
+            .iter()
+            .find(|n| {
+                self.networks
+                    .get(n.as_str())
+                    .is_some_and(|s| s.subnets.iter().any(|s| s.allocates()))
+                    && !ports
+                        .iter()
+                        .any(|p| p.mac.is_some() && p.networks.contains(n))
+            })
+            .map(String::as_str)
+    }
+
     /// Why a host cannot get its addresses, checked before anything is done (at plan time), as
     /// `(attribute path, message)`: a pin outside its network's static subnets, on its gateway or
     /// a reserved address, or held by another host; a subnet with no free address for a host that
@@ -110,23 +130,16 @@ impl Catalog {
             let Some(net) = self.networks.get(name) else {
                 continue;
             };
-            // Static addresses go on an interface matched by its MAC.
-            if let Some(ports) = ports {
-                if net.subnets.iter().any(|s| s.allocates())
-                    && !ports
-                        .iter()
-                        .any(|p| p.mac.is_some() && p.networks.contains(name))
-                {
-                    out.push((
-                        "networks".into(),
-                        format!(
-                            "network {name:?} has static subnets, but no port of the host's node on it has a `mac`: \
-                             its addresses could not be configured; set the port's mac"
-                        ),
-                    ));
-                }
+            if let Some(n) = ports.and_then(|p| self.unaddressable(p, std::slice::from_ref(name))) {
+                out.push((
+                    "networks".into(),
+                    format!(
+                        "network {n:?} has static subnets, but no port of the host's node on it has a `mac`: \
+                         its addresses could not be configured; set the port's mac"
+                    ),
+                ));
             }
-            for u in inv.subnet_use(net).await? {
+            for u in crate::inventory::subnet_use(net, &held) {
                 let mine = held.iter().any(|r| {
                     r.network == *name
                         && r.subnet == u.subnet

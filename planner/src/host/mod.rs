@@ -675,23 +675,12 @@ impl Lifecycle<'_> {
     ) -> Result<serde_json::Value, String> {
         let catalog = Catalog::read(self.inv).await.map_err(|e| e.to_string())?;
         let (ports, on) = catalog.host_ports(node, &req.networks);
-        // Static addresses go on an interface matched by its MAC: without one, they would be
-        // allocated and never configured.
-        for n in &on {
-            let allocates = catalog
-                .networks
-                .get(n)
-                .is_some_and(|s| s.subnets.iter().any(|s| s.allocates()));
-            if allocates
-                && !ports
-                    .iter()
-                    .any(|p| p.mac.is_some() && p.networks.contains(n))
-            {
-                return Err(format!(
-                    "network {n:?} has static subnets, but no port of node {node} on it has a `mac`: \
-                     the host's addresses could not be configured; set the port's mac (nothing was allocated)"
-                ));
-            }
+        // Without a MAC, the addresses would be allocated and never configured.
+        if let Some(n) = catalog.unaddressable(&ports, &on) {
+            return Err(format!(
+                "network {n:?} has static subnets, but no port of node {node} on it has a `mac`: \
+                 the host's addresses could not be configured; set the port's mac (nothing was allocated)"
+            ));
         }
         let addresses = self
             .inv
