@@ -243,7 +243,7 @@ impl Subnet {
         let c = self.parsed();
         let mut n: u128 = 0;
         for (lo, hi) in self.spans() {
-            n = n.saturating_add(hi - lo + 1);
+            n = n.saturating_add((hi - lo).saturating_add(1));
         }
         let not_host = [c.first(), c.last()]
             .into_iter()
@@ -661,6 +661,29 @@ mod tests {
         let (s, errs) = subnet(json!([{"cidr": "fd00::/64", "mode": "slaac"}]));
         assert!(errs.is_empty());
         assert!(!s[0].allocates());
+    }
+
+    #[test]
+    fn the_widest_subnets_and_hostile_text_give_errors_or_counts_never_a_panic() {
+        // ::/0 spans all 2^128 addresses: counted (capped), not overflowed.
+        let all = &subnet(json!([{"cidr": "::/0"}])).0[0];
+        assert_eq!(all.free(&BTreeSet::new()), COUNT_CAP);
+        assert_eq!(all.next_free(&BTreeSet::new()).unwrap().to_string(), "::1");
+        let v4 = &subnet(json!([{"cidr": "0.0.0.0/0"}])).0[0];
+        assert_eq!(
+            v4.free(&BTreeSet::new()),
+            (1u128 << 32) - 2,
+            "less its network and broadcast"
+        );
+        for bad in [
+            "",
+            "/",
+            "10.0.0.0/999999999999999999999",
+            "\u{1b}[2J/24",
+            &"9".repeat(100_000),
+        ] {
+            assert!(Cidr::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
