@@ -21,8 +21,8 @@
 //!   and `demo`).
 
 pub use planner_core::{
-    deploy, diff, docs, drift, flavor, hardware, history, lifecycle, load, model, observed, plan,
-    ports, project, records, report, rules, schema, subnet,
+    deploy, diff, docs, drift, flavor, golden, hardware, history, lifecycle, load, model, observed,
+    plan, ports, project, records, report, rules, schema, subnet,
 };
 
 pub use planner_inventory::{self as inventory, credentials};

@@ -247,6 +247,7 @@ fn sha256(b: &[u8]) -> String {
 fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
     DeployRequest {
         image_url: url.to_string(),
+        image: None,
         image_checksum: Checksum::parse(&format!("sha256:{}", sha256(body))).unwrap(),
         user_data: Some("#cloud-config\n{\"packages\": [\"nginx\"]}\n".into()),
         user_data_write_only: false,

@@ -23,6 +23,7 @@ pub mod diff;
 pub mod docs;
 pub mod drift;
 pub mod flavor;
+pub mod golden;
 pub mod hardware;
 pub mod history;
 pub mod lifecycle;

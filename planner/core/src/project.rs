@@ -54,6 +54,7 @@ pub struct Actor {
 pub enum Object {
     Node,
     Flavor,
+    Image,
     Network,
     Switch,
     Profile,
@@ -68,6 +69,7 @@ impl Object {
         match self {
             Object::Node => "node",
             Object::Flavor => "flavor",
+            Object::Image => "image",
             Object::Network => "network",
             Object::Switch => "switch",
             Object::Profile => "profile",

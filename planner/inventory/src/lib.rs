@@ -23,6 +23,7 @@ mod flavors;
 mod history;
 mod host_logs;
 mod hosts;
+mod images;
 mod journal;
 mod leases;
 mod nodes;

@@ -21,9 +21,26 @@ use tokio::sync::watch;
 
 use planner_core::deploy::agent;
 
+/// What a published path serves: bytes held, or a file read on each request (an image in the
+/// cache: never held in memory).
+#[derive(Clone)]
+enum Blob {
+    Bytes(Bytes),
+    File { path: std::path::PathBuf, len: u64 },
+}
+
+impl Blob {
+    fn len(&self) -> u64 {
+        match self {
+            Blob::Bytes(b) => b.len() as u64,
+            Blob::File { len, .. } => *len,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Shared {
-    blobs: HashMap<String, Bytes>,
+    blobs: HashMap<String, Blob>,
     callbacks: HashMap<String, watch::Sender<Option<Value>>>,
     agents: HashMap<String, (Arc<Mutex<AgentState>>, watch::Sender<u64>)>,
     /// Network boot scripts by MAC (normalised): the token of the entry that put it, the script.
@@ -140,6 +157,7 @@ fn kept_line(line: String, token: &str) -> String {
 /// A running endpoint. Dropping it stops it.
 pub struct MediaServer {
     base: String,
+    cache: Arc<super::cache::ImageCache>,
     shared: Arc<Mutex<Shared>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -189,6 +207,8 @@ pub enum MediaError {
         #[source]
         source: std::net::AddrParseError,
     },
+    #[error(transparent)]
+    Cache(#[from] super::cache::CacheError),
     #[error("media endpoint: cannot listen on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -205,6 +225,7 @@ impl MediaServer {
             listen: listen.to_string(),
             source,
         })?;
+        let cache = Arc::new(super::cache::ImageCache::configured()?);
         let listen_failed = |source| MediaError::Listen { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(listen_failed)?;
         let bound = listener.local_addr().map_err(listen_failed)?;
@@ -232,11 +253,21 @@ impl MediaServer {
             }
         });
         tracing::info!(%bound, %base, "media endpoint listening");
-        Ok(MediaServer { base, shared, task })
+        Ok(MediaServer {
+            base,
+            cache,
+            shared,
+            task,
+        })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// The image cache this endpoint serves images from.
+    pub fn cache(&self) -> &super::cache::ImageCache {
+        &self.cache
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -247,7 +278,9 @@ impl MediaServer {
     pub fn publish(&self, name: &str, data: Vec<u8>) -> String {
         let path = format!("/media/{}/{name}", token());
         let url = format!("{}{path}", self.base);
-        self.lock().blobs.insert(path, Bytes::from(data));
+        self.lock()
+            .blobs
+            .insert(path, Blob::Bytes(Bytes::from(data)));
         url
     }
 
@@ -255,7 +288,22 @@ impl MediaServer {
     pub fn publish_shared(&self, name: &str, data: Bytes) -> String {
         let path = format!("/media/{}/{name}", token());
         let url = format!("{}{path}", self.base);
-        self.lock().blobs.insert(path, data);
+        self.lock().blobs.insert(path, Blob::Bytes(data));
+        url
+    }
+
+    /// Serves the file at `path` (`len` bytes, read on each request, with HTTP range requests)
+    /// as `name` under a fresh path; returns its URL. The file must not change while published.
+    pub fn publish_file(&self, name: &str, path: &std::path::Path, len: u64) -> String {
+        let at = format!("/media/{}/{name}", token());
+        let url = format!("{}{at}", self.base);
+        self.lock().blobs.insert(
+            at,
+            Blob::File {
+                path: path.to_path_buf(),
+                len,
+            },
+        );
         url
     }
 
@@ -331,10 +379,15 @@ impl MediaServer {
     }
 }
 
-type Resp = Response<Full<Bytes>>;
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+type Resp = Response<Body>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
 
 fn status(code: StatusCode) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = code;
     r
 }
@@ -430,7 +483,7 @@ fn pxe_script(rest: &str, base: &str, shared: &Mutex<Shared>) -> String {
 }
 
 fn text_response(text: &str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(text.to_string())));
+    let mut r = Response::new(full(text.to_string()));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("text/plain"),
@@ -439,9 +492,7 @@ fn text_response(text: &str) -> Resp {
 }
 
 fn json_response(v: &impl serde::Serialize) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(
-        serde_json::to_vec(v).unwrap_or_default(),
-    )));
+    let mut r = Response::new(full(serde_json::to_vec(v).unwrap_or_default()));
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
@@ -501,22 +552,129 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
             let Some(blob) = lock().blobs.get(&path).cloned() else {
                 return status(StatusCode::NOT_FOUND);
             };
-            let len = blob.len();
-            let mut r = if m == Method::HEAD {
-                Response::new(Full::new(Bytes::new()))
-            } else {
-                Response::new(Full::new(blob))
-            };
-            let h = r.headers_mut();
-            h.insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/octet-stream"),
-            );
-            if m == Method::HEAD {
-                h.insert(hyper::header::CONTENT_LENGTH, len.into());
-            }
-            r
+            let range = req
+                .headers()
+                .get(hyper::header::RANGE)
+                .and_then(|v| v.to_str().ok());
+            blob_response(&blob, range, m == Method::HEAD).await
         }
         _ => status(StatusCode::NOT_FOUND),
     }
+}
+
+/// A `Range` header's one range over `len` bytes: `Ok(None)` serves the whole (no header, or one
+/// this endpoint does not take, such as several ranges: a server may ignore a range), `Err(())`
+/// is unsatisfiable (416).
+fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let num = |t: &str| t.trim().parse::<u64>().ok();
+    let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        // The last N bytes.
+        (true, false) => match num(b) {
+            Some(0) => return Err(()),
+            Some(n) => (len.saturating_sub(n), len.checked_sub(1).ok_or(())?),
+            None => return Ok(None),
+        },
+        (false, true) => match num(a) {
+            Some(s) => (s, len.checked_sub(1).ok_or(())?),
+            None => return Ok(None),
+        },
+        (false, false) => match (num(a), num(b)) {
+            (Some(s), Some(e)) if s <= e => (s, e.min(len.saturating_sub(1))),
+            _ => return Ok(None),
+        },
+        (true, true) => return Ok(None),
+    };
+    if start >= len {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+/// Serves a published blob: whole, or the one range asked for (206), or 416.
+async fn blob_response(blob: &Blob, range: Option<&str>, head: bool) -> Resp {
+    use hyper::header::{HeaderValue, ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+    let len = blob.len();
+    let (start, end, partial) = match byte_range(range, len) {
+        Ok(Some((s, e))) => (s, e, true),
+        Ok(None) => (0, len.saturating_sub(1), false),
+        Err(()) => {
+            let mut r = status(StatusCode::RANGE_NOT_SATISFIABLE);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(CONTENT_RANGE, v);
+            }
+            return r;
+        }
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    let body = if head || count == 0 {
+        full(Bytes::new())
+    } else {
+        match blob {
+            Blob::Bytes(b) => full(b.slice(start as usize..=end as usize)),
+            Blob::File { path, .. } => match file_body(path, start, count).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "media endpoint: cannot read a published file");
+                    return status(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+            },
+        }
+    };
+    let mut r = Response::new(body);
+    if partial {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(CONTENT_LENGTH, count.into());
+    if partial {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            h.insert(CONTENT_RANGE, v);
+        }
+    }
+    r
+}
+
+/// `count` bytes of the file at `path` from `start`, read as they are sent (256 KiB at a time).
+async fn file_body(path: &std::path::Path, start: u64, count: u64) -> std::io::Result<Body> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(path).await?;
+    f.seek(std::io::SeekFrom::Start(start)).await?;
+    let stream = futures_util::stream::unfold((f, count), |(mut f, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
+        match f.read(&mut buf).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the published file is shorter than it was",
+                )),
+                (f, 0),
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((
+                    Ok(hyper::body::Frame::data(Bytes::from(buf))),
+                    (f, left - n as u64),
+                ))
+            }
+            Err(e) => Some((Err(e), (f, 0))),
+        }
+    });
+    Ok(http_body_util::StreamBody::new(stream).boxed())
 }

@@ -18,6 +18,7 @@
 //! an inventory transition, so the audit log holds each node's sequence.
 
 pub mod agent;
+pub mod cache;
 pub mod configdrive;
 pub mod image;
 pub mod media;
@@ -69,6 +70,7 @@ pub fn request_from_record(
     };
     Ok(Some(DeployRequest {
         image_url: image_url_for(&dep, inv, host)?,
+        image: dep.image.clone(),
         image_checksum: Checksum::parse(&dep.image_checksum)
             .map_err(|e| HostError::Invalid(e.0))?,
         user_data,
@@ -370,24 +372,57 @@ impl Lifecycle<'_> {
                 return Err(pxe_needs_a_disk_image(host, &node));
             }
         }
-        // 1. The image, before anything else.
+        // 1. The image, before anything else. An image the deploy agent writes is fetched into
+        // the engine's cache once (verified as it streams) and served to the agent from the
+        // deployment endpoint; an installer ISO is verified, and the BMC reads it from its origin.
         self.say(
             &node,
             &format!("verifying {}", image::shown(&req.image_url)),
         );
-        let verified = image::verify(&req.image_url, &req.image_checksum, req.timeout)
-            .await
-            .map_err(|e| HostError::Image(crate::bmc::redfish::client::error_chain(&e)))?;
-        let format = req
+        let known = req
             .image_format
-            .or_else(|| ImageFormat::detect(&req.image_url))
-            .or(verified.sniffed)
-            .ok_or_else(|| {
-                HostError::Image(format!(
-                    "the format of {} cannot be told from its name or its first bytes: set image_format (raw, qcow2, raw.gz, raw.xz, raw.zst or iso)",
-                    image::shown(&req.image_url)
-                ))
-            })?;
+            .or_else(|| ImageFormat::detect(&req.image_url));
+        let image_error =
+            |e: image::ImageError| HostError::Image(crate::bmc::redfish::client::error_chain(&e));
+        let (sniffed, cached) = if known.is_some_and(|f| !f.by_agent()) {
+            let v = image::verify(&req.image_url, &req.image_checksum, req.timeout)
+                .await
+                .map_err(image_error)?;
+            (v.sniffed, None)
+        } else {
+            let c = self
+                .media
+                .cache()
+                .get(&req.image_url, &req.image_checksum, req.timeout)
+                .await
+                .map_err(image_error)?;
+            self.say(
+                &node,
+                &format!(
+                    "image {} ({} bytes): {}",
+                    req.image_checksum,
+                    c.bytes,
+                    if c.fetched {
+                        "fetched from its origin into the image cache"
+                    } else {
+                        "served from the image cache"
+                    }
+                ),
+            );
+            if let Some(name) = &req.image {
+                let _ = self
+                    .inv
+                    .image_fetched(name, &req.image_checksum.to_string(), c.bytes)
+                    .await;
+            }
+            (c.sniffed, Some(c))
+        };
+        let format = known.or(sniffed).ok_or_else(|| {
+            HostError::Image(format!(
+                "the format of {} cannot be told from its name or its first bytes: set image_format (raw, qcow2, raw.gz, raw.xz, raw.zst or iso)",
+                image::shown(&req.image_url)
+            ))
+        })?;
         match (&boot, format.by_agent()) {
             (agent::AgentBoot::VirtualMedia, true) => {
                 agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
@@ -428,6 +463,7 @@ impl Lifecycle<'_> {
             image_url: shown_url,
             image_url_sealed,
             image_checksum: req.image_checksum.to_string(),
+            image: req.image.clone(),
             wait: req.wait,
             networks: req.networks.clone(),
             addresses: req.addresses.clone(),
@@ -472,9 +508,36 @@ impl Lifecycle<'_> {
             .await?;
         // The node's serial console, where its BMC has one, is kept with the host meanwhile.
         let recorder = self.record_console(host, &node, dep.generation).await;
+        if let Some(name) = &req.image {
+            let _ = self
+                .inv
+                .image_used(name, &host.project, &host.name, Some(&node), dep.generation)
+                .await;
+        }
+        // The agent reads a cached image from the deployment endpoint, withdrawn when done.
+        let served = cached.filter(|_| format.by_agent()).map(|c| {
+            let url = self.media.publish_file(
+                &format!("{}.{}", req.image_checksum.hex, format.as_str()),
+                &c.path,
+                c.bytes,
+            );
+            let mut r = req.clone();
+            r.image_url = url;
+            r
+        });
         let outcome = self
-            .run_deploy(host, &node, req, &dep, format, started)
+            .run_deploy(
+                host,
+                &node,
+                served.as_ref().unwrap_or(req),
+                &dep,
+                format,
+                started,
+            )
             .await;
+        if let Some(s) = &served {
+            self.media.withdraw(&s.image_url);
+        }
         if let Some(r) = recorder {
             r.stop().await;
         }

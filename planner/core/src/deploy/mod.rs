@@ -72,6 +72,9 @@ pub struct Deployment {
     /// (`image_url` then holds it masked): credentials are never at rest in clear.
     pub image_url_sealed: Option<String>,
     pub image_checksum: String,
+    /// The golden image (`baremetal_image`) the host names, when it names one instead of a URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     pub wait: Wait,
     pub networks: Vec<String>,
     pub ssh_keys: Vec<String>,
@@ -258,6 +261,8 @@ pub fn sealed_fields(project: &str, name: &str) -> [(&'static str, String); 2] {
 #[derive(Debug, Clone)]
 pub struct DeployRequest {
     pub image_url: String,
+    /// The golden image the URL and checksum come from, when the host names one.
+    pub image: Option<String>,
     pub image_checksum: Checksum,
     pub user_data: Option<String>,
     /// The user data was given write-only (see [`Deployment::user_data_write_only`]).
@@ -350,6 +355,7 @@ impl DeployRequest {
         match checksum {
             Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
                 image_url: url.clone(),
+                image: spec.image.clone(),
                 image_checksum,
                 user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
                 user_data_write_only: spec.user_data_write_only,
@@ -376,6 +382,10 @@ pub struct HostSpec {
     pub node: Option<String>,
     pub profile: Option<String>,
     pub image_url: Option<String>,
+    /// The golden image (`baremetal_image`) named instead of an `image_url`; resolved into
+    /// `image_url` and `image_checksum` ([`crate::golden::host_attrs_with_image`]) before a
+    /// deployment is asked for.
+    pub image: Option<String>,
     pub image_checksum: Option<String>,
     pub wait: Option<String>,
     pub image_format: Option<String>,
@@ -417,6 +427,7 @@ impl HostSpec {
             node: text_of(attrs, "node"),
             profile: text_of(attrs, "profile"),
             image_url: text_of(attrs, "image_url"),
+            image: text_of(attrs, "image"),
             image_checksum: text_of(attrs, "image_checksum"),
             wait: text_of(attrs, "wait"),
             image_format: text_of(attrs, "image_format"),
