@@ -114,6 +114,7 @@ impl Session<'_> {
             if let Some((open, plan)) = self.open_run(&desired).await? {
                 let hosts = HostPass {
                     moves: Vec::new(),
+                    images: self.image_work(&desired).await?,
                     work: self.host_work(&desired).await?,
                 };
                 return Ok(Staged::Resume {
@@ -131,6 +132,7 @@ impl Session<'_> {
             s.check_plan(&prepared, target)?;
         }
         let moves = self.failovers().await?;
+        let images = self.image_work(&prepared.desired).await?;
         let work = self.host_work(&prepared.desired).await?;
         if let Some(s) = &saved {
             s.check_hosts(&work, target)?;
@@ -140,7 +142,11 @@ impl Session<'_> {
                 .map(|s| s.plan)
                 .unwrap_or_else(|| prepared.plan.clone()),
             prepared: Box::new(prepared),
-            hosts: HostPass { moves, work },
+            hosts: HostPass {
+                moves,
+                images,
+                work,
+            },
             saved: from_saved,
         })
     }

@@ -1,12 +1,12 @@
 //! Data sources: `baremetal_nodes` (names, filtered), `baremetal_node` (one node by name, serial or
-//! MAC) and `baremetal_drift` (the `bmplan drift` report of a configuration directory).
+//! MAC), `baremetal_image` (a golden image by name, with the hosts that deploy it) and `baremetal_drift` (the `bmplan drift` report of a configuration directory).
 
 use crate::plugin::{self, Diagnostics, Schema};
 use crate::value::ValueAny;
 use async_trait::async_trait;
 use planner::inventory::NodeFilter;
 use planner::load::LoadOptions;
-use planner::schema::{ResourceSpec, DATA_DRIFT, DATA_NODE, DATA_NODES};
+use planner::schema::{ResourceSpec, DATA_DRIFT, DATA_IMAGE, DATA_NODE, DATA_NODES};
 use serde_json::{json, Value};
 
 use crate::engine::{Engine, EngineCell, Problem};
@@ -270,5 +270,30 @@ impl Lookup for Drift {
                 Value::String(planner::report::drift_markdown(&r)),
             ),
         ]))
+    }
+}
+
+pub struct Image;
+
+#[async_trait]
+impl Lookup for Image {
+    fn spec(&self) -> &'static ResourceSpec {
+        &DATA_IMAGE
+    }
+
+    async fn read(&self, e: &Engine, config: &Json) -> Result<Json, Problem> {
+        let name = s(config, "name")
+            .ok_or_else(|| Problem::at("name", "Nothing to look up", "set name"))?;
+        let mut out = crate::resources::image::read(e, &name, None)
+            .await?
+            .ok_or_else(|| {
+                Problem::at(
+                    "name",
+                    "Not found",
+                    format!("no image named {name:?} in the inventory"),
+                )
+            })?;
+        out.insert("hosts".into(), json!(e.inv.image_users(&name).await?));
+        Ok(out)
     }
 }

@@ -13,7 +13,7 @@ use crate::engine::{with_env, Engine, EngineCell};
 use crate::plugin::schema::{Block, Schema};
 use crate::plugin::{self, AttributePath, Diagnostics};
 use crate::resource::SpecResource;
-use crate::resources::{flavor, host, network, node, profile, switch};
+use crate::resources::{flavor, host, image, network, node, profile, switch};
 use crate::value::{attribute, ValueAny};
 use crate::{actions, ephemeral, lists};
 
@@ -156,6 +156,10 @@ impl plugin::Provider for BaremetalProvider {
             Arc::new(SpecResource::new(flavor::FlavorResource, e.clone())),
         );
         out.insert(
+            "baremetal_image".into(),
+            Arc::new(SpecResource::new(image::ImageResource, e.clone())),
+        );
+        out.insert(
             "baremetal_host".into(),
             Arc::new(SpecResource::new(host::HostResource, e.clone())),
         );
@@ -213,6 +217,13 @@ impl plugin::Provider for BaremetalProvider {
             "baremetal_node".into(),
             Arc::new(SpecDataSource {
                 lookup: data::Node,
+                engine: e.clone(),
+            }),
+        );
+        out.insert(
+            "baremetal_image".into(),
+            Arc::new(SpecDataSource {
+                lookup: data::Image,
                 engine: e.clone(),
             }),
         );

@@ -153,6 +153,29 @@ impl GoldenImage {
     }
 }
 
+/// A host's `image`: a name, or `NAME@CHECKSUM` (the image's `ref`), which pins the checksum the
+/// host deploys: Terraform sees a new checksum on the image as a change of the host in the same
+/// plan, and the apply refuses an image that is not at that checksum.
+pub fn parse_ref(text: &str) -> Result<(String, Option<Checksum>), crate::rules::Invalid> {
+    match text.split_once('@') {
+        None => Ok((text.to_string(), None)),
+        Some((name, sum)) => {
+            let c = Checksum::parse(sum).map_err(|e| {
+                crate::rules::Invalid(format!(
+                    "image {text:?}: after '@' comes the image's checksum: {}",
+                    e.0
+                ))
+            })?;
+            Ok((name.to_string(), Some(c)))
+        }
+    }
+}
+
+/// The `ref` of an image: `NAME@CHECKSUM`.
+pub fn image_ref(image: &GoldenImage) -> String {
+    format!("{}@{}", image.name, image.checksum)
+}
+
 /// What a host that names `image` deploys from: the host's attributes with `image_url`,
 /// `image_checksum` and (unless the host gives one) `image_format` taken from the image. `url` is
 /// the image's URL itself (opened when sealed). The host's own `image_url` or `image_checksum`
@@ -173,6 +196,20 @@ pub fn host_attrs_with_image(
             ));
         }
     }
+    let pinned = match attrs.get("image").and_then(Value::as_str).map(parse_ref) {
+        Some(Ok((_, pinned))) => pinned,
+        Some(Err(e)) => return Err(("image".into(), e.0)),
+        None => None,
+    };
+    if let Some(p) = pinned.filter(|p| p.to_string() != image.checksum) {
+        return Err((
+            "image".into(),
+            format!(
+                "image {:?} is at checksum {}, and the host asks for {p}: apply the image's change first (reference baremetal_image.NAME.ref, so Terraform does)",
+                image.name, image.checksum
+            ),
+        ));
+    }
     let mut out = attrs.clone();
     out.insert("image_url".into(), Value::String(url.to_string()));
     out.insert(
@@ -185,6 +222,66 @@ pub fn host_attrs_with_image(
         }
     }
     Ok(out)
+}
+
+/// What registering a configuration's image does to the inventory's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageChange {
+    Register,
+    /// The attributes that differ (a new checksum rebuilds the hosts that deploy it).
+    Update(Vec<&'static str>),
+}
+
+/// What `want` (with its URL as written) asks of the inventory's image `have`; `None` when they
+/// agree. URLs are compared as shown (new credentials alone change nothing to show).
+pub fn image_change(want: &GoldenImage, have: Option<&GoldenImage>) -> Option<ImageChange> {
+    let Some(have) = have else {
+        return Some(ImageChange::Register);
+    };
+    let mut changed = Vec::new();
+    if want.url != have.url {
+        changed.push("url");
+    }
+    if want.checksum != have.checksum {
+        changed.push("checksum");
+    }
+    if want.format != have.format {
+        changed.push("format");
+    }
+    if want.os_family != have.os_family {
+        changed.push("os_family");
+    }
+    (!changed.is_empty()).then_some(ImageChange::Update(changed))
+}
+
+/// One image a `bmplan apply` registers or changes, with its URL as written.
+#[derive(Debug, Clone)]
+pub struct ImageWork {
+    pub image: GoldenImage,
+    pub url: crate::hardware::Secret,
+    pub change: ImageChange,
+}
+
+impl ImageWork {
+    /// One line for the plan.
+    pub fn line(&self) -> String {
+        match &self.change {
+            ImageChange::Register => format!(
+                "  + image {}: register {} ({})",
+                self.image.name, self.image.url, self.image.checksum
+            ),
+            ImageChange::Update(changed) => format!(
+                "  ~ image {}: {} changed{}",
+                self.image.name,
+                changed.join(", "),
+                if changed.contains(&"checksum") {
+                    "; the hosts that deploy it are rebuilt"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -239,9 +336,44 @@ mod tests {
         let own = attrs(json!({"image": "deb12", "image_format": "raw"}));
         let out = host_attrs_with_image(&own, &img, "http://store/x").unwrap();
         assert_eq!(out["image_format"], "raw", "the host's own format wins");
+        let at = attrs(json!({"image": format!("deb12@{}", img.checksum)}));
+        assert!(host_attrs_with_image(&at, &img, "http://store/x").is_ok());
+        let other = attrs(json!({"image": format!("deb12@sha256:{}", "b".repeat(64))}));
+        let e = host_attrs_with_image(&other, &img, "http://store/x").unwrap_err();
+        assert!(e.1.contains("apply the image's change first"), "{e:?}");
+        assert_eq!(parse_ref("deb12").unwrap(), ("deb12".to_string(), None));
+        assert!(parse_ref("deb12@md5:00").is_err());
+        assert_eq!(image_ref(&img), format!("deb12@{}", img.checksum));
         let both = attrs(json!({"image": "deb12", "image_url": "http://elsewhere/x"}));
         let e = host_attrs_with_image(&both, &img, "http://store/x").unwrap_err();
         assert_eq!(e.0, "image_url");
         assert!(e.1.contains("not both"), "{e:?}");
+    }
+
+    #[test]
+    fn an_image_change_names_what_differs_and_a_new_checksum_says_its_hosts_rebuild() {
+        let have = GoldenImage {
+            name: "deb12".into(),
+            url: "http://store/a.raw".into(),
+            checksum: format!("sha256:{}", "a".repeat(64)),
+            ..GoldenImage::default()
+        };
+        assert_eq!(image_change(&have, None), Some(ImageChange::Register));
+        assert_eq!(image_change(&have, Some(&have)), None);
+        let mut want = have.clone();
+        want.checksum = format!("sha256:{}", "b".repeat(64));
+        want.os_family = Some("debian".into());
+        let c = image_change(&want, Some(&have)).unwrap();
+        assert_eq!(c, ImageChange::Update(vec!["checksum", "os_family"]));
+        let w = ImageWork {
+            image: want,
+            url: crate::hardware::Secret::new("http://store/b.raw"),
+            change: c,
+        };
+        assert!(
+            w.line().contains("hosts that deploy it are rebuilt"),
+            "{}",
+            w.line()
+        );
     }
 }

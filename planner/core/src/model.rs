@@ -125,6 +125,9 @@ pub struct Desired {
     pub networks: BTreeMap<String, NetworkSpec>,
     pub profiles: BTreeMap<String, ProfileSpec>,
     pub nodes: BTreeMap<String, NodeSpec>,
+    /// `baremetal_image` blocks by name, with their URL as written: registered by `bmplan apply`
+    /// before the hosts.
+    pub images: BTreeMap<String, (crate::golden::GoldenImage, crate::hardware::Secret)>,
     /// `baremetal_host` blocks by name: allocated and deployed by `bmplan apply`.
     pub hosts: BTreeMap<String, HostSpec>,
     /// The provider block's `project`: whose hosts those are.
@@ -568,6 +571,13 @@ impl Desired {
                     profile_insts.insert(name, i);
                 }
                 "baremetal_node" => {}
+                "baremetal_image" => match crate::golden::GoldenImage::from_attrs(&i.attrs) {
+                    Ok(img) => {
+                        let url = crate::hardware::Secret::new(s(i, "url").unwrap_or_default());
+                        d.images.insert(name, (img, url));
+                    }
+                    Err(e) => errors.extend(located(i, e)),
+                },
                 "baremetal_host" => match host_from_attrs(&name, &i.attrs) {
                     Ok(h) => {
                         d.hosts.insert(name, h);
@@ -575,6 +585,19 @@ impl Desired {
                     Err(e) => errors.extend(located(i, e)),
                 },
                 _ => d.unplanned.push(i.address.clone()),
+            }
+        }
+        // Hosts that name an image of this configuration deploy its URL, checksum and format
+        // (an image not declared here is looked up in the inventory at plan time).
+        for h in d.hosts.values_mut() {
+            if let (Some((img, url)), None) =
+                (h.image.as_ref().and_then(|n| d.images.get(n)), &h.image_url)
+            {
+                h.image_url = Some(url.expose().to_string());
+                h.image_checksum = Some(img.checksum.clone());
+                if h.image_format.is_none() {
+                    h.image_format = img.format.clone();
+                }
             }
         }
         // Profiles with their templates applied.

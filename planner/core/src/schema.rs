@@ -439,6 +439,23 @@ pub const FLAVOR: ResourceSpec = ResourceSpec {
     blocks: &[],
 };
 
+pub const IMAGE: ResourceSpec = ResourceSpec {
+    name: "baremetal_image",
+    description: "A golden image: an operating system image the inventory knows by name, fetched once into the engine's image cache and served to every deploy agent. Hosts name it with `image`.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Image name."),
+        secret("url", Required, "Where the image is fetched from (`http://` or `https://`). Sensitive: a URL may carry credentials or a signed token; the inventory keeps it masked, and seals one with credentials."),
+        attr("checksum", Kind::String, Required, "The image's digest, `sha256:<hex>` or `sha512:<hex>`: verified as the engine fetches it, before any agent reads it. A new checksum rebuilds the hosts that deploy this image."),
+        attr("format", Kind::String, Optional, "`raw`, `qcow2`, `raw.gz`, `raw.xz`, `raw.zst` or `iso`; unset: told from the URL's name, else from the image's first bytes."),
+        attr("os_family", Kind::String, Optional, "A label for the operating system (`debian`, `ubuntu`, `rhel-9`…): lowercase letters, digits and `-`."),
+        computed("size_bytes", Number, "The image's size, once the engine has fetched and verified it (unknown before its first deployment)."),
+        computed("origin", Kind::String, "Where it came from: `uploaded`, or `captured from host H at generation N`."),
+        computed("ref", Kind::String, "`NAME@CHECKSUM`: what a host's `image` takes to follow this image's checksum. Referenced (`image = baremetal_image.NAME.ref`), a new checksum shows as a rebuild of the hosts in the same plan."),
+    ],
+    blocks: &[],
+};
+
 pub const HOST: ResourceSpec = ResourceSpec {
     name: "baremetal_host",
     description: "An operating system deployed on a node picked by flavor.",
@@ -471,10 +488,16 @@ pub const HOST: ResourceSpec = ResourceSpec {
         ),
         secret("image_url", Optional, "URL of the image to deploy (`http://` or `https://`), which the BMC's virtual media boots. Setting it deploys the host; changing it rebuilds the host in place on the same node. Sensitive: a URL may carry credentials or a signed token, so plans do not show it; the state keeps it as written, and the inventory seals a credentialed one."),
         attr(
-            "image_checksum",
+            "image",
             Kind::String,
             Optional,
-            "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`.",
+            "A golden image to deploy instead of an `image_url`: its URL, checksum and format are the image's. Write `baremetal_image.NAME.ref` (`NAME@CHECKSUM`): Terraform registers the image first, and a new checksum on the image shows as a rebuild of the host in the same plan (a new URL for the same checksum does not rebuild). A bare name (`baremetal_image.NAME.name`) deploys whatever checksum the image has when the host is next deployed.",
+        ),
+        attr(
+            "image_checksum",
+            Kind::String,
+            Presence::OptionalComputed,
+            "The image's digest, `sha256:<hex>` or `sha512:<hex>`. The image is downloaded and checked before the node is touched; a mismatch fails with nothing changed. Required with `image_url`; with `image`, the image's checksum (computed).",
         ),
         attr("networks", StringList, Optional, "Networks (names of `baremetal_network`) the host's ports are put on once it is deployed, instead of the node's own. Also written to the config drive's network configuration."),
         computed("addresses", Kind::StringListMap, "Static addresses the inventory gave the host, by network (IPv4 and IPv6 of the network's `static` subnets): kept across rebuilds, released when the host is deleted."),
@@ -610,6 +633,44 @@ pub const DATA_NODE: ResourceSpec = ResourceSpec {
     blocks: &[],
 };
 
+pub const DATA_IMAGE: ResourceSpec = ResourceSpec {
+    name: "baremetal_image",
+    description: "A golden image of the inventory, found by name.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Image name."),
+        secret(
+            "url",
+            Computed,
+            "Where the image is fetched from, credentials masked.",
+        ),
+        computed("checksum", Kind::String, "The image's digest."),
+        computed("format", Kind::String, "The image's format, when given."),
+        computed(
+            "os_family",
+            Kind::String,
+            "The operating system's label, when given.",
+        ),
+        computed("size_bytes", Number, "The image's size, once fetched."),
+        computed(
+            "origin",
+            Kind::String,
+            "`uploaded`, or `captured from host H at generation N`.",
+        ),
+        computed(
+            "ref",
+            Kind::String,
+            "`NAME@CHECKSUM`, for a host's `image`.",
+        ),
+        computed(
+            "hosts",
+            StringList,
+            "The hosts that deploy it (`project/name`).",
+        ),
+    ],
+    blocks: &[],
+};
+
 pub const DATA_DRIFT: ResourceSpec = ResourceSpec {
     name: "baremetal_drift",
     description: "Per-node and per-port drift of a configuration directory against live BMC and switch state: the same report as `bmplan drift`, for pipelines that gate on it.",
@@ -630,7 +691,7 @@ pub const DATA_DRIFT: ResourceSpec = ResourceSpec {
 };
 
 /// Every data source, for the provider and the docs.
-pub const DATA_SOURCES: &[ResourceSpec] = &[DATA_NODES, DATA_NODE, DATA_DRIFT];
+pub const DATA_SOURCES: &[ResourceSpec] = &[DATA_NODES, DATA_NODE, DATA_IMAGE, DATA_DRIFT];
 
 /// `list "baremetal_node"` (Terraform 1.14 and later): the inventory's nodes, for `terraform
 /// query` to find and import the ones a configuration does not hold yet.
@@ -795,7 +856,7 @@ pub const EPHEMERAL_BMC_SESSION: ResourceSpec = ResourceSpec {
 pub const EPHEMERAL_RESOURCES: &[ResourceSpec] = &[EPHEMERAL_BMC_SESSION];
 
 /// Every resource type, for the loader and the provider.
-pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, HOST];
+pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, IMAGE, HOST];
 
 pub fn resource(name: &str) -> Option<&'static ResourceSpec> {
     RESOURCES.iter().find(|r| r.name == name)

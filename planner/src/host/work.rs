@@ -13,6 +13,7 @@ use crate::bmc::PowerAction;
 use crate::deploy::work::same_work;
 use crate::deploy::{DeployRequest, Deployment, HostChange, HostMove, HostSpec, HostWork};
 use crate::engine::Session;
+use crate::golden::{image_change, ImageChange, ImageWork};
 use crate::host::{self, HostError, Lifecycle, MediaServer, ProgressFn};
 use crate::inventory::{HostRecord, InventoryError, NewHost};
 use crate::model::Desired;
@@ -21,12 +22,50 @@ use crate::model::Desired;
 #[derive(Debug, Clone, Default)]
 pub struct HostPass {
     pub moves: Vec<HostMove>,
+    /// The configuration's images to register or change, before any host deploys them.
+    pub images: Vec<ImageWork>,
     pub work: Vec<HostWork>,
 }
 
 impl HostPass {
     pub fn any_to_do(&self) -> bool {
-        crate::deploy::work::any_to_do(&self.moves, &self.work)
+        !self.images.is_empty() || crate::deploy::work::any_to_do(&self.moves, &self.work)
+    }
+
+    /// The images to register, then the hosts' work, as `bmplan plan` and `apply` print them.
+    pub fn work_text(&self) -> String {
+        let mut s = String::new();
+        if !self.images.is_empty() {
+            s.push_str("\nImages:\n");
+            for w in &self.images {
+                s.push_str(&w.line());
+                s.push('\n');
+            }
+        }
+        s + &crate::report::host_work_text(&self.work)
+    }
+
+    /// `bmplan plan --json`: the plan, the hosts' work and the images to register.
+    pub fn plan_json(&self, p: &crate::plan::Prepared) -> serde_json::Value {
+        let mut doc = crate::report::plan_json(p, &self.moves, &self.work);
+        doc["images"] = serde_json::Value::Array(
+            self.images
+                .iter()
+                .map(|w| {
+                    serde_json::json!({
+                        "image": w.image.name, "url": w.image.url, "checksum": w.image.checksum,
+                        "change": match &w.change {
+                            ImageChange::Register => vec!["register"],
+                            ImageChange::Update(c) => c.clone(),
+                        },
+                    })
+                })
+                .collect(),
+        );
+        if !self.images.is_empty() {
+            doc["changes"] = serde_json::Value::Bool(true);
+        }
+        doc
     }
 }
 
@@ -90,8 +129,54 @@ impl Session<'_> {
     pub async fn host_pass(&self, desired: &Desired) -> Result<HostPass, HostError> {
         Ok(HostPass {
             moves: self.failovers().await?,
+            images: self.image_work(desired).await?,
             work: self.host_work(desired).await?,
         })
+    }
+
+    /// The configuration's `baremetal_image` blocks that the inventory lacks or holds otherwise.
+    pub async fn image_work(&self, desired: &Desired) -> Result<Vec<ImageWork>, HostError> {
+        let mut out = Vec::new();
+        for (name, (img, url)) in &desired.images {
+            let have = match self.inv.image(name).await {
+                Ok(i) => Some(i),
+                Err(InventoryError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(change) = image_change(img, have.as_ref()) {
+                out.push(ImageWork {
+                    image: img.clone(),
+                    url: url.clone(),
+                    change,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A host block that names an image not declared in the configuration: the inventory's
+    /// image's URL, checksum and format (an unknown image is an error at the block).
+    async fn with_inventory_image(&self, spec: &HostSpec) -> Result<HostSpec, HostError> {
+        let (Some(name), None) = (&spec.image, &spec.image_url) else {
+            return Ok(spec.clone());
+        };
+        let img = match self.inv.image(name).await {
+            Ok(i) => i,
+            Err(InventoryError::NotFound { .. }) => {
+                return Err(HostError::Invalid(format!(
+                    "baremetal_host.{}: image: no image named {name:?} in the configuration or the inventory",
+                    spec.name
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = spec.clone();
+        out.image_url = Some(self.inv.image_source(&img)?);
+        out.image_checksum = Some(img.checksum.clone());
+        if out.image_format.is_none() {
+            out.image_format = img.format.clone();
+        }
+        Ok(out)
     }
 
     /// Hosts with a failover policy whose node is Critical or unreachable past its threshold, and
@@ -139,6 +224,7 @@ impl Session<'_> {
         let mut out = Vec::new();
         let mut catalog: Option<crate::engine::Catalog> = None;
         for spec in desired.hosts.values() {
+            let spec = &self.with_inventory_image(spec).await?;
             let existing = match inv.host(&project, &spec.name).await {
                 Ok(h) => Some(h),
                 Err(InventoryError::NotFound { .. }) => None,
@@ -273,6 +359,14 @@ impl Session<'_> {
             .await
             .map_err(|e| HostError::Invalid(crate::bmc::redfish::client::error_chain(&e)))?;
         let life = Lifecycle::new(self.inv, &media, progress);
+        // The images first: the hosts after deploy them.
+        for w in &pass.images {
+            let mut img = w.image.clone();
+            if let Ok(before) = self.inv.image(&img.name).await {
+                img.origin = before.origin;
+            }
+            self.inv.put_image(&img, w.url.expose()).await?;
+        }
         for m in &pass.moves {
             let Some(to) = &m.to else { continue };
             let who = format!("{}/{}", m.host.project, m.host.name);

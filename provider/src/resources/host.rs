@@ -27,15 +27,29 @@ use planner::model::HostSpec;
 pub struct HostResource;
 
 /// The deployment inputs a value known only at apply leaves undecided at plan (the user data too).
-const TRIGGERS: [&str; 5] = ["image_url", "image_checksum", "ssh_keys", "wait", "rebuild"];
+const TRIGGERS: [&str; 6] = [
+    "image_url",
+    "image",
+    "image_checksum",
+    "ssh_keys",
+    "wait",
+    "rebuild",
+];
 
 /// What an update asks of a deployed host, decided as bmplan decides it
 /// ([`deploy::deployed_change`]), with one rule of Terraform's own: the state keeps `image_url`
 /// as written (bmplan's configurations cannot carry credentials in it), so new credentials in it
 /// are a change, and the host is deployed again from the URL that now works.
 fn change_of(spec: &HostSpec, prior: &Json, on: Option<&str>) -> Option<HostChange> {
-    let change = deploy::deployed_change(spec, &Deployment::from_attrs(prior), on);
-    let url_differs = spec.image_url.is_some()
+    let mut dep = Deployment::from_attrs(prior);
+    if spec.image.is_some() && dep.image_format.is_none() {
+        // The state keeps the host's own format only; the image's is the image's.
+        dep.image_format = spec.image_format.clone();
+    }
+    let change = deploy::deployed_change(spec, &dep, on);
+    // A golden image is its checksum: its URL is not the host's to compare.
+    let url_differs = spec.image.is_none()
+        && spec.image_url.is_some()
         && prior.get("image_url").and_then(Value::as_str) != spec.image_url.as_deref();
     match change {
         Some(HostChange::Rebuild { mut changed }) => {
@@ -60,6 +74,55 @@ fn project(e: &Engine) -> Result<String, Problem> {
         Problem::root(
             "No project",
             "hosts belong to a project: set the provider's project or BAREMETAL_PROJECT",
+        )
+    })
+}
+
+/// The host's attributes with the golden image it names resolved into `image_url`,
+/// `image_checksum` and `image_format` (as bmplan resolves it); `Ok(None)` when the image is not
+/// in the inventory yet (it is made in the same apply). Without `image`, the attributes as they
+/// are.
+///
+/// At plan (`planning`), a host whose `image` pins a checksum (`NAME@CHECKSUM`, the image's
+/// `ref`) deploys that checksum: the image's change is applied first, in the same apply. At apply
+/// the image must be at it.
+async fn with_image(e: &Engine, j: &Json, planning: bool) -> Result<Option<Json>, Problem> {
+    let Some(written) = s(j, "image") else {
+        return Ok(Some(j.clone()));
+    };
+    let (name, pinned) = planner::golden::parse_ref(&written)
+        .map_err(|m| Problem::at("image", "Invalid image", m))?;
+    let img = match e.inv.image(&name).await {
+        Ok(i) => i,
+        Err(planner::inventory::InventoryError::NotFound { .. }) => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    let url = e.inv.image_source(&img)?;
+    // The state's computed checksum (and no URL) are the image's: they are replaced.
+    let mut own = j.clone();
+    own.remove("image_url");
+    own.remove("image_checksum");
+    if planning {
+        own.insert("image".into(), Value::String(name));
+    }
+    let mut out = planner::golden::host_attrs_with_image(&own, &img, &url)
+        .map_err(|(at, m)| Problem::at(at, "Invalid image", m))?;
+    if let (true, Some(p)) = (planning, pinned) {
+        out.insert("image_checksum".into(), Value::String(p.to_string()));
+    }
+    Ok(Some(out))
+}
+
+/// [`with_image`] where the image must exist (create and update).
+async fn resolved(e: &Engine, j: &Json) -> Result<Json, Problem> {
+    with_image(e, j, false).await?.ok_or_else(|| {
+        Problem::at(
+            "image",
+            "Unknown image",
+            format!(
+                "no image named {:?} in the inventory: declare it as a baremetal_image and reference it (image = baremetal_image.NAME.name), so it is registered first",
+                s(j, "image").unwrap_or_default()
+            ),
         )
     })
 }
@@ -190,6 +253,12 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
                     .map(Value::String),
                 None => None,
             };
+            // As written (`NAME` or `NAME@CHECKSUM`) while it names the image deployed.
+            let image = match (prior.get("image").and_then(Value::as_str), &d.image) {
+                (Some(w), Some(n)) if w.split('@').next() == Some(n.as_str()) => json!(w),
+                _ => json!(d.image),
+            };
+            pairs.push(("image", image));
             pairs.extend([
                 (
                     "image_url",
@@ -286,6 +355,10 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
     let mut out = Json::new();
     for (k, v) in object(pairs) {
         out.insert(k, v);
+    }
+    // A golden image's URL is the image's, not the host's: the host's image_url stays unset.
+    if dep.as_ref().is_some_and(|d| d.image.is_some()) {
+        out.remove("image_url");
     }
     out
 }
@@ -384,7 +457,8 @@ async fn apply_profile(
 
 /// The deployment the planned host asks for, built as `bmplan` builds it (the timeout is read after
 /// the attributes, so a bad attribute is reported first).
-fn request(e: &Engine, planned: &Json, op: &str) -> Result<Option<DeployRequest>, Problem> {
+async fn request(e: &Engine, planned: &Json, op: &str) -> Result<Option<DeployRequest>, Problem> {
+    let planned = &resolved(e, planned).await?;
     let spec = HostSpec::from_attrs(&s(planned, "name").unwrap_or_default(), planned);
     let mut req = DeployRequest::for_spec(&spec, Duration::ZERO).map_err(|errs| {
         let first = &errs[0];
@@ -475,6 +549,34 @@ impl Handler for HostResource {
             return Err(problems);
         }
         address_check(e, prior, planned).await?;
+        // A golden image: its checksum is the host's (computed), known now when the image is in
+        // the inventory, else at apply (it is registered in the same apply).
+        let image_unknown = matches!(config.get("image"), Some(ValueAny::Unknown));
+        let mut image_pending = false;
+        if let Some(written) = text(config, "image") {
+            let (name, pinned) = planner::golden::parse_ref(&written)
+                .map_err(|m| vec![Problem::at("image", "Invalid image", m)])?;
+            match e.inv.image(&name).await {
+                Ok(_) | Err(planner::inventory::InventoryError::NotFound { .. })
+                    if pinned.is_some() =>
+                {
+                    let p = pinned.map(|p| p.to_string()).unwrap_or_default();
+                    planned.insert("image_checksum".into(), ValueAny::String(p));
+                }
+                Ok(img) => {
+                    planned.insert("image_checksum".into(), ValueAny::String(img.checksum));
+                }
+                Err(planner::inventory::InventoryError::NotFound { .. }) => {
+                    planned.insert("image_checksum".into(), ValueAny::Unknown);
+                    image_pending = true;
+                }
+                Err(other) => return Err(vec![other.into()]),
+            }
+        } else if image_unknown {
+            planned.insert("image_checksum".into(), ValueAny::Unknown);
+        } else if !set("image_url") {
+            planned.insert("image_checksum".into(), ValueAny::Null);
+        }
         let Some(prior) = prior else {
             if let Ok(p) = project(e) {
                 planned.insert("project".into(), ValueAny::String(p));
@@ -519,6 +621,15 @@ impl Handler for HostResource {
         if let Some(wo) = config.get("user_data_wo").filter(|v| !v.is_null()) {
             known.insert("user_data_wo".into(), crate::value::to_json(wo));
         }
+        let known = match with_image(e, &known, true).await.map_err(|p| vec![p])? {
+            Some(k) => k,
+            // Not registered yet: the deployment is decided at apply.
+            None => {
+                let mut k = known;
+                k.remove("image_checksum");
+                k
+            }
+        };
         let spec = HostSpec::from_attrs(host, &known);
         let change = change_of(&spec, prior, Some(&prior_node));
         // A failed node with a failover policy: the host moves to a standby node.
@@ -568,7 +679,7 @@ impl Handler for HostResource {
         // unknown, so the plan does not contradict the apply.
         let unknown = |k: &str| matches!(config.get(k), Some(ValueAny::Unknown));
         let user_data_unknown = unknown("user_data") || unknown("user_data_wo");
-        let undecided = user_data_unknown || TRIGGERS.iter().any(|k| unknown(k));
+        let undecided = user_data_unknown || image_pending || TRIGGERS.iter().any(|k| unknown(k));
         let mut changed = match change {
             Some(HostChange::Rebuild { changed }) => changed,
             _ => Vec::new(),
@@ -588,7 +699,9 @@ impl Handler for HostResource {
             // Allocated again at the deployment (kept, unless the pins or networks moved).
             planned.insert("addresses".into(), ValueAny::Unknown);
         }
-        let deployed = prior.get("image_url").is_some_and(|v| !v.is_null());
+        let deployed = ["image_url", "image"]
+            .iter()
+            .any(|k| prior.get(*k).is_some_and(|v| !v.is_null()));
         if changed.contains(&"user_data") || user_data_unknown || (undecided && deployed) {
             // The new user data's digest is known once it is deployed.
             planned.insert("user_data_sha256".into(), ValueAny::Unknown);
@@ -710,7 +823,7 @@ impl Handler for HostResource {
         if h.node.is_none() {
             return Ok(state_of(e, &h, planned).await);
         }
-        let req = match request(e, planned, "create") {
+        let req = match request(e, planned, "create").await {
             Ok(r) => r,
             Err(p) => {
                 let _ = e.inv.delete_host(&h.project, &h.name).await;
@@ -762,7 +875,7 @@ impl Handler for HostResource {
         let changed = |k: &str| prior.get(k) != planned.get(k);
         // Decided as the plan decided it (and as bmplan decides it).
         let change = change_of(
-            &HostSpec::from_attrs(&name, planned),
+            &HostSpec::from_attrs(&name, &resolved(e, planned).await?),
             prior,
             h.node.as_deref(),
         );
@@ -777,13 +890,13 @@ impl Handler for HostResource {
                 }
                 _ => "the configuration names another node".to_string(),
             };
-            let req = request(e, planned, "update")?;
+            let req = request(e, planned, "update").await?;
             h = life(e)
                 .await?
                 .migrate(&h, to, &reason, req.as_ref(), e.timeout(planned, "update")?)
                 .await
                 .map_err(host_problem)?;
-        } else if let Some(req) = request(e, planned, "update")? {
+        } else if let Some(req) = request(e, planned, "update").await? {
             let rebuild = matches!(change, Some(HostChange::Rebuild { .. }))
                 || changed("rebuild")
                 || h.node_state != Some(ProvisionState::Active);

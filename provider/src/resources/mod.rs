@@ -2,6 +2,7 @@
 
 pub mod flavor;
 pub mod host;
+pub mod image;
 pub mod network;
 pub mod node;
 pub mod profile;

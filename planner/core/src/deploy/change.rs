@@ -163,7 +163,8 @@ fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
         .map(|u| hex::encode(Sha256::digest(u.expose().as_bytes())));
     let mut changed = Vec::new();
     // Compared as shown: new credentials for the same image are no reason to reinstall.
-    if super::image::shown(url) != dep.image_url {
+    // A golden image is its bits: another URL (or name) for the same checksum is not a rebuild.
+    if spec.image.is_none() && super::image::shown(url) != dep.image_url {
         changed.push("image_url");
     }
     if !same_sum {

@@ -197,6 +197,17 @@ pub fn block_problems(
             message,
         })
     };
+    if set("image") {
+        for k in ["image_url", "image_checksum"] {
+            if set(k) {
+                problem(
+                    k,
+                    "Image or image_url",
+                    format!("{k} comes from the golden image named by image: set image or image_url, not both"),
+                );
+            }
+        }
+    }
     if set("image_url") && !set("image_checksum") {
         problem(
             "image_checksum",
@@ -204,11 +215,11 @@ pub fn block_problems(
             CHECKSUM_REQUIRED.into(),
         );
     }
-    if adopt && set("image_url") {
+    if adopt && (set("image_url") || set("image")) {
         problem(
             "adopt",
             "Adopt or deploy",
-            "an adopted host already runs its system: drop image_url, or adopt = false to deploy"
+            "an adopted host already runs its system: drop image_url (or image), or adopt = false to deploy"
                 .into(),
         );
     }
@@ -219,12 +230,12 @@ pub fn block_problems(
             "name the node that runs the server to adopt".into(),
         );
     }
-    if !set("image_url") {
+    if !set("image_url") && !set("image") {
         for k in DEPLOYMENT_ATTRIBUTES.into_iter().filter(|k| set(k)) {
             problem(
                 k,
                 "Needs an image",
-                format!("{k} belongs to a deployment: set image_url too"),
+                format!("{k} belongs to a deployment: set image_url (or image) too"),
             );
         }
     }
@@ -427,7 +438,9 @@ impl HostSpec {
             node: text_of(attrs, "node"),
             profile: text_of(attrs, "profile"),
             image_url: text_of(attrs, "image_url"),
-            image: text_of(attrs, "image"),
+            // The name of `NAME` or `NAME@CHECKSUM` (the checksum was resolved before).
+            image: text_of(attrs, "image")
+                .map(|i| i.split('@').next().unwrap_or_default().to_string()),
             image_checksum: text_of(attrs, "image_checksum"),
             wait: text_of(attrs, "wait"),
             image_format: text_of(attrs, "image_format"),

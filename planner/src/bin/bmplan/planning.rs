@@ -38,12 +38,12 @@ pub async fn plan(inv_args: &InventoryArgs, a: PlanArgs) -> anyhow::Result<()> {
     let p = session.plan_config(&a.dir, &opts).await?;
     let hosts = session.host_pass(&p.desired).await?;
     if a.json {
-        let doc = report::plan_json(&p, &hosts.moves, &hosts.work);
+        let doc = hosts.plan_json(&p);
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{}", report::plan_text(&p, style()));
         print!("{}", report::moves_text(&hosts.moves));
-        print!("{}", report::host_work_text(&hosts.work));
+        print!("{}", hosts.work_text());
     }
     if let Some(out) = &a.out {
         let (saved, shown) = (
@@ -141,7 +141,7 @@ pub async fn apply_cmd(inv_args: &InventoryArgs, a: ApplyArgs) -> anyhow::Result
         print!("{}", report::plan_text(prepared, style()));
         print!("{}", report::moves_text(&hosts.moves));
     }
-    print!("{}", report::host_work_text(&hosts.work));
+    print!("{}", hosts.work_text());
     if let Staged::New {
         prepared, saved, ..
     } = &staged

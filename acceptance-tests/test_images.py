@@ -1,0 +1,154 @@
+"""Golden images under the real Terraform CLI (`examples/golden-images`): a `baremetal_image` is
+registered, two hosts on the lab deploy it by name, a plan after shows nothing, the data source
+lists the hosts that deploy it, a new checksum rebuilds both hosts and a new URL for the same bits
+does not, an image that hosts still deploy is not deleted (and the refusal is audited), import reads
+an image back, and bad attributes are errors at their lines."""
+
+import hashlib
+import json
+import pathlib
+
+from conftest import settle_import
+from test_host_lifecycle import ImageServer, run_ok, sha256
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "golden-images" / "main.tf"
+
+
+def plan_code(terraform, d, *var):
+    r = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", *var, cwd=d)
+    assert r.returncode in (0, 2), r.stdout + r.stderr
+    return r
+
+
+def test_hosts_deploy_a_golden_image_by_name_and_a_new_checksum_rebuilds_them(terraform, start_lab):
+    lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    v1, v2 = b"golden v1\n" * 40000, b"golden v2\n" * 40000
+    images = ImageServer({"v1.iso": v1, "v1-mirror.iso": v1, "v2.iso": v2})
+    try:
+        assert terraform.bmplan("projects", "create", "lab").returncode == 0
+        terraform.env["BAREMETAL_PROJECT"] = "lab"
+        d = terraform.workdir("golden", EXAMPLE.read_text())
+        var = lambda url, body: ["-var", f"lab_manifest={lab.manifest_path}",  # noqa: E731
+                                 "-var", f"image_url={url}", "-var", f"image_checksum={sha256(body)}"]
+        v1_var = var(f"{images.base}/v1.iso", v1)
+        run_ok(terraform, d, "apply", "-auto-approve", *v1_var)
+        out = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+        hosts = out["hosts"]["value"]
+        assert sorted(hosts) == ["web-1", "web-2"]
+        assert out["deployed_checksums"]["value"] == {"web-1": sha256(v1), "web-2": sha256(v1)}
+        assert out["image_hosts"]["value"] == ["lab/web-1", "lab/web-2"]
+        for node in hosts.values():
+            detail = lab.node_detail(node)["os"]
+            assert detail["image"] == f"{images.base}/v1.iso", detail
+            assert detail["image_sha256"] == hashlib.sha256(v1).hexdigest()
+        # The host's state names the image and keeps no URL of its own.
+        state = json.loads(terraform.run("show", "-json", cwd=d).stdout)
+        web = [r["values"] for r in state["values"]["root_module"]["resources"] if r["type"] == "baremetal_host"]
+        assert [(w["image"], w["image_url"], w["image_checksum"]) for w in web] == \
+            [(f"lab-installer@{sha256(v1)}", None, sha256(v1))] * 2, web
+        assert plan_code(terraform, d, *v1_var).returncode == 0, "nothing to do after the apply"
+
+        # The same bits at another URL: the image changes, no host is rebuilt.
+        mirror = var(f"{images.base}/v1-mirror.iso", v1)
+        r = plan_code(terraform, d, *mirror)
+        assert r.returncode == 2 and "1 to change" in r.stdout and "Rebuild" not in r.stdout + r.stderr, r.stdout
+        run_ok(terraform, d, "apply", "-auto-approve", *mirror)
+        assert plan_code(terraform, d, *mirror).returncode == 0
+
+        # A new checksum on the image: both hosts are rebuilt in place, from the new bits.
+        v2_var = var(f"{images.base}/v2.iso", v2)
+        r = plan_code(terraform, d, *v2_var)
+        assert r.returncode == 2 and r.stdout.count("generation     = 1 -> 2") == 2, r.stdout + r.stderr
+        said = " ".join(r.stdout.split())
+        assert "redeployed in place" in said and "image_checksum changed" in said, r.stdout
+        r = run_ok(terraform, d, "apply", "-auto-approve", *v2_var)
+        assert "0 added, 3 changed, 0 destroyed" in r.stdout, r.stdout
+        for node in hosts.values():
+            assert lab.node_detail(node)["os"]["image_sha256"] == hashlib.sha256(v2).hexdigest()
+        assert plan_code(terraform, d, *v2_var).returncode == 0
+
+        # Import the image into another configuration, then try to delete it there: refused while
+        # the hosts deploy it, and audited; nothing is deleted.
+        only = terraform.workdir("image-only", IMAGE_ONLY)
+        r = terraform.run("import", "-input=false", "-no-color", *v2_var, "baremetal_image.installer", "lab-installer",
+                          cwd=only)
+        assert r.returncode == 0, r.stdout + r.stderr
+        settle_import(terraform, only, *v2_var)
+        r = terraform.run("destroy", "-auto-approve", "-input=false", "-no-color", *v2_var, cwd=only)
+        assert r.returncode == 1 and "Image in use" in r.stderr, r.stdout + r.stderr
+        assert "lab/web-1, lab/web-2" in r.stderr.replace("\n", " "), r.stderr
+        audit = json.loads(terraform.bmplan("audit", "--format", "json").stdout)
+        denied = [e for e in audit if e["action"] == "image.delete" and e["outcome"] == "denied"]
+        assert len(denied) == 1, audit
+        assert plan_code(terraform, d, *v2_var).returncode == 0, "the image is still there"
+
+        # Everything destroyed: the hosts first, then the image (audited).
+        run_ok(terraform, d, "destroy", "-auto-approve", *v2_var)
+        audit = [(e["action"], e["outcome"]) for e in json.loads(terraform.bmplan("audit", "--format", "json").stdout)]
+        actions = [a for a, o in audit if o == "ok"]
+        assert actions.count("image.register") == 1 and actions.count("image.update") == 2, audit
+        assert actions.count("image.use") == 4 and actions.count("image.delete") == 1, audit
+    finally:
+        images.stop()
+
+
+IMAGE_ONLY = """
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+variable "lab_manifest" { type = string }
+variable "image_url" { type = string }
+variable "image_checksum" { type = string }
+
+provider "baremetal" {}
+
+resource "baremetal_image" "installer" {
+  name      = "lab-installer"
+  url       = var.image_url
+  checksum  = var.image_checksum
+  format    = "iso"
+  os_family = "debian"
+}
+"""
+
+BAD = """
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+provider "baremetal" {}
+
+resource "baremetal_image" "a" {
+  name     = "a"
+  url      = "ftp://store/a.raw"
+  checksum = "sha256:abc"
+}
+
+resource "baremetal_host" "h" {
+  name           = "h"
+  flavor         = "f"
+  image          = "a"
+  image_url      = "http://store/b.raw"
+  image_checksum = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+}
+"""
+
+
+def test_bad_image_attributes_and_an_image_beside_an_image_url_are_errors_at_their_lines(terraform):
+    d = terraform.workdir("bad-images", BAD)
+    r = terraform.run("validate", "-no-color", cwd=d)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "main.tf line 11" in r.stderr and "must start with http:// or https://" in r.stderr, r.stderr
+    assert "main.tf line 12" in r.stderr and "64 hex digits" in r.stderr, r.stderr
+    # A host that names an image and an image_url too: an error at the plan, at its line.
+    bad_host = BAD.replace('"ftp://store/a.raw"', '"http://store/a.raw"').replace('"sha256:abc"', '"sha256:' + "a" * 64 + '"')
+    d = terraform.workdir("bad-host", bad_host)
+    r = terraform.run("plan", "-input=false", "-no-color", cwd=d)
+    assert r.returncode == 1
+    said = " ".join(r.stderr.split())
+    assert "main.tf line 19" in said and "image_url comes from the golden image named by image" in said, r.stderr
+    assert "main.tf line 20" in said and "set image or image_url, not both" in said, r.stderr
