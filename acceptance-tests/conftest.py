@@ -183,6 +183,8 @@ class Terraform:
             os.environ, TF_CLI_CONFIG_FILE=str(rc), CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1",
             RUST_BACKTRACE="0", PLUGIN_LOG_FILE=str(self.log), BAREMETAL_INVENTORY=self.inventory,
             BAREMETAL_CREDENTIALS_KEY=base64.b64encode(os.urandom(32)).decode(),
+            # The engine's image cache: one per test directory, never the user's own.
+            BAREMETAL_IMAGE_CACHE_DIR=str(tmp_path / "image-cache"),
         )
         for k in ("BAREMETAL_PROJECT", "BAREMETAL_ROLE", "BAREMETAL_CA_CERT", "BAREMETAL_INSECURE"):
             self.env.pop(k, None)

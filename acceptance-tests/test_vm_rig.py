@@ -366,7 +366,8 @@ resource "baremetal_node" "{n.replace('-', '_')}" {{
 
 def ipam_host(name, node, image, checksum, lines, pin=None, rebuild=None):
     """A host on the tenant network; `lines` are shell commands whose output cloud-init prints on
-    the serial console, each line prefixed `RIG-OUT `."""
+    the serial console, each line prefixed `RIG-OUT `. `checksum` None: `image` is a golden
+    image's reference (HCL), deployed by `image =`."""
     runcmd = "".join(f"  - [ sh, -c, '{c} 2>&1 | sed \\\"s/^/RIG-OUT /\\\" > /dev/ttyS0' ]\\n" for c in lines)
     user_data = "#cloud-config\\nruncmd:\\n" + runcmd
     pins = "".join(f'''
@@ -380,8 +381,8 @@ def ipam_host(name, node, image, checksum, lines, pin=None, rebuild=None):
 resource "baremetal_host" "{key}" {{
   name           = "{name}"
   node           = baremetal_node.{node.replace('-', '_')}.name
-  image_url      = "{image}"
-  image_checksum = "{checksum}"
+  {f'image_url      = "{image}"' if checksum else f"image = {image}"}
+  {f'image_checksum = "{checksum}"' if checksum else ""}
   networks       = [baremetal_network.tenant.name]
   ssh_keys       = ["{SSH_KEY}"]
   user_data      = "{user_data}"
@@ -427,10 +428,49 @@ def ping_results(text):
                            text))
 
 
-def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_static_ipv4_and_ipv6_addresses_kept_on_rebuild_and_released_on_delete(  # noqa: E501
-        rig, images, tfvm, rig_switch, tenant_gateway):
+GOLDEN = "golden-debian-12.raw.zst"
+
+
+def golden_image(rig, checksum):
+    """A golden image on the rig's origin, under a name no other test fetches (so the origin's
+    log counts this test's fetches), with the data source that reads it back."""
+    return f'''
+resource "baremetal_image" "debian" {{
+  name      = "debian-12"
+  url       = "{rig.http_base}/{GOLDEN}"
+  checksum  = "{checksum}"
+  format    = "raw.zst"
+  os_family = "debian"
+}}
+data "baremetal_image" "debian" {{
+  name       = baremetal_image.debian.name
+  depends_on = [baremetal_host.web_1, baremetal_host.web_2]
+}}
+output "image_size" {{
+  value = data.baremetal_image.debian.size_bytes
+}}
+output "image_hosts" {{
+  value = data.baremetal_image.debian.hosts
+}}
+'''
+
+
+def origin_fetches(rig, name):
+    return open(rig.path("origin.log"), errors="replace").read().count(f'"GET /{name} ')
+
+
+def test_two_hosts_deployed_at_once_from_one_golden_image_fetched_once_reach_each_other_and_the_gateway_at_static_ipv4_and_ipv6_addresses_kept_on_rebuild_and_released_on_delete(  # noqa: E501
+        rig, images, tfvm, rig_switch, tenant_gateway, tmp_path):
     os_dir = images["os"]
-    image, checksum = f"{rig.http_base}/debian-12.raw.zst", sha256_of(os_dir / "debian-12.raw.zst")
+    checksum = sha256_of(os_dir / "debian-12.raw.zst")
+    golden = pathlib.Path(rig.www) / GOLDEN
+    if not golden.exists():
+        golden.symlink_to(os_dir / "debian-12.raw.zst")
+    # Both hosts deploy the golden image by its ref, through an image cache of their own (the
+    # module's holds this image's bits from other tests already).
+    image = "baremetal_image.debian.ref"
+    module_cache = tfvm.env["BAREMETAL_IMAGE_CACHE_DIR"]
+    tfvm.env["BAREMETAL_IMAGE_CACHE_DIR"] = str(tmp_path / "image-cache")
     vm1, vm2 = rig.vms
     # web-1 pins its addresses (both hosts deploy at once, so which would be allocated first is
     # not known); web-2's are allocated from the ranges. web-2 pings web-1 and the gateways from
@@ -442,15 +482,20 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     ports = {"vm-1": [("Gi0/1", vm1["mac"], None)], "vm-2": [("Gi0/2", vm2["mac"], None)]}
 
     def hosts(rebuild=None):
-        return (ipam_host("web-1", "vm-1", image, checksum, show, pin=["10.232.0.55", "fd00:232::55"])
-                + ipam_host("web-2", "vm-2", image, checksum, show + pings, rebuild=rebuild))
+        return (golden_image(rig, checksum)
+                + ipam_host("web-1", "vm-1", image, None, show, pin=["10.232.0.55", "fd00:232::55"])
+                + ipam_host("web-2", "vm-2", image, None, show + pings, rebuild=rebuild))
 
     d = tfvm.workdir("ipam", ipam_nodes(rig, rig_switch, ports) + hosts())
     started = time.monotonic()
     r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:] + "\n" + tfvm.log.read_text()[-5000:]
     print(f"two hosts with static addresses deployed at once in {time.monotonic() - started:.0f} s")
+    # Two deployments at once, one fetch from the origin: the agents read the engine's cache.
+    assert origin_fetches(rig, GOLDEN) == 1, open(rig.path("origin.log")).read()[-3000:]
     out = json.loads(tfvm.run("output", "-json", cwd=d).stdout)
+    assert out["image_size"]["value"] == (os_dir / "debian-12.raw.zst").stat().st_size, out
+    assert out["image_hosts"]["value"] == ["lab/web-1", "lab/web-2"], out
     # web-1: its pins; web-2: the first free address of each range.
     assert out["web_1_addresses"]["value"] == {"tenant": ["10.232.0.55", "fd00:232::55"]}, out
     assert out["web_2_addresses"]["value"] == {"tenant": ["10.232.0.10", "fd00:232::10"]}, out
@@ -485,6 +530,7 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     assert "image written to /dev/vda" in new and re.search(r"nic0\s+inet 10\.232\.0\.10/24", new), new[-3000:]
     assert ping_results(new)["10.232.0.55"] == "3", new[-3000:]
     assert ns_ping("10.232.0.10").returncode == 0
+    assert origin_fetches(rig, GOLDEN) == 1, "the rebuild was served from the cache"
 
     # Delete releases them; each allocation and release is in the audit log.
     r = tfvm.run("destroy", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=1800)
@@ -492,6 +538,10 @@ def test_two_hosts_on_a_subnet_without_dhcp_reach_each_other_and_the_gateway_at_
     audit = json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
     actions = [e["action"] for e in audit if re.search(r"from host web-|to host web-", e.get("detail") or "")]
     assert actions.count("address.allocate") == 4 and actions.count("address.release") == 4, actions
+    images = [e["action"] for e in audit if e["object_kind"] == "image"]
+    assert images.count("image.register") == 1 and images.count("image.use") == 3, images
+    assert images.count("image.delete") == 1, images
+    tfvm.env["BAREMETAL_IMAGE_CACHE_DIR"] = module_cache
 
 
 def test_an_active_backup_bond_on_two_nics_keeps_the_host_reachable_when_its_active_link_goes_down(
@@ -650,18 +700,19 @@ def test_in_band_inspection_reads_the_vms_disks_macs_and_lldp_neighbour(rig, tfv
 
 
 def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_verification_is_refused(
-        rig, images, tfvm):
-    """The same engine under `bmplan hosts deploy/delete`, on vm-2; meanwhile on vm-1, an origin that
-    changes the image between the engine's verification and the agent's fetch: the agent's own
-    check refuses it before writing, and the node is cleaned back to the pool."""
+        rig, images, tfvm, tmp_path):
+    """The same engine under `bmplan hosts deploy/delete`, on vm-2; meanwhile on vm-1, the engine's
+    cached copy of the image is changed on disk between the engine's verification and the agent's
+    read (the agents read the engine's cache, not the origin): the agent's own check refuses it
+    before writing, and the node is cleaned back to the pool."""
     d = tfvm.workdir("bmplan-nodes", config(rig, ""))
     r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     os_dir = images["os"]
-    www = pathlib.Path(rig.www)
-    # The image vm-1 is given: the gzip image at first, the qcow2 bytes once it was read once.
-    toctou = www / "changing.raw.gz"
-    toctou.write_bytes((os_dir / "debian-12.raw.gz").read_bytes())
+    # A cache of this test's own: the image appears in it only once the engine verified it.
+    cache = tmp_path / "image-cache"
+    env = {"BAREMETAL_IMAGE_CACHE_DIR": str(cache)}
+    gz = sha256_of(os_dir / "debian-12.raw.gz")
     life = ["--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "15m"]
     serial_before = len(serial_text(rig.vms[1]))
     for host, node in (("b-1", "vm-2"), ("t-1", "vm-1")):
@@ -671,25 +722,25 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
 
     def deploy(host, url, checksum):
         results[host] = tfvm.bmplan("hosts", "deploy", host, "--image-url", url, "--image-checksum", checksum,
-                                    "--wait", "callback", "--ssh-key", SSH_KEY, *life, timeout=1200)
+                                    "--wait", "callback", "--ssh-key", SSH_KEY, *life, timeout=1200, env=env)
 
-    def swap_after_first_read():
-        log = pathlib.Path(rig.path("origin.log"))
+    def change_the_cached_copy():
+        kept = cache / gz.replace(":", "-")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            if '"GET /changing.raw.gz' in log.read_text(errors="replace"):
-                tmp = www / "changing.tmp"
-                tmp.write_bytes((os_dir / "debian-12.qcow2").read_bytes())
-                tmp.replace(toctou)
+            if kept.exists():
+                # Same size, other bytes mid-way: only a digest tells.
+                with open(kept, "r+b") as f:
+                    f.seek(kept.stat().st_size // 2)
+                    f.write(b"changed after verification " * 1000)
                 return
             time.sleep(0.2)
 
     threads = [
-        threading.Thread(target=deploy, args=("b-1", f"{rig.http_base}/debian-12.raw.gz",
-                                              sha256_of(os_dir / "debian-12.raw.gz"))),
-        threading.Thread(target=deploy, args=("t-1", f"{rig.http_base}/changing.raw.gz",
-                                              sha256_of(os_dir / "debian-12.raw.gz"))),
-        threading.Thread(target=swap_after_first_read),
+        threading.Thread(target=deploy, args=("b-1", f"{rig.http_base}/debian-12.qcow2",
+                                              sha256_of(os_dir / "debian-12.qcow2"))),
+        threading.Thread(target=deploy, args=("t-1", f"{rig.http_base}/debian-12.raw.gz", gz)),
+        threading.Thread(target=change_the_cached_copy),
     ]
     for t in threads:
         t.start()

@@ -93,10 +93,16 @@ async fn two_deployments_of_one_image_at_once_fetch_it_from_the_origin_once() {
     let c = cache.get(&url, &want, t).await.unwrap();
     assert!(!c.fetched);
     assert_eq!(gets.load(Ordering::SeqCst), 1);
+    // A kept copy damaged on disk is found out and fetched again.
+    std::fs::write(&a.path, b"damaged").unwrap();
+    let d = cache.get(&url, &want, t).await.unwrap();
+    assert!(d.fetched, "fetched again");
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
+    assert_eq!(std::fs::read(&d.path).unwrap(), body);
     // Another process's cache over the same directory finds it too.
     let other = ImageCache::new(dir.path().to_path_buf(), 1 << 30);
     assert!(!other.get(&url, &want, t).await.unwrap().fetched);
-    assert_eq!(gets.load(Ordering::SeqCst), 1);
+    assert_eq!(gets.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

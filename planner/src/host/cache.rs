@@ -3,6 +3,8 @@
 //! then reads it from the deployment endpoint (`MediaServer::publish_file`, with HTTP range
 //! requests). Two deployments of one image at once fetch it once: the second waits for the first
 //! (a lock per checksum in the process, and a file lock across processes sharing the directory).
+//! A kept copy is hashed again each time it is handed out (a copy damaged on disk is fetched
+//! again), and the deploy agent checks what it reads once more before it writes.
 //! The cache keeps at most its size limit, evicting the least recently used images.
 //!
 //! Configured by `BAREMETAL_IMAGE_CACHE_DIR` (default `$XDG_CACHE_HOME/baremetal/images`, else
@@ -146,6 +148,11 @@ impl ImageCache {
         .map_err(|e| dir_error(std::io::Error::other(e.to_string())))?
         .map_err(dir_error)?;
         let path = self.dir.join(&key);
+        // A copy kept is hashed again before it is served: a damaged one is fetched again.
+        if tokio::fs::metadata(&path).await.is_ok() && !self.intact(&path, want).await {
+            tracing::warn!(image = %key, "image cache: the kept copy does not match its checksum (damaged on disk); fetched again");
+            let _ = tokio::fs::remove_file(&path).await;
+        }
         if let Ok(meta) = tokio::fs::metadata(&path).await {
             // Used now: the last to be evicted.
             let p = path.clone();
@@ -182,6 +189,28 @@ impl ImageCache {
             sniffed,
             fetched: true,
         })
+    }
+
+    /// Whether the file at `path` still has the digest `want`.
+    async fn intact(&self, path: &Path, want: &Checksum) -> bool {
+        let (path, want) = (path.to_path_buf(), want.clone());
+        tokio::task::spawn_blocking(move || {
+            let Ok(mut f) = std::fs::File::open(&path) else {
+                return false;
+            };
+            let mut h = Hasher::new(want.algorithm);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.update(&buf[..n]),
+                    Err(_) => return false,
+                }
+            }
+            h.finish() == want.hex
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Streams `url` into `part`, hashing as it goes; refuses more than the cache's limit.
