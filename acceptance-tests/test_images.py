@@ -7,6 +7,7 @@ an image back, and bad attributes are errors at their lines."""
 import hashlib
 import json
 import pathlib
+import re
 
 from conftest import settle_import
 from test_host_lifecycle import ImageServer, run_ok, sha256
@@ -152,3 +153,92 @@ def test_bad_image_attributes_and_an_image_beside_an_image_url_are_errors_at_the
     said = " ".join(r.stderr.split())
     assert "main.tf line 19" in said and "image_url comes from the golden image named by image" in said, r.stderr
     assert "main.tf line 20" in said and "set image or image_url, not both" in said, r.stderr
+
+
+PLANS = ROOT / "examples" / "deployment-plans" / "main.tf"
+
+
+def rendered(host, role, motd="managed by terraform", token="s3cret-t0ken", extra=""):
+    return ("#cloud-config\n"
+            f"hostname: {host}.{role}.lab.example\n"
+            "write_files:\n"
+            "  - path: /etc/motd\n"
+            f'    content: "{motd} (web on lab-installer, debian)"\n'
+            "  - path: /etc/app/token\n"
+            f'    content: "{token}"\n' + extra)
+
+
+def test_a_deployment_plan_renders_per_host_shows_its_rendered_diff_and_rebuilds_only_its_hosts(
+        terraform, start_lab):
+    lab = start_lab("--nodes", "3", "--tls", "--power-delay-ms", "100", "--task-delay-ms", "100")
+    iso = b"golden plan\n" * 30000
+    images = ImageServer({"os.iso": iso})
+    try:
+        assert terraform.bmplan("projects", "create", "lab").returncode == 0
+        terraform.env["BAREMETAL_PROJECT"] = "lab"
+        d = terraform.workdir("plans", PLANS.read_text())
+        var = ["-var", f"lab_manifest={lab.manifest_path}", "-var", f"image_url={images.base}/os.iso",
+               "-var", f"image_checksum={sha256(iso)}", "-var", "token=s3cret-t0ken"]
+        r = run_ok(terraform, d, "apply", "-auto-approve", *var)
+        assert "s3cret-t0ken" not in r.stdout + r.stderr
+        out = json.loads(terraform.run("output", "-json", cwd=d).stdout)
+        hosts = out["hosts"]["value"]
+        want = {"web-1": rendered("web-1", "web"), "web-2": rendered("web-2", "canary")}
+        digest = {h: hashlib.sha256(t.encode()).hexdigest() for h, t in want.items()}
+        digest["db-1"] = hashlib.sha256(b"#cloud-config\nhostname: db-1\n").hexdigest()
+        assert out["user_data_sha256"]["value"] == digest, out
+        for name, node in hosts.items():
+            seed = lab.node_detail(node)["os"]["seed"]
+            # What the installer found on its config drive: the rendered user data and hostname.
+            assert seed["user_data_sha256"] == digest[name], (name, seed)
+            assert seed["hostname"] == {"web-1": "web-1.web.lab.example", "web-2": "web-2.canary.lab.example",
+                                        "db-1": "db-1"}[name], seed
+        state = (d / "terraform.tfstate").read_text()
+        assert "s3cret-t0ken" not in state and "write_files" not in state.split('"baremetal_host"')[1], \
+            "no secret in the state, and no rendering of the plan in a host's"
+        assert plan_code(terraform, d, *var).returncode == 0, "nothing to do after the apply"
+
+        # A template with an unknown variable: the plan fails at its location.
+        typo = PLANS.read_text().replace("{{ var.motd }}", "{{ var.mtod }}")
+        (d / "main.tf").write_text(typo)
+        r = terraform.run("plan", "-input=false", "-no-color", *var, cwd=d)
+        said = " ".join(r.stderr.split())
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert 'main.tf line 87, in resource "baremetal_deployment_plan" "web"' in said, r.stderr
+        assert 'template line 5, column 15: unknown variable "var.mtod"; did you mean "var.motd"?' in said, r.stderr
+
+        # A change of the template: the plan shows each web host's rendered diff (the token
+        # masked) and rebuilds only the web hosts; db-1 is not touched.
+        changed = PLANS.read_text().replace('        content: "{{ var.token }}"\n',
+                                            '        content: "{{ var.token }}"\n    runcmd:\n      - [ echo, "{{ host.networks }}{{ host.project }}" ]\n')
+        (d / "main.tf").write_text(changed)
+        r = plan_code(terraform, d, *var)
+        text = r.stdout + r.stderr
+        assert r.returncode == 2, text
+        assert "s3cret-t0ken" not in text and '+runcmd:' in text and '+  - [ echo, "lab" ]' in text, text
+        assert 'content: "(sensitive)"' in text, text
+        assert len(re.findall(r"generation\s+= 1 -> 2", text)) == 2, text
+        assert "baremetal_host.db will be updated" not in text, text
+        r = run_ok(terraform, d, "apply", "-auto-approve", *var)
+        assert "0 added, 3 changed, 0 destroyed" in r.stdout, r.stdout
+        for name in ("web-1", "web-2"):
+            role = "web" if name == "web-1" else "canary"
+            body = rendered(name, role) + 'runcmd:\n  - [ echo, "lab" ]\n'
+            assert lab.node_detail(hosts[name])["os"]["seed"]["user_data_sha256"] == \
+                hashlib.sha256(body.encode()).hexdigest(), name
+        db = lab.node_detail(hosts["db-1"])
+        assert db["os"]["seed"]["user_data_sha256"] == digest["db-1"]
+        assert plan_code(terraform, d, *var).returncode == 0
+
+        # A new secret: the plan's ref changes by its digest, the hosts are rebuilt, the secret
+        # is shown nowhere.
+        var2 = var[:-1] + ["token=n3w-t0ken"]
+        r = plan_code(terraform, d, *var2)
+        assert r.returncode == 2 and "n3w-t0ken" not in r.stdout + r.stderr, r.stdout
+        assert len(re.findall(r"generation\s+= 2 -> 3", r.stdout)) == 2, r.stdout
+        run_ok(terraform, d, "destroy", "-auto-approve", *var2)
+        audit = [e["action"] for e in json.loads(terraform.bmplan("audit", "--format", "json").stdout)]
+        assert audit.count("deployment_plan.put") == 2 and audit.count("deployment_plan.delete") == 1, audit
+        assert "s3cret-t0ken" not in terraform.bmplan("audit", "--format", "json").stdout
+    finally:
+        images.stop()

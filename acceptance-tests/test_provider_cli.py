@@ -61,7 +61,7 @@ def test_the_provider_example_plans_cleanly(tf):
 def test_every_resource_and_data_source_example_validates(terraform):
     examples = sorted((ROOT / "examples" / "resources").glob("*/resource.tf")) + \
         sorted((ROOT / "examples" / "data-sources").glob("*/data-source.tf"))
-    assert len(examples) == 9
+    assert len(examples) == 12
     for i, ex in enumerate(examples):
         d = terraform.workdir(f"example{i}", HEADER + ex.read_text())
         # Files an example names beside it (a CA bundle) go with it.

@@ -51,6 +51,8 @@ pub struct Seed {
     pub public_keys: Vec<String>,
     pub phone_home: Option<String>,
     pub has_user_data: bool,
+    /// The `user-data` file's SHA-256 (hex), to compare with what the deployment rendered.
+    pub user_data_sha256: Option<String>,
     pub has_network_config: bool,
     /// The `network-config` file as read (JSON is YAML; other YAML is kept out: `None`).
     pub network_config: Option<Value>,
@@ -127,6 +129,10 @@ pub fn read_seed(iso: &[u8]) -> Result<Seed, String> {
             .and_then(Value::as_str)
             .map(str::to_string),
         has_user_data: files.contains_key("user-data"),
+        user_data_sha256: files.get("user-data").map(|u| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(u))
+        }),
         has_network_config: files.contains_key("network-config"),
         network_config: files
             .get("network-config")

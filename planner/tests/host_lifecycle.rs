@@ -248,6 +248,8 @@ fn request(url: &str, body: &[u8], wait: Wait) -> DeployRequest {
     DeployRequest {
         image_url: url.to_string(),
         image: None,
+        deployment_plan: None,
+        hostname: None,
         image_checksum: Checksum::parse(&format!("sha256:{}", sha256(body))).unwrap(),
         user_data: Some("#cloud-config\n{\"packages\": [\"nginx\"]}\n".into()),
         user_data_write_only: false,
@@ -823,6 +825,148 @@ async fn bmplan_deploys_powers_migrates_and_deletes_a_host_from_the_command_line
         )),
         "{}",
         common::text(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn images_written_in_hcl_are_registered_before_the_hosts_that_deploy_them_and_a_new_checksum_rebuilds_them(
+) {
+    let w = world(2).await;
+    let (one, two) = (b"golden one".to_vec(), b"golden two, later".to_vec());
+    let (img1, img2) = (
+        common::image_server(one.clone()).await,
+        common::image_server(two.clone()).await,
+    );
+    let bmplan = |args: &[&str]| run_bmplan(&w, args);
+    let dir = w._dir.path().join("hcl-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let write = |url: &str, sum: &str, host_extra: &str| {
+        std::fs::write(
+            dir.join("main.tf"),
+            format!(
+                r##"provider "baremetal" {{
+  project = "blue"
+}}
+
+resource "baremetal_image" "os" {{
+  name      = "golden-os"
+  url       = "{url}"
+  checksum  = "{sum}"
+  format    = "iso"
+  os_family = "debian"
+}}
+
+resource "baremetal_host" "web" {{
+  name   = "web-1"
+  flavor = "any"
+  image  = baremetal_image.os.name
+{host_extra}}}
+"##
+            ),
+        )
+        .unwrap()
+    };
+    let sum1 = format!("sha256:{}", sha256(&one));
+    write(&img1.url, &sum1, "");
+
+    // The plan registers the image, then deploys the host from it.
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "+ image golden-os: register {} ({sum1})",
+            img1.url
+        )),
+        "{out}"
+    );
+    assert!(out.contains("+ host blue/web-1 (flavor any)"), "{out}");
+    let o = bmplan(&["plan", d, "--json"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["images"][0]["change"], json!(["register"]), "{doc}");
+    assert_eq!(doc["changes"], json!(true));
+
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    let out = common::text(&o);
+    assert!(o.status.success(), "{out}");
+    let img = w.inv.image("golden-os").await.unwrap();
+    assert_eq!(
+        (img.checksum.as_str(), img.os_family.as_deref()),
+        (sum1.as_str(), Some("debian"))
+    );
+    let h = w.inv.host("blue", "web-1").await.unwrap();
+    let dep = planner::host::Deployment::of(&h).unwrap();
+    assert_eq!(dep.image.as_deref(), Some("golden-os"));
+    let i = w.index_of(h.node.as_deref().unwrap());
+    assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&one).as_str());
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    assert_eq!(
+        w.inv.image_users("golden-os").await.unwrap(),
+        vec!["blue/web-1".to_string()]
+    );
+
+    // A new checksum on the image: the plan changes the image and rebuilds its host.
+    let sum2 = format!("sha256:{}", sha256(&two));
+    write(&img2.url, &sum2, "");
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    let out = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(
+            "~ image golden-os: url, checksum changed; the hosts that deploy it are rebuilt"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("rebuild in place (image_checksum changed"),
+        "{out}"
+    );
+    let o = bmplan(&["apply", d, "-auto-approve"]).await;
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(w.node(i)["os"]["image_sha256"], sha256(&two).as_str());
+    let o = bmplan(&["plan", d, "--detailed-exitcode"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    let audit: Vec<String> = w
+        .inv
+        .audit_log(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(audit.iter().filter(|a| *a == "image.register").count(), 1);
+    assert_eq!(audit.iter().filter(|a| *a == "image.update").count(), 1);
+    assert_eq!(audit.iter().filter(|a| *a == "image.use").count(), 2);
+    // Deleting the image while the host deploys it is refused.
+    let e = w.inv.delete_image("golden-os").await.unwrap_err();
+    assert!(
+        e.to_string().contains("in use by 1 host(s): blue/web-1"),
+        "{e}"
+    );
+
+    // An image in neither the configuration nor the inventory, and a deployment plan (which
+    // bmplan does not render), are errors at the host.
+    std::fs::write(
+        dir.join("main.tf"),
+        "provider \"baremetal\" {\n  project = \"blue\"\n}\n\nresource \"baremetal_host\" \"web\" {\n  name   = \"web-1\"\n  flavor = \"any\"\n  image  = \"nope\"\n}\n",
+    )
+    .unwrap();
+    let o = bmplan(&["plan", d]).await;
+    let out = common::text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("baremetal_host.web-1: image: no image named \"nope\" in the configuration or the inventory"),
+        "{out}"
+    );
+    write(&img2.url, &sum2, "  deployment_plan = \"web\"\n");
+    let o = bmplan(&["plan", d]).await;
+    let out = common::text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("main.tf:17") && out.contains("bmplan does not support them yet"),
+        "{out}"
     );
 }
 

@@ -109,6 +109,11 @@ pub struct Engine {
     media: tokio::sync::OnceCell<planner::host::MediaServer>,
     media_listen: String,
     media_url: Option<String>,
+    /// Deployment plans as this run planned them, by `ref`: a host planned after its plan renders
+    /// the template the apply will register (the inventory still holds the old one).
+    pub planned_plans: std::sync::Mutex<
+        std::collections::HashMap<String, planner::deploy::template::DeploymentPlan>,
+    >,
 }
 
 /// One observation of every configured node, shared by the reads of a run.
@@ -171,6 +176,7 @@ impl Engine {
             max_parallel: s.max_parallel.unwrap_or(10).max(1) as usize,
             default_timeout,
             snapshot: Mutex::new(None),
+            planned_plans: Default::default(),
             media: tokio::sync::OnceCell::new(),
             media_listen: s
                 .media_listen

@@ -13,7 +13,7 @@ use crate::engine::{with_env, Engine, EngineCell};
 use crate::plugin::schema::{Block, Schema};
 use crate::plugin::{self, AttributePath, Diagnostics};
 use crate::resource::SpecResource;
-use crate::resources::{flavor, host, image, network, node, profile, switch};
+use crate::resources::{deployment_plan, flavor, host, image, network, node, profile, switch};
 use crate::value::{attribute, ValueAny};
 use crate::{actions, ephemeral, lists};
 
@@ -158,6 +158,13 @@ impl plugin::Provider for BaremetalProvider {
         out.insert(
             "baremetal_image".into(),
             Arc::new(SpecResource::new(image::ImageResource, e.clone())),
+        );
+        out.insert(
+            "baremetal_deployment_plan".into(),
+            Arc::new(SpecResource::new(
+                deployment_plan::DeploymentPlanResource,
+                e.clone(),
+            )),
         );
         out.insert(
             "baremetal_host".into(),

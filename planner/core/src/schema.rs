@@ -456,6 +456,30 @@ pub const IMAGE: ResourceSpec = ResourceSpec {
     blocks: &[],
 };
 
+pub const DEPLOYMENT_PLAN: ResourceSpec = ResourceSpec {
+    name: "baremetal_deployment_plan",
+    description: "A deployment plan: a named customisation of a golden image, a cloud-init user-data template (and hostname pattern) rendered per host from the host's attributes and free variables. Hosts name it with `deployment_plan`.",
+    attrs: &[
+        ID,
+        attr("name", Kind::String, Required, "Deployment plan name."),
+        attr("user_data", Kind::String, Required, "The cloud-init user-data template. `{{ NAME }}` is replaced per host: `host.name`, `host.hostname`, `host.project`, `host.profile`, `host.networks` (comma-separated), `host.ssh_keys` (a JSON list), `image.name`, `image.os_family`, `plan.name`, and `var.KEY` for each variable; `\\{{` is a literal `{{`. An unknown variable is an error at its line and column of the template."),
+        attr("hostname", Kind::String, Optional, "The hostname pattern, a template too (`{{ host.name }}.prod.example.com`); unset: the host's name. It must render a hostname."),
+        attr("variables", StringMap, Optional, "Free variables (`var.KEY`) with their defaults; a host's `plan_variables` override them."),
+        AttrSpec {
+            name: "secret_variables_wo",
+            kind: StringMap,
+            presence: Optional,
+            sensitive: true,
+            env: None,
+            description: "Free variables whose values are secrets, write-only (Terraform 1.11 and later): sealed in the inventory, never in Terraform's plan or state, masked in the rendered diff. A new value changes the plan's `ref` (by its digest), so the hosts that use it are rebuilt.",
+            write_only: true,
+            deprecated: false,
+        },
+        computed("ref", Kind::String, "`NAME@sha256:…` of what renders: what a host's `deployment_plan` takes to follow this plan. Referenced, a change of the template shows as the rendered diff and a rebuild of the hosts that use it, in the same plan."),
+    ],
+    blocks: &[],
+};
+
 pub const HOST: ResourceSpec = ResourceSpec {
     name: "baremetal_host",
     description: "An operating system deployed on a node picked by flavor.",
@@ -492,6 +516,18 @@ pub const HOST: ResourceSpec = ResourceSpec {
             Kind::String,
             Optional,
             "A golden image to deploy instead of an `image_url`: its URL, checksum and format are the image's. Write `baremetal_image.NAME.ref` (`NAME@CHECKSUM`): Terraform registers the image first, and a new checksum on the image shows as a rebuild of the host in the same plan (a new URL for the same checksum does not rebuild). A bare name (`baremetal_image.NAME.name`) deploys whatever checksum the image has when the host is next deployed.",
+        ),
+        attr(
+            "deployment_plan",
+            Kind::String,
+            Optional,
+            "A deployment plan (`baremetal_deployment_plan.NAME.ref`) whose template renders the host's user data; not with `user_data`. The plan shows the rendered user data's diff (sensitive variables masked), and a change rebuilds the host.",
+        ),
+        attr(
+            "plan_variables",
+            StringMap,
+            Optional,
+            "Values for the deployment plan's variables, for this host (each must be one of the plan's).",
         ),
         attr(
             "image_checksum",
@@ -856,7 +892,16 @@ pub const EPHEMERAL_BMC_SESSION: ResourceSpec = ResourceSpec {
 pub const EPHEMERAL_RESOURCES: &[ResourceSpec] = &[EPHEMERAL_BMC_SESSION];
 
 /// Every resource type, for the loader and the provider.
-pub const RESOURCES: &[ResourceSpec] = &[SWITCH, NETWORK, PROFILE, NODE, FLAVOR, IMAGE, HOST];
+pub const RESOURCES: &[ResourceSpec] = &[
+    SWITCH,
+    NETWORK,
+    PROFILE,
+    NODE,
+    FLAVOR,
+    IMAGE,
+    DEPLOYMENT_PLAN,
+    HOST,
+];
 
 pub fn resource(name: &str) -> Option<&'static ResourceSpec> {
     RESOURCES.iter().find(|r| r.name == name)

@@ -19,6 +19,7 @@ mod addresses;
 mod audit;
 mod catalog;
 mod check;
+mod deployment_plans;
 mod flavors;
 mod history;
 mod host_logs;

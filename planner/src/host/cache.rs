@@ -80,7 +80,7 @@ impl ImageCache {
         let limit = match env(MAX_ENV) {
             None => DEFAULT_MAX_GIB << 30,
             Some(v) => match v.trim().parse::<u64>() {
-                Ok(g) if g >= 1 => g.checked_mul(1 << 30).unwrap_or(u64::MAX),
+                Ok(g) if g >= 1 => g.saturating_mul(1 << 30),
                 _ => return Err(CacheError::Limit(v)),
             },
         };
@@ -141,8 +141,8 @@ impl ImageCache {
                 .truncate(false)
                 .write(true)
                 .open(&lock_path)?;
-            f.lock()?;
-            Ok::<_, std::io::Error>(f)
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, errno)| std::io::Error::from(errno))
         })
         .await
         .map_err(|e| dir_error(std::io::Error::other(e.to_string())))?

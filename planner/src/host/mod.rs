@@ -71,6 +71,8 @@ pub fn request_from_record(
     Ok(Some(DeployRequest {
         image_url: image_url_for(&dep, inv, host)?,
         image: dep.image.clone(),
+        deployment_plan: dep.deployment_plan.clone(),
+        hostname: dep.hostname.clone(),
         image_checksum: Checksum::parse(&dep.image_checksum)
             .map_err(|e| HostError::Invalid(e.0))?,
         user_data,
@@ -464,6 +466,8 @@ impl Lifecycle<'_> {
             image_url_sealed,
             image_checksum: req.image_checksum.to_string(),
             image: req.image.clone(),
+            deployment_plan: req.deployment_plan.clone(),
+            hostname: req.hostname.clone(),
             wait: req.wait,
             networks: req.networks.clone(),
             addresses: req.addresses.clone(),
@@ -679,7 +683,7 @@ impl Lifecycle<'_> {
         let mut callback = (req.wait == Wait::Callback).then(|| self.media.callback());
         let seed = configdrive::Seed {
             instance_id: format!("{}-{}-g{}", host.project, host.name, dep.generation),
-            hostname: host.name.clone(),
+            hostname: req.hostname.clone().unwrap_or_else(|| host.name.clone()),
             ssh_keys: req.ssh_keys.clone(),
             user_data: req.user_data.clone(),
             phone_home: callback.as_ref().map(|c| c.url.clone()),

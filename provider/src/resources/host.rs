@@ -4,6 +4,7 @@
 //! trigger) redeploys in place on the same node; destroying a deployed host cleans its node and
 //! gives it back to the pool. `adopt` takes over a server that already runs.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,19 +18,22 @@ use planner::lifecycle::{Event, ProvisionState};
 use planner::schema::{ResourceSpec, HOST};
 use serde_json::{json, Value};
 
-use super::{name_of, object};
+use super::{deployment_plan, name_of, object};
 use crate::engine::{Engine, Problem};
 use crate::resource::{s, Handler, Json, PlanOut};
 use crate::value::Obj;
+use planner::deploy::template::Rendered;
 use planner::load::texts_of;
 use planner::model::HostSpec;
 
 pub struct HostResource;
 
 /// The deployment inputs a value known only at apply leaves undecided at plan (the user data too).
-const TRIGGERS: [&str; 6] = [
+const TRIGGERS: [&str; 8] = [
     "image_url",
     "image",
+    "deployment_plan",
+    "plan_variables",
     "image_checksum",
     "ssh_keys",
     "wait",
@@ -40,8 +44,17 @@ const TRIGGERS: [&str; 6] = [
 /// ([`deploy::deployed_change`]), with one rule of Terraform's own: the state keeps `image_url`
 /// as written (bmplan's configurations cannot carry credentials in it), so new credentials in it
 /// are a change, and the host is deployed again from the URL that now works.
-fn change_of(spec: &HostSpec, prior: &Json, on: Option<&str>) -> Option<HostChange> {
+///
+/// `deployed_hostname`: the hostname the inventory's record says the config drive gave (the
+/// state does not keep it).
+fn change_of(
+    spec: &HostSpec,
+    prior: &Json,
+    on: Option<&str>,
+    deployed_hostname: Option<String>,
+) -> Option<HostChange> {
     let mut dep = Deployment::from_attrs(prior);
+    dep.hostname = deployed_hostname;
     if spec.image.is_some() && dep.image_format.is_none() {
         // The state keeps the host's own format only; the image's is the image's.
         dep.image_format = spec.image_format.clone();
@@ -115,16 +128,109 @@ async fn with_image(e: &Engine, j: &Json, planning: bool) -> Result<Option<Json>
 
 /// [`with_image`] where the image must exist (create and update).
 async fn resolved(e: &Engine, j: &Json) -> Result<Json, Problem> {
-    with_image(e, j, false).await?.ok_or_else(|| {
+    let j = with_image(e, j, false).await?.ok_or_else(|| {
         Problem::at(
             "image",
             "Unknown image",
             format!(
-                "no image named {:?} in the inventory: declare it as a baremetal_image and reference it (image = baremetal_image.NAME.name), so it is registered first",
+                "no image named {:?} in the inventory: declare it as a baremetal_image and reference it (image = baremetal_image.NAME.ref), so it is registered first",
                 s(j, "image").unwrap_or_default()
             ),
         )
-    })
+    })?;
+    Ok(with_plan(e, &j, false).await?.map(|(j, _)| j).unwrap_or(j))
+}
+
+/// The host's values a deployment plan's template may use.
+async fn template_values(e: &Engine, j: &Json) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    let mut put = |k: &str, x: String| {
+        v.insert(k.to_string(), x);
+    };
+    put("host.name", s(j, "name").unwrap_or_default());
+    put(
+        "host.project",
+        s(j, "project")
+            .or_else(|| e.project.clone())
+            .unwrap_or_default(),
+    );
+    put("host.profile", s(j, "profile").unwrap_or_default());
+    put("host.networks", texts_of(j, "networks").join(","));
+    put(
+        "host.ssh_keys",
+        serde_json::to_string(&texts_of(j, "ssh_keys")).unwrap_or_default(),
+    );
+    if let Some(i) = s(j, "image") {
+        let name = i.split('@').next().unwrap_or_default().to_string();
+        let os = e
+            .inv
+            .image(&name)
+            .await
+            .ok()
+            .and_then(|img| img.os_family)
+            .unwrap_or_default();
+        put("image.name", name);
+        put("image.os_family", os);
+    }
+    v
+}
+
+/// The host's attributes with its deployment plan rendered into `user_data`, and what rendered
+/// (for the plan's diff). `Ok(None)`: the plan is not known yet (made or changed later in this
+/// run, and not planned with its ref). Without `deployment_plan`, `j` as it is.
+async fn with_plan(
+    e: &Engine,
+    j: &Json,
+    planning: bool,
+) -> Result<Option<(Json, Option<Rendered>)>, Problem> {
+    let Some(written) = s(j, "deployment_plan") else {
+        return Ok(Some((j.clone(), None)));
+    };
+    let Some(plan) = deployment_plan::for_host(e, &written, planning).await? else {
+        return Ok(None);
+    };
+    let overrides: BTreeMap<String, String> = j
+        .get("plan_variables")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|x| (k.clone(), x.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let values = template_values(e, j).await;
+    let r = plan
+        .render_for(&values, &overrides)
+        .map_err(|(at, m)| Problem::at(at, "Deployment plan", m))?;
+    let mut out = j.clone();
+    out.insert("user_data".into(), Value::String(r.user_data.clone()));
+    out.insert("hostname".into(), Value::String(r.hostname.clone()));
+    Ok(Some((out, Some(r))))
+}
+
+/// The user data host `name` was last deployed with (opened from the inventory), and the secret
+/// values of the deployment plan as the inventory holds it now, to mask in a diff.
+async fn deployed_user_data(
+    e: &Engine,
+    project: &str,
+    name: &str,
+    plan: &str,
+) -> (String, Vec<String>) {
+    let text = match e.inv.host(project, name).await {
+        Ok(h) => Deployment::of(&h)
+            .and_then(|d| d.user_data_sealed)
+            .and_then(|sealed| e.inv.open_text(&sealed_owner(&h), &sealed).ok())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let (plan_name, _) = planner::deploy::template::parse_ref(plan);
+    let secrets = e
+        .inv
+        .deployment_plan(&plan_name)
+        .await
+        .map(|p| p.sensitive.into_values().collect())
+        .unwrap_or_default();
+    (text, secrets)
 }
 
 /// The `failover` block, as the lifecycle keeps it.
@@ -360,6 +466,21 @@ async fn state_of(e: &Engine, h: &HostRecord, prior: &Json) -> Json {
     if dep.as_ref().is_some_and(|d| d.image.is_some()) {
         out.remove("image_url");
     }
+    // A deployment plan's rendering is not the host's user data: it stays unset, and the plan
+    // and its variables are kept as written.
+    if let Some(p) = dep.as_ref().and_then(|d| d.deployment_plan.clone()) {
+        out.remove("user_data");
+        let written = prior
+            .get("deployment_plan")
+            .and_then(Value::as_str)
+            .filter(|w| w.split('@').next() == Some(p.as_str()))
+            .map(str::to_string)
+            .unwrap_or(p);
+        out.insert("deployment_plan".into(), Value::String(written));
+        if let Some(v) = prior.get("plan_variables").filter(|v| !v.is_null()) {
+            out.insert("plan_variables".into(), v.clone());
+        }
+    }
     out
 }
 
@@ -577,6 +698,12 @@ impl Handler for HostResource {
         } else if !set("image_url") {
             planned.insert("image_checksum".into(), ValueAny::Null);
         }
+        if prior.is_none() {
+            // The plan's variables for this host are checked now (the template at the plan).
+            with_plan(e, &crate::value::obj_to_json(planned), true)
+                .await
+                .map_err(|p| vec![p])?;
+        }
         let Some(prior) = prior else {
             if let Ok(p) = project(e) {
                 planned.insert("project".into(), ValueAny::String(p));
@@ -630,8 +757,26 @@ impl Handler for HostResource {
                 k
             }
         };
+        let (known, rendered) = match with_plan(e, &known, true).await.map_err(|p| vec![p])? {
+            Some(k) => k,
+            None => {
+                // The plan is not known yet: its rendering is decided at apply.
+                image_pending = true;
+                (known, None)
+            }
+        };
         let spec = HostSpec::from_attrs(host, &known);
-        let change = change_of(&spec, prior, Some(&prior_node));
+        let deployed_hostname = match prior.get("project").and_then(Value::as_str) {
+            Some(p) => e
+                .inv
+                .host(p, host)
+                .await
+                .ok()
+                .and_then(|h| Deployment::of(&h))
+                .and_then(|d| d.hostname),
+            None => None,
+        };
+        let change = change_of(&spec, prior, Some(&prior_node), deployed_hostname);
         // A failed node with a failover policy: the host moves to a standby node.
         let health = prior.get("health").and_then(Value::as_str).unwrap_or("");
         if !set("node") && (health == "Critical" || health == "unreachable") {
@@ -693,6 +838,24 @@ impl Handler for HostResource {
                     .unwrap_or(Value::Null)
         {
             changed.push("rebuild");
+        }
+        // The rendered user data's diff, secrets masked (the plan's now and as deployed).
+        if let (Some(r), true) = (&rendered, changed.contains(&"user_data")) {
+            let plan = s(&known, "deployment_plan").unwrap_or_default();
+            let project = prior.get("project").and_then(Value::as_str).unwrap_or("");
+            let (old, mut secrets) = deployed_user_data(e, project, host, &plan).await;
+            secrets.extend(r.secrets.iter().cloned());
+            out.warnings.push(
+                Problem::root(
+                    "Rendered user data",
+                    format!(
+                        "host {host}: deployment plan {} renders new user data:\n{}",
+                        plan.split('@').next().unwrap_or_default(),
+                        planner::deploy::template::rendered_diff(&old, &r.user_data, &secrets)
+                    ),
+                )
+                .warning(),
+            );
         }
         let redeploy = spec.image_url.is_some() && !changed.is_empty();
         if redeploy {
@@ -878,6 +1041,7 @@ impl Handler for HostResource {
             &HostSpec::from_attrs(&name, &resolved(e, planned).await?),
             prior,
             h.node.as_deref(),
+            Deployment::of(&h).and_then(|d| d.hostname),
         );
         let migrated = matches!(change, Some(HostChange::Migrate { .. }));
         let mut h = h;

@@ -1,5 +1,6 @@
 //! The resource kinds, each a [`crate::resource::Handler`] over the shared engine.
 
+pub mod deployment_plan;
 pub mod flavor;
 pub mod host;
 pub mod image;

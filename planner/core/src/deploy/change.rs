@@ -191,6 +191,10 @@ fn rebuild(spec: &HostSpec, url: &str, dep: &Deployment) -> Option<HostChange> {
     if spec.root_device != dep.root_device {
         changed.push("root_device");
     }
+    // A rendered hostname reaches the system only through its config drive.
+    if spec.hostname.is_some() && spec.hostname != dep.hostname {
+        changed.push("hostname");
+    }
     // A pinned address reaches the system only through its config drive.
     if spec.addresses != dep.addresses {
         changed.push("address");

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod change;
 pub mod image;
 pub mod netboot;
+pub mod template;
 pub mod work;
 
 use std::time::Duration;
@@ -75,6 +76,12 @@ pub struct Deployment {
     /// The golden image (`baremetal_image`) the host names, when it names one instead of a URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// The deployment plan (`baremetal_deployment_plan`) that rendered the user data, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_plan: Option<String>,
+    /// The hostname the config drive gave, when a deployment plan rendered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
     pub wait: Wait,
     pub networks: Vec<String>,
     pub ssh_keys: Vec<String>,
@@ -165,7 +172,9 @@ impl Deployment {
 }
 
 /// The attributes that belong to a deployment: set without `image_url`, they are an error.
-pub const DEPLOYMENT_ATTRIBUTES: [&str; 8] = [
+pub const DEPLOYMENT_ATTRIBUTES: [&str; 10] = [
+    "deployment_plan",
+    "plan_variables",
     "image_checksum",
     "image_format",
     "root_device",
@@ -207,6 +216,24 @@ pub fn block_problems(
                 );
             }
         }
+    }
+    if set("deployment_plan") {
+        for k in ["user_data", "user_data_wo"] {
+            if set(k) {
+                problem(
+                    k,
+                    "Deployment plan or user data",
+                    format!("the deployment plan renders the user data: drop {k}, or the deployment_plan"),
+                );
+            }
+        }
+    }
+    if set("plan_variables") && !set("deployment_plan") {
+        problem(
+            "plan_variables",
+            "Needs a deployment plan",
+            "plan_variables are the variables of a deployment plan: set deployment_plan too".into(),
+        );
     }
     if set("image_url") && !set("image_checksum") {
         problem(
@@ -274,6 +301,10 @@ pub struct DeployRequest {
     pub image_url: String,
     /// The golden image the URL and checksum come from, when the host names one.
     pub image: Option<String>,
+    /// The deployment plan that rendered `user_data`, when the host names one.
+    pub deployment_plan: Option<String>,
+    /// The hostname the config drive gives (a deployment plan's pattern); `None`: the host's name.
+    pub hostname: Option<String>,
     pub image_checksum: Checksum,
     pub user_data: Option<String>,
     /// The user data was given write-only (see [`Deployment::user_data_write_only`]).
@@ -367,6 +398,8 @@ impl DeployRequest {
             Some(image_checksum) if errors.is_empty() => Ok(Some(DeployRequest {
                 image_url: url.clone(),
                 image: spec.image.clone(),
+                deployment_plan: spec.deployment_plan.clone(),
+                hostname: spec.hostname.clone(),
                 image_checksum,
                 user_data: spec.user_data.as_ref().map(|u| u.expose().to_string()),
                 user_data_write_only: spec.user_data_write_only,
@@ -397,6 +430,10 @@ pub struct HostSpec {
     /// `image_url` and `image_checksum` ([`crate::golden::host_attrs_with_image`]) before a
     /// deployment is asked for.
     pub image: Option<String>,
+    /// The deployment plan (`baremetal_deployment_plan`) whose rendering is `user_data`.
+    pub deployment_plan: Option<String>,
+    /// The hostname a deployment plan rendered (not an attribute of its own).
+    pub hostname: Option<String>,
     pub image_checksum: Option<String>,
     pub wait: Option<String>,
     pub image_format: Option<String>,
@@ -441,6 +478,9 @@ impl HostSpec {
             // The name of `NAME` or `NAME@CHECKSUM` (the checksum was resolved before).
             image: text_of(attrs, "image")
                 .map(|i| i.split('@').next().unwrap_or_default().to_string()),
+            deployment_plan: text_of(attrs, "deployment_plan")
+                .map(|i| i.split('@').next().unwrap_or_default().to_string()),
+            hostname: text_of(attrs, "hostname"),
             image_checksum: text_of(attrs, "image_checksum"),
             wait: text_of(attrs, "wait"),
             image_format: text_of(attrs, "image_format"),
@@ -477,6 +517,12 @@ pub fn host_from_attrs(name: &str, attrs: &Map<String, Value>) -> Result<HostSpe
         }
     }
     errs.extend(h.address_errors.iter().cloned());
+    if set("deployment_plan") {
+        errs.push((
+            "deployment_plan".into(),
+            "deployment plans are rendered by the Terraform provider; bmplan does not support them yet: give user_data instead".into(),
+        ));
+    }
     if let Some(p) = h.power.as_deref().filter(|p| !matches!(*p, "on" | "off")) {
         errs.push((
             "power".into(),

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::schema::{self, AttrSpec, BlockSpec, Kind};
 
 mod arith;
-mod strict;
+pub(crate) mod strict;
 mod text;
 pub use text::{MAX_DEPTH, MAX_FILE};
 
