@@ -29,9 +29,10 @@ def test_terraform_sees_every_resource_and_data_source_with_sensitive_credential
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["provider_schemas"][f"registry.terraform.io/{SOURCE}"]
     assert sorted(s["resource_schemas"]) == [
-        "baremetal_flavor", "baremetal_host", "baremetal_network", "baremetal_node", "baremetal_profile",
-        "baremetal_switch"]
-    assert sorted(s["data_source_schemas"]) == ["baremetal_drift", "baremetal_node", "baremetal_nodes"]
+        "baremetal_deployment_plan", "baremetal_flavor", "baremetal_host", "baremetal_image", "baremetal_network",
+        "baremetal_node", "baremetal_profile", "baremetal_switch"]
+    assert sorted(s["data_source_schemas"]) == ["baremetal_drift", "baremetal_image", "baremetal_node",
+                                                "baremetal_nodes"]
     node = s["resource_schemas"]["baremetal_node"]["block"]
     assert node["attributes"]["password"]["sensitive"] is True
     assert node["attributes"]["cpus"]["computed"] is True

@@ -41,6 +41,12 @@ variable "token" {
   description = "A secret the template writes on each host: masked in the plan, never in state."
 }
 
+variable "token_version" {
+  type        = number
+  default     = 1
+  description = "Bump it when the token changes: Terraform cannot see a write-only value change."
+}
+
 variable "motd" {
   type    = string
   default = "managed by terraform"
@@ -101,6 +107,7 @@ resource "baremetal_deployment_plan" "web" {
   secret_variables_wo = {
     token = var.token
   }
+  secret_variables_wo_version = var.token_version
 }
 
 resource "baremetal_host" "web" {

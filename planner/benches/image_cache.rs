@@ -150,7 +150,9 @@ async fn main() {
         .await
         .unwrap();
     let media = MediaServer::start("127.0.0.1:0", None).await.unwrap();
-    let served = media.publish_file("os.raw", &cached.path, cached.bytes);
+    let served = media
+        .publish_file("os.raw", &cached.path, cached.bytes)
+        .unwrap();
     let mut rows = Vec::new();
     for n in [1, readers] {
         let http: Vec<f64> = {

@@ -960,6 +960,24 @@ resource "baremetal_host" "web" {{
         out.contains("baremetal_host.web-1: image: no image named \"nope\" in the configuration or the inventory"),
         "{out}"
     );
+    // A ref that pins another checksum than the configuration's image: an error at the host.
+    write(&img2.url, &sum2, "");
+    let text = std::fs::read_to_string(dir.join("main.tf"))
+        .unwrap()
+        .replace(
+            "image  = baremetal_image.os.name",
+            &format!("image  = \"golden-os@{sum1}\""),
+        );
+    std::fs::write(dir.join("main.tf"), text).unwrap();
+    let o = bmplan(&["plan", d]).await;
+    let out = common::text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "image \"golden-os\" is at checksum {sum2}, and the host asks for {sum1}"
+        )),
+        "{out}"
+    );
     write(&img2.url, &sum2, "  deployment_plan = \"web\"\n");
     let o = bmplan(&["plan", d]).await;
     let out = common::text(&o);

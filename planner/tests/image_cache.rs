@@ -176,7 +176,9 @@ async fn the_deployment_endpoint_serves_a_cached_file_whole_and_by_ranges_to_con
     let path = dir.path().join("img");
     std::fs::write(&path, &body).unwrap();
     let media = MediaServer::start("127.0.0.1:0", None).await.unwrap();
-    let url = media.publish_file("os.raw", &path, body.len() as u64);
+    let url = media
+        .publish_file("os.raw", &path, body.len() as u64)
+        .unwrap();
     let client = reqwest::Client::new();
     let get = |range: Option<&'static str>| {
         let (client, url) = (client.clone(), url.clone());
@@ -217,6 +219,23 @@ async fn the_deployment_endpoint_serves_a_cached_file_whole_and_by_ranges_to_con
         "1000000"
     );
     assert_eq!(head.headers()["accept-ranges"].to_str().unwrap(), "bytes");
+    // Only a GET takes a range: a HEAD with one is answered for the whole.
+    let head = client
+        .head(&url)
+        .header("Range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    // Evicted from the cache while published (unlinked): still served whole, from the file the
+    // endpoint holds open.
+    std::fs::remove_file(&path).unwrap();
+    let after = get(None).await;
+    assert_eq!((after.0, after.2.len()), (200, body.len()));
+    assert_eq!(
+        get(Some("bytes=500000-500009")).await.2,
+        &body[500_000..500_010]
+    );
     // Withdrawn: gone.
     media.withdraw(&url);
     assert_eq!(get(None).await.0, 404);

@@ -589,10 +589,24 @@ impl Desired {
         }
         // Hosts that name an image of this configuration deploy its URL, checksum and format
         // (an image not declared here is looked up in the inventory at plan time).
-        for h in d.hosts.values_mut() {
+        for i in l.instances.iter().filter(|i| i.kind == "baremetal_host") {
+            let Some(h) = s(i, "name").and_then(|n| d.hosts.get_mut(&n)) else {
+                continue;
+            };
             if let (Some((img, url)), None) =
                 (h.image.as_ref().and_then(|n| d.images.get(n)), &h.image_url)
             {
+                // A ref pins the checksum: the image of this configuration must be at it.
+                if let Some(pin) = h.image_checksum.as_ref().filter(|p| **p != img.checksum) {
+                    errors.push(i.error(
+                        "image",
+                        format!(
+                            "image {:?} is at checksum {}, and the host asks for {pin}",
+                            img.name, img.checksum
+                        ),
+                    ));
+                    continue;
+                }
                 h.image_url = Some(url.expose().to_string());
                 h.image_checksum = Some(img.checksum.clone());
                 if h.image_format.is_none() {

@@ -297,8 +297,8 @@ impl ImageCache {
     }
 
     /// Removes the least recently used images until the cache holds at most its limit; `keep`
-    /// (the image just fetched) stays. An image being served stays readable until its readers
-    /// close it (it is unlinked, not overwritten).
+    /// (the image just fetched) stays. An image being served stays readable: the deployment
+    /// endpoint holds it open from its publication (it is unlinked, not overwritten).
     fn evict(&self, keep: &Path) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
@@ -326,8 +326,8 @@ impl ImageCache {
             if path == keep {
                 continue;
             }
+            // The lock file stays (it is empty): another process may hold it.
             if std::fs::remove_file(&path).is_ok() {
-                let _ = std::fs::remove_file(path.with_extension("lock"));
                 total = total.saturating_sub(len);
                 tracing::info!(image = %path.display(), bytes = len, "image cache: evicted (least recently used)");
             }

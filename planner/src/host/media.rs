@@ -22,11 +22,12 @@ use tokio::sync::watch;
 use planner_core::deploy::agent;
 
 /// What a published path serves: bytes held, or a file read on each request (an image in the
-/// cache: never held in memory).
+/// cache: never held in memory). The file is held open from its publication, so an image the
+/// cache evicts meanwhile is still served whole.
 #[derive(Clone)]
 enum Blob {
     Bytes(Bytes),
-    File { path: std::path::PathBuf, len: u64 },
+    File { file: Arc<std::fs::File>, len: u64 },
 }
 
 impl Blob {
@@ -293,18 +294,19 @@ impl MediaServer {
     }
 
     /// Serves the file at `path` (`len` bytes, read on each request, with HTTP range requests)
-    /// as `name` under a fresh path; returns its URL. The file must not change while published.
-    pub fn publish_file(&self, name: &str, path: &std::path::Path, len: u64) -> String {
+    /// as `name` under a fresh path; returns its URL. The file is opened now and held open until
+    /// withdrawn; it must not change meanwhile.
+    pub fn publish_file(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        len: u64,
+    ) -> std::io::Result<String> {
+        let file = Arc::new(std::fs::File::open(path)?);
         let at = format!("/media/{}/{name}", token());
         let url = format!("{}{at}", self.base);
-        self.lock().blobs.insert(
-            at,
-            Blob::File {
-                path: path.to_path_buf(),
-                len,
-            },
-        );
-        url
+        self.lock().blobs.insert(at, Blob::File { file, len });
+        Ok(url)
     }
 
     /// The iPXE script every network-booting node is pointed to (DHCP's boot file name for iPXE
@@ -552,10 +554,12 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
             let Some(blob) = lock().blobs.get(&path).cloned() else {
                 return status(StatusCode::NOT_FOUND);
             };
+            // Only a GET takes a range (RFC 9110 §14.2).
             let range = req
                 .headers()
                 .get(hyper::header::RANGE)
-                .and_then(|v| v.to_str().ok());
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| m == Method::GET);
             blob_response(&blob, range, m == Method::HEAD).await
         }
         _ => status(StatusCode::NOT_FOUND),
@@ -578,6 +582,8 @@ fn byte_range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> 
     let num = |t: &str| t.trim().parse::<u64>().ok();
     let (start, end) = match (a.trim().is_empty(), b.trim().is_empty()) {
         // The last N bytes.
+        // A suffix of an empty file: nothing to satisfy it, so the whole (empty) file is served.
+        (true, false) if len == 0 => return Ok(None),
         (true, false) => match num(b) {
             Some(0) => return Err(()),
             Some(n) => (len.saturating_sub(n), len.checked_sub(1).ok_or(())?),
@@ -620,13 +626,7 @@ async fn blob_response(blob: &Blob, range: Option<&str>, head: bool) -> Resp {
     } else {
         match blob {
             Blob::Bytes(b) => full(b.slice(start as usize..=end as usize)),
-            Blob::File { path, .. } => match file_body(path, start, count).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "media endpoint: cannot read a published file");
-                    return status(StatusCode::INTERNAL_SERVER_ERROR);
-                }
-            },
+            Blob::File { file, .. } => file_body(file.clone(), start, count),
         }
     };
     let mut r = Response::new(body);
@@ -648,33 +648,42 @@ async fn blob_response(blob: &Blob, range: Option<&str>, head: bool) -> Resp {
     r
 }
 
-/// `count` bytes of the file at `path` from `start`, read as they are sent (256 KiB at a time).
-async fn file_body(path: &std::path::Path, start: u64, count: u64) -> std::io::Result<Body> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut f = tokio::fs::File::open(path).await?;
-    f.seek(std::io::SeekFrom::Start(start)).await?;
-    let stream = futures_util::stream::unfold((f, count), |(mut f, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let mut buf = vec![0u8; (256 * 1024).min(left as usize)];
-        match f.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the published file is shorter than it was",
-                )),
-                (f, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((
-                    Ok(hyper::body::Frame::data(Bytes::from(buf))),
-                    (f, left - n as u64),
-                ))
+/// `count` bytes of `file` from `start`, read as they are sent (256 KiB at a time, by position:
+/// concurrent readers of one file do not share a cursor).
+fn file_body(file: Arc<std::fs::File>, start: u64, count: u64) -> Body {
+    let stream =
+        futures_util::stream::unfold((file, start, count), |(file, at, left)| async move {
+            if left == 0 {
+                return None;
             }
-            Err(e) => Some((Err(e), (f, 0))),
-        }
-    });
-    Ok(http_body_util::StreamBody::new(stream).boxed())
+            let want = (256 * 1024).min(left as usize);
+            let f = file.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; want];
+                let n = f.read_at(&mut buf, at)?;
+                buf.truncate(n);
+                Ok::<_, std::io::Error>(buf)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            match read {
+                Ok(buf) if buf.is_empty() => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the published file is shorter than it was",
+                    )),
+                    (file, at, 0),
+                )),
+                Ok(buf) => {
+                    let n = buf.len() as u64;
+                    Some((
+                        Ok(hyper::body::Frame::data(Bytes::from(buf))),
+                        (file, at + n, left - n),
+                    ))
+                }
+                Err(e) => Some((Err(e), (file, at, 0))),
+            }
+        });
+    http_body_util::StreamBody::new(stream).boxed()
 }

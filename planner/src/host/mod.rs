@@ -519,27 +519,38 @@ impl Lifecycle<'_> {
                 .await;
         }
         // The agent reads a cached image from the deployment endpoint, withdrawn when done.
-        let served = cached.filter(|_| format.by_agent()).map(|c| {
-            let url = self.media.publish_file(
-                &format!("{}.{}", req.image_checksum.hex, format.as_str()),
-                &c.path,
-                c.bytes,
-            );
-            let mut r = req.clone();
-            r.image_url = url;
-            r
-        });
-        let outcome = self
-            .run_deploy(
-                host,
-                &node,
-                served.as_ref().unwrap_or(req),
-                &dep,
-                format,
-                started,
-            )
-            .await;
-        if let Some(s) = &served {
+        let served: Result<Option<DeployRequest>, String> =
+            match cached.filter(|_| format.by_agent()) {
+                Some(c) => self
+                    .media
+                    .publish_file(
+                        &format!("{}.{}", req.image_checksum.hex, format.as_str()),
+                        &c.path,
+                        c.bytes,
+                    )
+                    .map(|url| {
+                        let mut r = req.clone();
+                        r.image_url = url;
+                        Some(r)
+                    })
+                    .map_err(|e| format!("the image cache's copy cannot be opened: {e}")),
+                None => Ok(None),
+            };
+        let outcome = match &served {
+            Ok(s) => {
+                self.run_deploy(
+                    host,
+                    &node,
+                    s.as_ref().unwrap_or(req),
+                    &dep,
+                    format,
+                    started,
+                )
+                .await
+            }
+            Err(e) => Err(e.clone()),
+        };
+        if let Ok(Some(s)) = &served {
             self.media.withdraw(&s.image_url);
         }
         if let Some(r) = recorder {

@@ -143,7 +143,16 @@ impl Session<'_> {
                 Err(InventoryError::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            if let Some(change) = image_change(img, have.as_ref()) {
+            let mut change = image_change(img, have.as_ref());
+            // The same URL as shown, with new credentials: registered again (sealed anew).
+            if change.is_none() {
+                if let Some(h) = &have {
+                    if self.inv.image_source(h).ok().as_deref() != Some(url.expose()) {
+                        change = Some(ImageChange::Update(vec!["url (credentials)"]));
+                    }
+                }
+            }
+            if let Some(change) = change {
                 out.push(ImageWork {
                     image: img.clone(),
                     url: url.clone(),
@@ -170,6 +179,12 @@ impl Session<'_> {
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(pin) = spec.image_checksum.as_ref().filter(|p| **p != img.checksum) {
+            return Err(HostError::Invalid(format!(
+                "baremetal_host.{}: image: image {name:?} is at checksum {}, and the host asks for {pin}",
+                spec.name, img.checksum
+            )));
+        }
         let mut out = spec.clone();
         out.image_url = Some(self.inv.image_source(&img)?);
         out.image_checksum = Some(img.checksum.clone());

@@ -81,7 +81,7 @@ impl Handler for DeploymentPlanResource {
     async fn plan(
         &self,
         e: &Engine,
-        _prior: Option<&Json>,
+        prior: Option<&Json>,
         config: &Obj,
         planned: &mut Obj,
     ) -> Result<PlanOut, Vec<Problem>> {
@@ -93,6 +93,17 @@ impl Handler for DeploymentPlanResource {
         }
         let p = plan_of(&crate::value::obj_to_json(config))?;
         let r = p.reference();
+        // Terraform cannot see a write-only value change; the inventory holds the sealed values
+        // and tells. New secrets are an update whose ref is known after apply, so the hosts that
+        // follow the ref are decided (and rebuilt) then.
+        if prior.is_some() {
+            if let Ok(have) = e.inv.deployment_plan(&p.name).await {
+                if have.sensitive != p.sensitive {
+                    planned.insert("ref".into(), ValueAny::Unknown);
+                    return Ok(PlanOut::default());
+                }
+            }
+        }
         if let Ok(mut m) = e.planned_plans.lock() {
             m.insert(r.clone(), p);
         }

@@ -17,6 +17,7 @@ use planner::inventory::{HostRecord, InventoryError, NewHost};
 use planner::lifecycle::{Event, ProvisionState};
 use planner::schema::{ResourceSpec, HOST};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::{deployment_plan, name_of, object};
 use crate::engine::{Engine, Problem};
@@ -128,7 +129,7 @@ async fn with_image(e: &Engine, j: &Json, planning: bool) -> Result<Option<Json>
 
 /// [`with_image`] where the image must exist (create and update).
 async fn resolved(e: &Engine, j: &Json) -> Result<Json, Problem> {
-    let j = with_image(e, j, false).await?.ok_or_else(|| {
+    let out = with_image(e, j, false).await?.ok_or_else(|| {
         Problem::at(
             "image",
             "Unknown image",
@@ -138,7 +139,40 @@ async fn resolved(e: &Engine, j: &Json) -> Result<Json, Problem> {
             ),
         )
     })?;
-    Ok(with_plan(e, &j, false).await?.map(|(j, _)| j).unwrap_or(j))
+    let out = with_plan(e, &out, false)
+        .await?
+        .map(|(o, _)| o)
+        .unwrap_or(out);
+    // What the plan showed is what is applied: an image or deployment plan named by its bare
+    // name that changed since the plan is refused, never deployed unseen.
+    if let (Some(_), Some(planned), Some(now)) = (
+        s(j, "image"),
+        s(j, "image_checksum"),
+        s(&out, "image_checksum"),
+    ) {
+        if planned != now {
+            return Err(Problem::at(
+                "image",
+                "Image changed since the plan",
+                format!("the plan deployed checksum {planned}, and the image is at {now} now: run terraform plan again (or reference the image's ref)"),
+            ));
+        }
+    }
+    if let (Some(_), Some(planned), Some(text)) = (
+        s(j, "deployment_plan"),
+        s(j, "user_data_sha256"),
+        s(&out, "user_data"),
+    ) {
+        let now = hex::encode(Sha256::digest(text.as_bytes()));
+        if planned != now {
+            return Err(Problem::at(
+                "deployment_plan",
+                "Deployment plan changed since the plan",
+                "the deployment plan renders other user data than the plan showed: run terraform plan again (or reference the plan's ref)".to_string(),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The host's values a deployment plan's template may use.
@@ -217,10 +251,17 @@ async fn deployed_user_data(
     plan: &str,
 ) -> (String, Vec<String>) {
     let text = match e.inv.host(project, name).await {
-        Ok(h) => Deployment::of(&h)
-            .and_then(|d| d.user_data_sealed)
-            .and_then(|sealed| e.inv.open_text(&sealed_owner(&h), &sealed).ok())
-            .unwrap_or_default(),
+        // Write-only user data is never opened into a plan.
+        Ok(h) => match Deployment::of(&h) {
+            Some(d) if d.user_data_write_only => {
+                "(the deployed user data was write-only: not shown)\n".to_string()
+            }
+            Some(d) => d
+                .user_data_sealed
+                .and_then(|sealed| e.inv.open_text(&sealed_owner(&h), &sealed).ok())
+                .unwrap_or_default(),
+            None => String::new(),
+        },
         Err(_) => String::new(),
     };
     let (plan_name, _) = planner::deploy::template::parse_ref(plan);
@@ -1097,6 +1138,29 @@ impl Handler for HostResource {
                 .await
                 .map_err(host_problem)?;
         }
+        // An image or deployment plan named anew for the same bits (no rebuild): the record
+        // names them from now on.
+        let now = HostSpec::from_attrs(&name, planned);
+        e.inv
+            .update_host_deployment(&project, &name, "image or deployment plan renamed", |d| {
+                let mut changed = false;
+                for (k, v) in [
+                    ("image", &now.image),
+                    ("deployment_plan", &now.deployment_plan),
+                ] {
+                    let want = v.clone().map(Value::String).unwrap_or(Value::Null);
+                    if d.get(k).cloned().unwrap_or(Value::Null) != want && !d.is_empty() {
+                        if want.is_null() {
+                            d.remove(k);
+                        } else {
+                            d.insert(k.to_string(), want);
+                        }
+                        changed = true;
+                    }
+                }
+                changed
+            })
+            .await?;
         let h = record_failover(e, &e.inv.host(&project, &name).await?, planned).await?;
         e.invalidate().await;
         let mut out = state_of(e, &h, planned).await;

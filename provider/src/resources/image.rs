@@ -34,12 +34,22 @@ pub async fn read(e: &Engine, name: &str, prior: Option<&Json>) -> Result<Option
         Some(p) if e.inv.image_source(&img).ok().as_deref() == Some(p.as_str()) => p,
         _ => img.url.clone(),
     };
+    // The checksum as written while it is the same digest (`SHA256:AB…` is `sha256:ab…`).
+    let checksum = match prior.and_then(|p| s(p, "checksum")) {
+        Some(p)
+            if Checksum::parse(&p).ok().map(|c| c.to_string()).as_deref()
+                == Some(img.checksum.as_str()) =>
+        {
+            p
+        }
+        _ => img.checksum.clone(),
+    };
     let opt = |v: Option<String>| v.map(Value::String).unwrap_or(Value::Null);
     Ok(Some(object(vec![
         ("id", Value::String(img.name.clone())),
         ("name", Value::String(img.name.clone())),
         ("url", Value::String(url)),
-        ("checksum", Value::String(img.checksum.clone())),
+        ("checksum", Value::String(checksum)),
         ("format", opt(img.format.clone())),
         ("os_family", opt(img.os_family.clone())),
         ("size_bytes", json!(img.size_bytes)),

@@ -481,7 +481,11 @@ impl HostSpec {
             deployment_plan: text_of(attrs, "deployment_plan")
                 .map(|i| i.split('@').next().unwrap_or_default().to_string()),
             hostname: text_of(attrs, "hostname"),
-            image_checksum: text_of(attrs, "image_checksum"),
+            // A golden image's ref pins its checksum (`NAME@CHECKSUM`), checked against the
+            // image where it is resolved.
+            image_checksum: text_of(attrs, "image_checksum").or_else(|| {
+                text_of(attrs, "image").and_then(|i| i.split_once('@').map(|(_, c)| c.to_string()))
+            }),
             wait: text_of(attrs, "wait"),
             image_format: text_of(attrs, "image_format"),
             root_device: root_device.clone().unwrap_or_default(),

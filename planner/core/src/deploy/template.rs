@@ -47,6 +47,10 @@ pub struct DeploymentPlan {
     /// The sensitive variables, sealed with the credentials key (what the inventory keeps).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitive_sealed: Option<String>,
+    /// `secret_variables_wo_version`: bumped to say the write-only secrets changed (Terraform
+    /// cannot see write-only values change). The digest counts it, never the secrets' values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_version: Option<u64>,
 }
 
 /// One problem in a template: where (1-based line and column of the template text) and what.
@@ -191,7 +195,10 @@ pub fn render(text: &str, ctx: &Context) -> Result<String, TemplateError> {
 /// `text` with every secret replaced by `(sensitive)`.
 pub fn masked(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
+    // Longest first: a secret that begins another would leave the rest of it shown.
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for s in secrets {
         out = out.replace(s.as_str(), "(sensitive)");
     }
     out
@@ -292,11 +299,15 @@ impl DeploymentPlan {
             variables,
             sensitive,
             sensitive_sealed: None,
+            secrets_version: attrs
+                .get("secret_variables_wo_version")
+                .and_then(Value::as_u64),
         })
     }
 
-    /// The digest of what renders (template, hostname pattern, variables, and the sensitive
-    /// variables by their digest only): the plan's `ref` is `NAME@sha256:…` of it.
+    /// The digest of what renders (template, hostname pattern, variables, the secret variables'
+    /// names and their version, never their values: the `ref` is kept in Terraform's state,
+    /// where a digest of a weak secret could be guessed): the plan's `ref` is `NAME@sha256:…`.
     pub fn digest(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.user_data.as_bytes());
@@ -308,10 +319,13 @@ impl DeploymentPlan {
             h.update([1]);
             h.update(v.as_bytes());
         }
-        for (k, v) in &self.sensitive {
+        for k in self.sensitive.keys() {
             h.update([2]);
             h.update(k.as_bytes());
-            h.update(Sha256::digest(v.as_bytes()));
+        }
+        if let Some(v) = self.secrets_version {
+            h.update([3]);
+            h.update(v.to_le_bytes());
         }
         format!("sha256:{}", hex::encode(h.finalize()))
     }
@@ -350,6 +364,12 @@ impl DeploymentPlan {
                 ),
             ));
         }
+        if let Some(k) = overrides.keys().find(|k| self.sensitive.contains_key(*k)) {
+            return Err((
+                "plan_variables".into(),
+                format!("{k:?} is a secret variable of deployment plan {}: it is set there (secret_variables_wo), never per host, where it would be kept in the state", self.name),
+            ));
+        }
         let mut ctx = Context::default();
         for v in VARIABLES {
             ctx.values
@@ -373,7 +393,8 @@ impl DeploymentPlan {
             Some(p) => render(p, &ctx).map_err(|e| ("hostname".to_string(), e.to_string()))?,
             None => host.get("host.name").cloned().unwrap_or_default(),
         };
-        hostname_ok(&hostname).map_err(|e| ("deployment_plan".to_string(), e))?;
+        hostname_ok(&hostname)
+            .map_err(|e| ("deployment_plan".to_string(), masked(&e, &ctx.secrets)))?;
         ctx.values.insert("host.hostname".into(), hostname.clone());
         let user_data = render(&self.user_data, &ctx)
             .map_err(|e| ("deployment_plan".to_string(), format!("template {e}")))?;
@@ -476,6 +497,12 @@ mod tests {
         let e = p.render_for(&host, &bad).unwrap_err();
         assert_eq!(e.0, "plan_variables");
         assert!(e.1.contains("did you mean \"role\""), "{}", e.1);
+        let secret: BTreeMap<String, String> = [("token".to_string(), "x".to_string())].into();
+        assert!(p
+            .render_for(&host, &secret)
+            .unwrap_err()
+            .1
+            .contains("is a secret variable"));
         let odd: BTreeMap<String, String> = [("role".to_string(), "no spaces".to_string())].into();
         assert!(p
             .render_for(&host, &odd)
@@ -485,15 +512,29 @@ mod tests {
     }
 
     #[test]
-    fn the_digest_follows_what_renders_and_hides_secret_values() {
+    fn the_digest_follows_what_renders_and_the_secrets_version_never_their_values() {
         let a = plan(json!({"name": "p", "user_data": "x", "secret_variables_wo": {"t": "one"}}))
             .unwrap();
         let b = plan(json!({"name": "p", "user_data": "x", "secret_variables_wo": {"t": "two"}}))
             .unwrap();
         let c = plan(json!({"name": "p", "user_data": "y", "secret_variables_wo": {"t": "one"}}))
             .unwrap();
-        assert_ne!(a.digest(), b.digest());
+        let d = plan(
+            json!({"name": "p", "user_data": "x", "secret_variables_wo": {"t": "two"},
+                            "secret_variables_wo_version": 2}),
+        )
+        .unwrap();
+        assert_eq!(
+            a.digest(),
+            b.digest(),
+            "a secret's value is not in the digest"
+        );
         assert_ne!(a.digest(), c.digest());
+        assert_ne!(b.digest(), d.digest(), "its version is");
+        assert_eq!(
+            masked("ab abc", &["ab".into(), "abc".into()]),
+            "(sensitive) (sensitive)"
+        );
         assert!(a.reference().starts_with("p@sha256:"));
         assert!(!a.reference().contains("one"));
         assert_eq!(
