@@ -9,7 +9,6 @@ use sqlx::Any;
 use super::audit::Change;
 use super::{get_str, now_ms, Inventory, InventoryError, Result};
 use planner_core::deploy::template::DeploymentPlan;
-use planner_core::deploy::Deployment;
 use planner_core::project::{Access, Object};
 
 fn sealed_owner(name: &str) -> String {
@@ -111,23 +110,8 @@ impl Inventory {
 
     /// The hosts (`project/name`) deployed with deployment plan `name`.
     pub async fn deployment_plan_users(&self, name: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT project, name, deployment FROM hosts WHERE deployment IS NOT NULL ORDER BY project, name")
-            .fetch_all(&self.pool)
+        self.hosts_deployed_with(|d| d.deployment_plan.as_deref() == Some(name))
             .await
-            .map_err(InventoryError::db("reading hosts' deployments"))?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let dep: Option<Deployment> =
-                super::get_opt(r, "deployment")?.and_then(|s| serde_json::from_str(&s).ok());
-            if dep.and_then(|d| d.deployment_plan).as_deref() == Some(name) {
-                out.push(format!(
-                    "{}/{}",
-                    get_str(r, "project")?,
-                    get_str(r, "name")?
-                ));
-            }
-        }
-        Ok(out)
     }
 
     /// Deletes a deployment plan (admin); refused while a host was deployed with it.

@@ -119,8 +119,12 @@ impl Inventory {
         Ok(image)
     }
 
-    /// The hosts (`project/name`) whose deployment names image `name`.
-    pub async fn image_users(&self, name: &str) -> Result<Vec<String>> {
+    /// The hosts (`project/name`) whose deployment `uses` (an image, a deployment plan), in
+    /// order: what refuses to delete what they use.
+    pub(super) async fn hosts_deployed_with(
+        &self,
+        uses: impl Fn(&Deployment) -> bool,
+    ) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT project, name, deployment FROM hosts WHERE deployment IS NOT NULL ORDER BY project, name")
             .fetch_all(&self.pool)
             .await
@@ -129,7 +133,7 @@ impl Inventory {
         for r in &rows {
             let dep: Option<Deployment> =
                 super::get_opt(r, "deployment")?.and_then(|s| serde_json::from_str(&s).ok());
-            if dep.and_then(|d| d.image).as_deref() == Some(name) {
+            if dep.as_ref().is_some_and(&uses) {
                 out.push(format!(
                     "{}/{}",
                     get_str(r, "project")?,
@@ -138,6 +142,12 @@ impl Inventory {
             }
         }
         Ok(out)
+    }
+
+    /// The hosts (`project/name`) whose deployment names image `name`.
+    pub async fn image_users(&self, name: &str) -> Result<Vec<String>> {
+        self.hosts_deployed_with(|d| d.image.as_deref() == Some(name))
+            .await
     }
 
     /// Deletes an image (admin); refused while a host deploys from it, naming the hosts.

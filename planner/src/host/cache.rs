@@ -16,10 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::AsyncWriteExt;
-
 use super::image::{shown, Checksum, Hasher, ImageError};
-use crate::bmc::redfish::client::error_chain;
 use planner_core::deploy::ImageFormat;
 
 pub const DIR_ENV: &str = "BAREMETAL_IMAGE_CACHE_DIR";
@@ -221,79 +218,23 @@ impl ImageCache {
         timeout: Duration,
         part: &Path,
     ) -> Result<(u64, Option<ImageFormat>), ImageError> {
-        let url = shown(fetch);
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(timeout)
-            .build()
-            .map_err(ImageError::Client)?;
-        let mut resp = client
-            .get(fetch)
-            .send()
-            .await
-            .map_err(|e| ImageError::Fetch {
-                url: url.clone(),
-                detail: error_chain(&e.without_url()),
-            })?;
-        if !resp.status().is_success() {
-            return Err(ImageError::Status {
-                url,
-                status: resp.status().as_u16(),
-            });
-        }
-        let mut out = tokio::fs::File::create(part)
+        let mut file = tokio::fs::File::create(part)
             .await
             .map_err(|e| ImageError::Read {
-                url: url.clone(),
+                url: shown(fetch),
                 bytes: 0,
                 detail: format!("image cache: {e}"),
             })?;
-        let mut h = Hasher::new(want.algorithm);
-        let mut bytes = 0u64;
-        let mut head: Vec<u8> = Vec::new();
-        let read_error = |bytes, detail| ImageError::Read {
-            url: url.clone(),
-            bytes,
-            detail,
+        let sink = super::image::Sink {
+            file: &mut file,
+            limit: self.limit,
+            over_limit: format!(
+                "the image is larger than the image cache's limit ({} bytes; {MAX_ENV})",
+                self.limit
+            ),
         };
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| read_error(bytes, error_chain(&e.without_url())))?
-        {
-            bytes += chunk.len() as u64;
-            if bytes > self.limit {
-                return Err(read_error(
-                    bytes,
-                    format!(
-                        "the image is larger than the image cache's limit ({} bytes; {MAX_ENV})",
-                        self.limit
-                    ),
-                ));
-            }
-            if head.len() < 65536 {
-                let n = (65536 - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..n]);
-            }
-            h.update(&chunk);
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| read_error(bytes, format!("image cache: {e}")))?;
-        }
-        out.sync_all()
-            .await
-            .map_err(|e| read_error(bytes, format!("image cache: {e}")))?;
-        let got = h.finish();
-        if got != want.hex {
-            return Err(ImageError::Mismatch {
-                url,
-                algorithm: want.algorithm.as_str(),
-                want: want.hex.clone(),
-                bytes,
-                got,
-            });
-        }
-        Ok((bytes, ImageFormat::sniff(&head)))
+        let v = super::image::fetch_checked(fetch, want, timeout, Some(sink)).await?;
+        Ok((v.bytes, v.sniffed))
     }
 
     /// Removes the least recently used images until the cache holds at most its limit; `keep`

@@ -45,6 +45,26 @@ pub struct Verified {
 /// image's size and the format its first bytes say. Every failure says what it read and from
 /// where; none touches a node.
 pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<Verified, ImageError> {
+    fetch_checked(url, want, timeout, None).await
+}
+
+/// Where [`fetch_checked`] writes what it reads, and the most it takes.
+pub struct Sink<'a> {
+    pub file: &'a mut tokio::fs::File,
+    pub limit: u64,
+    /// Said when the image passes `limit`.
+    pub over_limit: String,
+}
+
+/// [`verify`], writing the image to `sink` as it streams (the image cache): the digest is of
+/// the bytes written. More than the sink's limit is refused as soon as it is read.
+pub async fn fetch_checked(
+    url: &str,
+    want: &Checksum,
+    timeout: Duration,
+    mut sink: Option<Sink<'_>>,
+) -> Result<Verified, ImageError> {
+    use tokio::io::AsyncWriteExt;
     let fetch = url;
     let url = shown(fetch);
     let client = reqwest::Client::builder()
@@ -66,20 +86,40 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<Ver
             status: resp.status().as_u16(),
         });
     }
+    let read_error = |bytes, detail| ImageError::Read {
+        url: url.clone(),
+        bytes,
+        detail,
+    };
     let mut h = Hasher::new(want.algorithm);
     let mut bytes = 0u64;
     let mut head: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| ImageError::Read {
-        url: url.clone(),
-        bytes,
-        detail: error_chain(&e.without_url()),
-    })? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| read_error(bytes, error_chain(&e.without_url())))?
+    {
         bytes += chunk.len() as u64;
         if head.len() < 65536 {
             let n = (65536 - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..n]);
         }
         h.update(&chunk);
+        if let Some(s) = sink.as_mut() {
+            if bytes > s.limit {
+                return Err(read_error(bytes, s.over_limit.clone()));
+            }
+            s.file
+                .write_all(&chunk)
+                .await
+                .map_err(|e| read_error(bytes, format!("image cache: {e}")))?;
+        }
+    }
+    if let Some(s) = sink.as_mut() {
+        s.file
+            .sync_all()
+            .await
+            .map_err(|e| read_error(bytes, format!("image cache: {e}")))?;
     }
     let got = h.finish();
     if got != want.hex {
