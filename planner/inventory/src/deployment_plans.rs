@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sqlx::Any;
 
 use super::audit::Change;
-use super::{get_str, now_ms, Inventory, InventoryError, Result};
+use super::{now_ms, Inventory, InventoryError, Result};
 use planner_core::deploy::template::DeploymentPlan;
 use planner_core::project::{Access, Object};
 
@@ -20,21 +20,7 @@ impl Inventory {
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
-        let Some(row) = sqlx::query("SELECT spec FROM deployment_plans WHERE name = $1")
-            .bind(name.to_string())
-            .fetch_optional(ex)
-            .await
-            .map_err(InventoryError::db("reading a deployment plan"))?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_str(&get_str(&row, "spec")?)
-            .map(Some)
-            .map_err(|e| {
-                InventoryError::Invalid(format!(
-                    "deployment plan {name}: the stored spec is damaged: {e}"
-                ))
-            })
+        super::images::stored_spec(ex, "deployment_plans", "deployment plan", name).await
     }
 
     /// The deployment plan named `name`, its sensitive variables opened.

@@ -10,24 +10,39 @@ use planner_core::deploy::Deployment;
 use planner_core::golden::{sealed_url_owner, GoldenImage};
 use planner_core::project::{Access, Object};
 
+/// The spec kept as JSON in `table`'s row `name` (images and deployment plans are kept so):
+/// `None` when there is none, an error naming `kind` when it does not read back.
+pub(super) async fn stored_spec<'e, E, T>(
+    ex: E,
+    table: &'static str,
+    kind: &'static str,
+    name: &str,
+) -> Result<Option<T>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+    T: serde::de::DeserializeOwned,
+{
+    let Some(row) = sqlx::query(&format!("SELECT spec FROM {table} WHERE name = $1"))
+        .bind(name.to_string())
+        .fetch_optional(ex)
+        .await
+        .map_err(InventoryError::db(format!("reading the {kind} {name}")))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&get_str(&row, "spec")?)
+        .map(Some)
+        .map_err(|e| {
+            InventoryError::Invalid(format!("{kind} {name}: the stored spec is damaged: {e}"))
+        })
+}
+
 impl Inventory {
     async fn image_unchecked<'e, E>(&self, ex: E, name: &str) -> Result<Option<GoldenImage>>
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
-        let Some(row) = sqlx::query("SELECT spec FROM images WHERE name = $1")
-            .bind(name.to_string())
-            .fetch_optional(ex)
-            .await
-            .map_err(InventoryError::db("reading an image"))?
-        else {
-            return Ok(None);
-        };
-        serde_json::from_str(&get_str(&row, "spec")?)
-            .map(Some)
-            .map_err(|e| {
-                InventoryError::Invalid(format!("image {name}: the stored spec is damaged: {e}"))
-            })
+        stored_spec(ex, "images", "image", name).await
     }
 
     /// The image named `name`.

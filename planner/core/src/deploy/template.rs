@@ -82,43 +82,61 @@ enum Piece {
     },
 }
 
-fn position(text: &str, at: usize) -> (usize, usize) {
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    (line, column)
+/// Where the scan is (1-based line and column), advanced over what it consumes: each byte of a
+/// template is counted once, however many variables it holds.
+struct Cursor {
+    line: usize,
+    column: usize,
+}
+
+impl Cursor {
+    fn over(&mut self, consumed: &str) {
+        for c in consumed.chars() {
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+    }
 }
 
 fn parse(text: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut out = Vec::new();
     let mut lit = String::new();
+    let mut at = Cursor { line: 1, column: 1 };
     let mut i = 0;
     while i < text.len() {
         let rest = &text[i..];
-        if rest.starts_with("\\{{") {
+        let step = if rest.starts_with("\\{{") {
             lit.push_str("{{");
-            i += 3;
+            3
         } else if rest.starts_with("{{") {
             let Some(end) = rest.find("}}") else {
-                let (line, column) = position(text, i);
                 return Err(TemplateError {
-                    line,
-                    column,
+                    line: at.line,
+                    column: at.column,
                     message: "this {{ is never closed by }}".into(),
                 });
             };
             let name = rest[2..end].trim().to_string();
-            let (line, column) = position(text, i);
             if !out.is_empty() || !lit.is_empty() {
                 out.push(Piece::Text(std::mem::take(&mut lit)));
             }
-            out.push(Piece::Var { name, line, column });
-            i += end + 2;
+            out.push(Piece::Var {
+                name,
+                line: at.line,
+                column: at.column,
+            });
+            end + 2
         } else {
             let c = rest.chars().next().unwrap_or(' ');
             lit.push(c);
-            i += c.len_utf8();
-        }
+            c.len_utf8()
+        };
+        at.over(&rest[..step]);
+        i += step;
     }
     if !lit.is_empty() {
         out.push(Piece::Text(lit));
@@ -459,7 +477,11 @@ mod tests {
             errs[1].1
         );
         assert!(errs[1].1.contains("var.role"), "{}", errs[1].1);
+        // Columns count characters; a variable spanning lines moves the next one down.
+        let e = check("é {{ host.name\n }} {{ nope }}", &[]);
+        assert_eq!((e[0].line, e[0].column), (2, 5), "{e:?}");
         let e = plan(json!({"name": "w", "user_data": "a\n  {{ host.name"})).unwrap_err();
+
         assert_eq!(
             e[0].1,
             "template line 2, column 3: this {{ is never closed by }}"
