@@ -48,13 +48,18 @@ cp /bin/busybox "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
 cp "$AGENT" "$R/bin/bm-agent"
 strip "$R/bin/bm-agent" 2>/dev/null || true
-# The libraries bm-agent links (glibc's loader among them).
-ldd "$AGENT" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
+# Capture snapshots the root filesystem with device-mapper (Debian's dmsetup).
+DMSETUP="$(command -v dmsetup || true)"
+[ -n "$DMSETUP" ] || { echo "error: dmsetup (package dmsetup) is missing" >&2; exit 1; }
+cp "$DMSETUP" "$R/sbin/dmsetup"
+# The libraries bm-agent and dmsetup link (glibc's loader among them).
+{ ldd "$AGENT"; ldd "$DMSETUP"; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
   mkdir -p "$R$(dirname "$lib")"
   cp -L "$lib" "$R$lib"
 done
 # Drivers: virtio (VMs), NVMe/AHCI/SCSI disks, common server NICs, and what they need.
-MODS="virtio_pci virtio_blk virtio_scsi virtio_net sd_mod nvme ahci ata_piix e1000 e1000e igb ixgbe i40e tg3 bnxt_en af_packet"
+# Capture: ext4 (ext2/3 too), device-mapper snapshots, and loop devices for their stores.
+MODS="virtio_pci virtio_blk virtio_scsi virtio_net sd_mod nvme ahci ata_piix e1000 e1000e igb ixgbe i40e tg3 bnxt_en af_packet ext4 dm_snapshot loop"
 : > "$R/etc/modules.order"
 for m in $MODS; do
   modprobe -d "$WORK/k" -S "$KVER" --show-depends "$m" 2>/dev/null | awk '$1 == "insmod" {print $2}' | while read -r ko; do

@@ -62,7 +62,7 @@ step "The VM rig's packages (QEMU, libvirt, dnsmasq, image and ramdisk builders)
 # bookworm's qemu-system breaks against it (../shared/notes/vm-peers.md). Each libvirt package is
 # named with its suite, so nothing else (systemd) is upgraded.
 # ping: the host networking tests check reachability from the rig's gateway.
-vm_bins=(qemu-system-x86_64 libvirtd virsh dnsmasq mmdebstrap sfdisk extlinux grub-mkrescue xorriso mformat cpio zstd curl lldpd ping)
+vm_bins=(qemu-system-x86_64 libvirtd virsh dnsmasq mmdebstrap sfdisk extlinux grub-mkrescue xorriso mformat cpio zstd curl lldpd ping dmsetup)
 vm_missing=0
 for b in "${vm_bins[@]}"; do command -v "$b" >/dev/null 2>&1 || vm_missing=1; done
 [ -x /bin/busybox ] && [ -f /usr/lib/syslinux/mbr/mbr.bin ] && [ -f /usr/include/libvirt/libvirt.h ] || vm_missing=1
@@ -87,7 +87,7 @@ SRC
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${bpo[@]/%//bookworm-backports}" ovmf ipxe-qemu ipxe pkg-config dnsmasq-base busybox-static grub-common \
     grub-pc-bin grub-efi-amd64-bin xorriso mtools cpio kmod ipmitool mmdebstrap fdisk extlinux syslinux-common \
-    e2fsprogs zstd xz-utils lldpd iproute2 iputils-ping curl >/dev/null
+    e2fsprogs zstd xz-utils lldpd iproute2 iputils-ping curl dmsetup >/dev/null
 fi
 echo "qemu: $(qemu-system-x86_64 --version | head -1); libvirt: $(libvirtd --version)"
 echo "protoc: $(protoc --version); PostgreSQL: $("$(pg_bindir)/postgres" --version)"

@@ -72,8 +72,11 @@ pub fn append(f: &File, capacity: u64, image_end: u64, drive: &[u8]) -> Result<P
     let start = (disk_sectors - reserve)
         .checked_sub(need)
         .map(|s| s / ALIGN * ALIGN);
+    // A GPT image's last sectors are its backup table, which moves to the disk's end: only its
+    // partitions must lie before the config drive (`gpt_add` checks them). A captured image
+    // whose root partition was grown up to the config drive ends so.
     let start = match start {
-        Some(s) if s * SECTOR >= image_end => s,
+        Some(s) if gpt || s * SECTOR >= image_end => s,
         _ => {
             return Err(format!(
                 "the disk ({capacity} bytes) has no room after the image ({image_end} bytes) for the config drive ({} bytes)",

@@ -115,7 +115,7 @@ pub fn shown(url: &str) -> String {
 }
 
 /// Bytes the ramdisk can give to a staged image, keeping 256 MiB for itself.
-fn memory_for_staging() -> u64 {
+pub fn memory_for_staging() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let avail = meminfo
         .lines()

@@ -1,21 +1,25 @@
 //! `bm-agent`: the in-band deploy agent. It runs as the last step of the ramdisk's `/init`, reads
 //! `bm.url=` from the kernel command line, and then heartbeats to the engine's deployment endpoint,
-//! taking commands: write an image, wipe the disks, inspect (the protocol is
+//! taking commands: write an image, wipe the disks, inspect, capture (the protocol is
 //! `planner_core::deploy::agent`, documented in `docs/guides/hosts.md`).
 //!
 //! - `disk`: the disks the kernel sees, and writing to them;
 //! - `image`: fetching, verifying and decoding an image onto the root device;
 //! - `qcow2`: reading a qcow2 file as the disk it describes;
 //! - `configdrive`: the config drive as a partition at the end of the root device;
+//! - `partitions`: reading MBR and GPT tables, and the table a captured image carries;
+//! - `capture`: a generalised snapshot of the root device, streamed to the engine as an image;
 //! - `wipe`: erasing disks, each with the strongest method it offers;
 //! - `inspect`: disks, NICs, CPU and memory from the kernel, LLDP neighbours from the wire;
 //! - `sys`: the few system calls std does not offer (the only unsafe code).
 
+mod capture;
 mod configdrive;
 mod disk;
 mod image;
 mod inspect;
 mod lldp;
+mod partitions;
 mod qcow2;
 mod sys;
 mod wipe;
@@ -70,6 +74,16 @@ impl Report {
             done,
             total,
         });
+    }
+}
+
+#[cfg(test)]
+impl Report {
+    pub fn for_tests() -> Report {
+        Report {
+            shared: Arc::new(Mutex::new(Shared::default())),
+            id: 0,
+        }
     }
 }
 
@@ -271,6 +285,7 @@ fn start(cmd: Command, shared: Arc<Mutex<Shared>>) -> std::thread::JoinHandle<()
                 Ok((msg, serde_json::Value::Null))
             }
             CommandKind::Finish => Ok(("finished".into(), serde_json::Value::Null)),
+            CommandKind::Capture(c) => capture::capture(c, &report),
         });
         // A bug must not leave the engine waiting on a command that will never end.
         let outcome = std::panic::catch_unwind(run).unwrap_or_else(|p| {
@@ -314,6 +329,7 @@ fn kind_name(k: &CommandKind) -> &'static str {
         CommandKind::Wipe { .. } => "wipe",
         CommandKind::Inspect { .. } => "inspect",
         CommandKind::Finish => "finish",
+        CommandKind::Capture(_) => "capture",
     }
 }
 

@@ -240,3 +240,49 @@ async fn the_deployment_endpoint_serves_a_cached_file_whole_and_by_ranges_to_con
     media.withdraw(&url);
     assert_eq!(get(None).await.0, 404);
 }
+
+/// A capture's upload: the endpoint takes one upload per capture asked, writes it where the
+/// engine said while hashing it, refuses what passes the limit (nothing kept), and a file:// URL
+/// in the image store is then read like an origin (and no other local file is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_upload_is_hashed_into_the_store_once_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = MediaServer::start("127.0.0.1:0", None).await.unwrap();
+    let session = media.agent_session();
+    let url = format!("{}/capture", session.url);
+    let client = reqwest::Client::new();
+    // Not asked: refused.
+    let r = client.post(&url).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    let body = image(3 << 20, 7);
+    let part = dir.path().join("store/.capture.part");
+    session.lock().upload = Some(planner::host::media::UploadTo {
+        part: part.clone(),
+        limit: 4 << 20,
+    });
+    let r = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let want = hex::encode(Sha256::digest(&body));
+    assert_eq!(answer["sha256"], want.as_str());
+    assert_eq!(answer["bytes"], body.len() as u64);
+    assert_eq!(std::fs::read(&part).unwrap(), body);
+    let got = session.lock().uploaded.clone().unwrap().unwrap();
+    assert_eq!(
+        (got.sha256.as_str(), got.bytes),
+        (want.as_str(), body.len() as u64)
+    );
+    // A second upload for the same capture: refused.
+    let r = client.post(&url).body("again").send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    // Over the limit: refused, nothing kept.
+    let part2 = dir.path().join("store/.capture2.part");
+    session.lock().upload = Some(planner::host::media::UploadTo {
+        part: part2.clone(),
+        limit: 1 << 20,
+    });
+    let r = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(!part2.exists());
+    assert!(matches!(session.lock().uploaded.clone(), Some(Err(e)) if e.contains("limit")));
+}

@@ -81,10 +81,13 @@ impl GoldenImage {
         } else {
             match url::Url::parse(&url) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                // A captured image, in the engine's image store (the engine refuses any other
+                // local path when it fetches).
+                Ok(u) if u.scheme() == "file" && u.path().len() > 1 => {}
                 Ok(_) => errors.push((
                     "url".into(),
                     format!(
-                        "{} must start with http:// or https:// and name a host",
+                        "{} must start with http:// or https:// and name a host (or be file:// in the engine's image store, where captures go)",
                         crate::text::shown(&url)
                     ),
                 )),

@@ -359,6 +359,56 @@ pub fn node_detail(n: &crate::records::NodeRecord) -> String {
     s
 }
 
+/// `bmplan images list`.
+pub fn image_rows(images: &[crate::golden::GoldenImage]) -> Rows {
+    Rows {
+        header: vec!["NAME", "FORMAT", "SIZE", "OS", "CHECKSUM", "ORIGIN", "URL"],
+        cells: images
+            .iter()
+            .map(|i| {
+                vec![
+                    i.name.clone(),
+                    dash(i.format.as_deref()),
+                    i.size_bytes
+                        .map(|b| b.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    dash(i.os_family.as_deref()),
+                    i.checksum.clone(),
+                    i.origin.describe(),
+                    i.url.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// What `bmplan images capture` prints when it is done.
+pub fn capture_text(
+    image: &crate::golden::GoldenImage,
+    captured: &crate::deploy::capture::Captured,
+    seconds: f64,
+) -> String {
+    let mut s = format!(
+        "image {}: {} ({}), {} bytes holding {} bytes of disk, in {seconds:.0} s\n",
+        image.name,
+        image.origin.describe(),
+        image.checksum,
+        captured.bytes,
+        captured.disk_bytes
+    );
+    s.push_str(&format!("  url {}\n", image.url));
+    if let Some(n) = captured.config_drive_dropped {
+        s.push_str(&format!(
+            "  {} table; the config drive (partition {n}) left out\n",
+            captured.table
+        ));
+    }
+    for g in &captured.generalised {
+        s.push_str(&format!("  {g}\n"));
+    }
+    s
+}
+
 pub fn host_rows(hosts: &[crate::records::HostRecord]) -> Rows {
     Rows {
         header: vec![

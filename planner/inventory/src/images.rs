@@ -7,7 +7,7 @@ use sqlx::Any;
 use super::audit::Change;
 use super::{get_str, now_ms, Inventory, InventoryError, Result};
 use planner_core::deploy::Deployment;
-use planner_core::golden::{sealed_url_owner, GoldenImage};
+use planner_core::golden::{sealed_url_owner, GoldenImage, ImageOrigin};
 use planner_core::project::{Access, Object};
 
 /// The spec kept as JSON in `table`'s row `name` (images and deployment plans are kept so):
@@ -109,10 +109,10 @@ impl Inventory {
         .execute(&mut *tx)
         .await
         .map_err(InventoryError::db("writing an image"))?;
-        let action = if before.is_some() {
-            "image.update"
-        } else {
-            "image.register"
+        let action = match (&before, &image.origin) {
+            (Some(_), _) => "image.update",
+            (None, ImageOrigin::Captured { .. }) => "image.capture",
+            (None, _) => "image.register",
         };
         self.audit(
             &mut tx,
@@ -132,6 +132,27 @@ impl Inventory {
             .await
             .map_err(InventoryError::db("committing an image"))?;
         Ok(image)
+    }
+
+    /// Whether an image may be captured as `name` from a host of `project`: the actor may
+    /// register images (admin), and no image has the name. A refusal is audited
+    /// (`image.capture`, denied), before anything is touched.
+    pub async fn may_capture(&self, name: &str, project: &str) -> Result<()> {
+        self.authorize(Object::Image, Access::Write, None, "image.capture", name)
+            .await?;
+        super::valid_name("image", name)?;
+        if self.image(name).await.is_ok() {
+            let reason = format!(
+                "image {name:?} exists already: a capture registers a new image (delete it, or name another)"
+            );
+            self.record_denied(Object::Image, "image.capture", name, Some(project), &reason)
+                .await?;
+            return Err(InventoryError::AlreadyExists {
+                kind: "image",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// The hosts (`project/name`) whose deployment `uses` (an image, a deployment plan), in

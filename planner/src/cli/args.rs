@@ -50,6 +50,9 @@ pub enum Command {
     /// Hosts: nodes allocated to projects.
     #[command(subcommand)]
     Hosts(HostsCommand),
+    /// Golden images: list them, or capture a deployed host into a new one.
+    #[command(subcommand)]
+    Images(ImagesCommand),
     /// Check a configuration directory without touching any device.
     Validate(ValidateArgs),
     /// Diff the configuration against live BMC and switch state and show the ordered plan.
@@ -504,6 +507,66 @@ pub enum HostsCommand {
         #[command(flatten)]
         life: LifeArgs,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ImagesCommand {
+    /// The golden images the inventory knows: checksum, format, size and origin.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Capture an active host into a new golden image: the host is shut down, the deploy agent
+    /// generalises a snapshot of its disk (machine-id, SSH host keys, cloud-init state, logs)
+    /// and streams it zstd-compressed into the image store, and the host boots its OS again,
+    /// unchanged. The image is registered with origin "captured from host H at generation N".
+    Capture(CaptureArgs),
+}
+
+#[derive(Args)]
+pub struct CaptureArgs {
+    /// The host to capture (active).
+    pub host: String,
+    /// The new image's name.
+    #[arg(long)]
+    pub name: String,
+    /// The host's project (default: the acting member's only project).
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub in_project: Option<String>,
+    /// A shell script (a file) run chrooted in the generalised system after the standard steps.
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+    /// The image's OS family (default: the captured system's os-release ID).
+    #[arg(long)]
+    pub os_family: Option<String>,
+    /// zstd compression level, 1 to 19.
+    #[arg(long, default_value_t = 3)]
+    pub level: i32,
+    #[command(flatten)]
+    pub life: LifeArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl CaptureArgs {
+    /// The engine's request; a script file that cannot be read is an error naming it.
+    pub fn request(
+        &self,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<crate::host::capture::CaptureRequest> {
+        use anyhow::Context;
+        let mut r = crate::host::capture::CaptureRequest::new(&self.name, timeout);
+        r.script = match &self.script {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the capture script {}", p.display()))?,
+            ),
+            None => None,
+        };
+        r.os_family = self.os_family.clone();
+        r.level = self.level;
+        Ok(r)
+    }
 }
 
 #[derive(Args)]

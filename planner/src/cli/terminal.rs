@@ -89,3 +89,15 @@ pub async fn attach(node: &str, mut console: Box<dyn Console>) -> std::io::Resul
     }
     Ok(ended)
 }
+
+/// Waits for Ctrl-C or SIGTERM (what stops `bmplan lab`).
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use anyhow::Context;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -48,6 +48,12 @@ pub async fn verify(url: &str, want: &Checksum, timeout: Duration) -> Result<Ver
     fetch_checked(url, want, timeout, None).await
 }
 
+/// Where an image is read from: an HTTP origin, or the engine's image store.
+enum Origin {
+    Http(reqwest::Response),
+    File(tokio::fs::File),
+}
+
 /// Where [`fetch_checked`] writes what it reads, and the most it takes.
 pub struct Sink<'a> {
     pub file: &'a mut tokio::fs::File,
@@ -64,28 +70,48 @@ pub async fn fetch_checked(
     timeout: Duration,
     mut sink: Option<Sink<'_>>,
 ) -> Result<Verified, ImageError> {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let fetch = url;
     let url = shown(fetch);
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout)
-        .build()
-        .map_err(ImageError::Client)?;
-    let mut resp = client
-        .get(fetch)
-        .send()
-        .await
-        .map_err(|e| ImageError::Fetch {
-            url: url.clone(),
-            detail: error_chain(&e.without_url()),
-        })?;
-    if !resp.status().is_success() {
-        return Err(ImageError::Status {
-            url,
-            status: resp.status().as_u16(),
-        });
-    }
+    // A captured image in the engine's image store is read from disk; no other local file is.
+    let local = super::store::local_path(fetch).map_err(|detail| ImageError::Fetch {
+        url: url.clone(),
+        detail,
+    })?;
+    let mut origin = match local {
+        Some(path) => {
+            Origin::File(
+                tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| ImageError::Fetch {
+                        url: url.clone(),
+                        detail: e.to_string(),
+                    })?,
+            )
+        }
+        None => {
+            let client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(timeout)
+                .build()
+                .map_err(ImageError::Client)?;
+            let resp = client
+                .get(fetch)
+                .send()
+                .await
+                .map_err(|e| ImageError::Fetch {
+                    url: url.clone(),
+                    detail: error_chain(&e.without_url()),
+                })?;
+            if !resp.status().is_success() {
+                return Err(ImageError::Status {
+                    url,
+                    status: resp.status().as_u16(),
+                });
+            }
+            Origin::Http(resp)
+        }
+    };
     let read_error = |bytes, detail| ImageError::Read {
         url: url.clone(),
         bytes,
@@ -94,11 +120,26 @@ pub async fn fetch_checked(
     let mut h = Hasher::new(want.algorithm);
     let mut bytes = 0u64;
     let mut head: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| read_error(bytes, error_chain(&e.without_url())))?
-    {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let chunk: bytes::Bytes = match &mut origin {
+            Origin::Http(resp) => match resp
+                .chunk()
+                .await
+                .map_err(|e| read_error(bytes, error_chain(&e.without_url())))?
+            {
+                Some(c) => c,
+                None => break,
+            },
+            Origin::File(f) => match f
+                .read(&mut buf)
+                .await
+                .map_err(|e| read_error(bytes, e.to_string()))?
+            {
+                0 => break,
+                n => bytes::Bytes::copy_from_slice(&buf[..n]),
+            },
+        };
         bytes += chunk.len() as u64;
         if head.len() < 65536 {
             let n = (65536 - head.len()).min(chunk.len());

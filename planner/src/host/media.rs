@@ -61,6 +61,25 @@ pub struct AgentState {
     /// Lines not yet taken into the host's record: (source, line).
     pub log: Vec<(&'static str, String)>,
     pub dropped: u64,
+    /// Where the session's one capture upload goes, once the engine asks for a capture.
+    pub upload: Option<UploadTo>,
+    /// What the capture upload gave.
+    pub uploaded: Option<Result<Uploaded, String>>,
+}
+
+/// Where an agent's capture upload is written, and the most it may be.
+#[derive(Debug, Clone)]
+pub struct UploadTo {
+    pub part: std::path::PathBuf,
+    pub limit: u64,
+}
+
+/// A capture upload received whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uploaded {
+    pub path: std::path::PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// Lines an agent session holds before the lifecycle takes them; older ones are dropped (and
@@ -506,6 +525,18 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
     let path = req.uri().path().to_string();
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(rest) = path.strip_prefix("/agent/") {
+        if let Some(t) = rest.strip_suffix("/capture") {
+            if req.method() != Method::POST {
+                return status(StatusCode::METHOD_NOT_ALLOWED);
+            }
+            let Some((state, tx)) = lock().agents.get(t).map(|(s, tx)| (s.clone(), tx.clone()))
+            else {
+                return status(StatusCode::NOT_FOUND);
+            };
+            let r = upload(req.into_body(), &state).await;
+            tx.send_modify(|n| *n += 1);
+            return r;
+        }
         let Some(t) = rest.strip_suffix("/heartbeat") else {
             return status(StatusCode::NOT_FOUND);
         };
@@ -563,6 +594,82 @@ async fn serve(req: Request<Incoming>, shared: &Mutex<Shared>) -> Resp {
             blob_response(&blob, range, m == Method::HEAD).await
         }
         _ => status(StatusCode::NOT_FOUND),
+    }
+}
+
+fn json_status(code: StatusCode, v: &impl serde::Serialize) -> Resp {
+    let mut r = json_response(v);
+    *r.status_mut() = code;
+    r
+}
+
+/// Takes an agent's capture upload into the file the engine named, hashing it as it streams;
+/// more than the limit is refused as soon as it arrives. Only one upload per capture asked.
+async fn upload(mut body: Incoming, state: &Mutex<AgentState>) -> Resp {
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(to) = lock().upload.take() else {
+        return json_status(
+            StatusCode::CONFLICT,
+            &serde_json::json!({"error": "no capture is asked of this session (or its image was taken already)"}),
+        );
+    };
+    let outcome: Result<Uploaded, (StatusCode, String)> = async {
+        let io = |e: std::io::Error| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the image store: {e}"),
+            )
+        };
+        if let Some(d) = to.part.parent() {
+            tokio::fs::create_dir_all(d).await.map_err(io)?;
+        }
+        let mut f = tokio::fs::File::create(&to.part).await.map_err(io)?;
+        let mut h = sha2::Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("the upload broke off after {bytes} bytes: {e}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            bytes += data.len() as u64;
+            if bytes > to.limit {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "the image passes the image store's limit ({} bytes)",
+                        to.limit
+                    ),
+                ));
+            }
+            h.update(&data);
+            f.write_all(&data).await.map_err(io)?;
+        }
+        f.sync_all().await.map_err(io)?;
+        Ok(Uploaded {
+            path: to.part.clone(),
+            sha256: hex::encode(h.finalize()),
+            bytes,
+        })
+    }
+    .await;
+    match outcome {
+        Ok(u) => {
+            let reply = serde_json::json!({"sha256": u.sha256, "bytes": u.bytes});
+            lock().uploaded = Some(Ok(u));
+            json_response(&reply)
+        }
+        Err((code, why)) => {
+            let _ = tokio::fs::remove_file(&to.part).await;
+            lock().uploaded = Some(Err(why.clone()));
+            json_status(code, &serde_json::json!({"error": why}))
+        }
     }
 }
 

@@ -19,10 +19,12 @@
 
 pub mod agent;
 pub mod cache;
+pub mod capture;
 pub mod configdrive;
 pub mod image;
 pub mod media;
 pub mod serial;
+pub mod store;
 pub mod work;
 
 use std::sync::Arc;

@@ -80,6 +80,9 @@ pub enum CommandKind {
     Inspect { lldp_seconds: u64 },
     /// Flush and stop: the engine powers the server off or reboots it through the BMC.
     Finish,
+    /// Generalise a snapshot of the root device and upload it as a zstd-compressed raw image
+    /// (`super::capture`); the disk itself is not changed.
+    Capture(super::capture::Capture),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! deployments out.
 
 pub mod agent;
+pub mod capture;
 pub mod change;
 pub mod image;
 pub mod netboot;

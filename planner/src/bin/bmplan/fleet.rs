@@ -6,43 +6,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use planner::bmc::Limits;
 use planner::cli::args::*;
+use planner::cli::operation::{host_at, life, project_of};
 use planner::cli::output::{emit, env_password, export, json, show};
 use planner::cli::Partial;
 use planner::credentials::CredentialsKey;
 use planner::enroll;
-use planner::host::MediaServer;
-use planner::inventory::{EnrollResult, HostRecord, Inventory, NodeFilter};
+use planner::inventory::{EnrollResult, NodeFilter};
 use planner::lifecycle::Event;
 use planner::operation;
 use planner::report;
-
-/// A host of the acting user's project (or `project`), and a deployment endpoint started for
-/// the operation with how long it may take.
-async fn host_at(
-    inv: &Inventory,
-    name: &str,
-    project: Option<String>,
-    l: &LifeArgs,
-) -> anyhow::Result<(HostRecord, MediaServer, Duration)> {
-    let h = inv.host(&project_of(inv, project)?, name).await?;
-    let timeout = l.duration()?;
-    let media = MediaServer::start(&l.media_listen, l.media_url.as_deref()).await?;
-    Ok((h, media, timeout))
-}
-
-fn project_of(inv: &Inventory, project: Option<String>) -> anyhow::Result<String> {
-    let p = project.or_else(|| inv.actor().default_project().map(str::to_string));
-    p.context("name the host's project with --project")
-}
-
-/// Host lifecycle progress as the command line shows it: one line on stderr per node event.
-pub fn stderr_progress() -> planner::host::ProgressFn {
-    std::sync::Arc::new(|node: &str, msg: &str| eprintln!("{node}: {msg}"))
-}
-
-fn life<'a>(inv: &'a Inventory, media: &'a MediaServer) -> planner::host::Lifecycle<'a> {
-    planner::host::Lifecycle::new(inv, media, stderr_progress())
-}
 
 pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()> {
     let inv = args.open().await?;
@@ -136,7 +108,8 @@ pub async fn nodes(args: &InventoryArgs, cmd: NodesCommand) -> anyhow::Result<()
             json,
             ..
         } => {
-            let media = MediaServer::start(&l.media_listen, l.media_url.as_deref()).await?;
+            let media =
+                planner::host::MediaServer::start(&l.media_listen, l.media_url.as_deref()).await?;
             let say = |m: String| eprintln!("{name}: {m}");
             let found = planner::operation::inspect_in_band(
                 &inv,
@@ -362,6 +335,24 @@ pub async fn hosts(args: &InventoryArgs, cmd: HostsCommand) -> anyhow::Result<()
             life(&inv, &media).power(&h, action, timeout).await?;
             println!("host {}/{name}: power {action:?}", h.project);
             Ok(())
+        }
+    }
+}
+
+pub async fn images(args: &InventoryArgs, cmd: ImagesCommand) -> anyhow::Result<()> {
+    let inv = args.open().await?;
+    match cmd {
+        ImagesCommand::List { json } => show(json, &inv.images().await?, |i| {
+            report::image_rows(i).render(args.wide)
+        }),
+        ImagesCommand::Capture(a) => {
+            let req = a.request(a.life.duration()?)?;
+            let (h, media, _) = host_at(&inv, &a.host, a.in_project, &a.life).await?;
+            let out = life(&inv, &media).capture(&h, &req).await?;
+            let doc = serde_json::json!({"image": out.image, "captured": out.captured, "seconds": out.seconds});
+            show(a.json, &doc, |_| {
+                report::capture_text(&out.image, &out.captured, out.seconds)
+            })
         }
     }
 }

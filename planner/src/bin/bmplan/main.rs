@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Flavors(c) => fleet::flavors(&cli.inventory, c).await,
         Command::Projects(c) => fleet::projects(&cli.inventory, c).await,
         Command::Hosts(c) => fleet::hosts(&cli.inventory, c).await,
+        Command::Images(c) => fleet::images(&cli.inventory, c).await,
         Command::Audit(a) => fleet::audit(&cli.inventory, a).await,
         Command::Validate(a) => planning::validate(a),
         Command::Plan(a) => planning::plan(&cli.inventory, a).await,
@@ -106,18 +107,8 @@ async fn serve_lab(args: LabArgs) -> anyhow::Result<()> {
     let (nodes, switches, control) = (args.nodes, args.switches, &lab.manifest().control_url);
     let manifest = manifest.display();
     eprintln!("lab: {nodes} nodes, {switches} switches; manifest {manifest}; control {control}");
-    wait_for_signal().await?;
+    planner::cli::terminal::wait_for_signal().await?;
     eprintln!("lab: shutting down");
     lab.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }

@@ -206,7 +206,7 @@ async fn host_work(
     max_parallel: usize,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let progress = crate::fleet::stderr_progress();
+    let progress = planner::cli::operation::stderr_progress();
     let results = session
         .perform_hosts(hosts, max_parallel, timeout, progress)
         .await?;
