@@ -699,19 +699,42 @@ def test_in_band_inspection_reads_the_vms_disks_macs_and_lldp_neighbour(rig, tfv
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_verification_is_refused(
+# Every boot, once cloud-init has run: the machine's identity on the console (the script is put
+# by the deployment's user data, so a captured image carries it only if its own user data does).
+IDENTITY_USER_DATA = """#cloud-config
+write_files:
+  - path: /var/lib/cloud/scripts/per-boot/rig-identity.sh
+    permissions: '0755'
+    content: |
+      #!/bin/sh
+      echo "RIG-ID machine=$(cat /etc/machine-id) key=$(cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub) iid=$(cat /var/lib/cloud/data/instance-id)" > /dev/ttyS0
+"""
+
+
+def identities(text):
+    """The `RIG-ID` lines a console printed, as (machine-id, host key, instance id)."""
+    return re.findall(r"RIG-ID machine=(\S+) key=(\S+) iid=(\S+)", text)
+
+
+def test_bmplan_deploys_captures_and_cleans_through_the_agent_and_an_image_changed_after_verification_is_refused(
         rig, images, tfvm, tmp_path):
     """The same engine under `bmplan hosts deploy/delete`, on vm-2; meanwhile on vm-1, the engine's
     cached copy of the image is changed on disk between the engine's verification and the agent's
     read (the agents read the engine's cache, not the origin): the agent's own check refuses it
-    before writing, and the node is cleaned back to the pool."""
+    before writing, and the node is cleaned back to the pool. Then `bmplan images capture` turns
+    vm-2's host into a golden image, deployed onto vm-1: it boots, cloud-init runs as a new
+    instance, its machine-id and SSH host key differ from the source's, and the source boots its
+    OS again, unchanged."""
     d = tfvm.workdir("bmplan-nodes", config(rig, ""))
     r = tfvm.run("apply", "-auto-approve", "-input=false", "-no-color", cwd=d, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     os_dir = images["os"]
     # A cache of this test's own: the image appears in it only once the engine verified it.
     cache = tmp_path / "image-cache"
-    env = {"BAREMETAL_IMAGE_CACHE_DIR": str(cache)}
+    store = tmp_path / "image-store"
+    env = {"BAREMETAL_IMAGE_CACHE_DIR": str(cache), "BAREMETAL_IMAGE_STORE_DIR": str(store)}
+    user_data = tmp_path / "identity.yaml"
+    user_data.write_text(IDENTITY_USER_DATA)
     gz = sha256_of(os_dir / "debian-12.raw.gz")
     life = ["--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "15m"]
     serial_before = len(serial_text(rig.vms[1]))
@@ -722,7 +745,8 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
 
     def deploy(host, url, checksum):
         results[host] = tfvm.bmplan("hosts", "deploy", host, "--image-url", url, "--image-checksum", checksum,
-                                    "--wait", "callback", "--ssh-key", SSH_KEY, *life, timeout=1200, env=env)
+                                    "--wait", "callback", "--ssh-key", SSH_KEY, "--user-data-file", str(user_data),
+                                    *life, timeout=1200, env=env)
 
     def change_the_cached_copy():
         kept = cache / gz.replace(":", "-")
@@ -762,6 +786,50 @@ def test_bmplan_deploys_and_cleans_through_the_agent_and_an_image_changed_after_
     assert "the node was cleaned and is available again" in err, err
     zero, table = disk_is_zero(rig.vms[0]["disk"])
     assert zero and not table, "vm-1's disk holds data after the refused image"
+
+    # Capture b-1 (vm-2) into a golden image.
+    source = identities(wait_serial(rig.vms[1], "RIG-ID", since=serial_before, timeout=120))
+    assert len(source) == 1 and source[0][2] == "lab-b-1-g1", source
+    before_capture = len(serial_text(rig.vms[1]))
+    started = time.monotonic()
+    # The rig's minimal Debian has no logind to act on the ACPI power button: 20 s of grace.
+    r = tfvm.bmplan("images", "capture", "b-1", "--name", "b1-golden", "--shutdown-timeout", "20s", "--json",
+                    *life, timeout=1200, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    seconds = time.monotonic() - started
+    cap = json.loads(r.stdout)
+    print(f"captured {cap['captured']['disk_bytes']} bytes of disk as {cap['captured']['bytes']} in {seconds:.0f} s")
+    assert cap["image"]["origin"] == {"kind": "captured", "host": "lab/b-1", "generation": 1}, cap
+    assert cap["image"]["os_family"] == "debian" and cap["image"]["format"] == "raw.zst", cap
+    assert cap["captured"]["config_drive_dropped"] == 2 and cap["captured"]["table"] == "mbr", cap
+    done = "\n".join(cap["captured"]["generalised"])
+    for want in ("emptied /etc/machine-id", "removed /etc/ssh/ssh_host_ed25519_key", "entries of /var/lib/cloud"):
+        assert want in done, done
+    kept = pathlib.Path(cap["image"]["url"].removeprefix("file://"))
+    assert kept.parent == store and kept.stat().st_size == cap["captured"]["bytes"], cap
+    # The source boots its own OS again, unchanged: the same machine-id, host key and instance.
+    again = identities(wait_serial(rig.vms[1], "RIG-ID", since=before_capture, timeout=300))
+    assert again == source, (again, source)
+    listed = json.loads(tfvm.bmplan("images", "list", "--json", env=env).stdout)
+    assert [i["name"] for i in listed] == ["b1-golden"], listed
+    # Deployed onto vm-1 (cleaned after the refused image, and back in the pool), from the store.
+    r = tfvm.bmplan("hosts", "create", "c-1", "--node", "vm-1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    before_t1 = len(serial_text(rig.vms[0]))
+    r = tfvm.bmplan("hosts", "deploy", "c-1", "--image-url", cap["image"]["url"], "--image-checksum",
+                    cap["image"]["checksum"], "--wait", "callback", "--ssh-key", SSH_KEY,
+                    "--user-data-file", str(user_data), *life, timeout=1200, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    copy = identities(wait_serial(rig.vms[0], "RIG-ID", since=before_t1, timeout=120))
+    assert len(copy) == 1, serial_text(rig.vms[0])[before_t1:][-3000:]
+    (m_src, k_src, _), (m_new, k_new, iid_new) = source[0], copy[0]
+    assert iid_new == "lab-c-1-g1", copy
+    assert m_new != m_src and len(m_new) == 32, (m_new, m_src)
+    assert k_new != k_src, (k_new, k_src)
+    audit = json.loads(tfvm.bmplan("audit", "--format", "json").stdout)
+    assert [e["outcome"] for e in audit if e["action"] == "image.capture"] == ["ok"], audit[-5:]
+    r = tfvm.bmplan("hosts", "delete", "c-1", *life, timeout=1200)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     r = tfvm.bmplan("hosts", "delete", "b-1", *life, timeout=1200)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -2,7 +2,9 @@
 //! ([`planner::operation`]: leased, waited for, audited, refused in maintenance):
 //! - `baremetal_power`: on, off, a power cycle, a reboot;
 //! - `baremetal_firmware_update`: a one-off `SimpleUpdate`, its BMC task followed to the end;
-//! - `baremetal_bmc_reset`: the BMC restarted, waited for until it answers again.
+//! - `baremetal_bmc_reset`: the BMC restarted, waited for until it answers again;
+//! - `baremetal_image_capture`: an active host captured into a new golden image
+//!   ([`planner::host::Lifecycle::capture`]), the host back on its OS after.
 
 use std::time::Duration;
 
@@ -10,7 +12,8 @@ use async_trait::async_trait;
 use planner::bmc::ApplyTime;
 use planner::operation::{OperationError, PowerChange};
 use planner::schema::{
-    parse_duration, ResourceSpec, ACTION_BMC_RESET, ACTION_FIRMWARE_UPDATE, ACTION_POWER,
+    parse_duration, ResourceSpec, ACTION_BMC_RESET, ACTION_FIRMWARE_UPDATE, ACTION_IMAGE_CAPTURE,
+    ACTION_POWER,
 };
 
 use crate::engine::{Engine, EngineCell};
@@ -24,6 +27,7 @@ pub enum Kind {
     Power,
     FirmwareUpdate,
     BmcReset,
+    ImageCapture,
 }
 
 impl Kind {
@@ -32,6 +36,7 @@ impl Kind {
             Kind::Power => &ACTION_POWER,
             Kind::FirmwareUpdate => &ACTION_FIRMWARE_UPDATE,
             Kind::BmcReset => &ACTION_BMC_RESET,
+            Kind::ImageCapture => &ACTION_IMAGE_CAPTURE,
         }
     }
 }
@@ -50,6 +55,10 @@ struct Asked {
     targets: Vec<String>,
     apply_time: Option<ApplyTime>,
     timeout: Option<Duration>,
+    /// A capture: the host, its project, and what to capture it as.
+    capture: Option<planner::host::capture::CaptureRequest>,
+    host: Option<String>,
+    project: Option<String>,
     /// Every attribute this action needs is known.
     complete: bool,
 }
@@ -85,6 +94,7 @@ fn asked(kind: Kind, config: &plugin::Value, diags: &mut Diagnostics) -> Asked {
         }),
         ..Asked::default()
     };
+    let mut level_unknown = false;
     match kind {
         Kind::Power => {
             a.power = text("power", diags).and_then(|p| {
@@ -141,13 +151,51 @@ fn asked(kind: Kind, config: &plugin::Value, diags: &mut Diagnostics) -> Asked {
             }
         }
         Kind::BmcReset => {}
+        Kind::ImageCapture => {
+            a.host = text("host", diags);
+            a.project = text("project", diags);
+            let name = text("name", diags);
+            let level = match get("level") {
+                ValueAny::Null => Some(3),
+                ValueAny::Number(n) if (1..=19).contains(&n) => Some(n as i32),
+                ValueAny::Unknown => {
+                    level_unknown = true;
+                    None
+                }
+                other => {
+                    let detail = format!("level is a whole number from 1 to 19, not {other:?}");
+                    diags.error("Invalid level", detail, AttributePath::new("level"));
+                    None
+                }
+            };
+            if let (Some(name), Some(level)) = (name, level) {
+                let mut r = planner::host::capture::CaptureRequest::new(&name, Duration::ZERO);
+                r.script = text("script", diags);
+                r.os_family = text("os_family", diags);
+                r.level = level;
+                if let Some(t) = text("shutdown_timeout", diags) {
+                    match parse_duration(&t) {
+                        Ok(d) => r.shutdown = d,
+                        Err(e) => diags.error(
+                            "Invalid shutdown timeout",
+                            format!("shutdown_timeout {t:?}: {e}"),
+                            AttributePath::new("shutdown_timeout"),
+                        ),
+                    }
+                }
+                a.capture = Some(r);
+            }
+        }
     }
     a.complete = !unknown
-        && a.node.is_some()
+        && !level_unknown
         && match kind {
-            Kind::Power => a.power.is_some(),
-            Kind::FirmwareUpdate => a.image_url.is_some() && a.apply_time.is_some(),
-            Kind::BmcReset => true,
+            Kind::Power => a.node.is_some() && a.power.is_some(),
+            Kind::FirmwareUpdate => {
+                a.node.is_some() && a.image_url.is_some() && a.apply_time.is_some()
+            }
+            Kind::BmcReset => a.node.is_some(),
+            Kind::ImageCapture => a.host.is_some() && a.capture.is_some(),
         };
     a
 }
@@ -181,7 +229,54 @@ impl Action {
                 planner::operation::update_firmware(inv, &node, &update, limit, &who, &lines).await
             }
             Kind::BmcReset => planner::operation::reset_bmc(inv, &node, limit, &who, &lines).await,
+            // Run by `Action::capture` (it answers with the image, not a node operation).
+            Kind::ImageCapture => Err(OperationError::Failed {
+                node,
+                detail: "a capture is not a node operation".into(),
+            }),
         }
+    }
+
+    /// A capture: the engine's host lifecycle, its steps as progress lines.
+    async fn capture(
+        &self,
+        e: &Engine,
+        a: Asked,
+        progress: ProgressSink,
+    ) -> Result<String, String> {
+        let project = a
+            .project
+            .or_else(|| e.project.clone())
+            .ok_or("name the host's project with `project` (the provider has none)")?;
+        let host = e
+            .inv
+            .host(&project, &a.host.unwrap_or_default())
+            .await
+            .map_err(|err| err.to_string())?;
+        let mut req = a.capture.ok_or("nothing to capture")?;
+        req.timeout = a.timeout.unwrap_or(e.default_timeout);
+        let media = e
+            .media()
+            .await
+            .map_err(|p| format!("{}: {}", p.summary, p.detail))?;
+        let life = planner::host::Lifecycle {
+            inv: &e.inv,
+            media,
+            max_parallel: e.max_parallel,
+            poll: Duration::from_millis(250),
+            progress: std::sync::Arc::new(move |node: &str, msg: &str| {
+                let _ = progress.try_send(format!("{node}: {msg}"));
+            }),
+        };
+        let out = life
+            .capture(&host, &req)
+            .await
+            .map_err(|err| planner::bmc::redfish::client::error_chain(&err))?;
+        Ok(planner::report::capture_text(
+            &out.image,
+            &out.captured,
+            out.seconds,
+        ))
     }
 }
 
@@ -200,10 +295,25 @@ impl plugin::Action for Action {
     async fn plan(&self, config: plugin::Value) -> Diagnostics {
         let mut diags = Diagnostics::default();
         let a = asked(self.kind, &config, &mut diags);
-        // A node named now must be in the inventory: found at plan, not when it is invoked.
+        // A node (or host) named now must be in the inventory: found at plan, not when it is
+        // invoked.
         if let (Some(node), Ok(e)) = (&a.node, self.engine.get()) {
             if let Err(err) = e.inv.node(node).await {
                 diags.error("Unknown node", err.to_string(), AttributePath::new("node"));
+            }
+        }
+        if let (Some(host), Ok(e)) = (&a.host, self.engine.get()) {
+            match a.project.clone().or_else(|| e.project.clone()) {
+                Some(p) => {
+                    if let Err(err) = e.inv.host(&p, host).await {
+                        diags.error("Unknown host", err.to_string(), AttributePath::new("host"));
+                    }
+                }
+                None => diags.error(
+                    "No project",
+                    "name the host's project with `project` (the provider has none)",
+                    AttributePath::new("project"),
+                ),
             }
         }
         diags
@@ -238,6 +348,20 @@ impl plugin::Action for Action {
                 return diags;
             }
         };
+        if let Kind::ImageCapture = self.kind {
+            let done = progress.clone();
+            match self.capture(&e, a, progress).await {
+                Ok(text) => {
+                    for line in text.lines() {
+                        let _ = done.try_send(line.to_string());
+                    }
+                }
+                Err(detail) => {
+                    diags.root_error(format!("{} failed", self.kind.spec().name), detail);
+                }
+            }
+            return diags;
+        }
         if let Err(err) = self.run(&e, a, progress).await {
             let detail = planner::bmc::redfish::client::error_chain(&err);
             diags.root_error(format!("{} failed", self.kind.spec().name), detail);

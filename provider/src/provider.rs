@@ -187,6 +187,7 @@ impl plugin::Provider for BaremetalProvider {
             ("baremetal_power", Kind::Power),
             ("baremetal_firmware_update", Kind::FirmwareUpdate),
             ("baremetal_bmc_reset", Kind::BmcReset),
+            ("baremetal_image_capture", Kind::ImageCapture),
         ] {
             let engine = self.engine.clone();
             out.insert(name.into(), Arc::new(actions::Action { kind, engine }));

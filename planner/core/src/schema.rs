@@ -861,8 +861,35 @@ pub const ACTION_BMC_RESET: ResourceSpec = ResourceSpec {
     blocks: &[],
 };
 
+/// `action "baremetal_image_capture"` (Terraform 1.14 and later).
+pub const ACTION_IMAGE_CAPTURE: ResourceSpec = ResourceSpec {
+    name: "baremetal_image_capture",
+    description: "Captures an active host into a new golden image (`baremetal_image`, origin `captured from host H at generation N`): the host is shut down, the deploy agent generalises a copy-on-write snapshot of its disk (machine-id, SSH host keys, cloud-init state, persistent network rules, logs; then `script`) and streams it zstd-compressed into the engine's image store, and the host boots its OS again, unchanged (its disk is only read). Refused for a host that is not active, and for a name an image has. Hosts then deploy it by name (`image`), or through the `baremetal_image` data source.",
+    attrs: &[
+        attr("host", Kind::String, Required, "The host to capture (active)."),
+        attr("name", Kind::String, Required, "The new image's name."),
+        attr("project", Kind::String, Optional, "The host's project. Default: the provider's."),
+        attr("script", Kind::String, Optional, "A shell script run (by `/bin/sh -c`, chrooted) in the generalised snapshot after the standard steps: what a site removes besides them. A script that fails fails the capture; the host's disk is unchanged either way."),
+        attr("os_family", Kind::String, Optional, "The image's OS family. Default: the captured system's os-release `ID`."),
+        attr("level", Number, Optional, "The zstd level, 1 to 19. Default: 3."),
+        attr("shutdown_timeout", Kind::String, Optional, "How long the OS has to shut down (ACPI, through the BMC) before the power is cut (a duration: `2m`). Default: `5m`."),
+        attr(
+            "timeout",
+            Kind::String,
+            Optional,
+            "How long it may take, the shutdown and the boot back included (a duration: `30m`). Default: the provider's `default_timeout`.",
+        ),
+    ],
+    blocks: &[],
+};
+
 /// Every action.
-pub const ACTIONS: &[ResourceSpec] = &[ACTION_POWER, ACTION_FIRMWARE_UPDATE, ACTION_BMC_RESET];
+pub const ACTIONS: &[ResourceSpec] = &[
+    ACTION_POWER,
+    ACTION_FIRMWARE_UPDATE,
+    ACTION_BMC_RESET,
+    ACTION_IMAGE_CAPTURE,
+];
 
 /// `ephemeral "baremetal_bmc_session"` (Terraform 1.10 and later).
 pub const EPHEMERAL_BMC_SESSION: ResourceSpec = ResourceSpec {

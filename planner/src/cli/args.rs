@@ -542,6 +542,9 @@ pub struct CaptureArgs {
     /// zstd compression level, 1 to 19.
     #[arg(long, default_value_t = 3)]
     pub level: i32,
+    /// How long the OS has to shut down (ACPI) before the power is cut (a duration: 5m, 20s).
+    #[arg(long, default_value = "5m")]
+    pub shutdown_timeout: String,
     #[command(flatten)]
     pub life: LifeArgs,
     #[arg(long)]
@@ -565,6 +568,8 @@ impl CaptureArgs {
         };
         r.os_family = self.os_family.clone();
         r.level = self.level;
+        r.shutdown = crate::schema::parse_duration(&self.shutdown_timeout)
+            .map_err(|e| anyhow::anyhow!("--shutdown-timeout {:?}: {e}", self.shutdown_timeout))?;
         Ok(r)
     }
 }

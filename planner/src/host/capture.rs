@@ -27,6 +27,8 @@ pub struct CaptureRequest {
     /// zstd level, 1–19.
     pub level: i32,
     pub timeout: Duration,
+    /// How long the OS has to shut down (ACPI) before the power is cut.
+    pub shutdown: Duration,
 }
 
 impl CaptureRequest {
@@ -37,6 +39,7 @@ impl CaptureRequest {
             os_family: None,
             level: 3,
             timeout,
+            shutdown: Duration::from_secs(300),
         }
     }
 }
@@ -58,10 +61,20 @@ impl Lifecycle<'_> {
         req: &CaptureRequest,
     ) -> Result<CaptureOutcome, HostError> {
         if host.state != "active" {
-            return Err(HostError::Invalid(format!(
+            let why = format!(
                 "host {}/{} is {}, not active: only an active host is captured; nothing was touched",
                 host.project, host.name, host.state
-            )));
+            );
+            self.inv
+                .record_denied(
+                    planner_core::project::Object::Image,
+                    "image.capture",
+                    &req.name,
+                    Some(&host.project),
+                    &why,
+                )
+                .await?;
+            return Err(HostError::Invalid(why));
         }
         let node = node_of(host, " to capture from")?;
         let dep = Deployment::of(host).ok_or_else(|| {
@@ -205,10 +218,11 @@ impl Lifecycle<'_> {
         left: &(dyn Fn(&str) -> Result<Duration, String> + Sync),
     ) -> Result<(Captured, media::Uploaded), String> {
         self.say(node, "shutting the host down");
+        // The BMC's graceful shutdown has half the limit, then the power is cut.
         bmc.power(
             sys,
             PowerAction::Off,
-            left("shutting down")?.min(Duration::from_secs(300)),
+            left("shutting down")?.min(req.shutdown * 2),
         )
         .await
         .map_err(|e| step("shutting the host down", e))?;
