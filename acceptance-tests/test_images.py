@@ -49,6 +49,7 @@ def test_hosts_deploy_a_golden_image_by_name_and_a_new_checksum_rebuilds_them(te
         assert [(w["image"], w["image_url"], w["image_checksum"]) for w in web] == \
             [(f"lab-installer@{sha256(v1)}", None, sha256(v1))] * 2, web
         assert plan_code(terraform, d, *v1_var).returncode == 0, "nothing to do after the apply"
+        capture_refusals(terraform, lab, v1_var)
 
         # The same bits at another URL: the image changes, no host is rebuilt.
         mirror = var(f"{images.base}/v1-mirror.iso", v1)
@@ -92,6 +93,69 @@ def test_hosts_deploy_a_golden_image_by_name_and_a_new_checksum_rebuilds_them(te
         assert actions.count("image.use") == 4 and actions.count("image.delete") == 1, audit
     finally:
         images.stop()
+
+
+CAPTURE_ACTION = """
+terraform {
+  required_providers {
+    baremetal = { source = "bmplan/baremetal" }
+  }
+}
+variable "lab_manifest" { type = string }
+variable "image_url" { type = string }
+variable "image_checksum" { type = string }
+
+provider "baremetal" {}
+
+action "baremetal_image_capture" "web" {
+  config {
+    host = "%s"
+    name = "%s"
+  }
+}
+"""
+
+
+def capture_refusals(terraform, lab, var):
+    """Captures the engine refuses before anything is touched (the success path needs the deploy
+    agent on a real machine: test_vm_rig.py), each audited: a name an image has, a host that is
+    not active; through `bmplan images capture` and the Terraform action (1.14 and later)."""
+    def touched():
+        return {n: (lab.node_detail(n)["power_state"], lab.node_detail(n)["resets"])
+                for n in ("r1u01", "r1u02", "r1u03")}
+
+    before = touched()
+
+    def capture(host, name):
+        return terraform.bmplan("images", "capture", host, "--name", name, timeout=120)
+
+    r = capture("web-1", "lab-installer")
+    assert r.returncode != 0 and 'image "lab-installer" exists already' in r.stderr, r.stdout + r.stderr
+    assert terraform.bmplan("hosts", "create", "idle", "--flavor", "compute").returncode == 0
+    r = capture("idle", "idle-image")
+    assert r.returncode != 0 and "is allocated, not active: only an active host is captured" in r.stderr, \
+        r.stdout + r.stderr
+    refused = 2
+    from test_provider_newer_kinds import version
+    if version(terraform) >= (1, 14):
+        a = terraform.workdir("capture-action", CAPTURE_ACTION % ("idle", "idle-image"))
+        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *var,
+                          "-invoke=action.baremetal_image_capture.web", cwd=a)
+        assert r.returncode == 1 and "only an active host is captured" in " ".join(r.stderr.split()), \
+            r.stdout + r.stderr
+        refused += 1
+        a = terraform.workdir("capture-unknown", CAPTURE_ACTION % ("nobody", "x"))
+        r = terraform.run("apply", "-auto-approve", "-input=false", "-no-color", *var,
+                          "-invoke=action.baremetal_image_capture.web", cwd=a)
+        assert r.returncode == 1 and "Unknown host" in r.stderr, r.stdout + r.stderr
+    assert terraform.bmplan("hosts", "delete", "idle").returncode == 0
+    audit = json.loads(terraform.bmplan("audit", "--format", "json").stdout)
+    rows = [e["outcome"] for e in audit if e["action"] == "image.capture"]
+    assert rows == ["denied"] * refused, rows
+    # Nothing was touched: no power change, no image registered.
+    assert touched() == before
+    listed = json.loads(terraform.bmplan("images", "list", "--json").stdout)
+    assert [i["name"] for i in listed] == ["lab-installer"], listed
 
 
 IMAGE_ONLY = """

@@ -11,6 +11,9 @@ Measures, medians of --runs:
      config drive has a table to go into) written by the agent from its memory, against busybox dd
      writing the same file from the same ramdisk's memory to the same virtual disk (the agent ISO's
      `bm.dd=` mode), one VM and two VMs at once.
+With --capture, instead: one VM deployed once, then captured --runs times (`bmplan images capture`):
+the capture's wall time, and the agent's rate over the disk it reads, against busybox dd reading as
+much of the same disk from the same ramdisk (the agent ISO's `bm.ddread=` mode).
 With --boot, instead: one VM's deploy time by virtual media (Redfish, sushy-emulator) against by
 network boot (IPMI, virtualbmc, PXE), alternating, each a fresh `terraform apply` of a new host
 (timed) followed by its destroy (not timed).
@@ -94,13 +97,13 @@ def write_rates(tf, n, fmt):
     return rates
 
 
-def dd_run(rig, iso_path, vms):
-    """Boots the agent ISO in bm.dd mode on `vms` at once; returns MB/s each."""
+def dd_run(rig, iso_path, vms, arg=None, marker="BM-DD"):
+    """Boots the agent ISO in bm.dd mode (or `arg`) on `vms` at once; returns MB/s each."""
     base = iso_path.read_bytes()
     at = base.index(b"BMARGS#")
+    cmdline = (arg or f"bm.dd={rig.http_base}/bench.raw").encode()
     for v in vms:
-        arg = f"bm.dd={rig.http_base}/bench.raw".encode()
-        iso = base[:at] + arg + b" " * (512 - len(arg)) + base[at + 512:]
+        iso = base[:at] + cmdline + b" " * (512 - len(cmdline)) + base[at + 512:]
         (pathlib.Path(rig.www) / f"dd-{v['name']}.iso").write_bytes(iso)
         pathlib.Path(v["serial_log"]).write_text("") if os.path.exists(v["serial_log"]) else None
     for v in vms:
@@ -119,7 +122,7 @@ def dd_run(rig, iso_path, vms):
     deadline = time.monotonic() + 900
     for v in vms:
         while time.monotonic() < deadline:
-            m = re.search(r"BM-DD bytes=(\d+) start=([\d.]+) end=([\d.]+)",
+            m = re.search(marker + r" bytes=(\d+) start=([\d.]+) end=([\d.]+)",
                           pathlib.Path(v["serial_log"]).read_text(errors="replace"))
             if m:
                 rates.append(int(m.group(1)) / (float(m.group(3)) - float(m.group(2))) / 1e6)
@@ -171,9 +174,40 @@ def boot_compare(tf, rig, work, image, runs):
     return times
 
 
+def capture_bench(tf, rig, work, image, agent_iso, runs):
+    """One VM deployed once, then captured `runs` times; dd's read of as much disk between."""
+    d = pathlib.Path(work) / "capture"
+    d.mkdir()
+    (d / "main.tf").write_text(config(rig, [image]))
+    tf.run(d, "apply", "-auto-approve")
+    env = dict(tf.env, BAREMETAL_IMAGE_STORE_DIR=str(pathlib.Path(work) / "store"))
+    out = {"capture_s": [], "capture_disk_mbps": [], "dd_read_mbps": [], "disk_bytes": 0, "image_bytes": 0}
+    life = ["--media-listen", f"{vmrig.GATEWAY}:0", "--timeout", "30m", "--shutdown-timeout", "20s"]
+    for run in range(runs):
+        t0 = time.monotonic()
+        r = subprocess.run([*rig.ns_prefix(), str(ROOT / "target/debug/bmplan"), "images", "capture", "h0",
+                            "--name", f"cap-{run}", "--json", *life], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"capture: {r.stderr[-3000:]}")
+        out["capture_s"].append(time.monotonic() - t0)
+        cap = json.loads(r.stdout)["captured"]
+        out["disk_bytes"], out["image_bytes"] = cap["disk_bytes"], cap["bytes"]
+        log = json.loads(tf.bmplan("hosts", "log", "h0", "--lines", "5000", "--json").stdout)
+        line = [e["line"] for e in log if re.search(r"\(capture\) done: captured", e["line"])][-1]
+        m = re.search(r"captured (\d+) bytes of disk as \d+ bytes of zstd in ([\d.]+) s", line)
+        out["capture_disk_mbps"].append(int(m.group(1)) / float(m.group(2)) / 1e6)
+        mib = cap["disk_bytes"] >> 20
+        out["dd_read_mbps"].extend(dd_run(rig, agent_iso, rig.vms[:1], f"bm.ddread={mib}", "BM-DDREAD"))
+        print(json.dumps({"run": run, "so_far": out}), file=sys.stderr)
+    tf.run(d, "destroy", "-auto-approve")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--capture", action="store_true",
+                    help="only measure capture: its time, and its read rate against dd's")
     ap.add_argument("--boot", action="store_true",
                     help="only compare one VM's deploy by virtual media and by network boot (PXE)")
     a = ap.parse_args()
@@ -186,6 +220,12 @@ def main():
         os.symlink(os_dir / "debian-12.raw.zst", www / "debian-12.raw.zst")
         tf = Tf(rig, agent_dir / "agent.iso", work)
         zst = (f"{rig.http_base}/debian-12.raw.zst", sums(os_dir)["debian-12.raw.zst"], "raw.zst", "callback")
+        if a.capture:
+            out = capture_bench(tf, rig, work, zst, agent_dir / "agent.iso", a.runs)
+            medians = {k: round(statistics.median(v), 1) for k, v in out.items() if isinstance(v, list)}
+            medians["capture_over_dd_read"] = round(medians["capture_disk_mbps"] / medians["dd_read_mbps"], 2)
+            print(json.dumps({"medians": medians, "all": out}, indent=2))
+            return
         if a.boot:
             times = boot_compare(tf, rig, work, zst, a.runs)
             medians = {k: round(statistics.median(v), 1) for k, v in times.items()}

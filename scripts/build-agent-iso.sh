@@ -119,6 +119,16 @@ if [ -n "$DD_URL" ]; then
   echo "BM-DD bytes=$(stat -c %s /tmp/dd.img) start=$start end=$end" > /dev/console
   poweroff -f
 fi
+# The capture benchmark's baseline: with bm.ddread=<MiB> on the command line, busybox dd reads that
+# much of the first virtio disk to /dev/null, prints the time, and powers off.
+DD_READ="$(sed -n 's/.*bm\.ddread=\([0-9]*\).*/\1/p' /proc/cmdline)"
+if [ -n "$DD_READ" ]; then
+  start=$(cut -d' ' -f1 /proc/uptime)
+  dd if=/dev/vda of=/dev/null bs=1M count="$DD_READ" 2>/dev/null
+  end=$(cut -d' ' -f1 /proc/uptime)
+  echo "BM-DDREAD bytes=$((DD_READ * 1048576)) start=$start end=$end" > /dev/console
+  poweroff -f
+fi
 echo "bm-agent ramdisk: starting the agent" > /dev/console
 while true; do
   /bin/bm-agent > /dev/console 2>&1

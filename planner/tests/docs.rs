@@ -7,7 +7,7 @@ use std::path::Path;
 fn registry_docs_match_the_schema_and_the_examples() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let pages = planner::docs::registry_docs(&root.join("examples"));
-    assert_eq!(pages.len(), 1 + 8 + 4 + 2 + 3 + 1);
+    assert_eq!(pages.len(), 1 + 8 + 4 + 2 + 4 + 1);
     let update = std::env::var("UPDATE_DOCS").is_ok();
     let mut stale = Vec::new();
     for (path, text) in &pages {

@@ -520,7 +520,7 @@ pub enum ImagesCommand {
     /// generalises a snapshot of its disk (machine-id, SSH host keys, cloud-init state, logs)
     /// and streams it zstd-compressed into the image store, and the host boots its OS again,
     /// unchanged. The image is registered with origin "captured from host H at generation N".
-    Capture(CaptureArgs),
+    Capture(Box<CaptureArgs>),
 }
 
 #[derive(Args)]
