@@ -147,10 +147,7 @@ impl Inventory {
             );
             self.record_denied(Object::Image, "image.capture", name, Some(project), &reason)
                 .await?;
-            return Err(InventoryError::AlreadyExists {
-                kind: "image",
-                name: name.to_string(),
-            });
+            return Err(InventoryError::Conflict { detail: reason });
         }
         Ok(())
     }
