@@ -35,13 +35,7 @@ fn write_at(f: &File, at: u64, data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("writing at byte {at}: {e}"))
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    le32(b, at) as u64 | (le32(b, at + 4) as u64) << 32
-}
+use crate::partitions::{le32, le64, seal_gpt_header};
 
 /// Writes `drive` as a partition at the end of a disk of `capacity` bytes whose image ends at
 /// `image_end`.
@@ -214,19 +208,20 @@ fn gpt_add(f: &File, disk_sectors: u64, start: u64, sectors: u64) -> Result<Part
     let entries_crc = crc32fast::hash(&table);
     let last = disk_sectors - 1;
     let backup_entries = last - (table_len as u64).div_ceil(SECTOR);
-    let finish = |h: &mut Vec<u8>, my: u64, alt: u64, entries: u64| {
-        h[24..32].copy_from_slice(&my.to_le_bytes());
-        h[32..40].copy_from_slice(&alt.to_le_bytes());
-        h[48..56].copy_from_slice(&(backup_entries - 1).to_le_bytes());
-        h[72..80].copy_from_slice(&entries.to_le_bytes());
-        h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
-        h[16..20].copy_from_slice(&[0; 4]);
-        let crc = crc32fast::hash(&h[..hsize]);
-        h[16..20].copy_from_slice(&crc.to_le_bytes());
-    };
     let mut backup = hdr.clone();
-    finish(&mut hdr, 1, last, entries_lba);
-    finish(&mut backup, last, 1, backup_entries);
+    let last_usable = backup_entries - 1;
+    seal_gpt_header(
+        &mut hdr,
+        hsize,
+        (1, last, last_usable, entries_lba),
+        entries_crc,
+    );
+    seal_gpt_header(
+        &mut backup,
+        hsize,
+        (last, 1, last_usable, backup_entries),
+        entries_crc,
+    );
     write_at(f, entries_lba * SECTOR, &table)?;
     write_at(f, SECTOR, &hdr)?;
     write_at(f, backup_entries * SECTOR, &table)?;

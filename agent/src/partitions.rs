@@ -36,11 +36,11 @@ pub struct Table {
     pub parts: Vec<Part>,
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
+pub fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-fn le64(b: &[u8], at: usize) -> u64 {
+pub fn le64(b: &[u8], at: usize) -> u64 {
     le32(b, at) as u64 | (le32(b, at + 4) as u64) << 32
 }
 
@@ -49,6 +49,24 @@ fn read_at(f: &File, at: u64, len: usize) -> Result<Vec<u8>, String> {
     f.read_exact_at(&mut b, at)
         .map_err(|e| format!("reading the disk at byte {at}: {e}"))?;
     Ok(b)
+}
+
+/// Fills a GPT header's own, alternate, last usable and entries LBAs and the entries' CRC, then
+/// its own CRC (over its first `hsize` bytes).
+pub fn seal_gpt_header(
+    h: &mut [u8],
+    hsize: usize,
+    (my, alt, last_usable, entries): (u64, u64, u64, u64),
+    entries_crc: u32,
+) {
+    h[24..32].copy_from_slice(&my.to_le_bytes());
+    h[32..40].copy_from_slice(&alt.to_le_bytes());
+    h[48..56].copy_from_slice(&last_usable.to_le_bytes());
+    h[72..80].copy_from_slice(&entries.to_le_bytes());
+    h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
+    h[16..20].copy_from_slice(&[0; 4]);
+    let crc = crc32fast::hash(&h[..hsize]);
+    h[16..20].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// Whether the partition starting at `start` holds an ISO 9660 config drive.
@@ -232,19 +250,19 @@ pub fn captured(f: &File, t: &Table) -> Result<Layout, String> {
             }
             let entries_crc = crc32fast::hash(&table);
             let mut hdr = head[SECTOR as usize..][..512].to_vec();
-            let finish = |h: &mut Vec<u8>, my: u64, alt: u64, entries: u64| {
-                h[24..32].copy_from_slice(&my.to_le_bytes());
-                h[32..40].copy_from_slice(&alt.to_le_bytes());
-                h[48..56].copy_from_slice(&last.to_le_bytes());
-                h[72..80].copy_from_slice(&entries.to_le_bytes());
-                h[88..92].copy_from_slice(&entries_crc.to_le_bytes());
-                h[16..20].copy_from_slice(&[0; 4]);
-                let crc = crc32fast::hash(&h[..hsize]);
-                h[16..20].copy_from_slice(&crc.to_le_bytes());
-            };
             let mut backup = hdr.clone();
-            finish(&mut hdr, 1, last_lba, entries_lba);
-            finish(&mut backup, last_lba, 1, backup_entries);
+            seal_gpt_header(
+                &mut hdr,
+                hsize,
+                (1, last_lba, last, entries_lba),
+                entries_crc,
+            );
+            seal_gpt_header(
+                &mut backup,
+                hsize,
+                (last_lba, 1, last, backup_entries),
+                entries_crc,
+            );
             head[SECTOR as usize..][..512].copy_from_slice(&hdr);
             head[(entries_lba * SECTOR) as usize..][..table_len].copy_from_slice(&table);
             // The protective MBR covers the image.

@@ -223,6 +223,14 @@ impl AgentBoot {
         Ok(AgentBoot::Pxe { mac })
     }
 
+    /// Whether what boots the agent this way is configured (its ISO, or its kernel and initrd).
+    pub fn check_configured(&self) -> Result<(), AgentError> {
+        match self {
+            AgentBoot::VirtualMedia => AgentIso::configured().map(|_| ()),
+            AgentBoot::Pxe { .. } => AgentNetboot::configured().map(|_| ()),
+        }
+    }
+
     pub fn interface(&self) -> crate::host::BootInterface {
         match self {
             AgentBoot::VirtualMedia => crate::host::BootInterface::VirtualMedia,

@@ -98,14 +98,8 @@ impl Lifecycle<'_> {
                     host.name
                 ))
             })?;
-        match boot {
-            agent::AgentBoot::VirtualMedia => {
-                agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
-            }
-            agent::AgentBoot::Pxe { .. } => {
-                agent::AgentNetboot::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
-            }
-        }
+        boot.check_configured()
+            .map_err(|e| HostError::Invalid(e.to_string()))?;
         self.leased_on_its_node(host, req.timeout, self.capture_held(host, &node, &dep, req))
             .await
     }

@@ -428,12 +428,9 @@ impl Lifecycle<'_> {
             ))
         })?;
         match (&boot, format.by_agent()) {
-            (agent::AgentBoot::VirtualMedia, true) => {
-                agent::AgentIso::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
-            }
-            (agent::AgentBoot::Pxe { .. }, true) => {
-                agent::AgentNetboot::configured().map_err(|e| HostError::Invalid(e.to_string()))?;
-            }
+            (_, true) => boot
+                .check_configured()
+                .map_err(|e| HostError::Invalid(e.to_string()))?,
             (agent::AgentBoot::Pxe { .. }, false) => {
                 return Err(pxe_needs_a_disk_image(host, &node));
             }
