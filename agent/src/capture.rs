@@ -292,7 +292,7 @@ impl Drop for Snapshot {
 /// Where each byte of the captured image comes from.
 struct Source {
     disk: Arc<File>,
-    /// (first byte, end byte, the snapshot's device, the partition's first byte)
+    /// (the partition's first byte, its end byte, the snapshot's device)
     snapshots: Vec<(u64, u64, Arc<File>)>,
     head: Vec<u8>,
     data_end: u64,
@@ -323,7 +323,6 @@ impl Source {
 struct Tally {
     hasher: Option<Sha256>,
     sent: u64,
-    read: u64,
 }
 
 /// The compressed image as a reader: a zstd frame per 4 MiB of disk, hashed as it is read.
@@ -370,7 +369,6 @@ impl Stream {
         data.clear();
         self.out_pos = 0;
         let mut t = self.tally.lock().unwrap_or_else(|p| p.into_inner());
-        t.read = self.pos;
         if let Some(h) = &mut t.hasher {
             h.update(&self.out);
         }
